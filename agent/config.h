@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The agent's configuration: one YAML file read with libyaml and checked
+ * against config-map tables (agent/base/confmap.h). Unknown keys, wrong
+ * types, bad units and out-of-range values are errors naming
+ * file:line:column. Scalars may reference ${env:NAME} and ${file:PATH}.
+ *
+ *   agent:   id, data_dir, schemas_dir, compatibility, log_level, log_format,
+ *            shutdown_grace
+ *   spool:   path, max_bytes, when_full, sync, compression
+ *   batch:   max_records, max_bytes, linger
+ *   sources: - {name, type, stream, schema, <type-specific keys>}
+ *   sinks:   - {name, type, streams, retry_initial, retry_max,
+ *               max_in_flight, <type-specific keys>}
+ */
+#ifndef SA_AGENT_CONFIG_H
+#define SA_AGENT_CONFIG_H
+
+#include "agent/base/error.h"
+#include "agent/source.h"
+#include "store/spool.h"
+#include "sync/sink.h"
+
+#include <stdio.h>
+
+struct sa_agent_conf {
+    char *id;          /* default: the host name */
+    char *data_dir;    /* default: ./data */
+    char *schemas_dir; /* default: ./schemas */
+    int compatibility; /* enum sa_compat */
+    int log_level;     /* enum sa_log_level */
+    int log_format;    /* enum sa_log_format */
+    int64_t shutdown_grace_ms;
+};
+
+struct sa_batch_conf {
+    int64_t max_records;
+    int64_t max_bytes;
+    int64_t linger_ms;
+};
+
+struct sa_config {
+    char *path; /* the file it came from */
+    struct sa_agent_conf agent;
+    struct sa_spool_opts spool; /* spool.path defaults to data_dir/spool.db */
+    struct sa_batch_conf batch;
+    struct sa_source_conf *sources;
+    size_t n_sources;
+    struct sa_sink_conf *sinks;
+    size_t n_sinks;
+};
+
+/* Load and validate path. On error *out is NULL and err holds one line:
+ * "FILE:LINE:COL: what is wrong". *out is owned by the caller. */
+int sa_config_load(const char *path, struct sa_config **out, struct sa_err *err);
+/* Same from a string; `name` stands for the file name in errors. */
+int sa_config_load_string(const char *text, const char *name,
+                          struct sa_config **out, struct sa_err *err);
+void sa_config_free(struct sa_config *cfg);
+
+/* Print every key of every section, source and sink type with its type,
+ * default and description (`syncagent check --describe`). */
+void sa_config_describe(FILE *out);
+
+/* Parse "64MiB" / "1GB" / "4096" and "250ms" / "5s" / "2m" / "1h"; used by
+ * the loader and by CLI flags. */
+int sa_parse_size(const char *s, int64_t *bytes);
+int sa_parse_duration(const char *s, int64_t *ms);
+
+#endif

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Records: field values -> a validated Avro datum -> Avro binary.
+ *
+ * A struct sa_record is reused for every record of one schema: reset it,
+ * set fields (by index, resolved once with sa_record_field_index), encode.
+ * A field left unset takes the schema default; without a default encoding
+ * fails naming the field. Every setter checks the value against the
+ * field's type (unions: the matching branch is chosen) and fails with a
+ * precise reason: field, expected type, value received.
+ */
+#ifndef SA_AGENT_RECORD_H
+#define SA_AGENT_RECORD_H
+
+#include "agent/base/buf.h"
+#include "agent/base/error.h"
+#include "store/schema.h"
+#include "store/segment.h"
+
+#include <avro.h>
+#include <stdint.h>
+
+struct sa_record {
+    const struct sa_schema *schema;
+    avro_value_t value;
+    size_t n_fields;
+    uint8_t *is_set; /* one flag per field */
+};
+
+int sa_record_init(struct sa_record *rec, const struct sa_schema *schema,
+                   struct sa_err *err);
+void sa_record_fini(struct sa_record *rec);
+void sa_record_reset(struct sa_record *rec);
+
+/* Index of a top-level field, -1 when the schema has none by that name. */
+int sa_record_field_index(const struct sa_schema *schema, const char *name);
+
+/* Typed setters. A value that does not fit the field's type (or any branch
+ * of its union) is SA_ERECORD with the reason in err. */
+int sa_record_set_null(struct sa_record *rec, int field, struct sa_err *err);
+int sa_record_set_bool(struct sa_record *rec, int field, int v, struct sa_err *err);
+int sa_record_set_long(struct sa_record *rec, int field, int64_t v, struct sa_err *err);
+int sa_record_set_double(struct sa_record *rec, int field, double v, struct sa_err *err);
+int sa_record_set_string(struct sa_record *rec, int field, const char *s,
+                         size_t len, struct sa_err *err);
+/* enum symbol, by name */
+int sa_record_set_enum(struct sa_record *rec, int field, const char *symbol,
+                       struct sa_err *err);
+
+/* Set a field from its text form, coercing to the field's type: ints
+ * (range-checked), floats, booleans (true/false/1/0/yes/no), enums,
+ * timestamp-millis (ISO 8601 or epoch ms), and for a nullable field the
+ * empty text is null. Used by the CSV source. */
+int sa_record_set_text(struct sa_record *rec, int field, const char *text,
+                       size_t len, struct sa_err *err);
+
+/* Encode to Avro binary, appended to out. Fields not set take their
+ * default; a field with neither is SA_ERECORD naming it. */
+int sa_record_encode(struct sa_record *rec, struct sa_buf *out, struct sa_err *err);
+
+/* Event time (ms) from the schema's event-time field, or `fallback`. */
+int64_t sa_record_event_ms(const struct sa_record *rec, int64_t fallback);
+/* The key field's value as text, appended to out (nothing when no key). */
+int sa_record_key(const struct sa_record *rec, struct sa_buf *out);
+
+#endif

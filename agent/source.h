@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Sources are tables of operations (DESIGN.md §4). The pipeline opens
+ * each configured source, polls it for records into a struct sa_batch, and
+ * commits the batch to the spool together with the source's position.
+ */
+#ifndef SA_AGENT_SOURCE_H
+#define SA_AGENT_SOURCE_H
+
+#include "agent/base/confmap.h"
+#include "agent/base/error.h"
+#include "store/schema.h"
+#include "store/segment.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct sa_batch;
+struct sa_source;
+struct sa_spool;
+
+/* One entry of the `sources:` list. Common keys are in sa_source_common_conf
+ * (config.c); type-specific keys fill *opts through ops->conf. */
+struct sa_source_conf {
+    char *name;
+    char *type;
+    char *stream;
+    char *schema; /* "subject" or "subject:vN"; default: the stream name */
+    const struct sa_source_ops *ops;
+    void *opts; /* ops->opts_size bytes, filled through ops->conf */
+};
+
+struct sa_source_ops {
+    const char *name; /* the `type:` value */
+    const char *desc;
+    const struct sa_conf_entry *conf; /* terminated by an entry with key NULL */
+    size_t opts_size;
+    int (*open)(struct sa_source *src, struct sa_err *err);
+    /* Add up to sa_batch_room() records. Returns the number added (0: none
+     * now), SA_EOF when a finite source is done, or a negative rc. */
+    int (*poll)(struct sa_source *src, struct sa_batch *batch, struct sa_err *err);
+    void (*close)(struct sa_source *src);
+};
+
+struct sa_source {
+    const struct sa_source_ops *ops;
+    const struct sa_source_conf *conf;
+    const struct sa_schema *schema; /* writer schema, stored in the spool */
+    struct sa_spool *spool;         /* the writer's handle: read offsets at open */
+    void *ctx;                      /* the source's own state */
+};
+
+/* Every source type, NULL-terminated (source.c). */
+extern const struct sa_source_ops *const sa_source_types[];
+const struct sa_source_ops *sa_source_type_find(const char *name);
+
+/* --- the batch a source fills (pipeline.c) ------------------------------ */
+
+/* Records that still fit before the pipeline must commit. */
+size_t sa_batch_room(const struct sa_batch *batch);
+/* Add one encoded record of src's stream and schema. */
+int sa_batch_add(struct sa_batch *batch, struct sa_source *src, int64_t event_ms,
+                 const char *key, size_t key_len, enum sa_op op,
+                 const void *body, size_t body_len, struct sa_err *err);
+/* Record where src stands after the records added so far; committed in the
+ * same transaction as they are. */
+int sa_batch_offset(struct sa_batch *batch, struct sa_source *src,
+                    const char *file_key, int64_t offset, int64_t line, int done,
+                    struct sa_err *err);
+/* A record that could not be accepted (invariant I4). */
+int sa_batch_deadletter(struct sa_batch *batch, struct sa_source *src,
+                        const char *location, const char *reason,
+                        const void *raw, size_t raw_len, struct sa_err *err);
+
+#endif

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A parsed Avro schema with the identity the spool and the sinks need:
+ * subject, version, its spool row id, and the CRC-64-AVRO fingerprint of
+ * its Parsing Canonical Form (the fingerprint of Avro single-object
+ * encoding). Used by every layer: record.c encodes with it, the spool
+ * stores its definition, sinks decode with it.
+ *
+ * Besides the standard attributes a record schema may carry
+ *   "x-key": "<field>"          the field whose value keys the record
+ *   "x-event-time": "<field>"   a timestamp-millis field giving event time
+ * (without x-event-time the first timestamp-millis field is used).
+ */
+#ifndef SA_STORE_SCHEMA_H
+#define SA_STORE_SCHEMA_H
+
+#include "agent/base/buf.h"
+#include "agent/base/error.h"
+
+#include <avro.h>
+#include <stdint.h>
+
+struct sa_spool;
+
+struct sa_schema {
+    char *subject;
+    int version;
+    int64_t id;           /* spool schemas.id; 0 until stored */
+    uint64_t fingerprint; /* CRC-64-AVRO of canonical */
+    char *definition;     /* the .avsc text as given */
+    char *canonical;      /* Parsing Canonical Form */
+    avro_schema_t avro;
+    avro_value_iface_t *iface; /* generic value class for this schema */
+    int key_field;        /* field index, -1 when none */
+    int event_time_field; /* field index, -1 when none */
+};
+
+/* Parse `json` (an .avsc). The top level must be a record. *out is owned by
+ * the caller: sa_schema_free(). Errors name the subject and the problem. */
+int sa_schema_parse(const char *subject, int version, const char *json,
+                    struct sa_schema **out, struct sa_err *err);
+void sa_schema_free(struct sa_schema *schema);
+
+/* Parsing Canonical Form of an Avro schema JSON text (Avro spec). */
+int sa_schema_canonical_form(const char *json, struct sa_buf *out,
+                             struct sa_err *err);
+/* CRC-64-AVRO (the Rabin fingerprint of the Avro spec). */
+uint64_t sa_crc64_avro(const void *data, size_t len);
+
+/* Per-thread cache of schemas by spool id, loaded from the spool's
+ * schemas table on first use (sinks decode with the writer schema). */
+struct sa_schema_cache;
+struct sa_schema_cache *sa_schema_cache_new(void);
+void sa_schema_cache_free(struct sa_schema_cache *cache);
+/* *out stays owned by the cache. */
+int sa_schema_cache_get(struct sa_schema_cache *cache, struct sa_spool *spool,
+                        int64_t schema_id, const struct sa_schema **out,
+                        struct sa_err *err);
+
+#endif

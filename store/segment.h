@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Segments: a batch of records of one stream and one schema version,
+ * stored as one row of the spool (DESIGN.md §3).
+ *
+ * Frame of one record inside segments.data (after inflating when codec is
+ * deflate):
+ *
+ *   varint  frame_len          bytes that follow, up to the next frame
+ *   varint  seq_delta          seq - segment.first_seq (== record index)
+ *   zigzag  event_ms           event time, ms since the epoch
+ *   varint  key_len, key bytes the stream's key field as text (may be 0)
+ *   byte    op                 SA_OP_UPSERT or SA_OP_DELETE
+ *   ...     Avro binary body   rest of the frame
+ *
+ * The builder appends frames in memory; the reader walks them and checks
+ * every length, so a damaged segment yields SA_ECORRUPT, never a crash.
+ */
+#ifndef SA_STORE_SEGMENT_H
+#define SA_STORE_SEGMENT_H
+
+#include "agent/base/buf.h"
+#include "agent/base/error.h"
+
+#include <stdint.h>
+
+enum sa_op { SA_OP_UPSERT = 0, SA_OP_DELETE = 1 };
+enum sa_codec { SA_CODEC_NONE = 0, SA_CODEC_DEFLATE = 1 };
+
+/* A segment being filled by the writer thread. Caller-owned (init/fini). */
+struct sa_segment_builder {
+    char *stream;     /* owned */
+    int64_t schema_id;
+    uint32_t count;
+    int64_t min_event_ms, max_event_ms;
+    int64_t opened_mono_ms; /* for batch.linger */
+    struct sa_buf frames;   /* uncompressed frames */
+};
+
+int sa_segment_builder_init(struct sa_segment_builder *b, const char *stream,
+                            int64_t schema_id, size_t max_bytes);
+void sa_segment_builder_fini(struct sa_segment_builder *b);
+/* Empty it for reuse with the same stream and schema. */
+void sa_segment_builder_reset(struct sa_segment_builder *b);
+/* Append one record; body is the Avro binary encoding. Copies everything. */
+int sa_segment_add(struct sa_segment_builder *b, int64_t event_ms,
+                   const char *key, size_t key_len, enum sa_op op,
+                   const void *body, size_t body_len);
+
+/* One record as seen by readers: pointers into the segment's data. */
+struct sa_record_view {
+    uint64_t seq;
+    uint32_t index; /* position inside the segment */
+    int64_t event_ms;
+    const char *key;
+    size_t key_len;
+    enum sa_op op;
+    const uint8_t *body;
+    size_t body_len;
+};
+
+/* A stored segment, decoded (inflated), as handed to sinks. The pointers
+ * belong to whoever produced the view (the spool reader) and stay valid
+ * until its next read. */
+struct sa_segment_view {
+    int64_t id;
+    const char *stream;
+    int64_t schema_id;
+    uint64_t first_seq;
+    uint32_t count;
+    uint32_t start_index; /* first record the consumer still needs */
+    int64_t created_ms, min_event_ms, max_event_ms;
+    const uint8_t *data; /* frames, uncompressed */
+    size_t len;
+};
+
+/* Walks the frames of a view from view->start_index. */
+struct sa_segment_iter {
+    const struct sa_segment_view *view;
+    const uint8_t *p, *end;
+    uint32_t index;
+};
+
+void sa_segment_iter_init(struct sa_segment_iter *it,
+                          const struct sa_segment_view *view);
+/* SA_OK with *out filled, SA_EOF after the last record, SA_ECORRUPT with
+ * err naming the segment id, record index and what was wrong. */
+int sa_segment_iter_next(struct sa_segment_iter *it, struct sa_record_view *out,
+                         struct sa_err *err);
+
+/* Validate every frame of a view (used by `spool verify`). */
+int sa_segment_check(const struct sa_segment_view *view, struct sa_err *err);
+
+/* deflate / inflate segment payloads (zlib). out is reset first. */
+int sa_segment_compress(const uint8_t *in, size_t len, struct sa_buf *out,
+                        struct sa_err *err);
+int sa_segment_decompress(const uint8_t *in, size_t len, struct sa_buf *out,
+                          struct sa_err *err);
+
+#endif

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The spool: one SQLite file in WAL mode holding segments, sink cursors,
+ * source offsets, dead letters and the audit log (DESIGN.md §3). All SQL
+ * of the project lives in store/.
+ *
+ * A struct sa_spool is one connection and belongs to one thread. Each
+ * thread that needs the spool (the ingest writer, each sink worker, the
+ * housekeeper, `status`) opens its own handle on the same path; SQLite's
+ * WAL lets readers run beside the one writer.
+ */
+#ifndef SA_STORE_SPOOL_H
+#define SA_STORE_SPOOL_H
+
+#include "agent/base/error.h"
+#include "store/segment.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Format version stored in PRAGMA user_version; migrate.c knows every
+ * older one. A file with a newer version is refused with SA_EFORMAT. */
+#define SA_SPOOL_FORMAT 1
+
+enum sa_when_full { SA_FULL_BLOCK, SA_FULL_DROP_OLDEST, SA_FULL_REJECT };
+enum sa_spool_sync { SA_SYNC_NORMAL, SA_SYNC_FULL };
+
+/* Filled from the `spool:` config section (see config.c's map). */
+struct sa_spool_opts {
+    char *path;        /* the SQLite file; NULL: <agent.data_dir>/spool.db */
+    int64_t max_bytes; /* cap on the database size; 0 = none */
+    int when_full;     /* enum sa_when_full */
+    int sync;          /* enum sa_spool_sync */
+    int compression;   /* enum sa_codec for new segments */
+};
+
+#define SA_SPOOL_CREATE 0x1   /* create the file when missing */
+#define SA_SPOOL_READONLY 0x2 /* status, verify: never write */
+
+struct sa_spool;
+
+/* Open (and create/migrate when SA_SPOOL_CREATE) the spool at opts->path.
+ * Errors: SA_ENOTFOUND (missing, no CREATE), SA_ECORRUPT (not a spool, or
+ * damaged), SA_EFORMAT (written by a newer syncagent), SA_EIO. The message
+ * names the file. *out is owned by the caller: sa_spool_close(). */
+int sa_spool_open(struct sa_spool **out, const struct sa_spool_opts *opts,
+                  unsigned flags, struct sa_err *err);
+void sa_spool_close(struct sa_spool *spool);
+
+/* The spool's origin UUID (36 chars + NUL), created once with the file. */
+const char *sa_spool_origin_id(const struct sa_spool *spool);
+const char *sa_spool_path(const struct sa_spool *spool);
+
+/* --- schemas ------------------------------------------------------------ */
+
+/* Store (or find) subject/version; *schema_id is its row id. A different
+ * definition under an existing subject/version is SA_ESCHEMA. */
+int sa_spool_schema_put(struct sa_spool *spool, const char *subject,
+                        int version, uint64_t fingerprint,
+                        const char *definition, int64_t *schema_id /* out */,
+                        struct sa_err *err);
+/* Look a schema up by id. *subject and *definition are malloc'd copies
+ * owned by the caller. */
+int sa_spool_schema_get(struct sa_spool *spool, int64_t schema_id,
+                        char **subject /* out */, int *version /* out */,
+                        char **definition /* out */, struct sa_err *err);
+
+/* --- ingest: one transaction per commit (invariant I1) ------------------- */
+
+struct sa_offset_update {
+    const char *source;
+    const char *file_key;
+    int64_t offset; /* byte offset (csv) or record count (generator) */
+    int64_t line;
+    int done;
+};
+
+struct sa_deadletter {
+    const char *stream;
+    const char *source;
+    const char *location; /* file:line:column, sender */
+    const char *reason;
+    const void *raw;
+    size_t raw_len;
+};
+
+struct sa_commit {
+    struct sa_segment_builder *const *segments; /* closed, non-empty */
+    size_t n_segments;
+    const struct sa_offset_update *offsets;
+    size_t n_offsets;
+    const struct sa_deadletter *deadletters;
+    size_t n_deadletters;
+};
+
+struct sa_commit_result {
+    uint64_t first_seq;      /* of the first record committed */
+    uint64_t n_records;
+    uint64_t dropped_records; /* by when_full: drop_oldest, audited */
+    uint64_t dropped_segments;
+};
+
+/* Write the segments (assigning gap-free seqs in order), the source offsets
+ * and the dead letters in one transaction. Nothing is durable unless this
+ * returns SA_OK. When the spool would exceed max_bytes: block and reject
+ * return SA_EFULL and write nothing (the caller waits or refuses);
+ * drop_oldest deletes the oldest segments in the same transaction and
+ * records them in audit. SQLITE_FULL from the disk is also SA_EFULL. */
+int sa_spool_commit(struct sa_spool *spool, const struct sa_commit *commit,
+                    struct sa_commit_result *result /* out, may be NULL */,
+                    struct sa_err *err);
+
+/* Read a source offset; SA_ENOTFOUND when none is stored. */
+int sa_spool_offset_get(struct sa_spool *spool, const char *source,
+                        const char *file_key, int64_t *offset /* out */,
+                        int64_t *line /* out */, int *done /* out */,
+                        struct sa_err *err);
+
+/* --- drain: sink cursors and reading after them ------------------------- */
+
+/* Cursor (segment_id, record_index): everything before record_index of
+ * segment segment_id, and all of the sink's segments with a smaller id,
+ * is acknowledged. A sink without a row starts at (0, 0). */
+struct sa_cursor {
+    int64_t segment_id;
+    uint32_t record_index;
+};
+
+int sa_spool_cursor_get(struct sa_spool *spool, const char *sink,
+                        struct sa_cursor *out, struct sa_err *err);
+int sa_spool_cursor_set(struct sa_spool *spool, const char *sink,
+                        const struct sa_cursor *cursor, struct sa_err *err);
+/* Delete cursor rows of sinks not in names[] and audit each removal. */
+int sa_spool_cursors_prune(struct sa_spool *spool, const char *const *names,
+                           size_t n, struct sa_err *err);
+
+/* Read the first segment positioned after `after` whose stream is in
+ * streams[] (n_streams == 0: every stream). The view (data inflated) is
+ * owned by the spool handle and valid until the next read on it.
+ * start_index is set from the cursor when the segment is the cursor's.
+ * SA_EOF when there is none yet. */
+int sa_spool_read_after(struct sa_spool *spool, const struct sa_cursor *after,
+                        const char *const *streams, size_t n_streams,
+                        struct sa_segment_view *view /* out */,
+                        struct sa_err *err);
+
+/* --- housekeeping ------------------------------------------------------- */
+
+struct sa_subscription {
+    const char *sink;
+    const char *const *streams; /* n_streams == 0: every stream */
+    size_t n_streams;
+};
+
+/* Delete segments every subscribed sink has passed; incremental vacuum and
+ * a WAL checkpoint so the file shrinks after a backlog drains.
+ * *trimmed: segments deleted. */
+int sa_spool_trim(struct sa_spool *spool, const struct sa_subscription *subs,
+                  size_t n_subs, int64_t *trimmed /* out, may be NULL */,
+                  struct sa_err *err);
+int sa_spool_checkpoint(struct sa_spool *spool, struct sa_err *err);
+
+/* Bytes the database uses (pages in use * page size). */
+int sa_spool_used_bytes(struct sa_spool *spool, int64_t *bytes /* out */,
+                        struct sa_err *err);
+
+int sa_spool_audit(struct sa_spool *spool, const char *kind,
+                   const char *detail, struct sa_err *err);
+
+/* --- status and verification -------------------------------------------- */
+
+struct sa_stream_stat {
+    char stream[128];
+    int64_t segments, records, bytes;
+    uint64_t first_seq, last_seq;
+    int64_t oldest_created_ms;
+};
+
+struct sa_sink_stat {
+    char sink[128];
+    struct sa_cursor cursor;
+    int64_t updated_ms;
+};
+
+struct sa_spool_status {
+    char origin_id[40];
+    uint64_t next_seq;
+    int64_t file_bytes, used_bytes;
+    struct sa_stream_stat *streams; /* malloc'd; sa_spool_status_fini */
+    size_t n_streams;
+    struct sa_sink_stat *sinks;
+    size_t n_sinks;
+    int64_t deadletters;
+    int64_t audit_dropped_records; /* drop_oldest total from audit */
+};
+
+int sa_spool_status(struct sa_spool *spool, struct sa_spool_status *out,
+                    struct sa_err *err);
+void sa_spool_status_fini(struct sa_spool_status *st);
+
+/* Records (in segments of `streams`, or all when n == 0) after a cursor:
+ * the sink's lag, and the created_ms of the oldest unacked segment (0 when
+ * none). */
+int sa_spool_lag(struct sa_spool *spool, const struct sa_cursor *cursor,
+                 const char *const *streams, size_t n_streams,
+                 int64_t *records /* out */, int64_t *oldest_ms /* out */,
+                 struct sa_err *err);
+
+/* PRAGMA integrity_check plus a walk of every segment's frames and a check
+ * that seqs are gap-free and increasing. Reports each problem through
+ * report(), returns SA_OK or SA_ECORRUPT. */
+int sa_spool_verify(struct sa_spool *spool,
+                    void (*report)(void *arg, const char *problem), void *arg,
+                    struct sa_err *err);
+
+#endif

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The dispatcher: one worker thread per sink, each with its own spool
+ * connection, reading segments after the sink's cursor, sending them,
+ * advancing the cursor over the contiguous acknowledged prefix, and
+ * retrying with exponential backoff and jitter (see dispatcher.c).
+ */
+#ifndef SA_SYNC_DISPATCHER_H
+#define SA_SYNC_DISPATCHER_H
+
+#include "store/spool.h"
+#include "sync/sink.h"
+
+#include <stdint.h>
+
+struct sa_dispatcher;
+
+struct sa_dispatcher_opts {
+    const struct sa_spool_opts *spool;
+    struct sa_sink_conf *sinks;
+    size_t n_sinks;
+};
+
+enum sa_sink_state { SA_SINK_STATE_STARTING, SA_SINK_STATE_RUNNING,
+                     SA_SINK_STATE_BACKOFF, SA_SINK_STATE_STOPPED,
+                     SA_SINK_STATE_FAILED };
+
+struct sa_sink_metrics {
+    char name[128];
+    int state; /* enum sa_sink_state */
+    uint64_t sent, acked, retried, rejected;
+    struct sa_cursor cursor;
+    char last_error[SA_ERR_MSG_MAX];
+};
+
+/* Open every sink and start its worker. On error nothing is left running. */
+int sa_dispatcher_start(struct sa_dispatcher **out,
+                        const struct sa_dispatcher_opts *opts, struct sa_err *err);
+/* New segments were committed: wake idle workers now. */
+void sa_dispatcher_notify(struct sa_dispatcher *d);
+/* Snapshot of each sink's counters; returns the number filled. */
+size_t sa_dispatcher_metrics(struct sa_dispatcher *d, struct sa_sink_metrics *out,
+                             size_t max);
+/* 1 when every sink has acknowledged everything committed so far. */
+int sa_dispatcher_caught_up(struct sa_dispatcher *d);
+/* Stop: workers keep draining for up to grace_ms, then close their sinks.
+ * Frees d. */
+void sa_dispatcher_stop(struct sa_dispatcher *d, int64_t grace_ms);
+
+#endif

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The table of sink types, and what every sink shares: the ack list and
+ * the writer-schema lookup. */
+#include "sync/sink.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+extern const struct sa_sink_ops sa_sink_file_ops;
+
+const struct sa_sink_ops *const sa_sink_types[] = {
+    &sa_sink_file_ops,
+    NULL,
+};
+
+const struct sa_sink_ops *sa_sink_type_find(const char *name)
+{
+    for (size_t i = 0; sa_sink_types[i]; i++)
+        if (strcmp(sa_sink_types[i]->name, name) == 0)
+            return sa_sink_types[i];
+    return NULL;
+}
+
+int sa_ack_list_push(struct sa_ack_list *list, int64_t segment_id,
+                     uint32_t first_index, uint32_t count, int outcome,
+                     const char *reason)
+{
+    struct sa_ack *ack;
+
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 16;
+        struct sa_ack *v = realloc(list->v, cap * sizeof *v);
+        if (!v)
+            return SA_ENOMEM;
+        list->v = v;
+        list->cap = cap;
+    }
+    ack = &list->v[list->n++];
+    ack->segment_id = segment_id;
+    ack->first_index = first_index;
+    ack->count = count;
+    ack->outcome = outcome;
+    ack->reason[0] = '\0';
+    if (reason) {
+        strncpy(ack->reason, reason, sizeof ack->reason - 1);
+        ack->reason[sizeof ack->reason - 1] = '\0';
+    }
+    return SA_OK;
+}
+
+void sa_ack_list_fini(struct sa_ack_list *list)
+{
+    if (!list)
+        return;
+    free(list->v);
+    list->v = NULL;
+    list->n = list->cap = 0;
+}
+
+int sa_sink_schema(struct sa_sink *sink, int64_t schema_id,
+                   const struct sa_schema **out, struct sa_err *err)
+{
+    return sa_schema_cache_get(sink->schemas, sink->spool, schema_id, out, err);
+}

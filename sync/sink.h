@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Sinks are tables of operations (DESIGN.md §4). The dispatcher hands a
+ * sink segments read from the spool; the sink sends their records and
+ * later reports what the upstream acknowledged through poll_acks. A sink
+ * never touches SQLite and never moves a cursor: the dispatcher owns the
+ * cursor, retries, backoff and dead-lettering.
+ */
+#ifndef SA_SYNC_SINK_H
+#define SA_SYNC_SINK_H
+
+#include "agent/base/confmap.h"
+#include "agent/base/error.h"
+#include "store/schema.h"
+#include "store/segment.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One entry of the `sinks:` list; common keys filled by config.c, the
+ * type-specific ones into *opts through ops->conf. */
+struct sa_sink_conf {
+    char *name;
+    char *type;
+    struct sa_strlist streams; /* empty: every stream */
+    int64_t retry_initial_ms;
+    int64_t retry_max_ms;
+    int64_t max_in_flight; /* records sent but not yet acknowledged */
+    const struct sa_sink_ops *ops;
+    void *opts;
+};
+
+enum sa_sink_outcome {
+    SA_SINK_OK,     /* acknowledged: the cursor may pass these records */
+    SA_SINK_RETRY,  /* transient failure: send again from the spool */
+    SA_SINK_REJECT, /* poison: dead-letter these records and go on */
+};
+
+struct sa_ack {
+    int64_t segment_id;
+    uint32_t first_index; /* record index inside the segment */
+    uint32_t count;
+    int outcome; /* enum sa_sink_outcome */
+    char reason[200];
+};
+
+struct sa_ack_list {
+    struct sa_ack *v;
+    size_t n, cap;
+};
+
+int sa_ack_list_push(struct sa_ack_list *list, int64_t segment_id,
+                     uint32_t first_index, uint32_t count, int outcome,
+                     const char *reason);
+void sa_ack_list_fini(struct sa_ack_list *list);
+
+struct sa_sink {
+    const struct sa_sink_ops *ops;
+    const struct sa_sink_conf *conf;
+    const char *origin_id;  /* the spool's, sent with every record (I3) */
+    struct sa_spool *spool; /* the worker's handle: for schema lookups only */
+    struct sa_schema_cache *schemas;
+    void *ctx;
+};
+
+struct sa_sink_ops {
+    const char *name; /* the `type:` value */
+    const char *desc;
+    const struct sa_conf_entry *conf; /* terminated by an entry with key NULL */
+    size_t opts_size;
+    int (*open)(struct sa_sink *sink, struct sa_err *err);
+    /* Take records [view->start_index, view->count) of the segment. SA_OK:
+     * taken, outcomes follow through poll_acks. SA_EAGAIN: no room now,
+     * offer it again after poll_acks. Other rc: a transient failure; the
+     * dispatcher backs off and sends again from its durable cursor. */
+    int (*send)(struct sa_sink *sink, const struct sa_segment_view *view,
+                struct sa_err *err);
+    /* Append outcomes to acks, waiting up to timeout_ms for the first. */
+    int (*poll_acks)(struct sa_sink *sink, struct sa_ack_list *acks,
+                     int timeout_ms);
+    void (*close)(struct sa_sink *sink);
+};
+
+/* Every sink type, NULL-terminated (sink.c). */
+extern const struct sa_sink_ops *const sa_sink_types[];
+const struct sa_sink_ops *sa_sink_type_find(const char *name);
+
+/* Look up the writer schema of a segment through the sink's cache. */
+int sa_sink_schema(struct sa_sink *sink, int64_t schema_id,
+                   const struct sa_schema **out, struct sa_err *err);
+
+#endif
