@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The subcommands of the syncagent binary; main.c holds the table. Each
+ * takes the arguments after its name (argv[0] is the subcommand name) and
+ * returns the process exit status:
+ *   0  success
+ *   1  a runtime failure (I/O, upstream, a file that could not be read)
+ *   2  bad usage or bad input: config, schema, flags, spool format
+ * Every command answers --help.
+ */
+#ifndef SA_AGENT_COMMANDS_H
+#define SA_AGENT_COMMANDS_H
+
+#define SA_EXIT_OK 0
+#define SA_EXIT_FAIL 1
+#define SA_EXIT_USAGE 2
+
+int sa_cmd_run(int argc, char **argv);
+int sa_cmd_generate(int argc, char **argv);
+int sa_cmd_check(int argc, char **argv);
+int sa_cmd_status(int argc, char **argv);
+int sa_cmd_spool(int argc, char **argv);
+
+#endif
