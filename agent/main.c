@@ -1,14 +1,77 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* syncagent's entry point: the table of subcommands. */
+/* syncagent's entry point: the table of subcommands, after git's
+ * { "add", cmd_add } table. */
+#include "agent/commands.h"
+
+#include <avro.h>
+#include <librdkafka/rdkafka.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
+static int cmd_version(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+
+struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"run", sa_cmd_run, "run the agent: sources -> spool -> sinks"},
+    {"generate", sa_cmd_generate, "write synthetic records for a schema (csv, jsonl, avro)"},
+    {"check", sa_cmd_check, "validate a config, or describe every config key"},
+    {"status", sa_cmd_status, "show the spool and each sink's lag (daemon need not run)"},
+    {"spool", sa_cmd_spool, "spool maintenance: verify"},
+    {"version", cmd_version, "print the version and the library versions"},
+    {"help", cmd_help, "this list"},
+};
+
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: syncagent COMMAND [ARGS]\n\n"
+                 "syncagent ingests records (generated, CSV), validates them against\n"
+                 "versioned Avro schemas, spools them durably in SQLite and ships\n"
+                 "them to sinks with retries and checkpoints.\n\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'syncagent COMMAND --help' explains a command.\n");
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("syncagent %s (sqlite %s, librdkafka %s)\n", SA_VERSION,
+           sqlite3_libversion(), rd_kafka_version_str());
+    return SA_EXIT_OK;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    usage(stdout);
+    return SA_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "version") == 0) {
-        printf("syncagent %s\n", SA_VERSION);
-        return 0;
+    if (argc < 2) {
+        usage(stderr);
+        return SA_EXIT_USAGE;
     }
-    fprintf(stderr, "usage: syncagent version\n");
-    return 2;
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return cmd_help(0, NULL);
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(0, NULL);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "syncagent: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return SA_EXIT_USAGE;
 }

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shared set-up of the subcommands; see cli.h. */
+#include "agent/cli.h"
+
+#include "agent/base/log.h"
+#include "agent/commands.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int sa_cli_load(const char *path, struct sa_config **cfg,
+                struct sa_schema_set **schemas, struct sa_err *err)
+{
+    int rc;
+
+    *schemas = NULL;
+    rc = sa_config_load(path, cfg, err);
+    if (rc)
+        return rc;
+    sa_log_setup((enum sa_log_level)(*cfg)->agent.log_level,
+                 (enum sa_log_format)(*cfg)->agent.log_format);
+    rc = sa_schemas_load((*cfg)->agent.schemas_dir,
+                         (enum sa_compat)(*cfg)->agent.compatibility, schemas, err);
+    if (rc)
+        goto out;
+    for (size_t i = 0; i < (*cfg)->n_sources; i++) {
+        const struct sa_source_conf *sc = &(*cfg)->sources[i];
+        if (!sa_schemas_lookup(*schemas, sc->schema, err)) {
+            rc = sa_err_prefix(err, "%s: sources[%zu] (%s): ", path, i, sc->name);
+            goto out;
+        }
+    }
+out:
+    if (rc) {
+        sa_schemas_free(*schemas);
+        *schemas = NULL;
+        sa_config_free(*cfg);
+        *cfg = NULL;
+    }
+    return rc;
+}
+
+/* mkdir -p */
+static int make_dirs(const char *path, struct sa_err *err)
+{
+    char buf[4096];
+    size_t len = strlen(path);
+
+    if (len == 0 || len >= sizeof buf)
+        return sa_err_set(err, SA_EINVAL, "bad directory name '%s'", path);
+    memcpy(buf, path, len + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+            return sa_err_set(err, SA_ECONFIG, "cannot create directory %s: %s", buf,
+                              strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+        return sa_err_set(err, SA_ECONFIG, "cannot create directory %s: %s", buf,
+                          strerror(errno));
+    return SA_OK;
+}
+
+int sa_cli_open_spool_rw(const struct sa_config *cfg, struct sa_schema_set *schemas,
+                         struct sa_spool **out, struct sa_err *err)
+{
+    const char *dir = cfg->agent.data_dir;
+    int rc;
+
+    *out = NULL;
+    rc = make_dirs(dir, err);
+    if (rc)
+        return sa_err_prefix(err, "agent.data_dir: ");
+    if (access(dir, R_OK | W_OK | X_OK) != 0)
+        return sa_err_set(err, SA_ECONFIG, "agent.data_dir %s is not readable and "
+                          "writable: %s", dir, strerror(errno));
+    rc = sa_spool_open(out, &cfg->spool, SA_SPOOL_CREATE, err);
+    if (rc)
+        return rc;
+    rc = sa_schemas_store(schemas, *out, err);
+    if (rc) {
+        sa_spool_close(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int sa_cli_exit_code(int rc)
+{
+    switch (rc) {
+    case SA_OK:
+        return SA_EXIT_OK;
+    case SA_EINVAL:
+    case SA_ECONFIG:
+    case SA_ESCHEMA:
+    case SA_EFORMAT:
+    case SA_ECORRUPT:
+    case SA_ENOTFOUND:
+    case SA_EPARSE:
+        return SA_EXIT_USAGE;
+    default:
+        return SA_EXIT_FAIL;
+    }
+}
+
+int sa_cli_fail(const char *cmd, const struct sa_err *err)
+{
+    fprintf(stderr, "syncagent %s: %s\n", cmd,
+            err->msg[0] ? err->msg : sa_strerror(err->rc));
+    return sa_cli_exit_code(err->rc);
+}

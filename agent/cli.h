@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* What the subcommands share: loading the config and the schemas, opening
+ * the spool, turning an error into one line on stderr and an exit code. */
+#ifndef SA_AGENT_CLI_H
+#define SA_AGENT_CLI_H
+
+#include "agent/config.h"
+#include "agent/schemas.h"
+#include "store/spool.h"
+
+/* Load the config at path and the schemas it names; set up logging from
+ * it. On error both outs are NULL. */
+int sa_cli_load(const char *path, struct sa_config **cfg /* out */,
+                struct sa_schema_set **schemas /* out */, struct sa_err *err);
+
+/* Make sure agent.data_dir exists and is writable (creating it when
+ * missing), then open the spool with SA_SPOOL_CREATE and store the
+ * schemas in it. */
+int sa_cli_open_spool_rw(const struct sa_config *cfg, struct sa_schema_set *schemas,
+                         struct sa_spool **out, struct sa_err *err);
+
+/* "syncagent CMD: message" on stderr; returns the exit code for rc. */
+int sa_cli_fail(const char *cmd, const struct sa_err *err);
+int sa_cli_exit_code(int rc);
+
+#endif

@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * `syncagent run`: the daemon. The main thread is the ingest writer
+ * (pipeline.c); the dispatcher runs one worker per sink; the housekeeper
+ * trims. Signals only set flags that the main loop reads:
+ *   SIGINT, SIGTERM  stop the sources, commit what is pending, let the
+ *                    sinks drain for agent.shutdown_grace, exit 0
+ *   SIGHUP           reload the config: when the new one is valid, restart
+ *                    sources and sinks on it; when not, keep running on the
+ *                    old one and log why
+ */
+#include "agent/base/clock.h"
+#include "agent/base/log.h"
+#include "agent/cli.h"
+#include "agent/commands.h"
+#include "agent/housekeeper.h"
+#include "agent/pipeline.h"
+#include "sync/dispatcher.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HOUSEKEEP_INTERVAL_MS 1000
+#define IDLE_SLEEP_MS 5
+
+static atomic_int stop_flag;
+static atomic_int reload_flag;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    atomic_store(&stop_flag, 1);
+}
+
+static void on_reload(int sig)
+{
+    (void)sig;
+    atomic_store(&reload_flag, 1);
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_stop;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sa.sa_handler = on_reload;
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* Everything that runs on one config; a reload replaces it whole. */
+struct runtime {
+    struct sa_config *cfg;
+    struct sa_schema_set *schemas;
+    struct sa_spool *spool; /* the writer's connection */
+    struct sa_dispatcher *dispatcher;
+    struct sa_housekeeper *housekeeper;
+    struct sa_pipeline *pipeline;
+};
+
+static void notify_dispatcher(void *arg) { sa_dispatcher_notify(arg); }
+
+static void runtime_stop(struct runtime *rt, int64_t grace_ms)
+{
+    struct sa_err err = {0};
+
+    if (rt->pipeline) {
+        if (sa_pipeline_flush(rt->pipeline, &err))
+            sa_log_warn("final commit failed; the sources will re-read the "
+                        "uncommitted records on the next start",
+                        "error", err.msg);
+        sa_pipeline_close(rt->pipeline);
+    }
+    if (rt->dispatcher)
+        sa_dispatcher_stop(rt->dispatcher, grace_ms);
+    sa_housekeeper_stop(rt->housekeeper);
+    sa_spool_close(rt->spool);
+    sa_schemas_free(rt->schemas);
+    sa_config_free(rt->cfg);
+    memset(rt, 0, sizeof *rt);
+}
+
+/* Takes over cfg and schemas. */
+static int runtime_start(struct runtime *rt, struct sa_config *cfg,
+                         struct sa_schema_set *schemas, struct sa_err *err)
+{
+    struct sa_dispatcher_opts dopts;
+    const char **names = NULL;
+    int rc;
+
+    memset(rt, 0, sizeof *rt);
+    rt->cfg = cfg;
+    rt->schemas = schemas;
+    rc = sa_cli_open_spool_rw(cfg, schemas, &rt->spool, err);
+    if (rc)
+        goto out;
+    names = calloc(cfg->n_sinks + 1, sizeof *names);
+    if (!names) {
+        rc = sa_err_set(err, SA_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < cfg->n_sinks; i++)
+        names[i] = cfg->sinks[i].name;
+    rc = sa_spool_cursors_prune(rt->spool, names, cfg->n_sinks, err);
+    if (rc)
+        goto out;
+    rc = sa_housekeeper_start(&rt->housekeeper, cfg, HOUSEKEEP_INTERVAL_MS, err);
+    if (rc)
+        goto out;
+    memset(&dopts, 0, sizeof dopts);
+    dopts.spool = &cfg->spool;
+    dopts.sinks = cfg->sinks;
+    dopts.n_sinks = cfg->n_sinks;
+    rc = sa_dispatcher_start(&rt->dispatcher, &dopts, err);
+    if (rc)
+        goto out;
+    rc = sa_pipeline_open(&rt->pipeline, cfg, schemas, rt->spool, &stop_flag, err);
+    if (rc)
+        goto out;
+    sa_pipeline_on_commit(rt->pipeline, notify_dispatcher, rt->dispatcher);
+    sa_log_info("agent started", "agent_id", cfg->agent.id, "config", cfg->path,
+                "spool", cfg->spool.path, "origin_id",
+                sa_spool_origin_id(rt->spool));
+out:
+    free(names);
+    if (rc)
+        runtime_stop(rt, 0);
+    return rc;
+}
+
+/* The number of records every sink has acknowledged (the slowest sink's). */
+static uint64_t synced_records(struct sa_dispatcher *d)
+{
+    struct sa_sink_metrics m[64];
+    size_t n = sa_dispatcher_metrics(d, m, 64);
+    uint64_t min = 0;
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || m[i].acked < min)
+            min = m[i].acked;
+    return min;
+}
+
+struct progress {
+    int enabled, tty;
+    int64_t last_ms, start_ms;
+    uint64_t last_spooled;
+};
+
+static void progress_print(struct progress *pr, struct runtime *rt, int final)
+{
+    const struct sa_pipeline_stats *st = sa_pipeline_stats(rt->pipeline);
+    int64_t now = sa_mono_ms();
+    uint64_t in = atomic_load(&st->records_in);
+    uint64_t spooled = atomic_load(&st->records_spooled);
+    double secs = (double)(now - pr->last_ms) / 1000.0;
+    double rate;
+
+    if (!pr->enabled || (!final && now - pr->last_ms < 1000))
+        return;
+    if (final)
+        secs = (double)(now - pr->start_ms) / 1000.0;
+    rate = secs > 0 ? (double)(final ? spooled : spooled - pr->last_spooled) / secs
+                    : 0.0;
+    fprintf(stderr, "%sgenerated %llu  spooled %llu  synced %llu  %.0f rec/s%s%s",
+            pr->tty ? "\r" : "", (unsigned long long)in,
+            (unsigned long long)spooled,
+            (unsigned long long)synced_records(rt->dispatcher), rate,
+            atomic_load(&st->blocked) ? "  (spool full: ingest paused)" : "",
+            pr->tty && !final ? "   " : "\n");
+    pr->last_ms = now;
+    pr->last_spooled = spooled;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: syncagent run -c FILE [--progress] [--exit-when-synced]\n"
+            "\n"
+            "Run the agent: read every configured source into the spool and\n"
+            "ship the spool to every configured sink until stopped.\n"
+            "\n"
+            "  -c, --config FILE     the agent's YAML config (required)\n"
+            "      --progress        print a progress line every second\n"
+            "      --exit-when-synced  exit 0 once every source is finished\n"
+            "                        (e.g. a generator with a count) and every\n"
+            "                        sink has acknowledged every record\n"
+            "  -h, --help            this help\n"
+            "\n"
+            "Signals: SIGINT/SIGTERM stop gracefully (commit, let sinks drain\n"
+            "for agent.shutdown_grace); SIGHUP reloads the config.\n"
+            "Logs are logfmt lines on stderr (agent.log_format: json for JSON).\n");
+}
+
+int sa_cmd_run(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"progress", no_argument, NULL, 'p'},
+        {"exit-when-synced", no_argument, NULL, 'x'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL;
+    int exit_when_synced = 0;
+    struct progress pr = {0};
+    struct runtime rt;
+    struct sa_config *cfg = NULL;
+    struct sa_schema_set *schemas = NULL;
+    struct sa_err err = {0};
+    int sources_done = 0;
+    int status = SA_EXIT_OK;
+    int opt;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 'p': pr.enabled = 1; break;
+        case 'x': exit_when_synced = 1; break;
+        case 'h': usage(stdout); return SA_EXIT_OK;
+        default: usage(stderr); return SA_EXIT_USAGE;
+        }
+    }
+    if (!config_path || optind != argc) {
+        usage(stderr);
+        return SA_EXIT_USAGE;
+    }
+    if (sa_cli_load(config_path, &cfg, &schemas, &err))
+        return sa_cli_fail("run", &err);
+    install_signals();
+    if (runtime_start(&rt, cfg, schemas, &err))
+        return sa_cli_fail("run", &err);
+    pr.tty = isatty(STDERR_FILENO);
+    pr.start_ms = pr.last_ms = sa_mono_ms();
+
+    while (!atomic_load(&stop_flag)) {
+        int idle = 0;
+        int rc = SA_OK;
+
+        if (!sources_done) {
+            rc = sa_pipeline_step(rt.pipeline, &idle, &err);
+            if (rc == SA_EOF) {
+                sources_done = 1;
+                sa_log_info("every source is finished");
+            } else if (rc == SA_ESTOPPED) {
+                break;
+            } else if (rc) {
+                sa_log_error("ingest failed", "error", err.msg);
+                status = sa_cli_exit_code(rc);
+                break;
+            }
+        }
+        if (sources_done) {
+            if (exit_when_synced && sa_dispatcher_caught_up(rt.dispatcher)) {
+                sa_log_info("every record is synced");
+                break;
+            }
+            sa_sleep_ms(50);
+        } else if (idle) {
+            sa_sleep_ms(IDLE_SLEEP_MS);
+        }
+        progress_print(&pr, &rt, 0);
+
+        if (atomic_exchange(&reload_flag, 0)) {
+            struct sa_config *new_cfg = NULL;
+            struct sa_schema_set *new_schemas = NULL;
+            sa_log_info("reloading config", "config", config_path);
+            if (sa_cli_load(config_path, &new_cfg, &new_schemas, &err)) {
+                sa_log_error("config reload failed, still running on the "
+                             "previous config", "error", err.msg);
+                continue;
+            }
+            runtime_stop(&rt, rt.cfg->agent.shutdown_grace_ms);
+            if (runtime_start(&rt, new_cfg, new_schemas, &err)) {
+                sa_log_error("cannot start on the reloaded config", "error",
+                             err.msg);
+                return sa_cli_exit_code(err.rc);
+            }
+            sources_done = 0;
+            sa_log_info("config reloaded");
+        }
+    }
+    if (atomic_load(&stop_flag))
+        sa_logf(SA_LOG_INFO, "stopping: committing and letting sinks drain",
+                "grace_ms=%lld", (long long)rt.cfg->agent.shutdown_grace_ms);
+    progress_print(&pr, &rt, 1);
+    runtime_stop(&rt, rt.cfg->agent.shutdown_grace_ms);
+    sa_log_info("agent stopped");
+    return status;
+}

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The housekeeping thread; see housekeeper.h. */
+#include "agent/housekeeper.h"
+
+#include "agent/base/clock.h"
+#include "agent/base/log.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define CHECKPOINT_EVERY_MS 30000
+
+struct sa_housekeeper {
+    const struct sa_config *cfg;
+    struct sa_spool *spool;
+    struct sa_subscription *subs;
+    int64_t interval_ms;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop, kicked, started;
+};
+
+static void pass(struct sa_housekeeper *hk, int checkpoint)
+{
+    struct sa_err err = {0};
+    int64_t trimmed = 0;
+
+    if (sa_spool_trim(hk->spool, hk->subs, hk->cfg->n_sinks, &trimmed, &err))
+        sa_log_warn("spool trim failed", "error", err.msg);
+    else if (trimmed > 0 && sa_log_min_level() <= SA_LOG_DEBUG)
+        sa_logf(SA_LOG_DEBUG, "spool trimmed", "segments=%lld", (long long)trimmed);
+    if (checkpoint && sa_spool_checkpoint(hk->spool, &err))
+        sa_log_warn("spool checkpoint failed", "error", err.msg);
+}
+
+static void *run(void *arg)
+{
+    struct sa_housekeeper *hk = arg;
+    int64_t last_checkpoint = sa_mono_ms();
+
+    pthread_mutex_lock(&hk->mu);
+    while (!hk->stop) {
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += hk->interval_ms / 1000;
+        deadline.tv_nsec += (hk->interval_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+        while (!hk->stop && !hk->kicked &&
+               pthread_cond_timedwait(&hk->cv, &hk->mu, &deadline) == 0)
+            ;
+        if (hk->stop)
+            break;
+        hk->kicked = 0;
+        pthread_mutex_unlock(&hk->mu);
+        int checkpoint = sa_mono_ms() - last_checkpoint >= CHECKPOINT_EVERY_MS;
+        pass(hk, checkpoint);
+        if (checkpoint)
+            last_checkpoint = sa_mono_ms();
+        pthread_mutex_lock(&hk->mu);
+    }
+    pthread_mutex_unlock(&hk->mu);
+    return NULL;
+}
+
+static void free_hk(struct sa_housekeeper *hk)
+{
+    free(hk->subs);
+    sa_spool_close(hk->spool);
+    pthread_mutex_destroy(&hk->mu);
+    pthread_cond_destroy(&hk->cv);
+    free(hk);
+}
+
+int sa_housekeeper_start(struct sa_housekeeper **out, const struct sa_config *cfg,
+                         int64_t interval_ms, struct sa_err *err)
+{
+    struct sa_housekeeper *hk;
+    pthread_condattr_t attr;
+    int rc;
+
+    *out = NULL;
+    hk = calloc(1, sizeof *hk);
+    if (!hk)
+        return sa_err_set(err, SA_ENOMEM, "out of memory");
+    hk->cfg = cfg;
+    hk->interval_ms = interval_ms;
+    pthread_mutex_init(&hk->mu, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&hk->cv, &attr);
+    pthread_condattr_destroy(&attr);
+
+    hk->subs = calloc(cfg->n_sinks + 1, sizeof *hk->subs);
+    if (!hk->subs) {
+        rc = sa_err_set(err, SA_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < cfg->n_sinks; i++) {
+        const struct sa_sink_conf *sc = &cfg->sinks[i];
+        hk->subs[i].sink = sc->name;
+        hk->subs[i].n_streams = sc->streams.n;
+        hk->subs[i].streams = (const char *const *)sc->streams.v;
+    }
+    rc = sa_spool_open(&hk->spool, &cfg->spool, 0, err);
+    if (rc)
+        goto out;
+    rc = pthread_create(&hk->thread, NULL, run, hk);
+    if (rc) {
+        rc = sa_err_set(err, SA_ENOMEM, "cannot start the housekeeping thread");
+        goto out;
+    }
+    hk->started = 1;
+    *out = hk;
+out:
+    if (rc)
+        free_hk(hk);
+    return rc;
+}
+
+void sa_housekeeper_kick(struct sa_housekeeper *hk)
+{
+    if (!hk)
+        return;
+    pthread_mutex_lock(&hk->mu);
+    hk->kicked = 1;
+    pthread_cond_signal(&hk->cv);
+    pthread_mutex_unlock(&hk->mu);
+}
+
+void sa_housekeeper_stop(struct sa_housekeeper *hk)
+{
+    if (!hk)
+        return;
+    pthread_mutex_lock(&hk->mu);
+    hk->stop = 1;
+    pthread_cond_signal(&hk->cv);
+    pthread_mutex_unlock(&hk->mu);
+    if (hk->started)
+        pthread_join(hk->thread, NULL);
+    pass(hk, 1);
+    free_hk(hk);
+}

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The housekeeping thread (DESIGN.md §5): on its own spool connection it
+ * trims segments every subscribed sink has acknowledged, runs incremental
+ * vacuum and WAL checkpoints, so that the spool file shrinks again after a
+ * backlog drains and a full spool gets room back.
+ */
+#ifndef SA_AGENT_HOUSEKEEPER_H
+#define SA_AGENT_HOUSEKEEPER_H
+
+#include "agent/config.h"
+
+struct sa_housekeeper;
+
+/* Borrows cfg, which must outlive the housekeeper. */
+int sa_housekeeper_start(struct sa_housekeeper **out, const struct sa_config *cfg,
+                         int64_t interval_ms, struct sa_err *err);
+/* Run one pass now (after a commit blocked on a full spool, say). */
+void sa_housekeeper_kick(struct sa_housekeeper *hk);
+/* Stop the thread, run a last pass, free. NULL-safe. */
+void sa_housekeeper_stop(struct sa_housekeeper *hk);
+
+#endif
