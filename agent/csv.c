@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* RFC 4180 row parser; see csv.h for the contract. */
+#include "agent/csv.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* While a row is parsed its fields are kept as offsets: into the window,
+ * or into the scratch buffer (which may move as it grows) when an escape
+ * had to be undone. Pointers are made once the row is complete. */
+struct field_ref {
+    size_t off, len;
+    int in_scratch;
+};
+
+void sa_csv_opts_default(struct sa_csv_opts *opts)
+{
+    opts->delimiter = ',';
+    opts->quote = '"';
+    opts->max_field = 64 * 1024;
+    opts->max_fields = 1024;
+    opts->check_utf8 = 1;
+}
+
+int sa_csv_init(struct sa_csv_parser *p, const struct sa_csv_opts *opts)
+{
+    memset(p, 0, sizeof *p);
+    p->opts = *opts;
+    p->line = 1;
+    sa_buf_init(&p->scratch, opts->max_field * 2 + 64);
+    p->cap_fields = 32;
+    p->fields = malloc(p->cap_fields * sizeof *p->fields);
+    p->refs = malloc(p->cap_fields * sizeof *p->refs);
+    return p->fields && p->refs ? SA_OK : SA_ENOMEM;
+}
+
+void sa_csv_fini(struct sa_csv_parser *p)
+{
+    if (!p)
+        return;
+    free(p->fields);
+    free(p->refs);
+    p->fields = NULL;
+    p->refs = NULL;
+    sa_buf_fini(&p->scratch);
+}
+
+int sa_utf8_valid(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    const unsigned char *end = s + len;
+
+    while (s < end) {
+        unsigned char c = *s;
+        size_t n;
+        uint32_t cp;
+        if (c < 0x80) {
+            s++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF) {
+            n = 1;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if ((size_t)(end - s) <= n)
+            return 0;
+        for (size_t i = 1; i <= n; i++) {
+            if ((s[i] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i] & 0x3F);
+        }
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return 0;
+        s += n + 1;
+    }
+    return 1;
+}
+
+/* The first problem of a row; parsing goes on to find the row's end. */
+struct row_state {
+    const char *buf;
+    int has_error;
+    size_t error_pos;
+    size_t error_field;
+    char reason[160];
+};
+
+static void row_error(struct row_state *rs, size_t pos, size_t field, const char *fmt,
+                      ...) __attribute__((format(printf, 4, 5)));
+
+static void row_error(struct row_state *rs, size_t pos, size_t field, const char *fmt,
+                      ...)
+{
+    va_list ap;
+
+    if (rs->has_error)
+        return;
+    rs->has_error = 1;
+    rs->error_pos = pos;
+    rs->error_field = field;
+    va_start(ap, fmt);
+    vsnprintf(rs->reason, sizeof rs->reason, fmt, ap);
+    va_end(ap);
+}
+
+static void fill_where(const struct sa_csv_parser *p, const char *buf,
+                       const struct row_state *rs, struct sa_csv_error *where)
+{
+    int64_t line = p->line;
+    size_t line_start = 0;
+
+    for (size_t i = 0; i < rs->error_pos; i++)
+        if (buf[i] == '\n') {
+            line++;
+            line_start = i + 1;
+        }
+    where->line = line;
+    where->column = (int64_t)(rs->error_pos - line_start) + 1;
+    where->field = rs->error_field;
+    memcpy(where->reason, rs->reason, sizeof where->reason);
+}
+
+static int64_t count_newlines(const char *s, size_t len)
+{
+    int64_t n = 0;
+    const char *end = s + len;
+    while ((s = memchr(s, '\n', (size_t)(end - s))) != NULL) {
+        n++;
+        s++;
+    }
+    return n;
+}
+
+static int push_ref(struct sa_csv_parser *p, size_t n, size_t off, size_t len,
+                    int in_scratch)
+{
+    if (n == p->cap_fields) {
+        size_t cap = p->cap_fields * 2;
+        struct sa_csv_field *v = realloc(p->fields, cap * sizeof *v);
+        struct field_ref *r = realloc(p->refs, cap * sizeof *r);
+        if (v)
+            p->fields = v;
+        if (r)
+            p->refs = r;
+        if (!v || !r)
+            return SA_ENOMEM;
+        p->cap_fields = cap;
+    }
+    p->refs[n].off = off;
+    p->refs[n].len = len;
+    p->refs[n].in_scratch = in_scratch;
+    return SA_OK;
+}
+
+int sa_csv_next(struct sa_csv_parser *p, const char *buf, size_t len, int at_eof,
+                struct sa_csv_row *row, size_t *consumed, struct sa_csv_error *where)
+{
+    const char delim = p->opts.delimiter, quote = p->opts.quote;
+    struct row_state rs = {.buf = buf};
+    size_t pos = 0, n = 0;
+
+    *consumed = 0;
+    if (len == 0)
+        return SA_EAGAIN;
+    sa_buf_reset(&p->scratch);
+
+    for (;;) {
+        size_t field_pos = pos; /* where the field starts in the window */
+        size_t off, flen;
+        int in_scratch = 0;
+        unsigned char high = 0; /* OR of the field's bytes: any >= 0x80? */
+        char term;              /* delimiter, '\n' or 0 at the end of input */
+
+        if (pos < len && buf[pos] == quote) {
+            size_t seg = ++pos;
+            size_t scratch_off = p->scratch.len;
+            for (;;) {
+                const char *q = memchr(buf + pos, quote, len - pos);
+                size_t qi;
+                if (!q) {
+                    if (!at_eof)
+                        return SA_EAGAIN;
+                    rs.has_error = 0;
+                    row_error(&rs, field_pos, n + 1,
+                              "unterminated quoted field: no closing quote in the "
+                              "%zu bytes up to the end of the file", len - field_pos);
+                    fill_where(p, buf, &rs, where);
+                    *consumed = len;
+                    p->line += count_newlines(buf, len);
+                    return SA_EPARSE;
+                }
+                qi = (size_t)(q - buf);
+                if (qi + 1 == len && !at_eof)
+                    return SA_EAGAIN; /* a closing quote, or the first of ""? */
+                if (qi + 1 < len && buf[qi + 1] == quote) {
+                    /* "" stands for one quote: keep what came before it */
+                    if (sa_buf_append(&p->scratch, buf + seg, qi + 1 - seg))
+                        row_error(&rs, field_pos, n + 1,
+                                  "field longer than %zu bytes", p->opts.max_field);
+                    in_scratch = 1;
+                    pos = seg = qi + 2;
+                    continue;
+                }
+                if (in_scratch) {
+                    if (sa_buf_append(&p->scratch, buf + seg, qi - seg))
+                        row_error(&rs, field_pos, n + 1,
+                                  "field longer than %zu bytes", p->opts.max_field);
+                    off = scratch_off;
+                    flen = p->scratch.len - scratch_off;
+                } else {
+                    off = seg;
+                    flen = qi - seg;
+                }
+                for (size_t i = field_pos; i < qi; i++)
+                    high |= (unsigned char)buf[i];
+                pos = qi + 1;
+                break;
+            }
+            /* After the closing quote: a delimiter, a newline or the end. */
+            if (pos < len && buf[pos] != delim && buf[pos] != '\n' &&
+                !(buf[pos] == '\r' && (pos + 1 == len || buf[pos + 1] == '\n'))) {
+                row_error(&rs, pos, n + 1,
+                          "unexpected character after a closing quote");
+                while (pos < len && buf[pos] != delim && buf[pos] != '\n')
+                    pos++;
+            }
+            if (pos < len && buf[pos] == '\r')
+                pos++;
+            if (pos == len && !at_eof)
+                return SA_EAGAIN;
+        } else {
+            while (pos < len && buf[pos] != delim && buf[pos] != '\n')
+                high |= (unsigned char)buf[pos++];
+            if (pos == len && !at_eof)
+                return SA_EAGAIN;
+            off = field_pos;
+            flen = pos - field_pos;
+            if ((pos == len || buf[pos] == '\n') && flen > 0 && buf[pos - 1] == '\r')
+                flen--;
+        }
+        term = pos < len ? buf[pos] : 0;
+
+        if (flen > p->opts.max_field)
+            row_error(&rs, field_pos, n + 1, "field longer than %zu bytes (%zu)",
+                      p->opts.max_field, flen);
+        if (n == p->opts.max_fields) {
+            row_error(&rs, field_pos, n + 1, "more than %zu fields",
+                      p->opts.max_fields);
+        } else {
+            if (push_ref(p, n, off, flen, in_scratch))
+                return SA_ENOMEM;
+            n++;
+        }
+        if ((high & 0x80) && p->opts.check_utf8 &&
+            !sa_utf8_valid(in_scratch ? (const char *)p->scratch.data + off : buf + off,
+                           flen))
+            row_error(&rs, field_pos, n, "invalid UTF-8");
+
+        if (term == delim) {
+            pos++;
+            continue;
+        }
+        if (term == '\n')
+            pos++;
+        break;
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        const struct field_ref *r = &p->refs[i];
+        p->fields[i].p = r->in_scratch ? (const char *)p->scratch.data + r->off
+                                       : buf + r->off;
+        p->fields[i].len = r->len;
+    }
+    *consumed = pos;
+    row->fields = p->fields;
+    row->n_fields = n;
+    row->line = p->line;
+    row->lines = count_newlines(buf, pos);
+    if (rs.has_error) {
+        fill_where(p, buf, &rs, where);
+        p->line += row->lines;
+        return SA_EPARSE;
+    }
+    p->line += row->lines;
+    return SA_OK;
+}
