@@ -123,7 +123,7 @@ static int runtime_start(struct runtime *rt, struct sa_config *cfg,
     rc = sa_dispatcher_start(&rt->dispatcher, &dopts, err);
     if (rc)
         goto out;
-    rc = sa_pipeline_open(&rt->pipeline, cfg, schemas, rt->spool, &stop_flag, err);
+    rc = sa_pipeline_open(&rt->pipeline, cfg, cfg->sources, cfg->n_sources, schemas, rt->spool, &stop_flag, err);
     if (rc)
         goto out;
     sa_pipeline_on_commit(rt->pipeline, notify_dispatcher, rt->dispatcher);

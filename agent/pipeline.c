@@ -326,6 +326,9 @@ static int commit_pending(struct sa_pipeline *p, struct sa_err *err)
     if (res.dropped_records)
         atomic_fetch_add(&p->stats.dropped, res.dropped_records);
     clear_pending(p);
+    for (size_t i = 0; i < p->n_lanes; i++)
+        if (p->lanes[i].src.ops->committed)
+            p->lanes[i].src.ops->committed(&p->lanes[i].src);
     if (p->on_commit)
         p->on_commit(p->on_commit_arg);
 out:
@@ -340,6 +343,7 @@ out:
 /* --- lifecycle ------------------------------------------------------------ */
 
 int sa_pipeline_open(struct sa_pipeline **out, const struct sa_config *cfg,
+                     const struct sa_source_conf *sources, size_t n_sources,
                      const struct sa_schema_set *schemas, struct sa_spool *spool,
                      const atomic_int *stop, struct sa_err *err)
 {
@@ -355,15 +359,15 @@ int sa_pipeline_open(struct sa_pipeline **out, const struct sa_config *cfg,
     p->spool = spool;
     p->stop = stop;
     p->batch.p = p;
-    p->lanes = calloc(cfg->n_sources ? cfg->n_sources : 1, sizeof *p->lanes);
+    p->lanes = calloc(n_sources ? n_sources : 1, sizeof *p->lanes);
     if (!p->lanes) {
         rc = sa_err_set(err, SA_ENOMEM, "out of memory");
         goto out;
     }
     /* A lane closes at batch.max_bytes; the slack lets one more record in. */
     seg_cap = (size_t)cfg->batch.max_bytes + 16u * 1024 * 1024;
-    for (size_t i = 0; i < cfg->n_sources; i++) {
-        const struct sa_source_conf *sc = &cfg->sources[i];
+    for (size_t i = 0; i < n_sources; i++) {
+        const struct sa_source_conf *sc = &sources[i];
         struct lane *lane = &p->lanes[i];
         const struct sa_schema *schema = sa_schemas_lookup(schemas, sc->schema, err);
 
@@ -453,6 +457,11 @@ void sa_pipeline_on_commit(struct sa_pipeline *p, void (*fn)(void *), void *arg)
 {
     p->on_commit = fn;
     p->on_commit_arg = arg;
+}
+
+struct sa_source *sa_pipeline_source(struct sa_pipeline *p, size_t i)
+{
+    return i < p->n_lanes ? &p->lanes[i].src : NULL;
 }
 
 const struct sa_pipeline_stats *sa_pipeline_stats(const struct sa_pipeline *p)

@@ -27,12 +27,17 @@ struct sa_pipeline_stats {
     atomic_int blocked;            /* 1 while ingest waits for spool space */
 };
 
-/* Open every source of cfg on the writer's spool handle. The pipeline
- * borrows cfg, schemas and spool; they must outlive it. *stop is polled so
+/* Open the sources sources[0, n_sources) (usually cfg's own) on the
+ * writer's spool handle; cfg gives the batch and spool settings. The
+ * pipeline borrows everything; it must all outlive it. *stop is polled so
  * that a signal can interrupt a wait for spool space. */
 int sa_pipeline_open(struct sa_pipeline **out, const struct sa_config *cfg,
+                     const struct sa_source_conf *sources, size_t n_sources,
                      const struct sa_schema_set *schemas, struct sa_spool *spool,
                      const atomic_int *stop, struct sa_err *err);
+
+/* The source of lane i (i < n_sources given to open), for reports. */
+struct sa_source *sa_pipeline_source(struct sa_pipeline *p, size_t i);
 
 /* Poll every source once and commit when the batch is full or has
  * lingered long enough. SA_OK, SA_EOF when every source is finished and

@@ -5,9 +5,11 @@
 #include <string.h>
 
 extern const struct sa_source_ops sa_source_generator_ops;
+extern const struct sa_source_ops sa_source_csv_ops;
 
 const struct sa_source_ops *const sa_source_types[] = {
     &sa_source_generator_ops,
+    &sa_source_csv_ops,
     NULL,
 };
 

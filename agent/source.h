@@ -39,6 +39,9 @@ struct sa_source_ops {
     /* Add up to sa_batch_room() records. Returns the number added (0: none
      * now), SA_EOF when a finite source is done, or a negative rc. */
     int (*poll)(struct sa_source *src, struct sa_batch *batch, struct sa_err *err);
+    /* Optional: everything the source added so far is now committed (the
+     * moment to delete or move a finished input file). */
+    void (*committed)(struct sa_source *src);
     void (*close)(struct sa_source *src);
 };
 

@@ -116,6 +116,19 @@ int sa_spool_offset_get(struct sa_spool *spool, const char *source,
                         int64_t *line /* out */, int *done /* out */,
                         struct sa_err *err);
 
+struct sa_offset_row {
+    char *file_key; /* malloc'd */
+    int64_t offset, line;
+    int done;
+};
+
+/* Every stored offset of a source (a file source finds its files' rows by
+ * their identity). *rows is malloc'd: sa_spool_offset_rows_free(). */
+int sa_spool_offset_list(struct sa_spool *spool, const char *source,
+                         struct sa_offset_row **rows /* out */, size_t *n /* out */,
+                         struct sa_err *err);
+void sa_spool_offset_rows_free(struct sa_offset_row *rows, size_t n);
+
 /* --- drain: sink cursors and reading after them ------------------------- */
 
 /* Cursor (segment_id, record_index): everything before record_index of

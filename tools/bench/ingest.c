@@ -187,7 +187,7 @@ static double run_pipeline(const char *dir, const char *schemas_dir,
     if (sa_spool_open(&spool, &cfg->spool, SA_SPOOL_CREATE, &err) ||
         sa_schemas_store(schemas, spool, &err))
         die("spool", &err);
-    if (sa_pipeline_open(&p, cfg, schemas, spool, &stop, &err))
+    if (sa_pipeline_open(&p, cfg, cfg->sources, cfg->n_sources, schemas, spool, &stop, &err))
         die("pipeline", &err);
     t0 = sa_mono_us();
     while ((rc = sa_pipeline_step(p, NULL, &err)) == SA_OK)

@@ -1,0 +1,868 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The CSV source: files and globs, read once (`import`, `watch`) or
+ * followed as they grow (`tail`), plain or .gz.
+ *
+ * Position and identity. A file is known by device, inode and a
+ * fingerprint of its first bytes ("dev:ino:len:hash"), as Fluent Bit and
+ * Filebeat do, so that a rename does not re-read it and a new file that
+ * reuses an inode is not mistaken for the old one. After the rows it read
+ * in a poll, the source reports the byte offset after the last complete
+ * row and the next line number; the pipeline commits that position in the
+ * same transaction as the rows (invariant I1), so a restart resumes
+ * exactly there. A row is complete only with its newline, so the
+ * half-written last line of a growing file waits.
+ *
+ * Bad rows (parse errors, wrong field count, values that do not fit the
+ * schema) go to the dead letters with file:line:column and the reason;
+ * after max_errors of them the file is set aside. A file that cannot be
+ * read at all is reported and the others go on.
+ *
+ * Rotation while tailing: a renamed file is read to its end and left
+ * (the file now at the path is a new one, found by the next scan); a file
+ * that shrank below the position was truncated in place (copytruncate)
+ * and is read again from its start.
+ *
+ * on_done (keep | delete | move:<dir>) is applied to a finished file only
+ * after the commit that holds its last row (the `committed` hook).
+ */
+#include "agent/source_csv.h"
+
+#include "agent/base/clock.h"
+#include "agent/base/log.h"
+#include "agent/csv.h"
+#include "agent/record.h"
+#include "store/spool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define FINGERPRINT_MAX 1024
+
+static const char *const delimiter_symbols[] = {"comma", "semicolon", "tab", "pipe",
+                                                NULL};
+static const char delimiter_chars[] = {',', ';', '\t', '|'};
+static const char *const extra_symbols[] = {"error", "ignore", NULL};
+
+#define OPT(f) offsetof(struct sa_csv_source_conf, f)
+static const struct sa_conf_entry csv_conf[] = {
+    {.type = SA_CONF_STRLIST, .key = "path", .offset = OPT(path),
+     .flags = SA_CONF_REQUIRED,
+     .desc = "files or globs to read (/data/in/*.csv); .gz files are inflated"},
+    {.type = SA_CONF_ENUM, .key = "delimiter", .def = "comma", .offset = OPT(delimiter),
+     .symbols = delimiter_symbols, .desc = "field delimiter"},
+    {.type = SA_CONF_STR, .key = "quote", .def = "\"", .offset = OPT(quote),
+     .desc = "quote character (one byte)"},
+    {.type = SA_CONF_BOOL, .key = "header", .def = "true", .offset = OPT(header),
+     .desc = "the first row names the columns"},
+    {.type = SA_CONF_STRLIST, .key = "columns", .offset = OPT(columns),
+     .desc = "column names in file order (instead of, or overriding, the header)"},
+    {.type = SA_CONF_ENUM, .key = "extra_columns", .def = "error",
+     .offset = OPT(extra_columns), .symbols = extra_symbols,
+     .desc = "a column the schema lacks: refuse the file, or ignore the column"},
+    {.type = SA_CONF_SIZE, .key = "max_field", .def = "64KiB", .offset = OPT(max_field),
+     .min = 1, .max = 64 << 20, .desc = "longest field; a longer one rejects its row"},
+    {.type = SA_CONF_INT, .key = "max_errors", .def = "1000", .offset = OPT(max_errors),
+     .min = 0, .max = INT64_MAX, .desc = "bad rows per file before the file is set aside"},
+    {.type = SA_CONF_BOOL, .key = "watch", .def = "true", .offset = OPT(watch),
+     .desc = "keep looking for new files that match path"},
+    {.type = SA_CONF_BOOL, .key = "tail", .def = "false", .offset = OPT(tail),
+     .desc = "follow files as they grow, across rename and copytruncate rotation"},
+    {.type = SA_CONF_STR, .key = "on_done", .def = "keep", .offset = OPT(on_done),
+     .desc = "after a file's last row is committed: keep, delete or move:<dir>"},
+    {.type = SA_CONF_DURATION, .key = "poll_interval", .def = "1s",
+     .offset = OPT(poll_interval_ms), .min = 10, .max = 3600000,
+     .desc = "how often to look for new files and for growth"},
+    {.type = SA_CONF_SIZE, .key = "read_buffer", .def = "1MiB", .offset = OPT(read_buffer),
+     .min = 4096, .max = 256 << 20, .desc = "bytes read at a time"},
+    {.key = NULL},
+};
+#undef OPT
+
+struct csv_file {
+    char *path;
+    dev_t dev;
+    ino_t ino;
+    char key[96];
+    int fd;
+    gzFile gz;
+    int is_gz;
+    struct sa_csv_parser parser;
+    struct sa_buf win; /* bytes read and not yet consumed start at win_pos */
+    size_t win_pos;
+    int64_t win_offset;  /* file offset of win.data[0] */
+    int64_t committed;   /* offset last handed to the batch */
+    int header_pending;
+    int *col_map; /* CSV column -> schema field, -1 = ignored */
+    size_t n_cols;
+    uint64_t accepted, rejected;
+    int eof;     /* the last read returned nothing */
+    int done;    /* finished: no more rows will come */
+    int failed;  /* set aside */
+    int done_reported;
+    int missing; /* a configured plain path that does not exist */
+    int on_done_pending; /* done offset handed to the batch, not yet committed */
+    char *error;
+    struct csv_file *next;
+};
+
+struct csv_ctx {
+    const struct sa_csv_source_conf *conf;
+    struct sa_csv_opts parse_opts;
+    struct sa_offset_row *rows; /* stored positions of this source */
+    size_t n_rows;
+    struct csv_file *files;
+    struct sa_record rec;
+    struct sa_buf body, key, where;
+    int64_t last_scan_mono;
+    int scanned;
+    char *move_dir;
+};
+
+/* --- file identity ------------------------------------------------------ */
+
+static uint64_t fnv1a(const unsigned char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* Hash of the first len bytes of fd; -1 when the file is shorter. */
+static int fingerprint(int fd, size_t len, uint64_t *hash)
+{
+    unsigned char buf[FINGERPRINT_MAX];
+    ssize_t got = pread(fd, buf, len, 0);
+    if (got < 0 || (size_t)got < len)
+        return -1;
+    *hash = fnv1a(buf, len);
+    return 0;
+}
+
+/* The stored row for this file, matched on dev:ino and the fingerprint. */
+static const struct sa_offset_row *find_row(struct csv_ctx *ctx, struct csv_file *f)
+{
+    char prefix[64];
+    size_t plen = (size_t)snprintf(prefix, sizeof prefix, "%ju:%ju:", (uintmax_t)f->dev,
+                                   (uintmax_t)f->ino);
+    for (size_t i = 0; i < ctx->n_rows; i++) {
+        const struct sa_offset_row *r = &ctx->rows[i];
+        size_t fplen;
+        uint64_t want, got;
+        if (strncmp(r->file_key, prefix, plen) != 0)
+            continue;
+        if (sscanf(r->file_key + plen, "%zu:%" SCNx64, &fplen, &want) != 2 ||
+            fplen > FINGERPRINT_MAX)
+            continue;
+        if (fingerprint(f->fd, fplen, &got) == 0 && got == want) {
+            snprintf(f->key, sizeof f->key, "%s", r->file_key);
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static void make_key(struct csv_file *f, off_t size)
+{
+    size_t len = size < FINGERPRINT_MAX ? (size_t)size : FINGERPRINT_MAX;
+    uint64_t hash = 0;
+    if (fingerprint(f->fd, len, &hash) != 0)
+        len = 0, hash = 0;
+    snprintf(f->key, sizeof f->key, "%ju:%ju:%zu:%016" PRIx64, (uintmax_t)f->dev,
+             (uintmax_t)f->ino, len, hash);
+}
+
+/* --- opening and closing files -------------------------------------------- */
+
+static void file_close_handles(struct csv_file *f)
+{
+    if (f->gz) {
+        gzclose(f->gz); /* closes fd too */
+        f->gz = NULL;
+        f->fd = -1;
+    } else if (f->fd >= 0) {
+        close(f->fd);
+        f->fd = -1;
+    }
+}
+
+static void file_free(struct csv_file *f)
+{
+    file_close_handles(f);
+    sa_csv_fini(&f->parser);
+    sa_buf_fini(&f->win);
+    free(f->col_map);
+    free(f->path);
+    free(f->error);
+    free(f);
+}
+
+static void file_fail(struct csv_ctx *ctx, struct sa_source *src, struct csv_file *f,
+                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void file_fail(struct csv_ctx *ctx, struct sa_source *src, struct csv_file *f,
+                      const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    (void)ctx;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    free(f->error);
+    f->error = strdup(msg);
+    f->failed = 1;
+    f->done = 1;
+    file_close_handles(f);
+    sa_log_error("csv file set aside", "source", src->conf->name, "file", f->path,
+                 "error", msg);
+}
+
+/* Seek the decompressing reader to offset and reset the window there. */
+static int file_seek(struct csv_file *f, int64_t offset, int64_t line)
+{
+    if (gzseek(f->gz, (z_off_t)offset, SEEK_SET) < 0)
+        return -1;
+    gzclearerr(f->gz);
+    sa_buf_reset(&f->win);
+    f->win_pos = 0;
+    f->win_offset = offset;
+    f->parser.line = line;
+    f->eof = 0;
+    return 0;
+}
+
+static int window_fill(struct csv_ctx *ctx, struct csv_file *f);
+
+/* Map the header (or the configured columns) onto the schema's fields. */
+static int map_columns(struct sa_source *src, struct csv_file *f,
+                       const struct sa_csv_row *header)
+{
+    struct csv_ctx *ctx = src->ctx;
+    const struct sa_schema *schema = src->schema;
+    size_t n = ctx->conf->columns.n ? ctx->conf->columns.n : header->n_fields;
+    size_t n_fields = avro_schema_record_size(schema->avro);
+
+    free(f->col_map);
+    f->col_map = calloc(n + 1, sizeof *f->col_map);
+    if (!f->col_map)
+        return -1;
+    f->n_cols = n;
+    for (size_t i = 0; i < n; i++) {
+        char name[256];
+        if (ctx->conf->columns.n)
+            snprintf(name, sizeof name, "%s", ctx->conf->columns.v[i]);
+        else
+            snprintf(name, sizeof name, "%.*s", (int)header->fields[i].len,
+                     header->fields[i].p);
+        /* Header names may carry spaces around them. */
+        char *s = name;
+        while (*s == ' ')
+            s++;
+        size_t len = strlen(s);
+        while (len && s[len - 1] == ' ')
+            s[--len] = '\0';
+        f->col_map[i] = sa_record_field_index(schema, s);
+        for (size_t j = 0; j < i && f->col_map[i] >= 0; j++)
+            if (f->col_map[j] == f->col_map[i]) {
+                file_fail(ctx, src, f, "%s:1: column %zu '%s' appears twice in the "
+                          "header", f->path, i + 1, s);
+                return -1;
+            }
+        if (f->col_map[i] < 0 && ctx->conf->extra_columns == 0) {
+            file_fail(ctx, src, f, "%s:1: column %zu '%s' is not a field of schema "
+                      "%s:v%d (set extra_columns: ignore to skip it)", f->path, i + 1,
+                      s, schema->subject, schema->version);
+            return -1;
+        }
+    }
+    (void)n_fields;
+    return 0;
+}
+
+/* Open path, find its stored position, prepare to read after it. */
+static struct csv_file *file_open(struct sa_source *src, const char *path,
+                                  const struct stat *st)
+{
+    struct csv_ctx *ctx = src->ctx;
+    struct csv_file *f = calloc(1, sizeof *f);
+    const struct sa_offset_row *row;
+    size_t plen = strlen(path);
+
+    if (!f)
+        return NULL;
+    f->fd = -1;
+    f->path = strdup(path);
+    f->dev = st->st_dev;
+    f->ino = st->st_ino;
+    f->is_gz = plen > 3 && strcmp(path + plen - 3, ".gz") == 0;
+    sa_buf_init(&f->win, (size_t)ctx->conf->read_buffer +
+                             4 * (size_t)ctx->conf->max_field + 65536);
+    if (!f->path || sa_csv_init(&f->parser, &ctx->parse_opts) != SA_OK) {
+        file_free(f);
+        return NULL;
+    }
+    f->header_pending = ctx->conf->header;
+    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (f->fd < 0) {
+        file_fail(ctx, src, f, "cannot open %s: %s", path, strerror(errno));
+        return f;
+    }
+    row = find_row(ctx, f);
+    if (!row)
+        make_key(f, st->st_size);
+    f->gz = gzdopen(f->fd, "rb");
+    if (!f->gz) {
+        file_fail(ctx, src, f, "cannot read %s: out of memory", path);
+        return f;
+    }
+    gzbuffer(f->gz, 256 * 1024);
+    if (row && row->done && !ctx->conf->tail) {
+        f->done = 1;
+        f->done_reported = 1;
+        file_close_handles(f);
+        return f;
+    }
+    if (ctx->conf->columns.n) {
+        struct sa_csv_row none = {0};
+        if (map_columns(src, f, &none) != 0)
+            return f;
+    }
+    if (row && row->offset > 0) {
+        /* Resume: read the header again for the column map, then seek. */
+        if (f->header_pending) {
+            while (f->header_pending && !f->failed) {
+                struct sa_csv_row hdr;
+                struct sa_csv_error where;
+                size_t used;
+                int rc = sa_csv_next(&f->parser, (const char *)f->win.data + f->win_pos,
+                                     f->win.len - f->win_pos, f->eof, &hdr, &used, &where);
+                if (rc == SA_OK) {
+                    f->header_pending = 0;
+                    if (!ctx->conf->columns.n && map_columns(src, f, &hdr) != 0)
+                        return f;
+                } else if (rc == SA_EAGAIN && !f->eof) {
+                    if (window_fill(ctx, f) < 0)
+                        return f;
+                } else {
+                    file_fail(ctx, src, f, "%s:1: cannot read the header again", path);
+                    return f;
+                }
+            }
+        }
+        if (file_seek(f, row->offset, row->line) != 0) {
+            file_fail(ctx, src, f, "cannot seek %s to offset %" PRId64, path, row->offset);
+            return f;
+        }
+        f->committed = row->offset;
+        sa_logf(SA_LOG_INFO, "csv file resumed", "source=%s offset=%" PRId64
+                " line=%" PRId64, src->conf->name, row->offset, row->line);
+    }
+    return f;
+}
+
+/* --- reading -------------------------------------------------------------- */
+
+/* Read more into the window. 1: got bytes, 0: nothing now, -1: failed. */
+static int window_fill(struct csv_ctx *ctx, struct csv_file *f)
+{
+    size_t chunk = (size_t)ctx->conf->read_buffer;
+    int got;
+
+    if (f->win_pos > 0 && (f->win_pos == f->win.len || f->win_pos >= f->win.len / 2)) {
+        memmove(f->win.data, f->win.data + f->win_pos, f->win.len - f->win_pos);
+        f->win.len -= f->win_pos;
+        f->win_offset += (int64_t)f->win_pos;
+        f->win_pos = 0;
+    }
+    if (f->win.len + chunk > f->win.max)
+        chunk = f->win.max - f->win.len;
+    if (chunk == 0)
+        return -2; /* a row longer than the window */
+    if (sa_buf_reserve(&f->win, chunk) != SA_OK)
+        return -1;
+    got = gzread(f->gz, f->win.data + f->win.len, (unsigned)chunk);
+    if (got < 0)
+        return -1;
+    if (got == 0) {
+        f->eof = 1;
+        gzclearerr(f->gz); /* so a growing file can be read on */
+        return 0;
+    }
+    f->eof = 0;
+    f->win.len += (size_t)got;
+    return 1;
+}
+
+static int64_t column_of(const char *row_start, const char *p)
+{
+    const char *q = p;
+    while (q > row_start && q[-1] != '\n')
+        q--;
+    return (int64_t)(p - q) + 1;
+}
+
+static int reject_row(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
+                      int64_t line, int64_t column, const char *reason,
+                      const void *raw, size_t raw_len, struct sa_err *err)
+{
+    struct csv_ctx *ctx = src->ctx;
+    char location[600];
+    int rc;
+
+    snprintf(location, sizeof location, "%s:%" PRId64 ":%" PRId64, f->path, line, column);
+    rc = sa_batch_deadletter(batch, src, location, reason, raw, raw_len, err);
+    if (rc)
+        return rc;
+    f->rejected++;
+    if (ctx->conf->max_errors >= 0 && f->rejected > (uint64_t)ctx->conf->max_errors)
+        file_fail(ctx, src, f, "%s: more than %" PRId64 " bad rows; the file is set "
+                  "aside (the rows before are kept)", f->path, ctx->conf->max_errors);
+    return SA_OK;
+}
+
+/* Turn one row into a record and add it; a row that does not fit the
+ * schema is dead-lettered. */
+static int add_row(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
+                   const struct sa_csv_row *row, const char *raw, size_t raw_len,
+                   struct sa_err *err)
+{
+    struct csv_ctx *ctx = src->ctx;
+    struct sa_record *rec = &ctx->rec;
+    struct sa_err rerr = {0};
+    char reason[SA_ERR_MSG_MAX + 64];
+
+    if (row->n_fields != f->n_cols) {
+        snprintf(reason, sizeof reason, "row has %zu fields, the header has %zu",
+                 row->n_fields, f->n_cols);
+        return reject_row(src, batch, f, row->line, 1, reason, raw, raw_len, err);
+    }
+    sa_record_reset(rec);
+    for (size_t i = 0; i < row->n_fields; i++) {
+        int field = f->col_map[i];
+        if (field < 0)
+            continue;
+        if (sa_record_set_text(rec, field, row->fields[i].p, row->fields[i].len,
+                               &rerr) != SA_OK) {
+            const char *p = row->fields[i].p;
+            int64_t col = p >= raw && p < raw + raw_len ? column_of(raw, p) : 1;
+            snprintf(reason, sizeof reason, "column %zu: %s", i + 1, rerr.msg);
+            return reject_row(src, batch, f, row->line, col, reason, raw, raw_len, err);
+        }
+    }
+    sa_buf_reset(&ctx->body);
+    sa_buf_reset(&ctx->key);
+    if (sa_record_encode(rec, &ctx->body, &rerr) != SA_OK)
+        return reject_row(src, batch, f, row->line, 1, rerr.msg, raw, raw_len, err);
+    sa_record_key(rec, &ctx->key);
+    f->accepted++;
+    return sa_batch_add(batch, src, sa_record_event_ms(rec, sa_now_ms()),
+                        (const char *)ctx->key.data, ctx->key.len, SA_OP_UPSERT,
+                        ctx->body.data, ctx->body.len, err);
+}
+
+/* Has the file at f->path been replaced (renamed away) or truncated? */
+static void check_rotation(struct sa_source *src, struct csv_file *f)
+{
+    struct stat cur, mine;
+    int64_t pos = f->win_offset + (int64_t)f->win_pos;
+
+    if (f->is_gz || fstat(f->fd, &mine) != 0)
+        return;
+    if (mine.st_size < pos) {
+        sa_logf(SA_LOG_INFO, "csv file truncated, reading it again from the start",
+                "source=%s size=%lld offset=%" PRId64, src->conf->name,
+                (long long)mine.st_size, pos);
+        if (file_seek(f, 0, 1) == 0) {
+            struct csv_ctx *ctx = src->ctx;
+            f->header_pending = ctx->conf->header;
+        }
+        return;
+    }
+    if (stat(f->path, &cur) != 0 || cur.st_ino != f->ino || cur.st_dev != f->dev) {
+        /* Renamed away and read to its end: the rotator owns it now. */
+        f->done = 1;
+        sa_log_info("csv file rotated away and read to its end", "source",
+                    src->conf->name, "file", f->path);
+    }
+}
+
+/* Read rows of f into the batch, up to room. */
+static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
+                     size_t room, int *added, struct sa_err *err)
+{
+    struct csv_ctx *ctx = src->ctx;
+    int tail = ctx->conf->tail;
+    int rc = SA_OK;
+
+    while (!f->done && (size_t)*added < room && sa_batch_room(batch) > 0) {
+        struct sa_csv_row row;
+        struct sa_csv_error where;
+        size_t used;
+        const char *start = (const char *)f->win.data + f->win_pos;
+        size_t avail = f->win.len - f->win_pos;
+        int prc = sa_csv_next(&f->parser, start, avail, f->eof && !tail, &row, &used,
+                              &where);
+
+        if (prc == SA_EAGAIN) {
+            int got;
+            if (f->eof && !tail && avail == 0) {
+                f->done = 1;
+                break;
+            }
+            got = window_fill(ctx, f);
+            if (got == -2) {
+                /* A row longer than the window: drop the window up to its last
+                 * newline as one bad row and go on after it. */
+                char reason[128];
+                const char *nl = memrchr(start, '\n', avail);
+                size_t skip = nl ? (size_t)(nl - start) + 1 : avail;
+                snprintf(reason, sizeof reason, "row longer than %zu bytes",
+                         (size_t)f->win.max);
+                rc = reject_row(src, batch, f, f->parser.line, 1, reason, start,
+                                skip > 4096 ? 4096 : skip, err);
+                if (rc)
+                    return rc;
+                f->parser.line++;
+                f->win_pos += skip;
+                continue;
+            }
+            if (got < 0) {
+                file_fail(ctx, src, f, "cannot read %s: %s", f->path,
+                          errno ? strerror(errno) : "read error");
+                break;
+            }
+            if (got == 0) {
+                if (tail)
+                    check_rotation(src, f);
+                if (tail || avail == 0)
+                    break; /* wait for more, or done above on the next pass */
+            }
+            continue;
+        }
+        f->win_pos += used;
+        if (prc == SA_EPARSE) {
+            rc = reject_row(src, batch, f, where.line, where.column, where.reason, start,
+                            used, err);
+            if (rc)
+                return rc;
+            continue;
+        }
+        if (f->header_pending) {
+            f->header_pending = 0;
+            if (!ctx->conf->columns.n && map_columns(src, f, &row) != 0)
+                break;
+            continue;
+        }
+        if (row.n_fields == 1 && row.fields[0].len == 0)
+            continue; /* a blank line */
+        if (!f->col_map) {
+            file_fail(ctx, src, f, "%s: no header and no columns configured", f->path);
+            break;
+        }
+        uint64_t before = f->accepted;
+        rc = add_row(src, batch, f, &row, start, used, err);
+        if (rc)
+            return rc;
+        *added += (int)(f->accepted - before);
+    }
+
+    /* Hand the position after the last consumed row to the batch. */
+    int64_t pos = f->win_offset + (int64_t)f->win_pos;
+    if (pos != f->committed || (f->done && !f->done_reported)) {
+        rc = sa_batch_offset(batch, src, f->key, pos, f->parser.line, f->done, err);
+        if (rc)
+            return rc;
+        f->committed = pos;
+        if (f->done && !f->done_reported) {
+            f->done_reported = 1;
+            f->on_done_pending = !f->failed;
+            sa_logf(SA_LOG_INFO, "csv file finished",
+                    "source=%s accepted=%" PRIu64 " rejected=%" PRIu64,
+                    src->conf->name, f->accepted, f->rejected);
+        }
+    }
+    return SA_OK;
+}
+
+/* --- scanning for files ------------------------------------------------------ */
+
+static struct csv_file *known_file(struct csv_ctx *ctx, const struct stat *st)
+{
+    for (struct csv_file *f = ctx->files; f; f = f->next)
+        if (!f->missing && f->dev == st->st_dev && f->ino == st->st_ino)
+            return f;
+    return NULL;
+}
+
+static void add_file(struct sa_source *src, const char *path, const struct stat *st)
+{
+    struct csv_ctx *ctx = src->ctx;
+    struct csv_file *f = file_open(src, path, st), **tail;
+    if (!f) {
+        sa_log_error("out of memory opening a csv file", "file", path);
+        return;
+    }
+    for (tail = &ctx->files; *tail; tail = &(*tail)->next)
+        ;
+    *tail = f;
+    if (!f->done)
+        sa_log_info("csv file opened", "source", src->conf->name, "file", path,
+                    "key", f->key);
+}
+
+static void add_missing(struct sa_source *src, const char *path)
+{
+    struct csv_ctx *ctx = src->ctx;
+    struct csv_file *f = calloc(1, sizeof *f);
+
+    if (!f || !(f->path = strdup(path))) {
+        free(f);
+        sa_log_error("out of memory", "file", path);
+        return;
+    }
+    f->fd = -1;
+    f->missing = 1;
+    f->done_reported = 1;
+    sa_buf_init(&f->win, 1);
+    file_fail(ctx, src, f, "cannot read %s: %s", path, strerror(ENOENT));
+    f->next = ctx->files;
+    ctx->files = f;
+}
+
+static void scan(struct sa_source *src)
+{
+    struct csv_ctx *ctx = src->ctx;
+
+    for (size_t i = 0; i < ctx->conf->path.n; i++) {
+        const char *pattern = ctx->conf->path.v[i];
+        glob_t g;
+        int grc = glob(pattern, GLOB_NOSORT, NULL, &g);
+
+        if (grc == GLOB_NOMATCH) {
+            /* A glob that matches nothing yet is normal; a plain path that
+             * is missing at the first look is reported as a failed file. */
+            if (!ctx->scanned && !strpbrk(pattern, "*?["))
+                add_missing(src, pattern);
+            continue;
+        }
+        if (grc != 0) {
+            sa_log_error("cannot expand the csv path", "source", src->conf->name,
+                         "path", pattern);
+            continue;
+        }
+        /* Oldest first: rotated files before the live one. */
+        qsort(g.gl_pathv, g.gl_pathc, sizeof *g.gl_pathv,
+              (int (*)(const void *, const void *))strcmp);
+        for (size_t j = 0; j < g.gl_pathc; j++) {
+            struct stat st;
+            if (stat(g.gl_pathv[j], &st) != 0 || !S_ISREG(st.st_mode))
+                continue;
+            if (!known_file(ctx, &st))
+                add_file(src, g.gl_pathv[j], &st);
+        }
+        globfree(&g);
+    }
+    ctx->scanned = 1;
+    ctx->last_scan_mono = sa_mono_ms();
+}
+
+/* --- the source operations ---------------------------------------------------- */
+
+static int csv_open(struct sa_source *src, struct sa_err *err)
+{
+    const struct sa_csv_source_conf *conf = src->conf->opts;
+    struct csv_ctx *ctx;
+    int rc;
+
+    if (!conf->quote || strlen(conf->quote) != 1)
+        return sa_err_set(err, SA_ECONFIG, "quote must be one character, not '%s'",
+                          conf->quote ? conf->quote : "");
+    if (strcmp(conf->on_done, "keep") != 0 && strcmp(conf->on_done, "delete") != 0 &&
+        strncmp(conf->on_done, "move:", 5) != 0)
+        return sa_err_set(err, SA_ECONFIG, "on_done must be keep, delete or "
+                          "move:<dir>, not '%s'", conf->on_done);
+    if (conf->tail && strcmp(conf->on_done, "keep") != 0)
+        return sa_err_set(err, SA_ECONFIG, "on_done: %s makes no sense with tail: a "
+                          "followed file is never finished", conf->on_done);
+    if (!conf->header && conf->columns.n == 0)
+        return sa_err_set(err, SA_ECONFIG, "header: false needs columns: to name "
+                          "the columns");
+
+    ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return sa_err_set(err, SA_ENOMEM, "out of memory");
+    src->ctx = ctx;
+    ctx->conf = conf;
+    sa_csv_opts_default(&ctx->parse_opts);
+    ctx->parse_opts.delimiter = delimiter_chars[conf->delimiter];
+    ctx->parse_opts.quote = conf->quote[0];
+    ctx->parse_opts.max_field = (size_t)conf->max_field;
+    sa_buf_init(&ctx->body, 64u << 20);
+    sa_buf_init(&ctx->key, 64u << 10);
+    if (strncmp(conf->on_done, "move:", 5) == 0) {
+        struct stat st;
+        ctx->move_dir = strdup(conf->on_done + 5);
+        if (!ctx->move_dir) {
+            rc = sa_err_set(err, SA_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (stat(ctx->move_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            rc = sa_err_set(err, SA_ECONFIG, "on_done: move:%s: not a directory",
+                            ctx->move_dir);
+            goto out;
+        }
+    }
+    rc = sa_record_init(&ctx->rec, src->schema, err);
+    if (rc)
+        goto out;
+    rc = sa_spool_offset_list(src->spool, src->conf->name, &ctx->rows, &ctx->n_rows,
+                              err);
+    if (rc)
+        goto out;
+    scan(src);
+out:
+    if (rc) {
+        src->ops->close(src);
+    }
+    return rc;
+}
+
+static int csv_poll(struct sa_source *src, struct sa_batch *batch, struct sa_err *err)
+{
+    struct csv_ctx *ctx = src->ctx;
+    int added = 0, open_files = 0;
+
+    if ((ctx->conf->watch || ctx->conf->tail) &&
+        sa_mono_ms() - ctx->last_scan_mono >= ctx->conf->poll_interval_ms)
+        scan(src);
+    for (struct csv_file *f = ctx->files; f; f = f->next) {
+        size_t room = sa_batch_room(batch);
+        int rc;
+        if (f->done && f->done_reported)
+            continue;
+        open_files++;
+        if (room == 0)
+            break;
+        rc = read_file(src, batch, f, room, &added, err);
+        if (rc)
+            return rc;
+    }
+    if (open_files == 0 && !ctx->conf->watch && !ctx->conf->tail)
+        return SA_EOF;
+    return added;
+}
+
+static void apply_on_done(struct csv_ctx *ctx, struct sa_source *src,
+                          struct csv_file *f)
+{
+    const char *how = ctx->conf->on_done;
+
+    if (strcmp(how, "delete") == 0) {
+        if (unlink(f->path) != 0)
+            sa_log_error("cannot delete a finished csv file", "file", f->path,
+                         "error", strerror(errno));
+        else
+            sa_log_info("finished csv file deleted", "source", src->conf->name, "file",
+                        f->path);
+    } else if (ctx->move_dir) {
+        char *copy = strdup(f->path);
+        char target[4096];
+        if (!copy)
+            return;
+        snprintf(target, sizeof target, "%s/%s", ctx->move_dir, basename(copy));
+        free(copy);
+        if (rename(f->path, target) != 0)
+            sa_log_error("cannot move a finished csv file", "file", f->path, "to",
+                         target, "error", strerror(errno));
+        else
+            sa_log_info("finished csv file moved", "source", src->conf->name, "file",
+                        f->path, "to", target);
+    }
+}
+
+static void csv_committed(struct sa_source *src)
+{
+    struct csv_ctx *ctx = src->ctx;
+    struct csv_file **link = &ctx->files;
+
+    while (*link) {
+        struct csv_file *f = *link;
+        if (f->on_done_pending) {
+            f->on_done_pending = 0;
+            file_close_handles(f);
+            if (strcmp(ctx->conf->on_done, "keep") != 0) {
+                apply_on_done(ctx, src, f);
+                /* Gone from the path: forget it, so that a new file reusing
+                 * its inode is read as new. */
+                *link = f->next;
+                file_free(f);
+                continue;
+            }
+        }
+        link = &f->next;
+    }
+}
+
+static void csv_close(struct sa_source *src)
+{
+    struct csv_ctx *ctx = src->ctx;
+    if (!ctx)
+        return;
+    while (ctx->files) {
+        struct csv_file *f = ctx->files;
+        ctx->files = f->next;
+        file_free(f);
+    }
+    sa_spool_offset_rows_free(ctx->rows, ctx->n_rows);
+    sa_record_fini(&ctx->rec);
+    sa_buf_fini(&ctx->body);
+    sa_buf_fini(&ctx->key);
+    free(ctx->move_dir);
+    free(ctx);
+    src->ctx = NULL;
+}
+
+void sa_source_csv_report(struct sa_source *src,
+                          void (*fn)(void *arg, const struct sa_csv_file_report *r),
+                          void *arg)
+{
+    struct csv_ctx *ctx = src->ctx;
+    if (!ctx)
+        return;
+    for (struct csv_file *f = ctx->files; f; f = f->next) {
+        struct sa_csv_file_report r = {
+            .path = f->path,
+            .accepted = f->accepted,
+            .rejected = f->rejected,
+            .done = f->done,
+            .failed = f->failed,
+            .error = f->error,
+        };
+        fn(arg, &r);
+    }
+}
+
+const struct sa_source_ops sa_source_csv_ops = {
+    .name = "csv",
+    .desc = "CSV files (RFC 4180): import, watch a glob, or tail; .gz inflated",
+    .conf = csv_conf,
+    .opts_size = sizeof(struct sa_csv_source_conf),
+    .open = csv_open,
+    .poll = csv_poll,
+    .committed = csv_committed,
+    .close = csv_close,
+};

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The CSV source's options and per-file report (used by `import`). */
+#ifndef SA_AGENT_SOURCE_CSV_H
+#define SA_AGENT_SOURCE_CSV_H
+
+#include "agent/base/confmap.h"
+#include "agent/source.h"
+
+#include <stdio.h>
+
+struct sa_csv_source_conf {
+    struct sa_strlist path; /* files or globs */
+    int delimiter;          /* index into comma, semicolon, tab, pipe */
+    char *quote;
+    int header;
+    struct sa_strlist columns;
+    int extra_columns; /* 0 error, 1 ignore */
+    int64_t max_field;
+    int64_t max_errors;
+    int watch; /* keep looking for new files matching path */
+    int tail;  /* follow files as they grow, across rotation */
+    char *on_done;
+    int64_t poll_interval_ms;
+    int64_t read_buffer;
+};
+
+extern const struct sa_source_ops sa_source_csv_ops;
+
+/* Per-file outcome of a CSV source. */
+struct sa_csv_file_report {
+    const char *path;
+    uint64_t accepted, rejected;
+    int done, failed;
+    const char *error; /* why the file failed, or NULL */
+};
+
+/* Call fn for every file the source has seen. */
+void sa_source_csv_report(struct sa_source *src,
+                          void (*fn)(void *arg, const struct sa_csv_file_report *r),
+                          void *arg);
+
+#endif
