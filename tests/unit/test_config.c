@@ -330,6 +330,22 @@ static void test_errors_name_the_file(void **state)
                                  "(use a number with ms, s, m, h)");
 }
 
+/* The shipped example must stay valid. */
+static void test_example(void **state)
+{
+    char path[4096];
+    struct sa_config *cfg = NULL;
+    struct sa_err err = {0};
+
+    (void)state;
+    snprintf(path, sizeof path, "%s/configs/example.yaml", getenv("SA_SOURCE_DIR"));
+    if (sa_config_load(path, &cfg, &err) != SA_OK)
+        fail_msg("%s", err.msg);
+    assert_int_equal(cfg->n_sources, 2);
+    assert_int_equal(cfg->n_sinks, 2);
+    sa_config_free(cfg);
+}
+
 static void test_parse_size(void **state)
 {
     static const struct {
@@ -446,6 +462,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_file_reference),
         cmocka_unit_test(test_errors_name_the_file),
+        cmocka_unit_test(test_example),
         cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_describe),
