@@ -1,0 +1,1566 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The configuration loader: one YAML file, read whole into memory, parsed
+ * with libyaml's document API (so every node keeps its start mark) and
+ * walked against config-map tables (agent/base/confmap.h).
+ *
+ * Each section (agent, spool, batch) has one static table. Every entry of
+ * `sources:` is checked against sa_source_common_conf and then against its
+ * type's ops->conf, which fills a calloc'd ops->opts_size struct; `sinks:`
+ * works the same way with sa_sink_common_conf. The same tables
+ *   - convert and range-check values (convert()),
+ *   - reject unknown and duplicate keys, with a did-you-mean hint,
+ *   - fill defaults from their config-syntax `def` strings,
+ *   - free what was allocated (free_entries()), and
+ *   - print `syncagent check --describe` (sa_config_describe()).
+ *
+ * Every error is one line "FILE:LINE:COL: what", FILE being the name the
+ * caller gave, LINE and COL 1-based and pointing at the offending key or
+ * value. After the tables, three checks need the whole file: source and
+ * sink names are unique, every stream a sink names is produced by some
+ * source, and retry_initial <= retry_max.
+ *
+ * Scalars may reference ${env:NAME} and ${file:PATH} (the file's contents
+ * without one trailing newline; a relative PATH is taken from the current
+ * directory); "$${" stands for a literal "${". Values of SA_CONF_SECRET
+ * entries never appear in error messages.
+ */
+#include "agent/config.h"
+
+#include "agent/base/buf.h"
+#include "agent/base/log.h"
+#include "agent/schemas.h"
+#include "store/segment.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#define MAX_CONFIG_BYTES (4u << 20) /* the YAML file */
+#define MAX_VALUE_BYTES (1u << 20)  /* one value after ${...} references */
+#define MAX_TABLE_KEYS 64           /* entries of one config-map table */
+
+#define KIB INT64_C(1024)
+#define MIB (KIB * 1024)
+#define GIB (MIB * 1024)
+#define SEC INT64_C(1000)
+#define MIN (SEC * 60)
+#define HOUR (MIN * 60)
+
+/* --- the tables ---------------------------------------------------------- */
+
+static const char *const compat_symbols[] = {"backward", "forward", "full", "none",
+                                             NULL};
+static const char *const log_level_symbols[] = {"debug", "info", "warn", "error", NULL};
+static const char *const log_format_symbols[] = {"logfmt", "json", NULL};
+static const char *const when_full_symbols[] = {"block", "drop_oldest", "reject", NULL};
+static const char *const sync_symbols[] = {"normal", "full", NULL};
+static const char *const codec_symbols[] = {"none", "deflate", NULL};
+
+#define N_SYMBOLS(a) (sizeof(a) / sizeof(a)[0] - 1)
+_Static_assert(N_SYMBOLS(compat_symbols) == SA_COMPAT_NONE + 1, "enum sa_compat");
+_Static_assert(N_SYMBOLS(log_level_symbols) == SA_LOG_ERROR + 1, "enum sa_log_level");
+_Static_assert(N_SYMBOLS(log_format_symbols) == SA_LOG_JSON + 1, "enum sa_log_format");
+_Static_assert(N_SYMBOLS(when_full_symbols) == SA_FULL_REJECT + 1, "enum sa_when_full");
+_Static_assert(N_SYMBOLS(sync_symbols) == SA_SYNC_FULL + 1, "enum sa_spool_sync");
+_Static_assert(N_SYMBOLS(codec_symbols) == SA_CODEC_DEFLATE + 1, "enum sa_codec");
+
+static const struct sa_conf_entry agent_conf[] = {
+    {.type = SA_CONF_STR,
+     .key = "id",
+     .offset = offsetof(struct sa_agent_conf, id),
+     .desc = "this agent's identity in status reports and the fleet "
+             "(default: the host name)"},
+    {.type = SA_CONF_STR,
+     .key = "data_dir",
+     .def = "./data",
+     .offset = offsetof(struct sa_agent_conf, data_dir),
+     .desc = "directory for the spool and other state"},
+    {.type = SA_CONF_STR,
+     .key = "schemas_dir",
+     .def = "./schemas",
+     .offset = offsetof(struct sa_agent_conf, schemas_dir),
+     .desc = "directory holding <subject>/v<N>.avsc"},
+    {.type = SA_CONF_ENUM,
+     .key = "compatibility",
+     .def = "backward",
+     .offset = offsetof(struct sa_agent_conf, compatibility),
+     .desc = "check each schema version against the one before it",
+     .symbols = compat_symbols},
+    {.type = SA_CONF_ENUM,
+     .key = "log_level",
+     .def = "info",
+     .offset = offsetof(struct sa_agent_conf, log_level),
+     .desc = "least severe level logged",
+     .symbols = log_level_symbols},
+    {.type = SA_CONF_ENUM,
+     .key = "log_format",
+     .def = "logfmt",
+     .offset = offsetof(struct sa_agent_conf, log_format),
+     .desc = "log line format on stderr",
+     .symbols = log_format_symbols},
+    {.type = SA_CONF_DURATION,
+     .key = "shutdown_grace",
+     .def = "5s",
+     .offset = offsetof(struct sa_agent_conf, shutdown_grace_ms),
+     .desc = "time sinks get to flush on shutdown",
+     .min = 0,
+     .max = HOUR},
+    {0},
+};
+
+static const struct sa_conf_entry spool_conf[] = {
+    {.type = SA_CONF_STR,
+     .key = "path",
+     .offset = offsetof(struct sa_spool_opts, path),
+     .desc = "the spool's SQLite file (default: <agent.data_dir>/spool.db)"},
+    {.type = SA_CONF_SIZE,
+     .key = "max_bytes",
+     .def = "1GiB",
+     .offset = offsetof(struct sa_spool_opts, max_bytes),
+     .desc = "cap on the spool's size; 0 = no cap"},
+    {.type = SA_CONF_ENUM,
+     .key = "when_full",
+     .def = "block",
+     .offset = offsetof(struct sa_spool_opts, when_full),
+     .desc = "at the cap: block sources, drop the oldest data, or reject new data",
+     .symbols = when_full_symbols},
+    {.type = SA_CONF_ENUM,
+     .key = "sync",
+     .def = "normal",
+     .offset = offsetof(struct sa_spool_opts, sync),
+     .desc = "SQLite synchronous mode; full also survives power loss",
+     .symbols = sync_symbols},
+    {.type = SA_CONF_ENUM,
+     .key = "compression",
+     .def = "none",
+     .offset = offsetof(struct sa_spool_opts, compression),
+     .desc = "codec for new segments",
+     .symbols = codec_symbols},
+    {0},
+};
+
+static const struct sa_conf_entry batch_conf[] = {
+    {.type = SA_CONF_INT,
+     .key = "max_records",
+     .def = "1000",
+     .offset = offsetof(struct sa_batch_conf, max_records),
+     .desc = "records per spool commit",
+     .min = 1,
+     .max = 1000000},
+    {.type = SA_CONF_SIZE,
+     .key = "max_bytes",
+     .def = "1MiB",
+     .offset = offsetof(struct sa_batch_conf, max_bytes),
+     .desc = "encoded bytes per spool commit",
+     .min = 1,
+     .max = GIB},
+    {.type = SA_CONF_DURATION,
+     .key = "linger",
+     .def = "200ms",
+     .offset = offsetof(struct sa_batch_conf, linger_ms),
+     .desc = "longest wait for a batch to fill before committing it",
+     .min = 0,
+     .max = HOUR},
+    {0},
+};
+
+static const struct sa_conf_entry source_common_conf[] = {
+    {.type = SA_CONF_STR,
+     .key = "name",
+     .offset = offsetof(struct sa_source_conf, name),
+     .desc = "unique name of this source; keys its stored offsets",
+     .flags = SA_CONF_REQUIRED},
+    {.type = SA_CONF_STR,
+     .key = "type",
+     .offset = offsetof(struct sa_source_conf, type),
+     .desc = "source type (see below)",
+     .flags = SA_CONF_REQUIRED},
+    {.type = SA_CONF_STR,
+     .key = "stream",
+     .offset = offsetof(struct sa_source_conf, stream),
+     .desc = "stream its records go to",
+     .flags = SA_CONF_REQUIRED},
+    {.type = SA_CONF_STR,
+     .key = "schema",
+     .offset = offsetof(struct sa_source_conf, schema),
+     .desc = "\"subject\" or \"subject:vN\" (default: the stream name, newest "
+             "version)"},
+    {0},
+};
+
+static const struct sa_conf_entry sink_common_conf[] = {
+    {.type = SA_CONF_STR,
+     .key = "name",
+     .offset = offsetof(struct sa_sink_conf, name),
+     .desc = "unique name of this sink; keys its cursor in the spool",
+     .flags = SA_CONF_REQUIRED},
+    {.type = SA_CONF_STR,
+     .key = "type",
+     .offset = offsetof(struct sa_sink_conf, type),
+     .desc = "sink type (see below)",
+     .flags = SA_CONF_REQUIRED},
+    {.type = SA_CONF_STRLIST,
+     .key = "streams",
+     .offset = offsetof(struct sa_sink_conf, streams),
+     .desc = "streams it receives, each produced by some source (default: all)"},
+    {.type = SA_CONF_DURATION,
+     .key = "retry_initial",
+     .def = "100ms",
+     .offset = offsetof(struct sa_sink_conf, retry_initial_ms),
+     .desc = "first backoff after a failed send; doubles up to retry_max",
+     .min = 1,
+     .max = HOUR},
+    {.type = SA_CONF_DURATION,
+     .key = "retry_max",
+     .def = "30s",
+     .offset = offsetof(struct sa_sink_conf, retry_max_ms),
+     .desc = "longest backoff between sends",
+     .min = 1,
+     .max = 24 * HOUR},
+    {.type = SA_CONF_INT,
+     .key = "max_in_flight",
+     .def = "10000",
+     .offset = offsetof(struct sa_sink_conf, max_in_flight),
+     .desc = "records sent but not yet acknowledged",
+     .min = 1,
+     .max = 10000000},
+    {0},
+};
+
+struct section {
+    const char *key;
+    const struct sa_conf_entry *conf;
+    size_t offset; /* of the section's struct inside struct sa_config */
+};
+
+static const struct section sections[] = {
+    {"agent", agent_conf, offsetof(struct sa_config, agent)},
+    {"spool", spool_conf, offsetof(struct sa_config, spool)},
+    {"batch", batch_conf, offsetof(struct sa_config, batch)},
+};
+#define N_SECTIONS (sizeof sections / sizeof sections[0])
+
+static const char *const top_keys[] = {"agent",   "spool", "batch",
+                                       "sources", "sinks", NULL};
+
+static void *field(void *base, const struct sa_conf_entry *e)
+{
+    return (char *)base + e->offset;
+}
+
+/* --- sizes and durations ------------------------------------------------- */
+
+struct unit {
+    const char *name;
+    int64_t factor;
+};
+
+static const struct unit size_units[] = {
+    {"", 1},      {"B", 1},     {"KB", 1000}, {"MB", 1000 * 1000}, {"GB", 1000000000},
+    {"KiB", KIB}, {"MiB", MIB}, {"GiB", GIB}, {NULL, 0},
+};
+
+static const struct unit duration_units[] = {
+    {"ms", 1}, {"s", SEC}, {"m", MIN}, {"h", HOUR}, {NULL, 0},
+};
+
+/* "<digits>[ ]<unit>" -> value * factor. SA_EINVAL for bad syntax or an
+ * unknown unit, SA_ETOOBIG when the result does not fit an int64_t. */
+static int parse_with_unit(const char *s, const struct unit *units, int64_t *out)
+{
+    uint64_t n = 0;
+    const char *p = s;
+
+    if (!isdigit((unsigned char)*p))
+        return SA_EINVAL;
+    for (; isdigit((unsigned char)*p); p++) {
+        unsigned digit = (unsigned)(*p - '0');
+        if (n > ((uint64_t)INT64_MAX - digit) / 10)
+            return SA_ETOOBIG;
+        n = n * 10 + digit;
+    }
+    if (*p == ' ')
+        p++;
+    for (const struct unit *u = units; u->name; u++) {
+        if (strcmp(p, u->name) != 0)
+            continue;
+        if (n > (uint64_t)(INT64_MAX / u->factor))
+            return SA_ETOOBIG;
+        *out = (int64_t)n * u->factor;
+        return SA_OK;
+    }
+    return SA_EINVAL;
+}
+
+int sa_parse_size(const char *s, int64_t *bytes)
+{
+    return parse_with_unit(s, size_units, bytes);
+}
+
+/* A plain number is rejected: "5" could mean 5ms or 5s. Only "0" needs no
+ * unit, being the same in all of them. */
+int sa_parse_duration(const char *s, int64_t *ms)
+{
+    if (strcmp(s, "0") == 0) {
+        *ms = 0;
+        return SA_OK;
+    }
+    return parse_with_unit(s, duration_units, ms);
+}
+
+static int all_digits(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!isdigit((unsigned char)*s))
+            return 0;
+    return 1;
+}
+
+/* Shortest readable form of a size or duration, for range messages. */
+static void format_with_unit(char *buf, size_t len, int64_t v, int is_size)
+{
+    static const struct unit sizes[] = {{"GiB", GIB}, {"MiB", MIB}, {"KiB", KIB}};
+    static const struct unit times[] = {{"h", HOUR}, {"m", MIN}, {"s", SEC}};
+    const struct unit *u = is_size ? sizes : times;
+
+    for (size_t i = 0; i < 3; i++)
+        if (v != 0 && v % u[i].factor == 0) {
+            snprintf(buf, len, "%lld%s", (long long)(v / u[i].factor), u[i].name);
+            return;
+        }
+    snprintf(buf, len, "%lld%s", (long long)v, is_size ? "B" : "ms");
+}
+
+static void format_value(char *buf, size_t len, const struct sa_conf_entry *e,
+                         int64_t v)
+{
+    if (e->type == SA_CONF_SIZE || e->type == SA_CONF_DURATION)
+        format_with_unit(buf, len, v, e->type == SA_CONF_SIZE);
+    else
+        snprintf(buf, len, "%lld", (long long)v);
+}
+
+/* --- converting one value ------------------------------------------------ */
+
+static int parse_bool(const char *s, int *out)
+{
+    static const char *const yes[] = {"true", "yes", "on"};
+    static const char *const no[] = {"false", "no", "off"};
+    for (size_t i = 0; i < 3; i++) {
+        if (strcasecmp(s, yes[i]) == 0)
+            return *out = 1, SA_OK;
+        if (strcasecmp(s, no[i]) == 0)
+            return *out = 0, SA_OK;
+    }
+    return SA_EINVAL;
+}
+
+static void join_symbols(char *buf, size_t len, const char *const *symbols)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; symbols[i] && used < len; i++)
+        used +=
+            (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", symbols[i]);
+}
+
+static int strlist_push(struct sa_strlist *list, const char *s)
+{
+    char **v = realloc(list->v, (list->n + 1) * sizeof *v);
+    if (!v)
+        return SA_ENOMEM;
+    list->v = v;
+    if (!(v[list->n] = strdup(s)))
+        return SA_ENOMEM;
+    list->n++;
+    return SA_OK;
+}
+
+/*
+ * Convert text into the field of base that e describes. On failure return
+ * SA_ECONFIG (or SA_ENOMEM) with `why` saying what is wrong with the value,
+ * never quoting it when e is secret. STRLIST appends one element; MAP
+ * values are set by the caller.
+ */
+static int convert(const struct sa_conf_entry *e, const char *text, void *base,
+                   char *why, size_t why_len)
+{
+    const char *shown = (e->flags & SA_CONF_SECRET) ? "<secret>" : text;
+    void *dst = field(base, e);
+    int64_t v = 0;
+    char *end;
+    int rc;
+
+    switch (e->type) {
+    case SA_CONF_STR:
+        if ((e->flags & SA_CONF_REQUIRED) && !*text) {
+            snprintf(why, why_len, "must not be empty");
+            return SA_ECONFIG;
+        }
+        free(*(char **)dst);
+        if (!(*(char **)dst = strdup(text)))
+            return SA_ENOMEM;
+        return SA_OK;
+    case SA_CONF_STRLIST:
+        return strlist_push(dst, text);
+    case SA_CONF_MAP:
+        snprintf(why, why_len, "expected a mapping");
+        return SA_ECONFIG;
+    case SA_CONF_INT:
+        errno = 0;
+        v = strtoll(text, &end, 10);
+        if (!*text || isspace((unsigned char)*text) || *end) {
+            snprintf(why, why_len, "bad integer '%s'", shown);
+            return SA_ECONFIG;
+        }
+        if (errno == ERANGE) {
+            snprintf(why, why_len, "integer '%s' is too large", shown);
+            return SA_ECONFIG;
+        }
+        break;
+    case SA_CONF_DOUBLE: {
+        double d;
+        errno = 0;
+        d = strtod(text, &end);
+        if (!*text || isspace((unsigned char)*text) || *end || errno == ERANGE ||
+            !isfinite(d)) {
+            snprintf(why, why_len, "bad number '%s'", shown);
+            return SA_ECONFIG;
+        }
+        *(double *)dst = d;
+        return SA_OK;
+    }
+    case SA_CONF_BOOL:
+        if (parse_bool(text, dst) != SA_OK) {
+            snprintf(why, why_len, "bad boolean '%s' (use true or false)", shown);
+            return SA_ECONFIG;
+        }
+        return SA_OK;
+    case SA_CONF_SIZE:
+        rc = sa_parse_size(text, &v);
+        if (rc == SA_ETOOBIG) {
+            snprintf(why, why_len, "size '%s' is too large", shown);
+            return SA_ECONFIG;
+        }
+        if (rc) {
+            snprintf(why, why_len,
+                     "bad size '%s' (use a number with B, KB, MB, GB, KiB, MiB, GiB)",
+                     shown);
+            return SA_ECONFIG;
+        }
+        break;
+    case SA_CONF_DURATION:
+        rc = sa_parse_duration(text, &v);
+        if (rc == SA_ETOOBIG) {
+            snprintf(why, why_len, "duration '%s' is too large", shown);
+            return SA_ECONFIG;
+        }
+        if (rc && all_digits(text)) {
+            snprintf(why, why_len,
+                     "duration '%s' has no unit (add ms, s, m or h, e.g. '%ss')", shown,
+                     shown);
+            return SA_ECONFIG;
+        }
+        if (rc) {
+            snprintf(why, why_len, "bad duration '%s' (use a number with ms, s, m, h)",
+                     shown);
+            return SA_ECONFIG;
+        }
+        break;
+    case SA_CONF_ENUM:
+        for (int i = 0; e->symbols[i]; i++)
+            if (strcmp(e->symbols[i], text) == 0) {
+                *(int *)dst = i;
+                return SA_OK;
+            }
+        {
+            char list[160];
+            join_symbols(list, sizeof list, e->symbols);
+            snprintf(why, why_len, "unknown value '%s' (use one of: %s)", shown, list);
+        }
+        return SA_ECONFIG;
+    }
+
+    /* INT, SIZE and DURATION end here with v parsed. */
+    if (e->min < e->max && (v < e->min || v > e->max)) {
+        char lo[32], hi[32];
+        format_value(lo, sizeof lo, e, e->min);
+        format_value(hi, sizeof hi, e, e->max);
+        snprintf(why, why_len, "'%s' is out of range (%s..%s)", shown, lo, hi);
+        return SA_ECONFIG;
+    }
+    *(int64_t *)dst = v;
+    return SA_OK;
+}
+
+/* Free whatever the entries of conf allocated inside base. */
+static void free_entries(const struct sa_conf_entry *conf, void *base)
+{
+    if (!conf || !base)
+        return;
+    for (const struct sa_conf_entry *e = conf; e->key; e++) {
+        void *dst = field(base, e);
+        if (e->type == SA_CONF_STR) {
+            free(*(char **)dst);
+            *(char **)dst = NULL;
+        } else if (e->type == SA_CONF_STRLIST) {
+            struct sa_strlist *list = dst;
+            for (size_t i = 0; i < list->n; i++)
+                free(list->v[i]);
+            free(list->v);
+            list->v = NULL;
+            list->n = 0;
+        } else if (e->type == SA_CONF_MAP) {
+            struct sa_kvlist *map = dst;
+            for (size_t i = 0; i < map->n; i++) {
+                free(map->v[i].key);
+                free(map->v[i].value);
+            }
+            free(map->v);
+            map->v = NULL;
+            map->n = 0;
+        }
+    }
+}
+
+/* --- the loader ---------------------------------------------------------- */
+
+struct loader {
+    const char *name; /* FILE in "FILE:LINE:COL: ..." */
+    yaml_document_t doc;
+    struct sa_config *cfg;
+    struct sa_err *err;
+};
+
+/* A layer is one table filling one struct: a source's common keys fill
+ * its sa_source_conf, its type's keys fill its opts. */
+struct layer {
+    const struct sa_conf_entry *conf;
+    void *base;
+};
+
+static int fail_at(struct loader *ld, yaml_mark_t mark, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail_at(struct loader *ld, yaml_mark_t mark, const char *fmt, ...)
+{
+    char what[SA_ERR_MSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return sa_err_set(ld->err, SA_ECONFIG, "%s:%zu:%zu: %s", ld->name, mark.line + 1,
+                      mark.column + 1, what);
+}
+
+static int fail_nomem(struct loader *ld)
+{
+    return sa_err_set(ld->err, SA_ENOMEM, "%s: out of memory", ld->name);
+}
+
+static yaml_node_t *node_at(struct loader *ld, int index)
+{
+    return yaml_document_get_node(&ld->doc, index);
+}
+
+static const char *kind_name(const yaml_node_t *node)
+{
+    switch (node->type) {
+    case YAML_SCALAR_NODE:
+        return "a scalar";
+    case YAML_SEQUENCE_NODE:
+        return "a sequence";
+    case YAML_MAPPING_NODE:
+        return "a mapping";
+    default:
+        return "nothing";
+    }
+}
+
+static const char *scalar_text(const yaml_node_t *node)
+{
+    return (const char *)node->data.scalar.value;
+}
+
+/* `key:` with nothing after it, `~` and `null` (unquoted). */
+static int is_null(const yaml_node_t *node)
+{
+    static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
+    if (node->type != YAML_SCALAR_NODE ||
+        node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return 0;
+    for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++)
+        if (strcmp(scalar_text(node), nulls[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The value of key in a mapping (keys are unique once apply_map has
+ * checked the mapping), or NULL. */
+static yaml_node_t *find_value(struct loader *ld, yaml_node_t *map, const char *key)
+{
+    if (!map || map->type != YAML_MAPPING_NODE)
+        return NULL;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+         p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node_at(ld, p->key);
+        if (k->type == YAML_SCALAR_NODE && strcmp(scalar_text(k), key) == 0)
+            return node_at(ld, p->value);
+    }
+    return NULL;
+}
+
+/* The contents of path, at most MAX_VALUE_BYTES, less one trailing newline.
+ * Sets errno on failure. */
+static char *read_small_file(const char *path)
+{
+    struct sa_buf buf;
+    char chunk[4096];
+    size_t n;
+    FILE *f = fopen(path, "rb");
+
+    if (!f)
+        return NULL;
+    sa_buf_init(&buf, MAX_VALUE_BYTES);
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        int rc = sa_buf_append(&buf, chunk, n);
+        if (rc) {
+            errno = rc == SA_ETOOBIG ? EFBIG : ENOMEM;
+            goto fail;
+        }
+    }
+    if (ferror(f)) {
+        errno = EIO;
+        goto fail;
+    }
+    fclose(f);
+    if (buf.len && buf.data[buf.len - 1] == '\n') {
+        buf.len--;
+        if (buf.len && buf.data[buf.len - 1] == '\r')
+            buf.len--;
+    }
+    if (sa_buf_terminate(&buf) || memchr(buf.data, '\0', buf.len)) {
+        errno = buf.data ? EILSEQ : ENOMEM;
+        sa_buf_fini(&buf);
+        return NULL;
+    }
+    return (char *)buf.data;
+fail:
+    fclose(f);
+    sa_buf_fini(&buf);
+    return NULL;
+}
+
+/* Replace ${env:NAME} and ${file:PATH} in a scalar; *out is malloc'd and
+ * owned by the caller. `what` names the value in errors. */
+static int resolve(struct loader *ld, yaml_node_t *node, const char *what, char **out)
+{
+    const char *s = scalar_text(node);
+    size_t len = node->data.scalar.length;
+    struct sa_buf buf;
+    int rc = SA_OK;
+
+    *out = NULL;
+    if (strlen(s) != len)
+        return fail_at(ld, node->start_mark, "%s: value contains a NUL character",
+                       what);
+    sa_buf_init(&buf, MAX_VALUE_BYTES);
+    for (size_t i = 0; i < len && rc == SA_OK;) {
+        const char *ref, *close;
+        size_t ref_len;
+
+        if (strncmp(s + i, "$${", 3) == 0) {
+            rc = sa_buf_append(&buf, "${", 2);
+            i += 3;
+            continue;
+        }
+        if (strncmp(s + i, "${", 2) != 0) {
+            rc = sa_buf_append_byte(&buf, (uint8_t)s[i++]);
+            continue;
+        }
+        ref = s + i + 2;
+        if (!(close = strchr(ref, '}'))) {
+            rc = fail_at(ld, node->start_mark,
+                         "%s: unterminated '${' (use ${env:NAME} or ${file:PATH}, "
+                         "or $${ for a literal ${)",
+                         what);
+            break;
+        }
+        ref_len = (size_t)(close - ref);
+        if (ref_len > 4 && strncmp(ref, "env:", 4) == 0) {
+            char name[256];
+            const char *value;
+            snprintf(name, sizeof name, "%.*s", (int)(ref_len - 4), ref + 4);
+            if (!(value = getenv(name))) {
+                rc = fail_at(ld, node->start_mark,
+                             "%s: environment variable '%s' is not set", what, name);
+                break;
+            }
+            rc = sa_buf_append_str(&buf, value);
+        } else if (ref_len > 5 && strncmp(ref, "file:", 5) == 0) {
+            char *path = strndup(ref + 5, ref_len - 5);
+            char *content = path ? read_small_file(path) : NULL;
+            if (!path) {
+                rc = SA_ENOMEM;
+            } else if (!content) {
+                rc = fail_at(ld, node->start_mark, "%s: cannot read file '%s': %s",
+                             what, path, strerror(errno));
+            } else {
+                rc = sa_buf_append_str(&buf, content);
+            }
+            free(content);
+            free(path);
+        } else {
+            rc = fail_at(ld, node->start_mark,
+                         "%s: unknown reference '${%.*s}' (use ${env:NAME} or "
+                         "${file:PATH})",
+                         what, (int)ref_len, ref);
+        }
+        i = (size_t)(close - s) + 1;
+    }
+    if (rc == SA_OK)
+        rc = sa_buf_terminate(&buf);
+    if (rc == SA_ETOOBIG)
+        rc = fail_at(ld, node->start_mark, "%s: value is longer than %u bytes", what,
+                     MAX_VALUE_BYTES);
+    else if (rc == SA_ENOMEM)
+        rc = fail_nomem(ld);
+    if (rc) {
+        sa_buf_fini(&buf);
+        return rc;
+    }
+    *out = (char *)buf.data;
+    return SA_OK;
+}
+
+/* A scalar value, resolved, converted into e's field of base. */
+static int set_scalar(struct loader *ld, const struct sa_conf_entry *e, void *base,
+                      yaml_node_t *node, const char *what)
+{
+    char why[SA_ERR_MSG_MAX];
+    char *text;
+    int rc;
+
+    if (node->type != YAML_SCALAR_NODE)
+        return fail_at(ld, node->start_mark, "%s: expected a scalar, got %s", what,
+                       kind_name(node));
+    if (is_null(node))
+        return fail_at(ld, node->start_mark,
+                       "%s: no value (remove the key to use the default)", what);
+    if ((rc = resolve(ld, node, what, &text)))
+        return rc;
+    rc = convert(e, text, base, why, sizeof why);
+    free(text);
+    if (rc == SA_ENOMEM)
+        return fail_nomem(ld);
+    if (rc)
+        return fail_at(ld, node->start_mark, "%s: %s", what, why);
+    return SA_OK;
+}
+
+static int set_map(struct loader *ld, const struct sa_conf_entry *e, void *base,
+                   yaml_node_t *node, const char *what)
+{
+    struct sa_kvlist *map = field(base, e);
+    size_t n;
+
+    if (node->type != YAML_MAPPING_NODE)
+        return fail_at(ld, node->start_mark, "%s: expected a mapping, got %s", what,
+                       kind_name(node));
+    n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
+    if (n && !(map->v = calloc(n, sizeof *map->v)))
+        return fail_nomem(ld);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_pair_t *p = &node->data.mapping.pairs.start[i];
+        yaml_node_t *k = node_at(ld, p->key), *v = node_at(ld, p->value);
+        char sub[160];
+        int rc;
+
+        if (k->type != YAML_SCALAR_NODE)
+            return fail_at(ld, k->start_mark, "%s: expected a scalar key, got %s", what,
+                           kind_name(k));
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(map->v[j].key, scalar_text(k)) == 0)
+                return fail_at(ld, k->start_mark, "%s: duplicate key '%s'", what,
+                               scalar_text(k));
+        snprintf(sub, sizeof sub, "%s.%s", what, scalar_text(k));
+        if (v->type != YAML_SCALAR_NODE)
+            return fail_at(ld, v->start_mark, "%s: expected a scalar, got %s", sub,
+                           kind_name(v));
+        if (!(map->v[i].key = strdup(scalar_text(k))))
+            return fail_nomem(ld);
+        map->n = i + 1;
+        if ((rc = resolve(ld, v, sub, &map->v[i].value)))
+            return rc;
+    }
+    return SA_OK;
+}
+
+static int set_value(struct loader *ld, const struct sa_conf_entry *e, void *base,
+                     yaml_node_t *node, const char *what)
+{
+    if (e->type == SA_CONF_MAP)
+        return set_map(ld, e, base, node, what);
+    if (e->type == SA_CONF_STRLIST && node->type == YAML_SEQUENCE_NODE) {
+        for (yaml_node_item_t *it = node->data.sequence.items.start;
+             it < node->data.sequence.items.top; it++) {
+            char sub[160];
+            int rc;
+            snprintf(sub, sizeof sub, "%s[%zu]", what,
+                     (size_t)(it - node->data.sequence.items.start));
+            if ((rc = set_scalar(ld, e, base, node_at(ld, *it), sub)))
+                return rc;
+        }
+        return SA_OK;
+    }
+    return set_scalar(ld, e, base, node, what);
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[64];
+
+    if (lb >= sizeof row / sizeof row[0] || la >= 64)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* The closest candidate to key, if it is close enough to be a typo. */
+static const char *suggest(const char *key, const char *const *names, size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = 3; /* at most two edits */
+
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(key, names[i]);
+        if (d < best_d && d < strlen(names[i])) {
+            best = names[i];
+            best_d = d;
+        }
+    }
+    return best;
+}
+
+static int fail_unknown_key(struct loader *ld, yaml_node_t *k, const char *where,
+                            const char *const *names, size_t n)
+{
+    const char *hint = suggest(scalar_text(k), names, n);
+    char in[160];
+
+    if (where)
+        snprintf(in, sizeof in, "in %s", where);
+    else
+        snprintf(in, sizeof in, "at the top level");
+    if (hint)
+        return fail_at(ld, k->start_mark, "unknown key '%s' %s (did you mean '%s'?)",
+                       scalar_text(k), in, hint);
+    return fail_at(ld, k->start_mark, "unknown key '%s' %s", scalar_text(k), in);
+}
+
+static size_t table_len(const struct sa_conf_entry *conf)
+{
+    size_t n = 0;
+    while (conf && conf[n].key)
+        n++;
+    return n;
+}
+
+/* Keys of a mapping are scalars and unique. */
+static int check_key(struct loader *ld, yaml_node_t *map, yaml_node_pair_t *pair,
+                     const char *where)
+{
+    yaml_node_t *k = node_at(ld, pair->key);
+
+    if (k->type != YAML_SCALAR_NODE)
+        return fail_at(ld, k->start_mark, "%s: expected a scalar key, got %s",
+                       where ? where : "top level", kind_name(k));
+    for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < pair; q++) {
+        yaml_node_t *prev = node_at(ld, q->key);
+        if (prev->type == YAML_SCALAR_NODE &&
+            strcmp(scalar_text(prev), scalar_text(k)) == 0)
+            return fail_at(ld, k->start_mark,
+                           "duplicate key '%s' %s%s (first at line %zu, column %zu)",
+                           scalar_text(k), where ? "in " : "at the top level",
+                           where ? where : "", prev->start_mark.line + 1,
+                           prev->start_mark.column + 1);
+    }
+    return SA_OK;
+}
+
+/*
+ * Fill the layers' structs from a mapping (NULL: an empty section), then
+ * apply defaults to every key not given. `where` ("spool", "sinks[0]")
+ * prefixes the key in errors.
+ */
+static int apply_map(struct loader *ld, yaml_node_t *map, const char *where,
+                     const struct layer *layers, size_t n_layers)
+{
+    unsigned char seen[2][MAX_TABLE_KEYS] = {{0}};
+    int rc;
+
+    for (size_t l = 0; l < n_layers; l++)
+        if (n_layers > 2 || table_len(layers[l].conf) > MAX_TABLE_KEYS)
+            return sa_err_set(ld->err, SA_EINVAL, "%s: config map too large", where);
+
+    if (map) {
+        for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+             p < map->data.mapping.pairs.top; p++) {
+            const char *names[2 * MAX_TABLE_KEYS];
+            size_t n_names = 0;
+            const struct sa_conf_entry *found = NULL;
+            size_t layer = 0, index = 0;
+            yaml_node_t *k;
+            char what[160];
+
+            if ((rc = check_key(ld, map, p, where)))
+                return rc;
+            k = node_at(ld, p->key);
+            for (size_t l = 0; l < n_layers && !found; l++)
+                for (size_t i = 0; layers[l].conf[i].key && !found; i++) {
+                    names[n_names++] = layers[l].conf[i].key;
+                    if (strcmp(layers[l].conf[i].key, scalar_text(k)) == 0) {
+                        found = &layers[l].conf[i];
+                        layer = l;
+                        index = i;
+                    }
+                }
+            if (!found) {
+                /* names[] holds every key of every layer by now */
+                return fail_unknown_key(ld, k, where, names, n_names);
+            }
+            snprintf(what, sizeof what, "%s.%s", where, found->key);
+            if ((rc = set_value(ld, found, layers[layer].base, node_at(ld, p->value),
+                                what)))
+                return rc;
+            seen[layer][index] = 1;
+        }
+    }
+    for (size_t l = 0; l < n_layers; l++)
+        for (size_t i = 0; layers[l].conf[i].key; i++) {
+            const struct sa_conf_entry *e = &layers[l].conf[i];
+            char why[SA_ERR_MSG_MAX];
+
+            if (seen[l][i])
+                continue;
+            if (e->flags & SA_CONF_REQUIRED)
+                return fail_at(ld, map ? map->start_mark : ld->doc.start_mark,
+                               "%s: missing required key '%s'", where, e->key);
+            if (!e->def)
+                continue;
+            rc = convert(e, e->def, layers[l].base, why, sizeof why);
+            if (rc == SA_ENOMEM)
+                return fail_nomem(ld);
+            if (rc) /* a bug in a table, not in the file */
+                return sa_err_set(ld->err, SA_EINVAL, "%s.%s: bad default: %s", where,
+                                  e->key, why);
+        }
+    return SA_OK;
+}
+
+/* The `type:` value of a source or sink mapping, resolved; *out malloc'd. */
+static int item_type(struct loader *ld, yaml_node_t *item, const char *where,
+                     char **out)
+{
+    yaml_node_t *node = find_value(ld, item, "type");
+    char what[160];
+
+    *out = NULL;
+    snprintf(what, sizeof what, "%s.type", where);
+    if (!node)
+        return fail_at(ld, item->start_mark, "%s: missing required key 'type'", where);
+    if (node->type != YAML_SCALAR_NODE)
+        return fail_at(ld, node->start_mark, "%s: expected a scalar, got %s", what,
+                       kind_name(node));
+    return resolve(ld, node, what, out);
+}
+
+static int fail_unknown_type(struct loader *ld, yaml_node_t *item, const char *where,
+                             const char *noun, const char *type, const char *known)
+{
+    yaml_node_t *node = find_value(ld, item, "type");
+    return fail_at(ld, node->start_mark, "%s.type: unknown %s type '%s' (known: %s)",
+                   where, noun, type, known);
+}
+
+/* Items of a `sources:` or `sinks:` sequence; *n is its length. NULL with
+ * *n = 0 for an empty list. */
+static int list_items(struct loader *ld, yaml_node_t *node, const char *key, size_t *n)
+{
+    *n = 0;
+    if (is_null(node))
+        return SA_OK;
+    if (node->type != YAML_SEQUENCE_NODE)
+        return fail_at(ld, node->start_mark, "%s: expected a sequence, got %s", key,
+                       kind_name(node));
+    *n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    return SA_OK;
+}
+
+static yaml_node_t *list_item(struct loader *ld, yaml_node_t *list, size_t i)
+{
+    return node_at(ld, list->data.sequence.items.start[i]);
+}
+
+static int load_sources(struct loader *ld, yaml_node_t *list)
+{
+    struct sa_config *cfg = ld->cfg;
+    size_t n;
+    int rc;
+
+    if ((rc = list_items(ld, list, "sources", &n)) || n == 0)
+        return rc;
+    if (!(cfg->sources = calloc(n, sizeof *cfg->sources)))
+        return fail_nomem(ld);
+    for (size_t i = 0; i < n; i++) {
+        struct sa_source_conf *src = &cfg->sources[i];
+        yaml_node_t *item = list_item(ld, list, i);
+        char where[32], *type;
+
+        cfg->n_sources = i + 1;
+        snprintf(where, sizeof where, "sources[%zu]", i);
+        if (item->type != YAML_MAPPING_NODE)
+            return fail_at(ld, item->start_mark, "%s: expected a mapping, got %s",
+                           where, kind_name(item));
+        if ((rc = item_type(ld, item, where, &type)))
+            return rc;
+        src->ops = sa_source_type_find(type);
+        if (!src->ops) {
+            char known[160];
+            size_t used = 0;
+            known[0] = '\0';
+            for (size_t t = 0; sa_source_types[t] && used < sizeof known; t++)
+                used += (size_t)snprintf(known + used, sizeof known - used, "%s%s",
+                                         t ? ", " : "", sa_source_types[t]->name);
+            rc = fail_unknown_type(ld, item, where, "source", type, known);
+            free(type);
+            return rc;
+        }
+        free(type);
+        if (!(src->opts = calloc(1, src->ops->opts_size ? src->ops->opts_size : 1)))
+            return fail_nomem(ld);
+        struct layer layers[] = {{source_common_conf, src},
+                                 {src->ops->conf, src->opts}};
+        if ((rc = apply_map(ld, item, where, layers, 2)))
+            return rc;
+        if (!src->schema && !(src->schema = strdup(src->stream)))
+            return fail_nomem(ld);
+    }
+    return SA_OK;
+}
+
+static int load_sinks(struct loader *ld, yaml_node_t *list)
+{
+    struct sa_config *cfg = ld->cfg;
+    size_t n;
+    int rc;
+
+    if ((rc = list_items(ld, list, "sinks", &n)) || n == 0)
+        return rc;
+    if (!(cfg->sinks = calloc(n, sizeof *cfg->sinks)))
+        return fail_nomem(ld);
+    for (size_t i = 0; i < n; i++) {
+        struct sa_sink_conf *sink = &cfg->sinks[i];
+        yaml_node_t *item = list_item(ld, list, i);
+        char where[32], *type;
+
+        cfg->n_sinks = i + 1;
+        snprintf(where, sizeof where, "sinks[%zu]", i);
+        if (item->type != YAML_MAPPING_NODE)
+            return fail_at(ld, item->start_mark, "%s: expected a mapping, got %s",
+                           where, kind_name(item));
+        if ((rc = item_type(ld, item, where, &type)))
+            return rc;
+        sink->ops = sa_sink_type_find(type);
+        if (!sink->ops) {
+            char known[160];
+            size_t used = 0;
+            known[0] = '\0';
+            for (size_t t = 0; sa_sink_types[t] && used < sizeof known; t++)
+                used += (size_t)snprintf(known + used, sizeof known - used, "%s%s",
+                                         t ? ", " : "", sa_sink_types[t]->name);
+            rc = fail_unknown_type(ld, item, where, "sink", type, known);
+            free(type);
+            return rc;
+        }
+        free(type);
+        if (!(sink->opts = calloc(1, sink->ops->opts_size ? sink->ops->opts_size : 1)))
+            return fail_nomem(ld);
+        struct layer layers[] = {{sink_common_conf, sink},
+                                 {sink->ops->conf, sink->opts}};
+        if ((rc = apply_map(ld, item, where, layers, 2)))
+            return rc;
+    }
+    return SA_OK;
+}
+
+/* --- checks across the whole file ---------------------------------------- */
+
+static int check_unique_names(struct loader *ld, yaml_node_t *list, const char *key,
+                              const char *noun,
+                              const char *(*name_of)(struct sa_config *, size_t),
+                              size_t n)
+{
+    for (size_t j = 1; j < n; j++)
+        for (size_t i = 0; i < j; i++) {
+            if (strcmp(name_of(ld->cfg, i), name_of(ld->cfg, j)) != 0)
+                continue;
+            yaml_node_t *node = find_value(ld, list_item(ld, list, j), "name");
+            return fail_at(ld, node->start_mark,
+                           "%s[%zu].name: duplicate %s name '%s' (also %s[%zu])", key,
+                           j, noun, name_of(ld->cfg, j), key, i);
+        }
+    return SA_OK;
+}
+
+static const char *source_name(struct sa_config *cfg, size_t i)
+{
+    return cfg->sources[i].name;
+}
+
+static const char *sink_name(struct sa_config *cfg, size_t i)
+{
+    return cfg->sinks[i].name;
+}
+
+static int check_sink_streams(struct loader *ld, yaml_node_t *sinks)
+{
+    struct sa_config *cfg = ld->cfg;
+
+    for (size_t i = 0; i < cfg->n_sinks; i++) {
+        struct sa_sink_conf *sink = &cfg->sinks[i];
+        yaml_node_t *item = list_item(ld, sinks, i);
+
+        for (size_t s = 0; s < sink->streams.n; s++) {
+            const char *stream = sink->streams.v[s];
+            yaml_node_t *node = find_value(ld, item, "streams");
+            char produced[160], what[64];
+            size_t used = 0;
+            int found = 0;
+
+            for (size_t k = 0; k < cfg->n_sources && !found; k++)
+                found = strcmp(cfg->sources[k].stream, stream) == 0;
+            if (found)
+                continue;
+            produced[0] = '\0';
+            for (size_t k = 0; k < cfg->n_sources && used < sizeof produced; k++) {
+                int dup = 0;
+                for (size_t m = 0; m < k; m++)
+                    dup |= strcmp(cfg->sources[m].stream, cfg->sources[k].stream) == 0;
+                if (!dup)
+                    used += (size_t)snprintf(produced + used, sizeof produced - used,
+                                             "%s%s", used ? ", " : "",
+                                             cfg->sources[k].stream);
+            }
+            if (node->type == YAML_SEQUENCE_NODE) {
+                node = list_item(ld, node, s);
+                snprintf(what, sizeof what, "sinks[%zu].streams[%zu]", i, s);
+            } else {
+                snprintf(what, sizeof what, "sinks[%zu].streams", i);
+            }
+            if (cfg->n_sources == 0)
+                return fail_at(ld, node->start_mark,
+                               "%s: no source produces stream '%s' (no sources are "
+                               "configured)",
+                               what, stream);
+            return fail_at(ld, node->start_mark,
+                           "%s: no source produces stream '%s' (sources produce: %s)",
+                           what, stream, produced);
+        }
+        if (sink->retry_initial_ms > sink->retry_max_ms) {
+            yaml_node_t *node = find_value(ld, item, "retry_max");
+            char lo[32], hi[32];
+            if (!node)
+                node = find_value(ld, item, "retry_initial");
+            format_with_unit(lo, sizeof lo, sink->retry_initial_ms, 0);
+            format_with_unit(hi, sizeof hi, sink->retry_max_ms, 0);
+            return fail_at(ld, node->start_mark,
+                           "sinks[%zu]: retry_max (%s) is less than retry_initial (%s)",
+                           i, hi, lo);
+        }
+    }
+    return SA_OK;
+}
+
+/* Defaults that depend on the host or on other keys. */
+static int derive_defaults(struct loader *ld)
+{
+    struct sa_config *cfg = ld->cfg;
+
+    if (!cfg->agent.id) {
+        char host[256];
+        if (gethostname(host, sizeof host) != 0)
+            snprintf(host, sizeof host, "localhost");
+        host[sizeof host - 1] = '\0';
+        if (!(cfg->agent.id = strdup(host)))
+            return fail_nomem(ld);
+    }
+    if (!cfg->spool.path) {
+        const char *dir = cfg->agent.data_dir;
+        size_t len = strlen(dir);
+        const char *sep = len && dir[len - 1] == '/' ? "" : "/";
+        if (asprintf(&cfg->spool.path, "%s%sspool.db", dir, sep) < 0) {
+            cfg->spool.path = NULL;
+            return fail_nomem(ld);
+        }
+    }
+    return SA_OK;
+}
+
+/* --- YAML parsing -------------------------------------------------------- */
+
+static int fail_yaml(struct loader *ld, const yaml_parser_t *parser, const char *text,
+                     size_t len)
+{
+    yaml_mark_t mark = parser->problem_mark;
+    const char *problem = parser->problem ? parser->problem : "YAML error";
+
+    switch (parser->error) {
+    case YAML_MEMORY_ERROR:
+        return fail_nomem(ld);
+    case YAML_READER_ERROR:
+        /* the reader gives a byte offset, not a mark */
+        memset(&mark, 0, sizeof mark);
+        for (size_t i = 0; i < parser->problem_offset && i < len; i++) {
+            if (text[i] == '\n') {
+                mark.line++;
+                mark.column = 0;
+            } else {
+                mark.column++;
+            }
+        }
+        if (parser->problem_value != -1)
+            return fail_at(ld, mark, "%s (byte 0x%02X)", problem,
+                           (unsigned)parser->problem_value);
+        return fail_at(ld, mark, "%s", problem);
+    default:
+        if (parser->context)
+            return fail_at(ld, mark, "%s (%s at line %zu, column %zu)", problem,
+                           parser->context, parser->context_mark.line + 1,
+                           parser->context_mark.column + 1);
+        return fail_at(ld, mark, "%s", problem);
+    }
+}
+
+static int load_root(struct loader *ld, yaml_node_t *root)
+{
+    int have[N_SECTIONS] = {0};
+    yaml_node_t *sources = NULL, *sinks = NULL;
+    int rc;
+
+    if (root && is_null(root))
+        root = NULL; /* an empty file: all defaults */
+    if (root && root->type != YAML_MAPPING_NODE)
+        return fail_at(ld, root->start_mark,
+                       "expected a mapping at the top level, got %s", kind_name(root));
+    for (yaml_node_pair_t *p = root ? root->data.mapping.pairs.start : NULL;
+         root && p < root->data.mapping.pairs.top; p++) {
+        yaml_node_t *k, *v;
+        size_t s;
+
+        if ((rc = check_key(ld, root, p, NULL)))
+            return rc;
+        k = node_at(ld, p->key);
+        v = node_at(ld, p->value);
+        for (s = 0; s < N_SECTIONS; s++)
+            if (strcmp(scalar_text(k), sections[s].key) == 0)
+                break;
+        if (s < N_SECTIONS) {
+            struct layer layer = {sections[s].conf,
+                                  (char *)ld->cfg + sections[s].offset};
+            if (!is_null(v) && v->type != YAML_MAPPING_NODE)
+                return fail_at(ld, v->start_mark, "%s: expected a mapping, got %s",
+                               sections[s].key, kind_name(v));
+            if ((rc = apply_map(ld, is_null(v) ? NULL : v, sections[s].key, &layer, 1)))
+                return rc;
+            have[s] = 1;
+        } else if (strcmp(scalar_text(k), "sources") == 0) {
+            if ((rc = load_sources(ld, v)))
+                return rc;
+            sources = v;
+        } else if (strcmp(scalar_text(k), "sinks") == 0) {
+            if ((rc = load_sinks(ld, v)))
+                return rc;
+            sinks = v;
+        } else {
+            return fail_unknown_key(ld, k, NULL, top_keys, N_SECTIONS + 2);
+        }
+    }
+    for (size_t s = 0; s < N_SECTIONS; s++) {
+        struct layer layer = {sections[s].conf, (char *)ld->cfg + sections[s].offset};
+        if (!have[s] && (rc = apply_map(ld, NULL, sections[s].key, &layer, 1)))
+            return rc;
+    }
+    if ((rc = derive_defaults(ld)))
+        return rc;
+    if (sources && (rc = check_unique_names(ld, sources, "sources", "source",
+                                            source_name, ld->cfg->n_sources)))
+        return rc;
+    if (sinks && (rc = check_unique_names(ld, sinks, "sinks", "sink", sink_name,
+                                          ld->cfg->n_sinks)))
+        return rc;
+    if (sinks && (rc = check_sink_streams(ld, sinks)))
+        return rc;
+    return SA_OK;
+}
+
+int sa_config_load_string(const char *text, const char *name, struct sa_config **out,
+                          struct sa_err *err)
+{
+    struct loader ld = {.name = name, .err = err};
+    yaml_parser_t parser;
+    yaml_document_t extra;
+    int have_parser = 0, have_doc = 0;
+    int rc;
+    size_t len = strlen(text);
+
+    *out = NULL;
+    sa_err_clear(err);
+    if (!(ld.cfg = calloc(1, sizeof *ld.cfg)) || !(ld.cfg->path = strdup(name))) {
+        rc = fail_nomem(&ld);
+        goto out;
+    }
+    if (!yaml_parser_initialize(&parser)) {
+        rc = fail_nomem(&ld);
+        goto out;
+    }
+    have_parser = 1;
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &ld.doc)) {
+        rc = fail_yaml(&ld, &parser, text, len);
+        goto out;
+    }
+    have_doc = 1;
+    if ((rc = load_root(&ld, yaml_document_get_root_node(&ld.doc))))
+        goto out;
+    /* a second document would be silently ignored: refuse it */
+    if (!yaml_parser_load(&parser, &extra)) {
+        rc = fail_yaml(&ld, &parser, text, len);
+        goto out;
+    }
+    if (yaml_document_get_root_node(&extra))
+        rc = fail_at(&ld, extra.start_mark,
+                     "a second YAML document; the configuration is one document");
+    yaml_document_delete(&extra);
+out:
+    if (have_doc)
+        yaml_document_delete(&ld.doc);
+    if (have_parser)
+        yaml_parser_delete(&parser);
+    if (rc) {
+        sa_config_free(ld.cfg);
+        return rc;
+    }
+    *out = ld.cfg;
+    return SA_OK;
+}
+
+int sa_config_load(const char *path, struct sa_config **out, struct sa_err *err)
+{
+    struct sa_buf buf;
+    char chunk[8192];
+    size_t n;
+    int rc = SA_OK;
+    FILE *f;
+
+    *out = NULL;
+    sa_buf_init(&buf, MAX_CONFIG_BYTES);
+    if (!(f = fopen(path, "rb")))
+        return sa_err_set(err, SA_EIO, "%s: cannot open: %s", path, strerror(errno));
+    while (rc == SA_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        rc = sa_buf_append(&buf, chunk, n);
+    if (rc == SA_OK && ferror(f))
+        rc = sa_err_set(err, SA_EIO, "%s: cannot read: %s", path, strerror(errno));
+    else if (rc == SA_ETOOBIG)
+        rc = sa_err_set(err, SA_ECONFIG, "%s: larger than %u bytes", path,
+                        MAX_CONFIG_BYTES);
+    else if (rc == SA_OK && (rc = sa_buf_terminate(&buf)) == SA_OK &&
+             memchr(buf.data, '\0', buf.len))
+        rc = sa_err_set(err, SA_ECONFIG, "%s: contains a NUL byte", path);
+    if (rc == SA_ENOMEM)
+        rc = sa_err_set(err, SA_ENOMEM, "%s: out of memory", path);
+    fclose(f);
+    if (rc == SA_OK)
+        rc = sa_config_load_string((const char *)buf.data, path, out, err);
+    sa_buf_fini(&buf);
+    return rc;
+}
+
+void sa_config_free(struct sa_config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t s = 0; s < N_SECTIONS; s++)
+        free_entries(sections[s].conf, (char *)cfg + sections[s].offset);
+    for (size_t i = 0; i < cfg->n_sources; i++) {
+        struct sa_source_conf *src = &cfg->sources[i];
+        if (src->ops)
+            free_entries(src->ops->conf, src->opts);
+        free(src->opts);
+        free_entries(source_common_conf, src);
+    }
+    free(cfg->sources);
+    for (size_t i = 0; i < cfg->n_sinks; i++) {
+        struct sa_sink_conf *sink = &cfg->sinks[i];
+        if (sink->ops)
+            free_entries(sink->ops->conf, sink->opts);
+        free(sink->opts);
+        free_entries(sink_common_conf, sink);
+    }
+    free(cfg->sinks);
+    free(cfg->path);
+    free(cfg);
+}
+
+/* --- describe ------------------------------------------------------------ */
+
+static const char *type_name(enum sa_conf_type type)
+{
+    switch (type) {
+    case SA_CONF_STR:
+        return "string";
+    case SA_CONF_INT:
+        return "integer";
+    case SA_CONF_DOUBLE:
+        return "number";
+    case SA_CONF_BOOL:
+        return "bool";
+    case SA_CONF_SIZE:
+        return "size";
+    case SA_CONF_DURATION:
+        return "duration";
+    case SA_CONF_ENUM:
+        return "enum";
+    case SA_CONF_STRLIST:
+        return "list";
+    case SA_CONF_MAP:
+        return "map";
+    }
+    return "?";
+}
+
+static const char *default_text(const struct sa_conf_entry *e)
+{
+    if (e->flags & SA_CONF_REQUIRED)
+        return "required";
+    return e->def ? e->def : "-";
+}
+
+struct widths {
+    int key, type, def;
+};
+
+static void measure(const struct sa_conf_entry *conf, struct widths *w)
+{
+    for (const struct sa_conf_entry *e = conf; e && e->key; e++) {
+        int k = (int)strlen(e->key), t = (int)strlen(type_name(e->type)),
+            d = (int)strlen(default_text(e));
+        w->key = k > w->key ? k : w->key;
+        w->type = t > w->type ? t : w->type;
+        w->def = d > w->def ? d : w->def;
+    }
+}
+
+static void describe_table(FILE *out, const char *title,
+                           const struct sa_conf_entry *conf, const struct widths *w)
+{
+    fprintf(out, "\n%s\n", title);
+    if (!table_len(conf)) {
+        fprintf(out, "  (no keys of its own)\n");
+        return;
+    }
+    for (const struct sa_conf_entry *e = conf; e->key; e++) {
+        fprintf(out, "  %-*s  %-*s  %-*s  %s", w->key, e->key, w->type,
+                type_name(e->type), w->def, default_text(e), e->desc ? e->desc : "");
+        if (e->type == SA_CONF_ENUM) {
+            char list[160];
+            join_symbols(list, sizeof list, e->symbols);
+            fprintf(out, "; one of: %s", list);
+        }
+        if (e->min < e->max) {
+            char lo[32], hi[32];
+            format_value(lo, sizeof lo, e, e->min);
+            format_value(hi, sizeof hi, e, e->max);
+            fprintf(out, "; %s..%s", lo, hi);
+        }
+        if (e->flags & SA_CONF_SECRET)
+            fprintf(out, "; secret: never printed");
+        fputc('\n', out);
+    }
+}
+
+void sa_config_describe(FILE *out)
+{
+    struct widths w = {3, 4, 7}; /* the header words */
+    char title[160];
+
+    for (size_t s = 0; s < N_SECTIONS; s++)
+        measure(sections[s].conf, &w);
+    measure(source_common_conf, &w);
+    measure(sink_common_conf, &w);
+    for (size_t t = 0; sa_source_types[t]; t++)
+        measure(sa_source_types[t]->conf, &w);
+    for (size_t t = 0; sa_sink_types[t]; t++)
+        measure(sa_sink_types[t]->conf, &w);
+
+    fprintf(out,
+            "syncagent configuration: one YAML file with the sections below.\n"
+            "\n"
+            "Sizes are a whole number with a unit: B, KB, MB, GB (powers of 1000)\n"
+            "or KiB, MiB, GiB (powers of 1024); a plain number is bytes.\n"
+            "Durations are a whole number with a unit: ms, s, m, h. A plain\n"
+            "number is an error (is 5 five seconds or five milliseconds?), except 0.\n"
+            "Booleans are true/false, yes/no or on/off. Lists are a YAML sequence\n"
+            "or a single value.\n"
+            "A value may contain ${env:NAME} (an environment variable; unset is\n"
+            "an error) and ${file:PATH} (the file's contents less one trailing\n"
+            "newline); write $${ for a literal ${. Secret keys are never printed.\n"
+            "\n"
+            "  %-*s  %-*s  %-*s  %s\n",
+            w.key, "KEY", w.type, "TYPE", w.def, "DEFAULT", "DESCRIPTION");
+    for (size_t s = 0; s < N_SECTIONS; s++) {
+        snprintf(title, sizeof title, "%s:", sections[s].key);
+        describe_table(out, title, sections[s].conf, &w);
+    }
+    describe_table(out, "sources: (a list; these keys in every entry)",
+                   source_common_conf, &w);
+    for (size_t t = 0; sa_source_types[t]; t++) {
+        snprintf(title, sizeof title, "sources: type: %s - %s",
+                 sa_source_types[t]->name,
+                 sa_source_types[t]->desc ? sa_source_types[t]->desc : "");
+        describe_table(out, title, sa_source_types[t]->conf, &w);
+    }
+    describe_table(out, "sinks: (a list; these keys in every entry)", sink_common_conf,
+                   &w);
+    for (size_t t = 0; sa_sink_types[t]; t++) {
+        snprintf(title, sizeof title, "sinks: type: %s - %s", sa_sink_types[t]->name,
+                 sa_sink_types[t]->desc ? sa_sink_types[t]->desc : "");
+        describe_table(out, title, sa_sink_types[t]->conf, &w);
+    }
+}

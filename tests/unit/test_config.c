@@ -1,0 +1,471 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Tests of the configuration loader (agent/config.c).
+ *
+ * Most cases are data: every tests/data/config/NAME.yaml is loaded from
+ * inside that directory. When NAME.expect sits beside it, loading must
+ * fail with exactly the one line it holds (FILE being NAME.yaml);
+ * otherwise it must load. Adding a case needs no new code. full.yaml is
+ * also checked value by value. The environment the cases see:
+ *   SA_TEST_TOKEN=tok-123, SA_TEST_DIR=/srv/sa, SA_TEST_UNSET unset.
+ */
+#include "agent/base/log.h"
+#include "agent/config.h"
+#include "agent/schemas.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define MIN_BAD_CASES 20
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    long len;
+
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 &&
+        fseek(f, 0, SEEK_SET) == 0 && (text = malloc((size_t)len + 1)) &&
+        fread(text, 1, (size_t)len, f) == (size_t)len) {
+        text[len] = '\0';
+    } else {
+        free(text);
+        text = NULL;
+    }
+    fclose(f);
+    return text;
+}
+
+static int setup_data_dir(void **state)
+{
+    const char *src = getenv("SA_SOURCE_DIR");
+    char dir[4096];
+
+    (void)state;
+    if (!src) {
+        fprintf(stderr, "SA_SOURCE_DIR is not set (run through ctest)\n");
+        return -1;
+    }
+    snprintf(dir, sizeof dir, "%s/tests/data/config", src);
+    if (chdir(dir) != 0) {
+        fprintf(stderr, "chdir %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    setenv("SA_TEST_TOKEN", "tok-123", 1);
+    setenv("SA_TEST_DIR", "/srv/sa", 1);
+    unsetenv("SA_TEST_UNSET");
+    return 0;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int is_yaml(const struct dirent *d)
+{
+    size_t len = strlen(d->d_name);
+    return len > 5 && strcmp(d->d_name + len - 5, ".yaml") == 0;
+}
+
+/* Run every case in the data directory; failures are listed together. */
+static void test_data_cases(void **state)
+{
+    struct dirent **names;
+    int n = scandir(".", &names, is_yaml, by_name);
+    int n_bad = 0, n_good = 0, n_failed = 0;
+
+    (void)state;
+    assert_true(n > 0);
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        char expect_path[512];
+        char *expect;
+        struct sa_config *cfg = NULL;
+        struct sa_err err = {0};
+        int rc;
+
+        snprintf(expect_path, sizeof expect_path, "%.*s.expect",
+                 (int)(strlen(name) - 5), name);
+        expect = read_text(expect_path);
+        rc = sa_config_load(name, &cfg, &err);
+        if (expect) {
+            size_t len = strlen(expect);
+            while (len && (expect[len - 1] == '\n' || expect[len - 1] == '\r'))
+                expect[--len] = '\0';
+            n_bad++;
+            if (rc != SA_ECONFIG || cfg || strcmp(err.msg, expect) != 0) {
+                fprintf(stderr, "FAIL %s\n  expected: %s\n  got (%s): %s\n", name,
+                        expect, sa_rc_name(rc), rc ? err.msg : "(loaded)");
+                n_failed++;
+            }
+        } else {
+            n_good++;
+            if (strncmp(name, "bad-", 4) == 0) {
+                fprintf(stderr, "FAIL %s: a bad case without %s\n", name, expect_path);
+                n_failed++;
+            } else if (rc != SA_OK || !cfg) {
+                fprintf(stderr, "FAIL %s: %s\n", name, err.msg);
+                n_failed++;
+            }
+        }
+        sa_config_free(cfg);
+        free(expect);
+        free(names[i]);
+    }
+    free(names);
+    fprintf(stderr, "config cases: %d bad, %d good, %d failed\n", n_bad, n_good,
+            n_failed);
+    assert_int_equal(n_failed, 0);
+    assert_true(n_bad >= MIN_BAD_CASES);
+    assert_true(n_good >= 1);
+}
+
+/* Type-specific values are read through the type's own table, so that
+ * the test does not depend on the layout of its opts struct. */
+static const struct sa_conf_entry *entry(const struct sa_conf_entry *conf,
+                                         const char *key)
+{
+    for (; conf && conf->key; conf++)
+        if (strcmp(conf->key, key) == 0)
+            return conf;
+    fail_msg("no key '%s'", key);
+    return NULL;
+}
+
+static int64_t opt_int(const struct sa_conf_entry *conf, void *opts, const char *key)
+{
+    return *(int64_t *)((char *)opts + entry(conf, key)->offset);
+}
+
+static int opt_enum(const struct sa_conf_entry *conf, void *opts, const char *key)
+{
+    return *(int *)((char *)opts + entry(conf, key)->offset);
+}
+
+static const char *opt_str(const struct sa_conf_entry *conf, void *opts,
+                           const char *key)
+{
+    return *(char **)((char *)opts + entry(conf, key)->offset);
+}
+
+static int symbol(const struct sa_conf_entry *conf, const char *key, const char *sym)
+{
+    const struct sa_conf_entry *e = entry(conf, key);
+    for (int i = 0; e->symbols[i]; i++)
+        if (strcmp(e->symbols[i], sym) == 0)
+            return i;
+    fail_msg("no symbol '%s' in %s", sym, key);
+    return -1;
+}
+
+static void test_full(void **state)
+{
+    struct sa_config *cfg = NULL;
+    struct sa_err err = {0};
+    const struct sa_source_conf *src;
+    const struct sa_sink_conf *sink;
+
+    (void)state;
+    if (sa_config_load("full.yaml", &cfg, &err) != SA_OK)
+        fail_msg("%s", err.msg);
+    assert_string_equal(cfg->path, "full.yaml");
+
+    assert_string_equal(cfg->agent.id, "edge-7");
+    assert_string_equal(cfg->agent.data_dir, "/srv/sa/data");
+    assert_string_equal(cfg->agent.schemas_dir, "schemas");
+    assert_int_equal(cfg->agent.compatibility, SA_COMPAT_FULL);
+    assert_int_equal(cfg->agent.log_level, SA_LOG_DEBUG);
+    assert_int_equal(cfg->agent.log_format, SA_LOG_JSON);
+    assert_int_equal(cfg->agent.shutdown_grace_ms, 2 * 60 * 1000);
+
+    assert_string_equal(cfg->spool.path, "/srv/sa/spool/main.db");
+    assert_int_equal(cfg->spool.max_bytes, 64LL << 20);
+    assert_int_equal(cfg->spool.when_full, SA_FULL_DROP_OLDEST);
+    assert_int_equal(cfg->spool.sync, SA_SYNC_FULL);
+    assert_int_equal(cfg->spool.compression, SA_CODEC_DEFLATE);
+
+    assert_int_equal(cfg->batch.max_records, 500);
+    assert_int_equal(cfg->batch.max_bytes, 2000000);
+    assert_int_equal(cfg->batch.linger_ms, 1000);
+
+    assert_int_equal(cfg->n_sources, 2);
+    src = &cfg->sources[0];
+    assert_string_equal(src->name, "orders-gen");
+    assert_string_equal(src->type, "generator");
+    assert_ptr_equal(src->ops, sa_source_type_find("generator"));
+    assert_string_equal(src->stream, "orders");
+    assert_string_equal(src->schema, "order:v2");
+    assert_int_equal(opt_int(src->ops->conf, src->opts, "seed"), 42);
+    assert_int_equal(opt_int(src->ops->conf, src->opts, "rate"), 1000);
+    assert_int_equal(opt_int(src->ops->conf, src->opts, "count"), 100000);
+    src = &cfg->sources[1];
+    assert_string_equal(src->name, "users-gen");
+    assert_string_equal(src->stream, "users");
+    assert_string_equal(src->schema, "users"); /* defaults to the stream */
+
+    assert_int_equal(cfg->n_sinks, 3);
+    sink = &cfg->sinks[0];
+    assert_string_equal(sink->name, "archive");
+    assert_ptr_equal(sink->ops, sa_sink_type_find("file"));
+    assert_int_equal(sink->streams.n, 2);
+    assert_string_equal(sink->streams.v[0], "orders");
+    assert_string_equal(sink->streams.v[1], "users");
+    assert_int_equal(sink->retry_initial_ms, 250);
+    assert_int_equal(sink->retry_max_ms, 60 * 60 * 1000);
+    assert_int_equal(sink->max_in_flight, 5000);
+    assert_string_equal(opt_str(sink->ops->conf, sink->opts, "path"),
+                        "out/archive.avro");
+    assert_int_equal(opt_enum(sink->ops->conf, sink->opts, "format"),
+                     symbol(sink->ops->conf, "format", "avro"));
+
+    sink = &cfg->sinks[1];
+    assert_string_equal(sink->name, "orders-only");
+    assert_int_equal(sink->streams.n, 1); /* one scalar is a list of one */
+    assert_string_equal(sink->streams.v[0], "orders");
+    /* $${ is a literal ${; the rest is resolved */
+    assert_string_equal(opt_str(sink->ops->conf, sink->opts, "path"),
+                        "out/${stream}-tok-123.ndjson");
+    assert_int_equal(sink->retry_initial_ms, 100);
+    assert_int_equal(sink->retry_max_ms, 30 * 1000);
+    assert_int_equal(sink->max_in_flight, 10000);
+
+    sink = &cfg->sinks[2];
+    assert_int_equal(sink->streams.n, 0); /* every stream */
+    sa_config_free(cfg);
+}
+
+static void test_defaults(void **state)
+{
+    struct sa_config *cfg = NULL;
+    struct sa_err err = {0};
+    char host[256] = "";
+
+    (void)state;
+    if (sa_config_load_string("", "empty.yaml", &cfg, &err) != SA_OK)
+        fail_msg("%s", err.msg);
+    gethostname(host, sizeof host);
+    assert_string_equal(cfg->agent.id, host);
+    assert_string_equal(cfg->agent.data_dir, "./data");
+    assert_string_equal(cfg->agent.schemas_dir, "./schemas");
+    assert_int_equal(cfg->agent.compatibility, SA_COMPAT_BACKWARD);
+    assert_int_equal(cfg->agent.log_level, SA_LOG_INFO);
+    assert_int_equal(cfg->agent.log_format, SA_LOG_LOGFMT);
+    assert_int_equal(cfg->agent.shutdown_grace_ms, 5000);
+    assert_string_equal(cfg->spool.path, "./data/spool.db");
+    assert_int_equal(cfg->spool.max_bytes, 1LL << 30);
+    assert_int_equal(cfg->spool.when_full, SA_FULL_BLOCK);
+    assert_int_equal(cfg->spool.sync, SA_SYNC_NORMAL);
+    assert_int_equal(cfg->spool.compression, SA_CODEC_NONE);
+    assert_int_equal(cfg->batch.max_records, 1000);
+    assert_int_equal(cfg->batch.max_bytes, 1 << 20);
+    assert_int_equal(cfg->batch.linger_ms, 200);
+    assert_int_equal(cfg->n_sources, 0);
+    assert_int_equal(cfg->n_sinks, 0);
+    sa_config_free(cfg);
+
+    /* spool.path follows data_dir, with or without a trailing slash */
+    if (sa_config_load_string("agent: {data_dir: /var/lib/sa/}\n", "x.yaml", &cfg,
+                              &err) != SA_OK)
+        fail_msg("%s", err.msg);
+    assert_string_equal(cfg->spool.path, "/var/lib/sa/spool.db");
+    sa_config_free(cfg);
+}
+
+/* ${file:} takes the file's contents less one trailing newline. */
+static void test_file_reference(void **state)
+{
+    static const char *const contents[] = {"s3cret\n", "s3cret", "s3cret\r\n"};
+    char path[] = "/tmp/sa-test-config-XXXXXX";
+    char text[512];
+    int fd;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof contents / sizeof contents[0]; i++) {
+        struct sa_config *cfg = NULL;
+        struct sa_err err = {0};
+
+        strcpy(path + strlen(path) - 6, "XXXXXX");
+        fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, contents[i], strlen(contents[i])),
+                         (ssize_t)strlen(contents[i]));
+        close(fd);
+        snprintf(text, sizeof text, "agent:\n  id: \"${file:%s}\"\n", path);
+        if (sa_config_load_string(text, "ref.yaml", &cfg, &err) != SA_OK)
+            fail_msg("%s", err.msg);
+        assert_string_equal(cfg->agent.id, "s3cret");
+        sa_config_free(cfg);
+        unlink(path);
+    }
+}
+
+static void test_errors_name_the_file(void **state)
+{
+    struct sa_config *cfg = (struct sa_config *)1;
+    struct sa_err err = {0};
+
+    (void)state;
+    assert_int_equal(sa_config_load("no-such-config.yaml", &cfg, &err), SA_EIO);
+    assert_null(cfg);
+    assert_string_equal(err.msg,
+                        "no-such-config.yaml: cannot open: No such file or directory");
+
+    assert_int_equal(
+        sa_config_load_string("batch:\n  linger: soon\n", "inline", &cfg, &err),
+        SA_ECONFIG);
+    assert_null(cfg);
+    assert_string_equal(err.msg, "inline:2:11: batch.linger: bad duration 'soon' "
+                                 "(use a number with ms, s, m, h)");
+}
+
+/* The shipped example must stay valid. */
+static void test_example(void **state)
+{
+    char path[4096];
+    struct sa_config *cfg = NULL;
+    struct sa_err err = {0};
+
+    (void)state;
+    snprintf(path, sizeof path, "%s/configs/example.yaml", getenv("SA_SOURCE_DIR"));
+    if (sa_config_load(path, &cfg, &err) != SA_OK)
+        fail_msg("%s", err.msg);
+    assert_int_equal(cfg->n_sources, 2);
+    assert_int_equal(cfg->n_sinks, 2);
+    sa_config_free(cfg);
+}
+
+static void test_parse_size(void **state)
+{
+    static const struct {
+        const char *text;
+        int rc;
+        int64_t bytes;
+    } cases[] = {
+        {"0", SA_OK, 0},
+        {"4096", SA_OK, 4096},
+        {"17B", SA_OK, 17},
+        {"2KB", SA_OK, 2000},
+        {"3MB", SA_OK, 3000000},
+        {"1GB", SA_OK, 1000000000},
+        {"2KiB", SA_OK, 2048},
+        {"64MiB", SA_OK, 64LL << 20},
+        {"64 MiB", SA_OK, 64LL << 20},
+        {"8GiB", SA_OK, 8LL << 30},
+        {"9223372036854775807", SA_OK, INT64_MAX},
+        {"9223372036854775808", SA_ETOOBIG, 0},
+        {"8589934592GiB", SA_ETOOBIG, 0},
+        {"8589934591GiB", SA_OK, 8589934591LL << 30},
+        {"", SA_EINVAL, 0},
+        {"MiB", SA_EINVAL, 0},
+        {"-1", SA_EINVAL, 0},
+        {"1.5GiB", SA_EINVAL, 0},
+        {"12XB", SA_EINVAL, 0},
+        {"1mib", SA_EINVAL, 0},
+        {"1  MiB", SA_EINVAL, 0},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t bytes = -1;
+        int rc = sa_parse_size(cases[i].text, &bytes);
+        if (rc != cases[i].rc || (rc == SA_OK && bytes != cases[i].bytes))
+            fail_msg("'%s': rc %d bytes %lld", cases[i].text, rc, (long long)bytes);
+    }
+}
+
+static void test_parse_duration(void **state)
+{
+    static const struct {
+        const char *text;
+        int rc;
+        int64_t ms;
+    } cases[] = {
+        {"0", SA_OK, 0},
+        {"250ms", SA_OK, 250},
+        {"5s", SA_OK, 5000},
+        {"2m", SA_OK, 120000},
+        {"1h", SA_OK, 3600000},
+        {"0s", SA_OK, 0},
+        {"5", SA_EINVAL, 0}, /* ambiguous: no unit */
+        {"5sec", SA_EINVAL, 0},
+        {"1.5s", SA_EINVAL, 0},
+        {"-1s", SA_EINVAL, 0},
+        {"s", SA_EINVAL, 0},
+        {"9223372036854775807ms", SA_OK, INT64_MAX},
+        {"9223372036854775s", SA_OK, 9223372036854775000},
+        {"9223372036854776s", SA_ETOOBIG, 0},
+        {"99999999999999999999h", SA_ETOOBIG, 0},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t ms = -1;
+        int rc = sa_parse_duration(cases[i].text, &ms);
+        if (rc != cases[i].rc || (rc == SA_OK && ms != cases[i].ms))
+            fail_msg("'%s': rc %d ms %lld", cases[i].text, rc, (long long)ms);
+    }
+}
+
+static void test_describe(void **state)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+
+    (void)state;
+    assert_non_null(out);
+    sa_config_describe(out);
+    fclose(out);
+    /* every section, both common tables and every registered type */
+    assert_non_null(strstr(text, "\nagent:\n"));
+    assert_non_null(strstr(text, "\nspool:\n"));
+    assert_non_null(strstr(text, "\nbatch:\n"));
+    assert_non_null(strstr(text, "sources: (a list"));
+    assert_non_null(strstr(text, "sinks: (a list"));
+    for (size_t t = 0; sa_source_types[t]; t++) {
+        char title[128];
+        snprintf(title, sizeof title, "sources: type: %s", sa_source_types[t]->name);
+        assert_non_null(strstr(text, title));
+    }
+    for (size_t t = 0; sa_sink_types[t]; t++) {
+        char title[128];
+        snprintf(title, sizeof title, "sinks: type: %s", sa_sink_types[t]->name);
+        assert_non_null(strstr(text, title));
+    }
+    /* a row: key, type, default and description, with the enum symbols */
+    assert_non_null(strstr(text, "when_full"));
+    assert_non_null(strstr(text, "one of: block, drop_oldest, reject"));
+    assert_non_null(strstr(text, "required"));
+    assert_non_null(strstr(text, "1GiB"));
+    /* the choice about plain-number durations is documented */
+    assert_non_null(strstr(text, "plain\nnumber is an error"));
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_data_cases),
+        cmocka_unit_test(test_full),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_file_reference),
+        cmocka_unit_test(test_errors_name_the_file),
+        cmocka_unit_test(test_example),
+        cmocka_unit_test(test_parse_size),
+        cmocka_unit_test(test_parse_duration),
+        cmocka_unit_test(test_describe),
+    };
+    return cmocka_run_group_tests(tests, setup_data_dir, NULL);
+}
