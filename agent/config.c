@@ -533,6 +533,44 @@ static void free_entries(const struct sa_conf_entry *conf, void *base)
     }
 }
 
+int sa_conf_apply_defaults(const struct sa_conf_entry *table, void *base,
+                           struct sa_err *err)
+{
+    for (const struct sa_conf_entry *e = table; e->key; e++) {
+        char why[SA_ERR_MSG_MAX];
+        int rc;
+        if (!e->def)
+            continue;
+        rc = convert(e, e->def, base, why, sizeof why);
+        if (rc)
+            return sa_err_set(err, rc, "%s: bad default: %s", e->key, why);
+    }
+    return SA_OK;
+}
+
+int sa_conf_set(const struct sa_conf_entry *table, void *base, const char *key,
+                const char *text, struct sa_err *err)
+{
+    for (const struct sa_conf_entry *e = table; e->key; e++) {
+        char why[SA_ERR_MSG_MAX];
+        int rc;
+        if (strcmp(e->key, key) != 0)
+            continue;
+        if (e->type == SA_CONF_STRLIST)
+            free_entries((const struct sa_conf_entry[]){*e, {.key = NULL}}, base);
+        rc = convert(e, text, base, why, sizeof why);
+        if (rc)
+            return sa_err_set(err, rc, "%s: %s", key, why);
+        return SA_OK;
+    }
+    return sa_err_set(err, SA_ECONFIG, "unknown key '%s'", key);
+}
+
+void sa_conf_free_entries(const struct sa_conf_entry *table, void *base)
+{
+    free_entries(table, base);
+}
+
 /* --- the loader ---------------------------------------------------------- */
 
 struct loader {

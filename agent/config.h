@@ -62,6 +62,16 @@ void sa_config_free(struct sa_config *cfg);
  * default and description (`syncagent check --describe`). */
 void sa_config_describe(FILE *out);
 
+/* Config maps used outside a file (an ad-hoc source for `import`, a CLI
+ * flag overriding one key): fill base with table's defaults, set one key
+ * from its text form (a STRLIST key is replaced, not appended to), free
+ * what the entries allocated. */
+int sa_conf_apply_defaults(const struct sa_conf_entry *table, void *base,
+                           struct sa_err *err);
+int sa_conf_set(const struct sa_conf_entry *table, void *base, const char *key,
+                const char *text, struct sa_err *err);
+void sa_conf_free_entries(const struct sa_conf_entry *table, void *base);
+
 /* Parse "64MiB" / "1GB" / "4096" and "250ms" / "5s" / "2m" / "1h"; used by
  * the loader and by CLI flags. */
 int sa_parse_size(const char *s, int64_t *bytes);

@@ -20,6 +20,7 @@ struct command {
 
 static const struct command commands[] = {
     {"run", sa_cmd_run, "run the agent: sources -> spool -> sinks"},
+    {"import", sa_cmd_import, "spool CSV files once, reporting accepted and rejected rows"},
     {"generate", sa_cmd_generate, "write synthetic records for a schema (csv, jsonl, avro)"},
     {"check", sa_cmd_check, "validate a config, or describe every config key"},
     {"status", sa_cmd_status, "show the spool and each sink's lag (daemon need not run)"},
