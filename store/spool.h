@@ -129,6 +129,20 @@ int sa_spool_offset_list(struct sa_spool *spool, const char *source,
                          struct sa_err *err);
 void sa_spool_offset_rows_free(struct sa_offset_row *rows, size_t n);
 
+struct sa_deadletter_row {
+    int64_t id, created_ms;
+    char *stream, *source, *location, *reason; /* malloc'd */
+    void *raw;
+    size_t raw_len;
+};
+
+/* Dead letters with id > after_id, oldest first, at most limit of them.
+ * *rows is malloc'd: sa_spool_deadletter_rows_free(). */
+int sa_spool_deadletter_list(struct sa_spool *spool, int64_t after_id, size_t limit,
+                             struct sa_deadletter_row **rows /* out */,
+                             size_t *n /* out */, struct sa_err *err);
+void sa_spool_deadletter_rows_free(struct sa_deadletter_row *rows, size_t n);
+
 /* --- drain: sink cursors and reading after them ------------------------- */
 
 /* Cursor (segment_id, record_index): everything before record_index of
