@@ -941,6 +941,138 @@ int sa_spool_offset_get(struct sa_spool *spool, const char *source,
     return rc;
 }
 
+static char *column_strdup(sqlite3_stmt *stmt, int col)
+{
+    const unsigned char *text = sqlite3_column_text(stmt, col);
+    return strdup(text ? (const char *)text : "");
+}
+
+void sa_spool_offset_rows_free(struct sa_offset_row *rows, size_t n)
+{
+    if (!rows)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(rows[i].file_key);
+    free(rows);
+}
+
+int sa_spool_offset_list(struct sa_spool *spool, const char *source,
+                         struct sa_offset_row **rows, size_t *n, struct sa_err *err)
+{
+    sqlite3_stmt *stmt = stmt_get(spool, STMT_OFFSET_LIST, err);
+    struct sa_offset_row *v = NULL;
+    size_t count = 0, cap = 0;
+    int src, rc = SA_OK;
+
+    *rows = NULL;
+    *n = 0;
+    if (!stmt)
+        return stmt_err(err);
+    src = sqlite3_bind_text(stmt, 1, source, -1, SQLITE_STATIC);
+    while (src == SQLITE_OK && (src = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (count == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            struct sa_offset_row *nv = realloc(v, ncap * sizeof *nv);
+            if (!nv) {
+                rc = sa_err_set(err, SA_ENOMEM, "out of memory");
+                goto out;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        v[count].file_key = column_strdup(stmt, 0);
+        v[count].offset = sqlite3_column_int64(stmt, 1);
+        v[count].line = sqlite3_column_int64(stmt, 2);
+        v[count].done = sqlite3_column_int(stmt, 3);
+        if (!v[count].file_key) {
+            rc = sa_err_set(err, SA_ENOMEM, "out of memory");
+            goto out;
+        }
+        count++;
+        src = SQLITE_OK;
+    }
+    if (src != SQLITE_DONE)
+        rc = fail(spool, src, "cannot list source offsets", err);
+out:
+    stmt_done(stmt);
+    if (rc) {
+        sa_spool_offset_rows_free(v, count);
+        return rc;
+    }
+    *rows = v;
+    *n = count;
+    return SA_OK;
+}
+
+void sa_spool_deadletter_rows_free(struct sa_deadletter_row *rows, size_t n)
+{
+    if (!rows)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].stream);
+        free(rows[i].source);
+        free(rows[i].location);
+        free(rows[i].reason);
+        free(rows[i].raw);
+    }
+    free(rows);
+}
+
+int sa_spool_deadletter_list(struct sa_spool *spool, int64_t after_id, size_t limit,
+                             struct sa_deadletter_row **rows, size_t *n,
+                             struct sa_err *err)
+{
+    sqlite3_stmt *stmt = stmt_get(spool, STMT_DEADLETTER_LIST, err);
+    struct sa_deadletter_row *v = NULL;
+    size_t count = 0;
+    int src, rc = SA_OK;
+
+    *rows = NULL;
+    *n = 0;
+    if (!stmt)
+        return stmt_err(err);
+    v = calloc(limit ? limit : 1, sizeof *v);
+    if (!v) {
+        stmt_done(stmt);
+        return sa_err_set(err, SA_ENOMEM, "out of memory");
+    }
+    src = sqlite3_bind_int64(stmt, 1, after_id);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(stmt, 2, (sqlite3_int64)limit);
+    while (src == SQLITE_OK && count < limit &&
+           (src = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct sa_deadletter_row *r = &v[count++];
+        int raw_len = sqlite3_column_bytes(stmt, 6);
+        const void *raw = sqlite3_column_blob(stmt, 6);
+        r->id = sqlite3_column_int64(stmt, 0);
+        r->created_ms = sqlite3_column_int64(stmt, 1);
+        r->stream = column_strdup(stmt, 2);
+        r->source = column_strdup(stmt, 3);
+        r->location = column_strdup(stmt, 4);
+        r->reason = column_strdup(stmt, 5);
+        r->raw = malloc(raw_len > 0 ? (size_t)raw_len : 1);
+        r->raw_len = raw_len > 0 ? (size_t)raw_len : 0;
+        if (!r->stream || !r->source || !r->location || !r->reason || !r->raw) {
+            rc = sa_err_set(err, SA_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (raw_len > 0)
+            memcpy(r->raw, raw, (size_t)raw_len);
+        src = SQLITE_OK;
+    }
+    if (src != SQLITE_DONE && src != SQLITE_OK)
+        rc = fail(spool, src, "cannot list dead letters", err);
+out:
+    stmt_done(stmt);
+    if (rc) {
+        sa_spool_deadletter_rows_free(v, count);
+        return rc;
+    }
+    *rows = v;
+    *n = count;
+    return SA_OK;
+}
+
 /* --- cursors and reading ------------------------------------------------ */
 
 int sa_spool_cursor_get(struct sa_spool *spool, const char *sink,

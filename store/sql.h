@@ -169,7 +169,11 @@
        " WHERE source = ?1 AND file_key = ?2")                              \
     XX(DEADLETTER_INSERT, "INSERT INTO deadletters(created_ms, stream,"     \
        " source, location, reason, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")   \
+    XX(OFFSET_LIST, "SELECT file_key, \"offset\", line, done"              \
+       " FROM source_offsets WHERE source = ?1 ORDER BY file_key")          \
     XX(DEADLETTER_COUNT, "SELECT count(*) FROM deadletters")                \
+    XX(DEADLETTER_LIST, "SELECT id, created_ms, stream, source, location,"  \
+       " reason, raw FROM deadletters WHERE id > ?1 ORDER BY id LIMIT ?2")  \
     XX(AUDIT_INSERT, "INSERT INTO audit(ts_ms, kind, detail)"               \
        " VALUES (?1, ?2, ?3)")                                              \
     XX(AUDIT_DROPPED, "SELECT coalesce(sum(json_extract(detail,"            \
