@@ -1,0 +1,986 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The dispatcher: moves spooled records to the sinks and owns every sink's
+ * cursor (DESIGN.md §2 I2, I5; §4; §5).
+ *
+ * THREADS
+ *
+ * One worker thread per configured sink. A worker owns, and alone uses, its
+ * spool handle (opened without SA_SPOOL_CREATE), its schema cache, its
+ * struct sa_sink and its in-flight bookkeeping. What other threads see of a
+ * worker (struct sa_sink_metrics) is copied under the worker's `lock`. The
+ * dispatcher's `lock` guards `generation` (bumped by sa_dispatcher_notify
+ * and by stop) and the stop request; `wake` is broadcast on each bump.
+ * sa_dispatcher_caught_up() uses a separate handle, `query`, under
+ * `query_lock`.
+ *
+ * POSITIONS
+ *
+ * A position is a struct sa_cursor (segment_id, record_index): "everything
+ * before record_index of segment_id, and every earlier segment". Each
+ * worker keeps three:
+ *
+ *   saved   what sink_cursors holds (the durable cursor on disk);
+ *   acked   the end of the contiguous prefix of records whose outcome is
+ *           final: acknowledged (SA_SINK_OK) or dead-lettered
+ *           (SA_SINK_REJECT). The cursor the spool may trim up to;
+ *   send    the next record to offer to the sink.
+ *
+ *   Invariant P1: saved <= acked <= send.
+ *   Invariant P2: every record in [acked, send) is covered by exactly one
+ *                 span of the in-flight list, in order.
+ *
+ * When a segment is passed completely the position becomes (id + 1, 0)
+ * rather than (id, count): it means the same thing ("all segments with a
+ * smaller id"), needs no knowledge of the segment's length, and stays
+ * right when the next segment belongs to a stream this sink ignores.
+ *
+ * IN-FLIGHT BOOKKEEPING
+ *
+ * Each successful send() adds a span: records [first, end) of one segment,
+ * with one state byte per record: OUTSTANDING (no outcome yet), PASSED
+ * (acked or dead-lettered) or RETRY (the sink asked for it again). Spans
+ * are sorted by (segment_id, first), so an ack, which names a segment and a
+ * record range, is matched by binary search; acks may arrive in any order
+ * (Kafka partitions) and may cover part of a span or several spans. The
+ * number of OUTSTANDING records is `outstanding`, and the worker sends only
+ * while outstanding < max_in_flight, cutting a segment short when needed
+ * (send_segment) so that the sink never holds more than max_in_flight
+ * records. Memory is the spans alone: one byte per in-flight record, never
+ * the backlog (I5); segments are streamed from SQLite one at a time.
+ *
+ * STATE MACHINE (enum sa_sink_state, per worker)
+ *
+ *   STARTING --worker_main--> RUNNING
+ *   RUNNING  --fill/collect_acks: send failed, RETRY outcome, poll_acks or
+ *              spool error (enter_backoff)--> BACKOFF
+ *   BACKOFF  --backoff_step: delay over and outstanding outcomes drained
+ *              (or drain limit hit); rewind: send = acked, spans
+ *              dropped--> RUNNING
+ *   RUNNING/BACKOFF --worker_main: stop requested and caught up, or grace
+ *              over (finish)--> STOPPED
+ *
+ * The backoff delay is "full jitter": uniform in [0, min(retry_max_ms,
+ * retry_initial_ms * 2^attempt)]; attempt is reset by the first OK outcome
+ * after a failure. After the delay the worker rewinds to `acked` and
+ * offers everything after it again: the sink sees those records twice,
+ * which is the at-least-once contract; (origin_id, seq) lets the upstream
+ * drop the duplicates (I3). Outcomes of the old attempt that arrive after a
+ * rewind are applied to the new spans covering the same records: an OK is
+ * still a delivery, a RETRY only costs one more round.
+ *
+ * TRANSITIONS OF THE CURSOR
+ *
+ *   collect_acks  OK: record PASSED. REJECT: deadletter_range stores each
+ *                 record (stream, "sink:<name>", "segment S record I seq
+ *                 Q", reason, raw Avro body) in one commit, then PASSED;
+ *                 if that commit fails the records are RETRY (I4: never
+ *                 dropped silently).
+ *   advance       acked moves over the PASSED prefix; spans fully passed
+ *                 are dropped.
+ *   save_cursor   acked -> sink_cursors, at most every SAVE_INTERVAL_MS or
+ *                 SAVE_EVERY_RECORDS, and always when idle and when the
+ *                 worker stops. A crash loses at most that window: the
+ *                 records are sent again (duplicates, never loss: I2).
+ *
+ * Idle (sa_spool_read_after says SA_EOF and nothing is in flight) the
+ * worker saves its cursor and waits on `wake` for up to IDLE_WAIT_MS;
+ * sa_dispatcher_notify wakes it at once. The generation counter closes the
+ * race between the worker's read and its wait.
+ *
+ * STOP
+ *
+ * sa_dispatcher_stop (sources are already stopped) sets a deadline of
+ * grace_ms and wakes everyone. A worker leaves its loop when it is caught
+ * up or the deadline passes, then collects the outcomes already there,
+ * saves its cursor and closes its sink (finish). Trimming is not done
+ * here: housekeeping calls sa_spool_trim.
+ */
+#include "sync/dispatcher.h"
+
+#include "agent/base/clock.h"
+#include "agent/base/log.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SAVE_INTERVAL_MS 100
+#define SAVE_EVERY_RECORDS 1000
+#define IDLE_WAIT_MS 200
+#define ACK_WAIT_MS 50          /* poll_acks timeout while records are out */
+#define DEFAULT_MAX_IN_FLIGHT 10000
+#define DEFAULT_RETRY_INITIAL_MS 100
+#define DEFAULT_RETRY_MAX_MS 30000
+
+enum rec_state { REC_OUTSTANDING = 0, REC_PASSED = 1, REC_RETRY = 2 };
+
+/* Records [first, end) of one segment, handed to the sink by one send(). */
+struct span {
+    int64_t segment_id;
+    uint32_t first, end;
+    uint32_t n_passed;
+    uint32_t prefix; /* leading PASSED records, for advance() */
+    int segment_done; /* end is the segment's last record + 1 */
+    uint8_t *state;   /* end - first entries of enum rec_state */
+};
+
+struct worker {
+    struct sa_dispatcher *d;
+    const struct sa_sink_conf *conf;
+    const char *const *streams;
+    size_t n_streams;
+    int64_t max_in_flight, retry_initial_ms, retry_max_ms;
+
+    struct sa_spool *spool;
+    struct sa_sink sink;
+    int sink_open;
+    pthread_t thread;
+    int thread_started;
+
+    struct sa_cursor send, acked, saved;
+    int64_t saved_mono_ms;
+    uint64_t passed_since_save;
+
+    struct span *spans; /* spans[head .. n) are live */
+    size_t head, n, cap;
+    int64_t outstanding; /* records in spans with no outcome yet */
+
+    struct sa_ack_list acks;
+    unsigned attempt;       /* consecutive failures, for the backoff */
+    int64_t backoff_until;  /* mono ms; 0: not backing off */
+    int64_t backoff_drain_until;
+    uint64_t seen_generation;
+    uint64_t rng;
+
+    pthread_mutex_t lock; /* guards m */
+    struct sa_sink_metrics m;
+};
+
+struct sa_dispatcher {
+    pthread_mutex_t lock; /* guards generation, stopping, stop_deadline */
+    pthread_cond_t wake;
+    uint64_t generation;
+    int stopping;
+    int64_t stop_deadline; /* mono ms */
+
+    pthread_mutex_t query_lock; /* guards query */
+    struct sa_spool *query;
+
+    struct worker *workers;
+    size_t n_workers;
+};
+
+/* --- small helpers ------------------------------------------------------ */
+
+static int cursor_cmp(const struct sa_cursor *a, const struct sa_cursor *b)
+{
+    if (a->segment_id != b->segment_id)
+        return a->segment_id < b->segment_id ? -1 : 1;
+    if (a->record_index != b->record_index)
+        return a->record_index < b->record_index ? -1 : 1;
+    return 0;
+}
+
+static uint64_t rng_next(uint64_t *s)
+{
+    /* xorshift64*: per-worker, so no shared state and no rand() lock. */
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static void set_state(struct worker *w, int state, const struct sa_err *err)
+{
+    pthread_mutex_lock(&w->lock);
+    w->m.state = state;
+    if (err && err->msg[0])
+        snprintf(w->m.last_error, sizeof w->m.last_error, "%s", err->msg);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void count(struct worker *w, uint64_t *field, uint64_t n)
+{
+    pthread_mutex_lock(&w->lock);
+    *field += n;
+    pthread_mutex_unlock(&w->lock);
+}
+
+static int stop_due(struct sa_dispatcher *d, int64_t now)
+{
+    int due;
+    pthread_mutex_lock(&d->lock);
+    due = d->stopping && now >= d->stop_deadline;
+    pthread_mutex_unlock(&d->lock);
+    return due;
+}
+
+static int stopping(struct sa_dispatcher *d)
+{
+    int s;
+    pthread_mutex_lock(&d->lock);
+    s = d->stopping;
+    pthread_mutex_unlock(&d->lock);
+    return s;
+}
+
+/* Wait on `wake` until the generation moves past `seen`, a stop is
+ * requested, or ms elapse. */
+static void wait_wake(struct sa_dispatcher *d, uint64_t seen, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&d->lock);
+    while (d->generation == seen && !d->stopping)
+        if (pthread_cond_timedwait(&d->wake, &d->lock, &ts) != 0)
+            break; /* ETIMEDOUT */
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* Byte offset of frame `index` in a segment's data (frames are varint
+ * length-prefixed, segment.h), for cutting a view short. */
+static int frame_offset(const struct sa_segment_view *view, uint32_t index,
+                        size_t *off /* out */, struct sa_err *err)
+{
+    const uint8_t *p = view->data, *end = view->data + view->len;
+    for (uint32_t i = 0; i < index; i++) {
+        uint64_t len;
+        size_t n = sa_varint_decode(p, end, &len);
+        if (n == 0 || len > (uint64_t)(end - p - (ptrdiff_t)n))
+            return sa_err_set(err, SA_ECORRUPT,
+                              "segment %" PRId64 " record %u: bad frame length",
+                              view->id, i);
+        p += n + len;
+    }
+    *off = (size_t)(p - view->data);
+    return SA_OK;
+}
+
+/* --- in-flight spans ---------------------------------------------------- */
+
+static void spans_clear(struct worker *w)
+{
+    for (size_t i = w->head; i < w->n; i++)
+        free(w->spans[i].state);
+    w->head = w->n = 0;
+    w->outstanding = 0;
+}
+
+static int span_push(struct worker *w, int64_t segment_id, uint32_t first,
+                     uint32_t end, int segment_done)
+{
+    struct span *s;
+
+    if (w->head > 0 && w->n == w->cap) {
+        memmove(w->spans, w->spans + w->head, (w->n - w->head) * sizeof *s);
+        w->n -= w->head;
+        w->head = 0;
+    }
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 16;
+        struct span *v = realloc(w->spans, cap * sizeof *v);
+        if (!v)
+            return SA_ENOMEM;
+        w->spans = v;
+        w->cap = cap;
+    }
+    s = &w->spans[w->n];
+    s->state = calloc(end - first, 1);
+    if (!s->state)
+        return SA_ENOMEM;
+    s->segment_id = segment_id;
+    s->first = first;
+    s->end = end;
+    s->n_passed = 0;
+    s->prefix = 0;
+    s->segment_done = segment_done;
+    w->n++;
+    w->outstanding += end - first;
+    return SA_OK;
+}
+
+/* Index of the first live span that may hold (segment_id, index): the first
+ * with segment_id greater, or equal and end > index. */
+static size_t span_find(const struct worker *w, int64_t segment_id,
+                        uint32_t index)
+{
+    size_t lo = w->head, hi = w->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct span *s = &w->spans[mid];
+        if (s->segment_id < segment_id ||
+            (s->segment_id == segment_id && s->end <= index))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The state byte of one in-flight record, NULL when it is not in flight. */
+static uint8_t *state_at(const struct worker *w, int64_t segment_id,
+                         uint32_t index)
+{
+    size_t i = span_find(w, segment_id, index);
+    if (i < w->n && w->spans[i].segment_id == segment_id &&
+        w->spans[i].first <= index && index < w->spans[i].end)
+        return &w->spans[i].state[index - w->spans[i].first];
+    return NULL;
+}
+
+/* Move `acked` over the passed prefix, dropping finished spans. */
+static void advance(struct worker *w)
+{
+    while (w->head < w->n) {
+        struct span *s = &w->spans[w->head];
+        uint32_t len = s->end - s->first;
+        while (s->prefix < len && s->state[s->prefix] == REC_PASSED)
+            s->prefix++;
+        if (s->prefix < len) {
+            if (s->prefix > 0) {
+                w->acked.segment_id = s->segment_id;
+                w->acked.record_index = s->first + s->prefix;
+            }
+            return;
+        }
+        if (s->segment_done) {
+            w->acked.segment_id = s->segment_id + 1;
+            w->acked.record_index = 0;
+        } else {
+            w->acked.segment_id = s->segment_id;
+            w->acked.record_index = s->end;
+        }
+        free(s->state);
+        s->state = NULL;
+        w->head++;
+    }
+    w->head = w->n = 0;
+}
+
+/* --- cursor persistence ------------------------------------------------- */
+
+static void save_cursor(struct worker *w, int force)
+{
+    struct sa_err err = {0};
+    int64_t now = sa_mono_ms();
+
+    if (cursor_cmp(&w->saved, &w->acked) == 0)
+        return;
+    if (!force && now - w->saved_mono_ms < SAVE_INTERVAL_MS &&
+        w->passed_since_save < SAVE_EVERY_RECORDS)
+        return;
+    if (sa_spool_cursor_set(w->spool, w->conf->name, &w->acked, &err)) {
+        /* The cursor stays in memory and is written next time; until then a
+         * crash only means more duplicates. */
+        sa_log_warn("sink cursor not saved", "sink", w->conf->name, "error",
+                    err.msg);
+        set_state(w, w->m.state, &err);
+        return;
+    }
+    w->saved = w->acked;
+    w->saved_mono_ms = now;
+    w->passed_since_save = 0;
+    pthread_mutex_lock(&w->lock);
+    w->m.cursor = w->saved;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* --- backoff ------------------------------------------------------------ */
+
+static void enter_backoff(struct worker *w, const struct sa_err *why)
+{
+    int64_t cap = w->retry_initial_ms, delay;
+    char ms[32], attempt[16];
+
+    if (w->backoff_until)
+        return; /* already backing off: one failure, one delay */
+    for (unsigned i = 0; i < w->attempt && cap < w->retry_max_ms; i++)
+        cap *= 2;
+    if (cap > w->retry_max_ms)
+        cap = w->retry_max_ms;
+    delay = (int64_t)(rng_next(&w->rng) % (uint64_t)(cap + 1));
+    w->attempt++;
+    w->backoff_until = sa_mono_ms() + delay;
+    if (w->backoff_until == 0)
+        w->backoff_until = 1;
+    /* Outcomes of what is still out are worth waiting for a little longer
+     * than the delay: they save resending records that did arrive. */
+    w->backoff_drain_until = w->backoff_until + w->retry_max_ms;
+    snprintf(ms, sizeof ms, "%" PRId64, delay);
+    snprintf(attempt, sizeof attempt, "%u", w->attempt);
+    sa_log_warn("sink backoff", "sink", w->conf->name, "error", why->msg,
+                "backoff_ms", ms, "attempt", attempt);
+    set_state(w, SA_SINK_STATE_BACKOFF, why);
+}
+
+/* --- dead letters ------------------------------------------------------- */
+
+/* Store the records of [first, first + n) of segment_id that are still
+ * OUTSTANDING as dead letters, in one commit. The segment is read again:
+ * the view the send used is gone by now. */
+static int deadletter_range(struct worker *w, int64_t segment_id,
+                            uint32_t first, uint32_t n, const char *reason,
+                            struct sa_err *err)
+{
+    struct sa_cursor at = {segment_id, first};
+    struct sa_segment_view view;
+    struct sa_segment_iter it;
+    struct sa_record_view rec;
+    struct sa_deadletter *dl = NULL;
+    char (*locs)[96] = NULL;
+    char source[160];
+    size_t n_dl = 0;
+    int rc;
+
+    rc = sa_spool_read_after(w->spool, &at, w->streams, w->n_streams, &view,
+                             err);
+    if (rc == SA_EOF || (rc == SA_OK && view.id != segment_id)) {
+        /* Dropped by when_full: drop_oldest, which audits it. */
+        sa_logf(SA_LOG_WARN, "rejected records no longer spooled",
+                "sink=%s segment=%" PRId64 " record=%u count=%u",
+                w->conf->name, segment_id, first, n);
+        return SA_OK;
+    }
+    if (rc)
+        return rc;
+    dl = calloc(n, sizeof *dl);
+    locs = calloc(n, sizeof *locs);
+    if (!dl || !locs) {
+        rc = sa_err_set(err, SA_ENOMEM, "dead letters: out of memory");
+        goto out;
+    }
+    snprintf(source, sizeof source, "sink:%s", w->conf->name);
+    view.start_index = first;
+    sa_segment_iter_init(&it, &view);
+    while ((rc = sa_segment_iter_next(&it, &rec, err)) == SA_OK &&
+           (uint64_t)rec.index < (uint64_t)first + n) {
+        const uint8_t *st = state_at(w, segment_id, rec.index);
+        if (!st || *st != REC_OUTSTANDING || n_dl == n)
+            continue;
+        snprintf(locs[n_dl], sizeof locs[n_dl],
+                 "segment %" PRId64 " record %u seq %" PRIu64, segment_id,
+                 rec.index, rec.seq);
+        dl[n_dl] = (struct sa_deadletter){
+            .stream = view.stream, .source = source, .location = locs[n_dl],
+            .reason = reason[0] ? reason : "rejected by the sink",
+            .raw = rec.body, .raw_len = rec.body_len};
+        n_dl++;
+    }
+    if (rc < 0)
+        goto out;
+    {
+        struct sa_commit commit = {.deadletters = dl, .n_deadletters = n_dl};
+        rc = sa_spool_commit(w->spool, &commit, NULL, err);
+        if (rc)
+            goto out;
+    }
+    {
+        char seg[32], cnt[16];
+        snprintf(seg, sizeof seg, "%" PRId64, segment_id);
+        snprintf(cnt, sizeof cnt, "%zu", n_dl);
+        sa_log_warn("records dead-lettered", "sink", w->conf->name, "segment",
+                    seg, "count", cnt, "reason", reason);
+    }
+    rc = SA_OK;
+out:
+    free(dl);
+    free(locs);
+    return rc;
+}
+
+/* --- outcomes ----------------------------------------------------------- */
+
+/* Apply one ack to the spans it overlaps. Returns 1 when it asked for a
+ * retry (or a dead letter could not be stored), else 0. */
+static int apply_ack(struct worker *w, const struct sa_ack *ack,
+                     struct sa_err *why)
+{
+    uint64_t lo = ack->first_index, hi = (uint64_t)ack->first_index + ack->count;
+    uint64_t n_ok = 0, n_retry = 0, n_rej = 0;
+    int outcome = ack->outcome;
+
+    if (outcome == SA_SINK_REJECT) {
+        /* Only records still outstanding are dead-lettered; a duplicate
+         * outcome for a record already passed changes nothing. */
+        uint64_t n_out = 0;
+        for (size_t i = span_find(w, ack->segment_id, ack->first_index);
+             i < w->n && w->spans[i].segment_id == ack->segment_id &&
+             w->spans[i].first < hi;
+             i++) {
+            struct span *s = &w->spans[i];
+            for (uint64_t r = lo > s->first ? lo : s->first; r < hi && r < s->end; r++)
+                n_out += s->state[r - s->first] == REC_OUTSTANDING;
+        }
+        if (n_out == 0)
+            return 0;
+        if (deadletter_range(w, ack->segment_id, ack->first_index, ack->count,
+                             ack->reason, why)) {
+            sa_err_prefix(why, "dead-lettering: ");
+            outcome = SA_SINK_RETRY;
+        }
+    }
+    for (size_t i = span_find(w, ack->segment_id, ack->first_index);
+         i < w->n && w->spans[i].segment_id == ack->segment_id &&
+         w->spans[i].first < hi;
+         i++) {
+        struct span *s = &w->spans[i];
+        for (uint64_t r = lo > s->first ? lo : s->first; r < hi && r < s->end; r++) {
+            uint8_t *st = &s->state[r - s->first];
+            if (*st != REC_OUTSTANDING)
+                continue;
+            w->outstanding--;
+            if (outcome == SA_SINK_RETRY) {
+                *st = REC_RETRY;
+                n_retry++;
+            } else {
+                *st = REC_PASSED;
+                s->n_passed++;
+                if (outcome == SA_SINK_OK)
+                    n_ok++;
+                else
+                    n_rej++;
+            }
+        }
+    }
+    w->passed_since_save += n_ok + n_rej;
+    if (n_ok || n_rej || n_retry) {
+        pthread_mutex_lock(&w->lock);
+        w->m.acked += n_ok;
+        w->m.rejected += n_rej;
+        w->m.retried += n_retry;
+        pthread_mutex_unlock(&w->lock);
+    }
+    if (n_ok && w->attempt > 0 && !w->backoff_until) {
+        w->attempt = 0;
+        sa_log_info("sink recovered", "sink", w->conf->name);
+    }
+    if (n_retry) {
+        if (outcome == ack->outcome)
+            sa_err_set(why, SA_ESINK, "sink %s: retry requested: %s",
+                       w->conf->name, ack->reason[0] ? ack->reason : "no reason");
+        return 1;
+    }
+    return 0;
+}
+
+/* Take what the sink has to report, waiting up to timeout_ms. */
+static void collect_acks(struct worker *w, int timeout_ms)
+{
+    struct sa_err why = {0};
+    int rc, retry = 0;
+
+    w->acks.n = 0;
+    rc = w->sink.ops->poll_acks(&w->sink, &w->acks, timeout_ms);
+    for (size_t i = 0; i < w->acks.n; i++)
+        retry |= apply_ack(w, &w->acks.v[i], &why);
+    advance(w);
+    if (rc < 0) {
+        sa_err_set(&why, rc, "sink %s: poll_acks: %s", w->conf->name,
+                   sa_strerror(rc));
+        retry = 1;
+    }
+    if (retry)
+        enter_backoff(w, &why);
+}
+
+/* --- sending ------------------------------------------------------------ */
+
+/* Offer segments after `send` while the sink has room. *at_end: nothing
+ * more to read; *blocked: the sink said SA_EAGAIN. */
+static void fill(struct worker *w, int *at_end, int *blocked)
+{
+    struct sa_err err = {0};
+    int rc;
+
+    *at_end = *blocked = 0;
+    while (w->outstanding < w->max_in_flight) {
+        struct sa_segment_view view, part;
+        uint32_t start, end;
+        int64_t room = w->max_in_flight - w->outstanding;
+
+        rc = sa_spool_read_after(w->spool, &w->send, w->streams, w->n_streams,
+                                 &view, &err);
+        if (rc == SA_EOF) {
+            *at_end = 1;
+            return;
+        }
+        if (rc) {
+            sa_err_prefix(&err, "sink %s: reading the spool: ", w->conf->name);
+            enter_backoff(w, &err);
+            return;
+        }
+        start = view.id == w->send.segment_id ? w->send.record_index : 0;
+        if (view.start_index > start)
+            start = view.start_index;
+        if (start >= view.count) {
+            /* Nothing left in it (an empty or exhausted segment). */
+            w->send.segment_id = view.id + 1;
+            w->send.record_index = 0;
+            continue;
+        }
+        part = view;
+        part.start_index = start;
+        end = view.count;
+        if ((int64_t)(end - start) > room) {
+            /* Cut the view short so that the sink never holds more than
+             * max_in_flight records. */
+            size_t off = 0;
+            end = start + (uint32_t)room;
+            if (frame_offset(&view, end, &off, &err)) {
+                enter_backoff(w, &err);
+                return;
+            }
+            part.count = end;
+            part.len = off;
+        }
+        sa_err_clear(&err);
+        rc = w->sink.ops->send(&w->sink, &part, &err);
+        if (rc == SA_EAGAIN) {
+            *blocked = 1;
+            return;
+        }
+        if (rc) {
+            if (!err.msg[0])
+                sa_err_set(&err, rc, "%s", sa_strerror(rc));
+            sa_err_prefix(&err, "sink %s: send: ", w->conf->name);
+            count(w, &w->m.retried, end - start);
+            enter_backoff(w, &err);
+            return;
+        }
+        if (span_push(w, view.id, start, end, end == view.count)) {
+            /* The sink has the records but we cannot track them: treat
+             * as a failure, they are sent again after the backoff. */
+            sa_err_set(&err, SA_ENOMEM, "sink %s: in-flight list: out of memory",
+                       w->conf->name);
+            enter_backoff(w, &err);
+            return;
+        }
+        count(w, &w->m.sent, end - start);
+        if (end == view.count) {
+            w->send.segment_id = view.id + 1;
+            w->send.record_index = 0;
+        } else {
+            w->send.segment_id = view.id;
+            w->send.record_index = end;
+        }
+    }
+}
+
+/* BACKOFF: keep collecting outcomes until the delay is over and nothing is
+ * outstanding (or the drain limit passed), then rewind to `acked`. */
+static void backoff_step(struct worker *w)
+{
+    int64_t now = sa_mono_ms();
+
+    if (now < w->backoff_until || (w->outstanding > 0 && now < w->backoff_drain_until)) {
+        int64_t wait = (now < w->backoff_until ? w->backoff_until : w->backoff_drain_until) - now;
+        if (w->outstanding > 0) {
+            collect_acks(w, (int)(wait < ACK_WAIT_MS ? wait : ACK_WAIT_MS));
+        } else {
+            uint64_t seen;
+            pthread_mutex_lock(&w->d->lock);
+            seen = w->d->generation;
+            pthread_mutex_unlock(&w->d->lock);
+            /* Only a stop ends the wait early (the generation check makes
+             * notify wake us too, which is harmless: we loop back). */
+            wait_wake(w->d, seen, wait < IDLE_WAIT_MS ? wait : IDLE_WAIT_MS);
+        }
+        save_cursor(w, 0);
+        return;
+    }
+    if (w->outstanding > 0) {
+        char n[32];
+        snprintf(n, sizeof n, "%" PRId64, w->outstanding);
+        sa_log_warn("sink outcomes abandoned", "sink", w->conf->name,
+                    "records", n);
+    }
+    spans_clear(w);
+    w->send = w->acked;
+    w->backoff_until = 0;
+    set_state(w, SA_SINK_STATE_RUNNING, NULL);
+}
+
+/* --- the worker --------------------------------------------------------- */
+
+static void finish(struct worker *w)
+{
+    char seg[32], idx[16];
+
+    if (w->outstanding > 0)
+        collect_acks(w, 0);
+    save_cursor(w, 1);
+    w->sink.ops->close(&w->sink);
+    w->sink_open = 0;
+    spans_clear(w);
+    set_state(w, SA_SINK_STATE_STOPPED, NULL);
+    snprintf(seg, sizeof seg, "%" PRId64, w->saved.segment_id);
+    snprintf(idx, sizeof idx, "%u", w->saved.record_index);
+    sa_log_info("sink stopped", "sink", w->conf->name, "segment", seg,
+                "record", idx);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct sa_dispatcher *d = w->d;
+
+    set_state(w, SA_SINK_STATE_RUNNING, NULL);
+    sa_log_info("sink started", "sink", w->conf->name, "type", w->sink.ops->name);
+    for (;;) {
+        int at_end, blocked, timeout = 0;
+
+        if (stop_due(d, sa_mono_ms()))
+            break;
+        if (w->backoff_until) {
+            backoff_step(w);
+            continue;
+        }
+        pthread_mutex_lock(&d->lock);
+        w->seen_generation = d->generation;
+        pthread_mutex_unlock(&d->lock);
+
+        fill(w, &at_end, &blocked);
+        if (w->backoff_until)
+            continue;
+        if (blocked || w->outstanding >= w->max_in_flight ||
+            (at_end && w->outstanding > 0))
+            timeout = ACK_WAIT_MS;
+        collect_acks(w, timeout);
+        if (w->backoff_until)
+            continue;
+        if (at_end && w->head == w->n) {
+            /* Caught up: make the cursor durable before sleeping. */
+            save_cursor(w, 1);
+            if (stopping(d))
+                break;
+            wait_wake(d, w->seen_generation, IDLE_WAIT_MS);
+        } else {
+            save_cursor(w, 0);
+        }
+    }
+    finish(w);
+    return NULL;
+}
+
+/* --- public API --------------------------------------------------------- */
+
+static void worker_fini(struct worker *w)
+{
+    if (w->sink_open)
+        w->sink.ops->close(&w->sink);
+    spans_clear(w);
+    free(w->spans);
+    sa_ack_list_fini(&w->acks);
+    sa_schema_cache_free(w->sink.schemas);
+    sa_spool_close(w->spool);
+    pthread_mutex_destroy(&w->lock);
+}
+
+static void free_dispatcher(struct sa_dispatcher *d)
+{
+    for (size_t i = 0; i < d->n_workers; i++)
+        worker_fini(&d->workers[i]);
+    free(d->workers);
+    sa_spool_close(d->query);
+    pthread_mutex_destroy(&d->query_lock);
+    pthread_cond_destroy(&d->wake);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}
+
+static int worker_init(struct sa_dispatcher *d, struct worker *w,
+                       const struct sa_spool_opts *spool_opts,
+                       const struct sa_sink_conf *conf, struct sa_err *err)
+{
+    const struct sa_sink_ops *ops = conf->ops;
+    int rc;
+
+    w->d = d;
+    w->conf = conf;
+    w->streams = (const char *const *)conf->streams.v;
+    w->n_streams = conf->streams.n;
+    w->max_in_flight = conf->max_in_flight > 0 ? conf->max_in_flight
+                                               : DEFAULT_MAX_IN_FLIGHT;
+    w->retry_initial_ms = conf->retry_initial_ms > 0 ? conf->retry_initial_ms
+                                                     : DEFAULT_RETRY_INITIAL_MS;
+    w->retry_max_ms = conf->retry_max_ms > 0 ? conf->retry_max_ms
+                                             : DEFAULT_RETRY_MAX_MS;
+    if (w->retry_max_ms < w->retry_initial_ms)
+        w->retry_max_ms = w->retry_initial_ms;
+    w->rng = (uint64_t)sa_mono_us() ^ ((uint64_t)(uintptr_t)w << 16) ^
+             0x9E3779B97F4A7C15ULL;
+    if (!w->rng)
+        w->rng = 1;
+    pthread_mutex_init(&w->lock, NULL);
+    snprintf(w->m.name, sizeof w->m.name, "%s", conf->name);
+    w->m.state = SA_SINK_STATE_STARTING;
+
+    if (!ops)
+        ops = sa_sink_type_find(conf->type ? conf->type : "");
+    if (!ops)
+        return sa_err_set(err, SA_ECONFIG, "sink %s: unknown type '%s'",
+                          conf->name, conf->type ? conf->type : "");
+    rc = sa_spool_open(&w->spool, spool_opts, 0, err);
+    if (rc)
+        return sa_err_prefix(err, "sink %s: ", conf->name);
+    rc = sa_spool_cursor_get(w->spool, conf->name, &w->saved, err);
+    if (rc)
+        return sa_err_prefix(err, "sink %s: ", conf->name);
+    w->acked = w->send = w->m.cursor = w->saved;
+    w->saved_mono_ms = sa_mono_ms();
+    w->sink.ops = ops;
+    w->sink.conf = conf;
+    w->sink.origin_id = sa_spool_origin_id(w->spool);
+    w->sink.spool = w->spool;
+    w->sink.schemas = sa_schema_cache_new();
+    if (!w->sink.schemas)
+        return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", conf->name);
+    rc = ops->open(&w->sink, err);
+    if (rc)
+        return sa_err_prefix(err, "sink %s: ", conf->name);
+    w->sink_open = 1;
+    return SA_OK;
+}
+
+static void join_workers(struct sa_dispatcher *d)
+{
+    for (size_t i = 0; i < d->n_workers; i++)
+        if (d->workers[i].thread_started) {
+            pthread_join(d->workers[i].thread, NULL);
+            d->workers[i].thread_started = 0;
+        }
+}
+
+int sa_dispatcher_start(struct sa_dispatcher **out,
+                        const struct sa_dispatcher_opts *opts, struct sa_err *err)
+{
+    struct sa_dispatcher *d;
+    pthread_condattr_t attr;
+    int rc = SA_OK;
+
+    *out = NULL;
+    d = calloc(1, sizeof *d);
+    if (!d)
+        return sa_err_set(err, SA_ENOMEM, "dispatcher: out of memory");
+    pthread_mutex_init(&d->lock, NULL);
+    pthread_mutex_init(&d->query_lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->wake, &attr);
+    pthread_condattr_destroy(&attr);
+
+    d->workers = calloc(opts->n_sinks ? opts->n_sinks : 1, sizeof *d->workers);
+    if (!d->workers) {
+        rc = sa_err_set(err, SA_ENOMEM, "dispatcher: out of memory");
+        goto out;
+    }
+    rc = sa_spool_open(&d->query, opts->spool, 0, err);
+    if (rc) {
+        sa_err_prefix(err, "dispatcher: ");
+        goto out;
+    }
+    /* Open everything first, so that a bad sink leaves nothing running. */
+    for (size_t i = 0; i < opts->n_sinks; i++) {
+        d->n_workers++;
+        rc = worker_init(d, &d->workers[i], opts->spool, &opts->sinks[i], err);
+        if (rc)
+            goto out;
+    }
+    for (size_t i = 0; i < d->n_workers; i++) {
+        struct worker *w = &d->workers[i];
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+            rc = sa_err_set(err, SA_ENOMEM, "sink %s: cannot start its thread",
+                            w->conf->name);
+            goto out;
+        }
+        w->thread_started = 1;
+    }
+out:
+    if (rc) {
+        /* Threads already started see an expired stop and exit at once. */
+        pthread_mutex_lock(&d->lock);
+        d->stopping = 1;
+        d->stop_deadline = 0;
+        pthread_cond_broadcast(&d->wake);
+        pthread_mutex_unlock(&d->lock);
+        join_workers(d);
+        free_dispatcher(d);
+        return rc;
+    }
+    *out = d;
+    return SA_OK;
+}
+
+void sa_dispatcher_notify(struct sa_dispatcher *d)
+{
+    if (!d)
+        return;
+    pthread_mutex_lock(&d->lock);
+    d->generation++;
+    pthread_cond_broadcast(&d->wake);
+    pthread_mutex_unlock(&d->lock);
+}
+
+size_t sa_dispatcher_metrics(struct sa_dispatcher *d, struct sa_sink_metrics *out,
+                             size_t max)
+{
+    size_t n = 0;
+    for (; n < d->n_workers && n < max; n++) {
+        struct worker *w = &d->workers[n];
+        pthread_mutex_lock(&w->lock);
+        out[n] = w->m;
+        pthread_mutex_unlock(&w->lock);
+    }
+    return n;
+}
+
+int sa_dispatcher_caught_up(struct sa_dispatcher *d)
+{
+    int caught_up = 1;
+
+    pthread_mutex_lock(&d->query_lock);
+    for (size_t i = 0; i < d->n_workers && caught_up; i++) {
+        struct worker *w = &d->workers[i];
+        struct sa_cursor saved;
+        struct sa_err err = {0};
+        int64_t records = 0, oldest = 0;
+
+        /* The saved cursor, not the in-memory one: "caught up" promises
+         * that a restart would not send anything again. */
+        pthread_mutex_lock(&w->lock);
+        saved = w->m.cursor;
+        pthread_mutex_unlock(&w->lock);
+        if (sa_spool_lag(d->query, &saved, w->streams, w->n_streams, &records,
+                         &oldest, &err) ||
+            records > 0)
+            caught_up = 0;
+    }
+    pthread_mutex_unlock(&d->query_lock);
+    return caught_up;
+}
+
+void sa_dispatcher_stop(struct sa_dispatcher *d, int64_t grace_ms)
+{
+    if (!d)
+        return;
+    pthread_mutex_lock(&d->lock);
+    d->stopping = 1;
+    d->stop_deadline = sa_mono_ms() + (grace_ms > 0 ? grace_ms : 0);
+    d->generation++;
+    pthread_cond_broadcast(&d->wake);
+    pthread_mutex_unlock(&d->lock);
+    join_workers(d);
+    free_dispatcher(d);
+}

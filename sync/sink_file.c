@@ -1,0 +1,595 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The file sink: writes records into files in a directory, for archiving,
+ * for air-gapped hand-over and as the simplest end-to-end check.
+ *
+ * format: ndjson (default)
+ *   One JSON object per line, made by sa_encode_json with the record's
+ *   identity, so every line carries "_origin_id", "_seq" and "_op" (I3)
+ *   besides the fields. Files: <stream>-<UTC time>-<n>.ndjson.
+ *
+ * format: avro
+ *   Avro object container files (deflate codec) with the segment's writer
+ *   schema: one file per stream and schema version,
+ *   <stream>-v<version>-<UTC time>-<n>.avro. The datum holds the fields
+ *   only, so the identity goes into a sidecar next to it,
+ *   <same name>.ids: line i is {"_origin_id":…,"_seq":…,"_op":…} of
+ *   record i of the container.
+ *
+ * Files rotate when the next record would take them past rotate_bytes
+ * (for avro the uncompressed size of the records counts, so files stay
+ * below it). A new file never overwrites an old one (O_EXCL, <n> bumped).
+ *
+ * Acknowledgement (I2): send() writes the records, flushes and, with
+ * `fsync: true`, fsyncs the file (and the directory after creating one);
+ * only then does it queue an OK ack for the range, which poll_acks hands
+ * over. A write() alone is not an ack. A record that cannot be decoded
+ * with its writer schema is acked SA_SINK_REJECT (dead-lettered by the
+ * dispatcher). A write error (ENOSPC, EIO) fails the whole send with the
+ * path and strerror; the dispatcher backs off and sends the range again.
+ * The sink is at-least-once by design: a crash between the fsync and the
+ * dispatcher's cursor write, or a send that fails after a rotation, writes
+ * records again into a new file; (_origin_id, _seq) tells them apart. A
+ * crash can also leave an avro container with more records than its .ids
+ * lines: those records are the unacknowledged tail and are sent again.
+ */
+#include "sync/sink.h"
+
+#include "agent/base/buf.h"
+#include "agent/base/log.h"
+#include "sync/encode.h"
+
+#include <avro.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define AVRO_BLOCK_BYTES (1024 * 1024)
+#define LINE_MAX_BYTES (64u * 1024 * 1024)
+
+enum file_format { FMT_NDJSON, FMT_AVRO };
+
+struct file_opts {
+    char *path;
+    int format; /* enum file_format */
+    int64_t rotate_bytes;
+    int fsync;
+};
+
+static const char *const format_symbols[] = {"ndjson", "avro", NULL};
+
+static const struct sa_conf_entry file_conf[] = {
+    {.type = SA_CONF_STR, .key = "path", .offset = offsetof(struct file_opts, path),
+     .desc = "directory the files are written to (created when missing)",
+     .flags = SA_CONF_REQUIRED},
+    {.type = SA_CONF_ENUM, .key = "format", .def = "ndjson",
+     .offset = offsetof(struct file_opts, format), .symbols = format_symbols,
+     .desc = "ndjson: one JSON object per line with _origin_id/_seq/_op; "
+             "avro: Avro object container files plus a .ids sidecar"},
+    {.type = SA_CONF_SIZE, .key = "rotate_bytes", .def = "64MiB",
+     .offset = offsetof(struct file_opts, rotate_bytes), .min = 1,
+     .max = INT64_MAX, .desc = "start a new file before one grows past this"},
+    {.type = SA_CONF_BOOL, .key = "fsync", .def = "true",
+     .offset = offsetof(struct file_opts, fsync),
+     .desc = "fsync each file before acknowledging (off: faster, but a power "
+             "loss can lose acknowledged records)"},
+    {.key = NULL},
+};
+
+/* The file currently written for one stream. */
+struct out_file {
+    char *stream;
+    int64_t schema_id;
+    char path[4096];
+    int64_t bytes;    /* in the file (ndjson), or estimated (avro) */
+    uint64_t records; /* in the file */
+    int fd;           /* ndjson */
+    FILE *fp;         /* avro container, owned by writer */
+    avro_file_writer_t writer;
+    FILE *ids;        /* avro sidecar */
+    avro_value_t value;
+    int has_value;
+};
+
+struct file_sink {
+    const struct file_opts *o;
+    const char *name;
+    int dir_fd;
+    struct out_file *files;
+    size_t n_files;
+    unsigned next_n; /* the <n> of file names */
+    struct sa_buf pending;   /* ndjson lines not yet written */
+    struct sa_buf line;
+    struct sa_ack_list acks; /* durable, waiting for poll_acks */
+};
+
+/* --- files -------------------------------------------------------------- */
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int io_error(struct file_sink *fs, const char *what, const char *path,
+                    int errnum, struct sa_err *err)
+{
+    return sa_err_set(err, SA_EIO, "sink %s: %s %s: %s", fs->name, what, path,
+                      strerror(errnum));
+}
+
+/* Close f's file. With `sync`, everything written is fsynced first;
+ * errors are reported (a file that failed is closed anyway). */
+static int close_file(struct file_sink *fs, struct out_file *f, int sync,
+                      struct sa_err *err)
+{
+    int rc = SA_OK;
+
+    if (f->fd >= 0) {
+        if (sync && fs->o->fsync && fsync(f->fd) != 0)
+            rc = io_error(fs, "fsync", f->path, errno, err);
+        if (close(f->fd) != 0 && !rc)
+            rc = io_error(fs, "close", f->path, errno, err);
+        f->fd = -1;
+    }
+    if (f->writer) {
+        if (sync && (avro_file_writer_flush(f->writer) != 0 ||
+                     fflush(f->fp) != 0 ||
+                     (fs->o->fsync && fsync(fileno(f->fp)) != 0)))
+            rc = io_error(fs, "writing", f->path, errno, err);
+        /* Closes f->fp too. */
+        if (avro_file_writer_close(f->writer) != 0 && !rc)
+            rc = sa_err_set(err, SA_EIO, "sink %s: closing %s: %s", fs->name,
+                            f->path, avro_strerror());
+        f->writer = NULL;
+        f->fp = NULL;
+    }
+    if (f->ids) {
+        if (sync && (fflush(f->ids) != 0 ||
+                     (fs->o->fsync && fsync(fileno(f->ids)) != 0)) && !rc)
+            rc = io_error(fs, "writing", f->path, errno, err);
+        if (fclose(f->ids) != 0 && !rc)
+            rc = io_error(fs, "closing", f->path, errno, err);
+        f->ids = NULL;
+    }
+    if (f->has_value) {
+        avro_value_decref(&f->value);
+        f->has_value = 0;
+    }
+    f->bytes = 0;
+    f->records = 0;
+    return rc;
+}
+
+/* Create the next file for f: <stream>[-v<version>]-<time>-<n><suffix>,
+ * never reusing a name. Returns the open fd. */
+static int create_file(struct file_sink *fs, struct out_file *f, int version,
+                       const char *suffix, int *fd_out, struct sa_err *err)
+{
+    char stamp[32], name[512];
+    time_t now = time(NULL);
+    struct tm tm;
+
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    for (;;) {
+        int fd;
+        if (version > 0)
+            snprintf(name, sizeof name, "%s-v%d-%s-%u%s", f->stream, version,
+                     stamp, fs->next_n++, suffix);
+        else
+            snprintf(name, sizeof name, "%s-%s-%u%s", f->stream, stamp,
+                     fs->next_n++, suffix);
+        snprintf(f->path, sizeof f->path, "%s/%s", fs->o->path, name);
+        fd = openat(fs->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                    0644);
+        if (fd >= 0) {
+            /* The new name must survive a crash with the data in it. */
+            if (fs->o->fsync && fsync(fs->dir_fd) != 0) {
+                int e = errno;
+                close(fd);
+                return io_error(fs, "fsync of the directory of", f->path, e, err);
+            }
+            *fd_out = fd;
+            return SA_OK;
+        }
+        if (errno != EEXIST)
+            return io_error(fs, "creating", f->path, errno, err);
+    }
+}
+
+static int open_ndjson(struct file_sink *fs, struct out_file *f,
+                       struct sa_err *err)
+{
+    return create_file(fs, f, 0, ".ndjson", &f->fd, err);
+}
+
+static int open_avro(struct file_sink *fs, struct out_file *f,
+                     const struct sa_schema *schema, struct sa_err *err)
+{
+    char ids_path[sizeof f->path + 8];
+    int fd, rc;
+
+    rc = create_file(fs, f, schema->version, ".avro", &fd, err);
+    if (rc)
+        return rc;
+    f->fp = fdopen(fd, "wb");
+    if (!f->fp) {
+        rc = io_error(fs, "opening", f->path, errno, err);
+        close(fd);
+        return rc;
+    }
+    if (avro_file_writer_create_with_codec_fp(f->fp, f->path, 1, schema->avro,
+                                              &f->writer, "deflate",
+                                              AVRO_BLOCK_BYTES) != 0) {
+        rc = sa_err_set(err, SA_EIO, "sink %s: creating %s: %s", fs->name,
+                        f->path, avro_strerror());
+        fclose(f->fp);
+        f->fp = NULL;
+        f->writer = NULL;
+        return rc;
+    }
+    snprintf(ids_path, sizeof ids_path, "%s.ids", f->path);
+    fd = open(ids_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0 || !(f->ids = fdopen(fd, "w"))) {
+        rc = io_error(fs, "creating", ids_path, errno, err);
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    if (avro_generic_value_new(schema->iface, &f->value) != 0)
+        return sa_err_set(err, SA_ENOMEM, "sink %s: %s", fs->name,
+                          avro_strerror());
+    f->has_value = 1;
+    f->schema_id = schema->id;
+    return SA_OK;
+}
+
+static struct out_file *file_for(struct file_sink *fs, const char *stream)
+{
+    struct out_file *v, *f;
+
+    for (size_t i = 0; i < fs->n_files; i++)
+        if (strcmp(fs->files[i].stream, stream) == 0)
+            return &fs->files[i];
+    v = realloc(fs->files, (fs->n_files + 1) * sizeof *v);
+    if (!v)
+        return NULL;
+    fs->files = v;
+    f = &v[fs->n_files];
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+    f->stream = strdup(stream);
+    if (!f->stream)
+        return NULL;
+    /* Stream names come from the config; keep them from naming another
+     * directory. */
+    for (char *p = f->stream; *p; p++)
+        if (*p == '/')
+            *p = '_';
+    fs->n_files++;
+    return f;
+}
+
+/* --- ndjson ------------------------------------------------------------- */
+
+static int flush_pending(struct file_sink *fs, struct out_file *f,
+                         struct sa_err *err)
+{
+    int rc;
+
+    if (fs->pending.len == 0)
+        return SA_OK;
+    if (f->fd < 0 && (rc = open_ndjson(fs, f, err)) != SA_OK)
+        return rc;
+    if (write_all(f->fd, fs->pending.data, fs->pending.len) != 0) {
+        rc = io_error(fs, "writing", f->path, errno, err);
+        /* Do not leave half a line for the retry to append to. */
+        if (ftruncate(f->fd, (off_t)f->bytes) != 0)
+            sa_log_warn("file not truncated after a failed write", "sink",
+                        fs->name, "path", f->path);
+        close_file(fs, f, 0, NULL);
+        return rc;
+    }
+    f->bytes += (int64_t)fs->pending.len;
+    sa_buf_reset(&fs->pending);
+    return SA_OK;
+}
+
+static int send_ndjson(struct file_sink *fs, struct sa_sink *sink,
+                       struct out_file *f, const struct sa_schema *schema,
+                       const struct sa_segment_view *view,
+                       struct sa_ack_list *acks, struct sa_err *err)
+{
+    struct sa_segment_iter it;
+    struct sa_record_view rec;
+    uint32_t ok_first = view->start_index, ok_count = 0;
+    int rc;
+
+    sa_buf_reset(&fs->pending);
+    sa_segment_iter_init(&it, view);
+    while ((rc = sa_segment_iter_next(&it, &rec, err)) == SA_OK &&
+           rec.index < view->count) {
+        struct sa_err enc = {0};
+        sa_buf_reset(&fs->line);
+        if (sa_encode_json(schema, rec.body, rec.body_len, sink->origin_id,
+                           &rec, &fs->line, &enc) != SA_OK ||
+            sa_buf_append_byte(&fs->line, '\n') != SA_OK) {
+            if (ok_count &&
+                (rc = sa_ack_list_push(acks, view->id, ok_first, ok_count,
+                                       SA_SINK_OK, NULL)))
+                return rc;
+            rc = sa_ack_list_push(acks, view->id, rec.index, 1, SA_SINK_REJECT,
+                                  enc.msg[0] ? enc.msg : "cannot encode as JSON");
+            if (rc)
+                return rc;
+            ok_first = rec.index + 1;
+            ok_count = 0;
+            continue;
+        }
+        if (f->bytes + (int64_t)(fs->pending.len + fs->line.len) >
+                fs->o->rotate_bytes &&
+            f->bytes + (int64_t)fs->pending.len > 0) {
+            if ((rc = flush_pending(fs, f, err)) ||
+                (rc = close_file(fs, f, 1, err)))
+                return rc;
+        }
+        if ((rc = sa_buf_append(&fs->pending, fs->line.data, fs->line.len)))
+            return sa_err_set(err, rc, "sink %s: %s", fs->name, sa_strerror(rc));
+        f->records++;
+        ok_count++;
+    }
+    if (rc < 0)
+        return rc;
+    if ((rc = flush_pending(fs, f, err)))
+        return rc;
+    if (f->fd >= 0 && fs->o->fsync && fsync(f->fd) != 0) {
+        rc = io_error(fs, "fsync", f->path, errno, err);
+        close_file(fs, f, 0, NULL);
+        return rc;
+    }
+    if (ok_count)
+        return sa_ack_list_push(acks, view->id, ok_first, ok_count, SA_SINK_OK,
+                                NULL);
+    return SA_OK;
+}
+
+/* --- avro --------------------------------------------------------------- */
+
+static int sync_avro(struct file_sink *fs, struct out_file *f, struct sa_err *err)
+{
+    if (!f->writer)
+        return SA_OK;
+    if (avro_file_writer_flush(f->writer) != 0 || fflush(f->fp) != 0 ||
+        (fs->o->fsync && fsync(fileno(f->fp)) != 0) || fflush(f->ids) != 0 ||
+        (fs->o->fsync && fsync(fileno(f->ids)) != 0)) {
+        int rc = io_error(fs, "writing", f->path, errno, err);
+        close_file(fs, f, 0, NULL);
+        return rc;
+    }
+    return SA_OK;
+}
+
+static int send_avro(struct file_sink *fs, struct sa_sink *sink,
+                     struct out_file *f, const struct sa_schema *schema,
+                     const struct sa_segment_view *view,
+                     struct sa_ack_list *acks, struct sa_err *err)
+{
+    struct sa_segment_iter it;
+    struct sa_record_view rec;
+    uint32_t ok_first = view->start_index, ok_count = 0;
+    int rc;
+
+    if (f->writer && f->schema_id != schema->id &&
+        (rc = close_file(fs, f, 1, err)))
+        return rc;
+    sa_segment_iter_init(&it, view);
+    while ((rc = sa_segment_iter_next(&it, &rec, err)) == SA_OK &&
+           rec.index < view->count) {
+        const char *bad = NULL;
+        char why[200];
+
+        if (rec.body_len > AVRO_BLOCK_BYTES / 2) {
+            snprintf(why, sizeof why,
+                     "record of %zu bytes is larger than an Avro block",
+                     rec.body_len);
+            bad = why;
+        }
+        if (!bad && f->writer && f->records > 0 &&
+            f->bytes + (int64_t)rec.body_len > fs->o->rotate_bytes &&
+            (rc = close_file(fs, f, 1, err)))
+            return rc;
+        if (!f->writer && (rc = open_avro(fs, f, schema, err))) {
+            close_file(fs, f, 0, NULL);
+            return rc;
+        }
+        if (!bad) {
+            avro_reader_t r = avro_reader_memory((const char *)rec.body,
+                                                 (int64_t)rec.body_len);
+            avro_value_reset(&f->value);
+            if (!r || avro_value_read(r, &f->value) != 0) {
+                snprintf(why, sizeof why, "not valid Avro for %s v%d: %s",
+                         schema->subject, schema->version, avro_strerror());
+                bad = why;
+            }
+            if (r)
+                avro_reader_free(r);
+        }
+        if (bad) {
+            if (ok_count &&
+                (rc = sa_ack_list_push(acks, view->id, ok_first, ok_count,
+                                       SA_SINK_OK, NULL)))
+                return rc;
+            if ((rc = sa_ack_list_push(acks, view->id, rec.index, 1,
+                                       SA_SINK_REJECT, bad)))
+                return rc;
+            ok_first = rec.index + 1;
+            ok_count = 0;
+            continue;
+        }
+        if (avro_file_writer_append_value(f->writer, &f->value) != 0) {
+            rc = sa_err_set(err, SA_EIO, "sink %s: writing %s: %s", fs->name,
+                            f->path, avro_strerror());
+            close_file(fs, f, 0, NULL);
+            return rc;
+        }
+        if (fprintf(f->ids, "{\"_origin_id\":\"%s\",\"_seq\":%" PRIu64
+                            ",\"_op\":\"%s\"}\n",
+                    sink->origin_id, rec.seq,
+                    rec.op == SA_OP_DELETE ? "delete" : "upsert") < 0) {
+            rc = io_error(fs, "writing the .ids of", f->path, errno, err);
+            close_file(fs, f, 0, NULL);
+            return rc;
+        }
+        f->bytes += (int64_t)rec.body_len;
+        f->records++;
+        ok_count++;
+    }
+    if (rc < 0)
+        return rc;
+    if ((rc = sync_avro(fs, f, err)))
+        return rc;
+    if (ok_count)
+        return sa_ack_list_push(acks, view->id, ok_first, ok_count, SA_SINK_OK,
+                                NULL);
+    return SA_OK;
+}
+
+/* --- operations --------------------------------------------------------- */
+
+static void file_close(struct sa_sink *sink);
+
+static int file_open(struct sa_sink *sink, struct sa_err *err)
+{
+    const struct file_opts *o = sink->conf->opts;
+    struct file_sink *fs;
+
+    if (!o || !o->path || !o->path[0])
+        return sa_err_set(err, SA_ECONFIG, "sink %s: path is required",
+                          sink->conf->name);
+    if (o->format != FMT_NDJSON && o->format != FMT_AVRO)
+        return sa_err_set(err, SA_ECONFIG, "sink %s: bad format %d",
+                          sink->conf->name, o->format);
+    if (o->rotate_bytes <= 0)
+        return sa_err_set(err, SA_ECONFIG, "sink %s: rotate_bytes must be > 0",
+                          sink->conf->name);
+    fs = calloc(1, sizeof *fs);
+    if (!fs)
+        return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory",
+                          sink->conf->name);
+    fs->o = o;
+    fs->name = sink->conf->name;
+    fs->dir_fd = -1;
+    sa_buf_init(&fs->pending, SIZE_MAX / 2);
+    sa_buf_init(&fs->line, LINE_MAX_BYTES);
+    sink->ctx = fs;
+    if (mkdir(o->path, 0755) != 0 && errno != EEXIST) {
+        io_error(fs, "creating directory", o->path, errno, err);
+        file_close(sink);
+        return SA_EIO;
+    }
+    fs->dir_fd = open(o->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fs->dir_fd < 0) {
+        io_error(fs, "opening directory", o->path, errno, err);
+        file_close(sink);
+        return SA_EIO;
+    }
+    return SA_OK;
+}
+
+static int file_send(struct sa_sink *sink, const struct sa_segment_view *view,
+                     struct sa_err *err)
+{
+    struct file_sink *fs = sink->ctx;
+    const struct sa_schema *schema;
+    struct out_file *f;
+    struct sa_ack_list acks = {0};
+    int rc;
+
+    rc = sa_sink_schema(sink, view->schema_id, &schema, err);
+    if (rc)
+        return rc;
+    f = file_for(fs, view->stream);
+    if (!f)
+        return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", fs->name);
+    if (fs->o->format == FMT_AVRO)
+        rc = send_avro(fs, sink, f, schema, view, &acks, err);
+    else
+        rc = send_ndjson(fs, sink, f, schema, view, &acks, err);
+    /* Acks become visible only once everything in this send is durable. */
+    for (size_t i = 0; rc == SA_OK && i < acks.n; i++)
+        rc = sa_ack_list_push(&fs->acks, acks.v[i].segment_id,
+                              acks.v[i].first_index, acks.v[i].count,
+                              acks.v[i].outcome, acks.v[i].reason);
+    sa_ack_list_fini(&acks);
+    if (rc == SA_ENOMEM)
+        sa_err_set(err, rc, "sink %s: out of memory", fs->name);
+    return rc;
+}
+
+static int file_poll_acks(struct sa_sink *sink, struct sa_ack_list *acks,
+                          int timeout_ms)
+{
+    struct file_sink *fs = sink->ctx;
+    int rc = SA_OK;
+
+    /* Outcomes are known when send returns: nothing to wait for. */
+    (void)timeout_ms;
+    for (size_t i = 0; rc == SA_OK && i < fs->acks.n; i++)
+        rc = sa_ack_list_push(acks, fs->acks.v[i].segment_id,
+                              fs->acks.v[i].first_index, fs->acks.v[i].count,
+                              fs->acks.v[i].outcome, fs->acks.v[i].reason);
+    if (rc == SA_OK)
+        fs->acks.n = 0;
+    return rc;
+}
+
+static void file_close(struct sa_sink *sink)
+{
+    struct file_sink *fs = sink->ctx;
+
+    if (!fs)
+        return;
+    for (size_t i = 0; i < fs->n_files; i++) {
+        struct sa_err err = {0};
+        if (close_file(fs, &fs->files[i], 1, &err))
+            sa_log_warn("file sink close failed", "sink", fs->name, "error",
+                        err.msg);
+        free(fs->files[i].stream);
+    }
+    free(fs->files);
+    if (fs->dir_fd >= 0)
+        close(fs->dir_fd);
+    sa_buf_fini(&fs->pending);
+    sa_buf_fini(&fs->line);
+    sa_ack_list_fini(&fs->acks);
+    free(fs);
+    sink->ctx = NULL;
+}
+
+const struct sa_sink_ops sa_sink_file_ops = {
+    .name = "file",
+    .desc = "NDJSON or Avro container files in a directory, rotated by size",
+    .conf = file_conf,
+    .opts_size = sizeof(struct file_opts),
+    .open = file_open,
+    .send = file_send,
+    .poll_acks = file_poll_acks,
+    .close = file_close,
+};
