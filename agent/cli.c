@@ -2,6 +2,7 @@
 /* Shared set-up of the subcommands; see cli.h. */
 #include "agent/cli.h"
 
+#include "agent/base/fsutil.h"
 #include "agent/base/log.h"
 #include "agent/commands.h"
 
@@ -43,30 +44,6 @@ out:
     return rc;
 }
 
-/* mkdir -p */
-static int make_dirs(const char *path, struct sa_err *err)
-{
-    char buf[4096];
-    size_t len = strlen(path);
-
-    if (len == 0 || len >= sizeof buf)
-        return sa_err_set(err, SA_EINVAL, "bad directory name '%s'", path);
-    memcpy(buf, path, len + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-            return sa_err_set(err, SA_ECONFIG, "cannot create directory %s: %s", buf,
-                              strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-        return sa_err_set(err, SA_ECONFIG, "cannot create directory %s: %s", buf,
-                          strerror(errno));
-    return SA_OK;
-}
-
 int sa_cli_open_spool_rw(const struct sa_config *cfg, struct sa_schema_set *schemas,
                          struct sa_spool **out, struct sa_err *err)
 {
@@ -74,9 +51,11 @@ int sa_cli_open_spool_rw(const struct sa_config *cfg, struct sa_schema_set *sche
     int rc;
 
     *out = NULL;
-    rc = make_dirs(dir, err);
-    if (rc)
-        return sa_err_prefix(err, "agent.data_dir: ");
+    char failed[4096];
+
+    if (sa_mkdirs(dir, 0750, failed, sizeof failed) != 0)
+        return sa_err_set(err, SA_ECONFIG, "agent.data_dir: cannot create directory "
+                          "%s: %s", failed, strerror(errno));
     if (access(dir, R_OK | W_OK | X_OK) != 0)
         return sa_err_set(err, SA_ECONFIG, "agent.data_dir %s is not readable and "
                           "writable: %s", dir, strerror(errno));

@@ -417,16 +417,16 @@ int sa_pipeline_step(struct sa_pipeline *p, int *idle, struct sa_err *err)
             must_commit = 1;
             continue;
         }
+        uint64_t before = p->n_pending;
         rc = lane->src.ops->poll(&lane->src, &p->batch, err);
         p->batch.cur = NULL;
+        added += (int)(p->n_pending - before);
         if (rc == SA_EOF) {
             lane->finished = 1;
             sa_log_info("source finished", "source", lane->src.conf->name);
             must_commit = 1;
-        } else if (rc < 0) {
+        } else if (rc) {
             return sa_err_prefix(err, "source %s: ", lane->src.conf->name);
-        } else {
-            added += rc;
         }
         p->batch.cur = lane;
         if (sa_batch_room(&p->batch) == 0)

@@ -36,8 +36,8 @@ struct sa_source_ops {
     const struct sa_conf_entry *conf; /* terminated by an entry with key NULL */
     size_t opts_size;
     int (*open)(struct sa_source *src, struct sa_err *err);
-    /* Add up to sa_batch_room() records. Returns the number added (0: none
-     * now), SA_EOF when a finite source is done, or a negative rc. */
+    /* Add up to sa_batch_room() records (none is fine: nothing is due).
+     * Returns SA_OK, SA_EOF when a finite source is done, or a negative rc. */
     int (*poll)(struct sa_source *src, struct sa_batch *batch, struct sa_err *err);
     /* Optional: everything the source added so far is now committed (the
      * moment to delete or move a finished input file). */

@@ -763,7 +763,7 @@ static int csv_poll(struct sa_source *src, struct sa_batch *batch, struct sa_err
     }
     if (open_files == 0 && !ctx->conf->watch && !ctx->conf->tail)
         return SA_EOF;
-    return added;
+    return SA_OK;
 }
 
 static void apply_on_done(struct csv_ctx *ctx, struct sa_source *src,

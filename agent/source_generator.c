@@ -219,7 +219,7 @@ static int generator_poll(struct sa_source *src, struct sa_batch *batch,
         sa_err_prefix(err, "source %s: ", src->conf->name);
         return rc;
     }
-    return added;
+    return SA_OK;
 }
 
 const struct sa_source_ops sa_source_generator_ops = {

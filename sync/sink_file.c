@@ -34,6 +34,7 @@
  * lines: those records are the unacknowledged tail and are sent again.
  */
 #include "sync/sink.h"
+#include "agent/base/fsutil.h"
 
 #include "agent/base/buf.h"
 #include "agent/base/log.h"
@@ -499,7 +500,7 @@ static int file_open(struct sa_sink *sink, struct sa_err *err)
     sa_buf_init(&fs->pending, SIZE_MAX / 2);
     sa_buf_init(&fs->line, LINE_MAX_BYTES);
     sink->ctx = fs;
-    if (mkdir(o->path, 0755) != 0 && errno != EEXIST) {
+    if (sa_mkdirs(o->path, 0755, NULL, 0) != 0) {
         io_error(fs, "creating directory", o->path, errno, err);
         file_close(sink);
         return SA_EIO;
