@@ -404,6 +404,10 @@ static int window_fill(struct csv_ctx *ctx, struct csv_file *f)
     }
     f->eof = 0;
     f->win.len += (size_t)got;
+    /* A UTF-8 byte order mark at the start of the file is not data. */
+    if (f->win_offset == 0 && f->win_pos == 0 && f->win.len >= 3 &&
+        memcmp(f->win.data, "\xEF\xBB\xBF", 3) == 0)
+        f->win_pos = 3;
     return 1;
 }
 

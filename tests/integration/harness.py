@@ -18,6 +18,7 @@ START_MS = 1767225600000  # fixed event-time origin so runs are comparable
 
 def fail(msg):
     print("FAIL: " + msg, file=sys.stderr)
+    sys.stderr.flush()
     sys.exit(1)
 
 
