@@ -110,6 +110,9 @@ struct csv_file {
     int done;    /* finished: no more rows will come */
     int failed;  /* set aside */
     int done_reported;
+    int rotated; /* renamed away: finish at the next end of file */
+    size_t fp_len; /* fingerprint: hash of the first fp_len bytes */
+    uint64_t fp_hash;
     int missing; /* a configured plain path that does not exist */
     int on_done_pending; /* done offset handed to the batch, not yet committed */
     char *error;
@@ -169,6 +172,8 @@ static const struct sa_offset_row *find_row(struct csv_ctx *ctx, struct csv_file
             continue;
         if (fingerprint(f->fd, fplen, &got) == 0 && got == want) {
             snprintf(f->key, sizeof f->key, "%s", r->file_key);
+            f->fp_len = fplen;
+            f->fp_hash = want;
             return r;
         }
     }
@@ -181,6 +186,8 @@ static void make_key(struct csv_file *f, off_t size)
     uint64_t hash = 0;
     if (fingerprint(f->fd, len, &hash) != 0)
         len = 0, hash = 0;
+    f->fp_len = len;
+    f->fp_hash = hash;
     snprintf(f->key, sizeof f->key, "%ju:%ju:%zu:%016" PRIx64, (uintmax_t)f->dev,
              (uintmax_t)f->ino, len, hash);
 }
@@ -234,9 +241,13 @@ static void file_fail(struct csv_ctx *ctx, struct sa_source *src, struct csv_fil
 /* Seek the decompressing reader to offset and reset the window there. */
 static int file_seek(struct csv_file *f, int64_t offset, int64_t line)
 {
-    if (gzseek(f->gz, (z_off_t)offset, SEEK_SET) < 0)
+    if (f->gz) {
+        if (gzseek(f->gz, (z_off_t)offset, SEEK_SET) < 0)
+            return -1;
+        gzclearerr(f->gz);
+    } else if (lseek(f->fd, (off_t)offset, SEEK_SET) < 0) {
         return -1;
-    gzclearerr(f->gz);
+    }
     sa_buf_reset(&f->win);
     f->win_pos = 0;
     f->win_offset = offset;
@@ -324,12 +335,15 @@ static struct csv_file *file_open(struct sa_source *src, const char *path,
     row = find_row(ctx, f);
     if (!row)
         make_key(f, st->st_size);
-    f->gz = gzdopen(f->fd, "rb");
-    if (!f->gz) {
-        file_fail(ctx, src, f, "cannot read %s: out of memory", path);
-        return f;
+    /* Plain files are read with read(): exact positions for tail. */
+    if (f->is_gz) {
+        f->gz = gzdopen(f->fd, "rb");
+        if (!f->gz) {
+            file_fail(ctx, src, f, "cannot read %s: out of memory", path);
+            return f;
+        }
+        gzbuffer(f->gz, 256 * 1024);
     }
-    gzbuffer(f->gz, 256 * 1024);
     if (row && row->done && !ctx->conf->tail) {
         f->done = 1;
         f->done_reported = 1;
@@ -394,12 +408,23 @@ static int window_fill(struct csv_ctx *ctx, struct csv_file *f)
         return -2; /* a row longer than the window */
     if (sa_buf_reserve(&f->win, chunk) != SA_OK)
         return -1;
-    got = gzread(f->gz, f->win.data + f->win.len, (unsigned)chunk);
-    if (got < 0)
-        return -1;
+    if (f->gz) {
+        got = gzread(f->gz, f->win.data + f->win.len, (unsigned)chunk);
+        if (got < 0)
+            return -1;
+        if (got == 0)
+            gzclearerr(f->gz);
+    } else {
+        ssize_t n;
+        do
+            n = read(f->fd, f->win.data + f->win.len, chunk);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+            return -1;
+        got = (int)n;
+    }
     if (got == 0) {
         f->eof = 1;
-        gzclearerr(f->gz); /* so a growing file can be read on */
         return 0;
     }
     f->eof = 0;
@@ -478,30 +503,47 @@ static int add_row(struct sa_source *src, struct sa_batch *batch, struct csv_fil
                         ctx->body.data, ctx->body.len, err);
 }
 
-/* Has the file at f->path been replaced (renamed away) or truncated? */
+/*
+ * At the end of a followed file: has it been truncated or rewritten in
+ * place (copytruncate: smaller than our position, or its first bytes no
+ * longer match the fingerprint), or renamed away (the path names another
+ * file now)? A truncated file is read again from its start under a new
+ * identity. A renamed one is read to its end once more -- the writer may
+ * have appended between our last read and the rename -- and then left.
+ */
 static void check_rotation(struct sa_source *src, struct csv_file *f)
 {
+    struct csv_ctx *ctx = src->ctx;
     struct stat cur, mine;
     int64_t pos = f->win_offset + (int64_t)f->win_pos;
+    int truncated;
+    uint64_t hash;
 
-    if (f->is_gz || fstat(f->fd, &mine) != 0)
+    if (f->gz || fstat(f->fd, &mine) != 0)
         return;
-    if (mine.st_size < pos) {
+    truncated = mine.st_size < pos;
+    if (!truncated && f->fp_len > 0 && pos >= (int64_t)f->fp_len)
+        truncated = fingerprint(f->fd, f->fp_len, &hash) != 0 || hash != f->fp_hash;
+    if (truncated) {
         sa_logf(SA_LOG_INFO, "csv file truncated, reading it again from the start",
-                "source=%s size=%lld offset=%" PRId64, src->conf->name,
-                (long long)mine.st_size, pos);
+                "source=%s size=%lld offset=%" PRId64 " key=%s", src->conf->name,
+                (long long)mine.st_size, pos, f->key);
         if (file_seek(f, 0, 1) == 0) {
-            struct csv_ctx *ctx = src->ctx;
             f->header_pending = ctx->conf->header;
+            f->committed = -1; /* the new identity's position must be stored */
+            f->rotated = 0;
+            make_key(f, mine.st_size);
         }
         return;
     }
-    if (stat(f->path, &cur) != 0 || cur.st_ino != f->ino || cur.st_dev != f->dev) {
-        /* Renamed away and read to its end: the rotator owns it now. */
+    if (f->rotated) {
         f->done = 1;
         sa_log_info("csv file rotated away and read to its end", "source",
                     src->conf->name, "file", f->path);
+        return;
     }
+    if (stat(f->path, &cur) != 0 || cur.st_ino != f->ino || cur.st_dev != f->dev)
+        f->rotated = 1;
 }
 
 /* Read rows of f into the batch, up to room. */
@@ -527,6 +569,14 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
                 f->done = 1;
                 break;
             }
+            /* A followed file that was at its end: before reading on, make
+             * sure it is still the same file, so that bytes written after a
+             * truncation are never read at the old position. */
+            if (tail && f->eof) {
+                check_rotation(src, f);
+                if (f->done)
+                    break;
+            }
             got = window_fill(ctx, f);
             if (got == -2) {
                 /* A row longer than the window: drop the window up to its last
@@ -549,12 +599,8 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
                           errno ? strerror(errno) : "read error");
                 break;
             }
-            if (got == 0) {
-                if (tail)
-                    check_rotation(src, f);
-                if (tail || avail == 0)
-                    break; /* wait for more, or done above on the next pass */
-            }
+            if (got == 0 && (tail || avail == 0))
+                break; /* wait for more, or done above on the next pass */
             continue;
         }
         f->win_pos += used;
