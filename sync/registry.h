@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A client of a Confluent-compatible Schema Registry (Confluent, Karapace,
+ * Apicurio's ccompat API) over HTTP with libcurl: register a schema under
+ * a subject (POST /subjects/<subject>/versions, which returns the existing
+ * id when the schema is already there) and cache the id by fingerprint, so
+ * that each schema costs one request per process. Used by the Kafka sink's
+ * `confluent` encoding (magic byte 0 + 4-byte big-endian id + Avro body).
+ */
+#ifndef SA_SYNC_REGISTRY_H
+#define SA_SYNC_REGISTRY_H
+
+#include "agent/base/error.h"
+#include "store/schema.h"
+
+#include <stdint.h>
+
+struct sa_registry;
+
+struct sa_registry_opts {
+    const char *url;      /* http://127.0.0.1:8081 (no trailing slash needed) */
+    const char *username; /* basic auth, may be NULL */
+    const char *password; /* never logged */
+    int64_t timeout_ms;
+};
+
+/* *out owned by the caller: sa_registry_free(). No request is made yet. */
+int sa_registry_new(struct sa_registry **out, const struct sa_registry_opts *opts,
+                    struct sa_err *err);
+void sa_registry_free(struct sa_registry *reg);
+
+/* The registry's id for `schema` registered under `subject` (registering
+ * it when needed). Errors name the URL (without credentials), the HTTP
+ * status and the registry's message; SA_EAGAIN for a transient failure
+ * (connection refused, 5xx) so the caller retries. */
+int sa_registry_id(struct sa_registry *reg, const char *subject,
+                   const struct sa_schema *schema, int32_t *id /* out */,
+                   struct sa_err *err);
+
+#endif
