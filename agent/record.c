@@ -1062,16 +1062,20 @@ int sa_record_encode(struct sa_record *rec, struct sa_buf *out, struct sa_err *e
 {
     const struct record_priv *p = PRIV(rec);
     const uint8_t *scratch = p->scratch.data;
-    size_t total = 0;
+    size_t total = 0, next_off = rec->n_fields ? p->slot[0].off : 0;
+    int contiguous = 1; /* every field set, their bytes back to back in order */
     uint8_t *dst;
     int rc;
 
     for (size_t i = 0; i < rec->n_fields; i++) {
         const struct field_state *st = &p->f[i];
         if (rec->is_set[i] == 1) {
+            contiguous &= p->slot[i].off == next_off;
+            next_off = p->slot[i].off + p->slot[i].len;
             total += p->slot[i].len;
             continue;
         }
+        contiguous = 0;
         if (st->def == DEF_NONE)
             return sa_err_set(err, SA_ERECORD, "field '%s': not set and has no default",
                               rec->schema->fields[i].name);
@@ -1087,6 +1091,12 @@ int sa_record_encode(struct sa_record *rec, struct sa_buf *out, struct sa_err *e
         return sa_err_set(err, rc, "record %s: %s", rec->schema->subject,
                           sa_strerror(rc));
     dst = out->data + out->len;
+    out->len += total;
+    if (contiguous) { /* the fields were set in schema order: one copy */
+        if (total)
+            memcpy(dst, scratch + p->slot[0].off, total);
+        return SA_OK;
+    }
     for (size_t i = 0; i < rec->n_fields; i++) {
         if (rec->is_set[i] == 1) {
             memcpy(dst, scratch + p->slot[i].off, p->slot[i].len);
@@ -1096,7 +1106,6 @@ int sa_record_encode(struct sa_record *rec, struct sa_buf *out, struct sa_err *e
             dst += p->f[i].def_len;
         }
     }
-    out->len += total;
     return SA_OK;
 }
 
