@@ -6,8 +6,9 @@
  * the person's name, an enum draws its symbols with a skew). Filling
  * record i then runs the plans with no state carried between records.
  *
- * Randomness is counter-based: every draw is splitmix64 of the seed, the
- * record index (or the entity, below), the field number and a salt. So
+ * Randomness is counter-based: every draw is splitmix64 of a hash of the
+ * seed and the record index (or the entity, below), mixed with a hash of
+ * the field number and a salt. So
  * record i depends on (schema, seed, i, start_ms, interval_ms) only, and
  * a daemon restarted at a committed i carries on with exactly the records
  * it would have produced.
@@ -103,16 +104,22 @@ static inline uint64_t splitmix64(uint64_t x)
 }
 
 /* The draw number `salt` of field `field` for counter n (index or
- * entity) is draw(seed, n, salt_key(field, salt)); the keys depend on the
- * schema only and are computed once in the plan. */
+ * entity) is draw(counter_key(seed, n), salt_key(field, salt)): the
+ * counter's key is computed once per record, the salt's once per schema
+ * in the plan, and a draw is then a single splitmix64 round. */
 static inline uint64_t salt_key(size_t field, uint64_t salt)
 {
     return splitmix64(((uint64_t)field << 8) ^ salt);
 }
 
-static inline uint64_t draw(uint64_t seed, uint64_t n, uint64_t key)
+static inline uint64_t counter_key(uint64_t seed, uint64_t n)
 {
-    return splitmix64(seed ^ splitmix64(n ^ key));
+    return splitmix64(seed ^ splitmix64(n));
+}
+
+static inline uint64_t draw(uint64_t counter, uint64_t key)
+{
+    return splitmix64(counter ^ key);
 }
 
 static inline double unit(uint64_t r)
@@ -627,8 +634,10 @@ int sa_generator_fill(struct sa_generator *gen, uint64_t index, struct sa_record
     const struct plan *p = gen->plan;
     const uint64_t seed = gen->seed;
     const int64_t ts = gen->start_ms + (int64_t)index * gen->interval_ms;
+    const uint64_t at_index = counter_key(seed, index);
     const uint64_t entity =
-        p->entity_pool ? draw(seed, index, p->key_entity) % p->entity_pool : index;
+        p->entity_pool ? draw(at_index, p->key_entity) % p->entity_pool : index;
+    const uint64_t at_entity = p->entity_pool ? counter_key(seed, entity) : at_index;
     /* The hour of day as a phase: sensor values follow a daily cycle. */
     const double day_phase = p->daily ? wave(phase(ts, DAY_MS)) : 0.0;
     int rc = SA_OK;
@@ -643,11 +652,11 @@ int sa_generator_fill(struct sa_generator *gen, uint64_t index, struct sa_record
             continue;
         /* a per-record second draw decides null */
         if (fp->null_per_mille &&
-            draw(seed, index, fp->key_null) % 1000 < fp->null_per_mille) {
+            draw(at_index, fp->key_null) % 1000 < fp->null_per_mille) {
             rc = sa_record_set_null(rec, (int)i, err);
             continue;
         }
-        r = draw(seed, fp->per_entity ? entity : index, fp->key_value);
+        r = draw(fp->per_entity ? at_entity : at_index, fp->key_value);
         t.n = 0;
         switch (fp->kind) {
         case P_EVENT_TIME:
@@ -674,8 +683,7 @@ int sa_generator_fill(struct sa_generator *gen, uint64_t index, struct sa_record
             put_num(&t, index, 10);
             break;
         case P_UUID: {
-            uint64_t hi = draw(seed, index, fp->key_hi),
-                     lo = draw(seed, index, fp->key_lo);
+            uint64_t hi = draw(at_index, fp->key_hi), lo = draw(at_index, fp->key_lo);
             put_hex(&t, hi >> 32, 8);
             PUT(&t, "-");
             put_hex(&t, hi >> 16, 4);
@@ -708,9 +716,8 @@ int sa_generator_fill(struct sa_generator *gen, uint64_t index, struct sa_record
             break;
         case P_EMAIL: {
             /* Same draw as the person's name on the same entity. */
-            uint64_t who = p->name_field >= 0
-                               ? draw(seed, entity, p->f[p->name_field].key_value)
-                               : r;
+            uint64_t who =
+                p->name_field >= 0 ? draw(at_entity, p->f[p->name_field].key_value) : r;
             put_lower(&t, PICK(first_names, who)->s);
             PUT(&t, ".");
             put_lower(&t, PICK(last_names, who >> 20)->s);
@@ -813,16 +820,14 @@ int sa_generator_fill(struct sa_generator *gen, uint64_t index, struct sa_record
             break;
         case P_TEMPERATURE: {
             /* A per-device base, a daily cycle, and noise. */
-            double base =
-                12.0 + (double)(draw(seed, entity, fp->key_base) % 1000) / 100.0;
+            double base = 12.0 + (double)(draw(at_entity, fp->key_base) % 1000) / 100.0;
             rc = sa_record_set_double(
                 rec, (int)i, round_to(base + 6.0 * day_phase + (unit(r) - 0.5), 100),
                 err);
             break;
         }
         case P_HUMIDITY: {
-            double base =
-                45.0 + (double)(draw(seed, entity, fp->key_base) % 2000) / 100.0;
+            double base = 45.0 + (double)(draw(at_entity, fp->key_base) % 2000) / 100.0;
             double v = base - 15.0 * day_phase + 4.0 * (unit(r) - 0.5);
             rc = sa_record_set_double(rec, (int)i,
                                       round_to(v < 0     ? 0
