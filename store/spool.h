@@ -19,8 +19,9 @@
 #include <stdint.h>
 
 /* Format version stored in PRAGMA user_version; migrate.c knows every
- * older one. A file with a newer version is refused with SA_EFORMAT. */
-#define SA_SPOOL_FORMAT 1
+ * older one. A file with a newer version is refused with SA_EFORMAT.
+ * 2: segments.codec, AUTOINCREMENT segment ids, the audit table. */
+#define SA_SPOOL_FORMAT 2
 
 enum sa_when_full { SA_FULL_BLOCK, SA_FULL_DROP_OLDEST, SA_FULL_REJECT };
 enum sa_spool_sync { SA_SYNC_NORMAL, SA_SYNC_FULL };

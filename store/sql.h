@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Every SQL statement of the spool, as named constants (CONVENTIONS.md:
+ * all SQL text sits here). Two kinds:
+ *
+ *  - SA_SQL_* macros: DDL and open-time statements run once by migrate.c;
+ *  - SA_SQL_STATEMENTS: the statements spool.c prepares once per handle
+ *    and keeps (the ingest path must not re-prepare per commit). The
+ *    X-macro gives each its enum name and text from one list, so the two
+ *    cannot drift apart.
+ *
+ * Only store/ includes this file.
+ */
+#ifndef SA_STORE_SQL_H
+#define SA_STORE_SQL_H
+
+/* --- open and format detection (migrate.c) ------------------------------ */
+
+#define SA_SQL_USER_VERSION "PRAGMA user_version"
+#define SA_SQL_COUNT_OBJECTS "SELECT count(*) FROM sqlite_master"
+#define SA_SQL_HAS_META                                                     \
+    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+#define SA_SQL_META_ORIGIN "SELECT value FROM meta WHERE key = 'origin_id'"
+#define SA_SQL_AUTO_VACUUM_GET "PRAGMA auto_vacuum"
+#define SA_SQL_AUTO_VACUUM_INCREMENTAL "PRAGMA auto_vacuum = INCREMENTAL"
+#define SA_SQL_JOURNAL_WAL "PRAGMA journal_mode = WAL"
+#define SA_SQL_SYNC_NORMAL "PRAGMA synchronous = NORMAL"
+#define SA_SQL_SYNC_FULL "PRAGMA synchronous = FULL"
+/* Keep the WAL from staying large after a burst once it is reset. */
+#define SA_SQL_JOURNAL_SIZE_LIMIT "PRAGMA journal_size_limit = 67108864"
+#define SA_SQL_PAGE_SIZE "PRAGMA page_size"
+#define SA_SQL_TXN_BEGIN_IMMEDIATE "BEGIN IMMEDIATE"
+#define SA_SQL_TXN_COMMIT "COMMIT"
+#define SA_SQL_TXN_ROLLBACK "ROLLBACK"
+
+/* --- format 2: the current schema (DESIGN.md §3) ------------------------ */
+
+/* segments.id is AUTOINCREMENT: ids are never reused, even after a trim
+ * empties the table, because sink cursors refer to them. bytes is the
+ * length of the uncompressed frames (data is that, deflated when codec
+ * is 1). */
+#define SA_SQL_CREATE_SEGMENTS_V2                                           \
+    "CREATE TABLE segments(id INTEGER PRIMARY KEY AUTOINCREMENT,"           \
+    " stream TEXT NOT NULL, schema_id INTEGER NOT NULL,"                    \
+    " first_seq INTEGER NOT NULL, count INTEGER NOT NULL,"                  \
+    " bytes INTEGER NOT NULL, created_ms INTEGER NOT NULL,"                 \
+    " min_event_ms INTEGER NOT NULL, max_event_ms INTEGER NOT NULL,"        \
+    " codec INTEGER NOT NULL DEFAULT 0, data BLOB NOT NULL);"               \
+    "CREATE INDEX segments_stream ON segments(stream, id);"
+
+#define SA_SQL_CREATE_AUDIT_V2                                              \
+    "CREATE TABLE audit(id INTEGER PRIMARY KEY, ts_ms INTEGER NOT NULL,"    \
+    " kind TEXT NOT NULL, detail TEXT);"                                    \
+    "CREATE INDEX audit_kind ON audit(kind);"
+
+#define SA_SQL_CREATE_V2                                                    \
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"                  \
+    "CREATE TABLE schemas(id INTEGER PRIMARY KEY, subject TEXT NOT NULL,"   \
+    " version INTEGER NOT NULL, fingerprint INTEGER NOT NULL,"              \
+    " definition TEXT NOT NULL, UNIQUE(subject, version));"                 \
+    SA_SQL_CREATE_SEGMENTS_V2                                               \
+    "CREATE TABLE sink_cursors(sink TEXT PRIMARY KEY,"                      \
+    " segment_id INTEGER NOT NULL, record_index INTEGER NOT NULL,"          \
+    " updated_ms INTEGER NOT NULL);"                                        \
+    "CREATE TABLE source_offsets(source TEXT NOT NULL,"                     \
+    " file_key TEXT NOT NULL, \"offset\" INTEGER NOT NULL,"                 \
+    " line INTEGER NOT NULL, done INTEGER NOT NULL,"                        \
+    " updated_ms INTEGER NOT NULL, PRIMARY KEY(source, file_key));"         \
+    "CREATE TABLE deadletters(id INTEGER PRIMARY KEY,"                      \
+    " created_ms INTEGER NOT NULL, stream TEXT, source TEXT,"               \
+    " location TEXT, reason TEXT NOT NULL, raw BLOB);"                      \
+    SA_SQL_CREATE_AUDIT_V2                                                  \
+    "PRAGMA user_version = 2;"
+
+/* Bound: ?1 origin_id, ?2 created_ms. */
+#define SA_SQL_INIT_META                                                    \
+    "INSERT INTO meta(key, value) VALUES ('origin_id', ?1),"                \
+    " ('next_seq', 1), ('format', 2), ('created_ms', ?2)"
+
+/* --- migration 1 -> 2 ---------------------------------------------------
+ * Format 1 had segments without the codec column and with a plain
+ * INTEGER PRIMARY KEY, whose ids SQLite reuses once the table is empty:
+ * a sink cursor could then skip new segments. No audit table. The step
+ * rebuilds segments with AUTOINCREMENT (every v1 segment is codec 0), sets
+ * the id sequence past every id a cursor may hold, and adds audit. */
+#define SA_SQL_MIGRATE_1_2                                                  \
+    "CREATE TABLE segments_v2(id INTEGER PRIMARY KEY AUTOINCREMENT,"        \
+    " stream TEXT NOT NULL, schema_id INTEGER NOT NULL,"                    \
+    " first_seq INTEGER NOT NULL, count INTEGER NOT NULL,"                  \
+    " bytes INTEGER NOT NULL, created_ms INTEGER NOT NULL,"                 \
+    " min_event_ms INTEGER NOT NULL, max_event_ms INTEGER NOT NULL,"        \
+    " codec INTEGER NOT NULL DEFAULT 0, data BLOB NOT NULL);"               \
+    "INSERT INTO segments_v2(id, stream, schema_id, first_seq, count,"      \
+    " bytes, created_ms, min_event_ms, max_event_ms, codec, data)"          \
+    " SELECT id, stream, schema_id, first_seq, count, bytes, created_ms,"   \
+    " min_event_ms, max_event_ms, 0, data FROM segments ORDER BY id;"      \
+    "DROP TABLE segments;"                                                  \
+    "ALTER TABLE segments_v2 RENAME TO segments;"                           \
+    "CREATE INDEX segments_stream ON segments(stream, id);"                 \
+    "DELETE FROM sqlite_sequence WHERE name = 'segments';"                  \
+    "INSERT INTO sqlite_sequence(name, seq) SELECT 'segments',"             \
+    " max(coalesce((SELECT max(id) FROM segments), 0),"                     \
+    " coalesce((SELECT max(segment_id) FROM sink_cursors), 0));"           \
+    SA_SQL_CREATE_AUDIT_V2                                                  \
+    "INSERT INTO meta(key, value) VALUES ('format', 2)"                     \
+    " ON CONFLICT(key) DO UPDATE SET value = excluded.value;"              \
+    "PRAGMA user_version = 2;"
+
+/* Audit of a migration step: ?1 ts_ms, ?2 detail. */
+#define SA_SQL_AUDIT_MIGRATE                                                \
+    "INSERT INTO audit(ts_ms, kind, detail) VALUES (?1, 'migrate', ?2)"
+
+/* --- statements cached per handle (spool.c) ----------------------------- */
+
+#define SA_SQL_SEGMENT_COLUMNS                                              \
+    "SELECT id, stream, schema_id, first_seq, count, bytes, created_ms,"    \
+    " min_event_ms, max_event_ms, codec, data FROM segments"
+
+/* Segments after cursor (?1 segment_id, ?2 record_index): the cursor's own
+ * segment when records are left in it, then every higher id. Written as a
+ * rowid range plus a filter so that SQLite seeks instead of scanning. */
+#define SA_SQL_AFTER_CURSOR " WHERE id >= ?1 AND (id > ?1 OR count > ?2)"
+/* ?3: one stream, or a JSON array of streams. */
+#define SA_SQL_ONE_STREAM " AND stream = ?3"
+#define SA_SQL_STREAM_SET " AND stream IN (SELECT value FROM json_each(?3))"
+
+#define SA_SQL_LAG_HEAD                                                     \
+    "SELECT coalesce(sum(CASE WHEN id = ?1 THEN count - ?2 ELSE count END),"\
+    " 0), coalesce(min(created_ms), 0) FROM segments"
+
+#define SA_SQL_STATEMENTS(XX)                                               \
+    XX(BEGIN_IMMEDIATE, SA_SQL_TXN_BEGIN_IMMEDIATE)                         \
+    XX(BEGIN_READ, "BEGIN")                                                 \
+    XX(COMMIT, SA_SQL_TXN_COMMIT)                                           \
+    XX(ROLLBACK, SA_SQL_TXN_ROLLBACK)                                       \
+    XX(META_GET, "SELECT value FROM meta WHERE key = ?1")                   \
+    XX(META_PUT, "INSERT INTO meta(key, value) VALUES (?1, ?2)"             \
+       " ON CONFLICT(key) DO UPDATE SET value = excluded.value")            \
+    XX(PAGE_COUNT, "PRAGMA page_count")                                     \
+    XX(FREELIST_COUNT, "PRAGMA freelist_count")                             \
+    XX(SEGMENT_INSERT, "INSERT INTO segments(stream, schema_id, first_seq," \
+       " count, bytes, created_ms, min_event_ms, max_event_ms, codec, data)" \
+       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")                 \
+    XX(SEGMENT_OLDEST, "SELECT id, count, first_seq FROM segments"          \
+       " ORDER BY id LIMIT 1")                                              \
+    XX(SEGMENT_DELETE, "DELETE FROM segments WHERE id = ?1")                \
+    XX(SEGMENT_STREAMS, "SELECT DISTINCT stream FROM segments")             \
+    /* ?1 stream; delete what a cursor (?2, ?3) has passed */               \
+    XX(SEGMENT_TRIM, "DELETE FROM segments WHERE stream = ?1 AND id <= ?2"  \
+       " AND (id < ?2 OR count <= ?3)")                                     \
+    XX(SEGMENT_READ_ALL, SA_SQL_SEGMENT_COLUMNS SA_SQL_AFTER_CURSOR         \
+       " ORDER BY id LIMIT 1")                                              \
+    XX(SEGMENT_READ_ONE, SA_SQL_SEGMENT_COLUMNS SA_SQL_AFTER_CURSOR         \
+       SA_SQL_ONE_STREAM " ORDER BY id LIMIT 1")                            \
+    XX(SEGMENT_READ_SET, SA_SQL_SEGMENT_COLUMNS SA_SQL_AFTER_CURSOR         \
+       SA_SQL_STREAM_SET " ORDER BY id LIMIT 1")                            \
+    XX(SEGMENT_ALL, SA_SQL_SEGMENT_COLUMNS " ORDER BY id")                  \
+    XX(SEGMENT_SEQUENCE, "SELECT seq FROM sqlite_sequence"                  \
+       " WHERE name = 'segments'")                                          \
+    XX(LAG_ALL, SA_SQL_LAG_HEAD SA_SQL_AFTER_CURSOR)                        \
+    XX(LAG_ONE, SA_SQL_LAG_HEAD SA_SQL_AFTER_CURSOR SA_SQL_ONE_STREAM)      \
+    XX(LAG_SET, SA_SQL_LAG_HEAD SA_SQL_AFTER_CURSOR SA_SQL_STREAM_SET)      \
+    XX(OFFSET_PUT, "INSERT INTO source_offsets(source, file_key, \"offset\"," \
+       " line, done, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"           \
+       " ON CONFLICT(source, file_key) DO UPDATE SET"                       \
+       " \"offset\" = excluded.\"offset\", line = excluded.line,"           \
+       " done = excluded.done, updated_ms = excluded.updated_ms")           \
+    XX(OFFSET_GET, "SELECT \"offset\", line, done FROM source_offsets"      \
+       " WHERE source = ?1 AND file_key = ?2")                              \
+    XX(DEADLETTER_INSERT, "INSERT INTO deadletters(created_ms, stream,"     \
+       " source, location, reason, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")   \
+    XX(DEADLETTER_COUNT, "SELECT count(*) FROM deadletters")                \
+    XX(AUDIT_INSERT, "INSERT INTO audit(ts_ms, kind, detail)"               \
+       " VALUES (?1, ?2, ?3)")                                              \
+    XX(AUDIT_DROPPED, "SELECT coalesce(sum(json_extract(detail,"            \
+       " '$.records')), 0) FROM audit WHERE kind = 'drop_oldest'")          \
+    XX(CURSOR_GET, "SELECT segment_id, record_index FROM sink_cursors"      \
+       " WHERE sink = ?1")                                                  \
+    XX(CURSOR_PUT, "INSERT INTO sink_cursors(sink, segment_id,"             \
+       " record_index, updated_ms) VALUES (?1, ?2, ?3, ?4)"                 \
+       " ON CONFLICT(sink) DO UPDATE SET segment_id = excluded.segment_id," \
+       " record_index = excluded.record_index,"                             \
+       " updated_ms = excluded.updated_ms")                                 \
+    XX(CURSOR_LIST, "SELECT sink, segment_id, record_index, updated_ms"     \
+       " FROM sink_cursors ORDER BY sink")                                  \
+    XX(CURSOR_DELETE, "DELETE FROM sink_cursors WHERE sink = ?1")           \
+    XX(SCHEMA_FIND, "SELECT id, fingerprint, definition FROM schemas"       \
+       " WHERE subject = ?1 AND version = ?2")                              \
+    XX(SCHEMA_INSERT, "INSERT INTO schemas(subject, version, fingerprint,"  \
+       " definition) VALUES (?1, ?2, ?3, ?4)")                              \
+    XX(SCHEMA_GET, "SELECT subject, version, definition FROM schemas"       \
+       " WHERE id = ?1")                                                    \
+    XX(STATUS_STREAMS, "SELECT stream, count(*), sum(count),"               \
+       " sum(length(data)), min(first_seq), max(first_seq + count - 1),"    \
+       " min(created_ms) FROM segments GROUP BY stream ORDER BY stream")    \
+    XX(INCREMENTAL_VACUUM, "PRAGMA incremental_vacuum")                     \
+    XX(INTEGRITY_CHECK, "PRAGMA integrity_check")
+
+#endif
