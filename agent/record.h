@@ -25,6 +25,7 @@ struct sa_record {
     avro_value_t value;
     size_t n_fields;
     uint8_t *is_set; /* one flag per field */
+    void *priv;      /* record.c's per-field state, built at init */
 };
 
 int sa_record_init(struct sa_record *rec, const struct sa_schema *schema,
@@ -40,9 +41,10 @@ int sa_record_field_index(const struct sa_schema *schema, const char *name);
 int sa_record_set_null(struct sa_record *rec, int field, struct sa_err *err);
 int sa_record_set_bool(struct sa_record *rec, int field, int v, struct sa_err *err);
 int sa_record_set_long(struct sa_record *rec, int field, int64_t v, struct sa_err *err);
-int sa_record_set_double(struct sa_record *rec, int field, double v, struct sa_err *err);
-int sa_record_set_string(struct sa_record *rec, int field, const char *s,
-                         size_t len, struct sa_err *err);
+int sa_record_set_double(struct sa_record *rec, int field, double v,
+                         struct sa_err *err);
+int sa_record_set_string(struct sa_record *rec, int field, const char *s, size_t len,
+                         struct sa_err *err);
 /* enum symbol, by name */
 int sa_record_set_enum(struct sa_record *rec, int field, const char *symbol,
                        struct sa_err *err);
@@ -51,8 +53,8 @@ int sa_record_set_enum(struct sa_record *rec, int field, const char *symbol,
  * (range-checked), floats, booleans (true/false/1/0/yes/no), enums,
  * timestamp-millis (ISO 8601 or epoch ms), and for a nullable field the
  * empty text is null. Used by the CSV source. */
-int sa_record_set_text(struct sa_record *rec, int field, const char *text,
-                       size_t len, struct sa_err *err);
+int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_t len,
+                       struct sa_err *err);
 
 /* Encode to Avro binary, appended to out. Fields not set take their
  * default; a field with neither is SA_ERECORD naming it. */

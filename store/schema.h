@@ -22,6 +22,23 @@
 
 struct sa_spool;
 
+/* Logical types the agent interprets (avro-c ignores logicalType). */
+enum sa_logical { SA_LOGICAL_NONE, SA_LOGICAL_TIMESTAMP_MILLIS };
+
+/* One top-level field, resolved once at parse time so that the hot paths
+ * (record setters, generator, encoders) need no JSON and no lookups. */
+struct sa_schema_field {
+    char *name;
+    avro_schema_t type;  /* the field's declared type (borrowed from avro) */
+    avro_type_t kind;    /* the value type: for ["null", T] the type of T */
+    avro_schema_t value; /* the schema of that value type */
+    int logical;         /* enum sa_logical of the value type */
+    int nullable;        /* a union with a "null" branch */
+    int null_branch;     /* union branch of null, -1 when not nullable */
+    int value_branch;    /* union branch of T in ["null", T]; -1 otherwise */
+    char *default_json;  /* the "default" as compact JSON, NULL when none */
+};
+
 struct sa_schema {
     char *subject;
     int version;
@@ -30,9 +47,11 @@ struct sa_schema {
     char *definition;     /* the .avsc text as given */
     char *canonical;      /* Parsing Canonical Form */
     avro_schema_t avro;
-    avro_value_iface_t *iface; /* generic value class for this schema */
-    int key_field;        /* field index, -1 when none */
-    int event_time_field; /* field index, -1 when none */
+    avro_value_iface_t *iface;      /* generic value class for this schema */
+    int key_field;                  /* field index, -1 when none */
+    int event_time_field;           /* field index, -1 when none */
+    struct sa_schema_field *fields; /* n_fields, in schema order */
+    size_t n_fields;
 };
 
 /* Parse `json` (an .avsc). The top level must be a record. *out is owned by
@@ -42,8 +61,7 @@ int sa_schema_parse(const char *subject, int version, const char *json,
 void sa_schema_free(struct sa_schema *schema);
 
 /* Parsing Canonical Form of an Avro schema JSON text (Avro spec). */
-int sa_schema_canonical_form(const char *json, struct sa_buf *out,
-                             struct sa_err *err);
+int sa_schema_canonical_form(const char *json, struct sa_buf *out, struct sa_err *err);
 /* CRC-64-AVRO (the Rabin fingerprint of the Avro spec). */
 uint64_t sa_crc64_avro(const void *data, size_t len);
 

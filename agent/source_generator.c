@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The generator source: synthetic records of the source's schema from the
+ * data generator (agent/generator.h), at a configured rate.
+ *
+ * Its position is the index of the next record, committed with the
+ * records (file_key "generator" in source_offsets, invariant I1). Record i
+ * is a pure function of (schema, seed, i, start_time, interval), so after
+ * a crash the source resumes at the committed index and produces exactly
+ * the records it would have: no duplicates, no gaps.
+ *
+ * start_time defaults to a fixed instant, 1767225600000 (2026-01-01
+ * 00:00:00 UTC), not to "now": a default taken from the clock would have
+ * to be persisted beside the index to survive a restart, and a constant
+ * needs nothing. Event times are start_time + i * interval; set
+ * start_time to place the data elsewhere in time.
+ *
+ * The rate is kept on the monotonic clock against an anchor (the index and
+ * time when pacing started); a poll that finds nothing due sleeps until
+ * the next record is due, at most 50 ms, and returns 0 so the pipeline
+ * stays responsive. After a stall (a full spool) the anchor moves, so the
+ * source does not burst to catch up by more than a second of records.
+ */
+#include "agent/base/clock.h"
+#include "agent/generator.h"
+#include "agent/source.h"
+#include "store/spool.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FILE_KEY "generator"
+#define MAX_SLEEP_MS 50
+
+struct generator_opts {
+    int64_t seed;
+    int64_t rate;
+    int64_t count;
+    int64_t start_time;
+    int64_t interval_ms;
+};
+
+static const struct sa_conf_entry generator_conf[] = {
+    {.type = SA_CONF_INT,
+     .key = "seed",
+     .def = "1",
+     .offset = offsetof(struct generator_opts, seed),
+     .desc = "seed of the data; the same seed gives the same records"},
+    {.type = SA_CONF_INT,
+     .key = "rate",
+     .def = "0",
+     .offset = offsetof(struct generator_opts, rate),
+     .desc = "records per second; 0 = as fast as the spool takes them",
+     .min = 0,
+     .max = 100000000},
+    {.type = SA_CONF_INT,
+     .key = "count",
+     .def = "0",
+     .offset = offsetof(struct generator_opts, count),
+     .desc = "total records, then the source is done; 0 = unlimited",
+     .min = 0,
+     .max = INT64_MAX},
+    {.type = SA_CONF_INT,
+     .key = "start_time",
+     .def = "1767225600000",
+     .offset = offsetof(struct generator_opts, start_time),
+     .desc = "event time of record 0, epoch ms (default 2026-01-01T00:00:00Z; a "
+             "constant, so that a restart resumes the same sequence)"},
+    {.type = SA_CONF_DURATION,
+     .key = "interval",
+     .def = "1s",
+     .offset = offsetof(struct generator_opts, interval_ms),
+     .desc = "event time between consecutive records",
+     .min = 0,
+     .max = 86400000LL * 365},
+    {.key = NULL},
+};
+
+struct generator_state {
+    struct sa_generator gen;
+    struct sa_record rec;
+    struct sa_buf body, key;
+    uint64_t next;  /* index of the next record */
+    uint64_t count; /* 0: unlimited */
+    int64_t rate;
+    int64_t anchor_us; /* pacing: at anchor_us, anchor_index was due */
+    uint64_t anchor_index;
+};
+
+static void generator_close(struct sa_source *src)
+{
+    struct generator_state *st = src->ctx;
+    if (!st)
+        return;
+    sa_record_fini(&st->rec);
+    sa_generator_fini(&st->gen);
+    sa_buf_fini(&st->body);
+    sa_buf_fini(&st->key);
+    free(st);
+    src->ctx = NULL;
+}
+
+static int generator_open(struct sa_source *src, struct sa_err *err)
+{
+    const struct generator_opts *o = src->conf->opts;
+    struct generator_state *st = calloc(1, sizeof *st);
+    int64_t offset = 0, line = 0;
+    int done = 0, rc;
+
+    if (!st)
+        return sa_err_set(err, SA_ENOMEM, "source %s: out of memory", src->conf->name);
+    src->ctx = st;
+    sa_buf_init(&st->body, 16 << 20);
+    sa_buf_init(&st->key, 4096);
+    st->count = (uint64_t)o->count;
+    st->rate = o->rate;
+    rc = sa_generator_init(&st->gen, src->schema, (uint64_t)o->seed, o->start_time,
+                           o->interval_ms, err);
+    if (!rc)
+        rc = sa_record_init(&st->rec, src->schema, err);
+    if (!rc && src->spool) {
+        rc = sa_spool_offset_get(src->spool, src->conf->name, FILE_KEY, &offset, &line,
+                                 &done, err);
+        if (rc == SA_ENOTFOUND) {
+            offset = 0;
+            rc = SA_OK;
+            sa_err_clear(err);
+        }
+    }
+    if (rc) {
+        sa_err_prefix(err, "source %s: ", src->conf->name);
+        generator_close(src);
+        return rc;
+    }
+    st->next = offset > 0 ? (uint64_t)offset : 0;
+    st->anchor_us = sa_mono_us();
+    st->anchor_index = st->next;
+    return SA_OK;
+}
+
+/* Records due now under the rate (SIZE_MAX when unpaced). */
+static uint64_t due_now(struct generator_state *st)
+{
+    int64_t now, elapsed;
+    uint64_t due;
+
+    if (st->rate <= 0)
+        return UINT64_MAX;
+    for (int pass = 0; pass < 2; pass++) {
+        now = sa_mono_us();
+        elapsed = now - st->anchor_us;
+        due = st->anchor_index + (uint64_t)((double)elapsed * (double)st->rate / 1e6);
+        if (due > st->next + (uint64_t)st->rate) {
+            /* Behind by more than a second (a stall): re-anchor, no burst. */
+            st->anchor_us = now;
+            st->anchor_index = st->next;
+            due = st->next + 1;
+        }
+        if (due > st->next)
+            return due - st->next;
+        if (pass == 0) {
+            /* Sleep until the next record is due, within the cap. */
+            double at_us =
+                (double)(st->next + 1 - st->anchor_index) * 1e6 / (double)st->rate;
+            int64_t wait_ms = (int64_t)((at_us - (double)elapsed) / 1000.0) + 1;
+            sa_sleep_ms(wait_ms < MAX_SLEEP_MS ? wait_ms : MAX_SLEEP_MS);
+        }
+    }
+    return 0;
+}
+
+static int generator_poll(struct sa_source *src, struct sa_batch *batch,
+                          struct sa_err *err)
+{
+    struct generator_state *st = src->ctx;
+    uint64_t n = sa_batch_room(batch), due;
+    int added = 0, rc = SA_OK;
+
+    if (st->count && st->next >= st->count)
+        return SA_EOF;
+    if (st->count && n > st->count - st->next)
+        n = st->count - st->next;
+    if (n == 0)
+        return 0;
+    due = due_now(st);
+    if (n > due)
+        n = due;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t index = st->next;
+        sa_buf_reset(&st->body);
+        sa_buf_reset(&st->key);
+        if ((rc = sa_generator_fill(&st->gen, index, &st->rec, err)) ||
+            (rc = sa_record_encode(&st->rec, &st->body, err)))
+            break;
+        if ((rc = sa_record_key(&st->rec, &st->key))) {
+            sa_err_set(err, rc, "record key: %s", sa_strerror(rc));
+            break;
+        }
+        rc = sa_batch_add(
+            batch, src,
+            sa_record_event_ms(&st->rec,
+                               st->gen.start_ms + (int64_t)index * st->gen.interval_ms),
+            (const char *)st->key.data, st->key.len, SA_OP_UPSERT, st->body.data,
+            st->body.len, err);
+        if (rc)
+            break;
+        st->next++;
+        added++;
+    }
+    /* The position of what was added, committed with it. */
+    if (added) {
+        int orc = sa_batch_offset(batch, src, FILE_KEY, (int64_t)st->next, 0,
+                                  st->count && st->next >= st->count, err);
+        if (!rc)
+            rc = orc;
+    }
+    if (rc) {
+        sa_err_prefix(err, "source %s: ", src->conf->name);
+        return rc;
+    }
+    return added;
+}
+
+const struct sa_source_ops sa_source_generator_ops = {
+    .name = "generator",
+    .desc = "synthetic records of the stream's schema (names, sensors, orders...), "
+            "reproducible from a seed",
+    .conf = generator_conf,
+    .opts_size = sizeof(struct generator_opts),
+    .open = generator_open,
+    .poll = generator_poll,
+    .close = generator_close,
+};

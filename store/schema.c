@@ -1,0 +1,539 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Schemas: parsing an .avsc into avro-c's schema plus what the agent needs
+ * beside it (store/schema.h): the Parsing Canonical Form and its
+ * CRC-64-AVRO fingerprint, a per-field table resolved once (value type of
+ * nullable unions, logical type, default), and the x-key / x-event-time
+ * attributes, which avro-c does not expose. The JSON side is read with
+ * jansson; avro-c validates the schema and does the encoding.
+ *
+ * The canonical form follows the Avro specification ("Parsing Canonical
+ * Form for Schemas"): primitives in their simple form, full names for
+ * named types and references, only the attributes name, type, fields,
+ * symbols, items, values and size, in that order, no whitespace. It is
+ * checked against the Avro project's own vectors in tests/data/schema/.
+ */
+#include "store/schema.h"
+
+#include "store/spool.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* --- CRC-64-AVRO ---------------------------------------------------------- */
+
+#define CRC64_AVRO_EMPTY 0xc15d213aa4d7a795ULL
+
+static uint64_t crc64_table[256];
+static int crc64_ready;
+
+static void crc64_init(void)
+{
+    for (unsigned i = 0; i < 256; i++) {
+        uint64_t fp = i;
+        for (int j = 0; j < 8; j++)
+            fp = (fp >> 1) ^ (CRC64_AVRO_EMPTY & (0 - (fp & 1)));
+        crc64_table[i] = fp;
+    }
+    crc64_ready = 1;
+}
+
+uint64_t sa_crc64_avro(const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    uint64_t fp = CRC64_AVRO_EMPTY;
+
+    /* The table is a pure function of a constant: filling it twice from
+     * two threads writes the same values, so no lock is needed. */
+    if (!crc64_ready)
+        crc64_init();
+    for (size_t i = 0; i < len; i++)
+        fp = (fp >> 8) ^ crc64_table[(fp ^ p[i]) & 0xff];
+    return fp;
+}
+
+/* --- Parsing Canonical Form ---------------------------------------------- */
+
+static const char *const primitive_names[] = {
+    "null", "boolean", "int", "long", "float", "double", "bytes", "string", NULL,
+};
+
+static int is_primitive(const char *name)
+{
+    for (size_t i = 0; primitive_names[i]; i++)
+        if (strcmp(primitive_names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* A JSON string with the minimal escaping ([STRINGS]: UTF-8 as is). */
+static int put_json_string(struct sa_buf *out, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rc = sa_buf_append_byte(out, '"');
+
+    for (; !rc && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            rc = sa_buf_append(out, esc, 2);
+        } else if (c < 0x20) {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            rc = sa_buf_append(out, esc, 6);
+        } else {
+            rc = sa_buf_append_byte(out, c);
+        }
+    }
+    return rc ? rc : sa_buf_append_byte(out, '"');
+}
+
+/* Full name of `name` under namespace `ns` into full (>= 512 bytes). */
+static int full_name(const char *name, const char *ns, char *full, size_t size)
+{
+    int n;
+    if (strchr(name, '.') || !ns || !*ns)
+        n = snprintf(full, size, "%s", name);
+    else
+        n = snprintf(full, size, "%s.%s", ns, name);
+    return n < 0 || (size_t)n >= size ? SA_ESCHEMA : SA_OK;
+}
+
+static int canon(const json_t *node, const char *ns, struct sa_buf *out,
+                 struct sa_err *err);
+
+static int canon_named(const json_t *node, const char *type, const char *ns,
+                       struct sa_buf *out, struct sa_err *err)
+{
+    const char *name = json_string_value(json_object_get(node, "name"));
+    const char *own_ns = json_string_value(json_object_get(node, "namespace"));
+    char full[512], inner_ns[512];
+    const char *dot;
+    int rc;
+
+    if (!name)
+        return sa_err_set(err, SA_ESCHEMA, "a %s has no \"name\"", type);
+    if (full_name(name, own_ns ? own_ns : ns, full, sizeof full))
+        return sa_err_set(err, SA_ESCHEMA, "name '%s' is too long", name);
+    /* Names inside take the namespace of this type's full name. */
+    dot = strrchr(full, '.');
+    snprintf(inner_ns, sizeof inner_ns, "%.*s", dot ? (int)(dot - full) : 0, full);
+
+    rc = sa_buf_append_str(out, "{\"name\":");
+    if (!rc)
+        rc = put_json_string(out, full);
+    if (!rc)
+        rc = sa_buf_append_str(out, ",\"type\":");
+    if (!rc)
+        rc = put_json_string(out, type);
+    if (rc)
+        return sa_err_set(err, rc, "canonical form: %s", sa_strerror(rc));
+
+    if (strcmp(type, "record") == 0 || strcmp(type, "error") == 0) {
+        const json_t *fields = json_object_get(node, "fields");
+        size_t i;
+        const json_t *field;
+        if (!json_is_array(fields))
+            return sa_err_set(err, SA_ESCHEMA, "record '%s' has no \"fields\" array",
+                              full);
+        rc = sa_buf_append_str(out, ",\"fields\":[");
+        json_array_foreach(fields, i, field)
+        {
+            const char *fname = json_string_value(json_object_get(field, "name"));
+            if (!fname || !json_object_get(field, "type"))
+                return sa_err_set(err, SA_ESCHEMA,
+                                  "record '%s': field %zu needs a name and a type",
+                                  full, i);
+            if (!rc && i)
+                rc = sa_buf_append_byte(out, ',');
+            if (!rc)
+                rc = sa_buf_append_str(out, "{\"name\":");
+            if (!rc)
+                rc = put_json_string(out, fname);
+            if (!rc)
+                rc = sa_buf_append_str(out, ",\"type\":");
+            if (rc)
+                break;
+            rc = canon(json_object_get(field, "type"), inner_ns, out, err);
+            if (rc)
+                return rc;
+            rc = sa_buf_append_byte(out, '}');
+        }
+        if (!rc)
+            rc = sa_buf_append_byte(out, ']');
+    } else if (strcmp(type, "enum") == 0) {
+        const json_t *symbols = json_object_get(node, "symbols");
+        size_t i;
+        const json_t *sym;
+        if (!json_is_array(symbols))
+            return sa_err_set(err, SA_ESCHEMA, "enum '%s' has no \"symbols\" array",
+                              full);
+        rc = sa_buf_append_str(out, ",\"symbols\":[");
+        json_array_foreach(symbols, i, sym)
+        {
+            if (!json_is_string(sym))
+                return sa_err_set(err, SA_ESCHEMA,
+                                  "enum '%s': symbol %zu is not a string", full, i);
+            if (!rc && i)
+                rc = sa_buf_append_byte(out, ',');
+            if (!rc)
+                rc = put_json_string(out, json_string_value(sym));
+        }
+        if (!rc)
+            rc = sa_buf_append_byte(out, ']');
+    } else { /* fixed */
+        const json_t *size = json_object_get(node, "size");
+        if (!json_is_integer(size))
+            return sa_err_set(err, SA_ESCHEMA, "fixed '%s' has no integer \"size\"",
+                              full);
+        rc = sa_buf_printf(out, ",\"size\":%lld", (long long)json_integer_value(size));
+    }
+    if (!rc)
+        rc = sa_buf_append_byte(out, '}');
+    return rc ? sa_err_set(err, rc, "canonical form: %s", sa_strerror(rc)) : SA_OK;
+}
+
+static int canon(const json_t *node, const char *ns, struct sa_buf *out,
+                 struct sa_err *err)
+{
+    int rc = SA_OK;
+
+    if (json_is_string(node)) {
+        const char *name = json_string_value(node);
+        char full[512];
+        if (is_primitive(name))
+            rc = put_json_string(out, name);
+        else if (full_name(name, ns, full, sizeof full))
+            return sa_err_set(err, SA_ESCHEMA, "name '%s' is too long", name);
+        else
+            rc = put_json_string(out, full);
+    } else if (json_is_array(node)) { /* a union */
+        size_t i;
+        const json_t *branch;
+        rc = sa_buf_append_byte(out, '[');
+        json_array_foreach(node, i, branch)
+        {
+            if (!rc && i)
+                rc = sa_buf_append_byte(out, ',');
+            if (rc)
+                break;
+            if ((rc = canon(branch, ns, out, err)))
+                return rc;
+        }
+        if (!rc)
+            rc = sa_buf_append_byte(out, ']');
+    } else if (json_is_object(node)) {
+        const json_t *type = json_object_get(node, "type");
+        const char *t = json_string_value(type);
+        if (!type)
+            return sa_err_set(err, SA_ESCHEMA, "a schema object has no \"type\"");
+        if (!t) /* {"type": {...}} or {"type": [...]} */
+            return canon(type, ns, out, err);
+        if (strcmp(t, "record") == 0 || strcmp(t, "error") == 0 ||
+            strcmp(t, "enum") == 0 || strcmp(t, "fixed") == 0)
+            return canon_named(node, t, ns, out, err);
+        if (strcmp(t, "array") == 0 || strcmp(t, "map") == 0) {
+            int is_array = t[0] == 'a';
+            const json_t *inner = json_object_get(node, is_array ? "items" : "values");
+            if (!inner)
+                return sa_err_set(err, SA_ESCHEMA, "%s has no \"%s\"", t,
+                                  is_array ? "items" : "values");
+            rc = sa_buf_append_str(out, is_array ? "{\"type\":\"array\",\"items\":"
+                                                 : "{\"type\":\"map\",\"values\":");
+            if (rc)
+                return sa_err_set(err, rc, "canonical form: %s", sa_strerror(rc));
+            if ((rc = canon(inner, ns, out, err)))
+                return rc;
+            rc = sa_buf_append_byte(out, '}');
+        } else {
+            /* A primitive with attributes (logicalType...) or a reference. */
+            return canon(type, ns, out, err);
+        }
+    } else {
+        return sa_err_set(err, SA_ESCHEMA,
+                          "a schema must be a string, an object or an array");
+    }
+    return rc ? sa_err_set(err, rc, "canonical form: %s", sa_strerror(rc)) : SA_OK;
+}
+
+static json_t *load_json(const char *json, size_t len, struct sa_err *err)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(json, len, JSON_DECODE_ANY, &jerr);
+    if (!root)
+        sa_err_set(err, SA_ESCHEMA, "line %d column %d: %s", jerr.line, jerr.column,
+                   jerr.text);
+    return root;
+}
+
+int sa_schema_canonical_form(const char *json, struct sa_buf *out, struct sa_err *err)
+{
+    json_t *root = load_json(json, strlen(json), err);
+    int rc;
+
+    if (!root)
+        return SA_ESCHEMA;
+    sa_buf_reset(out);
+    rc = canon(root, "", out, err);
+    if (!rc && (rc = sa_buf_terminate(out)))
+        sa_err_set(err, rc, "canonical form: %s", sa_strerror(rc));
+    json_decref(root);
+    return rc;
+}
+
+/* --- parsing ------------------------------------------------------------- */
+
+static int logical_of(const json_t *type)
+{
+    const char *logical;
+    if (!json_is_object(type))
+        return SA_LOGICAL_NONE;
+    logical = json_string_value(json_object_get(type, "logicalType"));
+    if (logical && strcmp(logical, "timestamp-millis") == 0 &&
+        json_is_string(json_object_get(type, "type")) &&
+        strcmp(json_string_value(json_object_get(type, "type")), "long") == 0)
+        return SA_LOGICAL_TIMESTAMP_MILLIS;
+    return SA_LOGICAL_NONE;
+}
+
+static int resolve_field(struct sa_schema_field *f, const json_t *jfield,
+                         avro_schema_t ftype)
+{
+    const json_t *jtype = json_object_get(jfield, "type");
+    const json_t *def = json_object_get(jfield, "default");
+
+    f->type = ftype;
+    f->kind = avro_typeof(ftype);
+    f->value = ftype;
+    f->null_branch = f->value_branch = -1;
+    f->logical = logical_of(jtype);
+    if (is_avro_union(ftype)) {
+        size_t n = avro_schema_union_size(ftype);
+        for (size_t b = 0; b < n; b++)
+            if (is_avro_null(avro_schema_union_branch(ftype, (int)b))) {
+                f->nullable = 1;
+                f->null_branch = (int)b;
+            }
+        if (f->nullable && n == 2) {
+            int vb = f->null_branch == 0 ? 1 : 0;
+            f->value_branch = vb;
+            f->value = avro_schema_union_branch(ftype, vb);
+            f->kind = avro_typeof(f->value);
+            f->logical = logical_of(json_array_get(jtype, (size_t)vb));
+        }
+    }
+    if (def) {
+        f->default_json = json_dumps(def, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (!f->default_json)
+            return SA_ENOMEM;
+    }
+    f->name = strdup(json_string_value(json_object_get(jfield, "name")));
+    return f->name ? SA_OK : SA_ENOMEM;
+}
+
+static int find_field(const struct sa_schema *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_fields; i++)
+        if (strcmp(s->fields[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+int sa_schema_parse(const char *subject, int version, const char *json,
+                    struct sa_schema **out, struct sa_err *err)
+{
+    struct sa_schema *s = NULL;
+    json_t *root = NULL;
+    const json_t *jfields;
+    const char *attr;
+    struct sa_buf canonical;
+    int rc = SA_OK;
+
+    *out = NULL;
+    sa_buf_init(&canonical, 1 << 20);
+    root = load_json(json, strlen(json), err);
+    if (!root) {
+        rc = SA_ESCHEMA;
+        goto out;
+    }
+    if (!json_is_object(root) || !json_is_string(json_object_get(root, "type")) ||
+        strcmp(json_string_value(json_object_get(root, "type")), "record") != 0) {
+        rc = sa_err_set(err, SA_ESCHEMA, "the top level must be a record schema");
+        goto out;
+    }
+    if ((rc = canon(root, "", &canonical, err)) || (rc = sa_buf_terminate(&canonical)))
+        goto out;
+
+    s = calloc(1, sizeof *s);
+    if (!s) {
+        rc = SA_ENOMEM;
+        goto out;
+    }
+    s->version = version;
+    s->key_field = s->event_time_field = -1;
+    s->subject = strdup(subject);
+    s->definition = strdup(json);
+    s->canonical = strdup((const char *)canonical.data);
+    if (!s->subject || !s->definition || !s->canonical) {
+        rc = SA_ENOMEM;
+        goto out;
+    }
+    s->fingerprint = sa_crc64_avro(canonical.data, canonical.len);
+
+    if (avro_schema_from_json_length(json, strlen(json), &s->avro)) {
+        s->avro = NULL;
+        rc = sa_err_set(err, SA_ESCHEMA, "%s", avro_strerror());
+        goto out;
+    }
+    s->iface = avro_generic_class_from_schema(s->avro);
+    if (!s->iface) {
+        rc = sa_err_set(err, SA_ESCHEMA, "%s", avro_strerror());
+        goto out;
+    }
+
+    jfields = json_object_get(root, "fields");
+    s->n_fields = avro_schema_record_size(s->avro);
+    if (json_array_size(jfields) != s->n_fields) {
+        rc = sa_err_set(err, SA_ESCHEMA, "field count differs from avro's parse");
+        goto out;
+    }
+    s->fields = calloc(s->n_fields ? s->n_fields : 1, sizeof *s->fields);
+    if (!s->fields) {
+        rc = SA_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < s->n_fields; i++) {
+        avro_schema_t ftype = avro_schema_record_field_get_by_index(s->avro, (int)i);
+        if ((rc = resolve_field(&s->fields[i], json_array_get(jfields, i), ftype)))
+            goto out;
+    }
+
+    if ((attr = json_string_value(json_object_get(root, "x-key")))) {
+        s->key_field = find_field(s, attr);
+        if (s->key_field < 0) {
+            rc = sa_err_set(err, SA_ESCHEMA, "x-key names '%s', which is not a field",
+                            attr);
+            goto out;
+        }
+    } else if (json_object_get(root, "x-key")) {
+        rc = sa_err_set(err, SA_ESCHEMA, "x-key must be a field name (a string)");
+        goto out;
+    }
+    if ((attr = json_string_value(json_object_get(root, "x-event-time")))) {
+        s->event_time_field = find_field(s, attr);
+        if (s->event_time_field < 0) {
+            rc = sa_err_set(err, SA_ESCHEMA,
+                            "x-event-time names '%s', which is not a field", attr);
+            goto out;
+        }
+        if (s->fields[s->event_time_field].kind != AVRO_INT64) {
+            rc = sa_err_set(err, SA_ESCHEMA,
+                            "x-event-time field '%s' must be a long (timestamp-millis)",
+                            attr);
+            goto out;
+        }
+    } else if (json_object_get(root, "x-event-time")) {
+        rc =
+            sa_err_set(err, SA_ESCHEMA, "x-event-time must be a field name (a string)");
+        goto out;
+    } else {
+        for (size_t i = 0; i < s->n_fields && s->event_time_field < 0; i++)
+            if (s->fields[i].logical == SA_LOGICAL_TIMESTAMP_MILLIS)
+                s->event_time_field = (int)i;
+    }
+
+out:
+    if (rc == SA_ENOMEM)
+        sa_err_set(err, rc, "out of memory");
+    if (rc) {
+        sa_err_prefix(err, "schema %s v%d: ", subject, version);
+        sa_schema_free(s);
+    } else {
+        *out = s;
+    }
+    json_decref(root);
+    sa_buf_fini(&canonical);
+    return rc;
+}
+
+void sa_schema_free(struct sa_schema *schema)
+{
+    if (!schema)
+        return;
+    for (size_t i = 0; schema->fields && i < schema->n_fields; i++) {
+        free(schema->fields[i].name);
+        free(schema->fields[i].default_json);
+    }
+    free(schema->fields);
+    if (schema->iface)
+        avro_value_iface_decref(schema->iface);
+    if (schema->avro)
+        avro_schema_decref(schema->avro);
+    free(schema->subject);
+    free(schema->definition);
+    free(schema->canonical);
+    free(schema);
+}
+
+/* --- cache by spool id ---------------------------------------------------- */
+
+struct sa_schema_cache {
+    struct sa_schema **v;
+    size_t n, cap;
+};
+
+struct sa_schema_cache *sa_schema_cache_new(void)
+{
+    return calloc(1, sizeof(struct sa_schema_cache));
+}
+
+void sa_schema_cache_free(struct sa_schema_cache *cache)
+{
+    if (!cache)
+        return;
+    for (size_t i = 0; i < cache->n; i++)
+        sa_schema_free(cache->v[i]);
+    free(cache->v);
+    free(cache);
+}
+
+int sa_schema_cache_get(struct sa_schema_cache *cache, struct sa_spool *spool,
+                        int64_t schema_id, const struct sa_schema **out,
+                        struct sa_err *err)
+{
+    char *subject = NULL, *definition = NULL;
+    struct sa_schema *s = NULL;
+    int version = 0, rc;
+
+    *out = NULL;
+    /* A spool holds a handful of schemas: a linear scan beats hashing. */
+    for (size_t i = 0; i < cache->n; i++)
+        if (cache->v[i]->id == schema_id) {
+            *out = cache->v[i];
+            return SA_OK;
+        }
+    rc = sa_spool_schema_get(spool, schema_id, &subject, &version, &definition, err);
+    if (rc)
+        goto out;
+    if ((rc = sa_schema_parse(subject, version, definition, &s, err)))
+        goto out;
+    s->id = schema_id;
+    if (cache->n == cache->cap) {
+        size_t cap = cache->cap ? cache->cap * 2 : 8;
+        struct sa_schema **v = realloc(cache->v, cap * sizeof *v);
+        if (!v) {
+            rc = sa_err_set(err, SA_ENOMEM, "schema cache: out of memory");
+            goto out;
+        }
+        cache->v = v;
+        cache->cap = cap;
+    }
+    cache->v[cache->n++] = s;
+    *out = s;
+    s = NULL;
+out:
+    sa_schema_free(s);
+    free(subject);
+    free(definition);
+    return rc;
+}

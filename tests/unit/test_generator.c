@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * agent/generator.c: record i is a pure function of (schema, seed, i,
+ * start, interval); every sample schema generates and encodes; values look
+ * like what their field names promise.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "agent/generator.h"
+#include "agent/schemas.h"
+#include "sync/encode.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define START 1767225600000LL
+
+static struct sa_schema_set *set;
+
+static int setup(void **state)
+{
+    const char *src = getenv("SA_SOURCE_DIR");
+    char dir[4096];
+    struct sa_err err = {0};
+
+    (void)state;
+    assert_non_null(src);
+    snprintf(dir, sizeof dir, "%s/schemas", src);
+    if (sa_schemas_load(dir, SA_COMPAT_BACKWARD, &set, &err))
+        fail_msg("%s", err.msg);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    sa_schemas_free(set);
+    return 0;
+}
+
+/* Encoded bytes of record `index` from a fresh generator and record. */
+static void generate_one(const struct sa_schema *schema, uint64_t seed, uint64_t index,
+                         struct sa_buf *out)
+{
+    struct sa_generator gen;
+    struct sa_record rec;
+    struct sa_err err = {0};
+
+    assert_int_equal(sa_generator_init(&gen, schema, seed, START, 1000, &err), SA_OK);
+    assert_int_equal(sa_record_init(&rec, schema, &err), SA_OK);
+    sa_buf_reset(out);
+    if (sa_generator_fill(&gen, index, &rec, &err) || sa_record_encode(&rec, out, &err))
+        fail_msg("%s", err.msg);
+    sa_record_fini(&rec);
+    sa_generator_fini(&gen);
+}
+
+static void test_deterministic(void **state)
+{
+    struct sa_buf a, b;
+    (void)state;
+    sa_buf_init(&a, 1 << 20);
+    sa_buf_init(&b, 1 << 20);
+    for (size_t s = 0; s < set->n; s++) {
+        generate_one(set->v[s], 7, 12345, &a);
+        generate_one(set->v[s], 7, 12345, &b);
+        assert_int_equal(a.len, b.len);
+        assert_memory_equal(a.data, b.data, a.len);
+        generate_one(set->v[s], 8, 12345, &b);
+        assert_false(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+        generate_one(set->v[s], 7, 12346, &b);
+        assert_false(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+    }
+    sa_buf_fini(&a);
+    sa_buf_fini(&b);
+}
+
+static void test_resume_equals_sequential(void **state)
+{
+    const struct sa_schema *schema = sa_schemas_find(set, "web_event", 0);
+    struct sa_generator gen;
+    struct sa_record rec;
+    struct sa_buf seq, direct;
+    struct sa_err err = {0};
+
+    (void)state;
+    assert_non_null(schema);
+    sa_buf_init(&seq, 1 << 20);
+    sa_buf_init(&direct, 1 << 20);
+    assert_int_equal(sa_generator_init(&gen, schema, 3, START, 1000, &err), SA_OK);
+    assert_int_equal(sa_record_init(&rec, schema, &err), SA_OK);
+    for (uint64_t i = 0; i <= 1000; i++) {
+        sa_buf_reset(&seq);
+        assert_int_equal(sa_generator_fill(&gen, i, &rec, &err), SA_OK);
+        assert_int_equal(sa_record_encode(&rec, &seq, &err), SA_OK);
+    }
+    generate_one(schema, 3, 1000, &direct);
+    assert_int_equal(seq.len, direct.len);
+    assert_memory_equal(seq.data, direct.data, seq.len);
+    sa_record_fini(&rec);
+    sa_generator_fini(&gen);
+    sa_buf_fini(&seq);
+    sa_buf_fini(&direct);
+}
+
+static void test_every_schema_generates(void **state)
+{
+    struct sa_buf body, json, key;
+    struct sa_err err = {0};
+
+    (void)state;
+    sa_buf_init(&body, 1 << 20);
+    sa_buf_init(&json, 1 << 20);
+    sa_buf_init(&key, 4096);
+    assert_int_equal(set->n, 5);
+    for (size_t s = 0; s < set->n; s++) {
+        const struct sa_schema *schema = set->v[s];
+        struct sa_generator gen;
+        struct sa_record rec;
+        assert_int_equal(sa_generator_init(&gen, schema, 1, START, 250, &err), SA_OK);
+        assert_int_equal(sa_record_init(&rec, schema, &err), SA_OK);
+        for (uint64_t i = 0; i < 2000; i++) {
+            sa_buf_reset(&body);
+            sa_buf_reset(&json);
+            sa_buf_reset(&key);
+            if (sa_generator_fill(&gen, i, &rec, &err) ||
+                sa_record_encode(&rec, &body, &err) ||
+                sa_encode_json(schema, body.data, body.len, NULL, NULL, &json, &err))
+                fail_msg("%s v%d record %llu: %s", schema->subject, schema->version,
+                         (unsigned long long)i, err.msg);
+            /* event time = start + i * interval; every sample has a key */
+            assert_int_equal(sa_record_event_ms(&rec, -1), START + (int64_t)i * 250);
+            assert_int_equal(sa_record_key(&rec, &key), SA_OK);
+            assert_true(key.len > 0);
+        }
+        sa_record_fini(&rec);
+        sa_generator_fini(&gen);
+    }
+    sa_buf_fini(&body);
+    sa_buf_fini(&json);
+    sa_buf_fini(&key);
+}
+
+static void test_values_look_right(void **state)
+{
+    const struct sa_schema *schema = sa_schemas_find(set, "sensor_reading", 2);
+    int f_dev = sa_record_field_index(schema, "device_id");
+    int f_fw = sa_record_field_index(schema, "firmware");
+    struct sa_generator gen;
+    struct sa_record rec;
+    struct sa_buf key;
+    struct sa_err err = {0};
+    int nulls = 0, n = 10000;
+
+    (void)state;
+    assert_true(f_dev >= 0 && f_fw >= 0);
+    sa_buf_init(&key, 4096);
+    assert_int_equal(sa_generator_init(&gen, schema, 1, START, 1000, &err), SA_OK);
+    assert_int_equal(sa_record_init(&rec, schema, &err), SA_OK);
+    for (int i = 0; i < n; i++) {
+        avro_value_t v;
+        double temp;
+        int disc;
+        unsigned num;
+        char tail;
+
+        assert_int_equal(sa_generator_fill(&gen, (uint64_t)i, &rec, &err), SA_OK);
+        sa_buf_reset(&key);
+        sa_record_key(&rec, &key);
+        sa_buf_terminate(&key);
+        assert_int_equal(key.len, 10);
+        assert_int_equal(sscanf((const char *)key.data, "dev-%6u%c", &num, &tail), 1);
+
+        avro_value_get_by_index(&rec.value, (size_t)f_fw, &v, NULL);
+        avro_value_get_discriminant(&v, &disc);
+        nulls += disc == 0;
+
+        avro_value_get_by_name(&rec.value, "temperature", &v, NULL);
+        avro_value_get_double(&v, &temp);
+        assert_true(temp > -10 && temp < 45);
+    }
+    /* nullable fields are null about one time in ten */
+    assert_in_range(nulls, n / 20, n * 3 / 20);
+    sa_record_fini(&rec);
+    sa_generator_fini(&gen);
+    sa_buf_fini(&key);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_resume_equals_sequential),
+        cmocka_unit_test(test_every_schema_generates),
+        cmocka_unit_test(test_values_look_right),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
