@@ -421,6 +421,17 @@ static int send_avro(struct file_sink *fs, struct sa_sink *sink,
             return rc;
         }
         if (!bad) {
+            /* Check the body with our bounded decoder first: avro-c trusts
+             * lengths it reads and ignores trailing bytes. */
+            struct sa_err enc = {0};
+            sa_buf_reset(&fs->line);
+            if (sa_encode_json(schema, rec.body, rec.body_len, NULL, NULL,
+                               &fs->line, &enc) != SA_OK) {
+                snprintf(why, sizeof why, "%s", enc.msg);
+                bad = why;
+            }
+        }
+        if (!bad) {
             avro_reader_t r = avro_reader_memory((const char *)rec.body,
                                                  (int64_t)rec.body_len);
             avro_value_reset(&f->value);
