@@ -224,6 +224,7 @@ int main(int argc, char **argv)
         {"schema", required_argument, NULL, 's'},
         {"schemas-dir", required_argument, NULL, 'S'},
         {"dir", required_argument, NULL, 'd'},
+        {"pipeline-only", no_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     size_t n = 1000000;
@@ -234,7 +235,7 @@ int main(int argc, char **argv)
     const struct sa_schema *schema;
     struct encoded enc;
     struct sa_err err = {0};
-    int opt;
+    int opt, pipeline_only = 0;
 
     while ((opt = getopt_long(argc, argv, "n:", longopts, NULL)) != -1) {
         switch (opt) {
@@ -242,6 +243,7 @@ int main(int argc, char **argv)
         case 's': subject = optarg; break;
         case 'S': schemas_dir = optarg; break;
         case 'd': snprintf(dir, sizeof dir, "%s", optarg); break;
+        case 'P': pipeline_only = 1; break;
         default:
             fprintf(stderr, "usage: bench_ingest [-n N] [--schema S] "
                             "[--schemas-dir DIR] [--dir TMPDIR]\n");
@@ -259,6 +261,13 @@ int main(int argc, char **argv)
     if (!schema)
         die("schema", &err);
 
+    if (pipeline_only) {
+        /* For profiling the daemon's path alone. */
+        double secs = run_pipeline(dir, schemas_dir, subject, n);
+        line("pipeline", n, 0, secs, 0);
+        sa_schemas_free(schemas);
+        return 0;
+    }
     printf("ingest benchmark: %zu records of %s:v%d, in %s\n", n, schema->subject,
            schema->version, dir);
     int64_t gen_t0 = sa_mono_us();
