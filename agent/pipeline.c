@@ -425,6 +425,16 @@ static void *committer_main(void *arg)
 
 /* Wait until no batch is in flight; run the sources' committed hooks for
  * what became durable. Returns a failed commit's rc. */
+static void run_hooks(struct sa_pipeline *p, uint64_t committed)
+{
+    if (committed <= p->hooked_gen)
+        return;
+    p->hooked_gen = committed;
+    for (size_t i = 0; i < p->n_lanes; i++)
+        if (p->lanes[i].src.ops->committed)
+            p->lanes[i].src.ops->committed(&p->lanes[i].src, committed);
+}
+
 static int wait_idle(struct sa_pipeline *p, struct sa_err *err)
 {
     uint64_t committed;
@@ -438,13 +448,18 @@ static int wait_idle(struct sa_pipeline *p, struct sa_err *err)
     if (rc && err)
         *err = p->commit_err;
     pthread_mutex_unlock(&p->mu);
-    if (committed > p->hooked_gen) {
-        p->hooked_gen = committed;
-        for (size_t i = 0; i < p->n_lanes; i++)
-            if (p->lanes[i].src.ops->committed)
-                p->lanes[i].src.ops->committed(&p->lanes[i].src, committed);
-    }
+    run_hooks(p, committed);
     return rc;
+}
+
+/* Without waiting: run the hooks of what the committer finished since. */
+static void poll_committed(struct sa_pipeline *p)
+{
+    uint64_t committed;
+    pthread_mutex_lock(&p->mu);
+    committed = p->committed_gen;
+    pthread_mutex_unlock(&p->mu);
+    run_hooks(p, committed);
 }
 
 /* Hand the filled batch to the committer and start filling the other. */
@@ -555,6 +570,8 @@ int sa_pipeline_step(struct sa_pipeline *p, int *idle, struct sa_err *err)
     int unfinished = 0, must_commit = 0;
     uint64_t before_all = p->fill->n_records;
     int rc;
+
+    poll_committed(p);
 
     for (size_t i = 0; i < p->n_lanes; i++) {
         struct lane *lane = &p->lanes[i];
