@@ -9,6 +9,8 @@
 # 12 ships Java 17.
 
 REGISTRY_ENV_HOME=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../common.sh
+. "$REGISTRY_ENV_HOME/../common.sh"
 REGISTRY_CACHE=${SA_REGISTRY_CACHE:-$REGISTRY_ENV_HOME/.cache}
 REGISTRY_DEFAULT_DIR=$REGISTRY_CACHE/registry
 APICURIO_VERSION=${SA_APICURIO_VERSION:-2.6.13.Final}
@@ -28,19 +30,7 @@ registry_log() {
 
 # Install what is missing from Debian's packages (tools/setup lists them too).
 registry_need_packages() {
-  local missing=()
-  command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
-  command -v mvn >/dev/null 2>&1 || missing+=(maven)
-  command -v curl >/dev/null 2>&1 || missing+=(curl)
-  command -v python3 >/dev/null 2>&1 || missing+=(python3)
-  [ ${#missing[@]} -eq 0 ] && return 0
-  registry_log "installing ${missing[*]}"
-  local sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq >&2
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
-    || registry_die "apt-get install ${missing[*]} failed"
+  testenv_need registry java=openjdk-17-jre-headless mvn=maven curl=curl python3=python3
 }
 
 # Resolve the distribution tarball into ~/.m2 (or -Dmaven.repo.local given
