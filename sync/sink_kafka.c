@@ -13,6 +13,8 @@
  *   avro       Avro single-object encoding: C3 01, the writer schema's
  *              CRC-64-AVRO fingerprint (little-endian), the Avro body;
  *   confluent  magic byte 0, the 4-byte Schema Registry id, the body;
+ *              the schema is registered under "<topic>-value"
+ *              (TopicNameStrategy) through sync/registry.c;
  *   json       sa_encode_json with _origin_id/_seq/_op.
  * A delete (op=delete) is a tombstone: NULL value, headers as above.
  *
@@ -78,6 +80,7 @@
 #include "agent/base/clock.h"
 #include "agent/base/log.h"
 #include "sync/encode.h"
+#include "sync/registry.h"
 
 #include <inttypes.h>
 #include <jansson.h>
@@ -223,6 +226,7 @@ struct kafka_sink {
 
     struct sa_ack_list acks; /* outcomes waiting for poll_acks */
     struct sa_buf value;
+    struct sa_registry *registry; /* encoding: confluent */
     int64_t max_in_flight;
 
     /* exactly_once */
@@ -744,10 +748,9 @@ static int kafka_open(struct sa_sink *sink, struct sa_err *err)
     if (!o || !o->brokers || !o->brokers[0])
         return sa_err_set(err, SA_ECONFIG, "sink %s: brokers is required",
                           sink->conf->name);
-    if (o->encoding == ENC_CONFLUENT)
+    if (o->encoding == ENC_CONFLUENT && (!o->schema_registry || !o->schema_registry[0]))
         return sa_err_set(err, SA_ECONFIG,
-                          "sink %s: encoding confluent needs the schema registry "
-                          "client, which this build does not have yet",
+                          "sink %s: encoding confluent needs schema_registry (a URL)",
                           sink->conf->name);
     ks = calloc(1, sizeof *ks);
     if (!ks)
@@ -769,6 +772,17 @@ static int kafka_open(struct sa_sink *sink, struct sa_err *err)
         return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", sink->conf->name);
     }
     slots_reset(ks);
+    if (o->encoding == ENC_CONFLUENT) {
+        struct sa_registry_opts ro = {.url = o->schema_registry,
+                                      .username = o->registry_username,
+                                      .password = o->registry_password,
+                                      .timeout_ms = 10000};
+        if ((rc = sa_registry_new(&ks->registry, &ro, err))) {
+            sa_err_prefix(err, "sink %s: ", ks->name);
+            kafka_close(sink);
+            return rc;
+        }
+    }
     /* Check the template now, not at the first record. */
     if ((rc = topic_name(ks, "x", &ks->value, err)) || (rc = producer_new(ks, err))) {
         kafka_close(sink);
@@ -793,6 +807,7 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
     struct sa_record_view rec;
     char version[16];
     uint32_t n_records = view->count - view->start_index;
+    int32_t registry_id = 0;
     int rc;
 
     if (ks->o->exactly_once && ks->in_txn) {
@@ -818,6 +833,27 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
         ks->txn_begin_ms = sa_mono_ms();
     }
     snprintf(version, sizeof version, "%d", schema->version);
+    if (ks->registry) {
+        /* TopicNameStrategy: the subject is "<topic>-value". The client
+         * caches ids, so this costs a request once per schema. */
+        char subject[512];
+        snprintf(subject, sizeof subject, "%s-value", rd_kafka_topic_name(rkt));
+        rc = sa_registry_id(ks->registry, subject, schema, &registry_id, err);
+        if (rc == SA_ESCHEMA) {
+            /* The registry refuses this schema: these records cannot be
+             * sent in this encoding, ever. */
+            push_ack(&ks->acks, view->id, view->start_index, n_records, SA_SINK_REJECT,
+                     err->msg);
+            sa_err_clear(err);
+            return SA_OK;
+        }
+        if (rc) {
+            sa_err_prefix(err, "sink %s: ", ks->name);
+            /* SA_EAGAIN means "no room" to the dispatcher: a registry that
+             * is down is a failed send, retried after a backoff. */
+            return err->rc = rc == SA_EAGAIN ? SA_ESINK : rc;
+        }
+    }
 
     sa_segment_iter_init(&it, view);
     while ((rc = sa_segment_iter_next(&it, &rec, err)) == SA_OK &&
@@ -848,6 +884,9 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
             if (ks->o->encoding == ENC_JSON)
                 rc = sa_encode_json(schema, rec.body, rec.body_len, sink->origin_id,
                                     &rec, &ks->value, &enc);
+            else if (ks->registry)
+                rc = sa_encode_confluent(registry_id, rec.body, rec.body_len,
+                                         &ks->value);
             else
                 rc =
                     sa_encode_single_object(schema, rec.body, rec.body_len, &ks->value);
@@ -1160,6 +1199,7 @@ static void kafka_close(struct sa_sink *sink)
     sa_ack_list_fini(&ks->acks);
     sa_ack_list_fini(&ks->rejects);
     sa_buf_fini(&ks->value);
+    sa_registry_free(ks->registry);
     free(ks);
     sink->ctx = NULL;
 }
