@@ -179,6 +179,7 @@ int sa_csv_next(struct sa_csv_parser *p, const char *buf, size_t len, int at_eof
         size_t field_pos = pos; /* where the field starts in the window */
         size_t off, flen;
         int in_scratch = 0;
+        int scratch_full = 0;   /* an unescaped field did not fit */
         unsigned char high = 0; /* OR of the field's bytes: any >= 0x80? */
         char term;              /* delimiter, '\n' or 0 at the end of input */
 
@@ -205,19 +206,31 @@ int sa_csv_next(struct sa_csv_parser *p, const char *buf, size_t len, int at_eof
                     return SA_EAGAIN; /* a closing quote, or the first of ""? */
                 if (qi + 1 < len && buf[qi + 1] == quote) {
                     /* "" stands for one quote: keep what came before it */
-                    if (sa_buf_append(&p->scratch, buf + seg, qi + 1 - seg))
+                    if (sa_buf_append(&p->scratch, buf + seg, qi + 1 - seg)) {
                         row_error(&rs, field_pos, n + 1,
                                   "field longer than %zu bytes", p->opts.max_field);
+                        scratch_full = 1;
+                    }
                     in_scratch = 1;
                     pos = seg = qi + 2;
                     continue;
                 }
                 if (in_scratch) {
-                    if (sa_buf_append(&p->scratch, buf + seg, qi - seg))
+                    if (sa_buf_append(&p->scratch, buf + seg, qi - seg)) {
                         row_error(&rs, field_pos, n + 1,
                                   "field longer than %zu bytes", p->opts.max_field);
+                        scratch_full = 1;
+                    }
                     off = scratch_off;
                     flen = p->scratch.len - scratch_off;
+                    if (scratch_full) {
+                        /* The row is rejected; its field must still not
+                         * point into a scratch buffer that never got it
+                         * (scratch.data is NULL when nothing fit). */
+                        in_scratch = 0;
+                        off = field_pos;
+                        flen = 0;
+                    }
                 } else {
                     off = seg;
                     flen = qi - seg;

@@ -2,24 +2,35 @@
 /*
  * The ingest pipeline (DESIGN.md §1, §5): sources -> batch -> spool.
  *
- * Each source owns a lane: one segment builder (a source has one stream
- * and one schema) and the positions it reported since the last commit.
- * sa_pipeline_step() polls each unfinished source for up to the room left
- * in its lane, then commits when a lane is full (batch.max_records or
- * batch.max_bytes) or the oldest pending record has waited batch.linger.
+ * Batches. Each source owns a lane; a batch holds, per lane, one segment
+ * builder (a source has one stream and one schema) and the positions the
+ * source reported, plus the batch's dead letters. sa_pipeline_step()
+ * polls each unfinished source for up to the room left in its lane and
+ * hands the batch over for commit when a lane is full (batch.max_records
+ * or batch.max_bytes) or the oldest pending record has waited
+ * batch.linger.
  *
- * A commit writes every non-empty lane's segment, every reported position
- * and every dead letter in ONE spool transaction (sa_spool_commit), so a
- * source's position never runs ahead of its records (I1): kill -9 at any
- * point leaves either both or neither. Until a commit succeeds nothing is
- * acknowledged to anyone; a source that is closed with records pending
- * reads them again from its committed position when it is reopened.
+ * Commits. A commit writes every non-empty segment, every reported
+ * position and every dead letter of one batch in ONE spool transaction
+ * (sa_spool_commit), so a source's position never runs ahead of its
+ * records (I1): kill -9 at any point leaves either both or neither. Until
+ * a commit succeeds nothing is acknowledged to anyone; a source closed
+ * with records pending reads them again from its committed position when
+ * it is reopened.
  *
- * When the spool is full (SA_EFULL):
+ * Two batches, two threads. Commits run on a committer thread while the
+ * sources fill the other batch, so parsing and encoding (one core) overlap
+ * with SQLite (the other). At most one batch is in flight: handing over
+ * the next one waits for the previous commit. Batches carry a generation
+ * number and commit in order; a source's `committed(generation)` hook runs
+ * on the polling thread once that generation is durable, which is when a
+ * finished input file may be deleted.
+ *
+ * When the spool is full (SA_EFULL), on the committer:
  *   block        keep the batch, log once, retry every 500 ms until space
  *                returns (the housekeeper trims as sinks acknowledge);
- *                sources are not polled meanwhile, so file offsets stay at
- *                what is committed.
+ *                the next batch waits, so sources stop being polled and
+ *                file positions stay at what is committed.
  *   reject       commit the positions without the records, so the sources
  *                move on; the refused records are counted and audited.
  *   drop_oldest  done inside sa_spool_commit, which audits what it drops.
@@ -30,6 +41,7 @@
 #include "agent/base/log.h"
 #include "agent/source.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,19 +54,34 @@ struct pending_offset {
     int done;
 };
 
-struct lane {
-    struct sa_source src;
-    struct sa_segment_builder seg;
-    struct pending_offset *offsets;
-    size_t n_offsets, cap_offsets;
-    int opened;
-    int finished; /* poll returned SA_EOF */
-};
-
 struct pending_deadletter {
     char *stream, *source, *location, *reason;
     void *raw;
     size_t raw_len;
+};
+
+/* What one source put into one batch. */
+struct lane_buf {
+    struct sa_segment_builder seg;
+    struct pending_offset *offsets;
+    size_t n_offsets, cap_offsets;
+};
+
+struct batch_buf {
+    uint64_t generation;
+    struct lane_buf *lanes; /* one per lane */
+    struct pending_deadletter *dls;
+    size_t n_dls, cap_dls;
+    uint64_t n_records;
+    int has_pending; /* records, positions or dead letters */
+    int64_t first_pending_mono;
+};
+
+struct lane {
+    struct sa_source src; /* first: sources hand back &src */
+    size_t index;
+    int opened;
+    int finished; /* poll returned SA_EOF */
 };
 
 struct sa_batch {
@@ -69,49 +96,75 @@ struct sa_pipeline {
     struct lane *lanes;
     size_t n_lanes;
     struct sa_batch batch;
-    struct pending_deadletter *dls;
-    size_t n_dls, cap_dls;
-    uint64_t n_pending; /* records in all lanes */
-    int has_pending;    /* records, positions or dead letters */
-    int64_t first_pending_mono;
+    struct batch_buf bufs[2];
+    struct batch_buf *fill; /* sources add here */
+    uint64_t next_generation;
+
+    /* The committer thread and its hand-over, under mu. */
+    pthread_t committer;
+    int committer_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct batch_buf *inflight; /* handed over, not yet committed */
+    int quit;
+    int commit_rc;              /* the first failed commit, sticky */
+    struct sa_err commit_err;
+    uint64_t committed_gen;     /* highest generation committed */
+    uint64_t hooked_gen;        /* highest generation the hooks saw */
+
     void (*on_commit)(void *);
     void *on_commit_arg;
     struct sa_pipeline_stats stats;
 };
 
-static void mark_pending(struct sa_pipeline *p)
+static struct lane_buf *lane_buf(struct sa_pipeline *p, struct sa_source *src)
 {
-    if (!p->has_pending) {
-        p->has_pending = 1;
-        p->first_pending_mono = sa_mono_ms();
+    return &p->fill->lanes[((struct lane *)src)->index];
+}
+
+static void mark_pending(struct batch_buf *b)
+{
+    if (!b->has_pending) {
+        b->has_pending = 1;
+        b->first_pending_mono = sa_mono_ms();
     }
 }
 
 /* --- the batch API sources call (source.h) -------------------------------- */
 
+uint64_t sa_batch_generation(const struct sa_batch *batch)
+{
+    return batch->p->fill->generation;
+}
+
 size_t sa_batch_room(const struct sa_batch *batch)
 {
-    const struct lane *lane = batch->cur;
-    int64_t max = batch->p->cfg->batch.max_records;
-    if (!lane || lane->seg.count >= max ||
-        (int64_t)lane->seg.frames.len >= batch->p->cfg->batch.max_bytes)
+    const struct sa_pipeline *p = batch->p;
+    const struct lane_buf *lb;
+    int64_t max = p->cfg->batch.max_records;
+
+    if (!batch->cur)
         return 0;
-    return (size_t)(max - lane->seg.count);
+    lb = &p->fill->lanes[batch->cur->index];
+    if (lb->seg.count >= max || (int64_t)lb->seg.frames.len >= p->cfg->batch.max_bytes)
+        return 0;
+    return (size_t)(max - lb->seg.count);
 }
 
 int sa_batch_add(struct sa_batch *batch, struct sa_source *src, int64_t event_ms,
                  const char *key, size_t key_len, enum sa_op op,
                  const void *body, size_t body_len, struct sa_err *err)
 {
-    struct lane *lane = (struct lane *)src; /* src is the lane's first member */
-    int rc = sa_segment_add(&lane->seg, event_ms, key, key_len, op, body, body_len);
+    struct sa_pipeline *p = batch->p;
+    int rc = sa_segment_add(&lane_buf(p, src)->seg, event_ms, key, key_len, op, body,
+                            body_len);
     if (rc)
         return sa_err_set(err, rc, "source %s: cannot add a record of %zu bytes "
                           "to the batch: %s", src->conf->name, body_len,
                           sa_strerror(rc));
-    batch->p->n_pending++;
-    mark_pending(batch->p);
-    atomic_fetch_add(&batch->p->stats.records_in, 1);
+    p->fill->n_records++;
+    mark_pending(p->fill);
+    atomic_fetch_add(&p->stats.records_in, 1);
     return SA_OK;
 }
 
@@ -119,31 +172,31 @@ int sa_batch_offset(struct sa_batch *batch, struct sa_source *src,
                     const char *file_key, int64_t offset, int64_t line, int done,
                     struct sa_err *err)
 {
-    struct lane *lane = (struct lane *)src;
+    struct lane_buf *lb = lane_buf(batch->p, src);
     struct pending_offset *po = NULL;
 
-    for (size_t i = 0; i < lane->n_offsets; i++)
-        if (strcmp(lane->offsets[i].file_key, file_key) == 0)
-            po = &lane->offsets[i];
+    for (size_t i = 0; i < lb->n_offsets && !po; i++)
+        if (strcmp(lb->offsets[i].file_key, file_key) == 0)
+            po = &lb->offsets[i];
     if (!po) {
-        if (lane->n_offsets == lane->cap_offsets) {
-            size_t cap = lane->cap_offsets ? lane->cap_offsets * 2 : 4;
-            struct pending_offset *v = realloc(lane->offsets, cap * sizeof *v);
+        if (lb->n_offsets == lb->cap_offsets) {
+            size_t cap = lb->cap_offsets ? lb->cap_offsets * 2 : 4;
+            struct pending_offset *v = realloc(lb->offsets, cap * sizeof *v);
             if (!v)
                 return sa_err_set(err, SA_ENOMEM, "out of memory");
-            lane->offsets = v;
-            lane->cap_offsets = cap;
+            lb->offsets = v;
+            lb->cap_offsets = cap;
         }
-        po = &lane->offsets[lane->n_offsets];
+        po = &lb->offsets[lb->n_offsets];
         po->file_key = strdup(file_key);
         if (!po->file_key)
             return sa_err_set(err, SA_ENOMEM, "out of memory");
-        lane->n_offsets++;
+        lb->n_offsets++;
     }
     po->offset = offset;
     po->line = line;
     po->done = done;
-    mark_pending(batch->p);
+    mark_pending(batch->p->fill);
     return SA_OK;
 }
 
@@ -160,18 +213,18 @@ int sa_batch_deadletter(struct sa_batch *batch, struct sa_source *src,
                         const char *location, const char *reason,
                         const void *raw, size_t raw_len, struct sa_err *err)
 {
-    struct sa_pipeline *p = batch->p;
+    struct batch_buf *b = batch->p->fill;
     struct pending_deadletter *dl;
 
-    if (p->n_dls == p->cap_dls) {
-        size_t cap = p->cap_dls ? p->cap_dls * 2 : 16;
-        struct pending_deadletter *v = realloc(p->dls, cap * sizeof *v);
+    if (b->n_dls == b->cap_dls) {
+        size_t cap = b->cap_dls ? b->cap_dls * 2 : 16;
+        struct pending_deadletter *v = realloc(b->dls, cap * sizeof *v);
         if (!v)
             return sa_err_set(err, SA_ENOMEM, "out of memory");
-        p->dls = v;
-        p->cap_dls = cap;
+        b->dls = v;
+        b->cap_dls = cap;
     }
-    dl = &p->dls[p->n_dls];
+    dl = &b->dls[b->n_dls];
     memset(dl, 0, sizeof *dl);
     dl->stream = strdup(src->conf->stream);
     dl->source = strdup(src->conf->name);
@@ -185,95 +238,102 @@ int sa_batch_deadletter(struct sa_batch *batch, struct sa_source *src,
     if (raw_len)
         memcpy(dl->raw, raw, raw_len);
     dl->raw_len = raw_len;
-    p->n_dls++;
-    mark_pending(p);
+    b->n_dls++;
+    mark_pending(b);
     return SA_OK;
 }
 
-/* --- commit --------------------------------------------------------------- */
+/* --- batches -------------------------------------------------------------- */
 
-static void clear_pending(struct sa_pipeline *p)
+static void batch_clear(struct sa_pipeline *p, struct batch_buf *b)
 {
     for (size_t i = 0; i < p->n_lanes; i++) {
-        struct lane *lane = &p->lanes[i];
-        sa_segment_builder_reset(&lane->seg);
-        for (size_t j = 0; j < lane->n_offsets; j++)
-            free(lane->offsets[j].file_key);
-        lane->n_offsets = 0;
+        struct lane_buf *lb = &b->lanes[i];
+        sa_segment_builder_reset(&lb->seg);
+        for (size_t j = 0; j < lb->n_offsets; j++)
+            free(lb->offsets[j].file_key);
+        lb->n_offsets = 0;
     }
-    for (size_t i = 0; i < p->n_dls; i++)
-        deadletter_fini(&p->dls[i]);
-    p->n_dls = 0;
-    p->n_pending = 0;
-    p->has_pending = 0;
+    for (size_t i = 0; i < b->n_dls; i++)
+        deadletter_fini(&b->dls[i]);
+    b->n_dls = 0;
+    b->n_records = 0;
+    b->has_pending = 0;
 }
 
-/* Gather the pending lanes into a struct sa_commit. The arrays are sized
- * for every lane; with_records == 0 leaves the segments out (reject). */
-static int build_commit(struct sa_pipeline *p, int with_records,
-                        struct sa_segment_builder **segs,
-                        struct sa_offset_update *offs, size_t cap_offs,
-                        struct sa_deadletter *dls, struct sa_commit *c)
+static void batch_fini(struct sa_pipeline *p, struct batch_buf *b)
+{
+    if (!b->lanes)
+        return;
+    batch_clear(p, b);
+    for (size_t i = 0; i < p->n_lanes; i++) {
+        sa_segment_builder_fini(&b->lanes[i].seg);
+        free(b->lanes[i].offsets);
+    }
+    free(b->lanes);
+    free(b->dls);
+    b->lanes = NULL;
+}
+
+/* Gather a batch into a struct sa_commit; with_records == 0 leaves the
+ * segments out (when_full: reject). The arrays are sized by the caller. */
+static void build_commit(struct sa_pipeline *p, struct batch_buf *b, int with_records,
+                         struct sa_segment_builder **segs, struct sa_offset_update *offs,
+                         struct sa_deadletter *dls, struct sa_commit *c)
 {
     size_t n_offs = 0;
 
     memset(c, 0, sizeof *c);
     for (size_t i = 0; i < p->n_lanes; i++) {
-        struct lane *lane = &p->lanes[i];
-        if (with_records && lane->seg.count > 0)
-            segs[c->n_segments++] = &lane->seg;
-        for (size_t j = 0; j < lane->n_offsets; j++) {
-            if (n_offs == cap_offs)
-                return SA_ENOMEM;
-            offs[n_offs].source = lane->src.conf->name;
-            offs[n_offs].file_key = lane->offsets[j].file_key;
-            offs[n_offs].offset = lane->offsets[j].offset;
-            offs[n_offs].line = lane->offsets[j].line;
-            offs[n_offs].done = lane->offsets[j].done;
-            n_offs++;
+        struct lane_buf *lb = &b->lanes[i];
+        if (with_records && lb->seg.count > 0)
+            segs[c->n_segments++] = &lb->seg;
+        for (size_t j = 0; j < lb->n_offsets; j++, n_offs++) {
+            offs[n_offs].source = p->lanes[i].src.conf->name;
+            offs[n_offs].file_key = lb->offsets[j].file_key;
+            offs[n_offs].offset = lb->offsets[j].offset;
+            offs[n_offs].line = lb->offsets[j].line;
+            offs[n_offs].done = lb->offsets[j].done;
         }
     }
-    for (size_t i = 0; i < p->n_dls; i++) {
-        dls[i].stream = p->dls[i].stream;
-        dls[i].source = p->dls[i].source;
-        dls[i].location = p->dls[i].location;
-        dls[i].reason = p->dls[i].reason;
-        dls[i].raw = p->dls[i].raw;
-        dls[i].raw_len = p->dls[i].raw_len;
+    for (size_t i = 0; i < b->n_dls; i++) {
+        dls[i].stream = b->dls[i].stream;
+        dls[i].source = b->dls[i].source;
+        dls[i].location = b->dls[i].location;
+        dls[i].reason = b->dls[i].reason;
+        dls[i].raw = b->dls[i].raw;
+        dls[i].raw_len = b->dls[i].raw_len;
     }
     c->segments = segs;
     c->offsets = offs;
     c->n_offsets = n_offs;
     c->deadletters = dls;
-    c->n_deadletters = p->n_dls;
-    return SA_OK;
+    c->n_deadletters = b->n_dls;
 }
 
-static int commit_pending(struct sa_pipeline *p, struct sa_err *err)
+/* Commit one batch (on the committer thread), waiting out a full spool
+ * under when_full: block. */
+static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_err *err)
 {
     struct sa_segment_builder **segs = NULL;
     struct sa_offset_update *offs = NULL;
     struct sa_deadletter *dls = NULL;
     struct sa_commit c;
     struct sa_commit_result res;
-    size_t cap_offs = 0;
-    int rc = SA_OK;
-    int waited = 0;
+    size_t n_offs = 0;
+    uint64_t stored = b->n_records;
+    int rc = SA_OK, waited = 0;
 
-    if (!p->has_pending)
-        return SA_OK;
     for (size_t i = 0; i < p->n_lanes; i++)
-        cap_offs += p->lanes[i].n_offsets;
+        n_offs += b->lanes[i].n_offsets;
     segs = calloc(p->n_lanes + 1, sizeof *segs);
-    offs = calloc(cap_offs + 1, sizeof *offs);
-    dls = calloc(p->n_dls + 1, sizeof *dls);
+    offs = calloc(n_offs + 1, sizeof *offs);
+    dls = calloc(b->n_dls + 1, sizeof *dls);
     if (!segs || !offs || !dls) {
         rc = sa_err_set(err, SA_ENOMEM, "out of memory");
         goto out;
     }
-    rc = build_commit(p, 1, segs, offs, cap_offs, dls, &c);
-    if (rc)
-        goto out;
+    build_commit(p, b, 1, segs, offs, dls, &c);
 
     for (;;) {
         memset(&res, 0, sizeof res);
@@ -281,58 +341,47 @@ static int commit_pending(struct sa_pipeline *p, struct sa_err *err)
         if (rc != SA_EFULL)
             break;
         if (p->cfg->spool.when_full == SA_FULL_REJECT) {
-            uint64_t refused = p->n_pending;
             char detail[160];
             sa_logf(SA_LOG_WARN, "spool full, records refused",
-                    "records=%llu when_full=reject", (unsigned long long)refused);
-            rc = build_commit(p, 0, segs, offs, cap_offs, dls, &c);
-            if (!rc)
-                rc = sa_spool_commit(p->spool, &c, &res, err);
+                    "records=%llu when_full=reject", (unsigned long long)stored);
+            build_commit(p, b, 0, segs, offs, dls, &c);
+            rc = sa_spool_commit(p->spool, &c, &res, err);
             if (rc)
                 goto out;
-            snprintf(detail, sizeof detail, "records=%llu reason=spool full",
-                     (unsigned long long)refused);
+            snprintf(detail, sizeof detail, "{\"records\":%llu,\"reason\":\"spool full\"}",
+                     (unsigned long long)stored);
             if (sa_spool_audit(p->spool, "reject", detail, err) != SA_OK)
                 sa_log_warn("cannot audit refused records", "error", err->msg);
-            atomic_fetch_add(&p->stats.rejected, refused);
-            p->n_pending = 0; /* nothing of the records was stored */
+            atomic_fetch_add(&p->stats.rejected, stored);
+            stored = 0; /* the positions moved on, the records were not kept */
             break;
         }
-        /* block: wait for the housekeeper to trim what sinks acknowledged. */
         if (!waited) {
-            sa_log_warn("spool full, ingest paused until sinks drain",
-                        "detail", err->msg);
+            sa_log_warn("spool full, ingest paused until sinks drain", "detail",
+                        err->msg);
             atomic_store(&p->stats.blocked, 1);
             waited = 1;
         }
         if (p->stop && atomic_load(p->stop)) {
-            rc = sa_err_set(err, SA_ESTOPPED, "stopped while the spool was full; "
-                            "%llu records not committed will be read again "
-                            "from their sources",
-                            (unsigned long long)p->n_pending);
+            rc = sa_err_set(err, SA_ESTOPPED,
+                            "stopped while the spool was full; %llu records not "
+                            "committed will be read again from their sources",
+                            (unsigned long long)stored);
             goto out;
         }
         sa_sleep_ms(FULL_RETRY_MS);
     }
     if (rc)
         goto out;
-    if (waited) {
+    if (waited)
         sa_log_info("spool has room again, ingest resumed");
-        atomic_store(&p->stats.blocked, 0);
-    }
-    atomic_fetch_add(&p->stats.records_spooled, p->n_pending);
-    atomic_fetch_add(&p->stats.deadletters, p->n_dls);
+    atomic_fetch_add(&p->stats.records_spooled, stored);
+    atomic_fetch_add(&p->stats.deadletters, b->n_dls);
     atomic_fetch_add(&p->stats.commits, 1);
     if (res.dropped_records)
         atomic_fetch_add(&p->stats.dropped, res.dropped_records);
-    clear_pending(p);
-    for (size_t i = 0; i < p->n_lanes; i++)
-        if (p->lanes[i].src.ops->committed)
-            p->lanes[i].src.ops->committed(&p->lanes[i].src);
-    if (p->on_commit)
-        p->on_commit(p->on_commit_arg);
 out:
-    if (waited && rc)
+    if (waited)
         atomic_store(&p->stats.blocked, 0);
     free(segs);
     free(offs);
@@ -340,7 +389,116 @@ out:
     return rc;
 }
 
+static void *committer_main(void *arg)
+{
+    struct sa_pipeline *p = arg;
+
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->inflight && !p->quit)
+            pthread_cond_wait(&p->cv, &p->mu);
+        if (!p->inflight)
+            break;
+        struct batch_buf *b = p->inflight;
+        struct sa_err err = {0};
+        pthread_mutex_unlock(&p->mu);
+
+        int rc = p->commit_rc ? p->commit_rc : commit_batch(p, b, &err);
+        if (rc == SA_OK) {
+            batch_clear(p, b);
+            if (p->on_commit)
+                p->on_commit(p->on_commit_arg);
+        }
+        pthread_mutex_lock(&p->mu);
+        if (rc == SA_OK) {
+            p->committed_gen = b->generation;
+        } else if (!p->commit_rc) {
+            p->commit_rc = rc;
+            p->commit_err = err;
+        }
+        p->inflight = NULL;
+        pthread_cond_broadcast(&p->cv);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Wait until no batch is in flight; run the sources' committed hooks for
+ * what became durable. Returns a failed commit's rc. */
+static void run_hooks(struct sa_pipeline *p, uint64_t committed)
+{
+    if (committed <= p->hooked_gen)
+        return;
+    p->hooked_gen = committed;
+    for (size_t i = 0; i < p->n_lanes; i++)
+        if (p->lanes[i].src.ops->committed)
+            p->lanes[i].src.ops->committed(&p->lanes[i].src, committed);
+}
+
+static int wait_idle(struct sa_pipeline *p, struct sa_err *err)
+{
+    uint64_t committed;
+    int rc;
+
+    pthread_mutex_lock(&p->mu);
+    while (p->inflight)
+        pthread_cond_wait(&p->cv, &p->mu);
+    committed = p->committed_gen;
+    rc = p->commit_rc;
+    if (rc && err)
+        *err = p->commit_err;
+    pthread_mutex_unlock(&p->mu);
+    run_hooks(p, committed);
+    return rc;
+}
+
+/* Without waiting: run the hooks of what the committer finished since. */
+static void poll_committed(struct sa_pipeline *p)
+{
+    uint64_t committed;
+    pthread_mutex_lock(&p->mu);
+    committed = p->committed_gen;
+    pthread_mutex_unlock(&p->mu);
+    run_hooks(p, committed);
+}
+
+/* Hand the filled batch to the committer and start filling the other. */
+static int hand_over(struct sa_pipeline *p, struct sa_err *err)
+{
+    int rc = wait_idle(p, err);
+    if (rc || !p->fill->has_pending)
+        return rc;
+    pthread_mutex_lock(&p->mu);
+    p->inflight = p->fill;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    p->fill = p->fill == &p->bufs[0] ? &p->bufs[1] : &p->bufs[0];
+    p->fill->generation = ++p->next_generation;
+    return SA_OK;
+}
+
 /* --- lifecycle ------------------------------------------------------------ */
+
+static int batch_init(struct sa_pipeline *p, struct batch_buf *b,
+                      const struct sa_source_conf *sources, size_t n, size_t seg_cap,
+                      const struct sa_schema_set *schemas, struct sa_err *err)
+{
+    b->lanes = calloc(n ? n : 1, sizeof *b->lanes);
+    if (!b->lanes)
+        return sa_err_set(err, SA_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const struct sa_schema *schema = sa_schemas_lookup(schemas, sources[i].schema, err);
+        int rc;
+        if (!schema)
+            return sa_err_prefix(err, "source %s: ", sources[i].name);
+        rc = sa_segment_builder_init(&b->lanes[i].seg, sources[i].stream, schema->id,
+                                     seg_cap);
+        if (rc)
+            return sa_err_set(err, rc, "source %s: %s", sources[i].name, sa_strerror(rc));
+    }
+    (void)p;
+    return SA_OK;
+}
 
 int sa_pipeline_open(struct sa_pipeline **out, const struct sa_config *cfg,
                      const struct sa_source_conf *sources, size_t n_sources,
@@ -348,8 +506,8 @@ int sa_pipeline_open(struct sa_pipeline **out, const struct sa_config *cfg,
                      const atomic_int *stop, struct sa_err *err)
 {
     struct sa_pipeline *p;
-    int rc = SA_OK;
     size_t seg_cap;
+    int rc = SA_OK;
 
     *out = NULL;
     p = calloc(1, sizeof *p);
@@ -359,40 +517,46 @@ int sa_pipeline_open(struct sa_pipeline **out, const struct sa_config *cfg,
     p->spool = spool;
     p->stop = stop;
     p->batch.p = p;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
     p->lanes = calloc(n_sources ? n_sources : 1, sizeof *p->lanes);
     if (!p->lanes) {
         rc = sa_err_set(err, SA_ENOMEM, "out of memory");
         goto out;
     }
+    p->n_lanes = n_sources;
     /* A lane closes at batch.max_bytes; the slack lets one more record in. */
     seg_cap = (size_t)cfg->batch.max_bytes + 16u * 1024 * 1024;
+    for (int i = 0; i < 2; i++) {
+        rc = batch_init(p, &p->bufs[i], sources, n_sources, seg_cap, schemas, err);
+        if (rc)
+            goto out;
+    }
+    p->fill = &p->bufs[0];
+    p->fill->generation = p->next_generation = 1;
+    if (pthread_create(&p->committer, NULL, committer_main, p) != 0) {
+        rc = sa_err_set(err, SA_ENOMEM, "cannot start the committer thread");
+        goto out;
+    }
+    p->committer_started = 1;
+
     for (size_t i = 0; i < n_sources; i++) {
         const struct sa_source_conf *sc = &sources[i];
         struct lane *lane = &p->lanes[i];
-        const struct sa_schema *schema = sa_schemas_lookup(schemas, sc->schema, err);
 
-        if (!schema) {
-            rc = sa_err_prefix(err, "source %s: ", sc->name);
-            goto out;
-        }
+        lane->index = i;
         lane->src.ops = sc->ops;
         lane->src.conf = sc;
-        lane->src.schema = schema;
+        lane->src.schema = sa_schemas_lookup(schemas, sc->schema, err);
         lane->src.spool = spool;
-        rc = sa_segment_builder_init(&lane->seg, sc->stream, schema->id, seg_cap);
-        if (rc) {
-            rc = sa_err_set(err, rc, "source %s: %s", sc->name, sa_strerror(rc));
-            goto out;
-        }
-        p->n_lanes++;
         rc = sc->ops->open(&lane->src, err);
         if (rc) {
             sa_err_prefix(err, "source %s: ", sc->name);
             goto out;
         }
         lane->opened = 1;
-        sa_log_info("source opened", "source", sc->name, "type", sc->type,
-                    "stream", sc->stream, "schema", sc->schema);
+        sa_log_info("source opened", "source", sc->name, "type", sc->type, "stream",
+                    sc->stream, "schema", sc->schema);
     }
     *out = p;
 out:
@@ -403,11 +567,14 @@ out:
 
 int sa_pipeline_step(struct sa_pipeline *p, int *idle, struct sa_err *err)
 {
-    int added = 0, unfinished = 0, must_commit = 0;
+    int unfinished = 0, must_commit = 0;
+    uint64_t before_all = p->fill->n_records;
+    int rc;
+
+    poll_committed(p);
 
     for (size_t i = 0; i < p->n_lanes; i++) {
         struct lane *lane = &p->lanes[i];
-        int rc;
 
         if (lane->finished)
             continue;
@@ -417,40 +584,41 @@ int sa_pipeline_step(struct sa_pipeline *p, int *idle, struct sa_err *err)
             must_commit = 1;
             continue;
         }
-        uint64_t before = p->n_pending;
         rc = lane->src.ops->poll(&lane->src, &p->batch, err);
-        p->batch.cur = NULL;
-        added += (int)(p->n_pending - before);
         if (rc == SA_EOF) {
             lane->finished = 1;
             sa_log_info("source finished", "source", lane->src.conf->name);
             must_commit = 1;
         } else if (rc) {
+            p->batch.cur = NULL;
             return sa_err_prefix(err, "source %s: ", lane->src.conf->name);
         }
-        p->batch.cur = lane;
         if (sa_batch_room(&p->batch) == 0)
             must_commit = 1;
         p->batch.cur = NULL;
     }
-    if (p->has_pending &&
-        sa_mono_ms() - p->first_pending_mono >= p->cfg->batch.linger_ms)
+    if (idle)
+        *idle = p->fill->n_records == before_all;
+    if (p->fill->has_pending &&
+        sa_mono_ms() - p->fill->first_pending_mono >= p->cfg->batch.linger_ms)
         must_commit = 1;
     if (must_commit) {
-        int rc = commit_pending(p, err);
+        rc = hand_over(p, err);
         if (rc)
             return rc;
     }
-    if (idle)
-        *idle = added == 0;
-    if (unfinished == 0 && !p->has_pending)
-        return SA_EOF;
+    if (unfinished == 0) {
+        /* Every source is done: commit the rest and report the end. */
+        rc = sa_pipeline_flush(p, err);
+        return rc ? rc : SA_EOF;
+    }
     return SA_OK;
 }
 
 int sa_pipeline_flush(struct sa_pipeline *p, struct sa_err *err)
 {
-    return commit_pending(p, err);
+    int rc = hand_over(p, err);
+    return rc ? rc : wait_idle(p, err);
 }
 
 void sa_pipeline_on_commit(struct sa_pipeline *p, void (*fn)(void *), void *arg)
@@ -473,15 +641,24 @@ void sa_pipeline_close(struct sa_pipeline *p)
 {
     if (!p)
         return;
-    clear_pending(p);
+    if (p->committer_started) {
+        pthread_mutex_lock(&p->mu);
+        while (p->inflight)
+            pthread_cond_wait(&p->cv, &p->mu);
+        p->quit = 1;
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+        pthread_join(p->committer, NULL);
+    }
     for (size_t i = 0; i < p->n_lanes; i++) {
         struct lane *lane = &p->lanes[i];
         if (lane->opened && lane->src.ops->close)
             lane->src.ops->close(&lane->src);
-        sa_segment_builder_fini(&lane->seg);
-        free(lane->offsets);
     }
+    batch_fini(p, &p->bufs[0]);
+    batch_fini(p, &p->bufs[1]);
     free(p->lanes);
-    free(p->dls);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
     free(p);
 }

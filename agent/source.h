@@ -39,9 +39,10 @@ struct sa_source_ops {
     /* Add up to sa_batch_room() records (none is fine: nothing is due).
      * Returns SA_OK, SA_EOF when a finite source is done, or a negative rc. */
     int (*poll)(struct sa_source *src, struct sa_batch *batch, struct sa_err *err);
-    /* Optional: everything the source added so far is now committed (the
-     * moment to delete or move a finished input file). */
-    void (*committed)(struct sa_source *src);
+    /* Optional: every batch up to `generation` (sa_batch_generation() at
+     * the time things were added) is committed: the moment to delete or
+     * move a finished input file. Called on the thread that polls. */
+    void (*committed)(struct sa_source *src, uint64_t generation);
     void (*close)(struct sa_source *src);
 };
 
@@ -59,6 +60,8 @@ const struct sa_source_ops *sa_source_type_find(const char *name);
 
 /* --- the batch a source fills (pipeline.c) ------------------------------ */
 
+/* The number of the batch being filled; batches commit in order. */
+uint64_t sa_batch_generation(const struct sa_batch *batch);
 /* Records that still fit before the pipeline must commit. */
 size_t sa_batch_room(const struct sa_batch *batch);
 /* Add one encoded record of src's stream and schema. */

@@ -115,6 +115,7 @@ struct csv_file {
     uint64_t fp_hash;
     int missing; /* a configured plain path that does not exist */
     int on_done_pending; /* done offset handed to the batch, not yet committed */
+    uint64_t on_done_gen; /* ... in this batch generation */
     char *error;
     struct csv_file *next;
 };
@@ -640,6 +641,7 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
         if (f->done && !f->done_reported) {
             f->done_reported = 1;
             f->on_done_pending = !f->failed;
+            f->on_done_gen = sa_batch_generation(batch);
             sa_logf(SA_LOG_INFO, "csv file finished",
                     "source=%s accepted=%" PRIu64 " rejected=%" PRIu64,
                     src->conf->name, f->accepted, f->rejected);
@@ -844,14 +846,14 @@ static void apply_on_done(struct csv_ctx *ctx, struct sa_source *src,
     }
 }
 
-static void csv_committed(struct sa_source *src)
+static void csv_committed(struct sa_source *src, uint64_t generation)
 {
     struct csv_ctx *ctx = src->ctx;
     struct csv_file **link = &ctx->files;
 
     while (*link) {
         struct csv_file *f = *link;
-        if (f->on_done_pending) {
+        if (f->on_done_pending && f->on_done_gen <= generation) {
             f->on_done_pending = 0;
             file_close_handles(f);
             if (strcmp(ctx->conf->on_done, "keep") != 0) {

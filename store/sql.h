@@ -28,6 +28,10 @@
 #define SA_SQL_SYNC_FULL "PRAGMA synchronous = FULL"
 /* Keep the WAL from staying large after a burst once it is reset. */
 #define SA_SQL_JOURNAL_SIZE_LIMIT "PRAGMA journal_size_limit = 67108864"
+/* Checkpoints (and their fsyncs) are the housekeeper's job, on its own
+ * connection every second; a commit runs one itself only past 64 MiB of
+ * WAL (when no housekeeper runs), so ingest does not stall on them. */
+#define SA_SQL_WAL_AUTOCHECKPOINT "PRAGMA wal_autocheckpoint = 16384"
 #define SA_SQL_PAGE_SIZE "PRAGMA page_size"
 #define SA_SQL_TXN_BEGIN_IMMEDIATE "BEGIN IMMEDIATE"
 #define SA_SQL_TXN_COMMIT "COMMIT"

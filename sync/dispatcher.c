@@ -60,6 +60,11 @@
  *   RUNNING/BACKOFF --worker_main: stop requested and caught up, or grace
  *              over (finish)--> STOPPED
  *
+ * FAILED is never entered: a worker does not give up on its own. Errors
+ * that last (upstream down, a spool read failing, a dead letter that
+ * cannot be stored) keep it cycling through BACKOFF with the reason in
+ * last_error and in the log, while the cursor stays put (I2, I4).
+ *
  * The backoff delay is "full jitter": uniform in [0, min(retry_max_ms,
  * retry_initial_ms * 2^attempt)]; attempt is reset by the first OK outcome
  * after a failure. After the delay the worker rewinds to `acked` and

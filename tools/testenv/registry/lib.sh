@@ -49,21 +49,26 @@ registry_need_packages() {
 registry_fetch() {
   registry_need_packages
   mkdir -p "$REGISTRY_CACHE"
+  # Absolute, because mvn runs in the cache below.
+  REGISTRY_CACHE=$(cd "$REGISTRY_CACHE" && pwd)
+  APICURIO_HOME=$REGISTRY_CACHE/apicurio-registry-$APICURIO_VERSION
   (
     # Two starts at once fetch once.
     flock 9
     ls "$APICURIO_HOME"/apicurio-registry-app-*-runner.jar >/dev/null 2>&1 && exit 0
     registry_log "fetching Apicurio Registry $APICURIO_VERSION with Maven (first time: 142 MB)"
     rm -rf "$APICURIO_HOME.tmp"
+    # Run in the cache: without a project, unpack leaves its marker files
+    # in ./${project.basedir}/target.
     # shellcheck disable=SC2086
-    if ! mvn -B -Dstyle.color=never ${SA_REGISTRY_MAVEN_OPTS:-} \
+    if ! (cd "$REGISTRY_CACHE" && mvn -B -Dstyle.color=never ${SA_REGISTRY_MAVEN_OPTS:-} \
         org.apache.maven.plugins:maven-dependency-plugin:3.8.1:unpack \
-        -Dartifact="$APICURIO_ARTIFACT" -DoutputDirectory="$APICURIO_HOME.tmp" \
+        -Dartifact="$APICURIO_ARTIFACT" -DoutputDirectory="$APICURIO_HOME.tmp") \
         >"$REGISTRY_CACHE/fetch.log" 2>&1; then
       tail -n 50 "$REGISTRY_CACHE/fetch.log" >&2
       registry_die "mvn dependency:unpack $APICURIO_ARTIFACT failed (log: $REGISTRY_CACHE/fetch.log)"
     fi
-    rm -rf "$APICURIO_HOME"
+    rm -rf "$APICURIO_HOME" "$REGISTRY_CACHE/\${project.basedir}"
     mv "$APICURIO_HOME.tmp" "$APICURIO_HOME"
   ) 9>"$REGISTRY_CACHE/.lock" || exit 1
   APICURIO_JAR=$(ls "$APICURIO_HOME"/apicurio-registry-app-*-runner.jar)
