@@ -370,6 +370,8 @@ int sa_spool_open(struct sa_spool **out, const struct sa_spool_opts *opts,
         src = sqlite3_exec(s->db, SA_SQL_JOURNAL_SIZE_LIMIT, NULL, NULL, NULL);
     if (src == SQLITE_OK && !readonly)
         src = sqlite3_exec(s->db, SA_SQL_WAL_AUTOCHECKPOINT, NULL, NULL, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_exec(s->db, SA_SQL_CACHE_SIZE, NULL, NULL, NULL);
     if (src != SQLITE_OK) {
         rc = fail(s, src, "cannot set pragmas", err);
         goto out;

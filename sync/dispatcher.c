@@ -596,7 +596,7 @@ static void collect_acks(struct worker *w, int timeout_ms)
     struct sa_err why = {0};
     int rc, retry = 0;
 
-    w->acks.n = 0;
+    sa_ack_list_clear(&w->acks);
     rc = w->sink.ops->poll_acks(&w->sink, &w->acks, timeout_ms);
     for (size_t i = 0; i < w->acks.n; i++)
         retry |= apply_ack(w, &w->acks.v[i], &why);

@@ -42,8 +42,8 @@ struct sa_ack {
     int64_t segment_id;
     uint32_t first_index; /* record index inside the segment */
     uint32_t count;
-    int outcome; /* enum sa_sink_outcome */
-    char reason[200];
+    int outcome;        /* enum sa_sink_outcome */
+    const char *reason; /* "" for OK; else owned by the list */
 };
 
 struct sa_ack_list {
@@ -51,9 +51,15 @@ struct sa_ack_list {
     size_t n, cap;
 };
 
+/* Append an outcome (reason copied; may be NULL). An outcome that
+ * continues one of the last few entries (same segment, same outcome and
+ * reason, the next index) is merged into it, so per-record acks from
+ * interleaved partitions stay a handful of entries. */
 int sa_ack_list_push(struct sa_ack_list *list, int64_t segment_id,
                      uint32_t first_index, uint32_t count, int outcome,
                      const char *reason);
+/* Empty the list, keeping its memory. */
+void sa_ack_list_clear(struct sa_ack_list *list);
 void sa_ack_list_fini(struct sa_ack_list *list);
 
 struct sa_sink {

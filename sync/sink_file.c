@@ -635,7 +635,7 @@ static int file_poll_acks(struct sa_sink *sink, struct sa_ack_list *acks,
                               fs->acks.v[i].first_index, fs->acks.v[i].count,
                               fs->acks.v[i].outcome, fs->acks.v[i].reason);
     if (rc == SA_OK)
-        fs->acks.n = 0;
+        sa_ack_list_clear(&fs->acks);
     return rc;
 }
 

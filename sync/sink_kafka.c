@@ -266,23 +266,6 @@ static int cursor_cmp(const struct sa_cursor *a, const struct sa_cursor *b)
     return 0;
 }
 
-/* Append an outcome, merged into the last ack when it continues it. */
-static int push_ack(struct sa_ack_list *acks, int64_t segment_id, uint32_t index,
-                    uint32_t count, int outcome, const char *reason)
-{
-    if (acks->n > 0) {
-        struct sa_ack *last = &acks->v[acks->n - 1];
-        if (last->segment_id == segment_id && last->outcome == outcome &&
-            last->first_index + last->count == index &&
-            (outcome == SA_SINK_OK ||
-             strcmp(last->reason, reason ? reason : "") == 0)) {
-            last->count += count;
-            return SA_OK;
-        }
-    }
-    return sa_ack_list_push(acks, segment_id, index, count, outcome, reason);
-}
-
 static void slot_release(struct kafka_sink *ks, uint32_t i)
 {
     ks->slots[i].used = 0;
@@ -338,11 +321,11 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
             ks->txn_failed = 1;
             snprintf(ks->txn_error, sizeof ks->txn_error, "%s", reason);
             if (outcome == SA_SINK_REJECT &&
-                push_ack(&ks->rejects, s->segment_id, s->index, 1, outcome, reason))
+                sa_ack_list_push(&ks->rejects, s->segment_id, s->index, 1, outcome, reason))
                 sa_log_warn("kafka sink: out of memory for a rejection", "sink",
                             ks->name);
         }
-    } else if (push_ack(&ks->acks, s->segment_id, s->index, 1, outcome, reason)) {
+    } else if (sa_ack_list_push(&ks->acks, s->segment_id, s->index, 1, outcome, reason)) {
         /* Without the ack the record is neither passed nor retried; the
          * dispatcher's drain limit rewinds to it: a duplicate, never a loss. */
         sa_log_warn("kafka sink: out of memory for an ack", "sink", ks->name);
@@ -483,10 +466,10 @@ static void topics_free(struct kafka_sink *ks)
 static void txn_report(struct kafka_sink *ks, int outcome, const char *reason)
 {
     for (size_t i = 0; i < ks->rejects.n; i++)
-        push_ack(&ks->acks, ks->rejects.v[i].segment_id, ks->rejects.v[i].first_index,
+        sa_ack_list_push(&ks->acks, ks->rejects.v[i].segment_id, ks->rejects.v[i].first_index,
                  ks->rejects.v[i].count, SA_SINK_REJECT, ks->rejects.v[i].reason);
     for (size_t i = 0; i < ks->n_ranges; i++)
-        push_ack(&ks->acks, ks->ranges[i].segment_id, ks->ranges[i].first,
+        sa_ack_list_push(&ks->acks, ks->ranges[i].segment_id, ks->ranges[i].first,
                  ks->ranges[i].count, outcome, reason);
 }
 
@@ -496,7 +479,7 @@ static void txn_clear(struct kafka_sink *ks)
     ks->txn_failed = 0;
     ks->txn_records = 0;
     ks->n_ranges = 0;
-    ks->rejects.n = 0;
+    sa_ack_list_clear(&ks->rejects);
     ks->txn_error[0] = '\0';
 }
 
@@ -515,7 +498,7 @@ static void producer_drop(struct kafka_sink *ks, int report)
     if (report && !ks->o->exactly_once)
         for (uint32_t i = 0; i < ks->n_slots; i++)
             if (ks->slots[i].used)
-                push_ack(&ks->acks, ks->slots[i].segment_id, ks->slots[i].index, 1,
+                sa_ack_list_push(&ks->acks, ks->slots[i].segment_id, ks->slots[i].index, 1,
                          SA_SINK_RETRY, "producer recreated");
     if (ks->o->exactly_once && ks->in_txn) {
         if (report)
@@ -842,7 +825,7 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
         if (rc == SA_ESCHEMA) {
             /* The registry refuses this schema: these records cannot be
              * sent in this encoding, ever. */
-            push_ack(&ks->acks, view->id, view->start_index, n_records, SA_SINK_REJECT,
+            sa_ack_list_push(&ks->acks, view->id, view->start_index, n_records, SA_SINK_REJECT,
                      err->msg);
             sa_err_clear(err);
             return SA_OK;
@@ -892,7 +875,7 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
                     sa_encode_single_object(schema, rec.body, rec.body_len, &ks->value);
             if (rc) {
                 rd_kafka_headers_destroy(h);
-                push_ack(&ks->acks, view->id, rec.index, 1, SA_SINK_REJECT,
+                sa_ack_list_push(&ks->acks, view->id, rec.index, 1, SA_SINK_REJECT,
                          enc.msg[0] ? enc.msg : sa_strerror(rc));
                 rc = SA_OK;
                 continue;
@@ -918,7 +901,7 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
             rd_kafka_headers_destroy(h);
             slot_release(ks, slot);
             if (permanent(e)) {
-                push_ack(&ks->acks, view->id, rec.index, 1, SA_SINK_REJECT,
+                sa_ack_list_push(&ks->acks, view->id, rec.index, 1, SA_SINK_REJECT,
                          rd_kafka_err2str(e));
                 continue;
             }
@@ -974,7 +957,7 @@ static int kafka_poll_acks(struct sa_sink *sink, struct sa_ack_list *acks,
                               ks->acks.v[i].count, ks->acks.v[i].outcome,
                               ks->acks.v[i].reason);
     if (rc == SA_OK)
-        ks->acks.n = 0;
+        sa_ack_list_clear(&ks->acks);
     return rc;
 }
 
