@@ -736,7 +736,12 @@ static int resolve(struct loader *ld, yaml_node_t *node, const char *what, char 
             break;
         }
         ref_len = (size_t)(close - ref);
-        if (ref_len > 4 && strncmp(ref, "env:", 4) == 0) {
+        if ((ref_len == 6 && strncmp(ref, "stream", 6) == 0) ||
+            (ref_len == 8 && strncmp(ref, "agent_id", 8) == 0)) {
+            /* A template variable for the component to fill in per record
+             * (the Kafka sink's topic: edge.${stream}): kept as written. */
+            rc = sa_buf_append(&buf, s + i, ref_len + 3);
+        } else if (ref_len > 4 && strncmp(ref, "env:", 4) == 0) {
             char name[256];
             const char *value;
             snprintf(name, sizeof name, "%.*s", (int)(ref_len - 4), ref + 4);
@@ -1259,6 +1264,8 @@ static int derive_defaults(struct loader *ld)
         if (!(cfg->agent.id = strdup(host)))
             return fail_nomem(ld);
     }
+    for (size_t i = 0; i < cfg->n_sinks; i++)
+        cfg->sinks[i].agent_id = cfg->agent.id;
     if (!cfg->spool.path) {
         const char *dir = cfg->agent.data_dir;
         size_t len = strlen(dir);

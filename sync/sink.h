@@ -13,6 +13,7 @@
 #include "agent/base/error.h"
 #include "store/schema.h"
 #include "store/segment.h"
+#include "store/spool.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,7 @@ struct sa_sink_conf {
     int64_t max_in_flight; /* records sent but not yet acknowledged */
     const struct sa_sink_ops *ops;
     void *opts;
+    const char *agent_id; /* agent.id, borrowed from the config */
 };
 
 enum sa_sink_outcome {
@@ -78,6 +80,14 @@ struct sa_sink_ops {
     /* Append outcomes to acks, waiting up to timeout_ms for the first. */
     int (*poll_acks)(struct sa_sink *sink, struct sa_ack_list *acks,
                      int timeout_ms);
+    /* Optional, called once after open before the first send. *inout
+     * holds the cursor from the spool; a sink that keeps its own durable
+     * position upstream (Kafka with exactly_once, where the cursor is
+     * committed in the same transaction as the records) replaces it, and
+     * the dispatcher resumes from there. An error is transient: the
+     * dispatcher backs off and calls it again before sending anything. */
+    int (*start_cursor)(struct sa_sink *sink, struct sa_cursor *inout,
+                        struct sa_err *err);
     void (*close)(struct sa_sink *sink);
 };
 
