@@ -774,10 +774,33 @@ static int kafka_open(struct sa_sink *sink, struct sa_err *err)
     return SA_OK;
 }
 
-static int add_header(rd_kafka_headers_t *h, const char *name, const char *value,
-                      ssize_t len)
+/* Header names are literals: their length is known at compile time, so
+ * librdkafka need not strlen them for every record. */
+#define ADD_HEADER(h, name, value, len)                                                \
+    (rd_kafka_header_add((h), (name), (ssize_t)(sizeof(name) - 1), (value),            \
+                         (ssize_t)(len))                                               \
+         ? -1                                                                          \
+         : 0)
+
+/* The decimal text of v, written backwards ending just before `end`;
+ * returns where it starts. 20 digits at most. snprintf("%" PRIu64) cost
+ * ~800 instructions a call, two calls a record (the seq and event_time_ms
+ * headers); this costs a tenth of that. */
+static char *decimal_u64(char *end, uint64_t v)
 {
-    return rd_kafka_header_add(h, name, -1, value, len) ? -1 : 0;
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return end;
+}
+
+static char *decimal_i64(char *end, int64_t v)
+{
+    char *p = decimal_u64(end, v < 0 ? 0 - (uint64_t)v : (uint64_t)v);
+    if (v < 0)
+        *--p = '-';
+    return p;
 }
 
 static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
@@ -789,6 +812,7 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
     struct sa_segment_iter it;
     struct sa_record_view rec;
     char version[16];
+    size_t version_len, origin_len, subject_len;
     uint32_t n_records = view->count - view->start_index;
     int32_t registry_id = 0;
     int rc;
@@ -815,7 +839,9 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
         ks->in_txn = 1;
         ks->txn_begin_ms = sa_mono_ms();
     }
-    snprintf(version, sizeof version, "%d", schema->version);
+    version_len = (size_t)snprintf(version, sizeof version, "%d", schema->version);
+    origin_len = strlen(sink->origin_id);
+    subject_len = strlen(schema->subject);
     if (ks->registry) {
         /* TopicNameStrategy: the subject is "<topic>-value". The client
          * caches ids, so this costs a request once per schema. */
@@ -842,7 +868,10 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
     while ((rc = sa_segment_iter_next(&it, &rec, err)) == SA_OK &&
            rec.index < view->count) {
         rd_kafka_headers_t *h = rd_kafka_headers_new(6);
-        char seq[24], event_ms[24];
+        char seq_buf[24], event_ms_buf[24];
+        char *seq = decimal_u64(seq_buf + sizeof seq_buf, rec.seq);
+        char *event_ms = decimal_i64(event_ms_buf + sizeof event_ms_buf, rec.event_ms);
+        int is_delete = rec.op == SA_OP_DELETE;
         const void *value = NULL;
         size_t value_len = 0;
         uint32_t slot;
@@ -850,18 +879,17 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
 
         if (!h)
             return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
-        snprintf(seq, sizeof seq, "%" PRIu64, rec.seq);
-        snprintf(event_ms, sizeof event_ms, "%" PRId64, rec.event_ms);
-        if (add_header(h, "origin_id", sink->origin_id, -1) ||
-            add_header(h, "seq", seq, -1) ||
-            add_header(h, "schema_subject", schema->subject, -1) ||
-            add_header(h, "schema_version", version, -1) ||
-            add_header(h, "event_time_ms", event_ms, -1) ||
-            add_header(h, "op", rec.op == SA_OP_DELETE ? "delete" : "upsert", -1)) {
+        if (ADD_HEADER(h, "origin_id", sink->origin_id, origin_len) ||
+            ADD_HEADER(h, "seq", seq, seq_buf + sizeof seq_buf - seq) ||
+            ADD_HEADER(h, "schema_subject", schema->subject, subject_len) ||
+            ADD_HEADER(h, "schema_version", version, version_len) ||
+            ADD_HEADER(h, "event_time_ms", event_ms,
+                       event_ms_buf + sizeof event_ms_buf - event_ms) ||
+            ADD_HEADER(h, "op", is_delete ? "delete" : "upsert", 6)) {
             rd_kafka_headers_destroy(h);
             return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
         }
-        if (rec.op != SA_OP_DELETE) {
+        if (!is_delete) {
             struct sa_err enc = {0};
             sa_buf_reset(&ks->value);
             if (ks->o->encoding == ENC_JSON)
