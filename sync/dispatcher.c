@@ -741,12 +741,19 @@ static void backoff_step(struct worker *w)
 
 /* --- the worker --------------------------------------------------------- */
 
+/* How long a stopping worker waits for outstanding outcomes. */
+#define FINISH_WAIT_MS 2000
+
 static void finish(struct worker *w)
 {
     char seg[32], idx[16];
 
-    if (w->outstanding > 0)
-        collect_acks(w, 0);
+    /* Outcomes still on their way (a Kafka batch in flight) are waited
+     * for a little, bounded: each one collected here is a record not sent
+     * again after the restart. */
+    int64_t until = sa_mono_ms() + FINISH_WAIT_MS;
+    while (w->outstanding > 0 && sa_mono_ms() < until)
+        collect_acks(w, 50);
     save_cursor(w, 1);
     w->sink.ops->close(&w->sink);
     w->sink_open = 0;

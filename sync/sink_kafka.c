@@ -692,6 +692,16 @@ static void txn_commit(struct kafka_sink *ks)
         return;
     }
     e = rd_kafka_commit_transaction(ks->rk, (int)ks->o->delivery_timeout_ms);
+    /* A retriable error leaves the outcome unknown: librdkafka's contract
+     * is to call commit_transaction again, which finishes the same
+     * transaction, rather than to resend its records (duplicates). */
+    for (int attempt = 1; e && rd_kafka_error_is_retriable(e) && attempt < 5; attempt++) {
+        sa_log_warn("kafka commit_transaction retried", "sink", ks->name, "error",
+                    rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        sa_sleep_ms(100L * attempt);
+        e = rd_kafka_commit_transaction(ks->rk, (int)ks->o->delivery_timeout_ms);
+    }
     rd_kafka_poll(ks->rk, 0);
     if (e) {
         char why[200];
@@ -700,9 +710,11 @@ static void txn_commit(struct kafka_sink *ks)
             rd_kafka_error_destroy(e);
             txn_abort(ks, 1, why);
         } else {
-            /* Retriable (the outcome is unknown) or fatal: a new producer
-             * fences this one, and the cursor read back on the next start
-             * says what was committed; here the records are sent again. */
+            /* Still retriable after the retries, or fatal: the outcome is
+             * unknown. A new producer fences this one and the records are
+             * sent again; should the commit have gone through after all,
+             * they are in Kafka twice (the cursor read back on the next
+             * start is right either way). */
             sa_log_warn("kafka commit failed", "sink", ks->name, "error", why);
             rd_kafka_error_destroy(e);
             producer_drop(ks, 1);
@@ -877,8 +889,10 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
         uint32_t slot;
         rd_kafka_resp_err_t e;
 
-        if (!h)
-            return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
+        if (!h) {
+            rc = sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
+            break;
+        }
         if (ADD_HEADER(h, "origin_id", sink->origin_id, origin_len) ||
             ADD_HEADER(h, "seq", seq, seq_buf + sizeof seq_buf - seq) ||
             ADD_HEADER(h, "schema_subject", schema->subject, subject_len) ||
@@ -887,7 +901,8 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
                        event_ms_buf + sizeof event_ms_buf - event_ms) ||
             ADD_HEADER(h, "op", is_delete ? "delete" : "upsert", 6)) {
             rd_kafka_headers_destroy(h);
-            return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
+            rc = sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
+            break;
         }
         if (!is_delete) {
             struct sa_err enc = {0};
@@ -941,8 +956,13 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
                               rd_kafka_topic_name(rkt), rd_kafka_err2str(e));
         }
     }
-    if (rc < 0)
+    if (rc < 0) {
+        /* Part of the view may be produced already: in a transaction, that
+         * part must not commit without the rest (the range is sent again). */
+        if (ks->o->exactly_once)
+            ks->txn_failed = 1;
         return rc;
+    }
     if (ks->o->exactly_once) {
         if (txn_add_range(ks, view->id, view->start_index, n_records)) {
             ks->txn_failed = 1;

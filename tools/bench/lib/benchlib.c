@@ -8,6 +8,7 @@
 
 #include "agent/base/clock.h"
 #include "agent/generator.h"
+#include "agent/housekeeper.h"
 #include "agent/pipeline.h"
 
 #include <sqlite3.h>
@@ -118,6 +119,7 @@ double bench_pipeline(const char *yaml, uint64_t want_records, double *cpu_secs)
     struct sa_schema_set *schemas;
     struct sa_spool *spool;
     struct sa_pipeline *p;
+    struct sa_housekeeper *hk;
     struct sa_err err = {0};
     atomic_int stop = 0;
     char mk[1200];
@@ -135,6 +137,10 @@ double bench_pipeline(const char *yaml, uint64_t want_records, double *cpu_secs)
     if (sa_spool_open(&spool, &cfg->spool, SA_SPOOL_CREATE, &err) ||
         sa_schemas_store(schemas, spool, &err))
         bench_die("spool", &err);
+    /* As in the daemon, the housekeeper checkpoints the WAL on its own
+     * connection, so that commits do not. */
+    if (sa_housekeeper_start(&hk, cfg, 1000, &err))
+        bench_die("housekeeper", &err);
     if (sa_pipeline_open(&p, cfg, cfg->sources, cfg->n_sources, schemas, spool, &stop,
                          &err))
         bench_die("pipeline", &err);
@@ -148,12 +154,16 @@ double bench_pipeline(const char *yaml, uint64_t want_records, double *cpu_secs)
     if (cpu_secs)
         *cpu_secs = bench_cpu_seconds() - cpu0;
     uint64_t spooled = (uint64_t)atomic_load(&sa_pipeline_stats(p)->records_spooled);
+    if (getenv("SA_BENCH_VERBOSE"))
+        fprintf(stderr, "bench: sources waited %.3f s for commits\n",
+                (double)atomic_load(&sa_pipeline_stats(p)->commit_wait_us) / 1e6);
     if (spooled != want_records) {
         fprintf(stderr, "bench: pipeline spooled %llu records, wanted %llu\n",
                 (unsigned long long)spooled, (unsigned long long)want_records);
         exit(1);
     }
     sa_pipeline_close(p);
+    sa_housekeeper_stop(hk);
     sa_spool_close(spool);
     sa_schemas_free(schemas);
     sa_config_free(cfg);
