@@ -1653,6 +1653,30 @@ int sa_spool_lag(struct sa_spool *spool, const struct sa_cursor *cursor,
     return rc;
 }
 
+int sa_spool_pending(struct sa_spool *spool, const struct sa_cursor *cursor,
+                     const char *const *streams, size_t n_streams,
+                     int *pending, struct sa_err *err)
+{
+    sqlite3_stmt *stmt;
+    int src, rc = SA_OK;
+
+    stmt = stream_stmt(spool, STMT_PENDING_ALL, STMT_PENDING_ONE,
+                       STMT_PENDING_SET, streams, n_streams, err);
+    if (!stmt)
+        return stmt_err(err);
+    src = sqlite3_bind_int64(stmt, 1, cursor->segment_id);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(stmt, 2, cursor->record_index);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(stmt);
+    if (src == SQLITE_ROW || src == SQLITE_DONE)
+        *pending = src == SQLITE_ROW;
+    else
+        rc = fail(spool, src, "cannot look for pending records", err);
+    stmt_done(stmt);
+    return rc;
+}
+
 static void problem(void (*report)(void *, const char *), void *arg,
                     int *n_problems, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -226,6 +226,13 @@ int sa_spool_status(struct sa_spool *spool, struct sa_spool_status *out,
                     struct sa_err *err);
 void sa_spool_status_fini(struct sa_spool_status *st);
 
+/* Whether any record (in segments of `streams`, or all when n == 0) lies
+ * after a cursor: *pending 1 or 0. Unlike sa_spool_lag it stops at the
+ * first such segment, so its cost does not grow with the backlog. */
+int sa_spool_pending(struct sa_spool *spool, const struct sa_cursor *cursor,
+                     const char *const *streams, size_t n_streams,
+                     int *pending /* out */, struct sa_err *err);
+
 /* Records (in segments of `streams`, or all when n == 0) after a cursor:
  * the sink's lag, and the created_ms of the oldest unacked segment (0 when
  * none). */

@@ -167,6 +167,11 @@
     XX(LAG_ALL, SA_SQL_LAG_HEAD SA_SQL_AFTER_CURSOR)                        \
     XX(LAG_ONE, SA_SQL_LAG_HEAD SA_SQL_AFTER_CURSOR SA_SQL_ONE_STREAM)      \
     XX(LAG_SET, SA_SQL_LAG_HEAD SA_SQL_AFTER_CURSOR SA_SQL_STREAM_SET)      \
+    XX(PENDING_ALL, "SELECT 1 FROM segments" SA_SQL_AFTER_CURSOR " LIMIT 1") \
+    XX(PENDING_ONE, "SELECT 1 FROM segments" SA_SQL_AFTER_CURSOR            \
+       SA_SQL_ONE_STREAM " LIMIT 1")                                        \
+    XX(PENDING_SET, "SELECT 1 FROM segments" SA_SQL_AFTER_CURSOR            \
+       SA_SQL_STREAM_SET " LIMIT 1")                                        \
     XX(OFFSET_PUT, "INSERT INTO source_offsets(source, file_key, \"offset\"," \
        " line, done, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"           \
        " ON CONFLICT(source, file_key) DO UPDATE SET"                       \

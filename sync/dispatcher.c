@@ -1032,16 +1032,19 @@ int sa_dispatcher_caught_up(struct sa_dispatcher *d)
         struct worker *w = &d->workers[i];
         struct sa_cursor saved;
         struct sa_err err = {0};
-        int64_t records = 0, oldest = 0;
+        int pending = 1;
 
         /* The saved cursor, not the in-memory one: "caught up" promises
-         * that a restart would not send anything again. */
+         * that a restart would not send anything again. Whether anything
+         * is left, not how much: `run --exit-when-synced` and `import
+         * --wait-synced` ask every 50 ms, and summing the backlog cost a
+         * page read per segment left, more the larger the backlog. */
         pthread_mutex_lock(&w->lock);
         saved = w->m.cursor;
         pthread_mutex_unlock(&w->lock);
-        if (sa_spool_lag(d->query, &saved, w->streams, w->n_streams, &records,
-                         &oldest, &err) ||
-            records > 0)
+        if (sa_spool_pending(d->query, &saved, w->streams, w->n_streams,
+                             &pending, &err) ||
+            pending)
             caught_up = 0;
     }
     pthread_mutex_unlock(&d->query_lock);
