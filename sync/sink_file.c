@@ -32,6 +32,13 @@
  * records again into a new file; (_origin_id, _seq) tells them apart. A
  * crash can also leave an avro container with more records than its .ids
  * lines: those records are the unacknowledged tail and are sent again.
+ *
+ * Torn lines. kill -9 during a large write() stops it between pages, so a
+ * crash can leave a last line without its newline in an .ndjson or .ids
+ * file. Nothing on such a line was acknowledged (acks follow the complete
+ * write), so open() cuts every such file back to its last newline before
+ * the sink writes anything (repair_torn_tails): readers never see half a
+ * record, and the records are sent again into a new file.
  */
 #include "sync/sink.h"
 #include "agent/base/fsutil.h"
@@ -41,6 +48,7 @@
 #include "sync/encode.h"
 
 #include <avro.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -487,6 +495,82 @@ static int send_avro(struct file_sink *fs, struct sa_sink *sink,
 
 static void file_close(struct sa_sink *sink);
 
+static int has_suffix(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), k = strlen(suffix);
+    return n >= k && strcmp(name + n - k, suffix) == 0;
+}
+
+/* Cut a line-based file back to its last newline (see "Torn lines"). */
+static int repair_torn_tail(struct file_sink *fs, const char *name,
+                            struct sa_err *err)
+{
+    char buf[4096];
+    struct stat st;
+    off_t end, keep = 0;
+    int fd = openat(fs->dir_fd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    int rc = SA_OK;
+
+    if (fd < 0)
+        return io_error(fs, "opening", name, errno, err);
+    if (fstat(fd, &st) != 0) {
+        rc = io_error(fs, "stat of", name, errno, err);
+        goto out;
+    }
+    end = st.st_size;
+    /* Walk back block by block to the last newline. */
+    while (end > 0) {
+        size_t len = end > (off_t)sizeof buf ? sizeof buf : (size_t)end;
+        ssize_t got = pread(fd, buf, len, end - (off_t)len);
+        if (got != (ssize_t)len) {
+            rc = io_error(fs, "reading", name, got < 0 ? errno : EIO, err);
+            goto out;
+        }
+        if (end == st.st_size && buf[len - 1] == '\n')
+            goto out; /* intact */
+        for (size_t i = len; i > 0; i--)
+            if (buf[i - 1] == '\n') {
+                keep = end - (off_t)len + (off_t)i;
+                goto cut;
+            }
+        end -= (off_t)len;
+    }
+cut:
+    if (st.st_size == 0)
+        goto out;
+    if (ftruncate(fd, keep) != 0 || (fs->o->fsync && fsync(fd) != 0)) {
+        rc = io_error(fs, "cutting the torn last line of", name, errno, err);
+        goto out;
+    }
+    sa_logf(SA_LOG_WARN, "file sink: cut a torn last line left by a crash",
+            "sink=%s file=%s bytes=%lld", fs->name, name,
+            (long long)(st.st_size - keep));
+out:
+    close(fd);
+    return rc;
+}
+
+static int repair_torn_tails(struct file_sink *fs, struct sa_err *err)
+{
+    int dup_fd = dup(fs->dir_fd);
+    DIR *dir = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    struct dirent *de;
+    int rc = SA_OK;
+
+    if (!dir) {
+        if (dup_fd >= 0)
+            close(dup_fd);
+        return io_error(fs, "listing directory", fs->o->path, errno, err);
+    }
+    rewinddir(dir);
+    while (!rc && (de = readdir(dir)) != NULL)
+        if (de->d_name[0] != '.' &&
+            (has_suffix(de->d_name, ".ndjson") || has_suffix(de->d_name, ".ids")))
+            rc = repair_torn_tail(fs, de->d_name, err);
+    closedir(dir);
+    return rc;
+}
+
 static int file_open(struct sa_sink *sink, struct sa_err *err)
 {
     const struct file_opts *o = sink->conf->opts;
@@ -519,6 +603,10 @@ static int file_open(struct sa_sink *sink, struct sa_err *err)
     fs->dir_fd = open(o->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fs->dir_fd < 0) {
         io_error(fs, "opening directory", o->path, errno, err);
+        file_close(sink);
+        return SA_EIO;
+    }
+    if (repair_torn_tails(fs, err) != SA_OK) {
         file_close(sink);
         return SA_EIO;
     }
