@@ -200,4 +200,46 @@
     XX(INCREMENTAL_VACUUM, "PRAGMA incremental_vacuum")                     \
     XX(INTEGRITY_CHECK, "PRAGMA integrity_check")
 
+/* --- salvage (salvage.c) --------------------------------------------------
+ * Reading a damaged spool table by table, by rowid: a scan from ?1 on, and
+ * a point lookup of one rowid to step over pages that cannot be read. The
+ * columns after the rowid are the insert's parameters ?1..?n in order. */
+#define SA_SQL_SALVAGE_CELL_SIZE_CHECK "PRAGMA cell_size_check = ON"
+#define SA_SQL_SALVAGE_QUICK_CHECK "PRAGMA quick_check"
+#define SA_SQL_SALVAGE_SEQUENCE                                             \
+    "SELECT seq FROM sqlite_sequence WHERE name = 'segments'"
+#define SA_SQL_SALVAGE_SEQUENCE_PUT                                         \
+    "DELETE FROM sqlite_sequence WHERE name = 'segments';"                  \
+    "INSERT INTO sqlite_sequence(name, seq) VALUES ('segments', ?1)"
+#define SA_SQL_SALVAGE_META_PUT                                             \
+    "INSERT INTO meta(key, value) VALUES (?1, ?2)"                          \
+    " ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+#define SA_SQL_SALVAGE_AUDIT                                                \
+    "INSERT INTO audit(ts_ms, kind, detail) VALUES (?1, 'salvage', ?2)"
+#define SA_SQL_SALVAGE_TABLES(XX)                                           \
+    XX(meta, "key, value", 2,                                               \
+       "INSERT INTO meta(key, value) VALUES (?1, ?2)"                       \
+       " ON CONFLICT(key) DO UPDATE SET value = excluded.value")            \
+    XX(schemas, "id, subject, version, fingerprint, definition", 5,        \
+       "INSERT INTO schemas(id, subject, version, fingerprint, definition)" \
+       " VALUES (?1, ?2, ?3, ?4, ?5)")                                      \
+    XX(segments, "id, stream, schema_id, first_seq, count, bytes,"          \
+       " created_ms, min_event_ms, max_event_ms, codec, data", 11,          \
+       "INSERT INTO segments(id, stream, schema_id, first_seq, count,"      \
+       " bytes, created_ms, min_event_ms, max_event_ms, codec, data)"       \
+       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")            \
+    XX(sink_cursors, "sink, segment_id, record_index, updated_ms", 4,       \
+       "INSERT INTO sink_cursors(sink, segment_id, record_index,"           \
+       " updated_ms) VALUES (?1, ?2, ?3, ?4)")                              \
+    XX(source_offsets, "source, file_key, \"offset\", line, done,"          \
+       " updated_ms", 6,                                                    \
+       "INSERT INTO source_offsets(source, file_key, \"offset\", line,"     \
+       " done, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                \
+    XX(deadletters, "id, created_ms, stream, source, location, reason,"     \
+       " raw", 7,                                                           \
+       "INSERT INTO deadletters(id, created_ms, stream, source, location,"  \
+       " reason, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                 \
+    XX(audit, "id, ts_ms, kind, detail", 4,                                 \
+       "INSERT INTO audit(id, ts_ms, kind, detail) VALUES (?1, ?2, ?3, ?4)")
+
 #endif
