@@ -28,6 +28,11 @@
 #define SA_SQL_SYNC_FULL "PRAGMA synchronous = FULL"
 /* Keep the WAL from staying large after a burst once it is reset. */
 #define SA_SQL_JOURNAL_SIZE_LIMIT "PRAGMA journal_size_limit = 67108864"
+/* Debian builds SQLite with SQLITE_SECURE_DELETE: every freed page of a
+ * trimmed segment would be zeroed through the WAL, so a trim needs as much
+ * free disk as it frees, and cannot run on a full disk. FAST zeroes only
+ * where that costs no extra I/O (b-tree pages, not overflow pages). */
+#define SA_SQL_SECURE_DELETE_FAST "PRAGMA secure_delete = FAST"
 #define SA_SQL_PAGE_SIZE "PRAGMA page_size"
 #define SA_SQL_TXN_BEGIN_IMMEDIATE "BEGIN IMMEDIATE"
 #define SA_SQL_TXN_COMMIT "COMMIT"
@@ -136,6 +141,7 @@
     XX(META_GET, "SELECT value FROM meta WHERE key = ?1")                   \
     XX(META_PUT, "INSERT INTO meta(key, value) VALUES (?1, ?2)"             \
        " ON CONFLICT(key) DO UPDATE SET value = excluded.value")            \
+    XX(META_DELETE, "DELETE FROM meta WHERE key = ?1")                      \
     XX(PAGE_COUNT, "PRAGMA page_count")                                     \
     XX(FREELIST_COUNT, "PRAGMA freelist_count")                             \
     XX(SEGMENT_INSERT, "INSERT INTO segments(stream, schema_id, first_seq," \
@@ -197,7 +203,9 @@
     XX(STATUS_STREAMS, "SELECT stream, count(*), sum(count),"               \
        " sum(length(data)), min(first_seq), max(first_seq + count - 1),"    \
        " min(created_ms) FROM segments GROUP BY stream ORDER BY stream")    \
-    XX(INCREMENTAL_VACUUM, "PRAGMA incremental_vacuum")                     \
+    /* in steps of 1024 pages: each step's moved pages go through the WAL,   \
+     * which a checkpoint between steps empties (see vacuum_and_checkpoint) */ \
+    XX(INCREMENTAL_VACUUM, "PRAGMA incremental_vacuum(1024)")               \
     XX(INTEGRITY_CHECK, "PRAGMA integrity_check")
 
 /* --- salvage (salvage.c) --------------------------------------------------
