@@ -63,12 +63,12 @@ _Static_assert(N_TABLES <= sizeof ((struct sa_salvage_result *)0)->tables /
                                sizeof(struct sa_salvage_table),
                "sa_salvage_result.tables");
 
+/* Damage, as opposed to an I/O error while reading (which says nothing
+ * about the file and is reported as SA_EIO, exit 1). */
 static int is_damage(int src)
 {
     src &= 0xff;
-    return src == SQLITE_CORRUPT || src == SQLITE_NOTADB ||
-           src == SQLITE_IOERR || src == SQLITE_FORMAT || src == SQLITE_RANGE ||
-           src == SQLITE_TOOBIG || src == SQLITE_MISMATCH;
+    return src == SQLITE_CORRUPT || src == SQLITE_NOTADB || src == SQLITE_FORMAT;
 }
 
 int sa_spool_precheck(const char *path, struct sa_err *err)
