@@ -227,9 +227,10 @@ static int csv_double(struct sa_buf *out, double d)
     return sa_buf_append(out, tmp, (size_t)n);
 }
 
-static int csv_row(const struct sa_record *rec, struct sa_buf *out, struct sa_err *err)
+/* One CSV row from a record decoded into an avro-c generic value. */
+static int csv_row(const struct sa_schema *schema, avro_value_t *record,
+                   struct sa_buf *out, struct sa_err *err)
 {
-    const struct sa_schema *schema = rec->schema;
     int rc = SA_OK;
 
     for (size_t i = 0; i < schema->n_fields && !rc; i++) {
@@ -246,8 +247,7 @@ static int csv_row(const struct sa_record *rec, struct sa_buf *out, struct sa_er
 
         if (i && (rc = sa_buf_append_byte(out, ',')))
             break;
-        if ((rc = avro_value_get_by_index(&((struct sa_record *)rec)->value, i, &v,
-                                          NULL)))
+        if ((rc = avro_value_get_by_index(record, i, &v, NULL)))
             return sa_err_set(err, SA_ERECORD, "field '%s': %s", f->name,
                               avro_strerror());
         if (avro_value_get_type(&v) == AVRO_UNION) {
@@ -329,6 +329,8 @@ int sa_cmd_generate(int argc, char **argv)
     struct sa_record rec = {0};
     struct sa_buf body, text;
     avro_file_writer_t ocf = NULL;
+    avro_reader_t reader = NULL;
+    avro_value_t decoded = {0};
     FILE *f = NULL;
     char tmp_path[4096] = "";
     const char *shown = "standard output";
@@ -387,6 +389,12 @@ int sa_cmd_generate(int argc, char **argv)
     }
 
     if (a.format == FMT_CSV) {
+        if (!(reader = avro_reader_memory("", 0)) ||
+            avro_generic_value_new(schema->iface, &decoded)) {
+            sa_err_set(&err, SA_ENOMEM, "schema %s: %s", schema->subject,
+                       avro_strerror());
+            goto fail;
+        }
         for (size_t i = 0; i < schema->n_fields && !rc; i++) {
             if (i)
                 rc = sa_buf_append_byte(&text, ',');
@@ -407,7 +415,15 @@ int sa_cmd_generate(int argc, char **argv)
             goto fail;
         switch (a.format) {
         case FMT_CSV:
-            rc = csv_row(&rec, &text, &err);
+            /* The record reads back through avro-c: what the CSV shows is
+             * what the Avro body holds. */
+            avro_reader_memory_set_source(reader, (const char *)body.data,
+                                          (int64_t)body.len);
+            if (avro_value_read(reader, &decoded))
+                rc = sa_err_set(&err, SA_ERECORD, "record %lld: %s", (long long)i,
+                                avro_strerror());
+            else
+                rc = csv_row(schema, &decoded, &text, &err);
             break;
         case FMT_JSONL:
             rc = sa_encode_json(schema, body.data, body.len, NULL, NULL, &text, &err);
@@ -415,10 +431,8 @@ int sa_cmd_generate(int argc, char **argv)
                 sa_err_set(&err, rc, "%s", sa_strerror(rc));
             break;
         default:
-            /* The record's avro value has every field set by now. */
-            if (avro_file_writer_append_value(ocf, &rec.value)) {
+            if (avro_file_writer_append_encoded(ocf, body.data, (int64_t)body.len))
                 rc = sa_err_set(&err, SA_EIO, "%s: %s", shown, avro_strerror());
-            }
             break;
         }
         if (rc)
@@ -464,6 +478,10 @@ out:
         fclose(f);
     if (tmp_path[0])
         unlink(tmp_path);
+    if (decoded.self)
+        avro_value_decref(&decoded);
+    if (reader)
+        avro_reader_free(reader);
     if (rec_ready)
         sa_record_fini(&rec);
     if (gen_ready)

@@ -234,9 +234,9 @@ static const struct sa_conf_entry sink_common_conf[] = {
      .max = 24 * HOUR},
     {.type = SA_CONF_INT,
      .key = "max_in_flight",
-     .def = "10000",
+     .def = "5000",
      .offset = offsetof(struct sa_sink_conf, max_in_flight),
-     .desc = "records sent but not yet acknowledged",
+     .desc = "records sent but not yet acknowledged (bounds the sink's memory)",
      .min = 1,
      .max = 10000000},
     {0},
@@ -743,7 +743,12 @@ static int resolve(struct loader *ld, yaml_node_t *node, const char *what, char 
             break;
         }
         ref_len = (size_t)(close - ref);
-        if (ref_len > 4 && strncmp(ref, "env:", 4) == 0) {
+        if ((ref_len == 6 && strncmp(ref, "stream", 6) == 0) ||
+            (ref_len == 8 && strncmp(ref, "agent_id", 8) == 0)) {
+            /* A template variable for the component to fill in per record
+             * (the Kafka sink's topic: edge.${stream}): kept as written. */
+            rc = sa_buf_append(&buf, s + i, ref_len + 3);
+        } else if (ref_len > 4 && strncmp(ref, "env:", 4) == 0) {
             char name[256];
             const char *value;
             snprintf(name, sizeof name, "%.*s", (int)(ref_len - 4), ref + 4);
@@ -1266,6 +1271,8 @@ static int derive_defaults(struct loader *ld)
         if (!(cfg->agent.id = strdup(host)))
             return fail_nomem(ld);
     }
+    for (size_t i = 0; i < cfg->n_sinks; i++)
+        cfg->sinks[i].agent_id = cfg->agent.id;
     if (!cfg->spool.path) {
         const char *dir = cfg->agent.data_dir;
         size_t len = strlen(dir);

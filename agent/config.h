@@ -3,7 +3,8 @@
  * The agent's configuration: one YAML file read with libyaml and checked
  * against config-map tables (agent/base/confmap.h). Unknown keys, wrong
  * types, bad units and out-of-range values are errors naming
- * file:line:column. Scalars may reference ${env:NAME} and ${file:PATH}.
+ * file:line:column. Scalars may reference ${env:NAME} and ${file:PATH};
+ * ${stream} and ${agent_id} are kept as written for templates (topic).
  *
  *   agent:   id, data_dir, schemas_dir, compatibility, log_level, log_format,
  *            shutdown_grace

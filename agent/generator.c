@@ -6,8 +6,9 @@
  * the person's name, an enum draws its symbols with a skew). Filling
  * record i then runs the plans with no state carried between records.
  *
- * Randomness is counter-based: every draw is splitmix64 of the seed, the
- * record index (or the entity, below), the field number and a salt. So
+ * Randomness is counter-based: every draw is splitmix64 of a hash of the
+ * seed and the record index (or the entity, below), mixed with a hash of
+ * the field number and a salt. So
  * record i depends on (schema, seed, i, start_ms, interval_ms) only, and
  * a daemon restarted at a committed i carries on with exactly the records
  * it would have produced.
@@ -21,7 +22,6 @@
  */
 #include "agent/generator.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,12 +79,18 @@ struct field_plan {
     uint32_t true_per_mille; /* booleans */
     int n_symbols;           /* enums: cumulative weights out of 2^32 */
     uint64_t *cumulative;
+    const char **symbols; /* enums: the symbols (owned by the avro schema) */
+    /* salt_key(field, salt) of the draws this field makes (see draw) */
+    uint64_t key_value, key_null, key_hi, key_lo, key_base;
 };
 
 struct plan {
     struct field_plan *f;
     size_t n;
     uint64_t entity_pool; /* 0: every record its own entity */
+    uint64_t key_entity;  /* salt_key of the entity draw */
+    int name_field;       /* the person or first-name field emails use, or -1 */
+    int daily;            /* some field follows the daily cycle */
 };
 
 /* --- counter-based randomness --------------------------------------------- */
@@ -97,10 +103,23 @@ static inline uint64_t splitmix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-/* The draw number `salt` of field `field` for counter n (index or entity). */
-static inline uint64_t draw(uint64_t seed, uint64_t n, size_t field, uint64_t salt)
+/* The draw number `salt` of field `field` for counter n (index or
+ * entity) is draw(counter_key(seed, n), salt_key(field, salt)): the
+ * counter's key is computed once per record, the salt's once per schema
+ * in the plan, and a draw is then a single splitmix64 round. */
+static inline uint64_t salt_key(size_t field, uint64_t salt)
 {
-    return splitmix64(seed ^ splitmix64(n ^ splitmix64(((uint64_t)field << 8) ^ salt)));
+    return splitmix64(((uint64_t)field << 8) ^ salt);
+}
+
+static inline uint64_t counter_key(uint64_t seed, uint64_t n)
+{
+    return splitmix64(seed ^ splitmix64(n));
+}
+
+static inline uint64_t draw(uint64_t counter, uint64_t key)
+{
+    return splitmix64(counter ^ key);
 }
 
 static inline double unit(uint64_t r)
@@ -110,68 +129,92 @@ static inline double unit(uint64_t r)
 
 /* --- word lists ------------------------------------------------------------ */
 
-static const char *const first_names[] = {
-    "Ada",     "Alan",   "Grace", "Linus",  "Margaret", "Dennis", "Barbara",   "Ken",
-    "Frances", "Edsger", "Radia", "Donald", "Hedy",     "John",   "Katherine", "Tim",
-    "Sophie",  "Lukas",  "Emma",  "Noah",   "Mia",      "Liam",   "Yuki",      "Aarav",
-    "Chloe",   "Mateo",  "Amara", "Olga",   "Kwame",    "Ines",   "Pablo",     "Freya",
+/* A word and its length, so that filling a record needs no strlen. */
+struct word {
+    const char *s;
+    size_t len;
 };
-static const char *const last_names[] = {
-    "Lovelace", "Turing",   "Hopper",  "Torvalds",    "Hamilton", "Ritchie",
-    "Liskov",   "Thompson", "Allen",   "Dijkstra",    "Perlman",  "Knuth",
-    "Lamarr",   "McCarthy", "Johnson", "Berners-Lee", "Muller",   "Schmidt",
-    "Rossi",    "Garcia",   "Tanaka",  "Nguyen",      "Okafor",   "Novak",
-    "Silva",    "Jensen",   "Dubois",  "Kowalski",
+#define W(literal)                                                                     \
+    {                                                                                  \
+        literal, sizeof(literal) - 1                                                   \
+    }
+
+static const struct word first_names[] = {
+    W("Ada"),     W("Alan"),  W("Grace"),     W("Linus"),  W("Margaret"), W("Dennis"),
+    W("Barbara"), W("Ken"),   W("Frances"),   W("Edsger"), W("Radia"),    W("Donald"),
+    W("Hedy"),    W("John"),  W("Katherine"), W("Tim"),    W("Sophie"),   W("Lukas"),
+    W("Emma"),    W("Noah"),  W("Mia"),       W("Liam"),   W("Yuki"),     W("Aarav"),
+    W("Chloe"),   W("Mateo"), W("Amara"),     W("Olga"),   W("Kwame"),    W("Ines"),
+    W("Pablo"),   W("Freya"),
 };
-static const char *const cities[] = {
-    "Berlin",    "Paris",     "London",    "Madrid",        "Rome",    "Amsterdam",
-    "Vienna",    "Zurich",    "Stockholm", "Oslo",          "Lisbon",  "Prague",
-    "Warsaw",    "Dublin",    "New York",  "San Francisco", "Toronto", "Tokyo",
-    "Seoul",     "Singapore", "Sydney",    "Sao Paulo",     "Nairobi", "Mumbai",
-    "Cape Town", "Helsinki",
+static const struct word last_names[] = {
+    W("Lovelace"),    W("Turing"), W("Hopper"),   W("Torvalds"), W("Hamilton"),
+    W("Ritchie"),     W("Liskov"), W("Thompson"), W("Allen"),    W("Dijkstra"),
+    W("Perlman"),     W("Knuth"),  W("Lamarr"),   W("McCarthy"), W("Johnson"),
+    W("Berners-Lee"), W("Muller"), W("Schmidt"),  W("Rossi"),    W("Garcia"),
+    W("Tanaka"),      W("Nguyen"), W("Okafor"),   W("Novak"),    W("Silva"),
+    W("Jensen"),      W("Dubois"), W("Kowalski"),
 };
-static const char *const countries[] = {
-    "DE", "FR", "GB", "ES", "IT", "NL", "AT", "CH", "SE", "NO", "PT", "CZ",
-    "PL", "IE", "US", "US", "CA", "JP", "KR", "SG", "AU", "BR", "KE", "IN",
+static const struct word cities[] = {
+    W("Berlin"),        W("Paris"),     W("London"),  W("Madrid"),    W("Rome"),
+    W("Amsterdam"),     W("Vienna"),    W("Zurich"),  W("Stockholm"), W("Oslo"),
+    W("Lisbon"),        W("Prague"),    W("Warsaw"),  W("Dublin"),    W("New York"),
+    W("San Francisco"), W("Toronto"),   W("Tokyo"),   W("Seoul"),     W("Singapore"),
+    W("Sydney"),        W("Sao Paulo"), W("Nairobi"), W("Mumbai"),    W("Cape Town"),
+    W("Helsinki"),
 };
-static const char *const domains[] = {
-    "example.com",
-    "example.org",
-    "mail.example.net",
-    "corp.example",
+static const struct word countries[] = {
+    W("DE"), W("FR"), W("GB"), W("ES"), W("IT"), W("NL"), W("AT"), W("CH"),
+    W("SE"), W("NO"), W("PT"), W("CZ"), W("PL"), W("IE"), W("US"), W("US"),
+    W("CA"), W("JP"), W("KR"), W("SG"), W("AU"), W("BR"), W("KE"), W("IN"),
 };
-static const char *const paths[] = {
-    "/",      "/products",      "/products/",     "/cart",          "/checkout",
-    "/login", "/search",        "/api/v1/orders", "/api/v1/users/", "/blog/",
-    "/help",  "/static/app.js",
+static const struct word domains[] = {
+    W("example.com"),
+    W("example.org"),
+    W("mail.example.net"),
+    W("corp.example"),
 };
-static const char *const user_agents[] = {
-    "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/126.0 Safari/537.36",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like "
-    "Gecko) Version/17.5 Safari/605.1.15",
-    "curl/8.8.0",
-    "Googlebot/2.1 (+http://www.google.com/bot.html)",
+static const struct word paths[] = {
+    W("/"),       W("/products"),      W("/products/"),
+    W("/cart"),   W("/checkout"),      W("/login"),
+    W("/search"), W("/api/v1/orders"), W("/api/v1/users/"),
+    W("/blog/"),  W("/help"),          W("/static/app.js"),
 };
-static const char *const referrers[] = {
-    "https://www.google.com/",   "https://duckduckgo.com/",
-    "https://news.example.com/", "https://social.example/feed",
-    "https://shop.example.com/",
+static const struct word user_agents[] = {
+    W("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"),
+    W("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like "
+      "Gecko) "
+      "Chrome/126.0 Safari/537.36"),
+    W("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+      "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"),
+    W("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like "
+      "Gecko) Version/17.5 Safari/605.1.15"),
+    W("curl/8.8.0"),
+    W("Googlebot/2.1 (+http://www.google.com/bot.html)"),
 };
-static const char *const coupons[] = {"WELCOME10", "SPRING24", "FREESHIP", "VIP20"};
-static const char *const words[] = {
-    "alpha", "bravo",  "charlie", "delta", "echo", "foxtrot",  "golf",  "hotel",
-    "india", "juliet", "kilo",    "lima",  "mike", "november", "oscar", "papa",
+static const struct word referrers[] = {
+    W("https://www.google.com/"),   W("https://duckduckgo.com/"),
+    W("https://news.example.com/"), W("https://social.example/feed"),
+    W("https://shop.example.com/"),
+};
+static const struct word coupons[] = {
+    W("WELCOME10"),
+    W("SPRING24"),
+    W("FREESHIP"),
+    W("VIP20"),
+};
+static const struct word words[] = {
+    W("alpha"), W("bravo"),    W("charlie"), W("delta"),  W("echo"), W("foxtrot"),
+    W("golf"),  W("hotel"),    W("india"),   W("juliet"), W("kilo"), W("lima"),
+    W("mike"),  W("november"), W("oscar"),   W("papa"),
 };
 static const int http_statuses[] = {200, 200, 200, 200, 200, 200, 200, 200,
                                     200, 200, 200, 200, 201, 204, 301, 304,
                                     304, 400, 401, 403, 404, 404, 500, 503};
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-#define PICK(list, r) ((list)[(r) % COUNT(list)])
+#define PICK(list, r) (&(list)[(r) % COUNT(list)])
+#define PICK_INT(list, r) ((list)[(r) % COUNT(list)])
 
 /* --- plan ------------------------------------------------------------------ */
 
@@ -319,8 +362,10 @@ static void plan_free(struct plan *p)
 {
     if (!p)
         return;
-    for (size_t i = 0; p->f && i < p->n; i++)
+    for (size_t i = 0; p->f && i < p->n; i++) {
         free(p->f[i].cumulative);
+        free(p->f[i].symbols);
+    }
     free(p->f);
     free(p);
 }
@@ -334,8 +379,11 @@ static int enum_weights(struct field_plan *fp, avro_schema_t es)
     if (fp->n_symbols <= 0)
         return SA_ESCHEMA;
     fp->cumulative = malloc((size_t)fp->n_symbols * sizeof *fp->cumulative);
-    if (!fp->cumulative)
+    fp->symbols = malloc((size_t)fp->n_symbols * sizeof *fp->symbols);
+    if (!fp->cumulative || !fp->symbols)
         return SA_ENOMEM;
+    for (int k = 0; k < fp->n_symbols; k++)
+        fp->symbols[k] = avro_schema_enum_get(es, k);
     for (int k = 0; k < fp->n_symbols; k++)
         total += 1.0 / (k + 1);
     for (int k = 0; k < fp->n_symbols; k++) {
@@ -355,6 +403,11 @@ static int plan_field(const struct sa_schema *schema, size_t i, struct field_pla
     int is_key = (int)i == schema->key_field;
 
     fp->type = f->kind;
+    fp->key_value = salt_key(i, 0x5a);
+    fp->key_null = salt_key(i, 0x77);
+    fp->key_hi = salt_key(i, 0x01);
+    fp->key_lo = salt_key(i, 0x02);
+    fp->key_base = salt_key(i, 0xba);
     /* Nullable fields are null one time in ten; optional extras more. */
     fp->null_per_mille = !f->nullable                            ? 0
                          : has(n, "coupon") || has(n, "promo")   ? 800
@@ -407,6 +460,8 @@ static int plan_field(const struct sa_schema *schema, size_t i, struct field_pla
                           "cannot fill (%s) and no default",
                           schema->subject, n, avro_schema_type_name(f->value));
     fp->per_entity = is_key || is_entity_field(fp->kind);
+    if (fp->per_entity)
+        fp->key_value = salt_key(i, 0xa5);
     if (is_key)
         fp->null_per_mille = 0; /* a record keeps its key */
     if (fp->kind == P_EVENT_TIME)
@@ -428,9 +483,18 @@ int sa_generator_init(struct sa_generator *gen, const struct sa_schema *schema,
         return sa_err_set(err, SA_ENOMEM, "generator: out of memory");
     }
     p->n = schema->n_fields;
+    p->key_entity = salt_key(0xfff, 0xe1);
+    p->name_field = -1;
     for (size_t i = 0; i < p->n; i++)
         if ((rc = plan_field(schema, i, &p->f[i], err)))
             goto out;
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->name_field < 0 &&
+            (p->f[i].kind == P_PERSON || p->f[i].kind == P_FIRST_NAME))
+            p->name_field = (int)i;
+        if (p->f[i].kind == P_TEMPERATURE || p->f[i].kind == P_HUMIDITY)
+            p->daily = 1;
+    }
 
     /* Entity pool by what the key names. */
     p->entity_pool = 0;
@@ -478,13 +542,19 @@ struct text {
     size_t n;
 };
 
-static void put(struct text *t, const char *s)
+static void put_len(struct text *t, const char *s, size_t len)
 {
-    size_t len = strlen(s);
     if (len > sizeof t->b - 1 - t->n)
         len = sizeof t->b - 1 - t->n;
     memcpy(t->b + t->n, s, len);
     t->n += len;
+}
+
+#define PUT(t, literal) put_len(t, literal, sizeof(literal) - 1)
+
+static void put_word(struct text *t, const struct word *w)
+{
+    put_len(t, w->s, w->len);
 }
 
 static void put_lower(struct text *t, const char *s)
@@ -516,13 +586,47 @@ static void put_hex(struct text *t, uint64_t v, int digits)
         t->b[t->n++] = hex[(v >> (4 * i)) & 15];
 }
 
-static double round_to(double v, double scale)
+/*
+ * Cheap stand-ins for libm, for the shape of the data only: they need to
+ * be deterministic, not exact. All are plain arithmetic on doubles, so
+ * record i stays a pure function of the generator's parameters.
+ */
+
+/* v rounded to 1/scale, halves away from zero (|v * scale| < 2^62). */
+static inline double round_to(double v, double scale)
 {
-    return round(v * scale) / scale;
+    double x = v * scale;
+    return (double)(int64_t)(x + (x < 0 ? -0.5 : 0.5)) / scale;
 }
 
-#define DAY_MS 86400000.0
-#define TWO_PI 6.283185307179586
+/* A sine-like wave of period 1 at phase t in [0, 1): two parabolas, off
+ * from sin(2 pi t) by at most 0.06. */
+static inline double wave(double t)
+{
+    double u = 2.0 * t;
+    return u < 1.0 ? 4.0 * u * (1.0 - u) : -4.0 * (u - 1.0) * (2.0 - u);
+}
+
+/* The phase in [0, 1) of time ms in a period of period_ms. */
+static inline double phase(int64_t ms, int64_t period_ms)
+{
+    int64_t r = ms % period_ms;
+    return (double)(r < 0 ? r + period_ms : r) / (double)period_ms;
+}
+
+/* e^x for 0 <= x < 32: 2^(x / ln 2), the integer part as a power of two
+ * and the fraction by its Taylor polynomial of degree 5 (relative error
+ * below 1e-4). */
+static inline double exp_small(double x)
+{
+    double y = x * 1.4426950408889634; /* log2(e) */
+    int k = (int)y;
+    double f = (y - k) * 0.6931471805599453; /* back to base e, in [0, ln 2) */
+    double p = 1.0 + f * (1.0 + f * (0.5 + f * (1.0 / 6 + f * (1.0 / 24 + f / 120))));
+    return p * (double)(1ULL << k);
+}
+
+#define DAY_MS 86400000LL
 
 int sa_generator_fill(struct sa_generator *gen, uint64_t index, struct sa_record *rec,
                       struct sa_err *err)
@@ -530,27 +634,30 @@ int sa_generator_fill(struct sa_generator *gen, uint64_t index, struct sa_record
     const struct plan *p = gen->plan;
     const uint64_t seed = gen->seed;
     const int64_t ts = gen->start_ms + (int64_t)index * gen->interval_ms;
+    const uint64_t at_index = counter_key(seed, index);
     const uint64_t entity =
-        p->entity_pool ? draw(seed, index, 0xfff, 0xe1) % p->entity_pool : index;
+        p->entity_pool ? draw(at_index, p->key_entity) % p->entity_pool : index;
+    const uint64_t at_entity = p->entity_pool ? counter_key(seed, entity) : at_index;
     /* The hour of day as a phase: sensor values follow a daily cycle. */
-    const double day_phase = sin(TWO_PI * fmod((double)ts, DAY_MS) / DAY_MS);
+    const double day_phase = p->daily ? wave(phase(ts, DAY_MS)) : 0.0;
     int rc = SA_OK;
 
     sa_record_reset(rec);
     for (size_t i = 0; i < p->n && !rc; i++) {
         const struct field_plan *fp = &p->f[i];
-        const uint64_t r =
-            fp->per_entity ? draw(seed, entity, i, 0xa5) : draw(seed, index, i, 0x5a);
-        const uint64_t r2 = draw(seed, index, i, 0x77); /* a per-record second draw */
+        uint64_t r;
         struct text t;
-        t.n = 0;
 
         if (fp->kind == P_SKIP)
             continue;
-        if (fp->null_per_mille && r2 % 1000 < fp->null_per_mille) {
+        /* a per-record second draw decides null */
+        if (fp->null_per_mille &&
+            draw(at_index, fp->key_null) % 1000 < fp->null_per_mille) {
             rc = sa_record_set_null(rec, (int)i, err);
             continue;
         }
+        r = draw(fp->per_entity ? at_entity : at_index, fp->key_value);
+        t.n = 0;
         switch (fp->kind) {
         case P_EVENT_TIME:
             rc = sa_record_set_long(rec, (int)i, ts, err);
@@ -568,112 +675,108 @@ int sa_generator_fill(struct sa_generator *gen, uint64_t index, struct sa_record
                 rec, (int)i, gen->start_ms - (int64_t)(r % (730 * 86400000ULL)), err);
             break;
         case P_DEVICE_ID:
-            put(&t, "dev-");
+            PUT(&t, "dev-");
             put_num(&t, entity, 6);
             break;
         case P_UNIQUE_ID:
-            put(&t, "ord-");
+            PUT(&t, "ord-");
             put_num(&t, index, 10);
             break;
         case P_UUID: {
-            uint64_t hi = draw(seed, index, i, 0x01), lo = draw(seed, index, i, 0x02);
+            uint64_t hi = draw(at_index, fp->key_hi), lo = draw(at_index, fp->key_lo);
             put_hex(&t, hi >> 32, 8);
-            put(&t, "-");
+            PUT(&t, "-");
             put_hex(&t, hi >> 16, 4);
-            put(&t, "-4");
+            PUT(&t, "-4");
             put_hex(&t, hi, 3);
-            put(&t, "-");
+            PUT(&t, "-");
             put_hex(&t, 0x8 | ((lo >> 62) & 3), 1);
             put_hex(&t, lo >> 48, 3);
-            put(&t, "-");
+            PUT(&t, "-");
             put_hex(&t, lo, 12);
             break;
         }
         case P_SESSION_ID:
-            put(&t, "s-");
+            PUT(&t, "s-");
             put_hex(&t, splitmix64(seed ^ entity), 12);
             break;
         case P_HEX_ID:
             put_hex(&t, r, 16);
             break;
         case P_PERSON:
-            put(&t, PICK(first_names, r));
-            put(&t, " ");
-            put(&t, PICK(last_names, r >> 20));
+            put_word(&t, PICK(first_names, r));
+            PUT(&t, " ");
+            put_word(&t, PICK(last_names, r >> 20));
             break;
         case P_FIRST_NAME:
-            put(&t, PICK(first_names, r));
+            put_word(&t, PICK(first_names, r));
             break;
         case P_LAST_NAME:
-            put(&t, PICK(last_names, r >> 20));
+            put_word(&t, PICK(last_names, r >> 20));
             break;
         case P_EMAIL: {
             /* Same draw as the person's name on the same entity. */
-            uint64_t who = p->f[i].per_entity ? draw(seed, entity, i, 0xa5) : r;
-            for (size_t j = 0; j < p->n; j++)
-                if (p->f[j].kind == P_PERSON || p->f[j].kind == P_FIRST_NAME) {
-                    who = draw(seed, entity, j, 0xa5);
-                    break;
-                }
-            put_lower(&t, PICK(first_names, who));
-            put(&t, ".");
-            put_lower(&t, PICK(last_names, who >> 20));
+            uint64_t who =
+                p->name_field >= 0 ? draw(at_entity, p->f[p->name_field].key_value) : r;
+            put_lower(&t, PICK(first_names, who)->s);
+            PUT(&t, ".");
+            put_lower(&t, PICK(last_names, who >> 20)->s);
             put_num(&t, entity % 1000, 0);
-            put(&t, "@");
-            put(&t, PICK(domains, r >> 40));
+            PUT(&t, "@");
+            put_word(&t, PICK(domains, r >> 40));
             break;
         }
         case P_CITY:
-            put(&t, PICK(cities, r));
+            put_word(&t, PICK(cities, r));
             break;
         case P_COUNTRY:
-            put(&t, PICK(countries, r));
+            put_word(&t, PICK(countries, r));
             break;
         case P_PHONE:
-            put(&t, "+1-555-");
+            PUT(&t, "+1-555-");
             put_num(&t, r % 10000, 4);
             break;
         case P_SKU:
-            put(&t, "SKU-");
+            PUT(&t, "SKU-");
             put_num(&t, r % 5000, 5);
             break;
         case P_URL:
-            put(&t, "https://shop.example.com");
-            put(&t, PICK(paths, r));
+            PUT(&t, "https://shop.example.com");
+            put_word(&t, PICK(paths, r));
             if (t.b[t.n - 1] == '/' && t.n > 25)
                 put_num(&t, (r >> 16) % 1000, 0);
             break;
         case P_PATH:
-            put(&t, PICK(paths, r));
+            put_word(&t, PICK(paths, r));
             if (t.b[t.n - 1] == '/' && t.n > 1)
                 put_num(&t, (r >> 16) % 1000, 0);
             break;
         case P_REFERRER:
-            put(&t, PICK(referrers, r));
+            put_word(&t, PICK(referrers, r));
             break;
         case P_USER_AGENT:
-            put(&t, PICK(user_agents, r));
+            put_word(&t, PICK(user_agents, r));
             break;
         case P_IP:
             put_num(&t, 1 + (r & 0xff) % 223, 0);
             for (int o = 1; o < 4; o++) {
-                put(&t, ".");
+                PUT(&t, ".");
                 put_num(&t, (r >> (8 * o)) & 0xff, 0);
             }
             break;
         case P_COUPON:
-            put(&t, PICK(coupons, r));
+            put_word(&t, PICK(coupons, r));
             break;
         case P_VERSION:
             put_num(&t, 1 + r % 3, 0);
-            put(&t, ".");
+            PUT(&t, ".");
             put_num(&t, (r >> 8) % 10, 0);
-            put(&t, ".");
+            PUT(&t, ".");
             put_num(&t, (r >> 16) % 20, 0);
             break;
         case P_WORD:
-            put(&t, PICK(words, r));
-            put(&t, "-");
+            put_word(&t, PICK(words, r));
+            PUT(&t, "-");
             put_num(&t, (r >> 32) % 1000, 0);
             break;
         case P_BYTES:
@@ -702,12 +805,12 @@ int sa_generator_fill(struct sa_generator *gen, uint64_t index, struct sa_record
             rc = sa_record_set_long(rec, (int)i, (int64_t)(18 + r % 62), err);
             break;
         case P_HTTP_STATUS:
-            rc = sa_record_set_long(rec, (int)i, PICK(http_statuses, r), err);
+            rc = sa_record_set_long(rec, (int)i, PICK_INT(http_statuses, r), err);
             break;
         case P_BYTE_COUNT:
             /* Log-uniform between ~200 B and ~2 MB. */
-            rc = sa_record_set_long(rec, (int)i, (int64_t)(200.0 * exp(9.2 * unit(r))),
-                                    err);
+            rc = sa_record_set_long(rec, (int)i,
+                                    (int64_t)(200.0 * exp_small(9.2 * unit(r))), err);
             break;
         case P_INT:
             rc = sa_record_set_long(rec, (int)i, (int64_t)(r % 1000), err);
@@ -717,14 +820,14 @@ int sa_generator_fill(struct sa_generator *gen, uint64_t index, struct sa_record
             break;
         case P_TEMPERATURE: {
             /* A per-device base, a daily cycle, and noise. */
-            double base = 12.0 + (double)(draw(seed, entity, i, 0xba) % 1000) / 100.0;
+            double base = 12.0 + (double)(draw(at_entity, fp->key_base) % 1000) / 100.0;
             rc = sa_record_set_double(
                 rec, (int)i, round_to(base + 6.0 * day_phase + (unit(r) - 0.5), 100),
                 err);
             break;
         }
         case P_HUMIDITY: {
-            double base = 45.0 + (double)(draw(seed, entity, i, 0xba) % 2000) / 100.0;
+            double base = 45.0 + (double)(draw(at_entity, fp->key_base) % 2000) / 100.0;
             double v = base - 15.0 * day_phase + 4.0 * (unit(r) - 0.5);
             rc = sa_record_set_double(rec, (int)i,
                                       round_to(v < 0     ? 0
@@ -735,21 +838,21 @@ int sa_generator_fill(struct sa_generator *gen, uint64_t index, struct sa_record
             break;
         }
         case P_PRESSURE:
-            rc = sa_record_set_double(
-                rec, (int)i,
-                round_to(1013.0 + 8.0 * sin(TWO_PI * (double)ts / (7 * DAY_MS)) +
-                             2.0 * (unit(r) - 0.5),
-                         10),
-                err);
+            rc = sa_record_set_double(rec, (int)i,
+                                      round_to(1013.0 +
+                                                   8.0 * wave(phase(ts, 7 * DAY_MS)) +
+                                                   2.0 * (unit(r) - 0.5),
+                                               10),
+                                      err);
             break;
         case P_AMOUNT:
             /* Log-uniform 5..500, two decimals. */
-            rc = sa_record_set_double(rec, (int)i,
-                                      round_to(5.0 * exp(4.6 * unit(r)), 100), err);
+            rc = sa_record_set_double(
+                rec, (int)i, round_to(5.0 * exp_small(4.6 * unit(r)), 100), err);
             break;
         case P_DURATION:
-            rc = sa_record_set_double(rec, (int)i,
-                                      round_to(2.0 * exp(6.9 * unit(r)), 1000), err);
+            rc = sa_record_set_double(
+                rec, (int)i, round_to(2.0 * exp_small(6.9 * unit(r)), 1000), err);
             break;
         case P_DOUBLE:
             rc = sa_record_set_double(rec, (int)i, round_to(1000.0 * unit(r), 1000),
@@ -762,8 +865,7 @@ int sa_generator_fill(struct sa_generator *gen, uint64_t index, struct sa_record
             int k = 0;
             while (k < fp->n_symbols - 1 && r > fp->cumulative[k])
                 k++;
-            avro_schema_t es = gen->schema->fields[i].value;
-            rc = sa_record_set_enum(rec, (int)i, avro_schema_enum_get(es, k), err);
+            rc = sa_record_set_enum(rec, (int)i, fp->symbols[k], err);
             break;
         }
         case P_SKIP:

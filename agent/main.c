@@ -4,6 +4,7 @@
 #include "agent/commands.h"
 
 #include <avro.h>
+#include <malloc.h>
 #include <librdkafka/rdkafka.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -62,6 +63,11 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+#ifdef M_ARENA_MAX
+    /* glibc gives every thread that allocates (librdkafka runs several) a
+     * malloc arena of its own, each keeping its peak: two bound the RSS. */
+    mallopt(M_ARENA_MAX, 2);
+#endif
     if (argc < 2) {
         usage(stderr);
         return SA_EXIT_USAGE;

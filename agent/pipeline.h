@@ -25,6 +25,7 @@ struct sa_pipeline_stats {
     atomic_uint_fast64_t rejected; /* refused by when_full: reject */
     atomic_uint_fast64_t dropped;  /* removed by when_full: drop_oldest */
     atomic_int blocked;            /* 1 while ingest waits for spool space */
+    atomic_uint_fast64_t commit_wait_us; /* time sources waited for a commit */
 };
 
 /* Open the sources sources[0, n_sources) (usually cfg's own) on the

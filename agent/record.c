@@ -1,23 +1,40 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Records: typed and textual field values -> an avro-c generic value ->
- * Avro binary (agent/record.h). This is the ingest hot path, so all the
- * work that depends only on the schema happens once in sa_record_init:
- * each field's avro value handle, its union branches, and its default
- * parsed from the schema JSON into a typed value (avro-c does not expose
- * defaults). Per record there is no JSON, no lookup by name and, once
- * the avro-c value buffers have grown to size, no allocation.
+ * Records: typed and textual field values -> Avro binary (agent/record.h).
+ * This is the ingest hot path, so it writes the Avro binary encoding
+ * itself instead of going through avro-c generic values, and all the work
+ * that depends only on the schema happens once in sa_record_init:
+ *
+ *   - for every field and every value kind (string, long, enum...), the
+ *     union branch a value of that kind goes to, or "direct" for a field
+ *     that is not a union, or "none" (field_state.branch);
+ *   - every default, parsed from the schema JSON (avro-c does not expose
+ *     defaults) and encoded once into its Avro bytes (field_state.def_bytes).
+ *
+ * A setter encodes its field at once -- union branch index, then the
+ * value: zigzag varint for int/long/enum, little-endian IEEE for
+ * float/double, one byte for boolean, length and data for string/bytes --
+ * into one per-record scratch buffer, and notes where (struct slot) along
+ * with the typed value that sa_record_key and sa_record_event_ms read.
+ * sa_record_encode then concatenates the fields in schema order, taking
+ * the default's bytes for a field not set. Per record there is no JSON,
+ * no lookup by name and, once the scratch buffer has grown to size, no
+ * allocation.
+ *
+ * Scratch layout: a field set again without a reset overwrites its bytes
+ * in place when the new encoding fits, and is appended otherwise; reset
+ * empties the buffer. The bytes left behind by appends are reclaimed by a
+ * compaction when the buffer would have to grow.
  *
  * is_set[i] is 0 for a field not set since the last reset, 1 for a field
  * a setter filled, 2 for a field sa_record_encode filled with its default.
  *
- * avro-c strings are set with a size that counts a terminating NUL, so
- * strings are copied through a NUL-terminated scratch buffer first: the
- * caller's slice (a CSV field) need not be terminated.
+ * Top-level fields of the complex types (record, array, map, fixed) have
+ * no setter; they encode from their default when it is an empty array or
+ * map, and fail naming the field otherwise.
  */
 #include "agent/record.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -26,37 +43,102 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The scratch buffer of one record, all its fields together. */
+#define SCRATCH_MAX ((size_t)1 << 30)
+
+/* Value kinds a field can hold, indexed by avro_type_t up to AVRO_ENUM. */
+#define N_KINDS (AVRO_ENUM + 1)
+#define BRANCH_DIRECT (-1) /* not a union: the value is the field */
+#define BRANCH_NONE (-2)   /* the field has no room for this kind */
+
 enum def_kind {
-    DEF_NONE, /* no default: the field must be set */
-    DEF_NULL, /* the null branch */
-    DEF_LONG,
-    DEF_DOUBLE,
-    DEF_BOOL,
-    DEF_STRING,
-    DEF_ENUM,
-    DEF_EMPTY,       /* [] or {}: the generic value's reset state */
+    DEF_NONE,        /* no default: the field must be set */
+    DEF_OK,          /* def_bytes hold the encoded default */
     DEF_UNSUPPORTED, /* a default we cannot apply (nested records...) */
 };
 
+/* A field's value as set, for sa_record_key and sa_record_event_ms. */
+struct value {
+    avro_type_t kind; /* of the value (the branch taken, for unions) */
+    int64_t l;        /* int, long, boolean, enum index */
+    double d;         /* float (widened), double */
+    size_t str_at;    /* string, bytes: offset of the data in the encoding */
+    size_t str_len;
+};
+
+/* Where a set field's encoding lies in the scratch buffer. */
+struct slot {
+    size_t off;
+    size_t len;
+    size_t cap; /* bytes reserved at off: a later value up to this fits */
+    struct value v;
+};
+
+struct enum_symbol {
+    const char *name; /* owned by the avro schema */
+    size_t len;
+};
+
 struct field_state {
-    avro_value_t value; /* the field itself (the union for unions) */
+    int branch[N_KINDS];       /* BRANCH_DIRECT, BRANCH_NONE or a union branch */
+    avro_schema_t enum_schema; /* the field's enum (first enum branch) */
+    struct enum_symbol *symbols;
+    int n_symbols;
     enum def_kind def;
-    int def_branch; /* union branch of the default, -1 when not a union */
-    int64_t def_long;
-    double def_double;
-    char *def_string; /* NUL-terminated */
+    uint8_t *def_bytes; /* the default, encoded */
     size_t def_len;
+    struct value def_value;
 };
 
 struct record_priv {
     struct field_state *f;
-    char *scratch; /* NUL-terminated copies of strings for avro-c */
-    size_t scratch_cap;
-    avro_writer_t writer;
-    size_t last_size; /* encoded size of the previous record: a guess */
+    struct slot *slot;
+    struct sa_buf scratch; /* the set fields' encodings */
+    struct sa_buf spare;   /* compaction target, swapped with scratch */
 };
 
 #define PRIV(rec) ((struct record_priv *)(rec)->priv)
+
+/* --- Avro binary primitives ----------------------------------------------- */
+
+/* Zigzag varint of v at p (room for 10 bytes); returns the bytes written. */
+static inline size_t put_long(uint8_t *p, int64_t v)
+{
+    uint64_t u = sa_zigzag_encode(v);
+    size_t n = 0;
+    while (u >= 0x80) {
+        p[n++] = (uint8_t)(u | 0x80);
+        u >>= 7;
+    }
+    p[n++] = (uint8_t)u;
+    return n;
+}
+
+static inline size_t put_double(uint8_t *p, double v)
+{
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(bits >> (8 * i));
+    return 8;
+}
+
+static inline size_t put_float(uint8_t *p, float v)
+{
+    uint32_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(bits >> (8 * i));
+    return 4;
+}
+
+/* The union branch index, when there is one. */
+static inline size_t put_branch(uint8_t *p, int branch)
+{
+    return branch >= 0 ? put_long(p, branch) : 0;
+}
+
+/* --- errors ---------------------------------------------------------------- */
 
 static const char *kind_name(avro_type_t kind, int logical)
 {
@@ -135,269 +217,210 @@ static int check_field(struct sa_record *rec, int field, struct sa_err *err)
     return SA_OK;
 }
 
-static int avro_fail(struct sa_record *rec, int field, struct sa_err *err)
-{
-    return sa_err_set(err, SA_ERECORD, "field '%s': %s",
-                      rec->schema->fields[field].name, avro_strerror());
-}
+/* --- schema-derived state -------------------------------------------------- */
 
-/* The value to write a `kind` into: the field, or its union branch of
- * that kind. Returns 0 and fills *dest, or -1 when the field has no such
- * branch. */
-static int target_for(struct sa_record *rec, int field, avro_type_t kind,
-                      avro_value_t *dest)
+static void plan_branches(const struct sa_schema_field *f, struct field_state *st)
 {
-    const struct sa_schema_field *f = &rec->schema->fields[field];
-    struct field_state *st = &PRIV(rec)->f[field];
-    size_t n;
-
-    if (f->type != NULL && !is_avro_union(f->type)) {
-        if (f->kind != kind)
-            return -1;
-        *dest = st->value;
-        return 0;
+    for (int k = 0; k < N_KINDS; k++)
+        st->branch[k] = BRANCH_NONE;
+    st->enum_schema = NULL;
+    if (!is_avro_union(f->type)) {
+        if ((int)f->kind < N_KINDS)
+            st->branch[f->kind] = BRANCH_DIRECT;
+        if (f->kind == AVRO_ENUM)
+            st->enum_schema = f->type;
+        return;
     }
-    if (f->value_branch >= 0) { /* ["null", T] */
-        if (kind != f->kind && kind != AVRO_NULL)
-            return -1;
-        return avro_value_set_branch(
-                   &st->value, kind == AVRO_NULL ? f->null_branch : f->value_branch,
-                   dest)
-                   ? -1
-                   : 0;
-    }
-    n = avro_schema_union_size(f->type);
-    for (size_t b = 0; b < n; b++)
-        if (avro_typeof(avro_schema_union_branch(f->type, (int)b)) == kind)
-            return avro_value_set_branch(&st->value, (int)b, dest) ? -1 : 0;
-    return -1;
-}
-
-static int has_kind(const struct sa_schema_field *f, avro_type_t kind)
-{
-    size_t n;
-    if (!is_avro_union(f->type))
-        return f->kind == kind;
-    n = avro_schema_union_size(f->type);
-    for (size_t b = 0; b < n; b++)
-        if (avro_typeof(avro_schema_union_branch(f->type, (int)b)) == kind)
-            return 1;
-    return 0;
-}
-
-static avro_schema_t branch_schema(const struct sa_schema_field *f, avro_type_t kind)
-{
-    size_t n;
-    if (!is_avro_union(f->type))
-        return f->type;
-    n = avro_schema_union_size(f->type);
-    for (size_t b = 0; b < n; b++) {
+    /* A value goes to the first branch of its kind. */
+    for (size_t b = avro_schema_union_size(f->type); b-- > 0;) {
         avro_schema_t s = avro_schema_union_branch(f->type, (int)b);
-        if (avro_typeof(s) == kind)
-            return s;
+        avro_type_t k = avro_typeof(s);
+        if ((int)k < N_KINDS)
+            st->branch[k] = (int)b;
+        if (k == AVRO_ENUM)
+            st->enum_schema = s;
     }
-    return NULL;
 }
 
-/* --- defaults ------------------------------------------------------------ */
+static int load_symbols(struct field_state *st)
+{
+    if (!st->enum_schema)
+        return SA_OK;
+    st->n_symbols = avro_schema_enum_number_of_symbols(st->enum_schema);
+    if (st->n_symbols <= 0)
+        return SA_OK;
+    st->symbols = calloc((size_t)st->n_symbols, sizeof *st->symbols);
+    if (!st->symbols)
+        return SA_ENOMEM;
+    for (int i = 0; i < st->n_symbols; i++) {
+        st->symbols[i].name = avro_schema_enum_get(st->enum_schema, i);
+        st->symbols[i].len = st->symbols[i].name ? strlen(st->symbols[i].name) : 0;
+    }
+    return SA_OK;
+}
 
-static int parse_default(const struct sa_schema_field *f, struct field_state *st)
+/*
+ * The default of a field, encoded. A union's default is of its first
+ * branch (Avro spec); the common ["null", T] with default null is the
+ * null branch. Kinds and JSON types that do not match, and defaults of
+ * complex types other than [] and {}, leave DEF_UNSUPPORTED: encoding
+ * fails on them only when the field is left unset.
+ */
+static int encode_default(const struct sa_schema_field *f, struct field_state *st)
 {
     json_t *def;
     json_error_t jerr;
-    avro_type_t kind;
     avro_schema_t target;
+    int branch = BRANCH_DIRECT;
+    uint8_t head[24];
+    size_t n;
+    const char *data = NULL;
+    size_t data_len = 0;
+    struct value *v = &st->def_value;
 
     st->def = DEF_NONE;
-    st->def_branch = -1;
     if (!f->default_json)
         return SA_OK;
     def = json_loads(f->default_json, JSON_DECODE_ANY, &jerr);
     if (!def)
         return SA_ESCHEMA;
-    /* A union's default is of its first branch (Avro spec); the common
-     * ["null", T] with default null is the null branch. */
-    target = is_avro_union(f->type) ? avro_schema_union_branch(f->type, 0) : f->type;
-    if (is_avro_union(f->type))
-        st->def_branch = 0;
-    kind = avro_typeof(target);
-    st->def = DEF_UNSUPPORTED;
-    switch (kind) {
+    target = f->type;
+    if (is_avro_union(f->type)) {
+        target = avro_schema_union_branch(f->type, 0);
+        branch = 0;
+    }
+    v->kind = avro_typeof(target);
+    n = put_branch(head, branch);
+    st->def = DEF_OK;
+    switch (v->kind) {
     case AVRO_NULL:
-        if (json_is_null(def))
-            st->def = DEF_NULL;
+        if (!json_is_null(def))
+            st->def = DEF_UNSUPPORTED;
         break;
     case AVRO_INT32:
     case AVRO_INT64:
-        if (json_is_integer(def)) {
-            st->def = DEF_LONG;
-            st->def_long = (int64_t)json_integer_value(def);
+        if (!json_is_integer(def)) {
+            st->def = DEF_UNSUPPORTED;
+            break;
         }
+        v->l = (int64_t)json_integer_value(def);
+        if (v->kind == AVRO_INT32)
+            v->l = (int32_t)v->l;
+        n += put_long(head + n, v->l);
         break;
     case AVRO_FLOAT:
     case AVRO_DOUBLE:
-        if (json_is_number(def)) {
-            st->def = DEF_DOUBLE;
-            st->def_double = json_number_value(def);
+        if (!json_is_number(def)) {
+            st->def = DEF_UNSUPPORTED;
+            break;
+        }
+        v->d = json_number_value(def);
+        if (v->kind == AVRO_FLOAT) {
+            v->d = (float)v->d;
+            n += put_float(head + n, (float)v->d);
+        } else {
+            n += put_double(head + n, v->d);
         }
         break;
     case AVRO_BOOLEAN:
-        if (json_is_boolean(def)) {
-            st->def = DEF_BOOL;
-            st->def_long = json_is_true(def);
+        if (!json_is_boolean(def)) {
+            st->def = DEF_UNSUPPORTED;
+            break;
         }
+        v->l = json_is_true(def);
+        head[n++] = (uint8_t)v->l;
         break;
     case AVRO_STRING:
     case AVRO_BYTES:
-    case AVRO_ENUM:
-        if (json_is_string(def)) {
-            st->def_len = json_string_length(def);
-            st->def_string = malloc(st->def_len + 1);
-            if (!st->def_string) {
-                json_decref(def);
-                return SA_ENOMEM;
-            }
-            memcpy(st->def_string, json_string_value(def), st->def_len + 1);
-            st->def = kind == AVRO_ENUM ? DEF_ENUM : DEF_STRING;
-            if (kind == AVRO_ENUM) {
-                int idx = avro_schema_enum_get_by_name(target, st->def_string);
-                if (idx < 0)
-                    st->def = DEF_UNSUPPORTED;
-                st->def_long = idx;
-            }
+        if (!json_is_string(def)) {
+            st->def = DEF_UNSUPPORTED;
+            break;
         }
+        data = json_string_value(def);
+        data_len = json_string_length(def);
+        n += put_long(head + n, (int64_t)data_len);
+        v->str_at = n;
+        v->str_len = data_len;
         break;
-    case AVRO_ARRAY:
+    case AVRO_ENUM: {
+        int idx = json_is_string(def)
+                      ? avro_schema_enum_get_by_name(target, json_string_value(def))
+                      : -1;
+        if (idx < 0) {
+            st->def = DEF_UNSUPPORTED;
+            break;
+        }
+        v->l = idx;
+        n += put_long(head + n, idx);
+        break;
+    }
+    case AVRO_ARRAY: /* [] and {}: a single block count of zero */
         if (json_is_array(def) && json_array_size(def) == 0)
-            st->def = DEF_EMPTY;
+            head[n++] = 0;
+        else
+            st->def = DEF_UNSUPPORTED;
         break;
     case AVRO_MAP:
         if (json_is_object(def) && json_object_size(def) == 0)
-            st->def = DEF_EMPTY;
+            head[n++] = 0;
+        else
+            st->def = DEF_UNSUPPORTED;
         break;
     default:
+        st->def = DEF_UNSUPPORTED;
         break;
+    }
+    if (st->def == DEF_OK) {
+        st->def_len = n + data_len;
+        st->def_bytes = malloc(st->def_len ? st->def_len : 1);
+        if (!st->def_bytes) {
+            json_decref(def);
+            return SA_ENOMEM;
+        }
+        memcpy(st->def_bytes, head, n);
+        if (data_len)
+            memcpy(st->def_bytes + n, data, data_len);
     }
     json_decref(def);
     return SA_OK;
 }
 
-static int set_string_value(struct sa_record *rec, avro_value_t *dest, avro_type_t kind,
-                            const char *s, size_t len)
-{
-    struct record_priv *p = PRIV(rec);
-
-    if (kind == AVRO_BYTES)
-        return avro_value_set_bytes(dest, (void *)s, len);
-    if (len + 1 > p->scratch_cap) {
-        size_t cap = p->scratch_cap ? p->scratch_cap : 256;
-        char *scratch;
-        while (cap < len + 1)
-            cap *= 2;
-        scratch = realloc(p->scratch, cap);
-        if (!scratch)
-            return ENOMEM;
-        p->scratch = scratch;
-        p->scratch_cap = cap;
-    }
-    memcpy(p->scratch, s, len);
-    p->scratch[len] = '\0';
-    return avro_value_set_string_len(dest, p->scratch, len + 1);
-}
-
-static int apply_default(struct sa_record *rec, int field, struct sa_err *err)
-{
-    const struct sa_schema_field *f = &rec->schema->fields[field];
-    struct field_state *st = &PRIV(rec)->f[field];
-    avro_value_t dest = st->value;
-    int rc = 0;
-
-    if (st->def == DEF_NONE)
-        return sa_err_set(err, SA_ERECORD, "field '%s': not set and has no default",
-                          f->name);
-    if (st->def == DEF_UNSUPPORTED)
-        return sa_err_set(err, SA_ERECORD,
-                          "field '%s': not set, and its default %s cannot be applied",
-                          f->name, f->default_json);
-    if (st->def_branch >= 0 && avro_value_set_branch(&st->value, st->def_branch, &dest))
-        return avro_fail(rec, field, err);
-    switch (st->def) {
-    case DEF_NULL:
-        rc = avro_value_set_null(&dest);
-        break;
-    case DEF_LONG:
-        rc = avro_value_get_type(&dest) == AVRO_INT32
-                 ? avro_value_set_int(&dest, (int32_t)st->def_long)
-                 : avro_value_set_long(&dest, st->def_long);
-        break;
-    case DEF_DOUBLE:
-        rc = avro_value_get_type(&dest) == AVRO_FLOAT
-                 ? avro_value_set_float(&dest, (float)st->def_double)
-                 : avro_value_set_double(&dest, st->def_double);
-        break;
-    case DEF_BOOL:
-        rc = avro_value_set_boolean(&dest, (int)st->def_long);
-        break;
-    case DEF_STRING:
-        rc = set_string_value(rec, &dest, avro_value_get_type(&dest), st->def_string,
-                              st->def_len);
-        break;
-    case DEF_ENUM:
-        rc = avro_value_set_enum(&dest, (int)st->def_long);
-        break;
-    case DEF_EMPTY:
-        rc = avro_value_reset(&dest);
-        break;
-    default:
-        break;
-    }
-    if (rc)
-        return avro_fail(rec, field, err);
-    rec->is_set[field] = 2;
-    return SA_OK;
-}
-
-/* --- life cycle ---------------------------------------------------------- */
+/* --- life cycle ------------------------------------------------------------ */
 
 int sa_record_init(struct sa_record *rec, const struct sa_schema *schema,
                    struct sa_err *err)
 {
     struct record_priv *p;
+    size_t n_alloc = schema->n_fields ? schema->n_fields : 1;
     int rc = SA_OK;
 
     memset(rec, 0, sizeof *rec);
     rec->schema = schema;
     rec->n_fields = schema->n_fields;
-    rec->is_set = calloc(schema->n_fields ? schema->n_fields : 1, 1);
+    rec->is_set = calloc(n_alloc, 1);
     p = rec->priv = calloc(1, sizeof *p);
     if (!rec->is_set || !p) {
         rc = SA_ENOMEM;
         goto out;
     }
-    p->f = calloc(schema->n_fields ? schema->n_fields : 1, sizeof *p->f);
-    p->writer = avro_writer_memory(NULL, 0);
-    if (!p->f || !p->writer) {
+    sa_buf_init(&p->scratch, SCRATCH_MAX);
+    sa_buf_init(&p->spare, SCRATCH_MAX);
+    p->f = calloc(n_alloc, sizeof *p->f);
+    p->slot = calloc(n_alloc, sizeof *p->slot);
+    if (!p->f || !p->slot) {
         rc = SA_ENOMEM;
         goto out;
     }
-    if (avro_generic_value_new(schema->iface, &rec->value)) {
-        rc = sa_err_set(err, SA_ESCHEMA, "schema %s v%d: %s", schema->subject,
-                        schema->version, avro_strerror());
-        goto out;
-    }
     for (size_t i = 0; i < schema->n_fields; i++) {
-        if (avro_value_get_by_index(&rec->value, i, &p->f[i].value, NULL)) {
-            rc = sa_err_set(err, SA_ESCHEMA, "schema %s: field %zu: %s",
-                            schema->subject, i, avro_strerror());
-            goto out;
-        }
-        if ((rc = parse_default(&schema->fields[i], &p->f[i])))
+        plan_branches(&schema->fields[i], &p->f[i]);
+        if ((rc = load_symbols(&p->f[i])) ||
+            (rc = encode_default(&schema->fields[i], &p->f[i])))
             goto out;
     }
 out:
     if (rc == SA_ENOMEM)
         sa_err_set(err, rc, "record %s: out of memory", schema->subject);
-    else if (rc == SA_ESCHEMA && err && err->rc != SA_ESCHEMA)
+    else if (rc == SA_ESCHEMA)
         sa_err_set(err, rc, "schema %s: a default is not valid JSON", schema->subject);
     if (rc)
         sa_record_fini(rec);
@@ -412,25 +435,24 @@ void sa_record_fini(struct sa_record *rec)
         return;
     p = PRIV(rec);
     if (p) {
-        for (size_t i = 0; p->f && i < rec->n_fields; i++)
-            free(p->f[i].def_string);
+        for (size_t i = 0; p->f && i < rec->n_fields; i++) {
+            free(p->f[i].def_bytes);
+            free(p->f[i].symbols);
+        }
         free(p->f);
-        free(p->scratch);
-        if (p->writer)
-            avro_writer_free(p->writer);
+        free(p->slot);
+        sa_buf_fini(&p->scratch);
+        sa_buf_fini(&p->spare);
         free(p);
     }
-    if (rec->value.self)
-        avro_value_decref(&rec->value);
     free(rec->is_set);
     memset(rec, 0, sizeof *rec);
 }
 
 void sa_record_reset(struct sa_record *rec)
 {
-    /* Values are overwritten by the next setters or by defaults at encode:
-     * resetting the avro value would free and reallocate its buffers. */
     memset(rec->is_set, 0, rec->n_fields);
+    sa_buf_reset(&PRIV(rec)->scratch);
 }
 
 int sa_record_field_index(const struct sa_schema *schema, const char *name)
@@ -441,90 +463,209 @@ int sa_record_field_index(const struct sa_schema *schema, const char *name)
     return -1;
 }
 
-/* --- typed setters ------------------------------------------------------- */
+/* --- storing a field's encoding -------------------------------------------- */
+
+/* Copy the set fields' encodings to the front of a fresh buffer, dropping
+ * what values set again left behind. */
+static int compact(struct sa_record *rec)
+{
+    struct record_priv *p = PRIV(rec);
+    struct sa_buf tmp;
+    int rc;
+
+    sa_buf_reset(&p->spare);
+    for (size_t i = 0; i < rec->n_fields; i++) {
+        struct slot *s = &p->slot[i];
+        if (rec->is_set[i] != 1)
+            continue;
+        size_t off = p->spare.len;
+        if ((rc = sa_buf_append(&p->spare, p->scratch.data + s->off, s->len)))
+            return rc;
+        s->off = off;
+        s->cap = s->len;
+    }
+    tmp = p->scratch;
+    p->scratch = p->spare;
+    p->spare = tmp;
+    return SA_OK;
+}
+
+/* Room for n bytes of field's encoding (*dst): in place when the field
+ * was set since the reset and the new value fits, else at the end of
+ * scratch. */
+static int place(struct sa_record *rec, int field, size_t n, uint8_t **dst,
+                 struct sa_err *err)
+{
+    struct record_priv *p = PRIV(rec);
+    struct slot *s = &p->slot[field];
+    int rc;
+
+    if (rec->is_set[field] != 1 || n > s->cap) {
+        if (n > p->scratch.cap - p->scratch.len) {
+            size_t live = n;
+            for (size_t i = 0; i < rec->n_fields; i++)
+                if (rec->is_set[i] == 1)
+                    live += p->slot[i].len;
+            if (live < p->scratch.len / 2 && (rc = compact(rec)))
+                goto fail;
+            if ((rc = sa_buf_reserve(&p->scratch, n)))
+                goto fail;
+        }
+        s->off = p->scratch.len;
+        s->cap = n;
+        p->scratch.len += n;
+    }
+    s->len = n;
+    *dst = p->scratch.data + s->off;
+    return SA_OK;
+fail:
+    return sa_err_set(err, rc == SA_ETOOBIG ? SA_ERECORD : rc, "field '%s': %s",
+                      rec->schema->fields[field].name, sa_strerror(rc));
+}
+
+/* Store a fixed-size encoding (branch and value) with its typed value. */
+static int store(struct sa_record *rec, int field, const uint8_t *bytes, size_t n,
+                 avro_type_t kind, int64_t l, double d, struct sa_err *err)
+{
+    struct slot *s;
+    uint8_t *dst;
+    int rc = place(rec, field, n, &dst, err);
+
+    if (rc)
+        return rc;
+    memcpy(dst, bytes, n);
+    s = &PRIV(rec)->slot[field];
+    s->v.kind = kind;
+    s->v.l = l;
+    s->v.d = d;
+    rec->is_set[field] = 1;
+    return SA_OK;
+}
+
+/* Store branch, length and data of a string or bytes value. */
+static int store_data(struct sa_record *rec, int field, int branch, avro_type_t kind,
+                      const char *data, size_t len, struct sa_err *err)
+{
+    uint8_t head[24];
+    size_t n = put_branch(head, branch);
+    struct slot *s;
+    uint8_t *dst;
+    int rc;
+
+    if (len > SCRATCH_MAX)
+        return sa_err_set(err, SA_ERECORD, "field '%s': %s",
+                          rec->schema->fields[field].name, sa_strerror(SA_ETOOBIG));
+    n += put_long(head + n, (int64_t)len);
+    if ((rc = place(rec, field, n + len, &dst, err)))
+        return rc;
+    memcpy(dst, head, n);
+    if (len)
+        memcpy(dst + n, data, len);
+    s = &PRIV(rec)->slot[field];
+    s->v.kind = kind;
+    s->v.str_at = n;
+    s->v.str_len = len;
+    rec->is_set[field] = 1;
+    return SA_OK;
+}
+
+static inline int branch_of(const struct sa_record *rec, int field, avro_type_t kind)
+{
+    return PRIV(rec)->f[field].branch[kind];
+}
+
+static inline int has_kind(const struct sa_record *rec, int field, avro_type_t kind)
+{
+    return PRIV(rec)->f[field].branch[kind] != BRANCH_NONE;
+}
+
+/* --- typed setters --------------------------------------------------------- */
 
 int sa_record_set_null(struct sa_record *rec, int field, struct sa_err *err)
 {
-    avro_value_t dest;
+    uint8_t buf[12];
     int rc = check_field(rec, field, err);
 
     if (rc)
         return rc;
-    if (!rec->schema->fields[field].nullable)
+    if (!rec->schema->fields[field].nullable || !has_kind(rec, field, AVRO_NULL))
         return type_error(rec, field, err, "null");
-    if (target_for(rec, field, AVRO_NULL, &dest) || avro_value_set_null(&dest))
-        return avro_fail(rec, field, err);
-    rec->is_set[field] = 1;
-    return SA_OK;
+    return store(rec, field, buf, put_branch(buf, branch_of(rec, field, AVRO_NULL)),
+                 AVRO_NULL, 0, 0, err);
 }
 
 int sa_record_set_bool(struct sa_record *rec, int field, int v, struct sa_err *err)
 {
-    avro_value_t dest;
-    int rc = check_field(rec, field, err);
+    uint8_t buf[12];
+    size_t n;
+    int b, rc = check_field(rec, field, err);
 
     if (rc)
         return rc;
-    if (target_for(rec, field, AVRO_BOOLEAN, &dest))
+    if ((b = branch_of(rec, field, AVRO_BOOLEAN)) == BRANCH_NONE)
         return type_error(rec, field, err, "%s", v ? "true" : "false");
-    if (avro_value_set_boolean(&dest, v ? 1 : 0))
-        return avro_fail(rec, field, err);
-    rec->is_set[field] = 1;
-    return SA_OK;
+    n = put_branch(buf, b);
+    buf[n++] = v ? 1 : 0;
+    return store(rec, field, buf, n, AVRO_BOOLEAN, v ? 1 : 0, 0, err);
 }
 
 int sa_record_set_long(struct sa_record *rec, int field, int64_t v, struct sa_err *err)
 {
-    avro_value_t dest;
-    int rc = check_field(rec, field, err);
+    uint8_t buf[24];
+    size_t n;
+    int b, rc = check_field(rec, field, err);
 
     if (rc)
         return rc;
-    if (!target_for(rec, field, AVRO_INT64, &dest)) {
-        rc = avro_value_set_long(&dest, v);
-    } else if (has_kind(&rec->schema->fields[field], AVRO_INT32)) {
+    if ((b = branch_of(rec, field, AVRO_INT64)) != BRANCH_NONE) {
+        n = put_branch(buf, b);
+        n += put_long(buf + n, v);
+        return store(rec, field, buf, n, AVRO_INT64, v, 0, err);
+    }
+    if ((b = branch_of(rec, field, AVRO_INT32)) != BRANCH_NONE) {
         if (v < INT32_MIN || v > INT32_MAX)
             return type_error(rec, field, err, "%" PRId64 " (out of range)", v);
-        target_for(rec, field, AVRO_INT32, &dest);
-        rc = avro_value_set_int(&dest, (int32_t)v);
-    } else if (!target_for(rec, field, AVRO_DOUBLE, &dest)) {
-        rc = avro_value_set_double(&dest, (double)v);
-    } else if (!target_for(rec, field, AVRO_FLOAT, &dest)) {
-        rc = avro_value_set_float(&dest, (float)v);
-    } else {
-        return type_error(rec, field, err, "%" PRId64, v);
+        n = put_branch(buf, b);
+        n += put_long(buf + n, v);
+        return store(rec, field, buf, n, AVRO_INT32, v, 0, err);
     }
-    if (rc)
-        return avro_fail(rec, field, err);
-    rec->is_set[field] = 1;
-    return SA_OK;
+    if ((b = branch_of(rec, field, AVRO_DOUBLE)) != BRANCH_NONE) {
+        n = put_branch(buf, b);
+        n += put_double(buf + n, (double)v);
+        return store(rec, field, buf, n, AVRO_DOUBLE, 0, (double)v, err);
+    }
+    if ((b = branch_of(rec, field, AVRO_FLOAT)) != BRANCH_NONE) {
+        n = put_branch(buf, b);
+        n += put_float(buf + n, (float)v);
+        return store(rec, field, buf, n, AVRO_FLOAT, 0, (double)(float)v, err);
+    }
+    return type_error(rec, field, err, "%" PRId64, v);
 }
 
 int sa_record_set_double(struct sa_record *rec, int field, double v, struct sa_err *err)
 {
-    const struct sa_schema_field *f;
-    avro_value_t dest;
-    int rc = check_field(rec, field, err);
+    uint8_t buf[24];
+    size_t n;
+    int b, rc = check_field(rec, field, err);
 
     if (rc)
         return rc;
-    f = &rec->schema->fields[field];
-    if (!target_for(rec, field, AVRO_DOUBLE, &dest)) {
-        rc = avro_value_set_double(&dest, v);
-    } else if (!target_for(rec, field, AVRO_FLOAT, &dest)) {
-        rc = avro_value_set_float(&dest, (float)v);
-    } else if ((has_kind(f, AVRO_INT64) || has_kind(f, AVRO_INT32)) && isfinite(v) &&
-               v == floor(v) && v >= -9223372036854775808.0 &&
-               v < 9223372036854775808.0) {
+    if ((b = branch_of(rec, field, AVRO_DOUBLE)) != BRANCH_NONE) {
+        n = put_branch(buf, b);
+        n += put_double(buf + n, v);
+        return store(rec, field, buf, n, AVRO_DOUBLE, 0, v, err);
+    }
+    if ((b = branch_of(rec, field, AVRO_FLOAT)) != BRANCH_NONE) {
+        n = put_branch(buf, b);
+        n += put_float(buf + n, (float)v);
+        return store(rec, field, buf, n, AVRO_FLOAT, 0, (double)(float)v, err);
+    }
+    if ((has_kind(rec, field, AVRO_INT64) || has_kind(rec, field, AVRO_INT32)) &&
+        isfinite(v) && v == floor(v) && v >= -9223372036854775808.0 &&
+        v < 9223372036854775808.0)
         /* An integral double (JSON "3.0") fits an integer field losslessly. */
         return sa_record_set_long(rec, field, (int64_t)v, err);
-    } else {
-        return type_error(rec, field, err, "%.17g", v);
-    }
-    if (rc)
-        return avro_fail(rec, field, err);
-    rec->is_set[field] = 1;
-    return SA_OK;
+    return type_error(rec, field, err, "%.17g", v);
 }
 
 /* The text in quotes for error messages, cut and made printable. */
@@ -546,56 +687,45 @@ static void quote_for_error(const char *s, size_t len, char *out, size_t size)
 static int set_enum_symbol(struct sa_record *rec, int field, const char *s, size_t len,
                            struct sa_err *err)
 {
-    const struct sa_schema_field *f = &rec->schema->fields[field];
-    avro_schema_t es = branch_schema(f, AVRO_ENUM);
-    avro_value_t dest;
+    const struct field_state *st = &PRIV(rec)->f[field];
+    uint8_t buf[24];
     char quoted[96];
-    int n, idx = -1;
+    size_t n;
+    int idx = -1;
 
-    if (!es)
+    if (!st->enum_schema)
         return type_error(rec, field, err, "enum symbol");
-    n = avro_schema_enum_number_of_symbols(es);
-    for (int i = 0; i < n; i++) {
-        const char *sym = avro_schema_enum_get(es, i);
-        if (strncmp(sym, s, len) == 0 && sym[len] == '\0') {
+    for (int i = 0; i < st->n_symbols; i++)
+        if (st->symbols[i].len == len && memcmp(st->symbols[i].name, s, len) == 0) {
             idx = i;
             break;
         }
-    }
     if (idx < 0) {
         quote_for_error(s, len, quoted, sizeof quoted);
         return type_error(rec, field, err, "%s (not a symbol of %s)", quoted,
-                          avro_schema_name(es));
+                          avro_schema_name(st->enum_schema));
     }
-    if (target_for(rec, field, AVRO_ENUM, &dest) || avro_value_set_enum(&dest, idx))
-        return avro_fail(rec, field, err);
-    rec->is_set[field] = 1;
-    return SA_OK;
+    n = put_branch(buf, st->branch[AVRO_ENUM]);
+    n += put_long(buf + n, idx);
+    return store(rec, field, buf, n, AVRO_ENUM, idx, 0, err);
 }
 
 int sa_record_set_string(struct sa_record *rec, int field, const char *s, size_t len,
                          struct sa_err *err)
 {
-    avro_value_t dest;
     char quoted[96];
-    int rc = check_field(rec, field, err);
+    int b, rc = check_field(rec, field, err);
 
     if (rc)
         return rc;
-    if (!target_for(rec, field, AVRO_STRING, &dest)) {
-        rc = set_string_value(rec, &dest, AVRO_STRING, s, len);
-    } else if (!target_for(rec, field, AVRO_BYTES, &dest)) {
-        rc = set_string_value(rec, &dest, AVRO_BYTES, s, len);
-    } else if (has_kind(&rec->schema->fields[field], AVRO_ENUM)) {
+    if ((b = branch_of(rec, field, AVRO_STRING)) != BRANCH_NONE)
+        return store_data(rec, field, b, AVRO_STRING, s, len, err);
+    if ((b = branch_of(rec, field, AVRO_BYTES)) != BRANCH_NONE)
+        return store_data(rec, field, b, AVRO_BYTES, s, len, err);
+    if (has_kind(rec, field, AVRO_ENUM))
         return set_enum_symbol(rec, field, s, len, err);
-    } else {
-        quote_for_error(s, len, quoted, sizeof quoted);
-        return type_error(rec, field, err, "%s", quoted);
-    }
-    if (rc)
-        return avro_fail(rec, field, err);
-    rec->is_set[field] = 1;
-    return SA_OK;
+    quote_for_error(s, len, quoted, sizeof quoted);
+    return type_error(rec, field, err, "%s", quoted);
 }
 
 int sa_record_set_enum(struct sa_record *rec, int field, const char *symbol,
@@ -605,7 +735,7 @@ int sa_record_set_enum(struct sa_record *rec, int field, const char *symbol,
     return rc ? rc : set_enum_symbol(rec, field, symbol, strlen(symbol), err);
 }
 
-/* --- text coercion ------------------------------------------------------- */
+/* --- text coercion --------------------------------------------------------- */
 
 static void trim(const char **s, size_t *len)
 {
@@ -645,23 +775,85 @@ static int parse_int64(const char *s, size_t len, int64_t *out)
     return 0;
 }
 
+/* Powers of ten a double holds exactly. */
+static const double exact_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+static inline int is_digit(char c)
+{
+    return (unsigned)(c - '0') <= 9;
+}
+
+/*
+ * A decimal floating-point number: [+-] digits [. digits] [(e|E) [+-] digits]
+ * with at least one mantissa digit, shorter than 64 characters -- what
+ * strtod reads fully when hex floats, "inf" and "nan" are refused.
+ * Mantissas up to 2^53 with a power of ten up to 22 either way are
+ * exact in a double, so one multiplication or division gives the
+ * correctly rounded value, the same as strtod (Clinger's fast path).
+ * Anything else goes to strtod on a NUL-terminated copy.
+ */
 static int parse_double(const char *s, size_t len, double *out)
 {
     char tmp[64];
     char *end;
+    size_t i = 0;
+    uint64_t mant = 0;
+    int neg = 0, n_digits = 0, exp10 = 0, exact = 1;
 
     if (len == 0 || len >= sizeof tmp)
         return -1;
+    if (s[0] == '+' || s[0] == '-') {
+        neg = s[0] == '-';
+        i++;
+    }
+    for (; i < len && is_digit(s[i]); i++, n_digits++) {
+        if (mant > (UINT64_MAX - 9) / 10)
+            exact = 0;
+        else
+            mant = mant * 10 + (unsigned)(s[i] - '0');
+    }
+    if (i < len && s[i] == '.')
+        for (i++; i < len && is_digit(s[i]); i++, n_digits++) {
+            if (mant > (UINT64_MAX - 9) / 10) {
+                exact = 0;
+            } else {
+                mant = mant * 10 + (unsigned)(s[i] - '0');
+                exp10--;
+            }
+        }
+    if (n_digits == 0)
+        return -1;
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        int eneg = 0, e = 0;
+        size_t start;
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-')) {
+            eneg = s[i] == '-';
+            i++;
+        }
+        for (start = i; i < len && is_digit(s[i]); i++)
+            if (e < 100000)
+                e = e * 10 + (s[i] - '0');
+        if (i == start)
+            return -1;
+        exp10 += eneg ? -e : e;
+    }
+    if (i != len)
+        return -1;
+    if (exact && mant <= (1ULL << 53) && exp10 >= -22 && exp10 <= 22) {
+        double v = (double)mant;
+        v = exp10 < 0 ? v / exact_pow10[-exp10] : v * exact_pow10[exp10];
+        *out = neg ? -v : v;
+        return 0;
+    }
     memcpy(tmp, s, len);
     tmp[len] = '\0';
     errno = 0;
     *out = strtod(tmp, &end);
     if (end != tmp + len || !isfinite(*out))
         return -1;
-    /* strtod also reads hex floats and "infinity": only decimal text here. */
-    for (size_t i = 0; i < len; i++)
-        if (!strchr("0123456789+-.eE", tmp[i]))
-            return -1;
     return 0;
 }
 
@@ -819,7 +1011,6 @@ int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_
         break;
     }
     trim(&text, &len);
-    quote_for_error(text, len, quoted, sizeof quoted);
     switch (f->kind) {
     case AVRO_INT32:
     case AVRO_INT64:
@@ -829,143 +1020,162 @@ int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_
         if (f->logical == SA_LOGICAL_TIMESTAMP_MILLIS &&
             parse_iso8601(text, len, &lv) == 0)
             return sa_record_set_long(rec, field, lv, err);
+        quote_for_error(text, len, quoted, sizeof quoted);
         return type_error(rec, field, err, "%s%s", quoted,
                           rc == -2 ? " (out of range)" : "");
     case AVRO_FLOAT:
     case AVRO_DOUBLE:
-        if (parse_double(text, len, &dv))
-            return type_error(rec, field, err, "%s", quoted);
-        return sa_record_set_double(rec, field, dv, err);
+        if (parse_double(text, len, &dv) == 0)
+            return sa_record_set_double(rec, field, dv, err);
+        break;
     case AVRO_BOOLEAN:
-        if (parse_bool(text, len, &bv))
-            return type_error(rec, field, err, "%s", quoted);
-        return sa_record_set_bool(rec, field, bv, err);
+        if (parse_bool(text, len, &bv) == 0)
+            return sa_record_set_bool(rec, field, bv, err);
+        break;
     case AVRO_UNION:
         /* A general union: the first branch the text fits. */
-        if (has_kind(f, AVRO_INT64) && parse_int64(text, len, &lv) == 0)
+        if (has_kind(rec, field, AVRO_INT64) && parse_int64(text, len, &lv) == 0)
             return sa_record_set_long(rec, field, lv, err);
-        if (has_kind(f, AVRO_INT32) && parse_int64(text, len, &lv) == 0 &&
+        if (has_kind(rec, field, AVRO_INT32) && parse_int64(text, len, &lv) == 0 &&
             lv >= INT32_MIN && lv <= INT32_MAX)
             return sa_record_set_long(rec, field, lv, err);
-        if ((has_kind(f, AVRO_DOUBLE) || has_kind(f, AVRO_FLOAT)) &&
+        if ((has_kind(rec, field, AVRO_DOUBLE) || has_kind(rec, field, AVRO_FLOAT)) &&
             parse_double(text, len, &dv) == 0)
             return sa_record_set_double(rec, field, dv, err);
-        if (has_kind(f, AVRO_BOOLEAN) && parse_bool(text, len, &bv) == 0)
+        if (has_kind(rec, field, AVRO_BOOLEAN) && parse_bool(text, len, &bv) == 0)
             return sa_record_set_bool(rec, field, bv, err);
-        if (has_kind(f, AVRO_STRING) || has_kind(f, AVRO_BYTES))
+        if (has_kind(rec, field, AVRO_STRING) || has_kind(rec, field, AVRO_BYTES))
             return sa_record_set_string(rec, field, text, len, err);
-        return type_error(rec, field, err, "%s", quoted);
+        break;
     default:
+        quote_for_error(text, len, quoted, sizeof quoted);
         return type_error(rec, field, err, "%s (text cannot fill a %s)", quoted,
                           kind_name(f->kind, f->logical));
     }
+    quote_for_error(text, len, quoted, sizeof quoted);
+    return type_error(rec, field, err, "%s", quoted);
 }
 
-/* --- encoding ------------------------------------------------------------ */
+/* --- encoding -------------------------------------------------------------- */
 
 int sa_record_encode(struct sa_record *rec, struct sa_buf *out, struct sa_err *err)
 {
-    struct record_priv *p = PRIV(rec);
-    size_t room, need;
+    const struct record_priv *p = PRIV(rec);
+    const uint8_t *scratch = p->scratch.data;
+    size_t total = 0, next_off = rec->n_fields ? p->slot[0].off : 0;
+    int contiguous = 1; /* every field set, their bytes back to back in order */
+    uint8_t *dst;
     int rc;
 
-    for (size_t i = 0; i < rec->n_fields; i++)
-        if (rec->is_set[i] != 1 && (rc = apply_default(rec, (int)i, err)))
-            return rc;
-
-    /* Write into the buffer's spare room first; only when that is too
-     * small measure the exact size (a second walk) and grow. */
-    need = p->last_size ? p->last_size * 2 : 256;
-    for (int attempt = 0; attempt < 2; attempt++) {
-        if ((rc = sa_buf_reserve(out, need)))
-            return sa_err_set(err, rc, "record %s: %s", rec->schema->subject,
-                              sa_strerror(rc));
-        room = out->cap - out->len;
-        if (room > out->max - out->len)
-            room = out->max - out->len;
-        avro_writer_memory_set_dest(p->writer, (const char *)out->data + out->len,
-                                    (int64_t)room);
-        if (avro_value_write(p->writer, &rec->value) == 0) {
-            size_t written = (size_t)avro_writer_tell(p->writer);
-            out->len += written;
-            p->last_size = written;
-            return SA_OK;
+    for (size_t i = 0; i < rec->n_fields; i++) {
+        const struct field_state *st = &p->f[i];
+        if (rec->is_set[i] == 1) {
+            contiguous &= p->slot[i].off == next_off;
+            next_off = p->slot[i].off + p->slot[i].len;
+            total += p->slot[i].len;
+            continue;
         }
-        if (attempt == 0 && avro_value_sizeof(&rec->value, &need) != 0)
-            break;
+        contiguous = 0;
+        if (st->def == DEF_NONE)
+            return sa_err_set(err, SA_ERECORD, "field '%s': not set and has no default",
+                              rec->schema->fields[i].name);
+        if (st->def == DEF_UNSUPPORTED)
+            return sa_err_set(
+                err, SA_ERECORD,
+                "field '%s': not set, and its default %s cannot be applied",
+                rec->schema->fields[i].name, rec->schema->fields[i].default_json);
+        total += st->def_len;
+        rec->is_set[i] = 2;
     }
-    return sa_err_set(err, SA_ERECORD, "record %s: %s", rec->schema->subject,
-                      avro_strerror());
+    if ((rc = sa_buf_reserve(out, total)))
+        return sa_err_set(err, rc, "record %s: %s", rec->schema->subject,
+                          sa_strerror(rc));
+    dst = out->data + out->len;
+    out->len += total;
+    if (contiguous) { /* the fields were set in schema order: one copy */
+        if (total)
+            memcpy(dst, scratch + p->slot[0].off, total);
+        return SA_OK;
+    }
+    for (size_t i = 0; i < rec->n_fields; i++) {
+        if (rec->is_set[i] == 1) {
+            memcpy(dst, scratch + p->slot[i].off, p->slot[i].len);
+            dst += p->slot[i].len;
+        } else {
+            memcpy(dst, p->f[i].def_bytes, p->f[i].def_len);
+            dst += p->f[i].def_len;
+        }
+    }
+    return SA_OK;
+}
+
+/* The value of a field set or defaulted, and the bytes its string data
+ * offsets count from; NULL for a field with neither. */
+static const struct value *value_of(const struct sa_record *rec, int field,
+                                    const uint8_t **base)
+{
+    const struct record_priv *p = PRIV(rec);
+
+    if (rec->is_set[field] == 1) {
+        *base = p->scratch.data + p->slot[field].off;
+        return &p->slot[field].v;
+    }
+    if (rec->is_set[field] == 2) {
+        *base = p->f[field].def_bytes;
+        return &p->f[field].def_value;
+    }
+    return NULL;
 }
 
 int64_t sa_record_event_ms(const struct sa_record *rec, int64_t fallback)
 {
     int field = rec->schema->event_time_field;
-    avro_value_t v, branch;
-    int64_t ms;
+    const struct value *v;
+    const uint8_t *base;
 
-    if (field < 0 || !rec->is_set[field])
+    if (field < 0 || !(v = value_of(rec, field, &base)) || v->kind != AVRO_INT64)
         return fallback;
-    v = PRIV(rec)->f[field].value;
-    if (avro_value_get_type(&v) == AVRO_UNION) {
-        if (avro_value_get_current_branch(&v, &branch))
-            return fallback;
-        v = branch;
-    }
-    if (avro_value_get_type(&v) != AVRO_INT64 || avro_value_get_long(&v, &ms))
-        return fallback;
-    return ms;
+    return v->l;
 }
 
 int sa_record_key(const struct sa_record *rec, struct sa_buf *out)
 {
     int field = rec->schema->key_field;
-    avro_value_t v, branch;
-    const char *s;
-    const void *bytes;
-    size_t size;
-    int32_t i32;
-    int64_t i64;
-    double d;
-    float fl;
-    int b;
+    const struct field_state *st;
+    const struct value *v;
+    const uint8_t *base;
+    char digits_buf[24];
+    size_t n = sizeof digits_buf;
+    uint64_t mag;
 
-    if (field < 0 || !rec->is_set[field])
+    if (field < 0 || !(v = value_of(rec, field, &base)))
         return SA_OK;
-    v = PRIV(rec)->f[field].value;
-    if (avro_value_get_type(&v) == AVRO_UNION) {
-        if (avro_value_get_current_branch(&v, &branch))
-            return SA_OK;
-        v = branch;
-    }
-    switch (avro_value_get_type(&v)) {
+    switch (v->kind) {
     case AVRO_STRING:
-        if (avro_value_get_string(&v, &s, &size) || size == 0)
-            return SA_OK;
-        return sa_buf_append(out, s, size - 1);
     case AVRO_BYTES:
-        if (avro_value_get_bytes(&v, &bytes, &size))
-            return SA_OK;
-        return sa_buf_append(out, bytes, size);
+        return sa_buf_append(out, base + v->str_at, v->str_len);
     case AVRO_INT32:
-        avro_value_get_int(&v, &i32);
-        return sa_buf_printf(out, "%" PRId32, i32);
     case AVRO_INT64:
-        avro_value_get_long(&v, &i64);
-        return sa_buf_printf(out, "%" PRId64, i64);
+        /* The integer in decimal, without printf: this runs per record. */
+        mag = v->l < 0 ? 0 - (uint64_t)v->l : (uint64_t)v->l;
+        do {
+            digits_buf[--n] = (char)('0' + mag % 10);
+            mag /= 10;
+        } while (mag);
+        if (v->l < 0)
+            digits_buf[--n] = '-';
+        return sa_buf_append(out, digits_buf + n, sizeof digits_buf - n);
     case AVRO_DOUBLE:
-        avro_value_get_double(&v, &d);
-        return sa_buf_printf(out, "%.17g", d);
+        return sa_buf_printf(out, "%.17g", v->d);
     case AVRO_FLOAT:
-        avro_value_get_float(&v, &fl);
-        return sa_buf_printf(out, "%.9g", (double)fl);
+        return sa_buf_printf(out, "%.9g", v->d);
     case AVRO_BOOLEAN:
-        avro_value_get_boolean(&v, &b);
-        return sa_buf_append_str(out, b ? "true" : "false");
+        return sa_buf_append_str(out, v->l ? "true" : "false");
     case AVRO_ENUM:
-        avro_value_get_enum(&v, &b);
-        s = avro_schema_enum_get(rec->schema->fields[field].value, b);
-        return s ? sa_buf_append_str(out, s) : SA_OK;
+        st = &PRIV(rec)->f[field];
+        if (v->l < 0 || v->l >= st->n_symbols || !st->symbols[v->l].name)
+            return SA_OK;
+        return sa_buf_append(out, st->symbols[v->l].name, st->symbols[v->l].len);
     default:
         return SA_OK;
     }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Records: field values -> a validated Avro datum -> Avro binary.
+ * Records: field values -> validated against the schema -> Avro binary.
  *
  * A struct sa_record is reused for every record of one schema: reset it,
  * set fields (by index, resolved once with sa_record_field_index), encode.
@@ -22,7 +22,6 @@
 
 struct sa_record {
     const struct sa_schema *schema;
-    avro_value_t value;
     size_t n_fields;
     uint8_t *is_set; /* one flag per field */
     void *priv;      /* record.c's per-field state, built at init */

@@ -41,8 +41,10 @@ struct sa_source_ops {
     int (*poll)(struct sa_source *src, struct sa_batch *batch, struct sa_err *err);
     /* Optional: every batch up to `generation` (sa_batch_generation() at
      * the time things were added) is committed: the moment to delete or
-     * move a finished input file. Called on the thread that polls. */
-    void (*committed)(struct sa_source *src, uint64_t generation);
+     * move a finished input file. Batches up to `refused` had their records
+     * refused (when_full: reject): their input must be kept. Called on the
+     * thread that polls. */
+    void (*committed)(struct sa_source *src, uint64_t generation, uint64_t refused);
     void (*close)(struct sa_source *src);
 };
 

@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -111,6 +112,8 @@ struct csv_file {
     int failed;  /* set aside */
     int done_reported;
     int rotated; /* renamed away: finish at the next end of file */
+    int64_t size;  /* when opened */
+    uint64_t first_gen; /* batch generation of its first position, 0: none yet */
     size_t fp_len; /* fingerprint: hash of the first fp_len bytes */
     uint64_t fp_hash;
     int missing; /* a configured plain path that does not exist */
@@ -170,6 +173,10 @@ static const struct sa_offset_row *find_row(struct csv_ctx *ctx, struct csv_file
             continue;
         if (sscanf(r->file_key + plen, "%zu:%" SCNx64, &fplen, &want) != 2 ||
             fplen > FINGERPRINT_MAX)
+            continue;
+        /* A finished file's row holds its final size: a file of another
+         * size that reuses the inode (and starts alike) is a new file. */
+        if (r->done && r->offset != f->size)
             continue;
         if (fingerprint(f->fd, fplen, &got) == 0 && got == want) {
             snprintf(f->key, sizeof f->key, "%s", r->file_key);
@@ -320,6 +327,7 @@ static struct csv_file *file_open(struct sa_source *src, const char *path,
     f->path = strdup(path);
     f->dev = st->st_dev;
     f->ino = st->st_ino;
+    f->size = st->st_size;
     f->is_gz = plen > 3 && strcmp(path + plen - 3, ".gz") == 0;
     sa_buf_init(&f->win, (size_t)ctx->conf->read_buffer +
                              4 * (size_t)ctx->conf->max_field + 65536);
@@ -547,6 +555,25 @@ static void check_rotation(struct sa_source *src, struct csv_file *f)
         f->rotated = 1;
 }
 
+/*
+ * Is a watched file finished being written? A file dropped into a watched
+ * directory may still grow: its end counts (and a last line without a
+ * newline is taken) only once it has not changed for poll_interval.
+ * Files named on the command line (`import`, watch: false) are complete.
+ */
+static int quiet(struct csv_ctx *ctx, struct csv_file *f)
+{
+    struct stat st;
+    struct timespec now;
+
+    if (!ctx->conf->watch || f->gz || fstat(f->fd, &st) != 0)
+        return 1;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)(now.tv_sec - st.st_mtim.tv_sec) * 1000 +
+               (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000 >=
+           ctx->conf->poll_interval_ms;
+}
+
 /* Read rows of f into the batch, up to room. */
 static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
                      size_t room, int *added, struct sa_err *err)
@@ -561,12 +588,12 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
         size_t used;
         const char *start = (const char *)f->win.data + f->win_pos;
         size_t avail = f->win.len - f->win_pos;
-        int prc = sa_csv_next(&f->parser, start, avail, f->eof && !tail, &row, &used,
-                              &where);
+        int prc = sa_csv_next(&f->parser, start, avail, f->eof && !tail && quiet(ctx, f),
+                              &row, &used, &where);
 
         if (prc == SA_EAGAIN) {
             int got;
-            if (f->eof && !tail && avail == 0) {
+            if (f->eof && !tail && avail == 0 && quiet(ctx, f)) {
                 f->done = 1;
                 break;
             }
@@ -600,7 +627,7 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
                           errno ? strerror(errno) : "read error");
                 break;
             }
-            if (got == 0 && (tail || avail == 0))
+            if (got == 0 && (tail || avail == 0 || !quiet(ctx, f)))
                 break; /* wait for more, or done above on the next pass */
             continue;
         }
@@ -634,10 +661,16 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
     /* Hand the position after the last consumed row to the batch. */
     int64_t pos = f->win_offset + (int64_t)f->win_pos;
     if (pos != f->committed || (f->done && !f->done_reported)) {
-        rc = sa_batch_offset(batch, src, f->key, pos, f->parser.line, f->done, err);
+        /* A file set aside is not stored as done: the next start tries it
+         * again from here (a read error may pass, a fixed config may map
+         * its columns). */
+        rc = sa_batch_offset(batch, src, f->key, pos, f->parser.line,
+                             f->done && !f->failed, err);
         if (rc)
             return rc;
         f->committed = pos;
+        if (!f->first_gen)
+            f->first_gen = sa_batch_generation(batch);
         if (f->done && !f->done_reported) {
             f->done_reported = 1;
             f->on_done_pending = !f->failed;
@@ -645,6 +678,14 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
             sa_logf(SA_LOG_INFO, "csv file finished",
                     "source=%s accepted=%" PRIu64 " rejected=%" PRIu64,
                     src->conf->name, f->accepted, f->rejected);
+            /* Only its identity is kept from now on (I5: a watched
+             * directory of many files must not keep a window each). */
+            file_close_handles(f);
+            sa_buf_fini(&f->win);
+            sa_csv_fini(&f->parser);
+            f->win_pos = 0;
+            free(f->col_map);
+            f->col_map = NULL;
         }
     }
     return SA_OK;
@@ -652,11 +693,23 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
 
 /* --- scanning for files ------------------------------------------------------ */
 
+/* The file already known on st's inode. A finished file whose inode now
+ * holds a file of another size was deleted and its inode reused: it is
+ * forgotten, so that the new file is read. */
 static struct csv_file *known_file(struct csv_ctx *ctx, const struct stat *st)
 {
-    for (struct csv_file *f = ctx->files; f; f = f->next)
-        if (!f->missing && f->dev == st->st_dev && f->ino == st->st_ino)
-            return f;
+    for (struct csv_file **link = &ctx->files; *link; link = &(*link)->next) {
+        struct csv_file *f = *link;
+        if (f->missing || f->dev != st->st_dev || f->ino != st->st_ino)
+            continue;
+        if (f->done && !f->failed && !f->on_done_pending && !f->rotated &&
+            f->committed != st->st_size) {
+            *link = f->next;
+            file_free(f);
+            return NULL;
+        }
+        return f;
+    }
     return NULL;
 }
 
@@ -846,7 +899,7 @@ static void apply_on_done(struct csv_ctx *ctx, struct sa_source *src,
     }
 }
 
-static void csv_committed(struct sa_source *src, uint64_t generation)
+static void csv_committed(struct sa_source *src, uint64_t generation, uint64_t refused)
 {
     struct csv_ctx *ctx = src->ctx;
     struct csv_file **link = &ctx->files;
@@ -856,7 +909,13 @@ static void csv_committed(struct sa_source *src, uint64_t generation)
         if (f->on_done_pending && f->on_done_gen <= generation) {
             f->on_done_pending = 0;
             file_close_handles(f);
-            if (strcmp(ctx->conf->on_done, "keep") != 0) {
+            if (refused && f->first_gen && f->first_gen <= refused) {
+                /* Some of its records may have been refused for a full
+                 * spool (when_full: reject): the file is the only copy. */
+                sa_log_warn("finished csv file kept: records of it were refused "
+                            "while the spool was full", "source", src->conf->name,
+                            "file", f->path);
+            } else if (strcmp(ctx->conf->on_done, "keep") != 0) {
                 apply_on_done(ctx, src, f);
                 /* Gone from the path: forget it, so that a new file reusing
                  * its inode is read as new. */

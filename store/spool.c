@@ -387,6 +387,10 @@ int sa_spool_open(struct sa_spool **out, const struct sa_spool_opts *opts,
     if (src == SQLITE_OK && !readonly)
         src = sqlite3_exec(s->db, SA_SQL_JOURNAL_SIZE_LIMIT, NULL, NULL, NULL);
     if (src == SQLITE_OK && !readonly)
+        src = sqlite3_exec(s->db, SA_SQL_WAL_AUTOCHECKPOINT, NULL, NULL, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_exec(s->db, SA_SQL_CACHE_SIZE, NULL, NULL, NULL);
+    if (src == SQLITE_OK && !readonly)
         src = sqlite3_exec(s->db, SA_SQL_SECURE_DELETE_FAST, NULL, NULL, NULL);
     if (src != SQLITE_OK) {
         rc = fail(s, src, "cannot set pragmas", err);
@@ -879,9 +883,14 @@ int sa_spool_commit(struct sa_spool *spool, const struct sa_commit *commit,
     rc = run(spool, STMT_BEGIN_IMMEDIATE, "cannot begin the commit", err);
     if (rc)
         goto out;
-    /* Offsets alone do not grow the spool; refusing them would only stop
-     * a source from recording progress it already made. */
-    if (spool->max_bytes > 0 && incoming > 0) {
+    /* Only records count against max_bytes. Offsets alone do not grow the
+     * spool, and refusing them would only stop a source from recording
+     * progress it already made. Dead letters without records are let in
+     * too: refusing a sink's dead letters would keep its cursor on a
+     * poison record, so nothing could ever be trimmed and the spool would
+     * stay full for good; a source's dead letters come from input that is
+     * bounded by itself. */
+    if (spool->max_bytes > 0 && incoming > 0 && commit->n_segments > 0) {
         rc = used_bytes(spool, &used, err);
         if (rc)
             goto out;

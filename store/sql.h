@@ -33,6 +33,13 @@
  * free disk as it frees, and cannot run on a full disk. FAST zeroes only
  * where that costs no extra I/O (b-tree pages, not overflow pages). */
 #define SA_SQL_SECURE_DELETE_FAST "PRAGMA secure_delete = FAST"
+/* Checkpoints (and their fsyncs) are the housekeeper's job, on its own
+ * connection every second; a commit runs one itself only past 64 MiB of
+ * WAL (when no housekeeper runs), so ingest does not stall on them. */
+#define SA_SQL_WAL_AUTOCHECKPOINT "PRAGMA wal_autocheckpoint = 16384"
+/* A spool connection appends or reads forward: a small page cache does
+ * (the agent has four or five connections; SQLite's default is 2 MiB each). */
+#define SA_SQL_CACHE_SIZE "PRAGMA cache_size = -512"
 #define SA_SQL_PAGE_SIZE "PRAGMA page_size"
 #define SA_SQL_TXN_BEGIN_IMMEDIATE "BEGIN IMMEDIATE"
 #define SA_SQL_TXN_COMMIT "COMMIT"

@@ -88,6 +88,16 @@
  *                 worker stops. A crash loses at most that window: the
  *                 records are sent again (duplicates, never loss: I2).
  *
+ * START
+ *
+ * A worker starts from the cursor in sink_cursors, unless its sink has the
+ * optional start_cursor op: then load_start_cursor asks the sink (with
+ * backoff until it answers) and acked = send = its answer, while saved
+ * stays the spool's, so the next save_cursor writes the new position.
+ * Kafka with exactly_once needs this: its cursor is committed in the same
+ * transaction as the records, so it can be ahead of the spool's after a
+ * kill -9, and resuming from the spool's would write records twice.
+ *
  * Idle (sa_spool_read_after says SA_EOF and nothing is in flight) the
  * worker saves its cursor and waits on `wake` for up to IDLE_WAIT_MS;
  * sa_dispatcher_notify wakes it at once. The generation counter closes the
@@ -586,7 +596,7 @@ static void collect_acks(struct worker *w, int timeout_ms)
     struct sa_err why = {0};
     int rc, retry = 0;
 
-    w->acks.n = 0;
+    sa_ack_list_clear(&w->acks);
     rc = w->sink.ops->poll_acks(&w->sink, &w->acks, timeout_ms);
     for (size_t i = 0; i < w->acks.n; i++)
         retry |= apply_ack(w, &w->acks.v[i], &why);
@@ -719,12 +729,19 @@ static void backoff_step(struct worker *w)
 
 /* --- the worker --------------------------------------------------------- */
 
+/* How long a stopping worker waits for outstanding outcomes. */
+#define FINISH_WAIT_MS 2000
+
 static void finish(struct worker *w)
 {
     char seg[32], idx[16];
 
-    if (w->outstanding > 0)
-        collect_acks(w, 0);
+    /* Outcomes still on their way (a Kafka batch in flight) are waited
+     * for a little, bounded: each one collected here is a record not sent
+     * again after the restart. */
+    int64_t until = sa_mono_ms() + FINISH_WAIT_MS;
+    while (w->outstanding > 0 && sa_mono_ms() < until)
+        collect_acks(w, 50);
     save_cursor(w, 1);
     w->sink.ops->close(&w->sink);
     w->sink_open = 0;
@@ -736,6 +753,45 @@ static void finish(struct worker *w)
                 "record", idx);
 }
 
+/* A sink that keeps its own durable cursor upstream (the optional
+ * start_cursor op, e.g. Kafka with exactly_once) says where to resume;
+ * until it can, nothing is sent, with the usual backoff between tries.
+ * Returns 0 when a stop came first. */
+static int load_start_cursor(struct worker *w)
+{
+    struct sa_cursor start;
+    struct sa_err err = {0};
+
+    if (!w->sink.ops->start_cursor)
+        return 1;
+    for (;;) {
+        uint64_t seen;
+        start = w->saved;
+        sa_err_clear(&err);
+        if (w->sink.ops->start_cursor(&w->sink, &start, &err) == SA_OK)
+            break;
+        if (!err.msg[0])
+            sa_err_set(&err, SA_ESINK, "start_cursor failed");
+        sa_err_prefix(&err, "sink %s: ", w->conf->name);
+        enter_backoff(w, &err);
+        while (sa_mono_ms() < w->backoff_until && !stopping(w->d)) {
+            pthread_mutex_lock(&w->d->lock);
+            seen = w->d->generation;
+            pthread_mutex_unlock(&w->d->lock);
+            wait_wake(w->d, seen, IDLE_WAIT_MS);
+        }
+        w->backoff_until = 0;
+        if (stopping(w->d))
+            return 0;
+    }
+    w->attempt = 0;
+    /* saved stays what the spool holds, so save_cursor writes the new
+     * position at the first chance. */
+    w->acked = w->send = start;
+    set_state(w, SA_SINK_STATE_RUNNING, NULL);
+    return 1;
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -743,6 +799,10 @@ static void *worker_main(void *arg)
 
     set_state(w, SA_SINK_STATE_RUNNING, NULL);
     sa_log_info("sink started", "sink", w->conf->name, "type", w->sink.ops->name);
+    if (!load_start_cursor(w)) {
+        finish(w);
+        return NULL;
+    }
     for (;;) {
         int at_end, blocked, timeout = 0;
 

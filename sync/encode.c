@@ -359,3 +359,31 @@ int sa_encode_json(const struct sa_schema *schema, const uint8_t *body, size_t b
     }
     return rc;
 }
+
+int sa_encode_single_object(const struct sa_schema *schema, const uint8_t *body,
+                            size_t body_len, struct sa_buf *out)
+{
+    uint8_t head[SA_SINGLE_OBJECT_HEADER_LEN] = {0xC3, 0x01};
+    int rc;
+
+    for (int i = 0; i < 8; i++)
+        head[2 + i] = (uint8_t)(schema->fingerprint >> (8 * i));
+    if ((rc = sa_buf_reserve(out, sizeof head + body_len)) ||
+        (rc = sa_buf_append(out, head, sizeof head)))
+        return rc;
+    return body_len ? sa_buf_append(out, body, body_len) : SA_OK;
+}
+
+int sa_encode_confluent(int32_t schema_id, const uint8_t *body, size_t body_len,
+                        struct sa_buf *out)
+{
+    uint32_t id = (uint32_t)schema_id;
+    uint8_t head[SA_CONFLUENT_HEADER_LEN] = {
+        0, (uint8_t)(id >> 24), (uint8_t)(id >> 16), (uint8_t)(id >> 8), (uint8_t)id};
+    int rc;
+
+    if ((rc = sa_buf_reserve(out, sizeof head + body_len)) ||
+        (rc = sa_buf_append(out, head, sizeof head)))
+        return rc;
+    return body_len ? sa_buf_append(out, body, body_len) : SA_OK;
+}

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Encodings of a spooled record for the wire: plain JSON (for NDJSON files
- * and the JSON sinks), and later Avro single-object and Confluent framing.
+ * and the JSON sinks), Avro single-object encoding and the Confluent wire
+ * format (the Kafka sink's `avro` and `confluent` encodings).
  */
 #ifndef SA_SYNC_ENCODE_H
 #define SA_SYNC_ENCODE_H
@@ -19,5 +20,18 @@ int sa_encode_json(const struct sa_schema *schema, const uint8_t *body,
                    size_t body_len, const char *origin_id,
                    const struct sa_record_view *rec_meta, struct sa_buf *out,
                    struct sa_err *err);
+
+/* Avro single-object encoding (Avro spec, "Single-object encoding"):
+ * C3 01, the 8-byte little-endian CRC-64-AVRO fingerprint of the writer
+ * schema's canonical form, then the body. Appended to out. */
+#define SA_SINGLE_OBJECT_HEADER_LEN 10
+int sa_encode_single_object(const struct sa_schema *schema, const uint8_t *body,
+                            size_t body_len, struct sa_buf *out);
+
+/* Confluent wire format: magic byte 0, the registry's schema id as 4
+ * bytes big-endian, then the body. Appended to out. */
+#define SA_CONFLUENT_HEADER_LEN 5
+int sa_encode_confluent(int32_t schema_id, const uint8_t *body, size_t body_len,
+                        struct sa_buf *out);
 
 #endif

@@ -21,10 +21,13 @@ struct sa_registry_opts {
     const char *url;      /* http://127.0.0.1:8081 (no trailing slash needed) */
     const char *username; /* basic auth, may be NULL */
     const char *password; /* never logged */
-    int64_t timeout_ms;
+    int64_t timeout_ms;   /* per request; <= 0: 10 s */
 };
 
-/* *out owned by the caller: sa_registry_free(). No request is made yet. */
+/* *out owned by the caller: sa_registry_free(). No request is made yet;
+ * a url that is not http(s)://host[:port][/path] fails here (SA_ECONFIG).
+ * The strings in opts are copied. A client is not thread-safe: one per
+ * thread, like the libcurl easy handle it keeps. */
 int sa_registry_new(struct sa_registry **out, const struct sa_registry_opts *opts,
                     struct sa_err *err);
 void sa_registry_free(struct sa_registry *reg);
@@ -32,7 +35,10 @@ void sa_registry_free(struct sa_registry *reg);
 /* The registry's id for `schema` registered under `subject` (registering
  * it when needed). Errors name the URL (without credentials), the HTTP
  * status and the registry's message; SA_EAGAIN for a transient failure
- * (connection refused, 5xx) so the caller retries. */
+ * (connection refused, timeout, DNS, 408, 429, 5xx) so the caller retries;
+ * SA_ESCHEMA when the registry refuses the schema (409 incompatible, 422
+ * invalid); SA_ECONFIG for 401/403 and 404 (a url that is not the API's
+ * root); SA_ETOOBIG, SA_EPARSE, SA_EIO for answers it cannot use. */
 int sa_registry_id(struct sa_registry *reg, const char *subject,
                    const struct sa_schema *schema, int32_t *id /* out */,
                    struct sa_err *err);

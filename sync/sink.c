@@ -7,9 +7,11 @@
 #include <string.h>
 
 extern const struct sa_sink_ops sa_sink_file_ops;
+extern const struct sa_sink_ops sa_sink_kafka_ops;
 
 const struct sa_sink_ops *const sa_sink_types[] = {
     &sa_sink_file_ops,
+    &sa_sink_kafka_ops,
     NULL,
 };
 
@@ -21,12 +23,26 @@ const struct sa_sink_ops *sa_sink_type_find(const char *name)
     return NULL;
 }
 
+/* How far back a push looks for an entry to merge into: deliveries of a
+ * few partitions interleave, each in order. */
+#define ACK_MERGE_WINDOW 8
+
 int sa_ack_list_push(struct sa_ack_list *list, int64_t segment_id,
                      uint32_t first_index, uint32_t count, int outcome,
                      const char *reason)
 {
     struct sa_ack *ack;
+    const char *why = reason ? reason : "";
 
+    for (size_t i = list->n; i > 0 && list->n - i < ACK_MERGE_WINDOW; i--) {
+        ack = &list->v[i - 1];
+        if (ack->segment_id == segment_id && ack->outcome == outcome &&
+            ack->first_index + ack->count == first_index &&
+            strcmp(ack->reason, why) == 0) {
+            ack->count += count;
+            return SA_OK;
+        }
+    }
     if (list->n == list->cap) {
         size_t cap = list->cap ? list->cap * 2 : 16;
         struct sa_ack *v = realloc(list->v, cap * sizeof *v);
@@ -35,26 +51,34 @@ int sa_ack_list_push(struct sa_ack_list *list, int64_t segment_id,
         list->v = v;
         list->cap = cap;
     }
-    ack = &list->v[list->n++];
+    ack = &list->v[list->n];
+    ack->reason = "";
+    if (why[0] && !(ack->reason = strdup(why)))
+        return SA_ENOMEM;
     ack->segment_id = segment_id;
     ack->first_index = first_index;
     ack->count = count;
     ack->outcome = outcome;
-    ack->reason[0] = '\0';
-    if (reason) {
-        strncpy(ack->reason, reason, sizeof ack->reason - 1);
-        ack->reason[sizeof ack->reason - 1] = '\0';
-    }
+    list->n++;
     return SA_OK;
+}
+
+void sa_ack_list_clear(struct sa_ack_list *list)
+{
+    for (size_t i = 0; i < list->n; i++)
+        if (list->v[i].reason[0])
+            free((char *)list->v[i].reason);
+    list->n = 0;
 }
 
 void sa_ack_list_fini(struct sa_ack_list *list)
 {
     if (!list)
         return;
+    sa_ack_list_clear(list);
     free(list->v);
     list->v = NULL;
-    list->n = list->cap = 0;
+    list->cap = 0;
 }
 
 int sa_sink_schema(struct sa_sink *sink, int64_t schema_id,

@@ -13,6 +13,7 @@
 #include "agent/base/error.h"
 #include "store/schema.h"
 #include "store/segment.h"
+#include "store/spool.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,7 @@ struct sa_sink_conf {
     int64_t max_in_flight; /* records sent but not yet acknowledged */
     const struct sa_sink_ops *ops;
     void *opts;
+    const char *agent_id; /* agent.id, borrowed from the config */
 };
 
 enum sa_sink_outcome {
@@ -40,8 +42,8 @@ struct sa_ack {
     int64_t segment_id;
     uint32_t first_index; /* record index inside the segment */
     uint32_t count;
-    int outcome; /* enum sa_sink_outcome */
-    char reason[200];
+    int outcome;        /* enum sa_sink_outcome */
+    const char *reason; /* "" for OK; else owned by the list */
 };
 
 struct sa_ack_list {
@@ -49,9 +51,15 @@ struct sa_ack_list {
     size_t n, cap;
 };
 
+/* Append an outcome (reason copied; may be NULL). An outcome that
+ * continues one of the last few entries (same segment, same outcome and
+ * reason, the next index) is merged into it, so per-record acks from
+ * interleaved partitions stay a handful of entries. */
 int sa_ack_list_push(struct sa_ack_list *list, int64_t segment_id,
                      uint32_t first_index, uint32_t count, int outcome,
                      const char *reason);
+/* Empty the list, keeping its memory. */
+void sa_ack_list_clear(struct sa_ack_list *list);
 void sa_ack_list_fini(struct sa_ack_list *list);
 
 struct sa_sink {
@@ -78,6 +86,14 @@ struct sa_sink_ops {
     /* Append outcomes to acks, waiting up to timeout_ms for the first. */
     int (*poll_acks)(struct sa_sink *sink, struct sa_ack_list *acks,
                      int timeout_ms);
+    /* Optional, called once after open before the first send. *inout
+     * holds the cursor from the spool; a sink that keeps its own durable
+     * position upstream (Kafka with exactly_once, where the cursor is
+     * committed in the same transaction as the records) replaces it, and
+     * the dispatcher resumes from there. An error is transient: the
+     * dispatcher backs off and calls it again before sending anything. */
+    int (*start_cursor)(struct sa_sink *sink, struct sa_cursor *inout,
+                        struct sa_err *err);
     void (*close)(struct sa_sink *sink);
 };
 

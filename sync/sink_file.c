@@ -32,13 +32,6 @@
  * records again into a new file; (_origin_id, _seq) tells them apart. A
  * crash can also leave an avro container with more records than its .ids
  * lines: those records are the unacknowledged tail and are sent again.
- *
- * Torn lines. kill -9 during a large write() stops it between pages, so a
- * crash can leave a last line without its newline in an .ndjson or .ids
- * file. Nothing on such a line was acknowledged (acks follow the complete
- * write), so open() cuts every such file back to its last newline before
- * the sink writes anything (repair_torn_tails): readers never see half a
- * record, and the records are sent again into a new file.
  */
 #include "sync/sink.h"
 #include "agent/base/fsutil.h"
@@ -495,78 +488,64 @@ static int send_avro(struct file_sink *fs, struct sa_sink *sink,
 
 static void file_close(struct sa_sink *sink);
 
-static int has_suffix(const char *name, const char *suffix)
+/*
+ * A crash (kill -9, power loss) in the middle of a write can leave an
+ * NDJSON file ending in part of a line. Those records were never
+ * acknowledged -- the ack comes after fsync -- so they are sent again
+ * after the restart; the partial line only has to go. Cut every *.ndjson
+ * file in the directory back to its last newline.
+ */
+static int repair_partial_lines(struct file_sink *fs, struct sa_err *err)
 {
-    size_t n = strlen(name), k = strlen(suffix);
-    return n >= k && strcmp(name + n - k, suffix) == 0;
-}
-
-/* Cut a line-based file back to its last newline (see "Torn lines"). */
-static int repair_torn_tail(struct file_sink *fs, const char *name,
-                            struct sa_err *err)
-{
-    char buf[4096];
-    struct stat st;
-    off_t end, keep = 0;
-    int fd = openat(fs->dir_fd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    int rc = SA_OK;
-
-    if (fd < 0)
-        return io_error(fs, "opening", name, errno, err);
-    if (fstat(fd, &st) != 0) {
-        rc = io_error(fs, "stat of", name, errno, err);
-        goto out;
-    }
-    end = st.st_size;
-    /* Walk back block by block to the last newline. */
-    while (end > 0) {
-        size_t len = end > (off_t)sizeof buf ? sizeof buf : (size_t)end;
-        ssize_t got = pread(fd, buf, len, end - (off_t)len);
-        if (got != (ssize_t)len) {
-            rc = io_error(fs, "reading", name, got < 0 ? errno : EIO, err);
-            goto out;
-        }
-        if (end == st.st_size && buf[len - 1] == '\n')
-            goto out; /* intact */
-        for (size_t i = len; i > 0; i--)
-            if (buf[i - 1] == '\n') {
-                keep = end - (off_t)len + (off_t)i;
-                goto cut;
-            }
-        end -= (off_t)len;
-    }
-cut:
-    if (st.st_size == 0)
-        goto out;
-    if (ftruncate(fd, keep) != 0 || (fs->o->fsync && fsync(fd) != 0)) {
-        rc = io_error(fs, "cutting the torn last line of", name, errno, err);
-        goto out;
-    }
-    sa_logf(SA_LOG_WARN, "file sink: cut a torn last line left by a crash",
-            "sink=%s file=%s bytes=%lld", fs->name, name,
-            (long long)(st.st_size - keep));
-out:
-    close(fd);
-    return rc;
-}
-
-static int repair_torn_tails(struct file_sink *fs, struct sa_err *err)
-{
-    int dup_fd = dup(fs->dir_fd);
-    DIR *dir = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    DIR *dir = fdopendir(dup(fs->dir_fd));
     struct dirent *de;
     int rc = SA_OK;
 
-    if (!dir) {
-        if (dup_fd >= 0)
-            close(dup_fd);
-        return io_error(fs, "listing directory", fs->o->path, errno, err);
+    if (!dir)
+        return io_error(fs, "reading directory", fs->o->path, errno, err);
+    while (rc == SA_OK && (de = readdir(dir)) != NULL) {
+        size_t len = strlen(de->d_name);
+        char buf[4096];
+        struct stat st;
+        off_t end, keep = 0;
+        int fd;
+
+        if (len < 7 || strcmp(de->d_name + len - 7, ".ndjson") != 0)
+            continue;
+        fd = openat(fs->dir_fd, de->d_name, O_RDWR | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) != 0) {
+            rc = io_error(fs, "opening", de->d_name, errno, err);
+            if (fd >= 0)
+                close(fd);
+            break;
+        }
+        /* Find the last newline, reading backwards a block at a time. */
+        for (end = st.st_size; end > 0 && keep == 0;) {
+            size_t chunk = end > (off_t)sizeof buf ? sizeof buf : (size_t)end;
+            ssize_t got = pread(fd, buf, chunk, end - (off_t)chunk);
+            if (got != (ssize_t)chunk) {
+                rc = io_error(fs, "reading", de->d_name, errno ? errno : EIO, err);
+                break;
+            }
+            for (size_t i = chunk; i > 0; i--)
+                if (buf[i - 1] == '\n') {
+                    keep = end - (off_t)chunk + (off_t)i;
+                    break;
+                }
+            end -= (off_t)chunk;
+        }
+        if (rc == SA_OK && keep != st.st_size) {
+            if (ftruncate(fd, keep) != 0 || fsync(fd) != 0) {
+                rc = io_error(fs, "truncating", de->d_name, errno, err);
+            } else {
+                char cut[32];
+                snprintf(cut, sizeof cut, "%lld", (long long)(st.st_size - keep));
+                sa_log_warn("partial line left by a crash removed", "sink", fs->name,
+                            "file", de->d_name, "bytes", cut);
+            }
+        }
+        close(fd);
     }
-    rewinddir(dir);
-    while (!rc && (de = readdir(dir)) != NULL)
-        if (de->d_name[0] != '.' &&
-            (has_suffix(de->d_name, ".ndjson") || has_suffix(de->d_name, ".ids")))
-            rc = repair_torn_tail(fs, de->d_name, err);
     closedir(dir);
     return rc;
 }
@@ -606,9 +585,9 @@ static int file_open(struct sa_sink *sink, struct sa_err *err)
         file_close(sink);
         return SA_EIO;
     }
-    if (repair_torn_tails(fs, err) != SA_OK) {
+    if (repair_partial_lines(fs, err) != SA_OK) {
         file_close(sink);
-        return SA_EIO;
+        return err->rc;
     }
     return SA_OK;
 }
@@ -656,7 +635,7 @@ static int file_poll_acks(struct sa_sink *sink, struct sa_ack_list *acks,
                               fs->acks.v[i].first_index, fs->acks.v[i].count,
                               fs->acks.v[i].outcome, fs->acks.v[i].reason);
     if (rc == SA_OK)
-        fs->acks.n = 0;
+        sa_ack_list_clear(&fs->acks);
     return rc;
 }
 

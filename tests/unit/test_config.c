@@ -239,7 +239,7 @@ static void test_full(void **state)
                         "out/${stream}-tok-123.ndjson");
     assert_int_equal(sink->retry_initial_ms, 100);
     assert_int_equal(sink->retry_max_ms, 30 * 1000);
-    assert_int_equal(sink->max_in_flight, 10000);
+    assert_int_equal(sink->max_in_flight, 5000);
 
     sink = &cfg->sinks[2];
     assert_int_equal(sink->streams.n, 0); /* every stream */

@@ -154,13 +154,18 @@ static void test_values_look_right(void **state)
     int f_fw = sa_record_field_index(schema, "firmware");
     struct sa_generator gen;
     struct sa_record rec;
-    struct sa_buf key;
+    struct sa_buf key, body;
     struct sa_err err = {0};
+    avro_value_t decoded;
+    avro_reader_t reader = avro_reader_memory("", 0);
     int nulls = 0, n = 10000;
 
     (void)state;
     assert_true(f_dev >= 0 && f_fw >= 0);
+    assert_non_null(reader);
+    assert_int_equal(avro_generic_value_new(schema->iface, &decoded), 0);
     sa_buf_init(&key, 4096);
+    sa_buf_init(&body, 1 << 20);
     assert_int_equal(sa_generator_init(&gen, schema, 1, START, 1000, &err), SA_OK);
     assert_int_equal(sa_record_init(&rec, schema, &err), SA_OK);
     for (int i = 0; i < n; i++) {
@@ -171,17 +176,22 @@ static void test_values_look_right(void **state)
         char tail;
 
         assert_int_equal(sa_generator_fill(&gen, (uint64_t)i, &rec, &err), SA_OK);
+        sa_buf_reset(&body);
+        assert_int_equal(sa_record_encode(&rec, &body, &err), SA_OK);
+        avro_reader_memory_set_source(reader, (const char *)body.data,
+                                      (int64_t)body.len);
+        assert_int_equal(avro_value_read(reader, &decoded), 0);
         sa_buf_reset(&key);
         sa_record_key(&rec, &key);
         sa_buf_terminate(&key);
         assert_int_equal(key.len, 10);
         assert_int_equal(sscanf((const char *)key.data, "dev-%6u%c", &num, &tail), 1);
 
-        avro_value_get_by_index(&rec.value, (size_t)f_fw, &v, NULL);
+        avro_value_get_by_index(&decoded, (size_t)f_fw, &v, NULL);
         avro_value_get_discriminant(&v, &disc);
         nulls += disc == 0;
 
-        avro_value_get_by_name(&rec.value, "temperature", &v, NULL);
+        avro_value_get_by_name(&decoded, "temperature", &v, NULL);
         avro_value_get_double(&v, &temp);
         assert_true(temp > -10 && temp < 45);
     }
@@ -190,6 +200,9 @@ static void test_values_look_right(void **state)
     sa_record_fini(&rec);
     sa_generator_fini(&gen);
     sa_buf_fini(&key);
+    sa_buf_fini(&body);
+    avro_value_decref(&decoded);
+    avro_reader_free(reader);
 }
 
 int main(void)

@@ -2,6 +2,9 @@
 /*
  * agent/record.c and sync/encode.c: typed setters, text coercion, defaults
  * and null rules, errors naming the field, and Avro encode -> JSON.
+ * record.c writes Avro binary itself, so the encodings are checked against
+ * avro-c: byte for byte with the same values set through avro-c generic
+ * values, and read back with avro_value_read for every sample schema.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,8 +13,12 @@
 
 #include <cmocka.h>
 
+#include "agent/generator.h"
 #include "agent/record.h"
+#include "agent/schemas.h"
 #include "sync/encode.h"
+
+#include <math.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -380,6 +387,454 @@ static void test_doubles_round_trip(void **state)
     }
 }
 
+/* --- cross-check with avro-c ------------------------------------------------ */
+
+/* One value to set: through sa_record_set_* and through avro-c. */
+struct op {
+    int field;
+    int branch; /* union branch avro-c sets, -1 for a field that is no union */
+    char kind;  /* n null, b boolean, i int, l long, f float, d double,
+                   s string, y bytes, e enum (l = index, s = symbol) */
+    int64_t l;
+    double d;
+    const char *s;
+    size_t len;
+};
+
+#define NUL_(f, br)                                                                    \
+    {                                                                                  \
+        f, br, 'n', 0, 0, NULL, 0                                                      \
+    }
+#define BOOL_(f, v)                                                                    \
+    {                                                                                  \
+        f, -1, 'b', v, 0, NULL, 0                                                      \
+    }
+#define INT_(f, v)                                                                     \
+    {                                                                                  \
+        f, -1, 'i', v, 0, NULL, 0                                                      \
+    }
+#define LONG_(f, br, v)                                                                \
+    {                                                                                  \
+        f, br, 'l', v, 0, NULL, 0                                                      \
+    }
+#define FLOAT_(f, v)                                                                   \
+    {                                                                                  \
+        f, -1, 'f', 0, v, NULL, 0                                                      \
+    }
+#define DBL_(f, br, v)                                                                 \
+    {                                                                                  \
+        f, br, 'd', 0, v, NULL, 0                                                      \
+    }
+#define STR_(f, br, v)                                                                 \
+    {                                                                                  \
+        f, br, 's', 0, 0, v, sizeof(v) - 1                                             \
+    }
+#define BYTES_(f, v)                                                                   \
+    {                                                                                  \
+        f, -1, 'y', 0, 0, v, sizeof(v) - 1                                             \
+    }
+#define ENUM_(f, i, sym)                                                               \
+    {                                                                                  \
+        f, -1, 'e', i, 0, sym, 0                                                       \
+    }
+
+/* What avro-c gets for the fields record.c leaves to their defaults, then
+ * what set_required() sets. */
+static const struct op avro_defaults[] = {
+    LONG_(F_L, -1, 7),
+    FLOAT_(F_F, 1.5),
+    BOOL_(F_B, 1),
+    ENUM_(F_E, 1, "GREEN"),
+    NUL_(F_OPT, 0),
+    NUL_(F_OPTD, 0),
+    NUL_(F_U, 0),
+    STR_(F_S, -1, "dflt"),
+    BYTES_(F_RAW, ""),
+    STR_(F_ID, -1, "k1"),
+    INT_(F_I, -5),
+    DBL_(F_D, -1, 0.1),
+    LONG_(F_TS, -1, 1767225600000LL),
+};
+
+static void set_ours(struct fixture *fx, const struct op *o)
+{
+    struct sa_record *rec = &fx->rec;
+    int rc = SA_OK;
+
+    switch (o->kind) {
+    case 'n':
+        rc = sa_record_set_null(rec, o->field, &fx->err);
+        break;
+    case 'b':
+        rc = sa_record_set_bool(rec, o->field, (int)o->l, &fx->err);
+        break;
+    case 'i':
+    case 'l':
+        rc = sa_record_set_long(rec, o->field, o->l, &fx->err);
+        break;
+    case 'f':
+    case 'd':
+        rc = sa_record_set_double(rec, o->field, o->d, &fx->err);
+        break;
+    case 's':
+    case 'y':
+        rc = sa_record_set_string(rec, o->field, o->s, o->len, &fx->err);
+        break;
+    case 'e':
+        rc = sa_record_set_enum(rec, o->field, o->s, &fx->err);
+        break;
+    }
+    if (rc)
+        fail_msg("field %d: %s", o->field, fx->err.msg);
+}
+
+static void set_avro(avro_value_t *record, const struct op *o)
+{
+    avro_value_t field, dest;
+    char *copy;
+
+    assert_int_equal(avro_value_get_by_index(record, (size_t)o->field, &field, NULL),
+                     0);
+    dest = field;
+    if (o->branch >= 0)
+        assert_int_equal(avro_value_set_branch(&field, o->branch, &dest), 0);
+    switch (o->kind) {
+    case 'n':
+        assert_int_equal(avro_value_set_null(&dest), 0);
+        break;
+    case 'b':
+        assert_int_equal(avro_value_set_boolean(&dest, (int)o->l), 0);
+        break;
+    case 'i':
+        assert_int_equal(avro_value_set_int(&dest, (int32_t)o->l), 0);
+        break;
+    case 'l':
+        assert_int_equal(avro_value_set_long(&dest, o->l), 0);
+        break;
+    case 'f':
+        assert_int_equal(avro_value_set_float(&dest, (float)o->d), 0);
+        break;
+    case 'd':
+        assert_int_equal(avro_value_set_double(&dest, o->d), 0);
+        break;
+    case 's': /* avro-c counts the terminating NUL */
+        copy = malloc(o->len + 1);
+        assert_non_null(copy);
+        memcpy(copy, o->s, o->len);
+        copy[o->len] = '\0';
+        assert_int_equal(avro_value_set_string_len(&dest, copy, o->len + 1), 0);
+        free(copy);
+        break;
+    case 'y':
+        assert_int_equal(avro_value_set_bytes(&dest, (void *)o->s, o->len), 0);
+        break;
+    case 'e':
+        assert_int_equal(avro_value_set_enum(&dest, (int)o->l), 0);
+        break;
+    }
+}
+
+/* Read `len` bytes of `schema` with avro-c, write them back with avro-c
+ * and expect the same bytes: every byte was read, as the schema says. */
+static void avro_reads_back(const struct sa_schema *schema, const uint8_t *data,
+                            size_t len, avro_value_t *decoded /* out, may be NULL */)
+{
+    avro_value_t value;
+    avro_reader_t reader = avro_reader_memory((const char *)data, (int64_t)len);
+    avro_writer_t writer;
+    char *again = malloc(len + 1);
+    size_t size;
+
+    assert_non_null(reader);
+    assert_non_null(again);
+    assert_int_equal(avro_generic_value_new(schema->iface, &value), 0);
+    if (avro_value_read(reader, &value))
+        fail_msg("%s: avro-c cannot read the record: %s", schema->subject,
+                 avro_strerror());
+    assert_int_equal(avro_value_sizeof(&value, &size), 0);
+    assert_int_equal(size, len);
+    writer = avro_writer_memory(again, (int64_t)len + 1);
+    assert_int_equal(avro_value_write(writer, &value), 0);
+    assert_int_equal(avro_writer_tell(writer), (int64_t)len);
+    assert_memory_equal(again, data, len);
+    avro_writer_free(writer);
+    avro_reader_free(reader);
+    free(again);
+    if (decoded)
+        *decoded = value;
+    else
+        avro_value_decref(&value);
+}
+
+/* Set ops on top of the required fields, in ours and in avro-c; the bytes
+ * must be the same and read back to an equal value. */
+static void check_ops(struct fixture *fx, const struct op *ops, size_t n_ops)
+{
+    avro_value_t expect, decoded;
+    avro_writer_t writer;
+    char want[4096];
+    int64_t want_len;
+
+    sa_record_reset(&fx->rec);
+    set_required(fx);
+    for (size_t i = 0; i < n_ops; i++)
+        set_ours(fx, &ops[i]);
+    sa_buf_reset(&fx->body);
+    if (sa_record_encode(&fx->rec, &fx->body, &fx->err))
+        fail_msg("encode: %s", fx->err.msg);
+
+    assert_int_equal(avro_generic_value_new(fx->schema->iface, &expect), 0);
+    for (size_t i = 0; i < sizeof avro_defaults / sizeof *avro_defaults; i++)
+        set_avro(&expect, &avro_defaults[i]);
+    for (size_t i = 0; i < n_ops; i++)
+        set_avro(&expect, &ops[i]);
+    writer = avro_writer_memory(want, sizeof want);
+    assert_int_equal(avro_value_write(writer, &expect), 0);
+    want_len = avro_writer_tell(writer);
+    avro_writer_free(writer);
+
+    if ((size_t)want_len != fx->body.len || memcmp(want, fx->body.data, fx->body.len))
+        fail_msg("encoding differs from avro-c's (%zu bytes, avro-c %lld)",
+                 fx->body.len, (long long)want_len);
+    avro_reads_back(fx->schema, fx->body.data, fx->body.len, &decoded);
+    assert_true(avro_value_equal(&decoded, &expect));
+    avro_value_decref(&decoded);
+    avro_value_decref(&expect);
+}
+
+static void test_encoding_matches_avro_c(void **state)
+{
+    static const char utf8[] =
+        "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80 \xe6\x97\xa5\xe6\x9c\xac";
+    static const char zeros[] = "\x00\x01\x00\xff\x80";
+    static const char nul_in_string[] = "a\0b";
+    const struct op defaults_only[] = {{0}};
+    const struct op numbers[] = {
+        INT_(F_I, INT32_MIN),     LONG_(F_L, -1, INT64_MIN), FLOAT_(F_F, -0.0),
+        DBL_(F_D, -1, -1e300),    LONG_(F_TS, -1, -1),       DBL_(F_OPTD, 1, 5e-324),
+        LONG_(F_U, 1, INT64_MAX),
+    };
+    const struct op more_numbers[] = {
+        INT_(F_I, INT32_MAX), LONG_(F_L, -1, 63),  FLOAT_(F_F, 3.4e38),
+        DBL_(F_D, -1, -0.0),  LONG_(F_TS, -1, 64), DBL_(F_OPTD, 1, 1.0 / 3),
+        LONG_(F_U, 1, -64),
+    };
+    const struct op strings[] = {
+        STR_(F_ID, -1, utf8),  STR_(F_OPT, 1, ""),   STR_(F_S, -1, nul_in_string),
+        BYTES_(F_RAW, zeros),  STR_(F_U, 2, "word"), BOOL_(F_B, 0),
+        ENUM_(F_E, 2, "BLUE"),
+    };
+    const struct op first_symbol[] = {ENUM_(F_E, 0, "RED"), NUL_(F_U, 0),
+                                      STR_(F_OPT, 1, "x")};
+    /* set twice: the second value wins, shorter or longer */
+    const struct op twice[] = {
+        STR_(F_ID, -1, "a much longer first value"),
+        STR_(F_ID, -1, "short"),
+        STR_(F_S, -1, "s"),
+        INT_(F_I, 1),
+        STR_(F_S, -1, "a longer second value than the first"),
+        INT_(F_I, -1000000),
+        NUL_(F_OPT, 0),
+        STR_(F_OPT, 1, "then a string"),
+        LONG_(F_U, 1, 5),
+        STR_(F_U, 2, "then a string"),
+        NUL_(F_U, 0),
+    };
+    struct fixture *fx = *state;
+    char big[3000];
+
+    check_ops(fx, defaults_only, 0);
+    check_ops(fx, numbers, sizeof numbers / sizeof *numbers);
+    check_ops(fx, more_numbers, sizeof more_numbers / sizeof *more_numbers);
+    check_ops(fx, strings, sizeof strings / sizeof *strings);
+    check_ops(fx, first_symbol, sizeof first_symbol / sizeof *first_symbol);
+    check_ops(fx, twice, sizeof twice / sizeof *twice);
+
+    /* a long string (two-byte length) */
+    memset(big, 'x', sizeof big);
+    {
+        const struct op long_string[] = {{F_OPT, 1, 's', 0, 0, big, sizeof big}};
+        check_ops(fx, long_string, 1);
+    }
+}
+
+/* Setting fields over and over without a reset neither loses values nor
+ * grows without bound (the scratch buffer compacts). */
+static void test_set_again_without_reset(void **state)
+{
+    struct fixture *fx = *state;
+    char text[600];
+    const char *json;
+
+    memset(text, 'y', sizeof text);
+    sa_record_reset(&fx->rec);
+    set_required(fx);
+    for (size_t i = 0; i < 20000; i++) {
+        size_t len = i % sizeof text; /* growing: appended, then compacted */
+        assert_int_equal(sa_record_set_string(&fx->rec, F_S, text, len, &fx->err),
+                         SA_OK);
+        assert_int_equal(sa_record_set_string(&fx->rec, F_ID, text, i % 50, &fx->err),
+                         SA_OK);
+        assert_int_equal(sa_record_set_long(&fx->rec, F_L, (int64_t)i << 40, &fx->err),
+                         SA_OK);
+    }
+    assert_int_equal(sa_record_set_string(&fx->rec, F_ID, "last", 4, &fx->err), SA_OK);
+    assert_int_equal(sa_record_set_string(&fx->rec, F_S, "end", 3, &fx->err), SA_OK);
+    json = to_json(fx);
+    assert_non_null(strstr(json, "{\"id\":\"last\",\"i\":-5,\"l\":21989133043892224,"));
+    assert_non_null(strstr(json, "\"s\":\"end\""));
+    avro_reads_back(fx->schema, fx->body.data, fx->body.len, NULL);
+}
+
+/* Text doubles read as strtod reads them, bit for bit. */
+static void test_text_doubles_match_strtod(void **state)
+{
+    static const char *const fixed[] = {
+        "0",
+        "-0",
+        "0.1",
+        "1.7976931348623157e308",
+        "2.2250738585072014e-308",
+        "4e-320",
+        "9007199254740993",
+        "9007199254740992",
+        "123456789012345678901234",
+        "1e22",
+        "1e23",
+        "-1e-22",
+        "0.000000000000000000000000001",
+        "+.5",
+        "5.",
+        "1E+2",
+        "3.14159265358979323846",
+        "100000000000000000000000e-30",
+    };
+    struct fixture *fx = *state;
+    uint64_t x = 42;
+
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed + 20000; i++) {
+        char text[64];
+        double want, got;
+        avro_value_t decoded, d;
+
+        if (i < sizeof fixed / sizeof *fixed) {
+            snprintf(text, sizeof text, "%s", fixed[i]);
+        } else {
+            /* random mantissa digits, decimal point and exponent */
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            int digits = 1 + (int)((x >> 33) % 19),
+                point = (int)((x >> 40) % (digits + 1));
+            int exp = (int)((x >> 48) % 61) - 30;
+            size_t n = 0;
+            uint64_t y = x;
+            if (x & 1)
+                text[n++] = '-';
+            for (int k = 0; k < digits; k++) {
+                if (k == point && k)
+                    text[n++] = '.';
+                y = y * 6364136223846793005ULL + 1442695040888963407ULL;
+                text[n++] = (char)('0' + (y >> 60) % 10);
+            }
+            if (x & 2)
+                n += (size_t)snprintf(text + n, sizeof text - n, "e%d", exp);
+            text[n] = '\0';
+        }
+        want = strtod(text, NULL);
+        sa_record_reset(&fx->rec);
+        set_required(fx);
+        if (sa_record_set_text(&fx->rec, F_D, text, strlen(text), &fx->err))
+            fail_msg("%s: %s", text, fx->err.msg);
+        sa_buf_reset(&fx->body);
+        assert_int_equal(sa_record_encode(&fx->rec, &fx->body, &fx->err), SA_OK);
+        avro_reads_back(fx->schema, fx->body.data, fx->body.len, &decoded);
+        assert_int_equal(avro_value_get_by_index(&decoded, F_D, &d, NULL), 0);
+        assert_int_equal(avro_value_get_double(&d, &got), 0);
+        avro_value_decref(&decoded);
+        if (memcmp(&want, &got, sizeof got) != 0)
+            fail_msg("%s: %.17g, strtod %.17g", text, got, want);
+    }
+    /* out of the double range: refused, as before */
+    expect_error(fx, sa_record_set_text(&fx->rec, F_D, "1e400", 5, &fx->err),
+                 "field 'd': expected double, got \"1e400\"");
+}
+
+/* Every sample schema's generated records read back with avro-c, and key
+ * and event time agree with what avro-c reads. */
+static void test_generated_records_read_by_avro_c(void **state)
+{
+    const char *src = getenv("SA_SOURCE_DIR");
+    struct sa_schema_set *set = NULL;
+    struct sa_err err = {0};
+    struct sa_buf body, key;
+    char dir[4096];
+
+    (void)state;
+    assert_non_null(src);
+    snprintf(dir, sizeof dir, "%s/schemas", src);
+    if (sa_schemas_load(dir, SA_COMPAT_BACKWARD, &set, &err))
+        fail_msg("%s", err.msg);
+    sa_buf_init(&body, 1 << 20);
+    sa_buf_init(&key, 4096);
+    assert_true(set->n >= 5);
+    for (size_t s = 0; s < set->n; s++) {
+        const struct sa_schema *schema = set->v[s];
+        struct sa_generator gen;
+        struct sa_record rec;
+
+        assert_int_equal(
+            sa_generator_init(&gen, schema, 9, 1767225600000LL, 1000, &err), SA_OK);
+        assert_int_equal(sa_record_init(&rec, schema, &err), SA_OK);
+        for (uint64_t i = 0; i < 3000; i++) {
+            avro_value_t decoded, field, branch;
+            int64_t ts;
+
+            sa_buf_reset(&body);
+            sa_buf_reset(&key);
+            if (sa_generator_fill(&gen, i, &rec, &err) ||
+                sa_record_encode(&rec, &body, &err))
+                fail_msg("%s record %llu: %s", schema->subject, (unsigned long long)i,
+                         err.msg);
+            avro_reads_back(schema, body.data, body.len, &decoded);
+
+            assert_int_equal(avro_value_get_by_index(&decoded,
+                                                     (size_t)schema->event_time_field,
+                                                     &field, NULL),
+                             0);
+            assert_int_equal(avro_value_get_long(&field, &ts), 0);
+            assert_int_equal(sa_record_event_ms(&rec, -1), ts);
+
+            assert_int_equal(sa_record_key(&rec, &key), SA_OK);
+            assert_int_equal(avro_value_get_by_index(
+                                 &decoded, (size_t)schema->key_field, &field, NULL),
+                             0);
+            if (avro_value_get_type(&field) == AVRO_UNION) {
+                assert_int_equal(avro_value_get_current_branch(&field, &branch), 0);
+                field = branch;
+            }
+            if (avro_value_get_type(&field) == AVRO_STRING) {
+                const char *str;
+                size_t size;
+                assert_int_equal(avro_value_get_string(&field, &str, &size), 0);
+                assert_int_equal(key.len, size - 1);
+                assert_memory_equal(key.data, str, key.len);
+            } else {
+                int64_t l;
+                char text[32];
+                assert_int_equal(avro_value_get_long(&field, &l), 0);
+                snprintf(text, sizeof text, "%lld", (long long)l);
+                assert_int_equal(key.len, strlen(text));
+                assert_memory_equal(key.data, text, key.len);
+            }
+            avro_value_decref(&decoded);
+        }
+        sa_record_fini(&rec);
+        sa_generator_fini(&gen);
+    }
+    sa_buf_fini(&body);
+    sa_buf_fini(&key);
+    sa_schemas_free(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -393,6 +848,10 @@ int main(void)
         cmocka_unit_test(test_key_and_meta),
         cmocka_unit_test(test_json_rejects_damage),
         cmocka_unit_test(test_doubles_round_trip),
+        cmocka_unit_test(test_encoding_matches_avro_c),
+        cmocka_unit_test(test_set_again_without_reset),
+        cmocka_unit_test(test_text_doubles_match_strtod),
+        cmocka_unit_test(test_generated_records_read_by_avro_c),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -2,6 +2,8 @@
 # Shared by tools/testenv/kafka/{fetch,start,stop}; sourced, not run.
 
 KAFKA_ENV_HOME=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=../common.sh
+. "$KAFKA_ENV_HOME/../common.sh"
 # Classpath and fetch log; git-ignored. Override with SA_KAFKA_CACHE.
 KAFKA_CACHE=${SA_KAFKA_CACHE:-$KAFKA_ENV_HOME/.cache}
 # Where start/stop keep a broker when no DIR is given.
@@ -18,19 +20,7 @@ kafka_log() {
 
 # Install what is missing from Debian's packages (tools/setup lists them too).
 kafka_need_packages() {
-  local missing=()
-  command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
-  command -v mvn >/dev/null 2>&1 || missing+=(maven)
-  command -v kcat >/dev/null 2>&1 || missing+=(kcat)
-  command -v python3 >/dev/null 2>&1 || missing+=(python3)
-  [ ${#missing[@]} -eq 0 ] && return 0
-  kafka_log "installing ${missing[*]}"
-  local sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq >&2
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
-    || kafka_die "apt-get install ${missing[*]} failed"
+  testenv_need kafka java=openjdk-17-jre-headless mvn=maven kcat=kcat python3=python3
 }
 
 # Resolve the broker's jars into ~/.m2 (or -Dmaven.repo.local given in

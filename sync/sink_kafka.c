@@ -1,0 +1,1221 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The Kafka sink: a librdkafka producer (DESIGN.md §4, I2, I3, I5).
+ *
+ * MESSAGES
+ *
+ * One Kafka message per record, to the topic made from the `topic`
+ * template (${stream}, ${agent_id}). Key: the record's key from its frame
+ * (NULL when empty). Headers (text values): origin_id, seq,
+ * schema_subject, schema_version, event_time_ms, op (upsert|delete), so a
+ * consumer can drop duplicates by (origin_id, seq) (I3). Value by
+ * `encoding`:
+ *   avro       Avro single-object encoding: C3 01, the writer schema's
+ *              CRC-64-AVRO fingerprint (little-endian), the Avro body;
+ *   confluent  magic byte 0, the 4-byte Schema Registry id, the body;
+ *              the schema is registered under "<topic>-value"
+ *              (TopicNameStrategy) through sync/registry.c;
+ *   json       sa_encode_json with _origin_id/_seq/_op.
+ * A delete (op=delete) is a tombstone: NULL value, headers as above.
+ *
+ * DELIVERY (at least once, the default)
+ *
+ * The producer runs with acks=all and enable.idempotence=true unless the
+ * `kafka:` map says otherwise. Each message carries a slot number as its
+ * opaque; slot i holds (segment id, record index). The delivery report
+ * callback (dr_msg_cb, served by rd_kafka_poll in poll_acks, on the
+ * worker thread, so no locking) turns the report into an ack:
+ *   no error                          SA_SINK_OK
+ *   a permanent error for the message SA_SINK_REJECT (dead-lettered)
+ *     (MSG_SIZE_TOO_LARGE, INVALID_RECORD, ...; see permanent())
+ *   anything else (timeouts, purges,  SA_SINK_RETRY: the dispatcher backs
+ *     NOT_ENOUGH_REPLICAS after the     off and sends again from the spool
+ *     producer's own retries, fatal)
+ * Adjacent reports of one segment with the same outcome are merged into
+ * one ack. A write into librdkafka's queue is never an ack (I2).
+ *
+ * Memory stays flat with any backlog (I5): the slot table is fixed at
+ * open (twice the dispatcher's max_in_flight), send returns SA_EAGAIN
+ * when it lacks a slot for every record of the view, and when
+ * librdkafka's own queue is full it serves delivery reports and tries
+ * again instead of buffering.
+ *
+ * A fatal error of the idempotent producer (rd_kafka_fatal_error) makes
+ * the next send purge and destroy the producer, report RETRY for every
+ * message still in a slot, and create a new one.
+ *
+ * EXACTLY ONCE (`exactly_once: true`)
+ *
+ * A transactional producer, transactional.id "syncagent-<agent id>-<sink
+ * name>". send() opens a transaction when none is open and produces into
+ * it; the delivery reports only mark the transaction failed (and remember
+ * permanent failures). poll_acks commits when the transaction holds
+ * max_in_flight records, is older than `transaction_interval`, or failed:
+ * it first produces the cursor just past the transaction's last record,
+ * {"origin_id":…,"segment_id":…,"record_index":…}, keyed
+ * "<agent id>/<sink name>", to the compacted `cursor_topic`, then calls
+ * rd_kafka_commit_transaction. Only after the commit are the
+ * transaction's records acked OK. An abortable error aborts and acks them
+ * RETRY (a permanently failed record REJECT); a fatal one or a failed
+ * abort recreates the producer, whose init_transactions fences the old
+ * one and aborts what it left open.
+ *
+ * start_cursor runs init_transactions first (so every transaction of an
+ * earlier instance is finished), then reads `cursor_topic` with a
+ * read_committed consumer to its end and hands the last cursor of this
+ * sink back to the dispatcher, which resumes there. The spool's own cursor
+ * can lag behind Kafka's (a kill -9 between commit and cursor save); the
+ * one in Kafka is what a read_committed consumer saw, so records come
+ * exactly once. A cursor from another spool (origin_id differs: the spool
+ * was recreated) is ignored.
+ *
+ * If the dispatcher rewinds (a backoff that gave up on outstanding
+ * outcomes) while a transaction is open, the next send starts before the
+ * transaction's end: the transaction is aborted without acks, since the
+ * dispatcher already dropped those records and is sending them again.
+ */
+#include "sync/sink.h"
+
+#include "agent/base/buf.h"
+#include "agent/base/clock.h"
+#include "agent/base/log.h"
+#include "sync/encode.h"
+#include "sync/registry.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_MAX_IN_FLIGHT 10000 /* the dispatcher's default */
+#define QUEUE_FULL_WAIT_MS 10
+#define CURSOR_READ_TIMEOUT_MS 30000
+
+enum kafka_encoding { ENC_AVRO, ENC_CONFLUENT, ENC_JSON };
+
+struct kafka_opts {
+    char *brokers;
+    char *topic;
+    int encoding; /* enum kafka_encoding */
+    char *schema_registry;
+    char *registry_username;
+    char *registry_password;
+    int exactly_once;
+    char *cursor_topic;
+    int64_t transaction_interval_ms;
+    int64_t delivery_timeout_ms;
+    int64_t linger_ms;
+    char *compression;
+    struct sa_kvlist kafka;
+};
+
+static const char *const encoding_symbols[] = {"avro", "confluent", "json", NULL};
+
+static const struct sa_conf_entry kafka_conf[] = {
+    {.type = SA_CONF_STR,
+     .key = "brokers",
+     .offset = offsetof(struct kafka_opts, brokers),
+     .desc = "bootstrap servers, host:port[,host:port...]",
+     .flags = SA_CONF_REQUIRED},
+    {.type = SA_CONF_STR,
+     .key = "topic",
+     .def = "edge.${stream}",
+     .offset = offsetof(struct kafka_opts, topic),
+     .desc = "topic name template: ${stream} and ${agent_id} are replaced"},
+    {.type = SA_CONF_ENUM,
+     .key = "encoding",
+     .def = "avro",
+     .offset = offsetof(struct kafka_opts, encoding),
+     .symbols = encoding_symbols,
+     .desc = "avro: Avro single-object encoding (no registry); confluent: "
+             "Confluent wire format with a Schema Registry id; json: JSON object"},
+    {.type = SA_CONF_STR,
+     .key = "schema_registry",
+     .offset = offsetof(struct kafka_opts, schema_registry),
+     .desc = "Schema Registry URL (encoding: confluent)"},
+    {.type = SA_CONF_STR,
+     .key = "schema_registry_username",
+     .offset = offsetof(struct kafka_opts, registry_username),
+     .desc = "Schema Registry basic-auth user"},
+    {.type = SA_CONF_STR,
+     .key = "schema_registry_password",
+     .offset = offsetof(struct kafka_opts, registry_password),
+     .desc = "Schema Registry basic-auth password",
+     .flags = SA_CONF_SECRET},
+    {.type = SA_CONF_BOOL,
+     .key = "exactly_once",
+     .def = "false",
+     .offset = offsetof(struct kafka_opts, exactly_once),
+     .desc = "transactional producer; the sink's cursor is committed to "
+             "cursor_topic in the same transaction as the records"},
+    {.type = SA_CONF_STR,
+     .key = "cursor_topic",
+     .def = "_syncagent.cursors",
+     .offset = offsetof(struct kafka_opts, cursor_topic),
+     .desc = "compacted topic holding exactly_once cursors (created when missing)"},
+    {.type = SA_CONF_DURATION,
+     .key = "transaction_interval",
+     .def = "200ms",
+     .offset = offsetof(struct kafka_opts, transaction_interval_ms),
+     .min = 1,
+     .max = 3600000,
+     .desc = "exactly_once: commit a transaction at least this often"},
+    {.type = SA_CONF_DURATION,
+     .key = "delivery_timeout",
+     .def = "60s",
+     .offset = offsetof(struct kafka_opts, delivery_timeout_ms),
+     .min = 1000,
+     .max = 86400000,
+     .desc = "a message not delivered within this is sent again from the spool"},
+    {.type = SA_CONF_DURATION,
+     .key = "linger",
+     .def = "2ms",
+     .offset = offsetof(struct kafka_opts, linger_ms),
+     .min = 0,
+     .max = 60000,
+     .desc = "librdkafka linger.ms: how long a batch may wait to fill"},
+    {.type = SA_CONF_STR,
+     .key = "compression",
+     .def = "lz4",
+     .offset = offsetof(struct kafka_opts, compression),
+     .desc = "compression.codec: none, gzip, snappy, lz4, zstd"},
+    {.type = SA_CONF_MAP,
+     .key = "kafka",
+     .offset = offsetof(struct kafka_opts, kafka),
+     .desc = "librdkafka properties passed through (TLS, SASL, batch sizes, ...); "
+             "they override the sink's own settings"},
+    {.key = NULL},
+};
+
+/* Where a message came from: its slot number is the message opaque. */
+struct slot {
+    int64_t segment_id;
+    uint32_t index;
+    uint32_t next_free; /* free-list link; UINT32_MAX ends it */
+    int used;
+};
+
+struct topic {
+    char *stream;
+    rd_kafka_topic_t *rkt;
+};
+
+/* Records [first, first + count) of a segment sent in the open transaction. */
+struct txn_range {
+    int64_t segment_id;
+    uint32_t first, count;
+};
+
+struct kafka_sink {
+    const struct kafka_opts *o;
+    struct sa_sink *sink;
+    const char *name;
+    char agent_id[128];
+    char cursor_key[400];
+    rd_kafka_t *rk;
+    int fatal; /* the producer hit a fatal error: recreate it */
+
+    struct topic *topics;
+    size_t n_topics;
+
+    struct slot *slots;
+    uint32_t n_slots, free_head, n_free;
+
+    struct sa_ack_list acks; /* outcomes waiting for poll_acks */
+    struct sa_buf value;
+    struct sa_registry *registry; /* encoding: confluent */
+    int64_t max_in_flight;
+
+    /* exactly_once */
+    int in_txn, txn_failed, txn_inited;
+    int64_t txn_begin_ms;
+    int64_t txn_records;
+    struct sa_cursor txn_next; /* just past the last record sent */
+    struct txn_range *ranges;
+    size_t n_ranges, cap_ranges;
+    struct sa_ack_list rejects; /* permanent failures inside the transaction */
+    char txn_error[200];
+};
+
+/* --- small helpers ------------------------------------------------------ */
+
+static int permanent(rd_kafka_resp_err_t e)
+{
+    switch (e) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG:
+    case RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE:
+    case RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR_INVALID_TIMESTAMP:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int cursor_cmp(const struct sa_cursor *a, const struct sa_cursor *b)
+{
+    if (a->segment_id != b->segment_id)
+        return a->segment_id < b->segment_id ? -1 : 1;
+    if (a->record_index != b->record_index)
+        return a->record_index < b->record_index ? -1 : 1;
+    return 0;
+}
+
+static void slot_release(struct kafka_sink *ks, uint32_t i)
+{
+    ks->slots[i].used = 0;
+    ks->slots[i].next_free = ks->free_head;
+    ks->free_head = i;
+    ks->n_free++;
+}
+
+static uint32_t slot_take(struct kafka_sink *ks, int64_t segment_id, uint32_t index)
+{
+    uint32_t i = ks->free_head;
+    ks->free_head = ks->slots[i].next_free;
+    ks->n_free--;
+    ks->slots[i].segment_id = segment_id;
+    ks->slots[i].index = index;
+    ks->slots[i].used = 1;
+    return i;
+}
+
+static void slots_reset(struct kafka_sink *ks)
+{
+    ks->free_head = UINT32_MAX;
+    ks->n_free = 0;
+    for (uint32_t i = ks->n_slots; i-- > 0;) {
+        ks->slots[i].used = 0;
+        slot_release(ks, i);
+    }
+}
+
+/* --- librdkafka callbacks ----------------------------------------------- */
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    struct kafka_sink *ks = opaque;
+    uint32_t i = (uint32_t)(uintptr_t)msg->_private;
+    struct slot *s;
+    int outcome;
+    const char *reason = NULL;
+
+    (void)rk;
+    if (i >= ks->n_slots || !ks->slots[i].used)
+        return; /* the cursor message of a transaction */
+    s = &ks->slots[i];
+    if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        outcome = SA_SINK_OK;
+    } else {
+        outcome = permanent(msg->err) ? SA_SINK_REJECT : SA_SINK_RETRY;
+        reason = rd_kafka_err2str(msg->err);
+    }
+    if (ks->o->exactly_once) {
+        /* Outcomes follow the transaction, not the report. */
+        if (outcome != SA_SINK_OK) {
+            ks->txn_failed = 1;
+            snprintf(ks->txn_error, sizeof ks->txn_error, "%s", reason);
+            if (outcome == SA_SINK_REJECT &&
+                sa_ack_list_push(&ks->rejects, s->segment_id, s->index, 1, outcome, reason))
+                sa_log_warn("kafka sink: out of memory for a rejection", "sink",
+                            ks->name);
+        }
+    } else if (sa_ack_list_push(&ks->acks, s->segment_id, s->index, 1, outcome, reason)) {
+        /* Without the ack the record is neither passed nor retried; the
+         * dispatcher's drain limit rewinds to it: a duplicate, never a loss. */
+        sa_log_warn("kafka sink: out of memory for an ack", "sink", ks->name);
+    }
+    slot_release(ks, i);
+}
+
+static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+    struct kafka_sink *ks = opaque;
+    char buf[512];
+
+    if (code == RD_KAFKA_RESP_ERR__FATAL) {
+        rd_kafka_fatal_error(rk, buf, sizeof buf);
+        ks->fatal = 1;
+        sa_log_warn("kafka producer fatal error", "sink", ks->name, "error", buf);
+        return;
+    }
+    sa_log_warn("kafka error", "sink", ks->name, "error", reason);
+}
+
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    sa_logf(level <= 4 ? SA_LOG_WARN : SA_LOG_INFO, "librdkafka", "fac=%s text=\"%s\"",
+            fac, buf);
+}
+
+/* --- the producer ------------------------------------------------------- */
+
+static int conf_set(rd_kafka_conf_t *conf, const char *sink, const char *key,
+                    const char *value, struct sa_err *err)
+{
+    char errstr[512];
+    if (rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
+        return sa_err_set(err, SA_ECONFIG, "sink %s: kafka property %s: %s", sink, key,
+                          errstr);
+    return SA_OK;
+}
+
+/* Properties of the `kafka:` map a consumer needs too (connection, TLS,
+ * SASL): the rest are producer settings a consumer would warn about. */
+static int connection_property(const char *key)
+{
+    static const char *const prefixes[] = {
+        "security.", "ssl.",      "sasl.", "socket.",    "broker.",
+        "client.",   "metadata.", "api.",  "reconnect.", NULL};
+    for (size_t i = 0; prefixes[i]; i++)
+        if (strncmp(key, prefixes[i], strlen(prefixes[i])) == 0)
+            return 1;
+    return 0;
+}
+
+static int base_conf(struct kafka_sink *ks, rd_kafka_conf_t *conf, int producer,
+                     struct sa_err *err)
+{
+    const struct kafka_opts *o = ks->o;
+    int rc;
+
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    if ((rc = conf_set(conf, ks->name, "bootstrap.servers", o->brokers, err)))
+        return rc;
+    for (size_t i = 0; i < o->kafka.n; i++) {
+        if (!producer && !connection_property(o->kafka.v[i].key))
+            continue;
+        if ((rc =
+                 conf_set(conf, ks->name, o->kafka.v[i].key, o->kafka.v[i].value, err)))
+            return rc;
+    }
+    return SA_OK;
+}
+
+static int producer_new(struct kafka_sink *ks, struct sa_err *err)
+{
+    const struct kafka_opts *o = ks->o;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char num[32], id[300], errstr[512];
+    int rc;
+    struct {
+        const char *key, *value;
+    } defaults[] = {
+        {"acks", "all"},
+        {"enable.idempotence", "true"},
+        {"partitioner", "murmur2_random"}, /* same partitions as Java clients */
+        {"compression.codec", o->compression},
+        {"batch.num.messages", "10000"},
+        {"batch.size", "1000000"},
+        {"queue.buffering.max.kbytes", "65536"},
+    };
+
+    if (!conf)
+        return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
+    snprintf(id, sizeof id, "syncagent-%s-%s", ks->agent_id, ks->name);
+    rc = conf_set(conf, ks->name, "client.id", id, err);
+    for (size_t i = 0; !rc && i < sizeof defaults / sizeof defaults[0]; i++)
+        rc = conf_set(conf, ks->name, defaults[i].key, defaults[i].value, err);
+    snprintf(num, sizeof num, "%" PRId64, o->linger_ms);
+    if (!rc)
+        rc = conf_set(conf, ks->name, "linger.ms", num, err);
+    snprintf(num, sizeof num, "%" PRId64, o->delivery_timeout_ms);
+    if (!rc)
+        rc = conf_set(conf, ks->name, "message.timeout.ms", num, err);
+    if (!rc && o->exactly_once)
+        rc = conf_set(conf, ks->name, "transactional.id", id, err);
+    if (!rc)
+        rc = base_conf(ks, conf, 1, err);
+    if (rc) {
+        rd_kafka_conf_destroy(conf);
+        return rc;
+    }
+    rd_kafka_conf_set_opaque(conf, ks);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    ks->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!ks->rk) {
+        rd_kafka_conf_destroy(conf);
+        return sa_err_set(err, SA_ECONFIG, "sink %s: creating the producer: %s",
+                          ks->name, errstr);
+    }
+    ks->fatal = 0;
+    ks->txn_inited = 0;
+    return SA_OK;
+}
+
+static void topics_free(struct kafka_sink *ks)
+{
+    for (size_t i = 0; i < ks->n_topics; i++) {
+        rd_kafka_topic_destroy(ks->topics[i].rkt);
+        free(ks->topics[i].stream);
+    }
+    free(ks->topics);
+    ks->topics = NULL;
+    ks->n_topics = 0;
+}
+
+/* Outcomes of the open transaction's records: `outcome` for each range,
+ * REJECT for the records that failed permanently. */
+static void txn_report(struct kafka_sink *ks, int outcome, const char *reason)
+{
+    for (size_t i = 0; i < ks->rejects.n; i++)
+        sa_ack_list_push(&ks->acks, ks->rejects.v[i].segment_id, ks->rejects.v[i].first_index,
+                 ks->rejects.v[i].count, SA_SINK_REJECT, ks->rejects.v[i].reason);
+    for (size_t i = 0; i < ks->n_ranges; i++)
+        sa_ack_list_push(&ks->acks, ks->ranges[i].segment_id, ks->ranges[i].first,
+                 ks->ranges[i].count, outcome, reason);
+}
+
+static void txn_clear(struct kafka_sink *ks)
+{
+    ks->in_txn = 0;
+    ks->txn_failed = 0;
+    ks->txn_records = 0;
+    ks->n_ranges = 0;
+    sa_ack_list_clear(&ks->rejects);
+    ks->txn_error[0] = '\0';
+}
+
+/* Drop the producer: whatever is still in a slot is reported RETRY (or,
+ * in a transaction, the transaction's records are), then a new one is
+ * made on the next send. */
+static void producer_drop(struct kafka_sink *ks, int report)
+{
+    if (!ks->rk)
+        return;
+    rd_kafka_purge(ks->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(ks->rk, 0);
+    topics_free(ks);
+    rd_kafka_destroy(ks->rk);
+    ks->rk = NULL;
+    if (report && !ks->o->exactly_once)
+        for (uint32_t i = 0; i < ks->n_slots; i++)
+            if (ks->slots[i].used)
+                sa_ack_list_push(&ks->acks, ks->slots[i].segment_id, ks->slots[i].index, 1,
+                         SA_SINK_RETRY, "producer recreated");
+    if (ks->o->exactly_once && ks->in_txn) {
+        if (report)
+            txn_report(ks, SA_SINK_RETRY, "producer recreated");
+        txn_clear(ks);
+    }
+    slots_reset(ks);
+}
+
+static int txn_error(struct kafka_sink *ks, const char *what, rd_kafka_error_t *e,
+                     struct sa_err *err)
+{
+    int rc = sa_err_set(err, rd_kafka_error_is_retriable(e) ? SA_EAGAIN : SA_ESINK,
+                        "sink %s: %s: %s", ks->name, what, rd_kafka_error_string(e));
+    if (rd_kafka_error_is_fatal(e))
+        ks->fatal = 1;
+    rd_kafka_error_destroy(e);
+    return rc;
+}
+
+/* A usable producer: recreated after a fatal error, transactions
+ * initialised once per producer. */
+static int producer_ready(struct kafka_sink *ks, struct sa_err *err)
+{
+    rd_kafka_error_t *e;
+    int rc;
+
+    if (ks->rk && (ks->fatal || rd_kafka_fatal_error(ks->rk, NULL, 0)))
+        producer_drop(ks, 1);
+    if (!ks->rk && (rc = producer_new(ks, err)))
+        return rc;
+    if (ks->o->exactly_once && !ks->txn_inited) {
+        e = rd_kafka_init_transactions(ks->rk, (int)ks->o->delivery_timeout_ms);
+        if (e) {
+            rc = txn_error(ks, "init_transactions", e, err);
+            /* A timed-out init may be retried; anything else starts over. */
+            producer_drop(ks, 1);
+            return rc;
+        }
+        ks->txn_inited = 1;
+    }
+    return SA_OK;
+}
+
+/* --- topics ------------------------------------------------------------- */
+
+/* Expand the topic template for a stream into out. */
+static int topic_name(const struct kafka_sink *ks, const char *stream,
+                      struct sa_buf *out, struct sa_err *err)
+{
+    const char *p = ks->o->topic;
+    int rc = SA_OK;
+
+    sa_buf_reset(out);
+    while (*p && !rc) {
+        if (strncmp(p, "${stream}", 9) == 0) {
+            rc = sa_buf_append_str(out, stream);
+            p += 9;
+        } else if (strncmp(p, "${agent_id}", 11) == 0) {
+            rc = sa_buf_append_str(out, ks->agent_id);
+            p += 11;
+        } else if (p[0] == '$' && p[1] == '{') {
+            return sa_err_set(err, SA_ECONFIG,
+                              "sink %s: topic '%s': unknown variable (use ${stream} "
+                              "or ${agent_id})",
+                              ks->name, ks->o->topic);
+        } else {
+            rc = sa_buf_append_byte(out, (uint8_t)*p++);
+        }
+    }
+    if (!rc)
+        rc = sa_buf_terminate(out);
+    if (rc)
+        return sa_err_set(err, rc, "sink %s: topic name: %s", ks->name,
+                          sa_strerror(rc));
+    return SA_OK;
+}
+
+static rd_kafka_topic_t *topic_for(struct kafka_sink *ks, const char *stream,
+                                   struct sa_err *err)
+{
+    struct topic *v;
+    rd_kafka_topic_t *rkt;
+
+    for (size_t i = 0; i < ks->n_topics; i++)
+        if (strcmp(ks->topics[i].stream, stream) == 0)
+            return ks->topics[i].rkt;
+    if (topic_name(ks, stream, &ks->value, err))
+        return NULL;
+    rkt = rd_kafka_topic_new(ks->rk, (const char *)ks->value.data, NULL);
+    if (!rkt) {
+        sa_err_set(err, SA_ESINK, "sink %s: topic %s: %s", ks->name,
+                   (const char *)ks->value.data,
+                   rd_kafka_err2str(rd_kafka_last_error()));
+        return NULL;
+    }
+    v = realloc(ks->topics, (ks->n_topics + 1) * sizeof *v);
+    if (!v || !(v[ks->n_topics].stream = strdup(stream))) {
+        if (v)
+            ks->topics = v;
+        rd_kafka_topic_destroy(rkt);
+        sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
+        return NULL;
+    }
+    ks->topics = v;
+    v[ks->n_topics].rkt = rkt;
+    ks->n_topics++;
+    return rkt;
+}
+
+/* --- transactions ------------------------------------------------------- */
+
+static int txn_add_range(struct kafka_sink *ks, int64_t segment_id, uint32_t first,
+                         uint32_t count)
+{
+    if (ks->n_ranges > 0) {
+        struct txn_range *last = &ks->ranges[ks->n_ranges - 1];
+        if (last->segment_id == segment_id && last->first + last->count == first) {
+            last->count += count;
+            return SA_OK;
+        }
+    }
+    if (ks->n_ranges == ks->cap_ranges) {
+        size_t cap = ks->cap_ranges ? ks->cap_ranges * 2 : 64;
+        struct txn_range *v = realloc(ks->ranges, cap * sizeof *v);
+        if (!v)
+            return SA_ENOMEM;
+        ks->ranges = v;
+        ks->cap_ranges = cap;
+    }
+    ks->ranges[ks->n_ranges++] = (struct txn_range){segment_id, first, count};
+    return SA_OK;
+}
+
+/* Abort the open transaction; with `report`, its records are RETRY. A
+ * failed abort drops the producer (the next one fences this one). */
+static void txn_abort(struct kafka_sink *ks, int report, const char *why)
+{
+    rd_kafka_error_t *e;
+
+    if (!ks->in_txn)
+        return;
+    sa_log_warn("kafka transaction aborted", "sink", ks->name, "reason", why);
+    /* Reports still queued belong to this transaction: take them first. */
+    rd_kafka_poll(ks->rk, 0);
+    e = rd_kafka_abort_transaction(ks->rk, (int)ks->o->delivery_timeout_ms);
+    if (e) {
+        sa_log_warn("kafka abort_transaction failed", "sink", ks->name, "error",
+                    rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        producer_drop(ks, report);
+        return;
+    }
+    if (report)
+        txn_report(ks, SA_SINK_RETRY, why);
+    txn_clear(ks);
+}
+
+static int produce_cursor(struct kafka_sink *ks, struct sa_err *err)
+{
+    char value[256];
+    int n = snprintf(
+        value, sizeof value,
+        "{\"origin_id\":\"%s\",\"segment_id\":%" PRId64 ",\"record_index\":%u}",
+        ks->sink->origin_id, ks->txn_next.segment_id, ks->txn_next.record_index);
+    rd_kafka_resp_err_t e = rd_kafka_producev(
+        ks->rk, RD_KAFKA_V_TOPIC(ks->o->cursor_topic),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(ks->cursor_key, strlen(ks->cursor_key)),
+        RD_KAFKA_V_VALUE(value, (size_t)n),
+        RD_KAFKA_V_OPAQUE((void *)(uintptr_t)UINT32_MAX), RD_KAFKA_V_END);
+    if (e)
+        return sa_err_set(err, SA_ESINK, "sink %s: producing the cursor to %s: %s",
+                          ks->name, ks->o->cursor_topic, rd_kafka_err2str(e));
+    return SA_OK;
+}
+
+/* Commit the open transaction with the cursor; acks follow the result. */
+static void txn_commit(struct kafka_sink *ks)
+{
+    struct sa_err err = {0};
+    rd_kafka_error_t *e;
+
+    rd_kafka_poll(ks->rk, 0);
+    if (ks->txn_failed) {
+        txn_abort(ks, 1, ks->txn_error[0] ? ks->txn_error : "a message failed");
+        return;
+    }
+    if (produce_cursor(ks, &err)) {
+        txn_abort(ks, 1, err.msg);
+        return;
+    }
+    e = rd_kafka_commit_transaction(ks->rk, (int)ks->o->delivery_timeout_ms);
+    /* A retriable error leaves the outcome unknown: librdkafka's contract
+     * is to call commit_transaction again, which finishes the same
+     * transaction, rather than to resend its records (duplicates). */
+    for (int attempt = 1; e && rd_kafka_error_is_retriable(e) && attempt < 5; attempt++) {
+        sa_log_warn("kafka commit_transaction retried", "sink", ks->name, "error",
+                    rd_kafka_error_string(e));
+        rd_kafka_error_destroy(e);
+        sa_sleep_ms(100L * attempt);
+        e = rd_kafka_commit_transaction(ks->rk, (int)ks->o->delivery_timeout_ms);
+    }
+    rd_kafka_poll(ks->rk, 0);
+    if (e) {
+        char why[200];
+        snprintf(why, sizeof why, "commit_transaction: %s", rd_kafka_error_string(e));
+        if (rd_kafka_error_txn_requires_abort(e)) {
+            rd_kafka_error_destroy(e);
+            txn_abort(ks, 1, why);
+        } else {
+            /* Still retriable after the retries, or fatal: the outcome is
+             * unknown. A new producer fences this one and the records are
+             * sent again; should the commit have gone through after all,
+             * they are in Kafka twice (the cursor read back on the next
+             * start is right either way). */
+            sa_log_warn("kafka commit failed", "sink", ks->name, "error", why);
+            rd_kafka_error_destroy(e);
+            producer_drop(ks, 1);
+        }
+        return;
+    }
+    if (ks->txn_failed) {
+        /* Cannot happen after a successful commit; be safe. */
+        txn_report(ks, SA_SINK_RETRY, ks->txn_error);
+    } else {
+        txn_report(ks, SA_SINK_OK, NULL);
+    }
+    txn_clear(ks);
+}
+
+/* --- operations --------------------------------------------------------- */
+
+static void kafka_close(struct sa_sink *sink);
+
+static int kafka_open(struct sa_sink *sink, struct sa_err *err)
+{
+    const struct kafka_opts *o = sink->conf->opts;
+    struct kafka_sink *ks;
+    int rc;
+
+    if (!o || !o->brokers || !o->brokers[0])
+        return sa_err_set(err, SA_ECONFIG, "sink %s: brokers is required",
+                          sink->conf->name);
+    if (o->encoding == ENC_CONFLUENT && (!o->schema_registry || !o->schema_registry[0]))
+        return sa_err_set(err, SA_ECONFIG,
+                          "sink %s: encoding confluent needs schema_registry (a URL)",
+                          sink->conf->name);
+    ks = calloc(1, sizeof *ks);
+    if (!ks)
+        return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", sink->conf->name);
+    sink->ctx = ks;
+    ks->o = o;
+    ks->sink = sink;
+    ks->name = sink->conf->name;
+    snprintf(ks->agent_id, sizeof ks->agent_id, "%s",
+             sink->conf->agent_id ? sink->conf->agent_id : "agent");
+    snprintf(ks->cursor_key, sizeof ks->cursor_key, "%s/%s", ks->agent_id, ks->name);
+    sa_buf_init(&ks->value, 64u * 1024 * 1024);
+    ks->max_in_flight = sink->conf->max_in_flight > 0 ? sink->conf->max_in_flight
+                                                      : DEFAULT_MAX_IN_FLIGHT;
+    ks->n_slots = (uint32_t)(ks->max_in_flight * 2 + 16);
+    ks->slots = calloc(ks->n_slots, sizeof *ks->slots);
+    if (!ks->slots) {
+        kafka_close(sink);
+        return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", sink->conf->name);
+    }
+    slots_reset(ks);
+    if (o->encoding == ENC_CONFLUENT) {
+        struct sa_registry_opts ro = {.url = o->schema_registry,
+                                      .username = o->registry_username,
+                                      .password = o->registry_password,
+                                      .timeout_ms = 10000};
+        if ((rc = sa_registry_new(&ks->registry, &ro, err))) {
+            sa_err_prefix(err, "sink %s: ", ks->name);
+            kafka_close(sink);
+            return rc;
+        }
+    }
+    /* Check the template now, not at the first record. */
+    if ((rc = topic_name(ks, "x", &ks->value, err)) || (rc = producer_new(ks, err))) {
+        kafka_close(sink);
+        return rc;
+    }
+    return SA_OK;
+}
+
+static int add_header(rd_kafka_headers_t *h, const char *name, const char *value,
+                      ssize_t len)
+{
+    return rd_kafka_header_add(h, name, -1, value, len) ? -1 : 0;
+}
+
+static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
+                      struct sa_err *err)
+{
+    struct kafka_sink *ks = sink->ctx;
+    const struct sa_schema *schema;
+    rd_kafka_topic_t *rkt;
+    struct sa_segment_iter it;
+    struct sa_record_view rec;
+    char version[16];
+    uint32_t n_records = view->count - view->start_index;
+    int32_t registry_id = 0;
+    int rc;
+
+    if (ks->o->exactly_once && ks->in_txn) {
+        struct sa_cursor start = {view->id, view->start_index};
+        if (ks->txn_failed)
+            txn_abort(ks, 1, ks->txn_error);
+        else if (cursor_cmp(&start, &ks->txn_next) < 0)
+            txn_abort(ks, 0, "the dispatcher rewound");
+    }
+    if ((rc = producer_ready(ks, err)))
+        return rc;
+    if (n_records > ks->n_free)
+        return SA_EAGAIN;
+    if ((rc = sa_sink_schema(sink, view->schema_id, &schema, err)))
+        return rc;
+    if (!(rkt = topic_for(ks, view->stream, err)))
+        return err->rc;
+    if (ks->o->exactly_once && !ks->in_txn) {
+        rd_kafka_error_t *e = rd_kafka_begin_transaction(ks->rk);
+        if (e)
+            return txn_error(ks, "begin_transaction", e, err);
+        ks->in_txn = 1;
+        ks->txn_begin_ms = sa_mono_ms();
+    }
+    snprintf(version, sizeof version, "%d", schema->version);
+    if (ks->registry) {
+        /* TopicNameStrategy: the subject is "<topic>-value". The client
+         * caches ids, so this costs a request once per schema. */
+        char subject[512];
+        snprintf(subject, sizeof subject, "%s-value", rd_kafka_topic_name(rkt));
+        rc = sa_registry_id(ks->registry, subject, schema, &registry_id, err);
+        if (rc == SA_ESCHEMA) {
+            /* The registry refuses this schema: these records cannot be
+             * sent in this encoding, ever. */
+            sa_ack_list_push(&ks->acks, view->id, view->start_index, n_records, SA_SINK_REJECT,
+                     err->msg);
+            sa_err_clear(err);
+            return SA_OK;
+        }
+        if (rc) {
+            sa_err_prefix(err, "sink %s: ", ks->name);
+            /* SA_EAGAIN means "no room" to the dispatcher: a registry that
+             * is down is a failed send, retried after a backoff. */
+            return err->rc = rc == SA_EAGAIN ? SA_ESINK : rc;
+        }
+    }
+
+    sa_segment_iter_init(&it, view);
+    while ((rc = sa_segment_iter_next(&it, &rec, err)) == SA_OK &&
+           rec.index < view->count) {
+        rd_kafka_headers_t *h = rd_kafka_headers_new(6);
+        char seq[24], event_ms[24];
+        const void *value = NULL;
+        size_t value_len = 0;
+        uint32_t slot;
+        rd_kafka_resp_err_t e;
+
+        if (!h) {
+            rc = sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
+            break;
+        }
+        snprintf(seq, sizeof seq, "%" PRIu64, rec.seq);
+        snprintf(event_ms, sizeof event_ms, "%" PRId64, rec.event_ms);
+        if (add_header(h, "origin_id", sink->origin_id, -1) ||
+            add_header(h, "seq", seq, -1) ||
+            add_header(h, "schema_subject", schema->subject, -1) ||
+            add_header(h, "schema_version", version, -1) ||
+            add_header(h, "event_time_ms", event_ms, -1) ||
+            add_header(h, "op", rec.op == SA_OP_DELETE ? "delete" : "upsert", -1)) {
+            rd_kafka_headers_destroy(h);
+            rc = sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
+            break;
+        }
+        if (rec.op != SA_OP_DELETE) {
+            struct sa_err enc = {0};
+            sa_buf_reset(&ks->value);
+            if (ks->o->encoding == ENC_JSON)
+                rc = sa_encode_json(schema, rec.body, rec.body_len, sink->origin_id,
+                                    &rec, &ks->value, &enc);
+            else if (ks->registry)
+                rc = sa_encode_confluent(registry_id, rec.body, rec.body_len,
+                                         &ks->value);
+            else
+                rc =
+                    sa_encode_single_object(schema, rec.body, rec.body_len, &ks->value);
+            if (rc) {
+                rd_kafka_headers_destroy(h);
+                sa_ack_list_push(&ks->acks, view->id, rec.index, 1, SA_SINK_REJECT,
+                         enc.msg[0] ? enc.msg : sa_strerror(rc));
+                rc = SA_OK;
+                continue;
+            }
+            value = ks->value.data;
+            value_len = ks->value.len;
+        }
+        slot = slot_take(ks, view->id, rec.index);
+        for (;;) {
+            e = rd_kafka_producev(
+                ks->rk, RD_KAFKA_V_RKT(rkt),
+                RD_KAFKA_V_PARTITION(RD_KAFKA_PARTITION_UA),
+                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_KEY(rec.key_len ? rec.key : NULL, rec.key_len),
+                RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_HEADERS(h),
+                RD_KAFKA_V_OPAQUE((void *)(uintptr_t)slot), RD_KAFKA_V_END);
+            if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                break;
+            /* librdkafka's queue is full: let it deliver, never buffer. */
+            rd_kafka_poll(ks->rk, QUEUE_FULL_WAIT_MS);
+        }
+        if (e) {
+            rd_kafka_headers_destroy(h);
+            slot_release(ks, slot);
+            if (permanent(e)) {
+                sa_ack_list_push(&ks->acks, view->id, rec.index, 1, SA_SINK_REJECT,
+                         rd_kafka_err2str(e));
+                continue;
+            }
+            if (ks->o->exactly_once)
+                ks->txn_failed = 1;
+            /* Records produced before this one still get their reports;
+             * the dispatcher sends this range again after a backoff. */
+            return sa_err_set(err, SA_ESINK, "sink %s: produce to %s: %s", ks->name,
+                              rd_kafka_topic_name(rkt), rd_kafka_err2str(e));
+        }
+    }
+    if (rc < 0) {
+        /* Part of the view may be produced already: in a transaction, that
+         * part must not commit without the rest (the range is sent again). */
+        if (ks->o->exactly_once)
+            ks->txn_failed = 1;
+        return rc;
+    }
+    if (ks->o->exactly_once) {
+        if (txn_add_range(ks, view->id, view->start_index, n_records)) {
+            ks->txn_failed = 1;
+            return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
+        }
+        ks->txn_records += n_records;
+        ks->txn_next.segment_id = view->id;
+        ks->txn_next.record_index = view->count;
+    }
+    /* Serve reports now and then so they never pile up in librdkafka. */
+    rd_kafka_poll(ks->rk, 0);
+    return SA_OK;
+}
+
+static int kafka_poll_acks(struct sa_sink *sink, struct sa_ack_list *acks,
+                           int timeout_ms)
+{
+    struct kafka_sink *ks = sink->ctx;
+    int rc = SA_OK;
+
+    if (ks->rk) {
+        rd_kafka_poll(ks->rk, 0);
+        if (ks->o->exactly_once && ks->in_txn) {
+            int64_t age = sa_mono_ms() - ks->txn_begin_ms;
+            int64_t left = ks->o->transaction_interval_ms - age;
+            if (!ks->txn_failed && ks->txn_records < ks->max_in_flight && left > 0 &&
+                timeout_ms > 0) {
+                rd_kafka_poll(ks->rk, (int)(left < timeout_ms ? left : timeout_ms));
+                left =
+                    ks->o->transaction_interval_ms - (sa_mono_ms() - ks->txn_begin_ms);
+            }
+            if (ks->txn_failed || ks->txn_records >= ks->max_in_flight || left <= 0)
+                txn_commit(ks);
+        } else if (ks->acks.n == 0 && timeout_ms > 0) {
+            rd_kafka_poll(ks->rk, timeout_ms);
+        }
+    }
+    for (size_t i = 0; rc == SA_OK && i < ks->acks.n; i++)
+        rc = sa_ack_list_push(acks, ks->acks.v[i].segment_id, ks->acks.v[i].first_index,
+                              ks->acks.v[i].count, ks->acks.v[i].outcome,
+                              ks->acks.v[i].reason);
+    if (rc == SA_OK)
+        sa_ack_list_clear(&ks->acks);
+    return rc;
+}
+
+/* --- exactly_once: the cursor in Kafka ---------------------------------- */
+
+static int create_cursor_topic(struct kafka_sink *ks, struct sa_err *err)
+{
+    char errstr[512];
+    rd_kafka_NewTopic_t *nt;
+    rd_kafka_queue_t *q;
+    rd_kafka_event_t *ev = NULL;
+    int rc = SA_OK;
+
+    nt = rd_kafka_NewTopic_new(ks->o->cursor_topic, 1, -1, errstr, sizeof errstr);
+    if (!nt)
+        return sa_err_set(err, SA_ECONFIG, "sink %s: cursor topic %s: %s", ks->name,
+                          ks->o->cursor_topic, errstr);
+    if (rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact")) {
+        rd_kafka_NewTopic_destroy(nt);
+        return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
+    }
+    q = rd_kafka_queue_new(ks->rk);
+    rd_kafka_CreateTopics(ks->rk, &nt, 1, NULL, q);
+    ev = rd_kafka_queue_poll(q, CURSOR_READ_TIMEOUT_MS);
+    if (!ev) {
+        rc = sa_err_set(err, SA_EAGAIN, "sink %s: creating topic %s: no answer",
+                        ks->name, ks->o->cursor_topic);
+    } else if (rd_kafka_event_error(ev)) {
+        rc = sa_err_set(err, SA_EAGAIN, "sink %s: creating topic %s: %s", ks->name,
+                        ks->o->cursor_topic, rd_kafka_event_error_string(ev));
+    } else {
+        const rd_kafka_CreateTopics_result_t *res =
+            rd_kafka_event_CreateTopics_result(ev);
+        size_t n = 0;
+        const rd_kafka_topic_result_t **tr =
+            rd_kafka_CreateTopics_result_topics(res, &n);
+        for (size_t i = 0; i < n; i++) {
+            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
+            if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+                rc = sa_err_set(err, SA_EAGAIN, "sink %s: creating topic %s: %s",
+                                ks->name, ks->o->cursor_topic,
+                                rd_kafka_topic_result_error_string(tr[i]));
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_NewTopic_destroy(nt);
+    return rc;
+}
+
+/* Apply one cursor message's value if it is this spool's. */
+static void take_cursor(struct kafka_sink *ks, const rd_kafka_message_t *m,
+                        struct sa_cursor *found, int *have)
+{
+    json_error_t jerr;
+    json_t *v;
+    const char *origin = NULL;
+    json_int_t segment_id = -1, record_index = -1;
+
+    if (!m->payload) {
+        *have = 0; /* a tombstone: forgotten */
+        return;
+    }
+    v = json_loadb(m->payload, m->len, 0, &jerr);
+    if (!v ||
+        json_unpack(v, "{s:s, s:I, s:I}", "origin_id", &origin, "segment_id",
+                    &segment_id, "record_index", &record_index) != 0 ||
+        segment_id < 0 || record_index < 0 || record_index > UINT32_MAX) {
+        sa_log_warn("kafka sink: unreadable cursor ignored", "sink", ks->name);
+    } else if (strcmp(origin, ks->sink->origin_id) != 0) {
+        sa_log_warn("kafka sink: cursor of another spool ignored", "sink", ks->name,
+                    "origin_id", origin);
+        *have = 0;
+    } else {
+        found->segment_id = segment_id;
+        found->record_index = (uint32_t)record_index;
+        *have = 1;
+    }
+    json_decref(v);
+}
+
+/* Read cursor_topic to its end with a read_committed consumer. */
+static int read_cursor(struct kafka_sink *ks, struct sa_cursor *found, int *have,
+                       struct sa_err *err)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *rk = NULL;
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *rkt = NULL;
+    char errstr[512];
+    int n_parts = 0, n_eof = 0, rc;
+    int64_t deadline = sa_mono_ms() + CURSOR_READ_TIMEOUT_MS;
+    size_t key_len = strlen(ks->cursor_key);
+
+    *have = 0;
+    if (!conf)
+        return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
+    rc = base_conf(ks, conf, 0, err);
+    if (!rc)
+        rc = conf_set(conf, ks->name, "isolation.level", "read_committed", err);
+    if (!rc)
+        rc = conf_set(conf, ks->name, "enable.partition.eof", "true", err);
+    if (!rc)
+        rc = conf_set(conf, ks->name, "group.id", ks->cursor_key, err);
+    if (!rc)
+        rc = conf_set(conf, ks->name, "enable.auto.commit", "false", err);
+    if (rc) {
+        rd_kafka_conf_destroy(conf);
+        return rc;
+    }
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return sa_err_set(err, SA_ECONFIG, "sink %s: creating a consumer: %s", ks->name,
+                          errstr);
+    }
+    rkt = rd_kafka_topic_new(rk, ks->o->cursor_topic, NULL);
+    if (!rkt || rd_kafka_metadata(rk, 0, rkt, &md, CURSOR_READ_TIMEOUT_MS) ||
+        md->topic_cnt != 1 || md->topics[0].err) {
+        rc = sa_err_set(err, SA_EAGAIN, "sink %s: metadata of %s: %s", ks->name,
+                        ks->o->cursor_topic,
+                        md && md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err)
+                                                 : "no answer");
+        goto out;
+    }
+    n_parts = md->topics[0].partition_cnt;
+    parts = rd_kafka_topic_partition_list_new(n_parts);
+    for (int i = 0; i < n_parts; i++)
+        rd_kafka_topic_partition_list_add(parts, ks->o->cursor_topic,
+                                          md->topics[0].partitions[i].id)
+            ->offset = RD_KAFKA_OFFSET_BEGINNING;
+    if (rd_kafka_assign(rk, parts)) {
+        rc = sa_err_set(err, SA_ESINK, "sink %s: assigning %s failed", ks->name,
+                        ks->o->cursor_topic);
+        goto out;
+    }
+    while (n_eof < n_parts) {
+        rd_kafka_message_t *m;
+        if (sa_mono_ms() > deadline) {
+            rc = sa_err_set(err, SA_EAGAIN, "sink %s: reading %s: timed out", ks->name,
+                            ks->o->cursor_topic);
+            goto out;
+        }
+        m = rd_kafka_consumer_poll(rk, 200);
+        if (!m)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+            n_eof++;
+        } else if (m->err) {
+            rc = sa_err_set(err, SA_EAGAIN, "sink %s: reading %s: %s", ks->name,
+                            ks->o->cursor_topic, rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            goto out;
+        } else if (m->key_len == key_len &&
+                   memcmp(m->key, ks->cursor_key, key_len) == 0) {
+            take_cursor(ks, m, found, have);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    rc = SA_OK;
+out:
+    if (parts)
+        rd_kafka_topic_partition_list_destroy(parts);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (rkt)
+        rd_kafka_topic_destroy(rkt);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return rc;
+}
+
+static int kafka_start_cursor(struct sa_sink *sink, struct sa_cursor *inout,
+                              struct sa_err *err)
+{
+    struct kafka_sink *ks = sink->ctx;
+    struct sa_cursor found = {0, 0};
+    int have = 0, rc;
+    char seg[32], idx[16];
+
+    if (!ks->o->exactly_once)
+        return SA_OK;
+    /* init_transactions first: it finishes what an earlier instance left
+     * open, so what the consumer reads is final. */
+    if ((rc = producer_ready(ks, err)) || (rc = create_cursor_topic(ks, err)) ||
+        (rc = read_cursor(ks, &found, &have, err)))
+        return rc;
+    if (!have)
+        return SA_OK;
+    snprintf(seg, sizeof seg, "%" PRId64, found.segment_id);
+    snprintf(idx, sizeof idx, "%u", found.record_index);
+    sa_log_info("kafka sink resumes from its committed cursor", "sink", ks->name,
+                "segment", seg, "record", idx);
+    *inout = found;
+    return SA_OK;
+}
+
+static void kafka_close(struct sa_sink *sink)
+{
+    struct kafka_sink *ks = sink->ctx;
+
+    if (!ks)
+        return;
+    if (ks->rk) {
+        if (ks->o->exactly_once && ks->in_txn) {
+            /* Nobody waits for these acks any more; the cursor committed
+             * with them tells the next start where to go on. */
+            txn_commit(ks);
+        } else {
+            rd_kafka_flush(ks->rk, 5000);
+        }
+        if (ks->rk) {
+            topics_free(ks);
+            rd_kafka_destroy(ks->rk);
+        }
+    }
+    topics_free(ks);
+    free(ks->slots);
+    free(ks->ranges);
+    sa_ack_list_fini(&ks->acks);
+    sa_ack_list_fini(&ks->rejects);
+    sa_buf_fini(&ks->value);
+    sa_registry_free(ks->registry);
+    free(ks);
+    sink->ctx = NULL;
+}
+
+const struct sa_sink_ops sa_sink_kafka_ops = {
+    .name = "kafka",
+    .desc = "Apache Kafka through librdkafka: Avro single-object, Confluent or "
+            "JSON values, (origin_id, seq) headers, optional transactions",
+    .conf = kafka_conf,
+    .opts_size = sizeof(struct kafka_opts),
+    .open = kafka_open,
+    .send = kafka_send,
+    .poll_acks = kafka_poll_acks,
+    .start_cursor = kafka_start_cursor,
+    .close = kafka_close,
+};
