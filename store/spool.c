@@ -87,7 +87,8 @@ struct sa_spool {
     unsigned flags;
     int64_t max_bytes;
     int64_t min_free;
-    char *dir; /* the directory of path, for statvfs */
+    char *dir;      /* the directory of path, for statvfs */
+    char *wal_path; /* path + "-wal" */
     int when_full;
     int compression;
     int64_t page_size;
@@ -336,7 +337,9 @@ int sa_spool_open(struct sa_spool **out, const struct sa_spool_opts *opts,
     s->max_bytes = opts->max_bytes;
     s->min_free = opts->min_free;
     s->dir = strdup(opts->path);
-    if (!s->dir) {
+    if (s->dir && asprintf(&s->wal_path, "%s-wal", opts->path) < 0)
+        s->wal_path = NULL;
+    if (!s->dir || !s->wal_path) {
         rc = sa_err_set(err, SA_ENOMEM, "spool %s: out of memory", opts->path);
         goto out;
     }
@@ -455,6 +458,7 @@ void sa_spool_close(struct sa_spool *spool)
     sa_buf_fini(&spool->filter);
     free(spool->path);
     free(spool->dir);
+    free(spool->wal_path);
     free(spool);
 }
 
@@ -1509,6 +1513,23 @@ out:
 int sa_spool_checkpoint(struct sa_spool *spool, struct sa_err *err)
 {
     return vacuum_and_checkpoint(spool, SQLITE_CHECKPOINT_TRUNCATE, err);
+}
+
+int sa_spool_checkpoint_if_large(struct sa_spool *spool, int64_t wal_bytes,
+                                 struct sa_err *err)
+{
+    struct stat st;
+    int src;
+
+    if (stat(spool->wal_path, &st) != 0 || (int64_t)st.st_size < wal_bytes)
+        return SA_OK;
+    /* PASSIVE: copies what it can without blocking the writer; the writer
+     * starts the WAL over once every frame is in the database. */
+    src = sqlite3_wal_checkpoint_v2(spool->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                    NULL);
+    if (src != SQLITE_OK && src != SQLITE_BUSY)
+        return fail(spool, src, "checkpoint", err);
+    return SA_OK;
 }
 
 int sa_spool_used_bytes(struct sa_spool *spool, int64_t *bytes,

@@ -191,6 +191,11 @@ int sa_spool_trim(struct sa_spool *spool, const struct sa_subscription *subs,
                   size_t n_subs, int64_t *trimmed /* out, may be NULL */,
                   struct sa_err *err);
 int sa_spool_checkpoint(struct sa_spool *spool, struct sa_err *err);
+/* A passive WAL checkpoint when the WAL file holds wal_bytes or more: the
+ * housekeeper calls it often, so that commits never have to (their own
+ * automatic checkpoints, with an fsync, would stall ingest). */
+int sa_spool_checkpoint_if_large(struct sa_spool *spool, int64_t wal_bytes,
+                                 struct sa_err *err);
 
 /* Bytes the database uses (pages in use * page size). */
 int sa_spool_used_bytes(struct sa_spool *spool, int64_t *bytes /* out */,
