@@ -5,6 +5,7 @@
 #include "agent/base/fsutil.h"
 #include "agent/base/log.h"
 #include "agent/commands.h"
+#include "store/salvage.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -59,6 +60,11 @@ int sa_cli_open_spool_rw(const struct sa_config *cfg, struct sa_schema_set *sche
     if (access(dir, R_OK | W_OK | X_OK) != 0)
         return sa_err_set(err, SA_ECONFIG, "agent.data_dir %s is not readable and "
                           "writable: %s", dir, strerror(errno));
+    /* A damaged spool is refused before anything opens it for writing,
+     * so that it stays as it was found (store/salvage.c). */
+    rc = sa_spool_precheck(cfg->spool.path, err);
+    if (rc)
+        return rc;
     rc = sa_spool_open(out, &cfg->spool, SA_SPOOL_CREATE, err);
     if (rc)
         return rc;

@@ -91,6 +91,9 @@ static void print_table(const struct sa_config *cfg, const struct sa_spool_statu
                lags[i].conf->type, cursor, (long long)lags[i].lag_records,
                lag_seconds(lags[i].oldest_ms, now));
     }
+    if (st->blocked_since_ms)
+        printf("ingest     BLOCKED for %.0f s: %s\n",
+               (double)(now - st->blocked_since_ms) / 1000.0, st->blocked_reason);
     printf("\ndead letters %lld\n", (long long)st->deadletters);
     if (st->audit_dropped_records)
         printf("dropped (when_full: drop_oldest) %lld records\n",
@@ -130,6 +133,12 @@ static int print_json(const struct sa_config *cfg, const struct sa_spool_status 
     json_object_set_new(root, "deadletters", json_integer(st->deadletters));
     json_object_set_new(root, "dropped_records",
                         json_integer(st->audit_dropped_records));
+    json_object_set_new(root, "ingest_blocked",
+                        st->blocked_since_ms
+                            ? json_pack("{s:I, s:s}", "since_ms",
+                                        (json_int_t)st->blocked_since_ms, "reason",
+                                        st->blocked_reason)
+                            : json_null());
     text = json_dumps(root, JSON_INDENT(2));
     json_decref(root);
     if (!text)

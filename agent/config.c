@@ -132,6 +132,13 @@ static const struct sa_conf_entry spool_conf[] = {
      .offset = offsetof(struct sa_spool_opts, when_full),
      .desc = "at the cap: block sources, drop the oldest data, or reject new data",
      .symbols = when_full_symbols},
+    {.type = SA_CONF_SIZE,
+     .key = "min_free",
+     .def = "16MiB",
+     .offset = offsetof(struct sa_spool_opts, min_free),
+     .desc = "free space ingest leaves on the spool's file system (less counts "
+             "as full), so that sinks can still record acks and the "
+             "housekeeper trim; 0 = fill the disk"},
     {.type = SA_CONF_ENUM,
      .key = "sync",
      .def = "normal",

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define CHECKPOINT_EVERY_MS 30000
+#define CHECKPOINT_EVERY_MS 30000 /* a TRUNCATE checkpoint: the WAL file shrinks */
+#define WAL_TICK_MS 100            /* how often the WAL size is looked at */
+#define WAL_CHECKPOINT_BYTES (2 << 20)
 
 struct sa_housekeeper {
     const struct sa_config *cfg;
@@ -39,14 +41,16 @@ static void pass(struct sa_housekeeper *hk, int checkpoint)
 static void *run(void *arg)
 {
     struct sa_housekeeper *hk = arg;
-    int64_t last_checkpoint = sa_mono_ms();
+    int64_t last_checkpoint = sa_mono_ms(), last_pass = sa_mono_ms();
 
     pthread_mutex_lock(&hk->mu);
     while (!hk->stop) {
         struct timespec deadline;
+        struct sa_err err = {0};
+        int64_t now;
+
         clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += hk->interval_ms / 1000;
-        deadline.tv_nsec += (hk->interval_ms % 1000) * 1000000L;
+        deadline.tv_nsec += WAL_TICK_MS * 1000000L;
         if (deadline.tv_nsec >= 1000000000L) {
             deadline.tv_sec++;
             deadline.tv_nsec -= 1000000000L;
@@ -56,12 +60,20 @@ static void *run(void *arg)
             ;
         if (hk->stop)
             break;
+        int kicked = hk->kicked;
         hk->kicked = 0;
         pthread_mutex_unlock(&hk->mu);
-        int checkpoint = sa_mono_ms() - last_checkpoint >= CHECKPOINT_EVERY_MS;
-        pass(hk, checkpoint);
-        if (checkpoint)
-            last_checkpoint = sa_mono_ms();
+
+        if (sa_spool_checkpoint_if_large(hk->spool, WAL_CHECKPOINT_BYTES, &err))
+            sa_log_warn("spool checkpoint failed", "error", err.msg);
+        now = sa_mono_ms();
+        if (kicked || now - last_pass >= hk->interval_ms) {
+            int checkpoint = now - last_checkpoint >= CHECKPOINT_EVERY_MS;
+            pass(hk, checkpoint);
+            last_pass = sa_mono_ms();
+            if (checkpoint)
+                last_checkpoint = last_pass;
+        }
         pthread_mutex_lock(&hk->mu);
     }
     pthread_mutex_unlock(&hk->mu);

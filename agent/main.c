@@ -26,7 +26,7 @@ static const struct command commands[] = {
     {"check", sa_cmd_check, "validate a config, or describe every config key"},
     {"status", sa_cmd_status, "show the spool and each sink's lag (daemon need not run)"},
     {"deadletter", sa_cmd_deadletter, "list records that could not be accepted, and why"},
-    {"spool", sa_cmd_spool, "spool maintenance: verify"},
+    {"spool", sa_cmd_spool, "spool maintenance: verify, salvage"},
     {"version", cmd_version, "print the version and the library versions"},
     {"help", cmd_help, "this list"},
 };

@@ -27,8 +27,11 @@
  * finished input file may be deleted.
  *
  * When the spool is full (SA_EFULL), on the committer:
- *   block        keep the batch, log once, retry every 500 ms until space
- *                returns (the housekeeper trims as sinks acknowledge);
+ *   block        keep the batch, log once, note the reason in the spool
+ *                (meta ingest_blocked, shown by `status`; cleared when
+ *                the commit goes through and at the next start), retry
+ *                every 500 ms until space returns (the housekeeper trims
+ *                as sinks acknowledge, or the disk gets room again);
  *                the next batch waits, so sources stop being polled and
  *                file positions stay at what is committed.
  *   reject       commit the positions without the records, so the sources
@@ -367,10 +370,17 @@ static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_er
             break;
         }
         if (!waited) {
+            struct sa_err note_err = {0};
+            char reason[300];
             sa_log_warn("spool full, ingest paused until sinks drain", "detail",
                         err->msg);
             atomic_store(&p->stats.blocked, 1);
             waited = 1;
+            snprintf(reason, sizeof reason, "spool full (when_full: block): %s",
+                     err->msg);
+            if (sa_spool_note_blocked(p->spool, reason, &note_err) != SA_OK)
+                sa_log_warn("cannot note in the spool why ingest is paused",
+                            "error", note_err.msg);
         }
         if (p->stop && atomic_load(p->stop)) {
             rc = sa_err_set(err, SA_ESTOPPED,
@@ -391,8 +401,13 @@ static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_er
     if (res.dropped_records)
         atomic_fetch_add(&p->stats.dropped, res.dropped_records);
 out:
-    if (waited)
+    if (waited) {
+        struct sa_err note_err = {0};
         atomic_store(&p->stats.blocked, 0);
+        if (sa_spool_note_blocked(p->spool, NULL, &note_err) != SA_OK)
+            sa_log_warn("cannot clear the note that ingest is paused", "error",
+                        note_err.msg);
+    }
     free(segs);
     free(offs);
     free(dls);
@@ -553,6 +568,10 @@ int sa_pipeline_open(struct sa_pipeline **out, const struct sa_config *cfg,
     }
     p->fill = &p->bufs[0];
     p->fill->generation = p->next_generation = 1;
+    /* A note left by a run that was killed while blocked is stale. */
+    if (sa_spool_note_blocked(spool, NULL, err) != SA_OK)
+        sa_log_warn("cannot clear a stale note that ingest is paused", "error",
+                    err->msg);
     if (pthread_create(&p->committer, NULL, committer_main, p) != 0) {
         rc = sa_err_set(err, SA_ENOMEM, "cannot start the committer thread");
         goto out;

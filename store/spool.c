@@ -54,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #define BUSY_TIMEOUT_MS 10000
 /* incremental_vacuum once free pages are this many times the pages in use
@@ -89,6 +90,9 @@ struct sa_spool {
     char *path;
     unsigned flags;
     int64_t max_bytes;
+    int64_t min_free;
+    char *dir;      /* the directory of path, for statvfs */
+    char *wal_path; /* path + "-wal" */
     int when_full;
     int compression;
     int64_t page_size;
@@ -335,6 +339,23 @@ int sa_spool_open(struct sa_spool **out, const struct sa_spool_opts *opts,
     }
     s->flags = flags;
     s->max_bytes = opts->max_bytes;
+    s->min_free = opts->min_free;
+    s->dir = strdup(opts->path);
+    if (s->dir && asprintf(&s->wal_path, "%s-wal", opts->path) < 0)
+        s->wal_path = NULL;
+    if (!s->dir || !s->wal_path) {
+        rc = sa_err_set(err, SA_ENOMEM, "spool %s: out of memory", opts->path);
+        goto out;
+    }
+    {
+        char *slash = strrchr(s->dir, '/');
+        if (!slash)
+            strcpy(s->dir, ".");
+        else if (slash == s->dir)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+    }
     s->when_full = opts->when_full;
     s->compression = opts->compression;
 
@@ -376,6 +397,8 @@ int sa_spool_open(struct sa_spool **out, const struct sa_spool_opts *opts,
         src = sqlite3_exec(s->db, SA_SQL_WAL_AUTOCHECKPOINT, NULL, NULL, NULL);
     if (src == SQLITE_OK)
         src = sqlite3_exec(s->db, SA_SQL_CACHE_SIZE, NULL, NULL, NULL);
+    if (src == SQLITE_OK && !readonly)
+        src = sqlite3_exec(s->db, SA_SQL_SECURE_DELETE_FAST, NULL, NULL, NULL);
     if (src != SQLITE_OK) {
         rc = fail(s, src, "cannot set pragmas", err);
         goto out;
@@ -438,6 +461,8 @@ void sa_spool_close(struct sa_spool *spool)
     sa_buf_fini(&spool->view_stream);
     sa_buf_fini(&spool->filter);
     free(spool->path);
+    free(spool->dir);
+    free(spool->wal_path);
     free(spool);
 }
 
@@ -845,6 +870,24 @@ int sa_spool_commit(struct sa_spool *spool, const struct sa_commit *commit,
     if (rc)
         return rc;
 
+    /* Disk headroom (I5, I6): a spool that fills its disk to the last
+     * block deadlocks, because acknowledging and trimming are writes too:
+     * a sink cursor update, the trim's deletes and the checkpoint that
+     * shrinks the file all need free blocks. So ingest stops min_free
+     * short of the end; a commit may take twice its size (WAL, then the
+     * database at checkpoint). */
+    if (spool->min_free > 0 && incoming > 0) {
+        struct statvfs vfs;
+        if (statvfs(spool->dir, &vfs) == 0) {
+            int64_t avail = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
+            if (avail < spool->min_free + 2 * incoming)
+                return sa_err_set(err, SA_EFULL, "spool %s: the disk is full: "
+                                  "%" PRId64 " bytes free, spool.min_free is "
+                                  "%" PRId64 " and the commit needs %" PRId64,
+                                  spool->path, avail, spool->min_free,
+                                  2 * incoming);
+        }
+    }
     rc = run(spool, STMT_BEGIN_IMMEDIATE, "cannot begin the commit", err);
     if (rc)
         goto out;
@@ -1373,11 +1416,26 @@ static int vacuum_and_checkpoint(struct sa_spool *s, int mode,
                       err);
     if (rc)
         return rc;
-    if (free_pages > 0 &&
-        free_pages >= VACUUM_FREE_RATIO * (pages - free_pages)) {
+    /* Only once the file is mostly free (see above); then step by step,
+     * checkpointing in between: vacuuming every free page at once would
+     * need WAL room for all the pages it moves, which a nearly full disk
+     * does not have. */
+    if (free_pages < VACUUM_FREE_RATIO * (pages - free_pages))
+        free_pages = 0;
+    for (int steps = 0; free_pages > 0 && steps < 4096; steps++) {
+        int64_t before = free_pages;
         rc = run(s, STMT_INCREMENTAL_VACUUM, "incremental_vacuum", err);
         if (rc)
             return rc;
+        src = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                        NULL, NULL);
+        if (src != SQLITE_OK && src != SQLITE_BUSY)
+            return fail(s, src, "checkpoint", err);
+        rc = step_int(s, STMT_FREELIST_COUNT, &free_pages, "freelist_count", err);
+        if (rc)
+            return rc;
+        if (free_pages >= before)
+            break;
     }
     src = sqlite3_wal_checkpoint_v2(s->db, NULL, mode, NULL, NULL);
     /* A passive checkpoint meeting another one (the writer's automatic
@@ -1476,6 +1534,23 @@ int sa_spool_checkpoint(struct sa_spool *spool, struct sa_err *err)
     return vacuum_and_checkpoint(spool, SQLITE_CHECKPOINT_TRUNCATE, err);
 }
 
+int sa_spool_checkpoint_if_large(struct sa_spool *spool, int64_t wal_bytes,
+                                 struct sa_err *err)
+{
+    struct stat st;
+    int src;
+
+    if (stat(spool->wal_path, &st) != 0 || (int64_t)st.st_size < wal_bytes)
+        return SA_OK;
+    /* PASSIVE: copies what it can without blocking the writer; the writer
+     * starts the WAL over once every frame is in the database. */
+    src = sqlite3_wal_checkpoint_v2(spool->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
+                                    NULL);
+    if (src != SQLITE_OK && src != SQLITE_BUSY)
+        return fail(spool, src, "checkpoint", err);
+    return SA_OK;
+}
+
 int sa_spool_used_bytes(struct sa_spool *spool, int64_t *bytes,
                         struct sa_err *err)
 {
@@ -1489,6 +1564,58 @@ int sa_spool_audit(struct sa_spool *spool, const char *kind,
         return sa_err_set(err, SA_EINVAL, "spool %s: audit without a kind",
                           spool->path);
     return audit_insert(spool, kind, detail, err);
+}
+
+int sa_spool_note_blocked(struct sa_spool *spool, const char *reason,
+                          struct sa_err *err)
+{
+    sqlite3_stmt *stmt;
+    char value[400];
+    int src, rc = SA_OK;
+
+    if (reason) {
+        snprintf(value, sizeof value, "%" PRId64 " %s", sa_now_ms(), reason);
+        stmt = stmt_get(spool, STMT_META_PUT, err);
+    } else {
+        stmt = stmt_get(spool, STMT_META_DELETE, err);
+    }
+    if (!stmt)
+        return stmt_err(err);
+    src = sqlite3_bind_text(stmt, 1, "ingest_blocked", -1, SQLITE_STATIC);
+    if (src == SQLITE_OK && reason)
+        src = sqlite3_bind_text(stmt, 2, value, -1, SQLITE_STATIC);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(stmt);
+    if (src != SQLITE_DONE)
+        rc = fail(spool, src, "cannot note why ingest is blocked", err);
+    stmt_done(stmt);
+    return rc;
+}
+
+/* meta.ingest_blocked: "<since_ms> <reason>", or no row. */
+static int status_blocked(struct sa_spool *s, struct sa_spool_status *st,
+                          struct sa_err *err)
+{
+    sqlite3_stmt *stmt = stmt_get(s, STMT_META_GET, err);
+    int src, rc = SA_OK;
+
+    if (!stmt)
+        return stmt_err(err);
+    src = sqlite3_bind_text(stmt, 1, "ingest_blocked", -1, SQLITE_STATIC);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(stmt);
+    if (src == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(stmt, 0);
+        char *end = NULL;
+        long long since = v ? strtoll(v, &end, 10) : 0;
+        st->blocked_since_ms = since > 0 ? since : 1;
+        snprintf(st->blocked_reason, sizeof st->blocked_reason, "%s",
+                 end && *end == ' ' ? end + 1 : "unknown");
+    } else if (src != SQLITE_DONE) {
+        rc = fail(s, src, "cannot read meta", err);
+    }
+    stmt_done(stmt);
+    return rc;
 }
 
 /* --- status and verification -------------------------------------------- */
@@ -1603,6 +1730,8 @@ int sa_spool_status(struct sa_spool *spool, struct sa_spool_status *out,
     if (!rc)
         rc = step_int(spool, STMT_AUDIT_DROPPED, &out->audit_dropped_records,
                       "cannot sum up drops", err);
+    if (!rc)
+        rc = status_blocked(spool, out, err);
     if (!rc)
         rc = run(spool, STMT_COMMIT, "end of read", err);
     if (rc) {

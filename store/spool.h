@@ -33,6 +33,7 @@ struct sa_spool_opts {
     int when_full;     /* enum sa_when_full */
     int sync;          /* enum sa_spool_sync */
     int compression;   /* enum sa_codec for new segments */
+    int64_t min_free;  /* free bytes a commit leaves on the file system */
 };
 
 #define SA_SPOOL_CREATE 0x1   /* create the file when missing */
@@ -106,7 +107,10 @@ struct sa_commit_result {
  * returns SA_OK. When the spool would exceed max_bytes: block and reject
  * return SA_EFULL and write nothing (the caller waits or refuses);
  * drop_oldest deletes the oldest segments in the same transaction and
- * records them in audit. SQLITE_FULL from the disk is also SA_EFULL. */
+ * records them in audit. SQLITE_FULL from the disk is also SA_EFULL, and
+ * so is a commit that would leave less than min_free bytes free on the
+ * spool's file system (whatever when_full says: dropping spooled data
+ * frees no disk space). */
 int sa_spool_commit(struct sa_spool *spool, const struct sa_commit *commit,
                     struct sa_commit_result *result /* out, may be NULL */,
                     struct sa_err *err);
@@ -187,6 +191,11 @@ int sa_spool_trim(struct sa_spool *spool, const struct sa_subscription *subs,
                   size_t n_subs, int64_t *trimmed /* out, may be NULL */,
                   struct sa_err *err);
 int sa_spool_checkpoint(struct sa_spool *spool, struct sa_err *err);
+/* A passive WAL checkpoint when the WAL file holds wal_bytes or more: the
+ * housekeeper calls it often, so that commits never have to (their own
+ * automatic checkpoints, with an fsync, would stall ingest). */
+int sa_spool_checkpoint_if_large(struct sa_spool *spool, int64_t wal_bytes,
+                                 struct sa_err *err);
 
 /* Bytes the database uses (pages in use * page size). */
 int sa_spool_used_bytes(struct sa_spool *spool, int64_t *bytes /* out */,
@@ -194,6 +203,13 @@ int sa_spool_used_bytes(struct sa_spool *spool, int64_t *bytes /* out */,
 
 int sa_spool_audit(struct sa_spool *spool, const char *kind,
                    const char *detail, struct sa_err *err);
+
+/* Note in meta (key ingest_blocked) why ingest is paused, so that `status`
+ * can say it while the daemon runs; reason NULL clears the note. Best
+ * effort by nature: on a full disk the note itself may not fit, and the
+ * caller only logs a failure. */
+int sa_spool_note_blocked(struct sa_spool *spool, const char *reason,
+                          struct sa_err *err);
 
 /* --- status and verification -------------------------------------------- */
 
@@ -220,6 +236,8 @@ struct sa_spool_status {
     size_t n_sinks;
     int64_t deadletters;
     int64_t audit_dropped_records; /* drop_oldest total from audit */
+    int64_t blocked_since_ms;      /* ingest paused since (0: it is not) */
+    char blocked_reason[256];      /* why, from sa_spool_note_blocked() */
 };
 
 int sa_spool_status(struct sa_spool *spool, struct sa_spool_status *out,

@@ -28,10 +28,17 @@
 #define SA_SQL_SYNC_FULL "PRAGMA synchronous = FULL"
 /* Keep the WAL from staying large after a burst once it is reset. */
 #define SA_SQL_JOURNAL_SIZE_LIMIT "PRAGMA journal_size_limit = 67108864"
+/* Debian builds SQLite with SQLITE_SECURE_DELETE: every freed page of a
+ * trimmed segment would be zeroed through the WAL, so a trim needs as much
+ * free disk as it frees, and cannot run on a full disk. FAST zeroes only
+ * where that costs no extra I/O (b-tree pages, not overflow pages). */
+#define SA_SQL_SECURE_DELETE_FAST "PRAGMA secure_delete = FAST"
 /* Checkpoints (and their fsyncs) are the housekeeper's job, on its own
- * connection every second; a commit runs one itself only past 64 MiB of
- * WAL (when no housekeeper runs), so ingest does not stall on them. */
-#define SA_SQL_WAL_AUTOCHECKPOINT "PRAGMA wal_autocheckpoint = 16384"
+ * connection whenever the WAL passes 2 MiB; a commit runs one itself only
+ * past SQLite's default 1000 pages (when no housekeeper runs, or it falls
+ * behind). A small WAL also keeps a full disk recoverable: a checkpoint
+ * may have to grow the database by as much as the WAL holds. */
+#define SA_SQL_WAL_AUTOCHECKPOINT "PRAGMA wal_autocheckpoint = 1000"
 /* A spool connection appends or reads forward: a small page cache does
  * (the agent has four or five connections; SQLite's default is 2 MiB each). */
 #define SA_SQL_CACHE_SIZE "PRAGMA cache_size = -512"
@@ -143,6 +150,7 @@
     XX(META_GET, "SELECT value FROM meta WHERE key = ?1")                   \
     XX(META_PUT, "INSERT INTO meta(key, value) VALUES (?1, ?2)"             \
        " ON CONFLICT(key) DO UPDATE SET value = excluded.value")            \
+    XX(META_DELETE, "DELETE FROM meta WHERE key = ?1")                      \
     XX(PAGE_COUNT, "PRAGMA page_count")                                     \
     XX(FREELIST_COUNT, "PRAGMA freelist_count")                             \
     XX(SEGMENT_INSERT, "INSERT INTO segments(stream, schema_id, first_seq," \
@@ -209,7 +217,51 @@
     XX(STATUS_STREAMS, "SELECT stream, count(*), sum(count),"               \
        " sum(length(data)), min(first_seq), max(first_seq + count - 1),"    \
        " min(created_ms) FROM segments GROUP BY stream ORDER BY stream")    \
-    XX(INCREMENTAL_VACUUM, "PRAGMA incremental_vacuum")                     \
+    /* in steps of 1024 pages: each step's moved pages go through the WAL,   \
+     * which a checkpoint between steps empties (see vacuum_and_checkpoint) */ \
+    XX(INCREMENTAL_VACUUM, "PRAGMA incremental_vacuum(1024)")               \
     XX(INTEGRITY_CHECK, "PRAGMA integrity_check")
+
+/* --- salvage (salvage.c) --------------------------------------------------
+ * Reading a damaged spool table by table, by rowid: a scan from ?1 on, and
+ * a point lookup of one rowid to step over pages that cannot be read. The
+ * columns after the rowid are the insert's parameters ?1..?n in order. */
+#define SA_SQL_SALVAGE_CELL_SIZE_CHECK "PRAGMA cell_size_check = ON"
+#define SA_SQL_SALVAGE_QUICK_CHECK "PRAGMA quick_check"
+#define SA_SQL_SALVAGE_SEQUENCE                                             \
+    "SELECT seq FROM sqlite_sequence WHERE name = 'segments'"
+#define SA_SQL_SALVAGE_SEQUENCE_PUT                                         \
+    "DELETE FROM sqlite_sequence WHERE name = 'segments';"                  \
+    "INSERT INTO sqlite_sequence(name, seq) VALUES ('segments', ?1)"
+#define SA_SQL_SALVAGE_META_PUT                                             \
+    "INSERT INTO meta(key, value) VALUES (?1, ?2)"                          \
+    " ON CONFLICT(key) DO UPDATE SET value = excluded.value"
+#define SA_SQL_SALVAGE_AUDIT                                                \
+    "INSERT INTO audit(ts_ms, kind, detail) VALUES (?1, 'salvage', ?2)"
+#define SA_SQL_SALVAGE_TABLES(XX)                                           \
+    XX(meta, "key, value", 2,                                               \
+       "INSERT INTO meta(key, value) VALUES (?1, ?2)"                       \
+       " ON CONFLICT(key) DO UPDATE SET value = excluded.value")            \
+    XX(schemas, "id, subject, version, fingerprint, definition", 5,        \
+       "INSERT INTO schemas(id, subject, version, fingerprint, definition)" \
+       " VALUES (?1, ?2, ?3, ?4, ?5)")                                      \
+    XX(segments, "id, stream, schema_id, first_seq, count, bytes,"          \
+       " created_ms, min_event_ms, max_event_ms, codec, data", 11,          \
+       "INSERT INTO segments(id, stream, schema_id, first_seq, count,"      \
+       " bytes, created_ms, min_event_ms, max_event_ms, codec, data)"       \
+       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")            \
+    XX(sink_cursors, "sink, segment_id, record_index, updated_ms", 4,       \
+       "INSERT INTO sink_cursors(sink, segment_id, record_index,"           \
+       " updated_ms) VALUES (?1, ?2, ?3, ?4)")                              \
+    XX(source_offsets, "source, file_key, \"offset\", line, done,"          \
+       " updated_ms", 6,                                                    \
+       "INSERT INTO source_offsets(source, file_key, \"offset\", line,"     \
+       " done, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                \
+    XX(deadletters, "id, created_ms, stream, source, location, reason,"     \
+       " raw", 7,                                                           \
+       "INSERT INTO deadletters(id, created_ms, stream, source, location,"  \
+       " reason, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                 \
+    XX(audit, "id, ts_ms, kind, detail", 4,                                 \
+       "INSERT INTO audit(id, ts_ms, kind, detail) VALUES (?1, ?2, ?3, ?4)")
 
 #endif

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Pre-encoded records as segments of 1000 through sa_spool_commit. */
 static double run_spool(const char *path, const struct sa_schema *schema,
@@ -126,10 +127,15 @@ int main(int argc, char **argv)
     double gen_s = (double)(sa_mono_us() - gen_t0) / 1e6;
     printf("average Avro body %.1f bytes\n", (double)enc.bodies.len / (double)n);
 
+    /* Each phase starts with the previous one's writes on disk (sync), so
+     * that none pays for another's writeback. */
     snprintf(path, sizeof path, "%s/baseline.db", dir);
+    sync();
     double base_s = bench_baseline(path, &enc);
     snprintf(path, sizeof path, "%s/spool.db", dir);
+    sync();
     double spool_s = run_spool(path, schema, &enc);
+    sync();
     double pipe_s = run_pipeline(dir, schemas_dir, subject, n);
 
     double base_rps = (double)n / base_s;
