@@ -24,8 +24,8 @@ import urllib.error
 import urllib.request
 import uuid
 
-SOURCE_DIR = os.environ.get("SA_SOURCE_DIR") or os.path.abspath(
-    os.path.join(os.path.dirname(__file__), "..", ".."))
+from harness import SOURCE_DIR, check, fail
+
 BINARY_DIR = os.environ.get("SA_BINARY_DIR") or os.getcwd()
 CLIENT = os.environ.get("SA_REGISTRY_CLIENT") or os.path.join(BINARY_DIR, "registry_client")
 REGISTRY_DIR = os.path.join(BINARY_DIR, "testenv", "registry")
@@ -39,17 +39,6 @@ V2 = dict(V1, fields=V1["fields"] + [
     {"name": "unit", "type": "string", "default": "C"}])  # BACKWARD-compatible
 V_BAD = dict(V1, fields=[{"name": "id", "type": "string"},
                          {"name": "value", "type": "double"}])  # long -> string
-
-
-def fail(msg):
-    print("FAIL: " + msg, file=sys.stderr)
-    sys.stderr.flush()
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
 
 
 class Result:
