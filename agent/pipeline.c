@@ -327,7 +327,7 @@ static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_er
     struct sa_commit_result res;
     size_t n_offs = 0;
     uint64_t stored = b->n_records;
-    int rc = SA_OK, waited = 0;
+    int rc = SA_OK, waited = 0, noted = 0;
 
     for (size_t i = 0; i < p->n_lanes; i++)
         n_offs += b->lanes[i].n_offsets;
@@ -370,17 +370,25 @@ static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_er
             break;
         }
         if (!waited) {
-            struct sa_err note_err = {0};
-            char reason[300];
             sa_log_warn("spool full, ingest paused until sinks drain", "detail",
                         err->msg);
             atomic_store(&p->stats.blocked, 1);
             waited = 1;
+        }
+        /* Tell `status` why (it reads the spool). On a full disk the note
+         * itself may not fit yet: try again at every retry until it does,
+         * rather than once. */
+        if (!noted) {
+            struct sa_err note_err = {0};
+            char reason[300];
             snprintf(reason, sizeof reason, "spool full (when_full: block): %s",
                      err->msg);
-            if (sa_spool_note_blocked(p->spool, reason, &note_err) != SA_OK)
-                sa_log_warn("cannot note in the spool why ingest is paused",
-                            "error", note_err.msg);
+            noted = sa_spool_note_blocked(p->spool, reason, &note_err) == SA_OK;
+            if (!noted && waited == 1) {
+                sa_log_warn("cannot note in the spool why ingest is paused yet; "
+                            "retrying", "error", note_err.msg);
+                waited = 2; /* log that once */
+            }
         }
         if (p->stop && atomic_load(p->stop)) {
             rc = sa_err_set(err, SA_ESTOPPED,
