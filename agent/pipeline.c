@@ -28,7 +28,7 @@
  *
  * When the spool is full (SA_EFULL), on the committer:
  *   block        keep the batch, log once, note the reason in the spool
- *                (meta ingest_blocked, shown by `status`; cleared when
+ *                (the "<spool>-note" file, shown by `status`; cleared when
  *                the commit goes through and at the next start), retry
  *                every 500 ms until space returns (the housekeeper trims
  *                as sinks acknowledge, or the disk gets room again);

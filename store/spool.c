@@ -47,6 +47,7 @@
 #include "store/sql.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -55,6 +56,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #define BUSY_TIMEOUT_MS 10000
 /* incremental_vacuum once free pages are this many times the pages in use
@@ -93,6 +95,7 @@ struct sa_spool {
     int64_t min_free;
     char *dir;      /* the directory of path, for statvfs */
     char *wal_path; /* path + "-wal" */
+    int note_fd;    /* path + "-note", once sa_spool_note_blocked opened it */
     int when_full;
     int compression;
     int64_t page_size;
@@ -329,6 +332,7 @@ int sa_spool_open(struct sa_spool **out, const struct sa_spool_opts *opts,
     s = calloc(1, sizeof *s);
     if (!s)
         return sa_err_set(err, SA_ENOMEM, "spool %s: out of memory", opts->path);
+    s->note_fd = -1;
     sa_buf_init(&s->view_data, SEGMENT_MAX_BYTES);
     sa_buf_init(&s->view_stream, 4096);
     sa_buf_init(&s->filter, 1 << 20);
@@ -454,6 +458,8 @@ void sa_spool_close(struct sa_spool *spool)
         sqlite3_finalize(spool->stmts[i]);
     if (spool->db)
         sqlite3_close_v2(spool->db);
+    if (spool->note_fd >= 0)
+        close(spool->note_fd);
     for (size_t i = 0; i < spool->n_packed; i++)
         sa_buf_fini(&spool->packed[i].buf);
     free(spool->packed);
@@ -1566,56 +1572,96 @@ int sa_spool_audit(struct sa_spool *spool, const char *kind,
     return audit_insert(spool, kind, detail, err);
 }
 
+/* The note that ingest is paused lives beside the spool, in "<path>-note",
+ * not in it: it matters on a full disk, where a write into the spool (a new
+ * WAL frame) may not fit. The file has NOTE_BYTES, allocated when the note
+ * is first written (the pipeline clears it at start, while there is room)
+ * and rewritten in place after that, which needs no new block. Its content:
+ * "<since_ms> <reason>\n", or since_ms 0 when ingest is not paused. */
+#define NOTE_BYTES 512
+
+static char *note_path(const struct sa_spool *s)
+{
+    char *p;
+    return asprintf(&p, "%s-note", s->path) < 0 ? NULL : p;
+}
+
 int sa_spool_note_blocked(struct sa_spool *spool, const char *reason,
                           struct sa_err *err)
 {
-    sqlite3_stmt *stmt;
-    char value[400];
-    int src, rc = SA_OK;
+    char value[NOTE_BYTES];
 
-    if (reason) {
-        snprintf(value, sizeof value, "%" PRId64 " %s", sa_now_ms(), reason);
-        stmt = stmt_get(spool, STMT_META_PUT, err);
-    } else {
-        stmt = stmt_get(spool, STMT_META_DELETE, err);
+    memset(value, 0, sizeof value);
+    if (reason)
+        snprintf(value, sizeof value, "%" PRId64 " %s\n", sa_now_ms(), reason);
+    else
+        snprintf(value, sizeof value, "0\n");
+    if (spool->note_fd < 0) {
+        char *path = note_path(spool);
+        int e;
+
+        if (!path)
+            return sa_err_set(err, SA_ENOMEM, "spool %s: out of memory",
+                              spool->path);
+        spool->note_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (spool->note_fd < 0) {
+            int rc = sa_err_set(err, SA_EIO, "cannot open %s: %s", path,
+                                strerror(errno));
+            free(path);
+            return rc;
+        }
+        e = posix_fallocate(spool->note_fd, 0, NOTE_BYTES);
+        if (e && e != EOPNOTSUPP && e != EINVAL) {
+            int rc = sa_err_set(err, SA_EIO, "cannot allocate %s: %s", path,
+                                strerror(e));
+            close(spool->note_fd);
+            spool->note_fd = -1;
+            free(path);
+            return rc;
+        }
+        free(path);
     }
-    if (!stmt)
-        return stmt_err(err);
-    src = sqlite3_bind_text(stmt, 1, "ingest_blocked", -1, SQLITE_STATIC);
-    if (src == SQLITE_OK && reason)
-        src = sqlite3_bind_text(stmt, 2, value, -1, SQLITE_STATIC);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(stmt);
-    if (src != SQLITE_DONE)
-        rc = fail(spool, src, "cannot note why ingest is blocked", err);
-    stmt_done(stmt);
-    return rc;
+    if (pwrite(spool->note_fd, value, sizeof value, 0) != (ssize_t)sizeof value)
+        return sa_err_set(err, SA_EIO, "spool %s: cannot write its -note file: "
+                          "%s", spool->path, strerror(errno));
+    return SA_OK;
 }
 
-/* meta.ingest_blocked: "<since_ms> <reason>", or no row. */
+/* "<path>-note": see sa_spool_note_blocked. No file, no note. */
 static int status_blocked(struct sa_spool *s, struct sa_spool_status *st,
                           struct sa_err *err)
 {
-    sqlite3_stmt *stmt = stmt_get(s, STMT_META_GET, err);
-    int src, rc = SA_OK;
+    char buf[NOTE_BYTES + 1], *end = NULL, *nl;
+    char *path = note_path(s);
+    long long since;
+    ssize_t n;
+    int fd;
 
-    if (!stmt)
-        return stmt_err(err);
-    src = sqlite3_bind_text(stmt, 1, "ingest_blocked", -1, SQLITE_STATIC);
-    if (src == SQLITE_OK)
-        src = sqlite3_step(stmt);
-    if (src == SQLITE_ROW) {
-        const char *v = (const char *)sqlite3_column_text(stmt, 0);
-        char *end = NULL;
-        long long since = v ? strtoll(v, &end, 10) : 0;
-        st->blocked_since_ms = since > 0 ? since : 1;
-        snprintf(st->blocked_reason, sizeof st->blocked_reason, "%s",
-                 end && *end == ' ' ? end + 1 : "unknown");
-    } else if (src != SQLITE_DONE) {
-        rc = fail(s, src, "cannot read meta", err);
+    if (!path)
+        return sa_err_set(err, SA_ENOMEM, "spool %s: out of memory", s->path);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int rc = errno == ENOENT ? SA_OK
+                                 : sa_err_set(err, SA_EIO, "cannot open %s: %s",
+                                              path, strerror(errno));
+        free(path);
+        return rc;
     }
-    stmt_done(stmt);
-    return rc;
+    n = pread(fd, buf, NOTE_BYTES, 0);
+    close(fd);
+    free(path);
+    if (n <= 0)
+        return SA_OK;
+    buf[n] = '\0';
+    since = strtoll(buf, &end, 10);
+    if (since <= 0)
+        return SA_OK;
+    if ((nl = strchr(end, '\n')) != NULL)
+        *nl = '\0';
+    st->blocked_since_ms = since;
+    snprintf(st->blocked_reason, sizeof st->blocked_reason, "%s",
+             *end == ' ' && end[1] ? end + 1 : "unknown");
+    return SA_OK;
 }
 
 /* --- status and verification -------------------------------------------- */

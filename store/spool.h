@@ -204,10 +204,11 @@ int sa_spool_used_bytes(struct sa_spool *spool, int64_t *bytes /* out */,
 int sa_spool_audit(struct sa_spool *spool, const char *kind,
                    const char *detail, struct sa_err *err);
 
-/* Note in meta (key ingest_blocked) why ingest is paused, so that `status`
- * can say it while the daemon runs; reason NULL clears the note. Best
- * effort by nature: on a full disk the note itself may not fit, and the
- * caller only logs a failure. */
+/* Note why ingest is paused, so that `status` can say it while the daemon
+ * runs; reason NULL clears the note. The note is a small file beside the
+ * spool ("<path>-note"), allocated at the first call and rewritten in place
+ * after that, so that it still fits when the disk is full. Call it with NULL
+ * at start, while there is room. */
 int sa_spool_note_blocked(struct sa_spool *spool, const char *reason,
                           struct sa_err *err);
 

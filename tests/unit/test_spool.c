@@ -857,6 +857,45 @@ static void test_file_shrinks_after_trim(void **state)
     sa_spool_close(s);
 }
 
+/* The note that ingest is paused: written, seen by a read-only status,
+ * rewritten in place (its file keeps its size and blocks, so that it fits on
+ * a full disk), cleared. */
+static void test_note_blocked(void **state)
+{
+    struct fixture *f = *state;
+    struct sa_spool *s = open_spool(f, SA_SPOOL_CREATE), *ro;
+    struct sa_spool_status st;
+    struct sa_err err = {0};
+    struct stat before, after;
+    char note[700];
+
+    snprintf(note, sizeof note, "%s-note", f->path);
+    status_of(s, &st);
+    assert_int_equal(st.blocked_since_ms, 0); /* no file yet: no note */
+    sa_spool_status_fini(&st);
+
+    assert_int_equal(sa_spool_note_blocked(s, NULL, &err), SA_OK);
+    assert_int_equal(stat(note, &before), 0);
+    assert_int_equal(sa_spool_note_blocked(s, "spool full: disk is full", &err),
+                     SA_OK);
+    assert_int_equal(stat(note, &after), 0);
+    assert_int_equal(after.st_size, before.st_size);
+    assert_int_equal(after.st_blocks, before.st_blocks);
+
+    ro = open_spool(f, SA_SPOOL_READONLY);
+    status_of(ro, &st);
+    assert_true(st.blocked_since_ms > 0);
+    assert_string_equal(st.blocked_reason, "spool full: disk is full");
+    sa_spool_status_fini(&st);
+
+    assert_int_equal(sa_spool_note_blocked(s, NULL, &err), SA_OK);
+    status_of(ro, &st);
+    assert_int_equal(st.blocked_since_ms, 0);
+    sa_spool_status_fini(&st);
+    sa_spool_close(ro);
+    sa_spool_close(s);
+}
+
 static void test_status_and_lag(void **state)
 {
     struct fixture *f = *state;
@@ -1139,6 +1178,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_file_shrinks_after_trim, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_status_and_lag, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_note_blocked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offsets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursors_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schemas, setup, teardown),
