@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define DEFAULT_START_MS 1767225600000LL /* the generator source's default */
@@ -333,6 +334,7 @@ int sa_cmd_generate(int argc, char **argv)
     avro_value_t decoded = {0};
     FILE *f = NULL;
     char tmp_path[4096] = "";
+    const char *open_path = NULL; /* NULL: stdout */
     const char *shown = "standard output";
     int rc, status = SA_EXIT_FAIL, gen_ready = 0, rec_ready = 0;
 
@@ -365,15 +367,24 @@ int sa_cmd_generate(int argc, char **argv)
     }
     rec_ready = 1;
 
-    /* Output: a temporary file renamed into place at the end. */
+    /* Output: a temporary file renamed into place at the end; straight
+     * into it when it is not a regular file (/dev/null, a FIFO), which a
+     * rename would replace. */
     if (a.output && strcmp(a.output, "-") != 0) {
+        struct stat st;
         shown = a.output;
-        snprintf(tmp_path, sizeof tmp_path, "%s.tmp-%ld", a.output, (long)getpid());
+        if (stat(a.output, &st) == 0 && !S_ISREG(st.st_mode))
+            open_path = a.output;
+        else
+            snprintf(tmp_path, sizeof tmp_path, "%s.tmp-%ld", a.output,
+                     (long)getpid());
     }
+    if (tmp_path[0])
+        open_path = tmp_path;
     if (a.format == FMT_AVRO) {
-        rc = tmp_path[0] ? avro_file_writer_create_with_codec(tmp_path, schema->avro,
-                                                              &ocf, "deflate", 0)
-                         : avro_file_writer_create_with_codec_fp(
+        rc = open_path ? avro_file_writer_create_with_codec(open_path, schema->avro,
+                                                            &ocf, "deflate", 0)
+                       : avro_file_writer_create_with_codec_fp(
                                stdout, "-", 0, schema->avro, &ocf, "deflate", 0);
         if (rc) {
             fprintf(stderr, "syncagent generate: %s: %s\n", shown, avro_strerror());
@@ -381,7 +392,7 @@ int sa_cmd_generate(int argc, char **argv)
             goto out;
         }
     } else {
-        f = tmp_path[0] ? fopen(tmp_path, "wb") : stdout;
+        f = open_path ? fopen(open_path, "wb") : stdout;
         if (!f) {
             fprintf(stderr, "syncagent generate: %s: %s\n", shown, strerror(errno));
             goto out;
