@@ -194,12 +194,16 @@ int sa_cmd_import(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
+    /* The housekeeper takes the WAL checkpoints off the commits, and with
+     * --wait-synced trims what the sinks acknowledge. */
+    rc = sa_housekeeper_start(&hk, cfg, 1000, &err);
+    if (rc)
+        goto out;
+    sa_housekeeper_watch_wal(hk, spool);
     if (wait_synced) {
         struct sa_dispatcher_opts dopts = {.spool = &cfg->spool, .sinks = cfg->sinks,
                                            .n_sinks = cfg->n_sinks};
-        rc = sa_housekeeper_start(&hk, cfg, 1000, &err);
-        if (!rc)
-            rc = sa_dispatcher_start(&disp, &dopts, &err);
+        rc = sa_dispatcher_start(&disp, &dopts, &err);
         if (rc)
             goto out;
     }

@@ -116,6 +116,7 @@ static int runtime_start(struct runtime *rt, struct sa_config *cfg,
     rc = sa_housekeeper_start(&rt->housekeeper, cfg, HOUSEKEEP_INTERVAL_MS, err);
     if (rc)
         goto out;
+    sa_housekeeper_watch_wal(rt->housekeeper, rt->spool);
     memset(&dopts, 0, sizeof dopts);
     dopts.spool = &cfg->spool;
     dopts.sinks = cfg->sinks;

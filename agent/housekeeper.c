@@ -12,17 +12,18 @@
 
 #define CHECKPOINT_EVERY_MS 30000 /* a TRUNCATE checkpoint: the WAL file shrinks */
 #define WAL_TICK_MS 100            /* how often the WAL size is looked at */
-#define WAL_CHECKPOINT_BYTES (2 << 20)
+#define WAL_CHECKPOINT_BYTES (2 << 20) /* ... and the size that checkpoints */
 
 struct sa_housekeeper {
     const struct sa_config *cfg;
     struct sa_spool *spool;
     struct sa_subscription *subs;
+    struct sa_spool *watched; /* the writer's, sa_housekeeper_watch_wal */
     int64_t interval_ms;
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int stop, kicked, started;
+    int stop, kicked, wal_grew, started;
 };
 
 static void pass(struct sa_housekeeper *hk, int checkpoint)
@@ -55,13 +56,13 @@ static void *run(void *arg)
             deadline.tv_sec++;
             deadline.tv_nsec -= 1000000000L;
         }
-        while (!hk->stop && !hk->kicked &&
+        while (!hk->stop && !hk->kicked && !hk->wal_grew &&
                pthread_cond_timedwait(&hk->cv, &hk->mu, &deadline) == 0)
             ;
         if (hk->stop)
             break;
         int kicked = hk->kicked;
-        hk->kicked = 0;
+        hk->kicked = hk->wal_grew = 0;
         pthread_mutex_unlock(&hk->mu);
 
         if (sa_spool_checkpoint_if_large(hk->spool, WAL_CHECKPOINT_BYTES, &err))
@@ -145,10 +146,32 @@ void sa_housekeeper_kick(struct sa_housekeeper *hk)
     pthread_mutex_unlock(&hk->mu);
 }
 
+/* The writer's commit left the WAL past WAL_CHECKPOINT_BYTES: wake up and
+ * checkpoint now rather than at the next tick. Runs on the committer. */
+static void wal_grew(void *arg)
+{
+    struct sa_housekeeper *hk = arg;
+
+    pthread_mutex_lock(&hk->mu);
+    if (!hk->wal_grew) {
+        hk->wal_grew = 1;
+        pthread_cond_signal(&hk->cv);
+    }
+    pthread_mutex_unlock(&hk->mu);
+}
+
+void sa_housekeeper_watch_wal(struct sa_housekeeper *hk, struct sa_spool *writer)
+{
+    hk->watched = writer;
+    sa_spool_on_wal_growth(writer, WAL_CHECKPOINT_BYTES, wal_grew, hk);
+}
+
 void sa_housekeeper_stop(struct sa_housekeeper *hk)
 {
     if (!hk)
         return;
+    if (hk->watched)
+        sa_spool_on_wal_growth(hk->watched, 0, NULL, NULL);
     pthread_mutex_lock(&hk->mu);
     hk->stop = 1;
     pthread_cond_signal(&hk->cv);

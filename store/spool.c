@@ -96,6 +96,9 @@ struct sa_spool {
     char *dir;      /* the directory of path, for statvfs */
     char *wal_path; /* path + "-wal" */
     int note_fd;    /* path + "-note", once sa_spool_note_blocked opened it */
+    void (*wal_fn)(void *); /* sa_spool_on_wal_growth */
+    void *wal_arg;
+    int wal_notify_pages;
     int when_full;
     int compression;
     int64_t page_size;
@@ -397,8 +400,12 @@ int sa_spool_open(struct sa_spool **out, const struct sa_spool_opts *opts,
                        NULL, NULL, NULL);
     if (src == SQLITE_OK && !readonly)
         src = sqlite3_exec(s->db, SA_SQL_JOURNAL_SIZE_LIMIT, NULL, NULL, NULL);
+    /* Checkpoints are the housekeeper's job (sa_spool_on_wal_growth); a
+     * commit runs one itself only past this, when no housekeeper runs. A
+     * small WAL also keeps a full disk recoverable: a checkpoint may have to
+     * grow the database by as much as the WAL holds. */
     if (src == SQLITE_OK && !readonly)
-        src = sqlite3_exec(s->db, SA_SQL_WAL_AUTOCHECKPOINT, NULL, NULL, NULL);
+        src = sqlite3_wal_autocheckpoint(s->db, SA_SPOOL_WAL_AUTOCHECKPOINT_PAGES);
     if (src == SQLITE_OK)
         src = sqlite3_exec(s->db, SA_SQL_CACHE_SIZE, NULL, NULL, NULL);
     if (src == SQLITE_OK && !readonly)
@@ -1555,6 +1562,39 @@ int sa_spool_checkpoint_if_large(struct sa_spool *spool, int64_t wal_bytes,
     if (src != SQLITE_OK && src != SQLITE_BUSY)
         return fail(spool, src, "checkpoint", err);
     return SA_OK;
+}
+
+/* After each commit on a connection handed to sa_spool_on_wal_growth. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct sa_spool *s = arg;
+
+    if (pages >= SA_SPOOL_WAL_BACKSTOP_PAGES) {
+        /* Whoever checkpoints fell behind: do as SQLite's automatic
+         * checkpoint does. Its errors show at the next commit. */
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (pages >= s->wal_notify_pages) {
+        s->wal_fn(s->wal_arg);
+    }
+    return SQLITE_OK;
+}
+
+void sa_spool_on_wal_growth(struct sa_spool *spool, int64_t notify_bytes,
+                            void (*fn)(void *), void *arg)
+{
+    if (!fn) {
+        sqlite3_wal_autocheckpoint(spool->db, SA_SPOOL_WAL_AUTOCHECKPOINT_PAGES);
+        spool->wal_fn = NULL;
+        spool->wal_arg = NULL;
+        return;
+    }
+    spool->wal_fn = fn;
+    spool->wal_arg = arg;
+    spool->wal_notify_pages = (int)(notify_bytes / (spool->page_size > 0
+                                                        ? spool->page_size : 4096));
+    if (spool->wal_notify_pages < 1)
+        spool->wal_notify_pages = 1;
+    sqlite3_wal_hook(spool->db, wal_hook, spool);
 }
 
 int sa_spool_used_bytes(struct sa_spool *spool, int64_t *bytes,

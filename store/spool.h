@@ -197,6 +197,20 @@ int sa_spool_checkpoint(struct sa_spool *spool, struct sa_err *err);
 int sa_spool_checkpoint_if_large(struct sa_spool *spool, int64_t wal_bytes,
                                  struct sa_err *err);
 
+/* Checkpoints off the commit path. A commit runs SQLite's automatic
+ * checkpoint (an fsync) once the WAL holds SA_SPOOL_WAL_AUTOCHECKPOINT_PAGES;
+ * on the ingest path that stalls every source. This hands them to someone
+ * else, the housekeeper, on its own connection: after a commit on `spool`
+ * leaves notify_bytes or more in the WAL, fn(arg) is called on the
+ * committing thread (it must only signal, never block); the commit runs a
+ * checkpoint itself only past SA_SPOOL_WAL_BACKSTOP_PAGES, when fn's owner
+ * falls behind. fn NULL restores the automatic checkpoints; clear it before
+ * arg goes away. */
+#define SA_SPOOL_WAL_AUTOCHECKPOINT_PAGES 1000
+#define SA_SPOOL_WAL_BACKSTOP_PAGES 4096
+void sa_spool_on_wal_growth(struct sa_spool *spool, int64_t notify_bytes,
+                            void (*fn)(void *), void *arg);
+
 /* Bytes the database uses (pages in use * page size). */
 int sa_spool_used_bytes(struct sa_spool *spool, int64_t *bytes /* out */,
                         struct sa_err *err);

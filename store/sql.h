@@ -33,12 +33,6 @@
  * free disk as it frees, and cannot run on a full disk. FAST zeroes only
  * where that costs no extra I/O (b-tree pages, not overflow pages). */
 #define SA_SQL_SECURE_DELETE_FAST "PRAGMA secure_delete = FAST"
-/* Checkpoints (and their fsyncs) are the housekeeper's job, on its own
- * connection whenever the WAL passes 2 MiB; a commit runs one itself only
- * past SQLite's default 1000 pages (when no housekeeper runs, or it falls
- * behind). A small WAL also keeps a full disk recoverable: a checkpoint
- * may have to grow the database by as much as the WAL holds. */
-#define SA_SQL_WAL_AUTOCHECKPOINT "PRAGMA wal_autocheckpoint = 1000"
 /* A spool connection appends or reads forward: a small page cache does
  * (the agent has four or five connections; SQLite's default is 2 MiB each). */
 #define SA_SQL_CACHE_SIZE "PRAGMA cache_size = -512"

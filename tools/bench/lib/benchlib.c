@@ -141,6 +141,7 @@ double bench_pipeline(const char *yaml, uint64_t want_records, double *cpu_secs)
      * connection, so that commits do not. */
     if (sa_housekeeper_start(&hk, cfg, 1000, &err))
         bench_die("housekeeper", &err);
+    sa_housekeeper_watch_wal(hk, spool);
     if (sa_pipeline_open(&p, cfg, cfg->sources, cfg->n_sources, schemas, spool, &stop,
                          &err))
         bench_die("pipeline", &err);
