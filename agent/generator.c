@@ -567,16 +567,52 @@ static void put_lower(struct text *t, const char *s)
 /* v in decimal, zero-padded to width. */
 static void put_num(struct text *t, uint64_t v, int width)
 {
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v && n < 20);
-    while (n < width && n < 20)
-        tmp[n++] = '0';
-    while (n && t->n < sizeof t->b - 1)
-        t->b[t->n++] = tmp[--n];
+    /* This runs several times per record: two digits per division, written
+     * straight into place (copied from a scratch buffer, the 1-byte stores
+     * stall the wider load that copies them). */
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                                "25262728293031323334353637383940414243444546474849"
+                                "50515253545556575859606162636465666768697071727374"
+                                "75767778798081828384858687888990919293949596979899";
+    size_t digits = 1, n;
+    char *start, *d;
+
+    for (uint64_t x = v; x >= 10; x /= 10)
+        digits++;
+    n = digits > (size_t)width ? digits : (size_t)width;
+    if (n > 20)
+        n = 20;
+    if (t->n + n > sizeof t->b - 1) {
+        /* No room: keep what fits, most significant digits first. */
+        char tmp[24];
+        int k = 0;
+        do {
+            tmp[k++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v && k < 20);
+        while (k < width && k < 20)
+            tmp[k++] = '0';
+        while (k && t->n < sizeof t->b - 1)
+            t->b[t->n++] = tmp[--k];
+        return;
+    }
+    start = t->b + t->n;
+    d = start + n;
+    while (v >= 100) {
+        const char *pr = pairs + 2 * (v % 100);
+        v /= 100;
+        *--d = pr[1];
+        *--d = pr[0];
+    }
+    if (v >= 10) {
+        *--d = pairs[2 * v + 1];
+        *--d = pairs[2 * v];
+    } else {
+        *--d = (char)('0' + v);
+    }
+    while (d > start)
+        *--d = '0';
+    t->n += n;
 }
 
 static void put_hex(struct text *t, uint64_t v, int digits)
