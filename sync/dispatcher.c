@@ -67,7 +67,11 @@
  *
  * The backoff delay is "full jitter": uniform in [0, min(retry_max_ms,
  * retry_initial_ms * 2^attempt)]; attempt is reset by the first OK outcome
- * after a failure. After the delay the worker rewinds to `acked` and
+ * after a failure. Until then the worker sends at most SA_DISPATCH_PROBE_RECORDS at a
+ * time (window()), a half-open circuit breaker: an upstream that is down
+ * gets a probe per backoff instead of max_in_flight records, so the sink's
+ * memory (librdkafka's queue, say) stays at its idle level through an
+ * outage of any length, and the full window opens with the first success. After the delay the worker rewinds to `acked` and
  * offers everything after it again: the sink sees those records twice,
  * which is the at-least-once contract; (origin_id, seq) lets the upstream
  * drop the duplicates (I3). Outcomes of the old attempt that arrive after a
@@ -624,6 +628,14 @@ static void collect_acks(struct worker *w, int timeout_ms)
 
 /* --- sending ------------------------------------------------------------ */
 
+/* Records the sink may hold: max_in_flight, or a probe while the last
+ * outcome was a failure (see the backoff above). */
+static int64_t window(const struct worker *w)
+{
+    return w->attempt > 0 && w->max_in_flight > SA_DISPATCH_PROBE_RECORDS ? SA_DISPATCH_PROBE_RECORDS
+                                                               : w->max_in_flight;
+}
+
 /* Offer segments after `send` while the sink has room. *at_end: nothing
  * more to read; *blocked: the sink said SA_EAGAIN. */
 static void fill(struct worker *w, int *at_end, int *blocked)
@@ -632,10 +644,10 @@ static void fill(struct worker *w, int *at_end, int *blocked)
     int rc;
 
     *at_end = *blocked = 0;
-    while (w->outstanding < w->max_in_flight) {
+    while (w->outstanding < window(w)) {
         struct sa_segment_view view, part;
         uint32_t start, end;
-        int64_t room = w->max_in_flight - w->outstanding;
+        int64_t room = window(w) - w->outstanding;
 
         rc = sa_spool_read_after(w->spool, &w->send, w->streams, w->n_streams,
                                  &view, &err);
@@ -662,7 +674,7 @@ static void fill(struct worker *w, int *at_end, int *blocked)
         end = view.count;
         if ((int64_t)(end - start) > room) {
             /* Cut the view short so that the sink never holds more than
-             * max_in_flight records. */
+             * the window. */
             size_t off = 0;
             end = start + (uint32_t)room;
             if (frame_offset(&view, end, &off, &err)) {
@@ -831,7 +843,7 @@ static void *worker_main(void *arg)
         fill(w, &at_end, &blocked);
         if (w->backoff_until)
             continue;
-        if (blocked || w->outstanding >= w->max_in_flight ||
+        if (blocked || w->outstanding >= window(w) ||
             (at_end && w->outstanding > 0))
             timeout = ACK_WAIT_MS;
         collect_acks(w, timeout);

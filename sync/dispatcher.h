@@ -15,6 +15,10 @@
 
 struct sa_dispatcher;
 
+/* After a failure a sink is sent at most this many records at a time (a
+ * probe) until one is acknowledged; then max_in_flight again. */
+#define SA_DISPATCH_PROBE_RECORDS 100
+
 struct sa_dispatcher_opts {
     const struct sa_spool_opts *spool;
     struct sa_sink_conf *sinks;

@@ -61,6 +61,10 @@ struct test_sink_state {
     int retried_segment[4096];
     int failed_send, n_eagain, n_retry, n_reject, n_sends;
     int bad_view;
+    /* down: every outcome is RETRY (an upstream outage) */
+    int down, was_down;
+    int64_t max_held_probe; /* held while down, after the first RETRY */
+    int64_t max_held_up;    /* held after coming back */
 };
 static struct test_sink_state ts = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -147,6 +151,10 @@ static int test_send(struct sa_sink *sink, const struct sa_segment_view *view,
     ts.held_records += h.count;
     if (ts.held_records > ts.max_held)
         ts.max_held = ts.held_records;
+    if (ts.down && ts.n_retry > 0 && ts.held_records > ts.max_held_probe)
+        ts.max_held_probe = ts.held_records;
+    if (!ts.down && ts.was_down && ts.held_records > ts.max_held_up)
+        ts.max_held_up = ts.held_records;
     ts.n_sends++;
 out:
     pthread_mutex_unlock(&ts.lock);
@@ -161,6 +169,15 @@ static int test_poll_acks(struct sa_sink *sink, struct sa_ack_list *acks,
 
     (void)sink;
     pthread_mutex_lock(&ts.lock);
+    if (ts.down) {
+        for (size_t i = 0; i < ts.n_held; i++)
+            sa_ack_list_push(acks, ts.held[i].segment_id, ts.held[i].first,
+                             ts.held[i].count, SA_SINK_RETRY, "test sink: down");
+        ts.n_retry += ts.n_held > 0;
+        given = (int)ts.n_held;
+        ts.n_held = 0;
+        ts.held_records = 0;
+    }
     for (size_t i = ts.n_held; i-- > 0 && given < 2;) {
         struct held *h = &ts.held[i];
         int held_back = 0, poison = -1;
@@ -510,6 +527,46 @@ static void test_start_fails_cleanly(void **state)
     assert_non_null(strstr(err.msg, "bad"));
 }
 
+/* While the sink is down (every outcome RETRY) it is sent probes of at
+ * most SA_DISPATCH_PROBE_RECORDS, not max_in_flight, so that an outage
+ * costs no memory; the first success opens the full window again. */
+static void test_probe_while_down(void **state)
+{
+    struct fixture *f = *state;
+    struct sa_dispatcher *d;
+    int64_t until;
+
+    f->conf.max_in_flight = 500;
+    f->conf.retry_max_ms = 50;
+    ts_reset(0, INT64_MAX, INT64_MAX);
+    pthread_mutex_lock(&ts.lock);
+    ts.down = ts.was_down = 1;
+    pthread_mutex_unlock(&ts.lock);
+    spool_records(f, MAX_RECORDS);
+    d = start(f);
+    until = sa_mono_ms() + 10000;
+    do {
+        sa_sleep_ms(10);
+        snapshot();
+    } while (seen.n_retry < 10 && sa_mono_ms() < until);
+    pthread_mutex_lock(&ts.lock);
+    ts.down = 0;
+    pthread_mutex_unlock(&ts.lock);
+    wait_caught_up(d, 20000);
+    sa_dispatcher_stop(d, 1000);
+
+    snapshot();
+    assert_true(seen.n_retry >= 10);
+    assert_int_equal(seen.max_held, 500); /* the full window at first */
+    assert_true(seen.max_held_probe > 0);
+    assert_true(seen.max_held_probe <= SA_DISPATCH_PROBE_RECORDS);
+    assert_true(seen.max_held_up > SA_DISPATCH_PROBE_RECORDS);
+    for (int n = 0; n < MAX_RECORDS; n++)
+        if (seen.delivered[n] < 1)
+            fail_msg("record %d never delivered", n);
+    assert_int_equal(lag(f), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -518,6 +575,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_keeps_acked_prefix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_mid_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_fails_cleanly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_probe_while_down, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
