@@ -93,6 +93,7 @@
 #define DEFAULT_MAX_IN_FLIGHT 10000 /* the dispatcher's default */
 #define QUEUE_FULL_WAIT_MS 10
 #define CURSOR_READ_TIMEOUT_MS 30000
+#define CURSOR_FETCH_WAIT_MS "10"
 
 enum kafka_encoding { ENC_AVRO, ENC_CONFLUENT, ENC_JSON };
 
@@ -1119,6 +1120,11 @@ static int read_cursor(struct kafka_sink *ks, struct sa_cursor *found, int *have
         rc = conf_set(conf, ks->name, "isolation.level", "read_committed", err);
     if (!rc)
         rc = conf_set(conf, ks->name, "enable.partition.eof", "true", err);
+    /* The end of a partition shows as a fetch that comes back empty, and
+     * the broker holds an empty fetch for fetch.wait.max.ms (500 ms by
+     * default): every start would wait that long for nothing. */
+    if (!rc)
+        rc = conf_set(conf, ks->name, "fetch.wait.max.ms", CURSOR_FETCH_WAIT_MS, err);
     if (!rc)
         rc = conf_set(conf, ks->name, "group.id", ks->cursor_key, err);
     if (!rc)
