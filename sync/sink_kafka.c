@@ -38,7 +38,8 @@
  * open (twice the dispatcher's max_in_flight), send returns SA_EAGAIN
  * when it lacks a slot for every record of the view, and when
  * librdkafka's own queue is full it serves delivery reports and tries
- * again instead of buffering.
+ * again instead of buffering. While librdkafka says every broker is down
+ * it holds no more than a probe (SA_DISPATCH_PROBE_RECORDS) either.
  *
  * A fatal error of the idempotent producer (rd_kafka_fatal_error) makes
  * the next send purge and destroy the producer, report RETRY for every
@@ -79,6 +80,7 @@
 #include "agent/base/buf.h"
 #include "agent/base/clock.h"
 #include "agent/base/log.h"
+#include "sync/dispatcher.h"
 #include "sync/encode.h"
 #include "sync/registry.h"
 
@@ -218,6 +220,7 @@ struct kafka_sink {
     char cursor_key[400];
     rd_kafka_t *rk;
     int fatal; /* the producer hit a fatal error: recreate it */
+    int brokers_down; /* librdkafka said so; cleared by the next delivery */
 
     struct topic *topics;
     size_t n_topics;
@@ -312,6 +315,7 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     s = &ks->slots[i];
     if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         outcome = SA_SINK_OK;
+        ks->brokers_down = 0;
     } else {
         outcome = permanent(msg->err) ? SA_SINK_REJECT : SA_SINK_RETRY;
         reason = rd_kafka_err2str(msg->err);
@@ -345,6 +349,8 @@ static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
         sa_log_warn("kafka producer fatal error", "sink", ks->name, "error", buf);
         return;
     }
+    if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        ks->brokers_down = 1;
     sa_log_warn("kafka error", "sink", ks->name, "error", reason);
 }
 
@@ -440,6 +446,7 @@ static int producer_new(struct kafka_sink *ks, struct sa_err *err)
     rd_kafka_conf_set_opaque(conf, ks);
     rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
     rd_kafka_conf_set_error_cb(conf, on_error);
+    ks->brokers_down = 0;
     ks->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
     if (!ks->rk) {
         rd_kafka_conf_destroy(conf);
@@ -840,6 +847,12 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
     if ((rc = producer_ready(ks, err)))
         return rc;
     if (n_records > ks->n_free)
+        return SA_EAGAIN;
+    /* Every broker is down: keep no more than a probe in librdkafka's queue
+     * (each message costs ~1 KiB there), rather than the dispatcher's whole
+     * window until the first delivery times out, seconds later (I5). */
+    if (ks->brokers_down && ks->n_free < ks->n_slots &&
+        ks->n_slots - ks->n_free + n_records > SA_DISPATCH_PROBE_RECORDS)
         return SA_EAGAIN;
     if ((rc = sa_sink_schema(sink, view->schema_id, &schema, err)))
         return rc;
