@@ -236,7 +236,9 @@ static const struct sa_conf_entry sink_common_conf[] = {
      .key = "max_in_flight",
      .def = "5000",
      .offset = offsetof(struct sa_sink_conf, max_in_flight),
-     .desc = "records sent but not yet acknowledged (bounds the sink's memory)",
+     .desc = "records sent but not yet acknowledged (bounds the sink's memory: "
+             "about 1 KiB a record for kafka); after a failure only a probe of "
+             "100 until one is acknowledged",
      .min = 1,
      .max = 10000000},
     {0},
