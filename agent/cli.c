@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 int sa_cli_load(const char *path, struct sa_config **cfg,
@@ -45,6 +46,27 @@ out:
     return rc;
 }
 
+static int open_rw(const struct sa_config *cfg, struct sa_schema_set *schemas,
+                   struct sa_spool **out, struct sa_err *err)
+{
+    int rc;
+
+    /* A damaged spool is refused before anything opens it for writing,
+     * so that it stays as it was found (store/salvage.c). */
+    rc = sa_spool_precheck(cfg->spool.path, err);
+    if (rc)
+        return rc;
+    rc = sa_spool_open(out, &cfg->spool, SA_SPOOL_CREATE, err);
+    if (rc)
+        return rc;
+    rc = sa_schemas_store(schemas, *out, err);
+    if (rc) {
+        sa_spool_close(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 int sa_cli_open_spool_rw(const struct sa_config *cfg, struct sa_schema_set *schemas,
                          struct sa_spool **out, struct sa_err *err)
 {
@@ -60,18 +82,29 @@ int sa_cli_open_spool_rw(const struct sa_config *cfg, struct sa_schema_set *sche
     if (access(dir, R_OK | W_OK | X_OK) != 0)
         return sa_err_set(err, SA_ECONFIG, "agent.data_dir %s is not readable and "
                           "writable: %s", dir, strerror(errno));
-    /* A damaged spool is refused before anything opens it for writing,
-     * so that it stays as it was found (store/salvage.c). */
-    rc = sa_spool_precheck(cfg->spool.path, err);
-    if (rc)
-        return rc;
-    rc = sa_spool_open(out, &cfg->spool, SA_SPOOL_CREATE, err);
-    if (rc)
-        return rc;
-    rc = sa_schemas_store(schemas, *out, err);
-    if (rc) {
-        sa_spool_close(*out);
-        *out = NULL;
+    rc = open_rw(cfg, schemas, out, err);
+    /* A disk that something else filled to the last block: SQLite cannot
+     * even set up the WAL. The reserve's blocks let the agent start, so
+     * that sinks can drain and trim, which frees space (store/spool.h). */
+    if ((rc == SA_EIO || rc == SA_EFULL) && sa_spool_release_reserve(cfg->spool.path)) {
+        char bytes[32];
+        snprintf(bytes, sizeof bytes, "%d", SA_SPOOL_RESERVE_BYTES);
+        sa_log_warn("disk full at start: released the spool's reserve so that "
+                    "sinks can drain", "error", err->msg, "reserve_bytes", bytes);
+        sa_err_clear(err);
+        rc = open_rw(cfg, schemas, out, err);
+    }
+    if (!rc) {
+        sa_spool_keep_reserve(*out);
+    } else if (rc == SA_EIO || rc == SA_EFULL) {
+        struct statvfs vfs;
+        if (statvfs(dir, &vfs) == 0 && vfs.f_bavail == 0) {
+            char msg[SA_ERR_MSG_MAX];
+            snprintf(msg, sizeof msg, "%s (the disk holding %s has no free block "
+                     "left, and no spool reserve to give up: free some space)",
+                     err->msg, dir);
+            sa_err_set(err, rc, "%s", msg);
+        }
     }
     return rc;
 }

@@ -14,7 +14,7 @@
 #include <time.h>
 
 #define CHECKPOINT_EVERY_MS 30000 /* a TRUNCATE checkpoint: the WAL file shrinks */
-#define MEMORY_TRIM_EVERY_MS 5000 /* malloc_trim: see pass() */
+#define SLOW_PASS_EVERY_MS 5000  /* malloc_trim and the reserve: see pass() */
 #define WAL_TICK_MS 100            /* how often the WAL size is looked at */
 #define WAL_CHECKPOINT_BYTES (2 << 20) /* ... and the size that checkpoints */
 
@@ -28,7 +28,7 @@ struct sa_housekeeper {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop, kicked, wal_grew, started;
-    int64_t last_memory_trim; /* mono ms */
+    int64_t last_slow_pass; /* mono ms */
 };
 
 static void pass(struct sa_housekeeper *hk, int checkpoint)
@@ -42,15 +42,17 @@ static void pass(struct sa_housekeeper *hk, int checkpoint)
         sa_logf(SA_LOG_DEBUG, "spool trimmed", "segments=%lld", (long long)trimmed);
     if (checkpoint && sa_spool_checkpoint(hk->spool, &err))
         sa_log_warn("spool checkpoint failed", "error", err.msg);
+    if (sa_mono_ms() - hk->last_slow_pass < SLOW_PASS_EVERY_MS)
+        return;
+    hk->last_slow_pass = sa_mono_ms();
+    /* Put the disk-full reserve back once there is plenty of room again. */
+    sa_spool_keep_reserve(hk->spool);
 #ifdef __GLIBC__
     /* Give back to the system what a burst left free (a full send window
      * after an outage, a drained backlog): glibc returns only the top of a
      * heap by itself, so without this RSS stays at the highest it has been
      * (I5). It walks the free lists, well under a millisecond here. */
-    if (sa_mono_ms() - hk->last_memory_trim >= MEMORY_TRIM_EVERY_MS) {
-        malloc_trim(0);
-        hk->last_memory_trim = sa_mono_ms();
-    }
+    malloc_trim(0);
 #endif
 }
 

@@ -1612,6 +1612,60 @@ int sa_spool_audit(struct sa_spool *spool, const char *kind,
     return audit_insert(spool, kind, detail, err);
 }
 
+/* --- the reserve (see spool.h) ------------------------------------------ */
+
+static char *reserve_path(const char *path)
+{
+    char *p;
+    return asprintf(&p, "%s-reserve", path) < 0 ? NULL : p;
+}
+
+int sa_spool_keep_reserve(struct sa_spool *spool)
+{
+    char *path = reserve_path(spool->path);
+    struct statvfs vfs;
+    struct stat st;
+    int fd, e, ok = 0;
+
+    if (!path)
+        return 0;
+    if (stat(path, &st) == 0 && st.st_size >= SA_SPOOL_RESERVE_BYTES) {
+        ok = 1;
+        goto out;
+    }
+    if (statvfs(spool->dir, &vfs) != 0 ||
+        (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize <
+            spool->min_free + 4 * (int64_t)SA_SPOOL_RESERVE_BYTES)
+        goto out;
+    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        goto out;
+    /* Real blocks, not a sparse file: they are what a full disk lacks. */
+    e = posix_fallocate(fd, 0, SA_SPOOL_RESERVE_BYTES);
+    close(fd);
+    if (e) {
+        unlink(path);
+        goto out;
+    }
+    ok = 1;
+    sa_log(SA_LOG_DEBUG, "spool reserve in place", "path", path, (const char *)0);
+out:
+    free(path);
+    return ok;
+}
+
+int sa_spool_release_reserve(const char *path)
+{
+    char *p = reserve_path(path);
+    int removed;
+
+    if (!p)
+        return 0;
+    removed = unlink(p) == 0;
+    free(p);
+    return removed;
+}
+
 /* The note that ingest is paused lives beside the spool, in "<path>-note",
  * not in it: it matters on a full disk, where a write into the spool (a new
  * WAL frame) may not fit. The file has NOTE_BYTES, allocated when the note

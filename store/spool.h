@@ -211,6 +211,23 @@ int sa_spool_checkpoint_if_large(struct sa_spool *spool, int64_t wal_bytes,
 void sa_spool_on_wal_growth(struct sa_spool *spool, int64_t notify_bytes,
                             void (*fn)(void *), void *arg);
 
+/* The reserve: "<path>-reserve", a file of SA_SPOOL_RESERVE_BYTES kept
+ * beside the spool while the disk has plenty of room. When something else
+ * fills the disk to the last block, the agent could not even open its spool
+ * again (SQLite needs blocks for -shm and the WAL), nor let sinks record
+ * acks and trim, which is what frees space: a restart would deadlock. At
+ * start, a spool that cannot be opened for want of space gets the reserve's
+ * blocks (sa_spool_release_reserve, then open again).
+ *
+ * sa_spool_keep_reserve creates the file when it is missing and the disk
+ * has min_free + 4 reserves free (so that it never takes the room ingest or
+ * a recovery needs); best effort: returns 1 when the reserve is in place.
+ * sa_spool_release_reserve returns 1 when it removed one, 0 when there was
+ * none. */
+#define SA_SPOOL_RESERVE_BYTES (4 << 20)
+int sa_spool_keep_reserve(struct sa_spool *spool);
+int sa_spool_release_reserve(const char *path);
+
 /* Bytes the database uses (pages in use * page size). */
 int sa_spool_used_bytes(struct sa_spool *spool, int64_t *bytes /* out */,
                         struct sa_err *err);
