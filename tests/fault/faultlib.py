@@ -143,3 +143,31 @@ def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def mount_tmpfs(path, size):
+    """A small file system of its own (the disk-full scenarios need root)."""
+    os.makedirs(path, exist_ok=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0755" % size,
+                           "tmpfs", path], capture_output=True, text=True)
+    if proc.returncode != 0:
+        fail("cannot mount a tmpfs at %s (this scenario needs root): %s" % (
+            path, proc.stderr.strip()))
+
+
+def umount(path):
+    subprocess.run(["umount", path], check=False)
+
+
+def fill_disk(path):
+    """Write path until the file system has not one block left."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        for chunk in (64 << 10, 512, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * chunk)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)

@@ -35,19 +35,6 @@ N_DROP = 500000
 DRAIN_TIMEOUT = 240
 
 
-def mount_tmpfs(path, size):
-    os.makedirs(path, exist_ok=True)
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0755" % size,
-                           "tmpfs", path], capture_output=True, text=True)
-    if proc.returncode != 0:
-        fail("cannot mount a tmpfs at %s (this scenario needs root): %s" % (
-            path, proc.stderr.strip()))
-
-
-def umount(path):
-    subprocess.run(["umount", path], check=False)
-
-
 def spool_ro(path):
     return sqlite3.connect("file:%s?mode=ro" % path, uri=True)
 
