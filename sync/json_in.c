@@ -97,6 +97,13 @@ int sa_json_in_int(const json_t *obj, const char *key, json_int_t min, json_int_
     return SA_OK;
 }
 
+/* Not isalnum(): that follows the locale. */
+static int ident_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.' || c == ':';
+}
+
 int sa_json_in_ident(const json_t *obj, const char *key, size_t max_len,
                      const char **out, char *why, size_t n)
 {
@@ -119,8 +126,10 @@ int sa_json_in_ident(const json_t *obj, const char *key, size_t max_len,
         return SA_EPARSE;
     }
     for (size_t i = 0; i < len; i++) {
-        if (s[i] <= ' ' || s[i] > '~') {
-            snprintf(why, n, "has \"%s\" with byte 0x%02x at %zu, not printable ASCII",
+        if (!ident_char(s[i])) {
+            snprintf(why, n,
+                     "has \"%s\" with byte 0x%02x at %zu, not a letter, digit or "
+                     "one of -_.:",
                      key, (unsigned)(unsigned char)s[i], i);
             return SA_EPARSE;
         }

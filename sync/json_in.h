@@ -31,8 +31,9 @@ int sa_json_in_int(const json_t *obj, const char *key, json_int_t min, json_int_
                    json_int_t *out /* out */, char *why, size_t n);
 
 /* obj's member `key` as an identifier: a string of 1 to max_len bytes,
- * each printable ASCII other than space. SA_OK and *out (borrowed from
- * obj), or SA_EPARSE and why. */
+ * each an ASCII letter, a digit or one of "-_.:" (what can be logged and
+ * written back into JSON as it is). SA_OK and *out (borrowed from obj),
+ * or SA_EPARSE and why. */
 int sa_json_in_ident(const json_t *obj, const char *key, size_t max_len,
                      const char **out /* out */, char *why, size_t n);
 

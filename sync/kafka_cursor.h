@@ -28,13 +28,14 @@ struct sa_kafka_cursor {
 /*
  * Parse a cursor message's value[0, len) (any bytes, no NUL needed, not
  * kept; NULL when len is 0). SA_OK and *out when it is one JSON object
- * with origin_id (1 to SA_KAFKA_ORIGIN_ID_MAX bytes of printable ASCII),
- * segment_id (0 to 2^63-1) and record_index (0 to 2^32-1); other keys are
- * allowed, for later versions. Otherwise SA_EPARSE and err says
- * "<what> <reason>": what names the message ("sink k1: cursor in
- * _syncagent.cursors [0] at offset 7"), the reason is one of bad JSON, a
- * key twice, bytes after the object, a missing key, a wrong type, a value
- * out of range.
+ * with origin_id (1 to SA_KAFKA_ORIGIN_ID_MAX ASCII letters, digits and
+ * "-_.:": a spool's is a UUID, and this much can be logged and written
+ * back as it is), segment_id (0 to 2^63-1) and record_index (0 to
+ * 2^32-1); other keys are allowed, for later versions. Otherwise
+ * SA_EPARSE and err says "<what> <reason>": what names the message ("sink
+ * k1: cursor in _syncagent.cursors [0] at offset 7"), the reason is one of
+ * bad JSON, a key twice, bytes after the object, a missing key, a wrong
+ * type, a value out of range.
  */
 int sa_kafka_cursor_parse(const void *value, size_t len, const char *what,
                           struct sa_kafka_cursor *out /* out */, struct sa_err *err);
