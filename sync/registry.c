@@ -30,6 +30,11 @@
  *   response over RESPONSE_MAX                               SA_ETOOBIG
  *   2xx without a usable id                                  SA_EPARSE
  *   any other status                                         SA_EIO
+ * What comes back is read by sa_registry_parse_response (status and body
+ * in, id or error out), so that the unit tests and the fuzz target reach
+ * every answer without a network. The body is parsed strictly
+ * (sync/json_in.h), and the registry's text goes into a message as one
+ * line of valid UTF-8 (agent/base/text.h).
  * A DNS failure counts as transient: a resolver hiccup must not fail
  * records, and a misspelt host keeps failing loudly in the logs.
  *
@@ -43,6 +48,8 @@
 
 #include "agent/base/buf.h"
 #include "agent/base/log.h"
+#include "agent/base/text.h"
+#include "sync/json_in.h"
 
 #include <curl/curl.h>
 #include <inttypes.h>
@@ -55,7 +62,7 @@
 #define RESPONSE_MAX (1024 * 1024)
 #define DEFAULT_TIMEOUT_MS 10000
 #define CONTENT_TYPE "application/vnd.schemaregistry.v1+json"
-#define ERROR_BODY_SHOWN 120 /* bytes of a non-JSON error body quoted */
+#define ERROR_BODY_SHOWN 121 /* a non-JSON error body is quoted up to 120 bytes */
 
 struct cached_id {
     char *subject;
@@ -364,65 +371,62 @@ static int http_status_rc(long status)
 }
 
 /* The registry's error as "message (error_code N)" (the code only when it
- * says more than the HTTP status), or a printable prefix of a body that is
- * not its JSON, into out. */
-static void describe_error_body(const struct sa_buf *body, long status, char *out,
+ * says more than the HTTP status), or the start of a body that is not its
+ * JSON as one line, into out. */
+static void describe_error_body(const void *body, size_t len, long status, char *out,
                                 size_t n)
 {
-    json_t *root = NULL, *message, *code;
-    json_error_t jerr;
-    size_t shown, i;
+    json_t *root = NULL;
+    const json_t *message, *code;
+    char why[SA_ERR_MSG_MAX];
+    char text[SA_ERR_MSG_MAX];
 
-    out[0] = '\0';
-    if (body->len == 0) {
-        snprintf(out, n, "(empty body)");
-        return;
-    }
-    root = json_loadb((const char *)body->data, body->len, 0, &jerr);
-    message = json_is_object(root) ? json_object_get(root, "message") : NULL;
-    code = json_is_object(root) ? json_object_get(root, "error_code") : NULL;
-    if (json_is_string(message)) {
+    if (sa_json_in_object(body, len, &root, why, sizeof why) == SA_OK &&
+        json_is_string(message = json_object_get(root, "message")) &&
+        sa_text_line(text, sizeof text, json_string_value(message),
+                     json_string_length(message)) > 0) {
+        code = json_object_get(root, "error_code");
         if (json_is_integer(code) && json_integer_value(code) != status)
-            snprintf(out, n, "%s (error_code %" JSON_INTEGER_FORMAT ")",
-                     json_string_value(message), json_integer_value(code));
+            snprintf(out, n, "%s (error_code %" JSON_INTEGER_FORMAT ")", text,
+                     json_integer_value(code));
         else
-            snprintf(out, n, "%s", json_string_value(message));
-    } else {
-        shown = body->len < ERROR_BODY_SHOWN ? body->len : ERROR_BODY_SHOWN;
-        if (shown >= n)
-            shown = n - 1;
-        for (i = 0; i < shown; i++) {
-            unsigned char ch = body->data[i];
-            out[i] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : ' ';
-        }
-        out[i] = '\0';
+            snprintf(out, n, "%s", text);
+    } else if (sa_text_line(out, n < ERROR_BODY_SHOWN ? n : ERROR_BODY_SHOWN, body,
+                            len) == 0) {
+        snprintf(out, n, len ? "(%zu bytes, none printable)" : "(empty body)", len);
     }
     json_decref(root);
 }
 
-/* The id in a 2xx body {"id": N, ...}. */
-static int parse_id(const struct sa_buf *body, const char *url, int32_t *id,
-                    struct sa_err *err)
+int sa_registry_parse_response(const char *url, long status, const void *body,
+                               size_t len, int32_t *id /* out */, struct sa_err *err)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb((const char *)body->data, body->len, 0, &jerr);
-    json_t *value = json_is_object(root) ? json_object_get(root, "id") : NULL;
-    int rc = SA_OK;
+    char detail[SA_ERR_MSG_MAX];
+    json_t *root = NULL;
+    json_int_t value = 0;
+    int rc;
 
-    if (!root) {
-        rc = sa_err_set(err, SA_EPARSE, "schema registry %s: response is not JSON: %s",
-                        url, jerr.text);
-    } else if (!json_is_integer(value) || json_integer_value(value) < 0 ||
-               json_integer_value(value) > INT32_MAX) {
-        rc = sa_err_set(err, SA_EPARSE,
-                        "schema registry %s: response has no \"id\" between 0 and "
-                        "2^31-1",
-                        url);
-    } else {
-        *id = (int32_t)json_integer_value(value);
+    if (status < 200 || status > 299) {
+        rc = http_status_rc(status);
+        describe_error_body(body, len, status, detail, sizeof detail);
+        /* The hint goes before the registry's text, which may be long. */
+        return sa_err_set(err, rc, "schema registry %s: HTTP %ld%s: %s", url, status,
+                          status == 404 ? " (is the url the root of the registry's "
+                                          "Confluent-compatible API?)"
+                          : status == 401 || status == 403
+                              ? " (check username and password)"
+                              : "",
+                          detail);
     }
+    rc = sa_json_in_object(body, len, &root, detail, sizeof detail);
+    if (rc == SA_OK)
+        rc = sa_json_in_int(root, "id", 0, INT32_MAX, &value, detail, sizeof detail);
     json_decref(root);
-    return rc;
+    if (rc)
+        return sa_err_set(err, SA_EPARSE, "schema registry %s: HTTP %ld response %s",
+                          url, status, detail);
+    *id = (int32_t)value;
+    return SA_OK;
 }
 
 int sa_registry_id(struct sa_registry *reg, const char *subject,
@@ -431,7 +435,6 @@ int sa_registry_id(struct sa_registry *reg, const char *subject,
 {
     const struct cached_id *hit;
     char *escaped = NULL, *url = NULL, *body = NULL;
-    char detail[SA_ERR_MSG_MAX];
     json_t *request = NULL;
     CURLcode cc;
     long status = 0;
@@ -492,19 +495,8 @@ int sa_registry_id(struct sa_registry *reg, const char *subject,
                         curl_easy_strerror(cc));
         goto out;
     }
-    if (status < 200 || status > 299) {
-        rc = http_status_rc(status);
-        describe_error_body(&reg->response, status, detail, sizeof detail);
-        /* The hint goes before the registry's text, which may be long. */
-        sa_err_set(err, rc, "schema registry %s: HTTP %ld%s: %s", url, status,
-                   status == 404 ? " (is the url the root of the registry's "
-                                   "Confluent-compatible API?)"
-                   : status == 401 || status == 403 ? " (check username and password)"
-                                                    : "",
-                   detail);
-        goto out;
-    }
-    rc = parse_id(&reg->response, url, id, err);
+    rc = sa_registry_parse_response(url, status, reg->response.data, reg->response.len,
+                                    id, err);
     if (rc)
         goto out;
     cache_add(reg, subject, schema, *id);

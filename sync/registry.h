@@ -43,4 +43,19 @@ int sa_registry_id(struct sa_registry *reg, const char *subject,
                    const struct sa_schema *schema, int32_t *id /* out */,
                    struct sa_err *err);
 
+/* What the registry's answer to a register request says, without the
+ * network (sa_registry_id calls it after each request; the unit tests and
+ * tests/fuzz/fuzz_registry.c call it directly). status is the HTTP status,
+ * body[0, len) the response body (any bytes, no NUL needed, not kept; NULL
+ * when len is 0), url the request URL as messages show it (no
+ * credentials). A 2xx body that is one JSON object with an integer "id"
+ * from 0 to 2^31-1 gives SA_OK and *id. Anything else gives the rc listed
+ * at sa_registry_id (SA_EPARSE for a 2xx without such an id: not JSON,
+ * trailing bytes, a key twice, "id" missing, of another type or out of
+ * range) and a message that starts "schema registry <url>: HTTP <status>"
+ * and says why, quoting the registry's "message" or the start of the body
+ * as one line of valid UTF-8. */
+int sa_registry_parse_response(const char *url, long status, const void *body,
+                               size_t len, int32_t *id /* out */, struct sa_err *err);
+
 #endif

@@ -82,10 +82,10 @@
 #include "agent/base/log.h"
 #include "sync/dispatcher.h"
 #include "sync/encode.h"
+#include "sync/kafka_cursor.h"
 #include "sync/registry.h"
 
 #include <inttypes.h>
-#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -1080,35 +1080,34 @@ static int create_cursor_topic(struct kafka_sink *ks, struct sa_err *err)
     return rc;
 }
 
-/* Apply one cursor message's value if it is this spool's. */
+/* Apply one cursor message's value if it is this spool's. A value that
+ * cannot be read is logged with the reason and skipped: the cursor before
+ * it, if any, stands. */
 static void take_cursor(struct kafka_sink *ks, const rd_kafka_message_t *m,
                         struct sa_cursor *found, int *have)
 {
-    json_error_t jerr;
-    json_t *v;
-    const char *origin = NULL;
-    json_int_t segment_id = -1, record_index = -1;
+    struct sa_kafka_cursor c;
+    struct sa_err err = {0};
+    char what[SA_ERR_MSG_MAX];
 
     if (!m->payload) {
         *have = 0; /* a tombstone: forgotten */
         return;
     }
-    v = json_loadb(m->payload, m->len, 0, &jerr);
-    if (!v ||
-        json_unpack(v, "{s:s, s:I, s:I}", "origin_id", &origin, "segment_id",
-                    &segment_id, "record_index", &record_index) != 0 ||
-        segment_id < 0 || record_index < 0 || record_index > UINT32_MAX) {
-        sa_log_warn("kafka sink: unreadable cursor ignored", "sink", ks->name);
-    } else if (strcmp(origin, ks->sink->origin_id) != 0) {
+    snprintf(what, sizeof what,
+             "sink %s: cursor in %s [%" PRId32 "] at offset %" PRId64, ks->name,
+             ks->o->cursor_topic, m->partition, m->offset);
+    if (sa_kafka_cursor_parse(m->payload, m->len, what, &c, &err)) {
+        sa_log_warn("kafka sink: unreadable cursor ignored", "sink", ks->name, "error",
+                    err.msg);
+    } else if (strcmp(c.origin_id, ks->sink->origin_id) != 0) {
         sa_log_warn("kafka sink: cursor of another spool ignored", "sink", ks->name,
-                    "origin_id", origin);
+                    "origin_id", c.origin_id);
         *have = 0;
     } else {
-        found->segment_id = segment_id;
-        found->record_index = (uint32_t)record_index;
+        *found = c.cursor;
         *have = 1;
     }
-    json_decref(v);
 }
 
 /* Read cursor_topic to its end with a read_committed consumer. */

@@ -2,6 +2,8 @@
 /* Error codes and messages; see error.h. */
 #include "agent/base/error.h"
 
+#include "agent/base/text.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,10 +12,15 @@ int sa_err_set(struct sa_err *err, int rc, const char *fmt, ...)
 {
     if (err) {
         va_list ap;
+        int n;
         err->rc = rc;
         va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        n = vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        /* A long message is cut at a byte count: not inside a character,
+         * or it is no longer valid UTF-8 (upstreams' text goes in here). */
+        if (n >= (int)sizeof err->msg)
+            sa_text_trim_partial_utf8(err->msg);
     }
     return rc;
 }
@@ -30,7 +37,9 @@ int sa_err_prefix(struct sa_err *err, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s%s", prefix, old);
+    if (snprintf(err->msg, sizeof err->msg, "%s%s", prefix, old) >=
+        (int)sizeof err->msg)
+        sa_text_trim_partial_utf8(err->msg);
     return err->rc;
 }
 
