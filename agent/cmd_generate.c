@@ -237,14 +237,15 @@ static int csv_row(const struct sa_schema *schema, avro_value_t *record,
     for (size_t i = 0; i < schema->n_fields && !rc; i++) {
         const struct sa_schema_field *f = &schema->fields[i];
         avro_value_t v, branch;
-        const char *s;
-        const void *bytes;
-        size_t size;
-        int32_t i32;
-        int64_t i64;
-        double d;
-        float fl;
-        int b;
+        /* avro-c's getters are macros that may return before storing. */
+        const char *s = NULL;
+        const void *bytes = NULL;
+        size_t size = 0;
+        int32_t i32 = 0;
+        int64_t i64 = 0;
+        double d = 0;
+        float fl = 0;
+        int b = 0;
 
         if (i && (rc = sa_buf_append_byte(out, ',')))
             break;
