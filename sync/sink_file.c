@@ -497,12 +497,17 @@ static void file_close(struct sa_sink *sink);
  */
 static int repair_partial_lines(struct file_sink *fs, struct sa_err *err)
 {
-    DIR *dir = fdopendir(dup(fs->dir_fd));
+    int dfd = dup(fs->dir_fd);
+    DIR *dir = dfd >= 0 ? fdopendir(dfd) : NULL;
     struct dirent *de;
     int rc = SA_OK;
 
-    if (!dir)
-        return io_error(fs, "reading directory", fs->o->path, errno, err);
+    if (!dir) {
+        int e = errno;
+        if (dfd >= 0)
+            close(dfd); /* fdopendir takes it only when it succeeds */
+        return io_error(fs, "reading directory", fs->o->path, e, err);
+    }
     while (rc == SA_OK && (de = readdir(dir)) != NULL) {
         size_t len = strlen(de->d_name);
         char buf[4096];
