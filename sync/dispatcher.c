@@ -99,17 +99,28 @@
  * back RETRY, the rewind offers the record again, and so on, with a dead
  * letter per round.
  *
+ * Across a restart (kill -9 after a dead letter was committed but before
+ * a saved cursor passed its record), the record is offered again. At the
+ * first rejection of a run, load_stored reads this sink's dead letters
+ * (source "sink:<name>", location "segment S record I seq Q") at or after
+ * acked into `stored`, and deadletter_range stores none of those twice:
+ * the record only joins `dead`. One scan of the deadletters table per run
+ * that has a rejection; an index on (source, location) would make it a
+ * lookup per insert but change the spool format.
+ *
  * TRANSITIONS OF THE CURSOR
  *
  *   collect_acks  OK: record PASSED. REJECT: deadletter_range stores each
  *                 record (stream, "sink:<name>", "segment S record I seq
- *                 Q", reason, raw Avro body) in one commit, adds them to
- *                 `dead`, then PASSED; if that commit fails the records
- *                 are RETRY (I4: never dropped silently).
+ *                 Q", reason, raw Avro body) not in `stored` in one
+ *                 commit, adds them all to `dead`, then PASSED; if that
+ *                 commit fails the records are RETRY (I4: never dropped
+ *                 silently).
  *   fill          a run of `dead` records at `send`: a PASSED span, send
  *                 moves past it without the sink.
  *   advance       acked moves over the PASSED prefix; spans fully passed
- *                 and positions of `dead` before acked are dropped.
+ *                 and positions of `dead` and `stored` before acked are
+ *                 dropped.
  *   save_cursor   acked -> sink_cursors, at most every SAVE_INTERVAL_MS or
  *                 SAVE_EVERY_RECORDS, and always when idle and when the
  *                 worker stops. A crash loses at most that window: the
@@ -198,6 +209,8 @@ struct worker {
     int64_t outstanding; /* records in spans with no outcome yet */
 
     struct posset dead;   /* dead-lettered in this run, at or after acked */
+    struct posset stored; /* dead letters of earlier runs, at or after acked */
+    int stored_loaded;    /* `stored` was read (at the first rejection) */
 
     struct sa_ack_list acks;
     unsigned attempt;       /* consecutive failures, for the backoff */
@@ -250,6 +263,13 @@ static size_t posset_find(const struct posset *set, int64_t segment_id, uint32_t
             hi = mid;
     }
     return lo;
+}
+
+static int posset_has(const struct posset *set, int64_t segment_id, uint32_t index)
+{
+    size_t i = posset_find(set, segment_id, index);
+    return i < set->n && set->v[i].segment_id == segment_id &&
+           set->v[i].record_index == index;
 }
 
 /* Room for `more` positions, so that the adds that follow cannot fail. */
@@ -497,6 +517,7 @@ static void advance(struct worker *w)
 {
     advance_spans(w);
     posset_prune(&w->dead, &w->acked);
+    posset_prune(&w->stored, &w->acked);
 }
 
 /* --- cursor persistence ------------------------------------------------- */
@@ -558,7 +579,7 @@ static void enter_backoff(struct worker *w, const struct sa_err *why)
 /* --- dead letters ------------------------------------------------------- */
 
 /* A sink's dead letters carry source "sink:<name>" and location "segment
- * S record I seq Q". */
+ * S record I seq Q": read back by load_stored, so the two stay together. */
 static void deadletter_source(const struct worker *w, char *buf, size_t size)
 {
     snprintf(buf, size, "sink:%s", w->conf->name);
@@ -571,10 +592,63 @@ static void deadletter_location(char *buf, size_t size, int64_t segment_id,
              seq);
 }
 
+static int stored_add(void *arg, const char *location, struct sa_err *err)
+{
+    struct worker *w = arg;
+    int64_t segment_id;
+    uint32_t index;
+    uint64_t seq;
+    int end = 0;
+
+    if (sscanf(location, "segment %" SCNd64 " record %" SCNu32 " seq %" SCNu64 "%n",
+               &segment_id, &index, &seq, &end) != 3 ||
+        end == 0 || location[end] != '\0')
+        return SA_OK; /* not one of ours */
+    {
+        struct sa_cursor at = {segment_id, index};
+        if (cursor_cmp(&at, &w->acked) < 0)
+            return SA_OK; /* passed for good */
+    }
+    if (posset_reserve(&w->stored, 1))
+        return sa_err_set(err, SA_ENOMEM, "dead letters: out of memory");
+    posset_add(&w->stored, segment_id, index);
+    return SA_OK;
+}
+
+/* The dead letters this sink stored in earlier runs for records at or
+ * after acked, read once, at the first rejection of the run: a kill -9
+ * between storing a dead letter and saving a cursor past it leaves one
+ * that the next run must not store again. One scan of the table (no index
+ * on source, and adding one would change the spool format), only in a run
+ * that has a rejection. */
+static int load_stored(struct worker *w, struct sa_err *err)
+{
+    char source[160];
+    int rc;
+
+    if (w->stored_loaded)
+        return SA_OK;
+    deadletter_source(w, source, sizeof source);
+    rc = sa_spool_deadletter_locations(w->spool, source, stored_add, w, err);
+    if (rc) {
+        w->stored.n = 0;
+        return rc;
+    }
+    w->stored_loaded = 1;
+    if (w->stored.n > 0) {
+        char cnt[32];
+        snprintf(cnt, sizeof cnt, "%zu", w->stored.n);
+        sa_log_info("dead letters of an earlier run ahead of the cursor", "sink",
+                    w->conf->name, "records", cnt);
+    }
+    return SA_OK;
+}
+
 /* Store the records of [first, first + n) of segment_id that are still
  * OUTSTANDING as dead letters, in one commit, and add them to `dead` so
- * that they are not offered again. The segment is read again: the view
- * the send used is gone by now. */
+ * that they are not offered again. A record in `stored` has its dead
+ * letter already (an earlier run): it joins `dead` without a second one.
+ * The segment is read again: the view the send used is gone by now. */
 static int deadletter_range(struct worker *w, int64_t segment_id,
                             uint32_t first, uint32_t n, const char *reason,
                             struct sa_err *err)
@@ -590,6 +664,8 @@ static int deadletter_range(struct worker *w, int64_t segment_id,
     size_t n_dl = 0, n_rejected = 0;
     int rc;
 
+    if ((rc = load_stored(w, err)))
+        return rc;
     rc = sa_spool_read_after(w->spool, &at, w->streams, w->n_streams, &view,
                              err);
     if (rc == SA_EOF || (rc == SA_OK && view.id != segment_id)) {
@@ -618,6 +694,8 @@ static int deadletter_range(struct worker *w, int64_t segment_id,
         if (!st || *st != REC_OUTSTANDING || n_rejected == n)
             continue;
         rejected[n_rejected++] = rec.index;
+        if (posset_has(&w->stored, segment_id, rec.index))
+            continue;
         deadletter_location(locs[n_dl], sizeof locs[n_dl], segment_id, rec.index,
                             rec.seq);
         dl[n_dl] = (struct sa_deadletter){
@@ -628,7 +706,7 @@ static int deadletter_range(struct worker *w, int64_t segment_id,
     }
     if (rc < 0)
         goto out;
-    {
+    if (n_dl > 0) {
         struct sa_commit commit = {.deadletters = dl, .n_deadletters = n_dl};
         rc = sa_spool_commit(w->spool, &commit, NULL, err);
         if (rc)
@@ -637,11 +715,12 @@ static int deadletter_range(struct worker *w, int64_t segment_id,
     for (size_t i = 0; i < n_rejected; i++)
         posset_add(&w->dead, segment_id, rejected[i]);
     {
-        char seg[32], cnt[16];
+        char seg[32], cnt[16], again[16];
         snprintf(seg, sizeof seg, "%" PRId64, segment_id);
         snprintf(cnt, sizeof cnt, "%zu", n_dl);
-        sa_log_warn("records dead-lettered", "sink", w->conf->name, "segment",
-                    seg, "count", cnt, "reason", reason);
+        snprintf(again, sizeof again, "%zu", n_rejected - n_dl);
+        sa_log_warn("records dead-lettered", "sink", w->conf->name, "segment", seg,
+                    "count", cnt, "stored_before", again, "reason", reason);
     }
     rc = SA_OK;
 out:
@@ -1030,6 +1109,7 @@ static void worker_fini(struct worker *w)
     spans_clear(w);
     free(w->spans);
     posset_fini(&w->dead);
+    posset_fini(&w->stored);
     sa_ack_list_fini(&w->acks);
     sa_schema_cache_free(w->sink.schemas);
     sa_spool_close(w->spool);

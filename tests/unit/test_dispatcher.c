@@ -664,6 +664,52 @@ static void test_dead_letter_once_across_rewind(void **state)
     assert_int_equal(lag(f), 0);
 }
 
+/* A kill -9 after a dead letter was stored but before the cursor passed
+ * its record. The sink rejects the record again in the next run, which
+ * must not store a second dead letter (nor offer the record once more
+ * after a rewind). */
+static void test_dead_letter_once_across_restart(void **state)
+{
+    struct fixture *f = *state;
+    struct sa_dispatcher *d;
+    struct sa_sink_metrics m;
+    struct sa_err err = {0};
+    uint8_t body[10];
+    /* What the killed run stored: record 123 is segment 13 record 3, seq
+     * 124, and the cursor is still at the start. */
+    struct sa_deadletter dl = {.stream = "tick",
+                               .source = "sink:t1",
+                               .location = "segment 13 record 3 seq 124",
+                               .reason = "test sink: poison",
+                               .raw = body};
+    struct sa_commit commit = {.deadletters = &dl, .n_deadletters = 1};
+
+    spool_records(f, 300);
+    dl.raw_len = sa_varint_encode(body, sa_zigzag_encode(POISON));
+    assert_int_equal(sa_spool_commit(f->spool, &commit, NULL, &err), SA_OK);
+    assert_int_equal(deadletters(f), 1);
+
+    ts_reset(0, INT64_MAX, INT64_MAX);
+    pthread_mutex_lock(&ts.lock);
+    ts.poison_rewind = 1;
+    pthread_mutex_unlock(&ts.lock);
+    d = start(f);
+    wait_caught_up(d, 10000);
+    assert_int_equal(sa_dispatcher_metrics(d, &m, 1), 1);
+    sa_dispatcher_stop(d, 1000);
+
+    snapshot();
+    assert_int_equal(seen.bad_view, 0);
+    assert_true(seen.rewound);
+    assert_int_equal(seen.received[POISON], 1);
+    for (int n = 0; n < 300; n++)
+        if (n != POISON && seen.delivered[n] < 1)
+            fail_msg("record %d never delivered", n);
+    assert_int_equal(m.rejected, 1);
+    assert_int_equal(deadletters(f), 1);
+    assert_int_equal(lag(f), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -674,6 +720,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_start_fails_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_while_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dead_letter_once_across_rewind, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_dead_letter_once_across_restart, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
