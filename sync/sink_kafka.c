@@ -73,6 +73,16 @@
  * outcomes) while a transaction is open, the next send starts before the
  * transaction's end: the transaction is aborted without acks, since the
  * dispatcher already dropped those records and is sending them again.
+ *
+ * A send that finds the open transaction failed (a delivery report served
+ * at the end of the previous send) aborts it, acks RETRY, and returns
+ * SA_EAGAIN without producing: no transaction begins while RETRY outcomes
+ * wait for poll_acks (nor after producer_ready dropped a producer with
+ * its transaction). A new one could commit a cursor past the records to
+ * retry before the dispatcher rewinds: a kill -9 in between would resume
+ * after them (lost), and without one the rewind would send its records
+ * twice. EAGAIN makes the dispatcher poll at once; it sees the RETRY, backs
+ * off and rewinds.
  */
 #include "sync/sink.h"
 
@@ -658,6 +668,16 @@ static void txn_abort(struct kafka_sink *ks, int report, const char *why)
     txn_clear(ks);
 }
 
+/* Outcomes of an ended transaction that ask for records again, still
+ * waiting for poll_acks. */
+static int retry_pending(const struct kafka_sink *ks)
+{
+    for (size_t i = 0; i < ks->acks.n; i++)
+        if (ks->acks.v[i].outcome == SA_SINK_RETRY)
+            return 1;
+    return 0;
+}
+
 static int produce_cursor(struct kafka_sink *ks, struct sa_err *err)
 {
     char value[256];
@@ -832,13 +852,21 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
 
     if (ks->o->exactly_once && ks->in_txn) {
         struct sa_cursor start = {view->id, view->start_index};
-        if (ks->txn_failed)
-            txn_abort(ks, 1, ks->txn_error);
-        else if (cursor_cmp(&start, &ks->txn_next) < 0)
+        if (cursor_cmp(&start, &ks->txn_next) < 0)
             txn_abort(ks, 0, "the dispatcher rewound");
+        else if (ks->txn_failed)
+            txn_abort(ks, 1, ks->txn_error);
     }
     if ((rc = producer_ready(ks, err)))
         return rc;
+    /* A transaction that just ended with RETRY outcomes (aborted above, or
+     * dropped with a failed producer): no new one before the dispatcher
+     * has them. A new transaction could commit a cursor past the records
+     * to retry, and a kill -9 before the dispatcher rewinds would lose
+     * them; without one, the rewind would send its records twice. EAGAIN
+     * makes the dispatcher poll, see the RETRY, back off and rewind. */
+    if (ks->o->exactly_once && retry_pending(ks))
+        return SA_EAGAIN;
     if (n_records > ks->n_free)
         return SA_EAGAIN;
     if ((rc = sa_sink_schema(sink, view->schema_id, &schema, err)))
