@@ -82,7 +82,9 @@
  * retry before the dispatcher rewinds: a kill -9 in between would resume
  * after them (lost), and without one the rewind would send its records
  * twice. EAGAIN makes the dispatcher poll at once; it sees the RETRY, backs
- * off and rewinds.
+ * off and rewinds. The reports of an aborted transaction's purged messages
+ * are served inside txn_abort (librdkafka does so in abort_transaction;
+ * txn_abort flushes any left), never into the next transaction.
  */
 #include "sync/sink.h"
 
@@ -102,6 +104,7 @@
 
 #define DEFAULT_MAX_IN_FLIGHT 10000 /* the dispatcher's default */
 #define QUEUE_FULL_WAIT_MS 10
+#define ABORT_FLUSH_MS 1000 /* reports of an aborted transaction still queued */
 #define CURSOR_READ_TIMEOUT_MS 30000
 #define CURSOR_FETCH_WAIT_MS "10"
 
@@ -249,6 +252,7 @@ struct kafka_sink {
     size_t n_ranges, cap_ranges;
     struct sa_ack_list rejects; /* permanent failures inside the transaction */
     char txn_error[200];
+    int txn_error_purged; /* txn_error is a purge, a consequence */
 };
 
 /* --- small helpers ------------------------------------------------------ */
@@ -329,8 +333,15 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     if (ks->o->exactly_once) {
         /* Outcomes follow the transaction, not the report. */
         if (outcome != SA_SINK_OK) {
+            int purged = msg->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                         msg->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
             ks->txn_failed = 1;
-            snprintf(ks->txn_error, sizeof ks->txn_error, "%s", reason);
+            /* The reason is the first failure, not the purges that follow
+             * from it (librdkafka purges a failed transaction's queue). */
+            if (!ks->txn_error[0] || (ks->txn_error_purged && !purged)) {
+                snprintf(ks->txn_error, sizeof ks->txn_error, "%s", reason);
+                ks->txn_error_purged = purged;
+            }
             if (outcome == SA_SINK_REJECT &&
                 sa_ack_list_push(&ks->rejects, s->segment_id, s->index, 1, outcome, reason))
                 sa_log_warn("kafka sink: out of memory for a rejection", "sink",
@@ -492,6 +503,7 @@ static void txn_clear(struct kafka_sink *ks)
     ks->n_ranges = 0;
     sa_ack_list_clear(&ks->rejects);
     ks->txn_error[0] = '\0';
+    ks->txn_error_purged = 0;
 }
 
 /* Drop the producer: whatever is still in a slot is reported RETRY (or,
@@ -649,10 +661,13 @@ static int txn_add_range(struct kafka_sink *ks, int64_t segment_id, uint32_t fir
 static void txn_abort(struct kafka_sink *ks, int report, const char *why)
 {
     rd_kafka_error_t *e;
+    char reason[sizeof ks->txn_error];
 
     if (!ks->in_txn)
         return;
-    sa_log_warn("kafka transaction aborted", "sink", ks->name, "reason", why);
+    /* `why` may be txn_error, which the reports served below rewrite. */
+    snprintf(reason, sizeof reason, "%s", why);
+    sa_log_warn("kafka transaction aborted", "sink", ks->name, "reason", reason);
     /* Reports still queued belong to this transaction: take them first. */
     rd_kafka_poll(ks->rk, 0);
     e = rd_kafka_abort_transaction(ks->rk, (int)ks->o->delivery_timeout_ms);
@@ -663,8 +678,15 @@ static void txn_abort(struct kafka_sink *ks, int report, const char *why)
         producer_drop(ks, report);
         return;
     }
+    /* The purged messages' reports ("Local: Purged in queue") belong to
+     * this transaction too. librdkafka serves them inside
+     * abort_transaction; should any still be queued, serve them now: left
+     * for later, each would mark the next transaction failed and abort it
+     * for nothing. A permanent failure among them is still reported. */
+    if (rd_kafka_outq_len(ks->rk) > 0)
+        rd_kafka_flush(ks->rk, ABORT_FLUSH_MS);
     if (report)
-        txn_report(ks, SA_SINK_RETRY, why);
+        txn_report(ks, SA_SINK_RETRY, reason);
     txn_clear(ks);
 }
 

@@ -383,8 +383,10 @@ static int64_t topic_hwm(struct fixture *f, const char *topic)
 
 /* Poll the sink until outcomes for n_records records came, or with
  * n_records 0 until one poll returned any (20 s at most); counts the
- * records by outcome into n[]. */
-static void poll_outcomes(struct sa_sink *sink, int64_t n_records, int64_t n[3])
+ * records by outcome into n[]. Every RETRY must give retry_reason when
+ * that is not NULL. */
+static void poll_outcomes(struct sa_sink *sink, int64_t n_records, int64_t n[3],
+                          const char *retry_reason)
 {
     struct sa_ack_list acks = {0};
     int64_t until = sa_mono_ms() + 20000, got = 0;
@@ -397,6 +399,10 @@ static void poll_outcomes(struct sa_sink *sink, int64_t n_records, int64_t n[3])
             assert_true(acks.v[i].outcome >= 0 && acks.v[i].outcome < 3);
             n[acks.v[i].outcome] += acks.v[i].count;
             got += acks.v[i].count;
+            if (retry_reason && acks.v[i].outcome == SA_SINK_RETRY &&
+                !strstr(acks.v[i].reason, retry_reason))
+                fail_msg("RETRY because \"%s\", expected \"%s\"", acks.v[i].reason,
+                         retry_reason);
         }
     }
     sa_ack_list_fini(&acks);
@@ -504,7 +510,8 @@ static void test_eos_failed_transaction_stops_send(void **state)
     /* The first outcomes the dispatcher gets: segments 1 and 2 RETRY (2
      * was REJECT before), no OK; and by then no cursor is committed (a
      * kill -9 now resumes before segment 1). */
-    poll_outcomes(&sink, 0, n);
+    /* Why: the failed Produce, not the purges that follow from it. */
+    poll_outcomes(&sink, 0, n, rd_kafka_err2str(RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID));
     assert_int_equal(n[SA_SINK_OK], 0);
     assert_int_equal(n[SA_SINK_RETRY], 2 * PER_SEGMENT);
     assert_int_equal(n[SA_SINK_REJECT], PER_SEGMENT);
@@ -516,7 +523,7 @@ static void test_eos_failed_transaction_stops_send(void **state)
      * (not offered), segment 3. */
     send_segment(&sink, f, 1, SA_OK);
     send_segment(&sink, f, 3, SA_OK);
-    poll_outcomes(&sink, 2 * PER_SEGMENT, n);
+    poll_outcomes(&sink, 2 * PER_SEGMENT, n, NULL);
     assert_int_equal(n[SA_SINK_RETRY], 0);
     assert_int_equal(n[SA_SINK_REJECT], 0);
     assert_int_equal(n[SA_SINK_OK], 2 * PER_SEGMENT);
