@@ -85,6 +85,13 @@
  * off and rewinds. The reports of an aborted transaction's purged messages
  * are served inside txn_abort (librdkafka does so in abort_transaction;
  * txn_abort flushes any left), never into the next transaction.
+ *
+ * A record the broker refuses (MESSAGE_TOO_LARGE) fails its transaction,
+ * and librdkafka 2.0 then neither sends nor fails the messages queued
+ * behind it: commit_transaction and abort_transaction would each wait a
+ * whole delivery_timeout for them. So txn_commit serves the delivery
+ * reports itself before committing and aborts at the first failure, and
+ * txn_abort purges a failed transaction's messages, in flight or not.
  */
 #include "sync/sink.h"
 
@@ -104,6 +111,7 @@
 
 #define DEFAULT_MAX_IN_FLIGHT 10000 /* the dispatcher's default */
 #define QUEUE_FULL_WAIT_MS 10
+#define COMMIT_POLL_MS 10   /* txn_commit serving delivery reports */
 #define ABORT_FLUSH_MS 1000 /* reports of an aborted transaction still queued */
 #define CURSOR_READ_TIMEOUT_MS 30000
 #define CURSOR_FETCH_WAIT_MS "10"
@@ -670,6 +678,19 @@ static void txn_abort(struct kafka_sink *ks, int report, const char *why)
     sa_log_warn("kafka transaction aborted", "sink", ks->name, "reason", reason);
     /* Reports still queued belong to this transaction: take them first. */
     rd_kafka_poll(ks->rk, 0);
+    /* A failed transaction's messages still in flight: after a permanent
+     * failure (a message too large) librdkafka 2.0 neither sends nor fails
+     * some of them, and abort_transaction would wait its whole timeout (a
+     * minute) for them. They are aborted anyway: purge them. The gap in
+     * sequence numbers may fail the next transaction once
+     * (OUT_OF_ORDER_SEQUENCE_NUMBER; librdkafka then bumps the epoch). */
+    if (ks->txn_failed) {
+        rd_kafka_resp_err_t perr =
+            rd_kafka_purge(ks->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        if (perr)
+            sa_log_warn("kafka purge failed", "sink", ks->name, "error",
+                        rd_kafka_err2str(perr));
+    }
     e = rd_kafka_abort_transaction(ks->rk, (int)ks->o->delivery_timeout_ms);
     if (e) {
         sa_log_warn("kafka abort_transaction failed", "sink", ks->name, "error",
@@ -724,6 +745,7 @@ static void txn_commit(struct kafka_sink *ks)
 {
     struct sa_err err = {0};
     rd_kafka_error_t *e;
+    int64_t until;
 
     rd_kafka_poll(ks->rk, 0);
     if (ks->txn_failed) {
@@ -732,6 +754,20 @@ static void txn_commit(struct kafka_sink *ks)
     }
     if (produce_cursor(ks, &err)) {
         txn_abort(ks, 1, err.msg);
+        return;
+    }
+    /* Take the delivery reports here rather than leave the flush to
+     * commit_transaction: when a message fails during that flush (a
+     * record the broker finds too large), librdkafka 2.0 sends nothing
+     * more of the transaction, and the flush waits out its whole timeout
+     * (delivery_timeout, a minute by default) before the commit says the
+     * transaction must be aborted. A failed report seen here aborts at
+     * once. */
+    until = sa_mono_ms() + ks->o->delivery_timeout_ms;
+    while (!ks->txn_failed && rd_kafka_outq_len(ks->rk) > 0 && sa_mono_ms() < until)
+        rd_kafka_poll(ks->rk, COMMIT_POLL_MS);
+    if (ks->txn_failed) {
+        txn_abort(ks, 1, ks->txn_error[0] ? ks->txn_error : "a message failed");
         return;
     }
     e = rd_kafka_commit_transaction(ks->rk, (int)ks->o->delivery_timeout_ms);
