@@ -715,12 +715,16 @@ static int deadletter_range(struct worker *w, int64_t segment_id,
     for (size_t i = 0; i < n_rejected; i++)
         posset_add(&w->dead, segment_id, rejected[i]);
     {
-        char seg[32], cnt[16], again[16];
+        char seg[32], cnt[16];
         snprintf(seg, sizeof seg, "%" PRId64, segment_id);
         snprintf(cnt, sizeof cnt, "%zu", n_dl);
-        snprintf(again, sizeof again, "%zu", n_rejected - n_dl);
-        sa_log_warn("records dead-lettered", "sink", w->conf->name, "segment", seg,
-                    "count", cnt, "stored_before", again, "reason", reason);
+        if (n_dl > 0)
+            sa_log_warn("records dead-lettered", "sink", w->conf->name, "segment", seg,
+                        "count", cnt, "reason", reason);
+        snprintf(cnt, sizeof cnt, "%zu", n_rejected - n_dl);
+        if (n_rejected > n_dl)
+            sa_log_info("rejected records dead-lettered by an earlier run already",
+                        "sink", w->conf->name, "segment", seg, "count", cnt);
     }
     rc = SA_OK;
 out:
