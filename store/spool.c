@@ -1142,6 +1142,30 @@ out:
     return SA_OK;
 }
 
+int sa_spool_deadletter_locations(struct sa_spool *spool, const char *source,
+                                  int (*fn)(void *arg, const char *location,
+                                            struct sa_err *err),
+                                  void *arg, struct sa_err *err)
+{
+    sqlite3_stmt *stmt = stmt_get(spool, STMT_DEADLETTER_LOCATIONS, err);
+    int src, rc = SA_OK;
+
+    if (!stmt)
+        return stmt_err(err);
+    src = sqlite3_bind_text(stmt, 1, source, -1, SQLITE_STATIC);
+    while (src == SQLITE_OK && (src = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const char *location = (const char *)sqlite3_column_text(stmt, 0);
+        src = SQLITE_OK;
+        if (location && (rc = fn(arg, location, err)) != SA_OK)
+            goto out;
+    }
+    if (src != SQLITE_DONE)
+        rc = fail(spool, src, "cannot read dead letters", err);
+out:
+    stmt_done(stmt);
+    return rc;
+}
+
 /* --- cursors and reading ------------------------------------------------ */
 
 int sa_spool_cursor_get(struct sa_spool *spool, const char *sink,

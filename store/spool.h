@@ -148,6 +148,16 @@ int sa_spool_deadletter_list(struct sa_spool *spool, int64_t after_id, size_t li
                              size_t *n /* out */, struct sa_err *err);
 void sa_spool_deadletter_rows_free(struct sa_deadletter_row *rows, size_t n);
 
+/* Call fn(arg, location) for every dead letter whose source is `source`
+ * (NULL locations skipped), in no particular order. A nonzero return from
+ * fn stops the walk and is returned; fn sets err itself. One scan of the
+ * table: there is no index on source. The location is only valid during
+ * the call. */
+int sa_spool_deadletter_locations(struct sa_spool *spool, const char *source,
+                                  int (*fn)(void *arg, const char *location,
+                                            struct sa_err *err),
+                                  void *arg, struct sa_err *err);
+
 /* --- drain: sink cursors and reading after them ------------------------- */
 
 /* Cursor (segment_id, record_index): everything before record_index of

@@ -188,6 +188,8 @@
     XX(OFFSET_LIST, "SELECT file_key, \"offset\", line, done"              \
        " FROM source_offsets WHERE source = ?1 ORDER BY file_key")          \
     XX(DEADLETTER_COUNT, "SELECT count(*) FROM deadletters")                \
+    XX(DEADLETTER_LOCATIONS, "SELECT location FROM deadletters"             \
+       " WHERE source = ?1")                                                \
     XX(DEADLETTER_LIST, "SELECT id, created_ms, stream, source, location,"  \
        " reason, raw FROM deadletters WHERE id > ?1 ORDER BY id LIMIT ?2")  \
     XX(AUDIT_INSERT, "INSERT INTO audit(ts_ms, kind, detail)"               \

@@ -29,6 +29,8 @@
  *   Invariant P1: saved <= acked <= send.
  *   Invariant P2: every record in [acked, send) is covered by exactly one
  *                 span of the in-flight list, in order.
+ *   Invariant P3: every position in `dead` is >= acked, and the sink has
+ *                 not been offered its record since it was added.
  *
  * When a segment is passed completely the position becomes (id + 1, 0)
  * rather than (id, count): it means the same thing ("all segments with a
@@ -39,13 +41,15 @@
  *
  * Each successful send() adds a span: records [first, end) of one segment,
  * with one state byte per record: OUTSTANDING (no outcome yet), PASSED
- * (acked or dead-lettered) or RETRY (the sink asked for it again). Spans
+ * (acked or dead-lettered) or RETRY (the sink asked for it again). A run
+ * of records in `dead` (DEAD LETTERS) gets a span too, without a send()
+ * and PASSED from the start, so that P2 holds across the gap. Spans
  * are sorted by (segment_id, first), so an ack, which names a segment and a
  * record range, is matched by binary search; acks may arrive in any order
  * (Kafka partitions) and may cover part of a span or several spans. The
  * number of OUTSTANDING records is `outstanding`, and the worker sends only
  * while outstanding < max_in_flight, cutting a segment short when needed
- * (send_segment) so that the sink never holds more than max_in_flight
+ * (fill) so that the sink never holds more than max_in_flight
  * records. Memory is the spans alone: one byte per in-flight record, never
  * the backlog (I5); segments are streamed from SQLite one at a time.
  *
@@ -56,7 +60,7 @@
  *              spool error (enter_backoff)--> BACKOFF
  *   BACKOFF  --backoff_step: delay over and outstanding outcomes drained
  *              (or drain limit hit); rewind: send = acked, spans
- *              dropped--> RUNNING
+ *              dropped, `dead` kept--> RUNNING
  *   RUNNING/BACKOFF --worker_main: stop requested and caught up, or grace
  *              over (finish)--> STOPPED
  *
@@ -67,26 +71,56 @@
  *
  * The backoff delay is "full jitter": uniform in [0, min(retry_max_ms,
  * retry_initial_ms * 2^attempt)]; attempt is reset by the first OK outcome
- * after a failure. Until then the worker sends at most SA_DISPATCH_PROBE_RECORDS at a
- * time (window()), a half-open circuit breaker: an upstream that is down
- * gets a probe per backoff instead of max_in_flight records, so the sink's
- * memory (librdkafka's queue, say) stays at its idle level through an
- * outage of any length, and the full window opens with the first success. After the delay the worker rewinds to `acked` and
- * offers everything after it again: the sink sees those records twice,
- * which is the at-least-once contract; (origin_id, seq) lets the upstream
- * drop the duplicates (I3). Outcomes of the old attempt that arrive after a
- * rewind are applied to the new spans covering the same records: an OK is
- * still a delivery, a RETRY only costs one more round.
+ * after a failure. Until then the worker sends at most
+ * SA_DISPATCH_PROBE_RECORDS at a time (window()), a half-open circuit
+ * breaker: an upstream that is down gets a probe per backoff instead of
+ * max_in_flight records, so the sink's memory (librdkafka's queue, say)
+ * stays at its idle level through an outage of any length, and the full
+ * window opens with the first success. After the delay the worker rewinds
+ * to `acked` and offers everything after it again: the sink sees those
+ * records twice, which is the at-least-once contract; (origin_id, seq) lets
+ * the upstream drop the duplicates (I3). Outcomes of the old attempt that
+ * arrive after a rewind are applied to the new spans covering the same
+ * records: an OK is still a delivery, a RETRY only costs one more round, a
+ * REJECT for a record dead-lettered already changes nothing.
+ *
+ * DEAD LETTERS
+ *
+ * A record the sink rejected (SA_SINK_REJECT) is stored as a dead letter
+ * once and never offered to that sink again. A rewind goes back to `acked`,
+ * which can be before such a record (a neighbour was asked again), so the
+ * worker keeps `dead`: the positions it dead-lettered that acked has not
+ * passed yet (P3). fill() does not offer them: it cuts a view short before
+ * one and covers a run of them with a PASSED span. advance() drops the
+ * positions acked passes, so `dead` only holds records of the in-flight
+ * range (current or abandoned by a rewind), whose spans cost a byte per
+ * record anyway: never the backlog. Without it a transactional sink
+ * livelocks: the rejected record fails its transaction, the others come
+ * back RETRY, the rewind offers the record again, and so on, with a dead
+ * letter per round.
+ *
+ * Across a restart (kill -9 after a dead letter was committed but before
+ * a saved cursor passed its record), the record is offered again. At the
+ * first rejection of a run, load_stored reads this sink's dead letters
+ * (source "sink:<name>", location "segment S record I seq Q") at or after
+ * acked into `stored`, and deadletter_range stores none of those twice:
+ * the record only joins `dead`. One scan of the deadletters table per run
+ * that has a rejection; an index on (source, location) would make it a
+ * lookup per insert but change the spool format.
  *
  * TRANSITIONS OF THE CURSOR
  *
  *   collect_acks  OK: record PASSED. REJECT: deadletter_range stores each
  *                 record (stream, "sink:<name>", "segment S record I seq
- *                 Q", reason, raw Avro body) in one commit, then PASSED;
- *                 if that commit fails the records are RETRY (I4: never
- *                 dropped silently).
+ *                 Q", reason, raw Avro body) not in `stored` in one
+ *                 commit, adds them all to `dead`, then PASSED; if that
+ *                 commit fails the records are RETRY (I4: never dropped
+ *                 silently).
+ *   fill          a run of `dead` records at `send`: a PASSED span, send
+ *                 moves past it without the sink.
  *   advance       acked moves over the PASSED prefix; spans fully passed
- *                 are dropped.
+ *                 and positions of `dead` and `stored` before acked are
+ *                 dropped.
  *   save_cursor   acked -> sink_cursors, at most every SAVE_INTERVAL_MS or
  *                 SAVE_EVERY_RECORDS, and always when idle and when the
  *                 worker stops. A crash loses at most that window: the
@@ -147,6 +181,12 @@ struct span {
     uint8_t *state;   /* end - first entries of enum rec_state */
 };
 
+/* A sorted set of record positions (see DEAD LETTERS above). */
+struct posset {
+    struct sa_cursor *v; /* ascending, no duplicates */
+    size_t n, cap;
+};
+
 struct worker {
     struct sa_dispatcher *d;
     const struct sa_sink_conf *conf;
@@ -167,6 +207,10 @@ struct worker {
     struct span *spans; /* spans[head .. n) are live */
     size_t head, n, cap;
     int64_t outstanding; /* records in spans with no outcome yet */
+
+    struct posset dead;   /* dead-lettered in this run, at or after acked */
+    struct posset stored; /* dead letters of earlier runs, at or after acked */
+    int stored_loaded;    /* `stored` was read (at the first rejection) */
 
     struct sa_ack_list acks;
     unsigned attempt;       /* consecutive failures, for the backoff */
@@ -202,6 +246,78 @@ static int cursor_cmp(const struct sa_cursor *a, const struct sa_cursor *b)
     if (a->record_index != b->record_index)
         return a->record_index < b->record_index ? -1 : 1;
     return 0;
+}
+
+/* --- position sets ----------------------------------------------------- */
+
+/* Index of the first position >= (segment_id, index). */
+static size_t posset_find(const struct posset *set, int64_t segment_id, uint32_t index)
+{
+    struct sa_cursor at = {segment_id, index};
+    size_t lo = 0, hi = set->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cursor_cmp(&set->v[mid], &at) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int posset_has(const struct posset *set, int64_t segment_id, uint32_t index)
+{
+    size_t i = posset_find(set, segment_id, index);
+    return i < set->n && set->v[i].segment_id == segment_id &&
+           set->v[i].record_index == index;
+}
+
+/* Room for `more` positions, so that the adds that follow cannot fail. */
+static int posset_reserve(struct posset *set, size_t more)
+{
+    size_t cap = set->cap ? set->cap : 16;
+    struct sa_cursor *v;
+
+    if (set->n + more <= set->cap)
+        return SA_OK;
+    while (cap < set->n + more)
+        cap *= 2;
+    v = realloc(set->v, cap * sizeof *v);
+    if (!v)
+        return SA_ENOMEM;
+    set->v = v;
+    set->cap = cap;
+    return SA_OK;
+}
+
+/* Add a position; the room must have been reserved. */
+static void posset_add(struct posset *set, int64_t segment_id, uint32_t index)
+{
+    size_t i = posset_find(set, segment_id, index);
+    if (i < set->n && set->v[i].segment_id == segment_id &&
+        set->v[i].record_index == index)
+        return;
+    memmove(set->v + i + 1, set->v + i, (set->n - i) * sizeof *set->v);
+    set->v[i] = (struct sa_cursor){segment_id, index};
+    set->n++;
+}
+
+/* Drop the positions before `at`. */
+static void posset_prune(struct posset *set, const struct sa_cursor *at)
+{
+    size_t i;
+    if (set->n == 0 || cursor_cmp(&set->v[0], at) >= 0)
+        return;
+    i = posset_find(set, at->segment_id, at->record_index);
+    memmove(set->v, set->v + i, (set->n - i) * sizeof *set->v);
+    set->n -= i;
+}
+
+static void posset_fini(struct posset *set)
+{
+    free(set->v);
+    set->v = NULL;
+    set->n = set->cap = 0;
 }
 
 static uint64_t rng_next(uint64_t *s)
@@ -297,8 +413,11 @@ static void spans_clear(struct worker *w)
     w->outstanding = 0;
 }
 
-static int span_push(struct worker *w, int64_t segment_id, uint32_t first,
-                     uint32_t end, int segment_done)
+/* Add the span [first, end) of a segment after the last one: OUTSTANDING
+ * records handed to the sink, or, with `passed`, records not offered
+ * because their dead letter is stored already (DEAD LETTERS). */
+static int span_push(struct worker *w, int64_t segment_id, uint32_t first, uint32_t end,
+                     int segment_done, int passed)
 {
     struct span *s;
 
@@ -326,7 +445,12 @@ static int span_push(struct worker *w, int64_t segment_id, uint32_t first,
     s->prefix = 0;
     s->segment_done = segment_done;
     w->n++;
-    w->outstanding += end - first;
+    if (passed) {
+        memset(s->state, REC_PASSED, end - first);
+        s->n_passed = end - first;
+    } else {
+        w->outstanding += end - first;
+    }
     return SA_OK;
 }
 
@@ -359,8 +483,7 @@ static uint8_t *state_at(const struct worker *w, int64_t segment_id,
     return NULL;
 }
 
-/* Move `acked` over the passed prefix, dropping finished spans. */
-static void advance(struct worker *w)
+static void advance_spans(struct worker *w)
 {
     while (w->head < w->n) {
         struct span *s = &w->spans[w->head];
@@ -386,6 +509,15 @@ static void advance(struct worker *w)
         w->head++;
     }
     w->head = w->n = 0;
+}
+
+/* Move `acked` over the passed prefix, dropping finished spans and the
+ * dead-letter positions it passed. */
+static void advance(struct worker *w)
+{
+    advance_spans(w);
+    posset_prune(&w->dead, &w->acked);
+    posset_prune(&w->stored, &w->acked);
 }
 
 /* --- cursor persistence ------------------------------------------------- */
@@ -446,9 +578,77 @@ static void enter_backoff(struct worker *w, const struct sa_err *why)
 
 /* --- dead letters ------------------------------------------------------- */
 
+/* A sink's dead letters carry source "sink:<name>" and location "segment
+ * S record I seq Q": read back by load_stored, so the two stay together. */
+static void deadletter_source(const struct worker *w, char *buf, size_t size)
+{
+    snprintf(buf, size, "sink:%s", w->conf->name);
+}
+
+static void deadletter_location(char *buf, size_t size, int64_t segment_id,
+                                uint32_t index, uint64_t seq)
+{
+    snprintf(buf, size, "segment %" PRId64 " record %u seq %" PRIu64, segment_id, index,
+             seq);
+}
+
+static int stored_add(void *arg, const char *location, struct sa_err *err)
+{
+    struct worker *w = arg;
+    int64_t segment_id;
+    uint32_t index;
+    uint64_t seq;
+    int end = 0;
+
+    if (sscanf(location, "segment %" SCNd64 " record %" SCNu32 " seq %" SCNu64 "%n",
+               &segment_id, &index, &seq, &end) != 3 ||
+        end == 0 || location[end] != '\0')
+        return SA_OK; /* not one of ours */
+    {
+        struct sa_cursor at = {segment_id, index};
+        if (cursor_cmp(&at, &w->acked) < 0)
+            return SA_OK; /* passed for good */
+    }
+    if (posset_reserve(&w->stored, 1))
+        return sa_err_set(err, SA_ENOMEM, "dead letters: out of memory");
+    posset_add(&w->stored, segment_id, index);
+    return SA_OK;
+}
+
+/* The dead letters this sink stored in earlier runs for records at or
+ * after acked, read once, at the first rejection of the run: a kill -9
+ * between storing a dead letter and saving a cursor past it leaves one
+ * that the next run must not store again. One scan of the table (no index
+ * on source, and adding one would change the spool format), only in a run
+ * that has a rejection. */
+static int load_stored(struct worker *w, struct sa_err *err)
+{
+    char source[160];
+    int rc;
+
+    if (w->stored_loaded)
+        return SA_OK;
+    deadletter_source(w, source, sizeof source);
+    rc = sa_spool_deadletter_locations(w->spool, source, stored_add, w, err);
+    if (rc) {
+        w->stored.n = 0;
+        return rc;
+    }
+    w->stored_loaded = 1;
+    if (w->stored.n > 0) {
+        char cnt[32];
+        snprintf(cnt, sizeof cnt, "%zu", w->stored.n);
+        sa_log_info("dead letters of an earlier run ahead of the cursor", "sink",
+                    w->conf->name, "records", cnt);
+    }
+    return SA_OK;
+}
+
 /* Store the records of [first, first + n) of segment_id that are still
- * OUTSTANDING as dead letters, in one commit. The segment is read again:
- * the view the send used is gone by now. */
+ * OUTSTANDING as dead letters, in one commit, and add them to `dead` so
+ * that they are not offered again. A record in `stored` has its dead
+ * letter already (an earlier run): it joins `dead` without a second one.
+ * The segment is read again: the view the send used is gone by now. */
 static int deadletter_range(struct worker *w, int64_t segment_id,
                             uint32_t first, uint32_t n, const char *reason,
                             struct sa_err *err)
@@ -459,10 +659,13 @@ static int deadletter_range(struct worker *w, int64_t segment_id,
     struct sa_record_view rec;
     struct sa_deadletter *dl = NULL;
     char (*locs)[96] = NULL;
+    uint32_t *rejected = NULL;
     char source[160];
-    size_t n_dl = 0;
+    size_t n_dl = 0, n_rejected = 0;
     int rc;
 
+    if ((rc = load_stored(w, err)))
+        return rc;
     rc = sa_spool_read_after(w->spool, &at, w->streams, w->n_streams, &view,
                              err);
     if (rc == SA_EOF || (rc == SA_OK && view.id != segment_id)) {
@@ -476,21 +679,25 @@ static int deadletter_range(struct worker *w, int64_t segment_id,
         return rc;
     dl = calloc(n, sizeof *dl);
     locs = calloc(n, sizeof *locs);
-    if (!dl || !locs) {
+    rejected = calloc(n, sizeof *rejected);
+    /* Room in `dead` first: once the commit is done, adding cannot fail. */
+    if (!dl || !locs || !rejected || posset_reserve(&w->dead, n)) {
         rc = sa_err_set(err, SA_ENOMEM, "dead letters: out of memory");
         goto out;
     }
-    snprintf(source, sizeof source, "sink:%s", w->conf->name);
+    deadletter_source(w, source, sizeof source);
     view.start_index = first;
     sa_segment_iter_init(&it, &view);
     while ((rc = sa_segment_iter_next(&it, &rec, err)) == SA_OK &&
            (uint64_t)rec.index < (uint64_t)first + n) {
         const uint8_t *st = state_at(w, segment_id, rec.index);
-        if (!st || *st != REC_OUTSTANDING || n_dl == n)
+        if (!st || *st != REC_OUTSTANDING || n_rejected == n)
             continue;
-        snprintf(locs[n_dl], sizeof locs[n_dl],
-                 "segment %" PRId64 " record %u seq %" PRIu64, segment_id,
-                 rec.index, rec.seq);
+        rejected[n_rejected++] = rec.index;
+        if (posset_has(&w->stored, segment_id, rec.index))
+            continue;
+        deadletter_location(locs[n_dl], sizeof locs[n_dl], segment_id, rec.index,
+                            rec.seq);
         dl[n_dl] = (struct sa_deadletter){
             .stream = view.stream, .source = source, .location = locs[n_dl],
             .reason = reason[0] ? reason : "rejected by the sink",
@@ -499,23 +706,31 @@ static int deadletter_range(struct worker *w, int64_t segment_id,
     }
     if (rc < 0)
         goto out;
-    {
+    if (n_dl > 0) {
         struct sa_commit commit = {.deadletters = dl, .n_deadletters = n_dl};
         rc = sa_spool_commit(w->spool, &commit, NULL, err);
         if (rc)
             goto out;
     }
+    for (size_t i = 0; i < n_rejected; i++)
+        posset_add(&w->dead, segment_id, rejected[i]);
     {
         char seg[32], cnt[16];
         snprintf(seg, sizeof seg, "%" PRId64, segment_id);
         snprintf(cnt, sizeof cnt, "%zu", n_dl);
-        sa_log_warn("records dead-lettered", "sink", w->conf->name, "segment",
-                    seg, "count", cnt, "reason", reason);
+        if (n_dl > 0)
+            sa_log_warn("records dead-lettered", "sink", w->conf->name, "segment", seg,
+                        "count", cnt, "reason", reason);
+        snprintf(cnt, sizeof cnt, "%zu", n_rejected - n_dl);
+        if (n_rejected > n_dl)
+            sa_log_info("rejected records dead-lettered by an earlier run already",
+                        "sink", w->conf->name, "segment", seg, "count", cnt);
     }
     rc = SA_OK;
 out:
     free(dl);
     free(locs);
+    free(rejected);
     return rc;
 }
 
@@ -647,6 +862,7 @@ static void fill(struct worker *w, int *at_end, int *blocked)
     while (w->outstanding < window(w)) {
         struct sa_segment_view view, part;
         uint32_t start, end;
+        size_t k;
         int64_t room = window(w) - w->outstanding;
 
         rc = sa_spool_read_after(w->spool, &w->send, w->streams, w->n_streams,
@@ -669,14 +885,39 @@ static void fill(struct worker *w, int *at_end, int *blocked)
             w->send.record_index = 0;
             continue;
         }
+        end = view.count;
+        /* Records dead-lettered in this run are not offered again: a run
+         * of them at `start` gets a span of PASSED records, and the view
+         * is cut short before the next one. */
+        k = posset_find(&w->dead, view.id, start);
+        if (k < w->dead.n && w->dead.v[k].segment_id == view.id &&
+            w->dead.v[k].record_index == start) {
+            uint32_t skip_end = start;
+            while (k < w->dead.n && w->dead.v[k].segment_id == view.id &&
+                   w->dead.v[k].record_index == skip_end && skip_end < view.count) {
+                skip_end++;
+                k++;
+            }
+            if (span_push(w, view.id, start, skip_end, skip_end == view.count, 1)) {
+                sa_err_set(&err, SA_ENOMEM, "sink %s: in-flight list: out of memory",
+                           w->conf->name);
+                enter_backoff(w, &err);
+                return;
+            }
+            w->send.segment_id = skip_end == view.count ? view.id + 1 : view.id;
+            w->send.record_index = skip_end == view.count ? 0 : skip_end;
+            continue;
+        }
+        if (k < w->dead.n && w->dead.v[k].segment_id == view.id &&
+            w->dead.v[k].record_index < end)
+            end = w->dead.v[k].record_index;
+        /* And so that the sink never holds more than the window. */
+        if ((int64_t)(end - start) > room)
+            end = start + (uint32_t)room;
         part = view;
         part.start_index = start;
-        end = view.count;
-        if ((int64_t)(end - start) > room) {
-            /* Cut the view short so that the sink never holds more than
-             * the window. */
+        if (end < view.count) {
             size_t off = 0;
-            end = start + (uint32_t)room;
             if (frame_offset(&view, end, &off, &err)) {
                 enter_backoff(w, &err);
                 return;
@@ -698,7 +939,7 @@ static void fill(struct worker *w, int *at_end, int *blocked)
             enter_backoff(w, &err);
             return;
         }
-        if (span_push(w, view.id, start, end, end == view.count)) {
+        if (span_push(w, view.id, start, end, end == view.count, 0)) {
             /* The sink has the records but we cannot track them: treat
              * as a failure, they are sent again after the backoff. */
             sa_err_set(&err, SA_ENOMEM, "sink %s: in-flight list: out of memory",
@@ -871,6 +1112,8 @@ static void worker_fini(struct worker *w)
         w->sink.ops->close(&w->sink);
     spans_clear(w);
     free(w->spans);
+    posset_fini(&w->dead);
+    posset_fini(&w->stored);
     sa_ack_list_fini(&w->acks);
     sa_schema_cache_free(w->sink.schemas);
     sa_spool_close(w->spool);

@@ -74,6 +74,25 @@
  * outcomes) while a transaction is open, the next send starts before the
  * transaction's end: the transaction is aborted without acks, since the
  * dispatcher already dropped those records and is sending them again.
+ *
+ * A send that finds the open transaction failed (a delivery report served
+ * at the end of the previous send) aborts it, acks RETRY, and returns
+ * SA_EAGAIN without producing: no transaction begins while RETRY outcomes
+ * wait for poll_acks (nor after producer_ready dropped a producer with
+ * its transaction). A new one could commit a cursor past the records to
+ * retry before the dispatcher rewinds: a kill -9 in between would resume
+ * after them (lost), and without one the rewind would send its records
+ * twice. EAGAIN makes the dispatcher poll at once; it sees the RETRY, backs
+ * off and rewinds. The reports of an aborted transaction's purged messages
+ * are served inside txn_abort (librdkafka does so in abort_transaction;
+ * txn_abort flushes any left), never into the next transaction.
+ *
+ * A record the broker refuses (MESSAGE_TOO_LARGE) fails its transaction,
+ * and librdkafka 2.0 then neither sends nor fails the messages queued
+ * behind it: commit_transaction and abort_transaction would each wait a
+ * whole delivery_timeout for them. So txn_commit serves the delivery
+ * reports itself before committing and aborts at the first failure, and
+ * txn_abort purges a failed transaction's messages, in flight or not.
  */
 #include "sync/sink.h"
 
@@ -94,6 +113,8 @@
 
 #define DEFAULT_MAX_IN_FLIGHT 10000 /* the dispatcher's default */
 #define QUEUE_FULL_WAIT_MS 10
+#define COMMIT_POLL_MS 10   /* txn_commit serving delivery reports */
+#define ABORT_FLUSH_MS 1000 /* reports of an aborted transaction still queued */
 #define CURSOR_READ_TIMEOUT_MS 30000
 #define CURSOR_FETCH_WAIT_MS "10"
 
@@ -242,6 +263,7 @@ struct kafka_sink {
     size_t n_ranges, cap_ranges;
     struct sa_ack_list rejects; /* permanent failures inside the transaction */
     char txn_error[200];
+    int txn_error_purged; /* txn_error is a purge, a consequence */
 };
 
 /* --- small helpers ------------------------------------------------------ */
@@ -323,8 +345,15 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     if (ks->o->exactly_once) {
         /* Outcomes follow the transaction, not the report. */
         if (outcome != SA_SINK_OK) {
+            int purged = msg->err == RD_KAFKA_RESP_ERR__PURGE_QUEUE ||
+                         msg->err == RD_KAFKA_RESP_ERR__PURGE_INFLIGHT;
             ks->txn_failed = 1;
-            snprintf(ks->txn_error, sizeof ks->txn_error, "%s", reason);
+            /* The reason is the first failure, not the purges that follow
+             * from it (librdkafka purges a failed transaction's queue). */
+            if (!ks->txn_error[0] || (ks->txn_error_purged && !purged)) {
+                snprintf(ks->txn_error, sizeof ks->txn_error, "%s", reason);
+                ks->txn_error_purged = purged;
+            }
             if (outcome == SA_SINK_REJECT &&
                 sa_ack_list_push(&ks->rejects, s->segment_id, s->index, 1, outcome, reason))
                 sa_log_warn("kafka sink: out of memory for a rejection", "sink",
@@ -489,6 +518,7 @@ static void txn_clear(struct kafka_sink *ks)
     ks->n_ranges = 0;
     sa_ack_list_clear(&ks->rejects);
     ks->txn_error[0] = '\0';
+    ks->txn_error_purged = 0;
 }
 
 /* Drop the producer: whatever is still in a slot is reported RETRY (or,
@@ -646,12 +676,28 @@ static int txn_add_range(struct kafka_sink *ks, int64_t segment_id, uint32_t fir
 static void txn_abort(struct kafka_sink *ks, int report, const char *why)
 {
     rd_kafka_error_t *e;
+    char reason[sizeof ks->txn_error];
 
     if (!ks->in_txn)
         return;
-    sa_log_warn("kafka transaction aborted", "sink", ks->name, "reason", why);
+    /* `why` may be txn_error, which the reports served below rewrite. */
+    snprintf(reason, sizeof reason, "%s", why);
+    sa_log_warn("kafka transaction aborted", "sink", ks->name, "reason", reason);
     /* Reports still queued belong to this transaction: take them first. */
     rd_kafka_poll(ks->rk, 0);
+    /* A failed transaction's messages still in flight: after a permanent
+     * failure (a message too large) librdkafka 2.0 neither sends nor fails
+     * some of them, and abort_transaction would wait its whole timeout (a
+     * minute) for them. They are aborted anyway: purge them. The gap in
+     * sequence numbers may fail the next transaction once
+     * (OUT_OF_ORDER_SEQUENCE_NUMBER; librdkafka then bumps the epoch). */
+    if (ks->txn_failed) {
+        rd_kafka_resp_err_t perr =
+            rd_kafka_purge(ks->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        if (perr)
+            sa_log_warn("kafka purge failed", "sink", ks->name, "error",
+                        rd_kafka_err2str(perr));
+    }
     e = rd_kafka_abort_transaction(ks->rk, (int)ks->o->delivery_timeout_ms);
     if (e) {
         sa_log_warn("kafka abort_transaction failed", "sink", ks->name, "error",
@@ -660,9 +706,26 @@ static void txn_abort(struct kafka_sink *ks, int report, const char *why)
         producer_drop(ks, report);
         return;
     }
+    /* The purged messages' reports ("Local: Purged in queue") belong to
+     * this transaction too. librdkafka serves them inside
+     * abort_transaction; should any still be queued, serve them now: left
+     * for later, each would mark the next transaction failed and abort it
+     * for nothing. A permanent failure among them is still reported. */
+    if (rd_kafka_outq_len(ks->rk) > 0)
+        rd_kafka_flush(ks->rk, ABORT_FLUSH_MS);
     if (report)
-        txn_report(ks, SA_SINK_RETRY, why);
+        txn_report(ks, SA_SINK_RETRY, reason);
     txn_clear(ks);
+}
+
+/* Outcomes of an ended transaction that ask for records again, still
+ * waiting for poll_acks. */
+static int retry_pending(const struct kafka_sink *ks)
+{
+    for (size_t i = 0; i < ks->acks.n; i++)
+        if (ks->acks.v[i].outcome == SA_SINK_RETRY)
+            return 1;
+    return 0;
 }
 
 static int produce_cursor(struct kafka_sink *ks, struct sa_err *err)
@@ -689,6 +752,7 @@ static void txn_commit(struct kafka_sink *ks)
 {
     struct sa_err err = {0};
     rd_kafka_error_t *e;
+    int64_t until;
 
     rd_kafka_poll(ks->rk, 0);
     if (ks->txn_failed) {
@@ -697,6 +761,20 @@ static void txn_commit(struct kafka_sink *ks)
     }
     if (produce_cursor(ks, &err)) {
         txn_abort(ks, 1, err.msg);
+        return;
+    }
+    /* Take the delivery reports here rather than leave the flush to
+     * commit_transaction: when a message fails during that flush (a
+     * record the broker finds too large), librdkafka 2.0 sends nothing
+     * more of the transaction, and the flush waits out its whole timeout
+     * (delivery_timeout, a minute by default) before the commit says the
+     * transaction must be aborted. A failed report seen here aborts at
+     * once. */
+    until = sa_mono_ms() + ks->o->delivery_timeout_ms;
+    while (!ks->txn_failed && rd_kafka_outq_len(ks->rk) > 0 && sa_mono_ms() < until)
+        rd_kafka_poll(ks->rk, COMMIT_POLL_MS);
+    if (ks->txn_failed) {
+        txn_abort(ks, 1, ks->txn_error[0] ? ks->txn_error : "a message failed");
         return;
     }
     e = rd_kafka_commit_transaction(ks->rk, (int)ks->o->delivery_timeout_ms);
@@ -839,13 +917,21 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
 
     if (ks->o->exactly_once && ks->in_txn) {
         struct sa_cursor start = {view->id, view->start_index};
-        if (ks->txn_failed)
-            txn_abort(ks, 1, ks->txn_error);
-        else if (cursor_cmp(&start, &ks->txn_next) < 0)
+        if (cursor_cmp(&start, &ks->txn_next) < 0)
             txn_abort(ks, 0, "the dispatcher rewound");
+        else if (ks->txn_failed)
+            txn_abort(ks, 1, ks->txn_error);
     }
     if ((rc = producer_ready(ks, err)))
         return rc;
+    /* A transaction that just ended with RETRY outcomes (aborted above, or
+     * dropped with a failed producer): no new one before the dispatcher
+     * has them. A new transaction could commit a cursor past the records
+     * to retry, and a kill -9 before the dispatcher rewinds would lose
+     * them; without one, the rewind would send its records twice. EAGAIN
+     * makes the dispatcher poll, see the RETRY, back off and rewind. */
+    if (ks->o->exactly_once && retry_pending(ks))
+        return SA_EAGAIN;
     if (n_records > ks->n_free)
         return SA_EAGAIN;
     /* Every broker is down: keep no more than a probe in librdkafka's queue

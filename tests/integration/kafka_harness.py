@@ -65,6 +65,20 @@ def broker_start():
         fail("restarting the broker failed:\n" + proc.stderr[-3000:])
 
 
+def create_topic(addr, topic, partitions, **configs):
+    """Create topic with topic configs (max_message_bytes=100000 for
+    max.message.bytes) through tests/tools/kafka_topic."""
+    tool = os.environ.get("SA_KAFKA_TOPIC") or os.path.join(BINARY_DIR, "kafka_topic")
+    args = [tool, addr, topic, str(partitions)] + [
+        "%s=%s" % (k.replace("_", "."), v) for k, v in sorted(configs.items())]
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    except FileNotFoundError:
+        fail("%s is missing: build the tests (tools/build)" % tool)
+    if proc.returncode != 0:
+        fail("creating topic %s: %s" % (topic, proc.stderr.strip()[-2000:]))
+
+
 FORMAT = "%p %o %K %S %h\n%k%s"
 
 

@@ -5,7 +5,10 @@
  * order, asks for some ranges again the first time it sees them, fails
  * one send, rejects a poison record and says SA_EAGAIN when its queue is
  * full. Records are one Avro long each (the zigzag varint of their number
- * n), so the sink knows which record it holds.
+ * n), so the sink knows which record it holds. In another mode it rejects
+ * the poison record every time it sees it and, the first time, asks for
+ * everything else it holds again, so that the dispatcher rewinds to before
+ * the poison record after dead-lettering it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -51,6 +54,7 @@ struct test_sink_state {
     int misbehave;         /* out-of-order acks, retries, poison, failed send */
     int64_t queue_cap;     /* EAGAIN when this many records are held */
     int64_t hold_from;     /* never give an outcome for n >= hold_from */
+    int poison_rewind;     /* reject POISON always; retry the rest once */
     /* what happened */
     struct held held[256];
     size_t n_held;
@@ -60,6 +64,7 @@ struct test_sink_state {
     int64_t first_received;     /* n of the first record offered, -1 none */
     int retried_segment[4096];
     int failed_send, n_eagain, n_retry, n_reject, n_sends;
+    int rewound; /* poison_rewind: the retry was asked */
     int bad_view;
     /* down: every outcome is RETRY (an upstream outage) */
     int down, was_down;
@@ -161,6 +166,58 @@ out:
     return rc;
 }
 
+/* Outcome for the records of h around its POISON record (at index p of
+ * h, or -1), which gets a REJECT first. */
+static void ack_around(struct sa_ack_list *acks, const struct held *h, int p,
+                       int outcome, const char *reason)
+{
+    if (p < 0) {
+        sa_ack_list_push(acks, h->segment_id, h->first, h->count, outcome, reason);
+        return;
+    }
+    sa_ack_list_push(acks, h->segment_id, h->first + (uint32_t)p, 1, SA_SINK_REJECT,
+                     "test sink: poison");
+    if (p > 0)
+        sa_ack_list_push(acks, h->segment_id, h->first, (uint32_t)p, outcome, reason);
+    if ((uint32_t)p + 1 < h->count)
+        sa_ack_list_push(acks, h->segment_id, h->first + (uint32_t)p + 1,
+                         h->count - (uint32_t)p - 1, outcome, reason);
+}
+
+/* poison_rewind: every held range at once, oldest first. */
+static void poll_poison_rewind(struct sa_ack_list *acks)
+{
+    int poison[256], any = 0, retry;
+
+    for (size_t i = 0; i < ts.n_held; i++) {
+        poison[i] = -1;
+        for (uint32_t k = 0; k < ts.held[i].count; k++)
+            if (ts.held[i].n[k] == POISON) {
+                poison[i] = (int)k;
+                any = 1;
+                ts.n_reject++;
+            }
+    }
+    /* The first time the poison record is there, every other record held
+     * is asked again: the dispatcher's acked cursor stays before it. */
+    retry = any && !ts.rewound;
+    if (retry) {
+        ts.rewound = 1;
+        ts.n_retry++;
+    }
+    for (size_t i = 0; i < ts.n_held; i++) {
+        const struct held *h = &ts.held[i];
+        ack_around(acks, h, poison[i], retry ? SA_SINK_RETRY : SA_SINK_OK,
+                   retry ? "test sink: busy" : NULL);
+        if (!retry)
+            for (uint32_t k = 0; k < h->count; k++)
+                if ((int)k != poison[i])
+                    ts.delivered[h->n[k]]++;
+    }
+    ts.n_held = 0;
+    ts.held_records = 0;
+}
+
 /* Give outcomes for at most two held ranges per call, newest first. */
 static int test_poll_acks(struct sa_sink *sink, struct sa_ack_list *acks,
                           int timeout_ms)
@@ -169,6 +226,10 @@ static int test_poll_acks(struct sa_sink *sink, struct sa_ack_list *acks,
 
     (void)sink;
     pthread_mutex_lock(&ts.lock);
+    if (ts.poison_rewind && ts.n_held > 0) {
+        poll_poison_rewind(acks);
+        given = 1;
+    }
     if (ts.down) {
         for (size_t i = 0; i < ts.n_held; i++)
             sa_ack_list_push(acks, ts.held[i].segment_id, ts.held[i].first,
@@ -567,6 +628,88 @@ static void test_probe_while_down(void **state)
     assert_int_equal(lag(f), 0);
 }
 
+/* A record the sink rejects is dead-lettered once and never offered to
+ * the sink again, even when a retry of its neighbours rewinds the
+ * dispatcher to before it (the records around it are sent again). */
+static void test_dead_letter_once_across_rewind(void **state)
+{
+    struct fixture *f = *state;
+    struct sa_dispatcher *d;
+    struct sa_sink_metrics m;
+
+    ts_reset(0, INT64_MAX, INT64_MAX);
+    pthread_mutex_lock(&ts.lock);
+    ts.poison_rewind = 1;
+    pthread_mutex_unlock(&ts.lock);
+    spool_records(f, 300);
+    d = start(f);
+    wait_caught_up(d, 10000);
+    assert_int_equal(sa_dispatcher_metrics(d, &m, 1), 1);
+    sa_dispatcher_stop(d, 1000);
+
+    snapshot();
+    assert_int_equal(seen.bad_view, 0);
+    assert_true(seen.rewound);
+    assert_int_equal(seen.received[POISON], 1);
+    assert_int_equal(seen.n_reject, 1);
+    /* The rewind did happen around it: its neighbours went twice. */
+    assert_true(seen.received[POISON - 1] >= 2);
+    assert_true(seen.received[POISON + 1] >= 2);
+    for (int n = 0; n < 300; n++)
+        if (n != POISON && seen.delivered[n] < 1)
+            fail_msg("record %d never delivered", n);
+    assert_int_equal(seen.delivered[POISON], 0);
+    assert_int_equal(m.rejected, 1);
+    assert_int_equal(deadletters(f), 1);
+    assert_int_equal(lag(f), 0);
+}
+
+/* A kill -9 after a dead letter was stored but before the cursor passed
+ * its record. The sink rejects the record again in the next run, which
+ * must not store a second dead letter (nor offer the record once more
+ * after a rewind). */
+static void test_dead_letter_once_across_restart(void **state)
+{
+    struct fixture *f = *state;
+    struct sa_dispatcher *d;
+    struct sa_sink_metrics m;
+    struct sa_err err = {0};
+    uint8_t body[10];
+    /* What the killed run stored: record 123 is segment 13 record 3, seq
+     * 124, and the cursor is still at the start. */
+    struct sa_deadletter dl = {.stream = "tick",
+                               .source = "sink:t1",
+                               .location = "segment 13 record 3 seq 124",
+                               .reason = "test sink: poison",
+                               .raw = body};
+    struct sa_commit commit = {.deadletters = &dl, .n_deadletters = 1};
+
+    spool_records(f, 300);
+    dl.raw_len = sa_varint_encode(body, sa_zigzag_encode(POISON));
+    assert_int_equal(sa_spool_commit(f->spool, &commit, NULL, &err), SA_OK);
+    assert_int_equal(deadletters(f), 1);
+
+    ts_reset(0, INT64_MAX, INT64_MAX);
+    pthread_mutex_lock(&ts.lock);
+    ts.poison_rewind = 1;
+    pthread_mutex_unlock(&ts.lock);
+    d = start(f);
+    wait_caught_up(d, 10000);
+    assert_int_equal(sa_dispatcher_metrics(d, &m, 1), 1);
+    sa_dispatcher_stop(d, 1000);
+
+    snapshot();
+    assert_int_equal(seen.bad_view, 0);
+    assert_true(seen.rewound);
+    assert_int_equal(seen.received[POISON], 1);
+    for (int n = 0; n < 300; n++)
+        if (n != POISON && seen.delivered[n] < 1)
+            fail_msg("record %d never delivered", n);
+    assert_int_equal(m.rejected, 1);
+    assert_int_equal(deadletters(f), 1);
+    assert_int_equal(lag(f), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -576,6 +719,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resume_mid_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_fails_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_while_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dead_letter_once_across_rewind, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_dead_letter_once_across_restart, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,11 @@
  *
  * A second case injects MSG_SIZE_TOO_LARGE, a permanent error: the
  * records of the failed batch become dead letters, the rest arrive.
+ *
+ * A third drives the sink with exactly_once by hand, as the dispatcher
+ * does, and fails a transaction while segments are still being sent (the
+ * mock does not hide aborted records from a read_committed consumer, so
+ * the case checks the sink's outcomes and the cursor topic instead).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,6 +43,7 @@
 #include <string.h>
 
 #define TOPIC "mock.tick"
+#define CURSOR_TOPIC "_syncagent.cursors"
 #define N_PARTITIONS 3
 #define PER_SEGMENT 100
 #define N_KEYS 50
@@ -355,11 +361,185 @@ static void test_permanent_error_dead_letters(void **state)
     sa_spool_status_fini(&st);
 }
 
+/* The high watermark of partition 0 of a topic of the mock. */
+static int64_t topic_hwm(struct fixture *f, const char *topic)
+{
+    char errstr[256];
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *c;
+    int64_t lo = 0, hi = 0;
+
+    assert_int_equal(rd_kafka_conf_set(conf, "bootstrap.servers",
+                                       rd_kafka_mock_cluster_bootstraps(f->mock),
+                                       errstr, sizeof errstr),
+                     RD_KAFKA_CONF_OK);
+    c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    assert_non_null(c);
+    assert_int_equal(rd_kafka_query_watermark_offsets(c, topic, 0, &lo, &hi, 10000),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(c);
+    return hi;
+}
+
+/* Poll the sink until outcomes for n_records records came, or with
+ * n_records 0 until one poll returned any (20 s at most); counts the
+ * records by outcome into n[]. Every RETRY must give retry_reason when
+ * that is not NULL. */
+static void poll_outcomes(struct sa_sink *sink, int64_t n_records, int64_t n[3],
+                          const char *retry_reason)
+{
+    struct sa_ack_list acks = {0};
+    int64_t until = sa_mono_ms() + 20000, got = 0;
+
+    n[0] = n[1] = n[2] = 0;
+    while ((n_records ? got < n_records : got == 0) && sa_mono_ms() < until) {
+        sa_ack_list_clear(&acks);
+        assert_int_equal(sink->ops->poll_acks(sink, &acks, 100), SA_OK);
+        for (size_t i = 0; i < acks.n; i++) {
+            assert_true(acks.v[i].outcome >= 0 && acks.v[i].outcome < 3);
+            n[acks.v[i].outcome] += acks.v[i].count;
+            got += acks.v[i].count;
+            if (retry_reason && acks.v[i].outcome == SA_SINK_RETRY &&
+                !strstr(acks.v[i].reason, retry_reason))
+                fail_msg("RETRY because \"%s\", expected \"%s\"", acks.v[i].reason,
+                         retry_reason);
+        }
+    }
+    sa_ack_list_fini(&acks);
+}
+
+/* Spool one segment of n records whose bodies are not the schema's (a
+ * long followed by a stray byte): the json encoding rejects each of them
+ * in send(), which then hands nothing to librdkafka. */
+static int64_t spool_undecodable(struct fixture *f, int n)
+{
+    struct sa_segment_builder b;
+    struct sa_segment_builder *segs[1] = {&b};
+    struct sa_commit commit = {.segments = segs, .n_segments = 1};
+    struct sa_commit_result res = {0};
+    struct sa_err err = {0};
+    const uint8_t body[2] = {0x02, 0x02};
+
+    assert_int_equal(sa_segment_builder_init(&b, "tick", f->schema_id, 1 << 20), SA_OK);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(sa_segment_add(&b, 1700000000000, "bad", 3, SA_OP_UPSERT, body,
+                                        sizeof body),
+                         SA_OK);
+    assert_int_equal(sa_spool_commit(f->spool, &commit, &res, &err), SA_OK);
+    sa_segment_builder_fini(&b);
+    f->next_n += n;
+    return n;
+}
+
+/* send() a whole segment; fails the test unless the answer is SA_OK or
+ * `may_rc`. */
+static int send_segment(struct sa_sink *sink, struct fixture *f, int64_t segment_id,
+                        int may_rc)
+{
+    struct sa_cursor at = {segment_id, 0};
+    struct sa_segment_view view;
+    struct sa_err err = {0};
+    int rc;
+
+    assert_int_equal(sa_spool_read_after(f->spool, &at, NULL, 0, &view, &err), SA_OK);
+    assert_int_equal(view.id, segment_id);
+    rc = sink->ops->send(sink, &view, &err);
+    if (rc != SA_OK && rc != may_rc)
+        fail_msg("send of segment %lld: %s (%s)", (long long)segment_id,
+                 sa_strerror(rc), err.msg);
+    return rc;
+}
+
+/* exactly_once, the sink driven by hand as the dispatcher drives it. A
+ * transaction fails (a Produce answered with an error the producer does
+ * not retry) and the next send() is the first to see it. That send aborts
+ * the transaction, its records RETRY, and must not go on into a new
+ * transaction: the new one could commit a cursor past the aborted records
+ * before the dispatcher has seen them RETRY (a kill -9 then loses them for
+ * good; without one, the resend writes the new transaction's records
+ * twice). So it answers SA_EAGAIN, the next poll reports RETRY for every
+ * record of the aborted transaction and no OK, and nothing is committed.
+ * The resend (the dispatcher's rewind) then commits in one transaction,
+ * which nothing left over from the aborted one fails.
+ *
+ * When a send() sees the failure is a race in production: librdkafka
+ * refuses to produce into a failed transaction, so a send sees it only if
+ * the reports come between its last produce and its closing poll. Here a
+ * segment whose every record fails to encode (a send that produces
+ * nothing, then polls) makes it certain. */
+static void test_eos_failed_transaction_stops_send(void **state)
+{
+    struct fixture *f = *state;
+    struct sa_sink sink = {.ops = &sa_sink_kafka_ops, .conf = &f->conf};
+    struct sa_err err = {0};
+    int64_t n[3];
+    int rc;
+
+    assert_int_equal(
+        sa_conf_set(sa_sink_kafka_ops.conf, f->conf.opts, "exactly_once", "true", &err),
+        SA_OK);
+    assert_int_equal(
+        sa_conf_set(sa_sink_kafka_ops.conf, f->conf.opts, "encoding", "json", &err),
+        SA_OK);
+    /* A transaction commits at every poll: a new one would at once. */
+    assert_int_equal(sa_conf_set(sa_sink_kafka_ops.conf, f->conf.opts,
+                                 "transaction_interval", "1ms", &err),
+                     SA_OK);
+    assert_int_equal(rd_kafka_mock_topic_create(f->mock, CURSOR_TOPIC, 1, 3),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    spool_records(f, PER_SEGMENT);     /* segment 1 */
+    spool_undecodable(f, PER_SEGMENT); /* segment 2 */
+    spool_records(f, PER_SEGMENT);     /* segment 3 */
+    sink.origin_id = sa_spool_origin_id(f->spool);
+    sink.spool = f->spool;
+    sink.schemas = sa_schema_cache_new();
+    assert_non_null(sink.schemas);
+    if (sink.ops->open(&sink, &err))
+        fail_msg("open: %s", err.msg);
+
+    rd_kafka_mock_push_request_errors(f->mock, API_PRODUCE, 1,
+                                      RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID);
+    send_segment(&sink, f, 1, SA_OK);
+    /* The failed Produce's answer and reports, queued, not yet served. */
+    sa_sleep_ms(1000);
+    /* Rejected record by record, nothing produced; its closing poll serves
+     * the reports: the transaction is failed. */
+    send_segment(&sink, f, 2, SA_OK);
+    rc = send_segment(&sink, f, 3, SA_EAGAIN);
+
+    /* The first outcomes the dispatcher gets: segments 1 and 2 RETRY (2
+     * was REJECT before), no OK; and by then no cursor is committed (a
+     * kill -9 now resumes before segment 1). */
+    /* Why: the failed Produce, not the purges that follow from it. */
+    poll_outcomes(&sink, 0, n, rd_kafka_err2str(RD_KAFKA_RESP_ERR_UNKNOWN_PRODUCER_ID));
+    assert_int_equal(n[SA_SINK_OK], 0);
+    assert_int_equal(n[SA_SINK_RETRY], 2 * PER_SEGMENT);
+    assert_int_equal(n[SA_SINK_REJECT], PER_SEGMENT);
+    assert_int_equal(topic_hwm(f, CURSOR_TOPIC), 0);
+    /* Segment 3 was not taken: "no room, offer it again after polling". */
+    assert_int_equal(rc, SA_EAGAIN);
+
+    /* The dispatcher's rewind: segment 1 again, segment 2 is dead-lettered
+     * (not offered), segment 3. */
+    send_segment(&sink, f, 1, SA_OK);
+    send_segment(&sink, f, 3, SA_OK);
+    poll_outcomes(&sink, 2 * PER_SEGMENT, n, NULL);
+    assert_int_equal(n[SA_SINK_RETRY], 0);
+    assert_int_equal(n[SA_SINK_REJECT], 0);
+    assert_int_equal(n[SA_SINK_OK], 2 * PER_SEGMENT);
+    assert_int_equal(topic_hwm(f, CURSOR_TOPIC), 1);
+
+    sink.ops->close(&sink);
+    sa_schema_cache_free(sink.schemas);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_retriable_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_permanent_error_dead_letters, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_eos_failed_transaction_stops_send, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
