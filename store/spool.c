@@ -1621,6 +1621,13 @@ void sa_spool_on_wal_growth(struct sa_spool *spool, int64_t notify_bytes,
     sqlite3_wal_hook(spool->db, wal_hook, spool);
 }
 
+int sa_spool_last_segment_id(struct sa_spool *spool, int64_t *id,
+                             struct sa_err *err)
+{
+    return step_int(spool, STMT_SEGMENT_ID_LAST, id, "cannot read the last "
+                    "segment id", err);
+}
+
 int sa_spool_used_bytes(struct sa_spool *spool, int64_t *bytes,
                         struct sa_err *err)
 {

@@ -238,6 +238,12 @@ void sa_spool_on_wal_growth(struct sa_spool *spool, int64_t notify_bytes,
 int sa_spool_keep_reserve(struct sa_spool *spool);
 int sa_spool_release_reserve(const char *path);
 
+/* The highest segment id this spool ever gave (ids are never reused, the
+ * segment may be trimmed since): 0 for a new spool. A cursor past id + 1
+ * cannot come from this spool. */
+int sa_spool_last_segment_id(struct sa_spool *spool, int64_t *id,
+                             struct sa_err *err);
+
 /* Bytes the database uses (pages in use * page size). */
 int sa_spool_used_bytes(struct sa_spool *spool, int64_t *bytes /* out */,
                         struct sa_err *err);

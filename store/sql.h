@@ -148,6 +148,8 @@
        " ON CONFLICT(key) DO UPDATE SET value = excluded.value")            \
     XX(META_DELETE, "DELETE FROM meta WHERE key = ?1")                      \
     XX(PAGE_COUNT, "PRAGMA page_count")                                     \
+    XX(SEGMENT_ID_LAST, "SELECT seq FROM sqlite_sequence"                   \
+       " WHERE name = 'segments'")                                          \
     XX(FREELIST_COUNT, "PRAGMA freelist_count")                             \
     XX(SEGMENT_INSERT, "INSERT INTO segments(stream, schema_id, first_seq," \
        " count, bytes, created_ms, min_event_ms, max_event_ms, codec, data)" \

@@ -1050,6 +1050,24 @@ static int load_start_cursor(struct worker *w)
             return 0;
     }
     w->attempt = 0;
+    /* A cursor past every segment this spool ever had (a bug, a cursor
+     * topic edited by hand, a salvaged spool) would skip what is spooled:
+     * never trust it over the spool's own (I4; duplicates, not loss). */
+    if (cursor_cmp(&start, &w->saved) != 0) {
+        int64_t last = 0;
+        if (sa_spool_last_segment_id(w->spool, &last, &err) != SA_OK ||
+            start.segment_id > last + 1) {
+            char at[64], end[32];
+            snprintf(at, sizeof at, "segment %" PRId64 " record %" PRIu32,
+                     start.segment_id, start.record_index);
+            snprintf(end, sizeof end, "%" PRId64, last);
+            sa_log_warn("sink cursor lies past the end of the spool: ignored, "
+                        "resuming from the spool's own cursor (records may be "
+                        "sent again)", "sink", w->conf->name, "cursor", at,
+                        "last_segment", end, "error", err.msg[0] ? err.msg : "-");
+            start = w->saved;
+        }
+    }
     /* saved stays what the spool holds, so save_cursor writes the new
      * position at the first chance. */
     w->acked = w->send = start;

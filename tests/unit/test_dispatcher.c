@@ -70,6 +70,7 @@ struct test_sink_state {
     int down, was_down;
     int64_t max_held_probe; /* held while down, after the first RETRY */
     int64_t max_held_up;    /* held after coming back */
+    int64_t start_segment;  /* > 0: start_cursor answers (start_segment, 0) */
 };
 static struct test_sink_state ts = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -296,6 +297,19 @@ static void test_close(struct sa_sink *sink)
 
 static const struct sa_conf_entry test_conf[] = {{.key = NULL}};
 
+/* Like the exactly-once Kafka sink: the upstream may know a later cursor. */
+static int test_start_cursor(struct sa_sink *sink, struct sa_cursor *inout,
+                             struct sa_err *err)
+{
+    (void)sink;
+    (void)err;
+    pthread_mutex_lock(&ts.lock);
+    if (ts.start_segment > 0)
+        *inout = (struct sa_cursor){ts.start_segment, 0};
+    pthread_mutex_unlock(&ts.lock);
+    return SA_OK;
+}
+
 static const struct sa_sink_ops test_sink_ops = {
     .name = "test",
     .desc = "misbehaving sink for the dispatcher tests",
@@ -304,6 +318,7 @@ static const struct sa_sink_ops test_sink_ops = {
     .send = test_send,
     .poll_acks = test_poll_acks,
     .close = test_close,
+    .start_cursor = test_start_cursor,
 };
 
 /* --- fixture ------------------------------------------------------------ */
@@ -710,6 +725,41 @@ static void test_dead_letter_once_across_restart(void **state)
     assert_int_equal(lag(f), 0);
 }
 
+/* A start cursor from the sink is taken when it lies within the spool,
+ * and ignored (everything is sent) when it lies past every segment the
+ * spool ever had: skipping would lose what is spooled. */
+static void test_start_cursor_past_the_end(void **state)
+{
+    struct fixture *f = *state;
+    struct sa_dispatcher *d;
+
+    spool_records(f, 100); /* segments 1..10, records 0..99 */
+    ts_reset(0, INT64_MAX, INT64_MAX);
+    pthread_mutex_lock(&ts.lock);
+    ts.start_segment = 6;
+    pthread_mutex_unlock(&ts.lock);
+    d = start(f);
+    wait_caught_up(d, 20000);
+    sa_dispatcher_stop(d, 1000);
+    snapshot();
+    for (int n = 0; n < 100; n++)
+        assert_int_equal(seen.received[n], n < 50 ? 0 : 1);
+
+    ts_reset(0, INT64_MAX, INT64_MAX);
+    pthread_mutex_lock(&ts.lock);
+    ts.start_segment = 1000;
+    pthread_mutex_unlock(&ts.lock);
+    spool_records(f, 20); /* segments 11, 12: records 100..119 */
+    d = start(f);
+    wait_caught_up(d, 20000);
+    sa_dispatcher_stop(d, 1000);
+    snapshot();
+    /* The spool's own cursor (the end of the first run) wins. */
+    for (int n = 0; n < 120; n++)
+        assert_int_equal(seen.received[n], n < 100 ? 0 : 1);
+    assert_int_equal(lag(f), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -719,6 +769,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resume_mid_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_fails_cleanly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_probe_while_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_cursor_past_the_end, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_dead_letter_once_across_rewind, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_dead_letter_once_across_restart, setup,
