@@ -4,10 +4,16 @@
  *
  * This runs over every byte of every file, so the common case is kept
  * short:
- *   - an unquoted field is scanned 16 bytes at a time with SSE2 (part of
- *     the x86-64 baseline) for the delimiter and the newline; the same
- *     load says whether any byte is >= 0x80, and only then is the field
- *     checked as UTF-8. Elsewhere a byte loop does the same work;
+ *   - a row without any quote character, wholly in the window, is split in
+ *     one pass over 16-byte blocks with SSE2 (part of the x86-64
+ *     baseline): one load gives the block's delimiters and newlines as a
+ *     bit mask, each set bit ends a field (simple_row). Any other row, and
+ *     every row where SSE2 is not available, goes the general way below,
+ *     which gives the same result for the rows simple_row takes;
+ *   - there, an unquoted field is scanned 16 bytes at a time for the
+ *     delimiter and the newline (a byte loop without SSE2); the same load
+ *     says whether any byte is >= 0x80, and only then is the field checked
+ *     as UTF-8;
  *   - a newline can sit inside a row only in a quoted field, so a row
  *     without one counts one line (or none, at the end of the file)
  *     without its bytes being read again;
@@ -23,8 +29,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__SSE2__)
+/* -DSA_CSV_NO_SSE2 builds the portable paths on x86-64 too, to test them. */
+#if defined(__SSE2__) && !defined(SA_CSV_NO_SSE2)
+#define CSV_SSE2 1
 #include <emmintrin.h>
+#else
+#define CSV_SSE2 0
 #endif
 
 /* A field whose text is in the scratch buffer: fields[field] gets its
@@ -189,7 +199,7 @@ static inline size_t scan_unquoted(const char *buf, size_t pos, size_t len, char
 {
     unsigned top_bits = 0;
 
-#if defined(__SSE2__)
+#if CSV_SSE2
     const __m128i delims = _mm_set1_epi8(delim), newlines = _mm_set1_epi8('\n');
     while (len - pos >= 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(buf + pos));
@@ -213,6 +223,74 @@ static inline size_t scan_unquoted(const char *buf, size_t pos, size_t len, char
     return pos;
 }
 
+#if CSV_SSE2
+/*
+ * The common row in one pass over 16-byte blocks: the stops (delimiters
+ * and newlines) of a block come out of one load as a bit mask, each set
+ * bit ends a field. Taken only when the row has no quote character at
+ * all, not too many fields, no field longer than max_field, valid UTF-8,
+ * and its newline in a block wholly inside the window. Fills p->fields
+ * and returns the row's length with its newline, or 0 for any other row,
+ * which sa_csv_next then parses the general way -- the way that gives
+ * the same fields for every row this takes.
+ */
+static size_t simple_row(struct sa_csv_parser *p, const char *buf, size_t len,
+                         size_t *n_fields)
+{
+    const __m128i delims = _mm_set1_epi8(p->opts.delimiter);
+    const __m128i newlines = _mm_set1_epi8('\n'), quotes = _mm_set1_epi8(p->opts.quote);
+    struct sa_csv_field *fields = p->fields;
+    const size_t max_field = p->opts.max_field;
+    const size_t max_fields =
+        p->opts.max_fields < p->cap_fields ? p->opts.max_fields : p->cap_fields;
+    /* Bytes >= 0x80 matter only for the UTF-8 check. */
+    const unsigned top_mask = p->opts.check_utf8 ? 0xFFFFu : 0;
+    size_t field_start = 0, n = 0;
+    int carry = 0; /* a byte >= 0x80 in the field, in the blocks before */
+
+    for (size_t block = 0; len - block >= 16; block += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(buf + block));
+        unsigned nl = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, newlines));
+        unsigned stops = nl | (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, delims));
+        unsigned quoted = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, quotes));
+        /* bit i: byte i >= 0x80; bits of the fields that end in this
+         * block are cleared as they end */
+        unsigned top = (unsigned)_mm_movemask_epi8(v) & top_mask;
+
+        /* a quote up to the row's newline: the general way */
+        if (quoted & (nl ? (2u << __builtin_ctz(nl)) - 1 : 0xFFFFu))
+            return 0;
+        for (; stops; stops &= stops - 1) {
+            unsigned at = (unsigned)__builtin_ctz(stops);
+            size_t end = block + at, flen = end - field_start;
+            int last = (nl >> at) & 1;
+
+            if (last && flen > 0 && buf[end - 1] == '\r')
+                flen--;
+            if (n == max_fields || flen > max_field)
+                return 0;
+            if (carry | top) { /* rare: non-ASCII text in the block */
+                if ((carry || (top & ((1u << at) - 1))) &&
+                    !sa_utf8_valid(buf + field_start, flen))
+                    return 0;
+                carry = 0;
+                top &= ~((2u << at) - 1);
+            }
+            fields[n].p = buf + field_start;
+            fields[n].len = flen;
+            n++;
+            if (last) {
+                *n_fields = n;
+                return end + 1;
+            }
+            field_start = end + 1;
+        }
+        carry |= top != 0;
+    }
+    return 0;
+}
+#endif
+
 int sa_csv_next(struct sa_csv_parser *p, const char *buf, size_t len, int at_eof,
                 struct sa_csv_row *row, size_t *consumed, struct sa_csv_error *where)
 {
@@ -225,6 +303,16 @@ int sa_csv_next(struct sa_csv_parser *p, const char *buf, size_t len, int at_eof
     *consumed = 0;
     if (len == 0)
         return SA_EAGAIN;
+#if CSV_SSE2
+    if (delim != '\n' && (pos = simple_row(p, buf, len, &n)) > 0) {
+        *consumed = pos;
+        row->fields = p->fields;
+        row->n_fields = n;
+        row->line = p->line++;
+        row->lines = 1;
+        return SA_OK;
+    }
+#endif
     rs.has_error = 0;
     sa_buf_reset(&p->scratch);
 
