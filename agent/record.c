@@ -39,6 +39,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,21 +115,38 @@ static inline size_t put_long(uint8_t *p, int64_t v)
     return n;
 }
 
+/* Bytes put_long writes for v. */
+static inline size_t long_size(int64_t v)
+{
+    unsigned bits = 64 - (unsigned)__builtin_clzll(sa_zigzag_encode(v) | 1);
+    return (bits + 6) / 7;
+}
+
+/* Avro floats and doubles are little-endian IEEE 754: on a little-endian
+ * host that is the value's own bytes, one move instead of a byte loop. */
 static inline size_t put_double(uint8_t *p, double v)
 {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &v, 8);
+#else
     uint64_t bits;
     memcpy(&bits, &v, sizeof bits);
     for (int i = 0; i < 8; i++)
         p[i] = (uint8_t)(bits >> (8 * i));
+#endif
     return 8;
 }
 
 static inline size_t put_float(uint8_t *p, float v)
 {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &v, 4);
+#else
     uint32_t bits;
     memcpy(&bits, &v, sizeof bits);
     for (int i = 0; i < 4; i++)
         p[i] = (uint8_t)(bits >> (8 * i));
+#endif
     return 4;
 }
 
@@ -136,6 +154,11 @@ static inline size_t put_float(uint8_t *p, float v)
 static inline size_t put_branch(uint8_t *p, int branch)
 {
     return branch >= 0 ? put_long(p, branch) : 0;
+}
+
+static inline size_t branch_size(int branch)
+{
+    return branch >= 0 ? long_size(branch) : 0;
 }
 
 /* --- errors ---------------------------------------------------------------- */
@@ -490,32 +513,29 @@ static int compact(struct sa_record *rec)
     return SA_OK;
 }
 
-/* Room for n bytes of field's encoding (*dst): in place when the field
- * was set since the reset and the new value fits, else at the end of
- * scratch. */
-static int place(struct sa_record *rec, int field, size_t n, uint8_t **dst,
-                 struct sa_err *err)
+/* place() when the field's bytes must go at the end of scratch and there
+ * may be no room: compact or grow first. */
+static int place_at_end(struct sa_record *rec, int field, size_t n, uint8_t **dst,
+                        struct sa_err *err)
 {
     struct record_priv *p = PRIV(rec);
     struct slot *s = &p->slot[field];
     int rc;
 
-    if (rec->is_set[field] != 1 || n > s->cap) {
-        if (n > p->scratch.cap - p->scratch.len) {
-            size_t live = n;
-            for (size_t i = 0; i < rec->n_fields; i++)
-                if (rec->is_set[i] == 1)
-                    live += p->slot[i].len;
-            if (live < p->scratch.len / 2 && (rc = compact(rec)))
-                goto fail;
-            if ((rc = sa_buf_reserve(&p->scratch, n)))
-                goto fail;
-        }
-        s->off = p->scratch.len;
-        s->cap = n;
-        p->scratch.len += n;
+    if (n > p->scratch.cap - p->scratch.len) {
+        size_t live = n;
+        for (size_t i = 0; i < rec->n_fields; i++)
+            if (rec->is_set[i] == 1)
+                live += p->slot[i].len;
+        if (live < p->scratch.len / 2 && (rc = compact(rec)))
+            goto fail;
+        if ((rc = sa_buf_reserve(&p->scratch, n)))
+            goto fail;
     }
+    s->off = p->scratch.len;
+    s->cap = n;
     s->len = n;
+    p->scratch.len += n;
     *dst = p->scratch.data + s->off;
     return SA_OK;
 fail:
@@ -523,22 +543,120 @@ fail:
                       rec->schema->fields[field].name, sa_strerror(rc));
 }
 
-/* Store a fixed-size encoding (branch and value) with its typed value. */
-static int store(struct sa_record *rec, int field, const uint8_t *bytes, size_t n,
-                 avro_type_t kind, int64_t l, double d, struct sa_err *err)
+/* Room for n bytes of field's encoding (*dst): in place when the field
+ * was set since the reset and the new value fits, else at the end of
+ * scratch. Inline for the common cases, which run for every field of
+ * every record: a first value with room left at the end, or a value set
+ * again that fits where the last one was. */
+static inline int place(struct sa_record *rec, int field, size_t n, uint8_t **dst,
+                        struct sa_err *err)
 {
-    struct slot *s;
-    uint8_t *dst;
-    int rc = place(rec, field, n, &dst, err);
+    struct record_priv *p = PRIV(rec);
+    struct slot *s = &p->slot[field];
 
-    if (rc)
-        return rc;
-    memcpy(dst, bytes, n);
-    s = &PRIV(rec)->slot[field];
+    if (rec->is_set[field] == 1 && n <= s->cap) {
+        s->len = n;
+        *dst = p->scratch.data + s->off;
+        return SA_OK;
+    }
+    if (n > p->scratch.cap - p->scratch.len)
+        return place_at_end(rec, field, n, dst, err);
+    s->off = p->scratch.len;
+    s->cap = n;
+    s->len = n;
+    p->scratch.len += n;
+    *dst = p->scratch.data + s->off;
+    return SA_OK;
+}
+
+/* The typed value beside a field's encoding, for sa_record_key and
+ * sa_record_event_ms; the field counts as set from now on. */
+static inline void note_value(struct sa_record *rec, int field, avro_type_t kind,
+                              int64_t l, double d)
+{
+    struct slot *s = &PRIV(rec)->slot[field];
+
     s->v.kind = kind;
     s->v.l = l;
     s->v.d = d;
     rec->is_set[field] = 1;
+}
+
+/*
+ * Store a value of field: the union branch, when there is one, then the
+ * value's Avro encoding, written straight into its place (its size is
+ * known up front). One function per encoding: zigzag varint (int, long,
+ * enum), 8- and 4-byte IEEE, a byte (boolean), nothing (null).
+ */
+static int store_long(struct sa_record *rec, int field, int branch, avro_type_t kind,
+                      int64_t v, struct sa_err *err)
+{
+    size_t head = branch_size(branch);
+    uint8_t *dst;
+    int rc = place(rec, field, head + long_size(v), &dst, err);
+
+    if (rc)
+        return rc;
+    put_branch(dst, branch);
+    put_long(dst + head, v);
+    note_value(rec, field, kind, v, 0);
+    return SA_OK;
+}
+
+static int store_double(struct sa_record *rec, int field, int branch, double v,
+                        struct sa_err *err)
+{
+    size_t head = branch_size(branch);
+    uint8_t *dst;
+    int rc = place(rec, field, head + 8, &dst, err);
+
+    if (rc)
+        return rc;
+    put_branch(dst, branch);
+    put_double(dst + head, v);
+    note_value(rec, field, AVRO_DOUBLE, 0, v);
+    return SA_OK;
+}
+
+static int store_float(struct sa_record *rec, int field, int branch, float v,
+                       struct sa_err *err)
+{
+    size_t head = branch_size(branch);
+    uint8_t *dst;
+    int rc = place(rec, field, head + 4, &dst, err);
+
+    if (rc)
+        return rc;
+    put_branch(dst, branch);
+    put_float(dst + head, v);
+    note_value(rec, field, AVRO_FLOAT, 0, (double)v);
+    return SA_OK;
+}
+
+static int store_bool(struct sa_record *rec, int field, int branch, int v,
+                      struct sa_err *err)
+{
+    size_t head = branch_size(branch);
+    uint8_t *dst;
+    int rc = place(rec, field, head + 1, &dst, err);
+
+    if (rc)
+        return rc;
+    put_branch(dst, branch);
+    dst[head] = v ? 1 : 0;
+    note_value(rec, field, AVRO_BOOLEAN, v ? 1 : 0, 0);
+    return SA_OK;
+}
+
+static int store_null(struct sa_record *rec, int field, int branch, struct sa_err *err)
+{
+    uint8_t *dst;
+    int rc = place(rec, field, branch_size(branch), &dst, err);
+
+    if (rc)
+        return rc;
+    put_branch(dst, branch);
+    note_value(rec, field, AVRO_NULL, 0, 0);
     return SA_OK;
 }
 
@@ -546,8 +664,7 @@ static int store(struct sa_record *rec, int field, const uint8_t *bytes, size_t 
 static int store_data(struct sa_record *rec, int field, int branch, avro_type_t kind,
                       const char *data, size_t len, struct sa_err *err)
 {
-    uint8_t head[24];
-    size_t n = put_branch(head, branch);
+    size_t n = branch_size(branch);
     struct slot *s;
     uint8_t *dst;
     int rc;
@@ -555,10 +672,10 @@ static int store_data(struct sa_record *rec, int field, int branch, avro_type_t 
     if (len > SCRATCH_MAX)
         return sa_err_set(err, SA_ERECORD, "field '%s': %s",
                           rec->schema->fields[field].name, sa_strerror(SA_ETOOBIG));
-    n += put_long(head + n, (int64_t)len);
+    n += long_size((int64_t)len);
     if ((rc = place(rec, field, n + len, &dst, err)))
         return rc;
-    memcpy(dst, head, n);
+    put_long(dst + put_branch(dst, branch), (int64_t)len);
     if (len)
         memcpy(dst + n, data, len);
     s = &PRIV(rec)->slot[field];
@@ -581,91 +698,82 @@ static inline int has_kind(const struct sa_record *rec, int field, avro_type_t k
 
 /* --- typed setters --------------------------------------------------------- */
 
-int sa_record_set_null(struct sa_record *rec, int field, struct sa_err *err)
-{
-    uint8_t buf[12];
-    int rc = check_field(rec, field, err);
+/* Each setter is a public function that checks the field number and a
+ * static one, set_*(), for a field already checked: sa_record_set_text
+ * calls those. */
 
-    if (rc)
-        return rc;
+static int set_null(struct sa_record *rec, int field, struct sa_err *err)
+{
     if (!rec->schema->fields[field].nullable || !has_kind(rec, field, AVRO_NULL))
         return type_error(rec, field, err, "null");
-    return store(rec, field, buf, put_branch(buf, branch_of(rec, field, AVRO_NULL)),
-                 AVRO_NULL, 0, 0, err);
+    return store_null(rec, field, branch_of(rec, field, AVRO_NULL), err);
+}
+
+int sa_record_set_null(struct sa_record *rec, int field, struct sa_err *err)
+{
+    int rc = check_field(rec, field, err);
+    return rc ? rc : set_null(rec, field, err);
+}
+
+static int set_bool(struct sa_record *rec, int field, int v, struct sa_err *err)
+{
+    int b = branch_of(rec, field, AVRO_BOOLEAN);
+
+    if (b == BRANCH_NONE)
+        return type_error(rec, field, err, "%s", v ? "true" : "false");
+    return store_bool(rec, field, b, v, err);
 }
 
 int sa_record_set_bool(struct sa_record *rec, int field, int v, struct sa_err *err)
 {
-    uint8_t buf[12];
-    size_t n;
-    int b, rc = check_field(rec, field, err);
+    int rc = check_field(rec, field, err);
+    return rc ? rc : set_bool(rec, field, v, err);
+}
 
-    if (rc)
-        return rc;
-    if ((b = branch_of(rec, field, AVRO_BOOLEAN)) == BRANCH_NONE)
-        return type_error(rec, field, err, "%s", v ? "true" : "false");
-    n = put_branch(buf, b);
-    buf[n++] = v ? 1 : 0;
-    return store(rec, field, buf, n, AVRO_BOOLEAN, v ? 1 : 0, 0, err);
+static int set_long(struct sa_record *rec, int field, int64_t v, struct sa_err *err)
+{
+    int b;
+
+    if ((b = branch_of(rec, field, AVRO_INT64)) != BRANCH_NONE)
+        return store_long(rec, field, b, AVRO_INT64, v, err);
+    if ((b = branch_of(rec, field, AVRO_INT32)) != BRANCH_NONE) {
+        if (v < INT32_MIN || v > INT32_MAX)
+            return type_error(rec, field, err, "%" PRId64 " (out of range)", v);
+        return store_long(rec, field, b, AVRO_INT32, v, err);
+    }
+    if ((b = branch_of(rec, field, AVRO_DOUBLE)) != BRANCH_NONE)
+        return store_double(rec, field, b, (double)v, err);
+    if ((b = branch_of(rec, field, AVRO_FLOAT)) != BRANCH_NONE)
+        return store_float(rec, field, b, (float)v, err);
+    return type_error(rec, field, err, "%" PRId64, v);
 }
 
 int sa_record_set_long(struct sa_record *rec, int field, int64_t v, struct sa_err *err)
 {
-    uint8_t buf[24];
-    size_t n;
-    int b, rc = check_field(rec, field, err);
-
-    if (rc)
-        return rc;
-    if ((b = branch_of(rec, field, AVRO_INT64)) != BRANCH_NONE) {
-        n = put_branch(buf, b);
-        n += put_long(buf + n, v);
-        return store(rec, field, buf, n, AVRO_INT64, v, 0, err);
-    }
-    if ((b = branch_of(rec, field, AVRO_INT32)) != BRANCH_NONE) {
-        if (v < INT32_MIN || v > INT32_MAX)
-            return type_error(rec, field, err, "%" PRId64 " (out of range)", v);
-        n = put_branch(buf, b);
-        n += put_long(buf + n, v);
-        return store(rec, field, buf, n, AVRO_INT32, v, 0, err);
-    }
-    if ((b = branch_of(rec, field, AVRO_DOUBLE)) != BRANCH_NONE) {
-        n = put_branch(buf, b);
-        n += put_double(buf + n, (double)v);
-        return store(rec, field, buf, n, AVRO_DOUBLE, 0, (double)v, err);
-    }
-    if ((b = branch_of(rec, field, AVRO_FLOAT)) != BRANCH_NONE) {
-        n = put_branch(buf, b);
-        n += put_float(buf + n, (float)v);
-        return store(rec, field, buf, n, AVRO_FLOAT, 0, (double)(float)v, err);
-    }
-    return type_error(rec, field, err, "%" PRId64, v);
+    int rc = check_field(rec, field, err);
+    return rc ? rc : set_long(rec, field, v, err);
 }
 
-int sa_record_set_double(struct sa_record *rec, int field, double v, struct sa_err *err)
+static int set_double(struct sa_record *rec, int field, double v, struct sa_err *err)
 {
-    uint8_t buf[24];
-    size_t n;
-    int b, rc = check_field(rec, field, err);
+    int b;
 
-    if (rc)
-        return rc;
-    if ((b = branch_of(rec, field, AVRO_DOUBLE)) != BRANCH_NONE) {
-        n = put_branch(buf, b);
-        n += put_double(buf + n, v);
-        return store(rec, field, buf, n, AVRO_DOUBLE, 0, v, err);
-    }
-    if ((b = branch_of(rec, field, AVRO_FLOAT)) != BRANCH_NONE) {
-        n = put_branch(buf, b);
-        n += put_float(buf + n, (float)v);
-        return store(rec, field, buf, n, AVRO_FLOAT, 0, (double)(float)v, err);
-    }
+    if ((b = branch_of(rec, field, AVRO_DOUBLE)) != BRANCH_NONE)
+        return store_double(rec, field, b, v, err);
+    if ((b = branch_of(rec, field, AVRO_FLOAT)) != BRANCH_NONE)
+        return store_float(rec, field, b, (float)v, err);
     if ((has_kind(rec, field, AVRO_INT64) || has_kind(rec, field, AVRO_INT32)) &&
         isfinite(v) && v == floor(v) && v >= -9223372036854775808.0 &&
         v < 9223372036854775808.0)
         /* An integral double (JSON "3.0") fits an integer field losslessly. */
-        return sa_record_set_long(rec, field, (int64_t)v, err);
+        return set_long(rec, field, (int64_t)v, err);
     return type_error(rec, field, err, "%.17g", v);
+}
+
+int sa_record_set_double(struct sa_record *rec, int field, double v, struct sa_err *err)
+{
+    int rc = check_field(rec, field, err);
+    return rc ? rc : set_double(rec, field, v, err);
 }
 
 /* The text in quotes for error messages, cut and made printable. */
@@ -684,13 +792,29 @@ static void quote_for_error(const char *s, size_t len, char *out, size_t size)
     out[o] = '\0';
 }
 
+static int text_error(struct sa_record *rec, int field, struct sa_err *err,
+                      const char *s, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7), noinline, cold));
+
+/* type_error() on a text value: "got \"<text>\"" and what fmt adds. Out of
+ * line, so that the setters on the hot path keep small frames. */
+static int text_error(struct sa_record *rec, int field, struct sa_err *err,
+                      const char *s, size_t len, const char *fmt, ...)
+{
+    char quoted[96], more[160];
+    va_list ap;
+
+    quote_for_error(s, len, quoted, sizeof quoted);
+    va_start(ap, fmt);
+    vsnprintf(more, sizeof more, fmt, ap);
+    va_end(ap);
+    return type_error(rec, field, err, "%s%s", quoted, more);
+}
+
 static int set_enum_symbol(struct sa_record *rec, int field, const char *s, size_t len,
                            struct sa_err *err)
 {
     const struct field_state *st = &PRIV(rec)->f[field];
-    uint8_t buf[24];
-    char quoted[96];
-    size_t n;
     int idx = -1;
 
     if (!st->enum_schema)
@@ -700,32 +824,31 @@ static int set_enum_symbol(struct sa_record *rec, int field, const char *s, size
             idx = i;
             break;
         }
-    if (idx < 0) {
-        quote_for_error(s, len, quoted, sizeof quoted);
-        return type_error(rec, field, err, "%s (not a symbol of %s)", quoted,
+    if (idx < 0)
+        return text_error(rec, field, err, s, len, " (not a symbol of %s)",
                           avro_schema_name(st->enum_schema));
-    }
-    n = put_branch(buf, st->branch[AVRO_ENUM]);
-    n += put_long(buf + n, idx);
-    return store(rec, field, buf, n, AVRO_ENUM, idx, 0, err);
+    return store_long(rec, field, st->branch[AVRO_ENUM], AVRO_ENUM, idx, err);
 }
 
-int sa_record_set_string(struct sa_record *rec, int field, const char *s, size_t len,
-                         struct sa_err *err)
+static int set_string(struct sa_record *rec, int field, const char *s, size_t len,
+                      struct sa_err *err)
 {
-    char quoted[96];
-    int b, rc = check_field(rec, field, err);
+    int b;
 
-    if (rc)
-        return rc;
     if ((b = branch_of(rec, field, AVRO_STRING)) != BRANCH_NONE)
         return store_data(rec, field, b, AVRO_STRING, s, len, err);
     if ((b = branch_of(rec, field, AVRO_BYTES)) != BRANCH_NONE)
         return store_data(rec, field, b, AVRO_BYTES, s, len, err);
     if (has_kind(rec, field, AVRO_ENUM))
         return set_enum_symbol(rec, field, s, len, err);
-    quote_for_error(s, len, quoted, sizeof quoted);
-    return type_error(rec, field, err, "%s", quoted);
+    return text_error(rec, field, err, s, len, "%s", "");
+}
+
+int sa_record_set_string(struct sa_record *rec, int field, const char *s, size_t len,
+                         struct sa_err *err)
+{
+    int rc = check_field(rec, field, err);
+    return rc ? rc : set_string(rec, field, s, len, err);
 }
 
 int sa_record_set_enum(struct sa_record *rec, int field, const char *symbol,
@@ -981,7 +1104,6 @@ int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_
                        struct sa_err *err)
 {
     const struct sa_schema_field *f;
-    char quoted[96];
     int rc = check_field(rec, field, err);
     int64_t lv;
     double dv;
@@ -992,19 +1114,19 @@ int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_
     f = &rec->schema->fields[field];
     if (len == 0) {
         if (f->nullable)
-            return sa_record_set_null(rec, field, err);
+            return set_null(rec, field, err);
         if (f->default_json) {
             rec->is_set[field] = 0; /* encode applies the default */
             return SA_OK;
         }
         if (f->kind == AVRO_STRING || f->kind == AVRO_BYTES)
-            return sa_record_set_string(rec, field, text, 0, err);
+            return set_string(rec, field, text, 0, err);
         return type_error(rec, field, err, "an empty value");
     }
     switch (f->kind) {
     case AVRO_STRING:
     case AVRO_BYTES:
-        return sa_record_set_string(rec, field, text, len, err);
+        return set_string(rec, field, text, len, err);
     case AVRO_ENUM:
         return set_enum_symbol(rec, field, text, len, err);
     default:
@@ -1016,44 +1138,41 @@ int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_
     case AVRO_INT64:
         rc = parse_int64(text, len, &lv);
         if (rc == 0)
-            return sa_record_set_long(rec, field, lv, err);
+            return set_long(rec, field, lv, err);
         if (f->logical == SA_LOGICAL_TIMESTAMP_MILLIS &&
             parse_iso8601(text, len, &lv) == 0)
-            return sa_record_set_long(rec, field, lv, err);
-        quote_for_error(text, len, quoted, sizeof quoted);
-        return type_error(rec, field, err, "%s%s", quoted,
+            return set_long(rec, field, lv, err);
+        return text_error(rec, field, err, text, len, "%s",
                           rc == -2 ? " (out of range)" : "");
     case AVRO_FLOAT:
     case AVRO_DOUBLE:
         if (parse_double(text, len, &dv) == 0)
-            return sa_record_set_double(rec, field, dv, err);
+            return set_double(rec, field, dv, err);
         break;
     case AVRO_BOOLEAN:
         if (parse_bool(text, len, &bv) == 0)
-            return sa_record_set_bool(rec, field, bv, err);
+            return set_bool(rec, field, bv, err);
         break;
     case AVRO_UNION:
         /* A general union: the first branch the text fits. */
         if (has_kind(rec, field, AVRO_INT64) && parse_int64(text, len, &lv) == 0)
-            return sa_record_set_long(rec, field, lv, err);
+            return set_long(rec, field, lv, err);
         if (has_kind(rec, field, AVRO_INT32) && parse_int64(text, len, &lv) == 0 &&
             lv >= INT32_MIN && lv <= INT32_MAX)
-            return sa_record_set_long(rec, field, lv, err);
+            return set_long(rec, field, lv, err);
         if ((has_kind(rec, field, AVRO_DOUBLE) || has_kind(rec, field, AVRO_FLOAT)) &&
             parse_double(text, len, &dv) == 0)
-            return sa_record_set_double(rec, field, dv, err);
+            return set_double(rec, field, dv, err);
         if (has_kind(rec, field, AVRO_BOOLEAN) && parse_bool(text, len, &bv) == 0)
-            return sa_record_set_bool(rec, field, bv, err);
+            return set_bool(rec, field, bv, err);
         if (has_kind(rec, field, AVRO_STRING) || has_kind(rec, field, AVRO_BYTES))
-            return sa_record_set_string(rec, field, text, len, err);
+            return set_string(rec, field, text, len, err);
         break;
     default:
-        quote_for_error(text, len, quoted, sizeof quoted);
-        return type_error(rec, field, err, "%s (text cannot fill a %s)", quoted,
+        return text_error(rec, field, err, text, len, " (text cannot fill a %s)",
                           kind_name(f->kind, f->logical));
     }
-    quote_for_error(text, len, quoted, sizeof quoted);
-    return type_error(rec, field, err, "%s", quoted);
+    return text_error(rec, field, err, text, len, "%s", "");
 }
 
 /* --- encoding -------------------------------------------------------------- */
