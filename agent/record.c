@@ -872,10 +872,11 @@ static void trim(const char **s, size_t *len)
 }
 
 /* A decimal integer, optional sign, nothing else. 0 ok, -1 not an integer,
- * -2 out of the int64 range. */
+ * -2 out of the int64 range (found at the first digit that overflows, so
+ * "99999999999999999999x" is out of range, not "not an integer"). */
 static int parse_int64(const char *s, size_t len, int64_t *out)
 {
-    size_t i = 0;
+    size_t i = 0, unchecked_end;
     int neg = 0;
     uint64_t v = 0, limit;
 
@@ -886,6 +887,14 @@ static int parse_int64(const char *s, size_t len, int64_t *out)
     if (i == len)
         return -1;
     limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    /* 18 digits stay below 10^18 < INT64_MAX: no overflow check for them. */
+    unchecked_end = len - i > 18 ? i + 18 : len;
+    for (; i < unchecked_end; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (d > 9)
+            return -1;
+        v = v * 10 + d;
+    }
     for (; i < len; i++) {
         unsigned d = (unsigned)(s[i] - '0');
         if (d > 9)
@@ -980,16 +989,29 @@ static int parse_double(const char *s, size_t len, double *out)
     return 0;
 }
 
-static int ieq(const char *s, size_t len, const char *word)
+/* s[0, len) is word (lower case), ignoring ASCII case as strncasecmp does
+ * in the C locale the agent runs in. */
+static int is_word(const char *s, size_t len, const char *word, size_t word_len)
 {
-    return strlen(word) == len && strncasecmp(s, word, len) == 0;
+    if (len != word_len)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != word[i])
+            return 0;
+    }
+    return 1;
 }
 
 static int parse_bool(const char *s, size_t len, int *out)
 {
-    if (ieq(s, len, "true") || ieq(s, len, "1") || ieq(s, len, "yes"))
+    if (is_word(s, len, "true", 4) || is_word(s, len, "1", 1) ||
+        is_word(s, len, "yes", 3))
         *out = 1;
-    else if (ieq(s, len, "false") || ieq(s, len, "0") || ieq(s, len, "no"))
+    else if (is_word(s, len, "false", 5) || is_word(s, len, "0", 1) ||
+             is_word(s, len, "no", 2))
         *out = 0;
     else
         return -1;

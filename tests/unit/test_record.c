@@ -241,6 +241,94 @@ static void test_text_booleans(void **state)
                  "field 'b': expected boolean, got \"maybe\"");
 }
 
+/* Integers at the edges of the digit count that needs no overflow check
+ * (18), and which error wins when a long run of digits is also not a
+ * number: the overflow, found at the digit that overflows. */
+static void test_text_integer_edges(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *json; /* "l":..., or NULL: refused */
+        const char *error;
+    } cases[] = {
+        {"999999999999999999", "\"l\":999999999999999999", NULL},
+        {"-999999999999999999", "\"l\":-999999999999999999", NULL},
+        {"9223372036854775807", "\"l\":9223372036854775807", NULL},
+        {"-9223372036854775808", "\"l\":-9223372036854775808", NULL},
+        {"+9223372036854775807", "\"l\":9223372036854775807", NULL},
+        {"0000000000000000000000000042", "\"l\":42", NULL},
+        {"-0000000000000000000009223372036854775808", "\"l\":-9223372036854775808",
+         NULL},
+        {" 17\t", "\"l\":17", NULL},
+        {"9223372036854775808", NULL, "\"9223372036854775808\" (out of range)"},
+        {"-9223372036854775809", NULL, "\"-9223372036854775809\" (out of range)"},
+        {"18446744073709551616", NULL, "\"18446744073709551616\" (out of range)"},
+        {"99999999999999999999x", NULL, "\"99999999999999999999x\" (out of range)"},
+        {"999999999999999999x", NULL, "\"999999999999999999x\""},
+        {"9223372036854775807x", NULL, "\"9223372036854775807x\""},
+        {"-", NULL, "\"-\""},
+        {"+", NULL, "\"+\""},
+        {"--1", NULL, "\"--1\""},
+        {"1 2", NULL, "\"1 2\""},
+        {"1.0", NULL, "\"1.0\""},
+    };
+    struct fixture *fx = *state;
+
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *text = cases[i].text;
+        int rc;
+        sa_record_reset(&fx->rec);
+        set_required(fx);
+        rc = sa_record_set_text(&fx->rec, F_L, text, strlen(text), &fx->err);
+        if (cases[i].json) {
+            if (rc != SA_OK)
+                fail_msg("%s: %s", text, fx->err.msg);
+            if (!strstr(to_json(fx), cases[i].json))
+                fail_msg("%s: %s, want %s", text, to_json(fx), cases[i].json);
+        } else {
+            char want[160];
+            snprintf(want, sizeof want, "field 'l': expected long, got %s",
+                     cases[i].error);
+            expect_error(fx, rc, want);
+        }
+    }
+}
+
+/* Booleans ignore ASCII case only, and only whole words count. */
+static void test_text_boolean_words(void **state)
+{
+    static const char *const yes[] = {"tRuE", "Yes", "yES", "TRUE"};
+    static const char *const no[] = {"fAlSe", "nO", "No", "FALSE"};
+    static const char *const bad[] = {"tru", "truee", "ye", "n",    "2",
+                                      "00",  "11",    "t",  "[rue", "\xd4rue",
+                                      "on",  "off",   "y",  "f"};
+    struct fixture *fx = *state;
+
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+        sa_record_reset(&fx->rec);
+        set_required(fx);
+        assert_int_equal(
+            sa_record_set_text(&fx->rec, F_B, yes[i], strlen(yes[i]), &fx->err), SA_OK);
+        assert_non_null(strstr(to_json(fx), "\"b\":true"));
+    }
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++) {
+        sa_record_reset(&fx->rec);
+        set_required(fx);
+        assert_int_equal(
+            sa_record_set_text(&fx->rec, F_B, no[i], strlen(no[i]), &fx->err), SA_OK);
+        assert_non_null(strstr(to_json(fx), "\"b\":false"));
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(
+            sa_record_set_text(&fx->rec, F_B, bad[i], strlen(bad[i]), &fx->err),
+            SA_ERECORD);
+    /* the text is a slice: "true" followed by more is still "true" */
+    assert_int_equal(sa_record_set_text(&fx->rec, F_B, "truex", 4, &fx->err), SA_OK);
+    /* a NUL inside is not the end of the word */
+    assert_int_equal(sa_record_set_text(&fx->rec, F_B, "tr\0e", 4, &fx->err),
+                     SA_ERECORD);
+}
+
 static void test_text_timestamps(void **state)
 {
     static const struct {
@@ -843,6 +931,8 @@ int main(void)
         cmocka_unit_test(test_type_errors),
         cmocka_unit_test(test_text_numbers),
         cmocka_unit_test(test_text_booleans),
+        cmocka_unit_test(test_text_integer_edges),
+        cmocka_unit_test(test_text_boolean_words),
         cmocka_unit_test(test_text_timestamps),
         cmocka_unit_test(test_text_empty),
         cmocka_unit_test(test_key_and_meta),
