@@ -85,6 +85,8 @@ struct field_state {
     avro_schema_t enum_schema; /* the field's enum (first enum branch) */
     struct enum_symbol *symbols;
     int n_symbols;
+    uint16_t *symbol_index; /* see load_symbols; NULL: scan the symbols */
+    size_t index_mask;
     enum def_kind def;
     uint8_t *def_bytes; /* the default, encoded */
     size_t def_len;
@@ -265,8 +267,30 @@ static void plan_branches(const struct sa_schema_field *f, struct field_state *s
     }
 }
 
+/* Where a symbol starts its search in field_state.symbol_index: a hash of
+ * its length and five of its bytes (len > 0), chosen without a branch on
+ * the length so that looking up symbols of mixed lengths stays cheap. */
+static inline size_t symbol_hash(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    uint64_t key = (uint64_t)u[0] | (uint64_t)u[len / 4] << 8 |
+                   (uint64_t)u[len / 2] << 16 | (uint64_t)u[len * 3 / 4] << 24 |
+                   (uint64_t)u[len - 1] << 32 | (uint64_t)len << 40;
+    return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 32);
+}
+
+/*
+ * The enum's symbols, and an open-addressing index over them (a quarter
+ * full at most; symbol number + 1, 0 for an empty slot), so that a lookup
+ * compares one symbol instead of trying them in turn, which for values in
+ * random order mispredicts a branch per value. Symbols go in in order, so
+ * a lookup finds the first of equal ones, as the scan does. An empty
+ * symbol is not indexed (an empty text is looked up by the scan).
+ */
 static int load_symbols(struct field_state *st)
 {
+    size_t slots = 16;
+
     if (!st->enum_schema)
         return SA_OK;
     st->n_symbols = avro_schema_enum_number_of_symbols(st->enum_schema);
@@ -278,6 +302,24 @@ static int load_symbols(struct field_state *st)
     for (int i = 0; i < st->n_symbols; i++) {
         st->symbols[i].name = avro_schema_enum_get(st->enum_schema, i);
         st->symbols[i].len = st->symbols[i].name ? strlen(st->symbols[i].name) : 0;
+    }
+    if (st->n_symbols >= UINT16_MAX)
+        return SA_OK; /* no index: set_enum_symbol scans */
+    while (slots < 4 * (size_t)st->n_symbols)
+        slots *= 2;
+    st->symbol_index = calloc(slots, sizeof *st->symbol_index);
+    if (!st->symbol_index)
+        return SA_ENOMEM;
+    st->index_mask = slots - 1;
+    for (int i = 0; i < st->n_symbols; i++) {
+        const struct enum_symbol *sym = &st->symbols[i];
+        size_t h;
+        if (sym->len == 0)
+            continue;
+        h = symbol_hash(sym->name, sym->len) & st->index_mask;
+        while (st->symbol_index[h])
+            h = (h + 1) & st->index_mask;
+        st->symbol_index[h] = (uint16_t)(i + 1);
     }
     return SA_OK;
 }
@@ -461,6 +503,7 @@ void sa_record_fini(struct sa_record *rec)
         for (size_t i = 0; p->f && i < rec->n_fields; i++) {
             free(p->f[i].def_bytes);
             free(p->f[i].symbols);
+            free(p->f[i].symbol_index);
         }
         free(p->f);
         free(p->slot);
@@ -819,11 +862,22 @@ static int set_enum_symbol(struct sa_record *rec, int field, const char *s, size
 
     if (!st->enum_schema)
         return type_error(rec, field, err, "enum symbol");
-    for (int i = 0; i < st->n_symbols; i++)
-        if (st->symbols[i].len == len && memcmp(st->symbols[i].name, s, len) == 0) {
-            idx = i;
-            break;
+    if (st->symbol_index && len > 0) {
+        size_t h = symbol_hash(s, len) & st->index_mask;
+        for (; st->symbol_index[h]; h = (h + 1) & st->index_mask) {
+            int i = st->symbol_index[h] - 1;
+            if (st->symbols[i].len == len && memcmp(st->symbols[i].name, s, len) == 0) {
+                idx = i;
+                break;
+            }
         }
+    } else {
+        for (int i = 0; i < st->n_symbols; i++)
+            if (st->symbols[i].len == len && memcmp(st->symbols[i].name, s, len) == 0) {
+                idx = i;
+                break;
+            }
+    }
     if (idx < 0)
         return text_error(rec, field, err, s, len, " (not a symbol of %s)",
                           avro_schema_name(st->enum_schema));

@@ -329,6 +329,78 @@ static void test_text_boolean_words(void **state)
                      SA_ERECORD);
 }
 
+/* One enum field of the given symbols: each symbol's text encodes to its
+ * index, and nothing else is taken. */
+static void check_enum_symbols(const char *const *symbols, int n)
+{
+    struct sa_schema *schema;
+    struct sa_record rec;
+    struct sa_buf json, body;
+    struct sa_err err = {0};
+    static const char *const not_symbols[] = {"",     "S",      "s0",    "S0 ",
+                                              " S0",  "S00",    "AB_",   "AB_CC",
+                                              "ab_c", "ABwDEF", "ABDEF", "ZZZZ"};
+
+    sa_buf_init(&json, 1 << 20);
+    sa_buf_init(&body, 1 << 10);
+    sa_buf_append_str(&json,
+                      "{\"type\":\"record\",\"name\":\"E\",\"fields\":[{\"name\":"
+                      "\"e\",\"type\":{\"type\":\"enum\",\"name\":\"Sym\","
+                      "\"symbols\":[");
+    for (int i = 0; i < n; i++)
+        sa_buf_printf(&json, "%s\"%s\"", i ? "," : "", symbols[i]);
+    sa_buf_append_str(&json, "]}}]}");
+    sa_buf_terminate(&json);
+    assert_int_equal(sa_schema_parse("e", 1, (const char *)json.data, &schema, &err),
+                     SA_OK);
+    assert_int_equal(sa_record_init(&rec, schema, &err), SA_OK);
+    for (int i = 0; i < n; i++) {
+        uint64_t got;
+        sa_record_reset(&rec);
+        if (sa_record_set_text(&rec, 0, symbols[i], strlen(symbols[i]), &err))
+            fail_msg("%s: %s", symbols[i], err.msg);
+        sa_buf_reset(&body);
+        assert_int_equal(sa_record_encode(&rec, &body, &err), SA_OK);
+        assert_int_equal(sa_varint_decode(body.data, body.data + body.len, &got),
+                         body.len);
+        assert_int_equal(sa_zigzag_decode(got), i);
+    }
+    for (size_t i = 0; i < sizeof not_symbols / sizeof *not_symbols; i++) {
+        int listed = 0;
+        for (int k = 0; k < n; k++)
+            listed |= strcmp(symbols[k], not_symbols[i]) == 0;
+        if (listed)
+            continue;
+        if (sa_record_set_enum(&rec, 0, not_symbols[i], &err) != SA_ERECORD)
+            fail_msg("'%s' taken as a symbol", not_symbols[i]);
+    }
+    sa_record_fini(&rec);
+    sa_schema_free(schema);
+    sa_buf_fini(&json);
+    sa_buf_fini(&body);
+}
+
+/* Enum symbols are found through a hash index of their length and five
+ * of their bytes; symbols with the same hash (here the same length and
+ * the same bytes 0, 1, 3, 4, 5) share a probe sequence. */
+static void test_text_enum_symbols(void **state)
+{
+    static const char *const few[] = {"OK", "WARN", "FAULT"};
+    static const char *const colliding[] = {"ABxDEF", "AByDEF", "B", "ABzDEF", "AB_C"};
+    static char names[600][8];
+    const char *many[600];
+    (void)state;
+
+    check_enum_symbols(few, 3);
+    check_enum_symbols(colliding, 5);
+    for (int i = 0; i < 600; i++) {
+        snprintf(names[i], sizeof names[i], "S%d", i);
+        many[i] = names[i];
+    }
+    check_enum_symbols(many, 40);
+    check_enum_symbols(many, 600);
+}
+
 static void test_text_timestamps(void **state)
 {
     static const struct {
@@ -933,6 +1005,7 @@ int main(void)
         cmocka_unit_test(test_text_booleans),
         cmocka_unit_test(test_text_integer_edges),
         cmocka_unit_test(test_text_boolean_words),
+        cmocka_unit_test(test_text_enum_symbols),
         cmocka_unit_test(test_text_timestamps),
         cmocka_unit_test(test_text_empty),
         cmocka_unit_test(test_key_and_meta),
