@@ -93,11 +93,20 @@ struct field_state {
     struct value def_value;
 };
 
+/* The last date parse_iso8601 turned into days since the epoch: the
+ * timestamps of a file mostly share their day, and the calendar
+ * arithmetic is a chain of dependent multiplications. */
+struct day_memo {
+    unsigned year, mon, day; /* mon 0: nothing yet */
+    int64_t days;
+};
+
 struct record_priv {
     struct field_state *f;
     struct slot *slot;
     struct sa_buf scratch; /* the set fields' encodings */
     struct sa_buf spare;   /* compaction target, swapped with scratch */
+    struct day_memo last_day;
 };
 
 #define PRIV(rec) ((struct record_priv *)(rec)->priv)
@@ -1084,6 +1093,17 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
+static int64_t days_of(struct day_memo *memo, unsigned year, unsigned mon, unsigned day)
+{
+    if (memo->mon != mon || memo->day != day || memo->year != year) {
+        memo->days = days_from_civil(year, mon, day);
+        memo->year = year;
+        memo->mon = mon;
+        memo->day = day;
+    }
+    return memo->days;
+}
+
 static int digits(const char *s, size_t len, size_t at, size_t n, unsigned *out)
 {
     unsigned v = 0;
@@ -1101,7 +1121,7 @@ static int digits(const char *s, size_t len, size_t at, size_t n, unsigned *out)
 
 /* ISO 8601: YYYY-MM-DD, optionally [T ]hh:mm[:ss[.fraction]] and a zone
  * (Z, +hh:mm, +hhmm, +hh). A time without a zone is taken as UTC. */
-static int parse_iso8601(const char *s, size_t len, int64_t *out)
+static int parse_iso8601(const char *s, size_t len, struct day_memo *memo, int64_t *out)
 {
     static const unsigned mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     unsigned year, mon, day, hh = 0, mm = 0, ss = 0, ms = 0;
@@ -1169,7 +1189,7 @@ static int parse_iso8601(const char *s, size_t len, int64_t *out)
         if (i != len)
             return -1;
     }
-    *out = ((days_from_civil(year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss) -
+    *out = ((days_of(memo, year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss) -
             offset_min * 60) *
                1000 +
            ms;
@@ -1212,11 +1232,13 @@ int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_
     switch (f->kind) {
     case AVRO_INT32:
     case AVRO_INT64:
-        rc = parse_int64(text, len, &lv);
+        /* A '-' after four characters ("2026-01-01...") is no integer:
+         * parse_int64 would say so (-1) only after reading up to it. */
+        rc = len >= 10 && text[4] == '-' ? -1 : parse_int64(text, len, &lv);
         if (rc == 0)
             return set_long(rec, field, lv, err);
         if (f->logical == SA_LOGICAL_TIMESTAMP_MILLIS &&
-            parse_iso8601(text, len, &lv) == 0)
+            parse_iso8601(text, len, &PRIV(rec)->last_day, &lv) == 0)
             return set_long(rec, field, lv, err);
         return text_error(rec, field, err, text, len, "%s",
                           rc == -2 ? " (out of range)" : "");

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char all_types[] =
     "{\"type\":\"record\",\"name\":\"T\",\"namespace\":\"t\",\"x-key\":\"id\","
@@ -454,6 +455,57 @@ static void test_text_timestamps(void **state)
     /* event time falls back when the field is not set */
     sa_record_reset(&fx->rec);
     assert_int_equal(sa_record_event_ms(&fx->rec, -42), -42);
+}
+
+/* Timestamps against timegm(), in an order that repeats days and changes
+ * them (the day's number is remembered from one value to the next). */
+static void test_text_timestamp_days(void **state)
+{
+    struct fixture *fx = *state;
+    uint64_t x = 7;
+    int64_t prev_year = 2026, prev_mon = 1, prev_day = 1;
+
+    for (int i = 0; i < 20000; i++) {
+        struct tm tm = {0};
+        char text[64];
+        int64_t want;
+
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        if ((x >> 60) < 10) { /* most values: the day of the one before */
+            tm.tm_year = (int)prev_year - 1900;
+            tm.tm_mon = (int)prev_mon - 1;
+            tm.tm_mday = (int)prev_day;
+        } else {
+            tm.tm_year = 1 + (int)((x >> 20) % 300); /* 1901..2200 */
+            tm.tm_mon = (int)((x >> 30) % 12);
+            tm.tm_mday = 1 + (int)((x >> 35) % 28);
+        }
+        tm.tm_hour = (int)((x >> 40) % 24);
+        tm.tm_min = (int)((x >> 45) % 60);
+        tm.tm_sec = (int)((x >> 50) % 60);
+        prev_year = tm.tm_year + 1900;
+        prev_mon = tm.tm_mon + 1;
+        prev_day = tm.tm_mday;
+        want = (int64_t)timegm(&tm) * 1000 + (int64_t)((x >> 8) % 1000);
+        snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec, (int)((x >> 8) % 1000));
+        sa_record_reset(&fx->rec);
+        if (sa_record_set_text(&fx->rec, F_TS, text, strlen(text), &fx->err))
+            fail_msg("%s: %s", text, fx->err.msg);
+        if (sa_record_event_ms(&fx->rec, -42) != want)
+            fail_msg("%s: %lld, want %lld", text,
+                     (long long)sa_record_event_ms(&fx->rec, -42), (long long)want);
+    }
+    /* an invalid date right after a valid one is still refused */
+    sa_record_reset(&fx->rec);
+    assert_int_equal(sa_record_set_text(&fx->rec, F_TS, "2026-02-28", 10, &fx->err),
+                     SA_OK);
+    expect_error(fx, sa_record_set_text(&fx->rec, F_TS, "2026-02-29", 10, &fx->err),
+                 "field 'ts': expected timestamp-millis, got \"2026-02-29\"");
+    assert_int_equal(sa_record_set_text(&fx->rec, F_TS, "2026-02-28", 10, &fx->err),
+                     SA_OK);
+    assert_int_equal(sa_record_event_ms(&fx->rec, -42), 1772236800000LL);
 }
 
 static void test_text_empty(void **state)
@@ -1007,6 +1059,7 @@ int main(void)
         cmocka_unit_test(test_text_boolean_words),
         cmocka_unit_test(test_text_enum_symbols),
         cmocka_unit_test(test_text_timestamps),
+        cmocka_unit_test(test_text_timestamp_days),
         cmocka_unit_test(test_text_empty),
         cmocka_unit_test(test_key_and_meta),
         cmocka_unit_test(test_json_rejects_damage),
