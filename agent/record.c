@@ -524,9 +524,20 @@ void sa_record_fini(struct sa_record *rec)
     memset(rec, 0, sizeof *rec);
 }
 
+/*
+ * The flags are cleared with byte stores. glibc's AVX-512 memset writes
+ * a few bytes with one masked vector store, which a load cannot take its
+ * value from: the first setter of every row waited for that store to
+ * reach the cache before it could read its flag (with 8-byte stores the
+ * wait moved to the second field's flag). volatile keeps the compiler
+ * from turning the loop back into a memset call.
+ */
 void sa_record_reset(struct sa_record *rec)
 {
-    memset(rec->is_set, 0, rec->n_fields);
+    volatile uint8_t *is_set = rec->is_set;
+
+    for (size_t i = 0; i < rec->n_fields; i++)
+        is_set[i] = 0;
     sa_buf_reset(&PRIV(rec)->scratch);
 }
 
