@@ -9,13 +9,15 @@
  *     union branch a value of that kind goes to, or "direct" for a field
  *     that is not a union, or "none" (field_state.branch);
  *   - every default, parsed from the schema JSON (avro-c does not expose
- *     defaults) and encoded once into its Avro bytes (field_state.def_bytes).
+ *     defaults) and encoded once into its Avro bytes (field_state.def_bytes);
+ *   - for every enum, a hash index of its symbols (field_state.symbol_index).
  *
  * A setter encodes its field at once -- union branch index, then the
  * value: zigzag varint for int/long/enum, little-endian IEEE for
  * float/double, one byte for boolean, length and data for string/bytes --
- * into one per-record scratch buffer, and notes where (struct slot) along
- * with the typed value that sa_record_key and sa_record_event_ms read.
+ * into one per-record scratch buffer, written in place (its size is known
+ * first), and notes where (struct slot) along with the typed value that
+ * sa_record_key and sa_record_event_ms read.
  * sa_record_encode then concatenates the fields in schema order, taking
  * the default's bytes for a field not set. Per record there is no JSON,
  * no lookup by name and, once the scratch buffer has grown to size, no
