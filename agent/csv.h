@@ -59,7 +59,7 @@ struct sa_csv_parser {
     struct sa_csv_opts opts;
     int64_t line; /* line of the next row */
     struct sa_csv_field *fields;
-    struct field_ref *refs; /* csv.c: fields as offsets while parsing */
+    struct field_ref *refs; /* csv.c: fields in the scratch buffer, while parsing */
     size_t cap_fields;
     struct sa_buf scratch;
 };

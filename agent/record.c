@@ -9,13 +9,15 @@
  *     union branch a value of that kind goes to, or "direct" for a field
  *     that is not a union, or "none" (field_state.branch);
  *   - every default, parsed from the schema JSON (avro-c does not expose
- *     defaults) and encoded once into its Avro bytes (field_state.def_bytes).
+ *     defaults) and encoded once into its Avro bytes (field_state.def_bytes);
+ *   - for every enum, a hash index of its symbols (field_state.symbol_index).
  *
  * A setter encodes its field at once -- union branch index, then the
  * value: zigzag varint for int/long/enum, little-endian IEEE for
  * float/double, one byte for boolean, length and data for string/bytes --
- * into one per-record scratch buffer, and notes where (struct slot) along
- * with the typed value that sa_record_key and sa_record_event_ms read.
+ * into one per-record scratch buffer, written in place (its size is known
+ * first), and notes where (struct slot) along with the typed value that
+ * sa_record_key and sa_record_event_ms read.
  * sa_record_encode then concatenates the fields in schema order, taking
  * the default's bytes for a field not set. Per record there is no JSON,
  * no lookup by name and, once the scratch buffer has grown to size, no
@@ -39,6 +41,7 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,10 +87,20 @@ struct field_state {
     avro_schema_t enum_schema; /* the field's enum (first enum branch) */
     struct enum_symbol *symbols;
     int n_symbols;
+    uint16_t *symbol_index; /* see load_symbols; NULL: scan the symbols */
+    size_t index_mask;
     enum def_kind def;
     uint8_t *def_bytes; /* the default, encoded */
     size_t def_len;
     struct value def_value;
+};
+
+/* The last date parse_iso8601 turned into days since the epoch: the
+ * timestamps of a file mostly share their day, and the calendar
+ * arithmetic is a chain of dependent multiplications. */
+struct day_memo {
+    unsigned year, mon, day; /* mon 0: nothing yet */
+    int64_t days;
 };
 
 struct record_priv {
@@ -95,9 +108,16 @@ struct record_priv {
     struct slot *slot;
     struct sa_buf scratch; /* the set fields' encodings */
     struct sa_buf spare;   /* compaction target, swapped with scratch */
+    struct day_memo last_day;
 };
 
 #define PRIV(rec) ((struct record_priv *)(rec)->priv)
+
+/* For the small functions of the setters' path: gcc does not inline them
+ * on its own once they have two callers, and sa_record_set_text then paid
+ * two nested calls per field, 13 of the 124 ns a sensor_reading row took
+ * (build/bench_csv_rows). */
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* --- Avro binary primitives ----------------------------------------------- */
 
@@ -114,21 +134,38 @@ static inline size_t put_long(uint8_t *p, int64_t v)
     return n;
 }
 
+/* Bytes put_long writes for v. */
+static inline size_t long_size(int64_t v)
+{
+    unsigned bits = 64 - (unsigned)__builtin_clzll(sa_zigzag_encode(v) | 1);
+    return (bits + 6) / 7;
+}
+
+/* Avro floats and doubles are little-endian IEEE 754: on a little-endian
+ * host that is the value's own bytes, one move instead of a byte loop. */
 static inline size_t put_double(uint8_t *p, double v)
 {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &v, 8);
+#else
     uint64_t bits;
     memcpy(&bits, &v, sizeof bits);
     for (int i = 0; i < 8; i++)
         p[i] = (uint8_t)(bits >> (8 * i));
+#endif
     return 8;
 }
 
 static inline size_t put_float(uint8_t *p, float v)
 {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, &v, 4);
+#else
     uint32_t bits;
     memcpy(&bits, &v, sizeof bits);
     for (int i = 0; i < 4; i++)
         p[i] = (uint8_t)(bits >> (8 * i));
+#endif
     return 4;
 }
 
@@ -136,6 +173,11 @@ static inline size_t put_float(uint8_t *p, float v)
 static inline size_t put_branch(uint8_t *p, int branch)
 {
     return branch >= 0 ? put_long(p, branch) : 0;
+}
+
+static inline size_t branch_size(int branch)
+{
+    return branch >= 0 ? long_size(branch) : 0;
 }
 
 /* --- errors ---------------------------------------------------------------- */
@@ -242,8 +284,30 @@ static void plan_branches(const struct sa_schema_field *f, struct field_state *s
     }
 }
 
+/* Where a symbol starts its search in field_state.symbol_index: a hash of
+ * its length and five of its bytes (len > 0), chosen without a branch on
+ * the length so that looking up symbols of mixed lengths stays cheap. */
+static inline size_t symbol_hash(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    uint64_t key = (uint64_t)u[0] | (uint64_t)u[len / 4] << 8 |
+                   (uint64_t)u[len / 2] << 16 | (uint64_t)u[len * 3 / 4] << 24 |
+                   (uint64_t)u[len - 1] << 32 | (uint64_t)len << 40;
+    return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 32);
+}
+
+/*
+ * The enum's symbols, and an open-addressing index over them (a quarter
+ * full at most; symbol number + 1, 0 for an empty slot), so that a lookup
+ * compares one symbol instead of trying them in turn, which for values in
+ * random order mispredicts a branch per value. Symbols go in in order, so
+ * a lookup finds the first of equal ones, as the scan does. An empty
+ * symbol is not indexed (an empty text is looked up by the scan).
+ */
 static int load_symbols(struct field_state *st)
 {
+    size_t slots = 16;
+
     if (!st->enum_schema)
         return SA_OK;
     st->n_symbols = avro_schema_enum_number_of_symbols(st->enum_schema);
@@ -255,6 +319,24 @@ static int load_symbols(struct field_state *st)
     for (int i = 0; i < st->n_symbols; i++) {
         st->symbols[i].name = avro_schema_enum_get(st->enum_schema, i);
         st->symbols[i].len = st->symbols[i].name ? strlen(st->symbols[i].name) : 0;
+    }
+    if (st->n_symbols >= UINT16_MAX)
+        return SA_OK; /* no index: set_enum_symbol scans */
+    while (slots < 4 * (size_t)st->n_symbols)
+        slots *= 2;
+    st->symbol_index = calloc(slots, sizeof *st->symbol_index);
+    if (!st->symbol_index)
+        return SA_ENOMEM;
+    st->index_mask = slots - 1;
+    for (int i = 0; i < st->n_symbols; i++) {
+        const struct enum_symbol *sym = &st->symbols[i];
+        size_t h;
+        if (sym->len == 0)
+            continue;
+        h = symbol_hash(sym->name, sym->len) & st->index_mask;
+        while (st->symbol_index[h])
+            h = (h + 1) & st->index_mask;
+        st->symbol_index[h] = (uint16_t)(i + 1);
     }
     return SA_OK;
 }
@@ -438,6 +520,7 @@ void sa_record_fini(struct sa_record *rec)
         for (size_t i = 0; p->f && i < rec->n_fields; i++) {
             free(p->f[i].def_bytes);
             free(p->f[i].symbols);
+            free(p->f[i].symbol_index);
         }
         free(p->f);
         free(p->slot);
@@ -449,9 +532,20 @@ void sa_record_fini(struct sa_record *rec)
     memset(rec, 0, sizeof *rec);
 }
 
+/*
+ * The flags are cleared with byte stores. glibc's AVX-512 memset writes
+ * a few bytes with one masked vector store, which a load cannot take its
+ * value from: the first setter of every row waited for that store to
+ * reach the cache before it could read its flag (with 8-byte stores the
+ * wait moved to the second field's flag). volatile keeps the compiler
+ * from turning the loop back into a memset call.
+ */
 void sa_record_reset(struct sa_record *rec)
 {
-    memset(rec->is_set, 0, rec->n_fields);
+    volatile uint8_t *is_set = rec->is_set;
+
+    for (size_t i = 0; i < rec->n_fields; i++)
+        is_set[i] = 0;
     sa_buf_reset(&PRIV(rec)->scratch);
 }
 
@@ -490,32 +584,29 @@ static int compact(struct sa_record *rec)
     return SA_OK;
 }
 
-/* Room for n bytes of field's encoding (*dst): in place when the field
- * was set since the reset and the new value fits, else at the end of
- * scratch. */
-static int place(struct sa_record *rec, int field, size_t n, uint8_t **dst,
-                 struct sa_err *err)
+/* place() when the field's bytes must go at the end of scratch and there
+ * may be no room: compact or grow first. */
+static int place_at_end(struct sa_record *rec, int field, size_t n, uint8_t **dst,
+                        struct sa_err *err)
 {
     struct record_priv *p = PRIV(rec);
     struct slot *s = &p->slot[field];
     int rc;
 
-    if (rec->is_set[field] != 1 || n > s->cap) {
-        if (n > p->scratch.cap - p->scratch.len) {
-            size_t live = n;
-            for (size_t i = 0; i < rec->n_fields; i++)
-                if (rec->is_set[i] == 1)
-                    live += p->slot[i].len;
-            if (live < p->scratch.len / 2 && (rc = compact(rec)))
-                goto fail;
-            if ((rc = sa_buf_reserve(&p->scratch, n)))
-                goto fail;
-        }
-        s->off = p->scratch.len;
-        s->cap = n;
-        p->scratch.len += n;
+    if (n > p->scratch.cap - p->scratch.len) {
+        size_t live = n;
+        for (size_t i = 0; i < rec->n_fields; i++)
+            if (rec->is_set[i] == 1)
+                live += p->slot[i].len;
+        if (live < p->scratch.len / 2 && (rc = compact(rec)))
+            goto fail;
+        if ((rc = sa_buf_reserve(&p->scratch, n)))
+            goto fail;
     }
+    s->off = p->scratch.len;
+    s->cap = n;
     s->len = n;
+    p->scratch.len += n;
     *dst = p->scratch.data + s->off;
     return SA_OK;
 fail:
@@ -523,31 +614,130 @@ fail:
                       rec->schema->fields[field].name, sa_strerror(rc));
 }
 
-/* Store a fixed-size encoding (branch and value) with its typed value. */
-static int store(struct sa_record *rec, int field, const uint8_t *bytes, size_t n,
-                 avro_type_t kind, int64_t l, double d, struct sa_err *err)
+/* Room for n bytes of field's encoding (*dst): in place when the field
+ * was set since the reset and the new value fits, else at the end of
+ * scratch. Inline for the common cases, which run for every field of
+ * every record: a first value with room left at the end, or a value set
+ * again that fits where the last one was. */
+static inline int place(struct sa_record *rec, int field, size_t n, uint8_t **dst,
+                        struct sa_err *err)
 {
-    struct slot *s;
-    uint8_t *dst;
-    int rc = place(rec, field, n, &dst, err);
+    struct record_priv *p = PRIV(rec);
+    struct slot *s = &p->slot[field];
 
-    if (rc)
-        return rc;
-    memcpy(dst, bytes, n);
-    s = &PRIV(rec)->slot[field];
+    if (rec->is_set[field] == 1 && n <= s->cap) {
+        s->len = n;
+        *dst = p->scratch.data + s->off;
+        return SA_OK;
+    }
+    if (n > p->scratch.cap - p->scratch.len)
+        return place_at_end(rec, field, n, dst, err);
+    s->off = p->scratch.len;
+    s->cap = n;
+    s->len = n;
+    p->scratch.len += n;
+    *dst = p->scratch.data + s->off;
+    return SA_OK;
+}
+
+/* The typed value beside a field's encoding, for sa_record_key and
+ * sa_record_event_ms; the field counts as set from now on. */
+static inline void note_value(struct sa_record *rec, int field, avro_type_t kind,
+                              int64_t l, double d)
+{
+    struct slot *s = &PRIV(rec)->slot[field];
+
     s->v.kind = kind;
     s->v.l = l;
     s->v.d = d;
     rec->is_set[field] = 1;
+}
+
+/*
+ * Store a value of field: the union branch, when there is one, then the
+ * value's Avro encoding, written straight into its place (its size is
+ * known up front). One function per encoding: zigzag varint (int, long,
+ * enum), 8- and 4-byte IEEE, a byte (boolean), nothing (null).
+ */
+static ALWAYS_INLINE int store_long(struct sa_record *rec, int field, int branch,
+                                    avro_type_t kind, int64_t v, struct sa_err *err)
+{
+    size_t head = branch_size(branch);
+    uint8_t *dst;
+    int rc = place(rec, field, head + long_size(v), &dst, err);
+
+    if (rc)
+        return rc;
+    put_branch(dst, branch);
+    put_long(dst + head, v);
+    note_value(rec, field, kind, v, 0);
+    return SA_OK;
+}
+
+static ALWAYS_INLINE int store_double(struct sa_record *rec, int field, int branch,
+                                      double v, struct sa_err *err)
+{
+    size_t head = branch_size(branch);
+    uint8_t *dst;
+    int rc = place(rec, field, head + 8, &dst, err);
+
+    if (rc)
+        return rc;
+    put_branch(dst, branch);
+    put_double(dst + head, v);
+    note_value(rec, field, AVRO_DOUBLE, 0, v);
+    return SA_OK;
+}
+
+static ALWAYS_INLINE int store_float(struct sa_record *rec, int field, int branch,
+                                     float v, struct sa_err *err)
+{
+    size_t head = branch_size(branch);
+    uint8_t *dst;
+    int rc = place(rec, field, head + 4, &dst, err);
+
+    if (rc)
+        return rc;
+    put_branch(dst, branch);
+    put_float(dst + head, v);
+    note_value(rec, field, AVRO_FLOAT, 0, (double)v);
+    return SA_OK;
+}
+
+static ALWAYS_INLINE int store_bool(struct sa_record *rec, int field, int branch, int v,
+                                    struct sa_err *err)
+{
+    size_t head = branch_size(branch);
+    uint8_t *dst;
+    int rc = place(rec, field, head + 1, &dst, err);
+
+    if (rc)
+        return rc;
+    put_branch(dst, branch);
+    dst[head] = v ? 1 : 0;
+    note_value(rec, field, AVRO_BOOLEAN, v ? 1 : 0, 0);
+    return SA_OK;
+}
+
+static ALWAYS_INLINE int store_null(struct sa_record *rec, int field, int branch,
+                                    struct sa_err *err)
+{
+    uint8_t *dst;
+    int rc = place(rec, field, branch_size(branch), &dst, err);
+
+    if (rc)
+        return rc;
+    put_branch(dst, branch);
+    note_value(rec, field, AVRO_NULL, 0, 0);
     return SA_OK;
 }
 
 /* Store branch, length and data of a string or bytes value. */
-static int store_data(struct sa_record *rec, int field, int branch, avro_type_t kind,
-                      const char *data, size_t len, struct sa_err *err)
+static ALWAYS_INLINE int store_data(struct sa_record *rec, int field, int branch,
+                                    avro_type_t kind, const char *data, size_t len,
+                                    struct sa_err *err)
 {
-    uint8_t head[24];
-    size_t n = put_branch(head, branch);
+    size_t n = branch_size(branch);
     struct slot *s;
     uint8_t *dst;
     int rc;
@@ -555,10 +745,10 @@ static int store_data(struct sa_record *rec, int field, int branch, avro_type_t 
     if (len > SCRATCH_MAX)
         return sa_err_set(err, SA_ERECORD, "field '%s': %s",
                           rec->schema->fields[field].name, sa_strerror(SA_ETOOBIG));
-    n += put_long(head + n, (int64_t)len);
+    n += long_size((int64_t)len);
     if ((rc = place(rec, field, n + len, &dst, err)))
         return rc;
-    memcpy(dst, head, n);
+    put_long(dst + put_branch(dst, branch), (int64_t)len);
     if (len)
         memcpy(dst + n, data, len);
     s = &PRIV(rec)->slot[field];
@@ -581,91 +771,85 @@ static inline int has_kind(const struct sa_record *rec, int field, avro_type_t k
 
 /* --- typed setters --------------------------------------------------------- */
 
-int sa_record_set_null(struct sa_record *rec, int field, struct sa_err *err)
-{
-    uint8_t buf[12];
-    int rc = check_field(rec, field, err);
+/* Each setter is a public function that checks the field number and a
+ * static one, set_*(), for a field already checked: sa_record_set_text
+ * calls those. */
 
-    if (rc)
-        return rc;
+static ALWAYS_INLINE int set_null(struct sa_record *rec, int field, struct sa_err *err)
+{
     if (!rec->schema->fields[field].nullable || !has_kind(rec, field, AVRO_NULL))
         return type_error(rec, field, err, "null");
-    return store(rec, field, buf, put_branch(buf, branch_of(rec, field, AVRO_NULL)),
-                 AVRO_NULL, 0, 0, err);
+    return store_null(rec, field, branch_of(rec, field, AVRO_NULL), err);
+}
+
+int sa_record_set_null(struct sa_record *rec, int field, struct sa_err *err)
+{
+    int rc = check_field(rec, field, err);
+    return rc ? rc : set_null(rec, field, err);
+}
+
+static ALWAYS_INLINE int set_bool(struct sa_record *rec, int field, int v,
+                                  struct sa_err *err)
+{
+    int b = branch_of(rec, field, AVRO_BOOLEAN);
+
+    if (b == BRANCH_NONE)
+        return type_error(rec, field, err, "%s", v ? "true" : "false");
+    return store_bool(rec, field, b, v, err);
 }
 
 int sa_record_set_bool(struct sa_record *rec, int field, int v, struct sa_err *err)
 {
-    uint8_t buf[12];
-    size_t n;
-    int b, rc = check_field(rec, field, err);
+    int rc = check_field(rec, field, err);
+    return rc ? rc : set_bool(rec, field, v, err);
+}
 
-    if (rc)
-        return rc;
-    if ((b = branch_of(rec, field, AVRO_BOOLEAN)) == BRANCH_NONE)
-        return type_error(rec, field, err, "%s", v ? "true" : "false");
-    n = put_branch(buf, b);
-    buf[n++] = v ? 1 : 0;
-    return store(rec, field, buf, n, AVRO_BOOLEAN, v ? 1 : 0, 0, err);
+static ALWAYS_INLINE int set_long(struct sa_record *rec, int field, int64_t v,
+                                  struct sa_err *err)
+{
+    int b;
+
+    if ((b = branch_of(rec, field, AVRO_INT64)) != BRANCH_NONE)
+        return store_long(rec, field, b, AVRO_INT64, v, err);
+    if ((b = branch_of(rec, field, AVRO_INT32)) != BRANCH_NONE) {
+        if (v < INT32_MIN || v > INT32_MAX)
+            return type_error(rec, field, err, "%" PRId64 " (out of range)", v);
+        return store_long(rec, field, b, AVRO_INT32, v, err);
+    }
+    if ((b = branch_of(rec, field, AVRO_DOUBLE)) != BRANCH_NONE)
+        return store_double(rec, field, b, (double)v, err);
+    if ((b = branch_of(rec, field, AVRO_FLOAT)) != BRANCH_NONE)
+        return store_float(rec, field, b, (float)v, err);
+    return type_error(rec, field, err, "%" PRId64, v);
 }
 
 int sa_record_set_long(struct sa_record *rec, int field, int64_t v, struct sa_err *err)
 {
-    uint8_t buf[24];
-    size_t n;
-    int b, rc = check_field(rec, field, err);
-
-    if (rc)
-        return rc;
-    if ((b = branch_of(rec, field, AVRO_INT64)) != BRANCH_NONE) {
-        n = put_branch(buf, b);
-        n += put_long(buf + n, v);
-        return store(rec, field, buf, n, AVRO_INT64, v, 0, err);
-    }
-    if ((b = branch_of(rec, field, AVRO_INT32)) != BRANCH_NONE) {
-        if (v < INT32_MIN || v > INT32_MAX)
-            return type_error(rec, field, err, "%" PRId64 " (out of range)", v);
-        n = put_branch(buf, b);
-        n += put_long(buf + n, v);
-        return store(rec, field, buf, n, AVRO_INT32, v, 0, err);
-    }
-    if ((b = branch_of(rec, field, AVRO_DOUBLE)) != BRANCH_NONE) {
-        n = put_branch(buf, b);
-        n += put_double(buf + n, (double)v);
-        return store(rec, field, buf, n, AVRO_DOUBLE, 0, (double)v, err);
-    }
-    if ((b = branch_of(rec, field, AVRO_FLOAT)) != BRANCH_NONE) {
-        n = put_branch(buf, b);
-        n += put_float(buf + n, (float)v);
-        return store(rec, field, buf, n, AVRO_FLOAT, 0, (double)(float)v, err);
-    }
-    return type_error(rec, field, err, "%" PRId64, v);
+    int rc = check_field(rec, field, err);
+    return rc ? rc : set_long(rec, field, v, err);
 }
 
-int sa_record_set_double(struct sa_record *rec, int field, double v, struct sa_err *err)
+static ALWAYS_INLINE int set_double(struct sa_record *rec, int field, double v,
+                                    struct sa_err *err)
 {
-    uint8_t buf[24];
-    size_t n;
-    int b, rc = check_field(rec, field, err);
+    int b;
 
-    if (rc)
-        return rc;
-    if ((b = branch_of(rec, field, AVRO_DOUBLE)) != BRANCH_NONE) {
-        n = put_branch(buf, b);
-        n += put_double(buf + n, v);
-        return store(rec, field, buf, n, AVRO_DOUBLE, 0, v, err);
-    }
-    if ((b = branch_of(rec, field, AVRO_FLOAT)) != BRANCH_NONE) {
-        n = put_branch(buf, b);
-        n += put_float(buf + n, (float)v);
-        return store(rec, field, buf, n, AVRO_FLOAT, 0, (double)(float)v, err);
-    }
+    if ((b = branch_of(rec, field, AVRO_DOUBLE)) != BRANCH_NONE)
+        return store_double(rec, field, b, v, err);
+    if ((b = branch_of(rec, field, AVRO_FLOAT)) != BRANCH_NONE)
+        return store_float(rec, field, b, (float)v, err);
     if ((has_kind(rec, field, AVRO_INT64) || has_kind(rec, field, AVRO_INT32)) &&
         isfinite(v) && v == floor(v) && v >= -9223372036854775808.0 &&
         v < 9223372036854775808.0)
         /* An integral double (JSON "3.0") fits an integer field losslessly. */
-        return sa_record_set_long(rec, field, (int64_t)v, err);
+        return set_long(rec, field, (int64_t)v, err);
     return type_error(rec, field, err, "%.17g", v);
+}
+
+int sa_record_set_double(struct sa_record *rec, int field, double v, struct sa_err *err)
+{
+    int rc = check_field(rec, field, err);
+    return rc ? rc : set_double(rec, field, v, err);
 }
 
 /* The text in quotes for error messages, cut and made printable. */
@@ -684,48 +868,74 @@ static void quote_for_error(const char *s, size_t len, char *out, size_t size)
     out[o] = '\0';
 }
 
+static int text_error(struct sa_record *rec, int field, struct sa_err *err,
+                      const char *s, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7), noinline, cold));
+
+/* type_error() on a text value: "got \"<text>\"" and what fmt adds. Out of
+ * line, so that the setters on the hot path keep small frames. */
+static int text_error(struct sa_record *rec, int field, struct sa_err *err,
+                      const char *s, size_t len, const char *fmt, ...)
+{
+    char quoted[96], more[160];
+    va_list ap;
+
+    quote_for_error(s, len, quoted, sizeof quoted);
+    va_start(ap, fmt);
+    vsnprintf(more, sizeof more, fmt, ap);
+    va_end(ap);
+    return type_error(rec, field, err, "%s%s", quoted, more);
+}
+
 static int set_enum_symbol(struct sa_record *rec, int field, const char *s, size_t len,
                            struct sa_err *err)
 {
     const struct field_state *st = &PRIV(rec)->f[field];
-    uint8_t buf[24];
-    char quoted[96];
-    size_t n;
     int idx = -1;
 
     if (!st->enum_schema)
         return type_error(rec, field, err, "enum symbol");
-    for (int i = 0; i < st->n_symbols; i++)
-        if (st->symbols[i].len == len && memcmp(st->symbols[i].name, s, len) == 0) {
-            idx = i;
-            break;
+    if (st->symbol_index && len > 0) {
+        size_t h = symbol_hash(s, len) & st->index_mask;
+        for (; st->symbol_index[h]; h = (h + 1) & st->index_mask) {
+            int i = st->symbol_index[h] - 1;
+            if (st->symbols[i].len == len && memcmp(st->symbols[i].name, s, len) == 0) {
+                idx = i;
+                break;
+            }
         }
-    if (idx < 0) {
-        quote_for_error(s, len, quoted, sizeof quoted);
-        return type_error(rec, field, err, "%s (not a symbol of %s)", quoted,
-                          avro_schema_name(st->enum_schema));
+    } else {
+        for (int i = 0; i < st->n_symbols; i++)
+            if (st->symbols[i].len == len && memcmp(st->symbols[i].name, s, len) == 0) {
+                idx = i;
+                break;
+            }
     }
-    n = put_branch(buf, st->branch[AVRO_ENUM]);
-    n += put_long(buf + n, idx);
-    return store(rec, field, buf, n, AVRO_ENUM, idx, 0, err);
+    if (idx < 0)
+        return text_error(rec, field, err, s, len, " (not a symbol of %s)",
+                          avro_schema_name(st->enum_schema));
+    return store_long(rec, field, st->branch[AVRO_ENUM], AVRO_ENUM, idx, err);
 }
 
-int sa_record_set_string(struct sa_record *rec, int field, const char *s, size_t len,
-                         struct sa_err *err)
+static ALWAYS_INLINE int set_string(struct sa_record *rec, int field, const char *s,
+                                    size_t len, struct sa_err *err)
 {
-    char quoted[96];
-    int b, rc = check_field(rec, field, err);
+    int b;
 
-    if (rc)
-        return rc;
     if ((b = branch_of(rec, field, AVRO_STRING)) != BRANCH_NONE)
         return store_data(rec, field, b, AVRO_STRING, s, len, err);
     if ((b = branch_of(rec, field, AVRO_BYTES)) != BRANCH_NONE)
         return store_data(rec, field, b, AVRO_BYTES, s, len, err);
     if (has_kind(rec, field, AVRO_ENUM))
         return set_enum_symbol(rec, field, s, len, err);
-    quote_for_error(s, len, quoted, sizeof quoted);
-    return type_error(rec, field, err, "%s", quoted);
+    return text_error(rec, field, err, s, len, "%s", "");
+}
+
+int sa_record_set_string(struct sa_record *rec, int field, const char *s, size_t len,
+                         struct sa_err *err)
+{
+    int rc = check_field(rec, field, err);
+    return rc ? rc : set_string(rec, field, s, len, err);
 }
 
 int sa_record_set_enum(struct sa_record *rec, int field, const char *symbol,
@@ -749,10 +959,11 @@ static void trim(const char **s, size_t *len)
 }
 
 /* A decimal integer, optional sign, nothing else. 0 ok, -1 not an integer,
- * -2 out of the int64 range. */
+ * -2 out of the int64 range (found at the first digit that overflows, so
+ * "99999999999999999999x" is out of range, not "not an integer"). */
 static int parse_int64(const char *s, size_t len, int64_t *out)
 {
-    size_t i = 0;
+    size_t i = 0, unchecked_end;
     int neg = 0;
     uint64_t v = 0, limit;
 
@@ -763,6 +974,14 @@ static int parse_int64(const char *s, size_t len, int64_t *out)
     if (i == len)
         return -1;
     limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    /* 18 digits stay below 10^18 < INT64_MAX: no overflow check for them. */
+    unchecked_end = len - i > 18 ? i + 18 : len;
+    for (; i < unchecked_end; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (d > 9)
+            return -1;
+        v = v * 10 + d;
+    }
     for (; i < len; i++) {
         unsigned d = (unsigned)(s[i] - '0');
         if (d > 9)
@@ -857,16 +1076,29 @@ static int parse_double(const char *s, size_t len, double *out)
     return 0;
 }
 
-static int ieq(const char *s, size_t len, const char *word)
+/* s[0, len) is word (lower case), ignoring ASCII case as strncasecmp does
+ * in the C locale the agent runs in. */
+static int is_word(const char *s, size_t len, const char *word, size_t word_len)
 {
-    return strlen(word) == len && strncasecmp(s, word, len) == 0;
+    if (len != word_len)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != word[i])
+            return 0;
+    }
+    return 1;
 }
 
 static int parse_bool(const char *s, size_t len, int *out)
 {
-    if (ieq(s, len, "true") || ieq(s, len, "1") || ieq(s, len, "yes"))
+    if (is_word(s, len, "true", 4) || is_word(s, len, "1", 1) ||
+        is_word(s, len, "yes", 3))
         *out = 1;
-    else if (ieq(s, len, "false") || ieq(s, len, "0") || ieq(s, len, "no"))
+    else if (is_word(s, len, "false", 5) || is_word(s, len, "0", 1) ||
+             is_word(s, len, "no", 2))
         *out = 0;
     else
         return -1;
@@ -883,6 +1115,17 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
     unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int64_t days_of(struct day_memo *memo, unsigned year, unsigned mon, unsigned day)
+{
+    if (memo->mon != mon || memo->day != day || memo->year != year) {
+        memo->days = days_from_civil(year, mon, day);
+        memo->year = year;
+        memo->mon = mon;
+        memo->day = day;
+    }
+    return memo->days;
 }
 
 static int digits(const char *s, size_t len, size_t at, size_t n, unsigned *out)
@@ -902,7 +1145,7 @@ static int digits(const char *s, size_t len, size_t at, size_t n, unsigned *out)
 
 /* ISO 8601: YYYY-MM-DD, optionally [T ]hh:mm[:ss[.fraction]] and a zone
  * (Z, +hh:mm, +hhmm, +hh). A time without a zone is taken as UTC. */
-static int parse_iso8601(const char *s, size_t len, int64_t *out)
+static int parse_iso8601(const char *s, size_t len, struct day_memo *memo, int64_t *out)
 {
     static const unsigned mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     unsigned year, mon, day, hh = 0, mm = 0, ss = 0, ms = 0;
@@ -970,7 +1213,7 @@ static int parse_iso8601(const char *s, size_t len, int64_t *out)
         if (i != len)
             return -1;
     }
-    *out = ((days_from_civil(year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss) -
+    *out = ((days_of(memo, year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss) -
             offset_min * 60) *
                1000 +
            ms;
@@ -981,7 +1224,6 @@ int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_
                        struct sa_err *err)
 {
     const struct sa_schema_field *f;
-    char quoted[96];
     int rc = check_field(rec, field, err);
     int64_t lv;
     double dv;
@@ -992,19 +1234,19 @@ int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_
     f = &rec->schema->fields[field];
     if (len == 0) {
         if (f->nullable)
-            return sa_record_set_null(rec, field, err);
+            return set_null(rec, field, err);
         if (f->default_json) {
             rec->is_set[field] = 0; /* encode applies the default */
             return SA_OK;
         }
         if (f->kind == AVRO_STRING || f->kind == AVRO_BYTES)
-            return sa_record_set_string(rec, field, text, 0, err);
+            return set_string(rec, field, text, 0, err);
         return type_error(rec, field, err, "an empty value");
     }
     switch (f->kind) {
     case AVRO_STRING:
     case AVRO_BYTES:
-        return sa_record_set_string(rec, field, text, len, err);
+        return set_string(rec, field, text, len, err);
     case AVRO_ENUM:
         return set_enum_symbol(rec, field, text, len, err);
     default:
@@ -1014,46 +1256,45 @@ int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_
     switch (f->kind) {
     case AVRO_INT32:
     case AVRO_INT64:
-        rc = parse_int64(text, len, &lv);
+        /* A '-' after four characters ("2026-01-01...") is no integer:
+         * parse_int64 would say so (-1) only after reading up to it. */
+        rc = len >= 10 && text[4] == '-' ? -1 : parse_int64(text, len, &lv);
         if (rc == 0)
-            return sa_record_set_long(rec, field, lv, err);
+            return set_long(rec, field, lv, err);
         if (f->logical == SA_LOGICAL_TIMESTAMP_MILLIS &&
-            parse_iso8601(text, len, &lv) == 0)
-            return sa_record_set_long(rec, field, lv, err);
-        quote_for_error(text, len, quoted, sizeof quoted);
-        return type_error(rec, field, err, "%s%s", quoted,
+            parse_iso8601(text, len, &PRIV(rec)->last_day, &lv) == 0)
+            return set_long(rec, field, lv, err);
+        return text_error(rec, field, err, text, len, "%s",
                           rc == -2 ? " (out of range)" : "");
     case AVRO_FLOAT:
     case AVRO_DOUBLE:
         if (parse_double(text, len, &dv) == 0)
-            return sa_record_set_double(rec, field, dv, err);
+            return set_double(rec, field, dv, err);
         break;
     case AVRO_BOOLEAN:
         if (parse_bool(text, len, &bv) == 0)
-            return sa_record_set_bool(rec, field, bv, err);
+            return set_bool(rec, field, bv, err);
         break;
     case AVRO_UNION:
         /* A general union: the first branch the text fits. */
         if (has_kind(rec, field, AVRO_INT64) && parse_int64(text, len, &lv) == 0)
-            return sa_record_set_long(rec, field, lv, err);
+            return set_long(rec, field, lv, err);
         if (has_kind(rec, field, AVRO_INT32) && parse_int64(text, len, &lv) == 0 &&
             lv >= INT32_MIN && lv <= INT32_MAX)
-            return sa_record_set_long(rec, field, lv, err);
+            return set_long(rec, field, lv, err);
         if ((has_kind(rec, field, AVRO_DOUBLE) || has_kind(rec, field, AVRO_FLOAT)) &&
             parse_double(text, len, &dv) == 0)
-            return sa_record_set_double(rec, field, dv, err);
+            return set_double(rec, field, dv, err);
         if (has_kind(rec, field, AVRO_BOOLEAN) && parse_bool(text, len, &bv) == 0)
-            return sa_record_set_bool(rec, field, bv, err);
+            return set_bool(rec, field, bv, err);
         if (has_kind(rec, field, AVRO_STRING) || has_kind(rec, field, AVRO_BYTES))
-            return sa_record_set_string(rec, field, text, len, err);
+            return set_string(rec, field, text, len, err);
         break;
     default:
-        quote_for_error(text, len, quoted, sizeof quoted);
-        return type_error(rec, field, err, "%s (text cannot fill a %s)", quoted,
+        return text_error(rec, field, err, text, len, " (text cannot fill a %s)",
                           kind_name(f->kind, f->logical));
     }
-    quote_for_error(text, len, quoted, sizeof quoted);
-    return type_error(rec, field, err, "%s", quoted);
+    return text_error(rec, field, err, text, len, "%s", "");
 }
 
 /* --- encoding -------------------------------------------------------------- */

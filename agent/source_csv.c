@@ -480,10 +480,11 @@ static int add_row(struct sa_source *src, struct sa_batch *batch, struct csv_fil
 {
     struct csv_ctx *ctx = src->ctx;
     struct sa_record *rec = &ctx->rec;
-    struct sa_err rerr = {0};
+    struct sa_err rerr;
     char reason[SA_ERR_MSG_MAX + 64];
     int64_t event_ms;
 
+    sa_err_clear(&rerr); /* not = {0}: that zeroes 260 bytes per row */
     if (row->n_fields != f->n_cols) {
         snprintf(reason, sizeof reason, "row has %zu fields, the header has %zu",
                  row->n_fields, f->n_cols);

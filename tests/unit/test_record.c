@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char all_types[] =
     "{\"type\":\"record\",\"name\":\"T\",\"namespace\":\"t\",\"x-key\":\"id\","
@@ -241,6 +242,166 @@ static void test_text_booleans(void **state)
                  "field 'b': expected boolean, got \"maybe\"");
 }
 
+/* Integers at the edges of the digit count that needs no overflow check
+ * (18), and which error wins when a long run of digits is also not a
+ * number: the overflow, found at the digit that overflows. */
+static void test_text_integer_edges(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *json; /* "l":..., or NULL: refused */
+        const char *error;
+    } cases[] = {
+        {"999999999999999999", "\"l\":999999999999999999", NULL},
+        {"-999999999999999999", "\"l\":-999999999999999999", NULL},
+        {"9223372036854775807", "\"l\":9223372036854775807", NULL},
+        {"-9223372036854775808", "\"l\":-9223372036854775808", NULL},
+        {"+9223372036854775807", "\"l\":9223372036854775807", NULL},
+        {"0000000000000000000000000042", "\"l\":42", NULL},
+        {"-0000000000000000000009223372036854775808", "\"l\":-9223372036854775808",
+         NULL},
+        {" 17\t", "\"l\":17", NULL},
+        {"9223372036854775808", NULL, "\"9223372036854775808\" (out of range)"},
+        {"-9223372036854775809", NULL, "\"-9223372036854775809\" (out of range)"},
+        {"18446744073709551616", NULL, "\"18446744073709551616\" (out of range)"},
+        {"99999999999999999999x", NULL, "\"99999999999999999999x\" (out of range)"},
+        {"999999999999999999x", NULL, "\"999999999999999999x\""},
+        {"9223372036854775807x", NULL, "\"9223372036854775807x\""},
+        {"-", NULL, "\"-\""},
+        {"+", NULL, "\"+\""},
+        {"--1", NULL, "\"--1\""},
+        {"1 2", NULL, "\"1 2\""},
+        {"1.0", NULL, "\"1.0\""},
+    };
+    struct fixture *fx = *state;
+
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *text = cases[i].text;
+        int rc;
+        sa_record_reset(&fx->rec);
+        set_required(fx);
+        rc = sa_record_set_text(&fx->rec, F_L, text, strlen(text), &fx->err);
+        if (cases[i].json) {
+            if (rc != SA_OK)
+                fail_msg("%s: %s", text, fx->err.msg);
+            if (!strstr(to_json(fx), cases[i].json))
+                fail_msg("%s: %s, want %s", text, to_json(fx), cases[i].json);
+        } else {
+            char want[160];
+            snprintf(want, sizeof want, "field 'l': expected long, got %s",
+                     cases[i].error);
+            expect_error(fx, rc, want);
+        }
+    }
+}
+
+/* Booleans ignore ASCII case only, and only whole words count. */
+static void test_text_boolean_words(void **state)
+{
+    static const char *const yes[] = {"tRuE", "Yes", "yES", "TRUE"};
+    static const char *const no[] = {"fAlSe", "nO", "No", "FALSE"};
+    static const char *const bad[] = {"tru", "truee", "ye", "n",    "2",
+                                      "00",  "11",    "t",  "[rue", "\xd4rue",
+                                      "on",  "off",   "y",  "f"};
+    struct fixture *fx = *state;
+
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+        sa_record_reset(&fx->rec);
+        set_required(fx);
+        assert_int_equal(
+            sa_record_set_text(&fx->rec, F_B, yes[i], strlen(yes[i]), &fx->err), SA_OK);
+        assert_non_null(strstr(to_json(fx), "\"b\":true"));
+    }
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++) {
+        sa_record_reset(&fx->rec);
+        set_required(fx);
+        assert_int_equal(
+            sa_record_set_text(&fx->rec, F_B, no[i], strlen(no[i]), &fx->err), SA_OK);
+        assert_non_null(strstr(to_json(fx), "\"b\":false"));
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(
+            sa_record_set_text(&fx->rec, F_B, bad[i], strlen(bad[i]), &fx->err),
+            SA_ERECORD);
+    /* the text is a slice: "true" followed by more is still "true" */
+    assert_int_equal(sa_record_set_text(&fx->rec, F_B, "truex", 4, &fx->err), SA_OK);
+    /* a NUL inside is not the end of the word */
+    assert_int_equal(sa_record_set_text(&fx->rec, F_B, "tr\0e", 4, &fx->err),
+                     SA_ERECORD);
+}
+
+/* One enum field of the given symbols: each symbol's text encodes to its
+ * index, and nothing else is taken. */
+static void check_enum_symbols(const char *const *symbols, int n)
+{
+    struct sa_schema *schema;
+    struct sa_record rec;
+    struct sa_buf json, body;
+    struct sa_err err = {0};
+    static const char *const not_symbols[] = {"",     "S",      "s0",    "S0 ",
+                                              " S0",  "S00",    "AB_",   "AB_CC",
+                                              "ab_c", "ABwDEF", "ABDEF", "ZZZZ"};
+
+    sa_buf_init(&json, 1 << 20);
+    sa_buf_init(&body, 1 << 10);
+    sa_buf_append_str(&json,
+                      "{\"type\":\"record\",\"name\":\"E\",\"fields\":[{\"name\":"
+                      "\"e\",\"type\":{\"type\":\"enum\",\"name\":\"Sym\","
+                      "\"symbols\":[");
+    for (int i = 0; i < n; i++)
+        sa_buf_printf(&json, "%s\"%s\"", i ? "," : "", symbols[i]);
+    sa_buf_append_str(&json, "]}}]}");
+    sa_buf_terminate(&json);
+    assert_int_equal(sa_schema_parse("e", 1, (const char *)json.data, &schema, &err),
+                     SA_OK);
+    assert_int_equal(sa_record_init(&rec, schema, &err), SA_OK);
+    for (int i = 0; i < n; i++) {
+        uint64_t got;
+        sa_record_reset(&rec);
+        if (sa_record_set_text(&rec, 0, symbols[i], strlen(symbols[i]), &err))
+            fail_msg("%s: %s", symbols[i], err.msg);
+        sa_buf_reset(&body);
+        assert_int_equal(sa_record_encode(&rec, &body, &err), SA_OK);
+        assert_int_equal(sa_varint_decode(body.data, body.data + body.len, &got),
+                         body.len);
+        assert_int_equal(sa_zigzag_decode(got), i);
+    }
+    for (size_t i = 0; i < sizeof not_symbols / sizeof *not_symbols; i++) {
+        int listed = 0;
+        for (int k = 0; k < n; k++)
+            listed |= strcmp(symbols[k], not_symbols[i]) == 0;
+        if (listed)
+            continue;
+        if (sa_record_set_enum(&rec, 0, not_symbols[i], &err) != SA_ERECORD)
+            fail_msg("'%s' taken as a symbol", not_symbols[i]);
+    }
+    sa_record_fini(&rec);
+    sa_schema_free(schema);
+    sa_buf_fini(&json);
+    sa_buf_fini(&body);
+}
+
+/* Enum symbols are found through a hash index of their length and five
+ * of their bytes; symbols with the same hash (here the same length and
+ * the same bytes 0, 1, 3, 4, 5) share a probe sequence. */
+static void test_text_enum_symbols(void **state)
+{
+    static const char *const few[] = {"OK", "WARN", "FAULT"};
+    static const char *const colliding[] = {"ABxDEF", "AByDEF", "B", "ABzDEF", "AB_C"};
+    static char names[600][8];
+    const char *many[600];
+    (void)state;
+
+    check_enum_symbols(few, 3);
+    check_enum_symbols(colliding, 5);
+    for (int i = 0; i < 600; i++) {
+        snprintf(names[i], sizeof names[i], "S%d", i);
+        many[i] = names[i];
+    }
+    check_enum_symbols(many, 40);
+    check_enum_symbols(many, 600);
+}
+
 static void test_text_timestamps(void **state)
 {
     static const struct {
@@ -294,6 +455,57 @@ static void test_text_timestamps(void **state)
     /* event time falls back when the field is not set */
     sa_record_reset(&fx->rec);
     assert_int_equal(sa_record_event_ms(&fx->rec, -42), -42);
+}
+
+/* Timestamps against timegm(), in an order that repeats days and changes
+ * them (the day's number is remembered from one value to the next). */
+static void test_text_timestamp_days(void **state)
+{
+    struct fixture *fx = *state;
+    uint64_t x = 7;
+    int64_t prev_year = 2026, prev_mon = 1, prev_day = 1;
+
+    for (int i = 0; i < 20000; i++) {
+        struct tm tm = {0};
+        char text[64];
+        int64_t want;
+
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        if ((x >> 60) < 10) { /* most values: the day of the one before */
+            tm.tm_year = (int)prev_year - 1900;
+            tm.tm_mon = (int)prev_mon - 1;
+            tm.tm_mday = (int)prev_day;
+        } else {
+            tm.tm_year = 1 + (int)((x >> 20) % 300); /* 1901..2200 */
+            tm.tm_mon = (int)((x >> 30) % 12);
+            tm.tm_mday = 1 + (int)((x >> 35) % 28);
+        }
+        tm.tm_hour = (int)((x >> 40) % 24);
+        tm.tm_min = (int)((x >> 45) % 60);
+        tm.tm_sec = (int)((x >> 50) % 60);
+        prev_year = tm.tm_year + 1900;
+        prev_mon = tm.tm_mon + 1;
+        prev_day = tm.tm_mday;
+        want = (int64_t)timegm(&tm) * 1000 + (int64_t)((x >> 8) % 1000);
+        snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                 tm.tm_sec, (int)((x >> 8) % 1000));
+        sa_record_reset(&fx->rec);
+        if (sa_record_set_text(&fx->rec, F_TS, text, strlen(text), &fx->err))
+            fail_msg("%s: %s", text, fx->err.msg);
+        if (sa_record_event_ms(&fx->rec, -42) != want)
+            fail_msg("%s: %lld, want %lld", text,
+                     (long long)sa_record_event_ms(&fx->rec, -42), (long long)want);
+    }
+    /* an invalid date right after a valid one is still refused */
+    sa_record_reset(&fx->rec);
+    assert_int_equal(sa_record_set_text(&fx->rec, F_TS, "2026-02-28", 10, &fx->err),
+                     SA_OK);
+    expect_error(fx, sa_record_set_text(&fx->rec, F_TS, "2026-02-29", 10, &fx->err),
+                 "field 'ts': expected timestamp-millis, got \"2026-02-29\"");
+    assert_int_equal(sa_record_set_text(&fx->rec, F_TS, "2026-02-28", 10, &fx->err),
+                     SA_OK);
+    assert_int_equal(sa_record_event_ms(&fx->rec, -42), 1772236800000LL);
 }
 
 static void test_text_empty(void **state)
@@ -843,7 +1055,11 @@ int main(void)
         cmocka_unit_test(test_type_errors),
         cmocka_unit_test(test_text_numbers),
         cmocka_unit_test(test_text_booleans),
+        cmocka_unit_test(test_text_integer_edges),
+        cmocka_unit_test(test_text_boolean_words),
+        cmocka_unit_test(test_text_enum_symbols),
         cmocka_unit_test(test_text_timestamps),
+        cmocka_unit_test(test_text_timestamp_days),
         cmocka_unit_test(test_text_empty),
         cmocka_unit_test(test_key_and_meta),
         cmocka_unit_test(test_json_rejects_damage),
