@@ -21,19 +21,12 @@
  *     records (the bytes may differ: the reader accepts long varints).
  */
 #include "store/segment.h"
+#include "tests/fuzz/fuzz_common.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);   \
-            abort();                                                                   \
-        }                                                                              \
-    } while (0)
 
 #define MAX_INFLATED ((size_t)1 << 20)
 #define FIRST_SEQ UINT64_C(1000)
