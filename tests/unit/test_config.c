@@ -12,6 +12,7 @@
 #include "agent/base/log.h"
 #include "agent/config.h"
 #include "agent/schemas.h"
+#include "tests/unit/casefiles.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -49,28 +50,13 @@ static char *read_text(const char *path)
 
 static int setup_data_dir(void **state)
 {
-    const char *src = getenv("SA_SOURCE_DIR");
-    char dir[4096];
-
     (void)state;
-    if (!src) {
-        fprintf(stderr, "SA_SOURCE_DIR is not set (run through ctest)\n");
+    if (case_chdir("config") != 0)
         return -1;
-    }
-    snprintf(dir, sizeof dir, "%s/tests/data/config", src);
-    if (chdir(dir) != 0) {
-        fprintf(stderr, "chdir %s: %s\n", dir, strerror(errno));
-        return -1;
-    }
     setenv("SA_TEST_TOKEN", "tok-123", 1);
     setenv("SA_TEST_DIR", "/srv/sa", 1);
     unsetenv("SA_TEST_UNSET");
     return 0;
-}
-
-static int by_name(const struct dirent **a, const struct dirent **b)
-{
-    return strcmp((*a)->d_name, (*b)->d_name);
 }
 
 static int is_yaml(const struct dirent *d)
@@ -83,7 +69,7 @@ static int is_yaml(const struct dirent *d)
 static void test_data_cases(void **state)
 {
     struct dirent **names;
-    int n = scandir(".", &names, is_yaml, by_name);
+    int n = scandir(".", &names, is_yaml, case_by_name);
     int n_bad = 0, n_good = 0, n_failed = 0;
 
     (void)state;

@@ -21,6 +21,7 @@
 #include "agent/base/error.h"
 #include "agent/base/text.h"
 #include "sync/registry.h"
+#include "tests/unit/casefiles.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -32,49 +33,12 @@
 #define URL "http://registry.test:8081/subjects/orders-value/versions"
 #define MIN_CASES 30
 
-/* The whole file into a heap block of exactly its size (no NUL: ASan sees
- * a read past the end). */
-static unsigned char *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char *data = NULL;
-    long size;
-
-    if (!f)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 &&
-        fseek(f, 0, SEEK_SET) == 0 && (data = malloc(size ? (size_t)size : 1)) &&
-        fread(data, 1, (size_t)size, f) == (size_t)size) {
-        *len = (size_t)size;
-    } else {
-        free(data);
-        data = NULL;
-    }
-    fclose(f);
-    return data;
-}
-
 static int setup_data_dir(void **state)
 {
-    const char *src = getenv("SA_SOURCE_DIR");
-    char dir[4096];
-
     (void)state;
-    if (!src) {
-        fprintf(stderr, "SA_SOURCE_DIR is not set (run through ctest)\n");
+    if (case_chdir("registry") != 0)
         return -1;
-    }
-    snprintf(dir, sizeof dir, "%s/tests/data/registry", src);
-    if (chdir(dir) != 0) {
-        fprintf(stderr, "chdir %s: %s\n", dir, strerror(errno));
-        return -1;
-    }
     return 0;
-}
-
-static int by_name(const struct dirent **a, const struct dirent **b)
-{
-    return strcmp((*a)->d_name, (*b)->d_name);
 }
 
 static int is_response(const struct dirent *d)
@@ -103,7 +67,7 @@ static void answer(long status, const void *body, size_t len, char *out, size_t 
 static void test_data_cases(void **state)
 {
     struct dirent **names;
-    int n = scandir(".", &names, is_response, by_name);
+    int n = scandir(".", &names, is_response, case_by_name);
     int n_failed = 0;
 
     (void)state;
@@ -118,8 +82,8 @@ static void test_data_cases(void **state)
 
         snprintf(expect_path, sizeof expect_path, "%.*s.expect",
                  (int)(strlen(name) - 9), name);
-        response = read_all(name, &len);
-        expect = read_all(expect_path, &expect_len);
+        response = case_read_all(name, &len);
+        expect = case_read_all(expect_path, &expect_len);
         nl = response ? memchr(response, '\n', len) : NULL;
         if (nl) {
             *nl = '\0';
