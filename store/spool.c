@@ -99,6 +99,7 @@ struct sa_spool {
     void (*wal_fn)(void *); /* sa_spool_on_wal_growth */
     void *wal_arg;
     int wal_notify_pages;
+    int reserve_warned; /* sa_spool_keep_reserve said once why it failed */
     int when_full;
     int compression;
     int64_t page_size;
@@ -1669,17 +1670,29 @@ int sa_spool_keep_reserve(struct sa_spool *spool)
             spool->min_free + 4 * (int64_t)SA_SPOOL_RESERVE_BYTES)
         goto out;
     fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-        goto out;
+    if (fd < 0) {
+        e = errno;
+        goto failed;
+    }
     /* Real blocks, not a sparse file: they are what a full disk lacks. */
     e = posix_fallocate(fd, 0, SA_SPOOL_RESERVE_BYTES);
     close(fd);
     if (e) {
         unlink(path);
-        goto out;
+        goto failed;
     }
     ok = 1;
     sa_log(SA_LOG_DEBUG, "spool reserve in place", "path", path, (const char *)0);
+    goto out;
+failed:
+    /* There was room: something else is wrong. Said once per handle, as
+     * the housekeeper tries again every few seconds. */
+    if (!spool->reserve_warned) {
+        spool->reserve_warned = 1;
+        sa_log_warn("cannot create the spool reserve (a start on a full disk "
+                    "will not be able to give it up)", "path", path, "error",
+                    strerror(e));
+    }
 out:
     free(path);
     return ok;
