@@ -101,6 +101,8 @@ int sa_segment_add(struct sa_segment_builder *b, int64_t event_ms,
     sa_buf_append(&b->frames, key, key_len);
     sa_buf_append_byte(&b->frames, (uint8_t)op);
     sa_buf_append(&b->frames, body, body_len);
+    /* The committer read this buffer on the other core last time. */
+    sa_buf_prefetch_ahead(&b->frames, 256);
 
     if (b->count == 0 || event_ms < b->min_event_ms)
         b->min_event_ms = event_ms;

@@ -9,6 +9,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+
+int sa_buf_have_prefetchw;
+
+/* CPUID 0x80000001 ECX bit 8 (PRFCHW, "3DNowPrefetch"): every AMD64 CPU
+ * and Intel's since Broadwell. Asked once, before main. */
+__attribute__((constructor)) static void detect_prefetchw(void)
+{
+    unsigned eax, ebx, ecx, edx;
+    sa_buf_have_prefetchw =
+        __get_cpuid(0x80000001u, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 8));
+}
+#endif
+
 void sa_buf_init(struct sa_buf *b, size_t max)
 {
     b->data = NULL;

@@ -34,6 +34,31 @@ int sa_buf_printf(struct sa_buf *b, const char *fmt, ...)
 /* NUL-terminate without counting the NUL in len. */
 int sa_buf_terminate(struct sa_buf *b);
 
+/*
+ * Make the bytes `ahead` past the end writable in this core's cache before
+ * an append writes them. For a buffer another thread read last (a batch
+ * that the committer copied into SQLite on the other core), each line
+ * written otherwise stalls this thread for the round trip that takes the
+ * other core's copy away: ~0.05 us a 60-byte record, a fifth of the
+ * generator's whole path. Issue it once per append, a few lines ahead.
+ * x86's PREFETCHW where the CPU has it, a write prefetch elsewhere.
+ */
+#if defined(__x86_64__) && defined(__GNUC__)
+extern int sa_buf_have_prefetchw;
+#endif
+static inline void sa_buf_prefetch_ahead(const struct sa_buf *b, size_t ahead)
+{
+    if (b->len + ahead >= b->cap)
+        return;
+#if defined(__x86_64__) && defined(__GNUC__)
+    /* Without -mprfchw, __builtin_prefetch(p, 1) is a read prefetch. */
+    if (sa_buf_have_prefetchw)
+        __asm__ volatile("prefetchw %0" : : "m"(b->data[b->len + ahead]));
+#else
+    __builtin_prefetch(b->data + b->len + ahead, 1);
+#endif
+}
+
 /* Varints (unsigned LEB128, at most 10 bytes). */
 int sa_buf_put_varint(struct sa_buf *b, uint64_t v);
 int sa_buf_put_zigzag(struct sa_buf *b, int64_t v);
