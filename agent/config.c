@@ -166,7 +166,8 @@ static const struct sa_conf_entry batch_conf[] = {
      .key = "max_bytes",
      .def = "1MiB",
      .offset = offsetof(struct sa_batch_conf, max_bytes),
-     .desc = "encoded bytes per spool commit",
+     .desc = "encoded bytes per spool commit; up to 16 batches wait for their "
+             "commit, so ingest holds at most 16 times this in memory",
      .min = 1,
      .max = GIB},
     {.type = SA_CONF_DURATION,
