@@ -17,6 +17,11 @@
 #define SLOW_PASS_EVERY_MS 5000  /* malloc_trim and the reserve: see pass() */
 #define WAL_TICK_MS 100            /* how often the WAL size is looked at */
 #define WAL_CHECKPOINT_BYTES (2 << 20) /* ... and the size that checkpoints */
+/* Past this the WAL is started over (sa_spool_checkpoint_restart), well
+ * before the writer's own backstop (SA_SPOOL_WAL_BACKSTOP_PAGES, 16 MiB),
+ * which would stall ingest; holding the writer off for a moment instead. */
+#define WAL_RESTART_BYTES (4 << 20)
+#define WAL_RESTART_WAIT_MS 10
 
 struct sa_housekeeper {
     const struct sa_config *cfg;
@@ -28,6 +33,7 @@ struct sa_housekeeper {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stop, kicked, wal_grew, started;
+    int64_t wal_bytes; /* the WAL's length at the last wal_grew */
     int64_t last_slow_pass; /* mono ms */
 };
 
@@ -79,10 +85,13 @@ static void *run(void *arg)
         if (hk->stop)
             break;
         int kicked = hk->kicked;
+        int restart = hk->wal_grew && hk->wal_bytes >= WAL_RESTART_BYTES;
         hk->kicked = hk->wal_grew = 0;
         pthread_mutex_unlock(&hk->mu);
 
-        if (sa_spool_checkpoint_if_large(hk->spool, WAL_CHECKPOINT_BYTES, &err))
+        if ((restart ? sa_spool_checkpoint_restart(hk->spool, WAL_RESTART_WAIT_MS, &err)
+                     : sa_spool_checkpoint_if_large(hk->spool, WAL_CHECKPOINT_BYTES,
+                                                    &err)))
             sa_log_warn("spool checkpoint failed", "error", err.msg);
         now = sa_mono_ms();
         if (kicked || now - last_pass >= hk->interval_ms) {
@@ -163,13 +172,14 @@ void sa_housekeeper_kick(struct sa_housekeeper *hk)
     pthread_mutex_unlock(&hk->mu);
 }
 
-/* The writer's commit left the WAL past WAL_CHECKPOINT_BYTES: wake up and
+/* The writer's commits added WAL_CHECKPOINT_BYTES to the WAL: wake up and
  * checkpoint now rather than at the next tick. Runs on the committer. */
-static void wal_grew(void *arg)
+static void wal_grew(void *arg, int64_t wal_bytes)
 {
     struct sa_housekeeper *hk = arg;
 
     pthread_mutex_lock(&hk->mu);
+    hk->wal_bytes = wal_bytes;
     if (!hk->wal_grew) {
         hk->wal_grew = 1;
         pthread_cond_signal(&hk->cv);

@@ -207,19 +207,31 @@ int sa_spool_checkpoint(struct sa_spool *spool, struct sa_err *err);
 int sa_spool_checkpoint_if_large(struct sa_spool *spool, int64_t wal_bytes,
                                  struct sa_err *err);
 
+/* A checkpoint that makes the next commit start the WAL over from its
+ * beginning: SQLite does that only when, as a write begins, every frame is
+ * in the database and no reader uses the WAL, which under steady ingest
+ * (a commit every fraction of a millisecond, checkpointed from another
+ * thread) is never the case by chance. A passive checkpoint copies the
+ * bulk; a RESTART one then copies the rest and holds the next writer off
+ * for max_wait_ms at most. A busy spool is no error: try again later. */
+int sa_spool_checkpoint_restart(struct sa_spool *spool, int max_wait_ms,
+                                struct sa_err *err);
+
 /* Checkpoints off the commit path. A commit runs SQLite's automatic
  * checkpoint (an fsync) once the WAL holds SA_SPOOL_WAL_AUTOCHECKPOINT_PAGES;
  * on the ingest path that stalls every source. This hands them to someone
- * else, the housekeeper, on its own connection: after a commit on `spool`
- * leaves notify_bytes or more in the WAL, fn(arg) is called on the
- * committing thread (it must only signal, never block); the commit runs a
- * checkpoint itself only past SA_SPOOL_WAL_BACKSTOP_PAGES, when fn's owner
- * falls behind. fn NULL restores the automatic checkpoints; clear it before
- * arg goes away. */
+ * else, the housekeeper, on its own connection: each time commits on
+ * `spool` have added notify_bytes to the WAL, fn(arg, wal_bytes) is called
+ * on the committing thread with the WAL's length (it must only signal,
+ * never block); the owner checkpoints, and now and then restarts the WAL
+ * (sa_spool_checkpoint_restart). The commit runs a checkpoint itself only
+ * past SA_SPOOL_WAL_BACKSTOP_PAGES, when fn's owner falls behind: that one
+ * stalls ingest, for 10-15 ms at 16 MiB. fn NULL restores the automatic
+ * checkpoints; clear it before arg goes away. */
 #define SA_SPOOL_WAL_AUTOCHECKPOINT_PAGES 1000
 #define SA_SPOOL_WAL_BACKSTOP_PAGES 4096
 void sa_spool_on_wal_growth(struct sa_spool *spool, int64_t notify_bytes,
-                            void (*fn)(void *), void *arg);
+                            void (*fn)(void *, int64_t), void *arg);
 
 /* The reserve: "<path>-reserve", a file of SA_SPOOL_RESERVE_BYTES kept
  * beside the spool while the disk has plenty of room. When something else

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "agent/base/clock.h"
 #include "store/spool.h"
 
 #include <ftw.h>
@@ -857,6 +858,84 @@ static void test_file_shrinks_after_trim(void **state)
     sa_spool_close(s);
 }
 
+/* The WAL under steady commits, checkpointed from a second connection as
+ * the housekeeper does it: notices come each time the WAL grew by the
+ * notify size (not after every commit once past it), and
+ * sa_spool_checkpoint_restart makes the next commit start the WAL over. A
+ * reader holding an old snapshot makes it give up after max_wait_ms, no
+ * error, and the WAL goes on growing until the reader is done. */
+struct wal_notes {
+    int n;
+    int64_t last;
+};
+
+static void note_wal(void *arg, int64_t wal_bytes)
+{
+    struct wal_notes *w = arg;
+    w->n++;
+    w->last = wal_bytes;
+}
+
+/* Commit `n` segments of 100 records of 1000 bytes, ~100 KiB each. */
+static void commit_100k(struct sa_spool *s, int n)
+{
+    struct sa_err err = {0};
+    for (int i = 0; i < n; i++)
+        if (commit_one(s, "w", 100, 1000, 1, NULL, &err) != SA_OK)
+            fail_msg("commit: %s", err.msg);
+}
+
+static void test_wal_restart(void **state)
+{
+    struct fixture *f = *state;
+    struct sa_spool *writer = open_spool(f, SA_SPOOL_CREATE);
+    struct sa_spool *keeper = open_spool(f, 0);
+    struct wal_notes w = {0};
+    struct sa_err err = {0};
+    sqlite3 *reader = NULL;
+    sqlite3_stmt *stmt = NULL;
+
+    sa_spool_on_wal_growth(writer, 256 * 1024, note_wal, &w);
+    commit_100k(writer, 40); /* ~4 MiB: a notice per ~256 KiB, not 40 */
+    assert_in_range(w.n, 10, 20);
+    assert_true(w.last > 3 * 1024 * 1024);
+
+    assert_int_equal(sa_spool_checkpoint_restart(keeper, 100, &err), SA_OK);
+    w.n = 0;
+    commit_100k(writer, 4); /* the WAL started over: ~400 KiB long */
+    assert_int_equal(w.n, 1);
+    assert_true(w.last < 1024 * 1024);
+
+    /* A reader in the middle of a read transaction pins the WAL. */
+    assert_int_equal(sqlite3_open(f->path, &reader), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(reader, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(reader, "SELECT count(*) FROM segments", -1,
+                                        &stmt, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    sqlite3_finalize(stmt);
+    commit_100k(writer, 10);
+    int64_t pinned = w.last, t0 = sa_mono_ms();
+    assert_int_equal(sa_spool_checkpoint_restart(keeper, 50, &err), SA_OK);
+    int64_t waited = sa_mono_ms() - t0;
+    assert_in_range(waited, 40, 5000);
+    commit_100k(writer, 4);
+    assert_true(w.last > pinned); /* not started over */
+
+    assert_int_equal(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(reader);
+    assert_int_equal(sa_spool_checkpoint_restart(keeper, 50, &err), SA_OK);
+    w.n = 0;
+    commit_100k(writer, 4);
+    assert_int_equal(w.n, 1);
+    assert_true(w.last < 1024 * 1024);
+
+    sa_spool_on_wal_growth(writer, 0, NULL, NULL);
+    assert_int_equal(sa_spool_verify(writer, NULL, NULL, &err), SA_OK);
+    sa_spool_close(keeper);
+    sa_spool_close(writer);
+}
+
 /* The note that ingest is paused: written, seen by a read-only status,
  * rewritten in place (its file keeps its size and blocks, so that it fits on
  * a full disk), cleared. */
@@ -1175,6 +1254,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_failed_write_is_not_durable, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_wal_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_shrinks_after_trim, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_status_and_lag, setup, teardown),
