@@ -101,6 +101,7 @@ struct sa_spool {
     void *wal_arg;
     int wal_notify_pages;
     int wal_noticed_pages; /* the WAL's length at the last notice */
+    int wal_pages;         /* ... and after the last commit */
     int64_t busy_timeout_us; /* busy(): how long to wait for a lock */
     int64_t busy_since_us;
     int reserve_warned; /* sa_spool_keep_reserve said once why it failed */
@@ -919,17 +920,23 @@ int sa_spool_commit(struct sa_spool *spool, const struct sa_commit *commit,
      * a sink cursor update, the trim's deletes and the checkpoint that
      * shrinks the file all need free blocks. So ingest stops min_free
      * short of the end; a commit may take twice its size (WAL, then the
-     * database at checkpoint). */
+     * database at checkpoint), and the WAL's frames not yet checkpointed
+     * may grow the database by as much again: the WAL's length after the
+     * last commit bounds that (known with the housekeeper's hook, which
+     * lets the WAL grow to a few MiB before starting it over; SQLite's
+     * own checkpoints keep it smaller). */
     if (spool->min_free > 0 && incoming > 0) {
         struct statvfs vfs;
         if (statvfs(spool->dir, &vfs) == 0) {
             int64_t avail = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
-            if (avail < spool->min_free + 2 * incoming)
+            int64_t wal = (int64_t)spool->wal_pages * spool->page_size;
+            if (avail < spool->min_free + 2 * incoming + wal)
                 return sa_err_set(err, SA_EFULL, "spool %s: the disk is full: "
                                   "%" PRId64 " bytes free, spool.min_free is "
-                                  "%" PRId64 " and the commit needs %" PRId64,
+                                  "%" PRId64 ", the commit needs %" PRId64
+                                  " and checkpointing the WAL up to %" PRId64,
                                   spool->path, avail, spool->min_free,
-                                  2 * incoming);
+                                  2 * incoming, wal);
         }
     }
     rc = run(spool, STMT_BEGIN_IMMEDIATE, "cannot begin the commit", err);
@@ -1605,22 +1612,22 @@ int sa_spool_checkpoint(struct sa_spool *spool, struct sa_err *err)
 /* sa_spool_checkpoint_restart: what may be left for the RESTART itself. */
 #define RESTART_LEFT_PAGES 64
 
-/* Write a file's dirty pages back, by name and holding no lock: what is on
- * disk already, a checkpoint's own sync (under SQLite's locks) does not
- * wait for. wait == 0 only starts the writeback where the system can
- * (Linux's sync_file_range). Errors are the checkpoint's to find. */
-static void flush_file(const char *path, int wait)
+/* fdatasync the database and the WAL through the connection's own files
+ * (never a descriptor of our own: closing any descriptor of a file drops
+ * every POSIX lock this process holds on it, SQLite's included). Taken
+ * between checkpoints, holding no lock: what it makes durable, a
+ * checkpoint's own sync under SQLite's locks no longer waits for. Errors
+ * are the next checkpoint's to find. */
+static void sync_files(struct sa_spool *s)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-#ifdef SYNC_FILE_RANGE_WRITE
-    if (!wait)
-        (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-    else
-#endif
-        (void)fdatasync(fd);
-    close(fd);
+    const int ops[2] = {SQLITE_FCNTL_FILE_POINTER, SQLITE_FCNTL_JOURNAL_POINTER};
+
+    for (int i = 0; i < 2; i++) {
+        sqlite3_file *f = NULL;
+        if (sqlite3_file_control(s->db, "main", ops[i], &f) == SQLITE_OK && f &&
+            f->pMethods)
+            (void)f->pMethods->xSync(f, SQLITE_SYNC_NORMAL | SQLITE_SYNC_DATAONLY);
+    }
 }
 
 int sa_spool_checkpoint_if_large(struct sa_spool *spool, int64_t wal_bytes,
@@ -1637,11 +1644,6 @@ int sa_spool_checkpoint_if_large(struct sa_spool *spool, int64_t wal_bytes,
                                     NULL);
     if (src != SQLITE_OK && src != SQLITE_BUSY)
         return fail(spool, src, "checkpoint", err);
-    /* Under steady ingest the checkpoint rarely reaches the end of the WAL
-     * and then leaves the database unsynced: start writing it back now, so
-     * that it is not all left for the sync that restarts the WAL. */
-    flush_file(spool->path, 0);
-    flush_file(spool->wal_path, 0);
     return SA_OK;
 }
 
@@ -1664,8 +1666,7 @@ int sa_spool_checkpoint_restart(struct sa_spool *spool, int max_wait_ms,
         if (round > 0 && frames - last_frames <= RESTART_LEFT_PAGES)
             break;
         last_frames = frames;
-        flush_file(spool->path, 1);
-        flush_file(spool->wal_path, 1);
+        sync_files(spool);
     }
     /* Then the few frames committed meanwhile, holding the next writer off
      * until the last reader of the WAL is done: for max_wait_ms at most,
@@ -1684,6 +1685,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     struct sa_spool *s = arg;
 
+    s->wal_pages = pages;
     if (pages < s->wal_noticed_pages)
         s->wal_noticed_pages = 0; /* the WAL started over */
     if (pages >= SA_SPOOL_WAL_BACKSTOP_PAGES) {
@@ -1704,11 +1706,13 @@ void sa_spool_on_wal_growth(struct sa_spool *spool, int64_t notify_bytes,
         sqlite3_wal_autocheckpoint(spool->db, SA_SPOOL_WAL_AUTOCHECKPOINT_PAGES);
         spool->wal_fn = NULL;
         spool->wal_arg = NULL;
+        spool->wal_pages = 0;
         return;
     }
     spool->wal_fn = fn;
     spool->wal_arg = arg;
     spool->wal_noticed_pages = 0;
+    spool->wal_pages = 0;
     spool->wal_notify_pages = (int)(notify_bytes / (spool->page_size > 0
                                                         ? spool->page_size : 4096));
     if (spool->wal_notify_pages < 1)
