@@ -14,7 +14,11 @@ round, each round under faults for at most ROUND_S seconds. Must hold:
     goes back;
   - a final run without faults delivers every row exactly once in the
     spool (next_seq == rows + 1): a failed commit was never taken as
-    durable, and nothing that was acknowledged is missing.
+    durable, and nothing that was acknowledged is missing;
+  - the faults hit: at least one round ends with an I/O error. Commits
+    are of 100 rows so that they are many (each syncs): with 1000, a
+    fast import could finish its first round before the first fault and
+    the test would test nothing.
 
 Default: 8 rounds at probability 0.005 (SA_FIU_PROBABILITY). SA_FAULT_FULL=1: 30 rounds.
 """
@@ -42,7 +46,7 @@ with Workdir("f-fiu") as work:
     cfg = work.write("agent.yaml", (
         "agent:\n  data_dir: %s\n  schemas_dir: %s\n  shutdown_grace: 2s\n"
         "spool:\n  sync: full\n"
-        "batch:\n  max_records: 1000\n  linger: 20ms\n"
+        "batch:\n  max_records: 100\n  linger: 20ms\n"
         "sources:\n  - name: csv\n    type: csv\n    stream: sensor_reading\n"
         "    schema: sensor_reading:v1\n    path: %s\n    watch: false\n"
         "sinks:\n  - name: files\n    type: file\n    path: %s\n") % (
@@ -108,5 +112,7 @@ with Workdir("f-fiu") as work:
     for e in sorted(errors):
         print("error seen: " + e)
     print("io errors: %d rounds at p=%s: %s" % (ROUNDS, PROB, outcomes))
+    check(outcomes["exit1"] > 0, "no round met an I/O error: the faults never hit, "
+          "so nothing was tested (%s)" % outcomes)
     figures("io_errors", ROWS, len(recs), 0, dups, recover_s, rounds=ROUNDS,
             exits_with_error=outcomes["exit1"], probability=PROB)
