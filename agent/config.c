@@ -166,8 +166,9 @@ static const struct sa_conf_entry batch_conf[] = {
      .key = "max_bytes",
      .def = "1MiB",
      .offset = offsetof(struct sa_batch_conf, max_bytes),
-     .desc = "encoded bytes per spool commit; up to 16 batches wait for their "
-             "commit, so ingest holds at most 16 times this in memory",
+     .desc = "encoded bytes per spool commit; batches of 1 MiB in all wait for "
+             "their commit, so ingest holds 1 MiB plus two batches in memory "
+             "at most",
      .min = 1,
      .max = GIB},
     {.type = SA_CONF_DURATION,

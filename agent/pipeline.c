@@ -20,16 +20,16 @@
  *
  * A queue of batches, two threads. Commits run on a committer thread while
  * the sources fill the next batch, so parsing and encoding (one core)
- * overlap with SQLite (the other). Up to PIPELINE_DEPTH - 1 batches wait
- * for the committer, in order: a commit that takes longer than usual (the
- * housekeeper restarting the WAL holds writers off for a few ms, the
- * other core is busy) does not stop the sources at once; when every batch
- * is waiting, handing over the next one waits for the oldest commit. A
- * committed batch goes on a free stack, and the sources fill the one
- * freed last: as long as the committer keeps up, two or three batches are
- * all that is ever touched. Memory is bounded by PIPELINE_DEPTH x
- * batch.max_bytes. Batches carry a generation number and commit in order;
- * a source's `committed(generation)` hook runs on the polling thread once
+ * overlap with SQLite (the other). Batches wait for the committer in
+ * order, up to PIPELINE_DEPTH - 1 of them holding QUEUE_MAX_BYTES of
+ * records: a commit that takes longer than usual (the housekeeper
+ * restarting the WAL holds writers off for a few ms, the other core is
+ * busy) does not stop the sources at once; when the queue is full,
+ * handing over the next batch waits for the oldest commit. A committed
+ * batch goes on a free stack, and the sources fill the one freed last: as
+ * long as the committer keeps up, two or three batches are all that is
+ * ever touched. Batches carry a generation number and commit in order; a
+ * source's `committed(generation)` hook runs on the polling thread once
  * that generation is durable, which is when a finished input file may be
  * deleted.
  *
@@ -61,9 +61,13 @@
 /* Batches: one being filled, the others waiting for (or in) a commit, or
  * free. With two (one waiting), the sources waited for ~25 % of the time
  * of a generator -> spool run on two cores: a commit's latency varies far
- * more than its cost. Sixteen cover a WAL restart (~3 ms) at 4M records/s
- * with 1000-record batches. */
+ * more than its cost. What waits is capped by count and by the bytes of
+ * its records (one batch may always wait, whatever its size): 1 MiB
+ * covers a WAL restart (~3 ms) at 4M records/s, twelve batches of the
+ * default 1000 records, and keeps the memory that ingest touches within
+ * ~1 MiB of what one batch in flight needed. */
 #define PIPELINE_DEPTH 16
+#define QUEUE_MAX_BYTES ((size_t)1 << 20)
 
 struct pending_offset {
     char *file_key;
@@ -91,6 +95,7 @@ struct batch_buf {
     struct pending_deadletter *dls;
     size_t n_dls, cap_dls;
     uint64_t n_records;
+    size_t queued_bytes; /* records' bytes, counted when handed over */
     int has_pending; /* records, positions or dead letters */
     int64_t first_pending_mono;
 };
@@ -127,6 +132,7 @@ struct sa_pipeline {
     pthread_cond_t cv;
     struct batch_buf *queue[PIPELINE_DEPTH];
     size_t q_head, n_queued;
+    size_t queued_bytes; /* of the records in the batches queued */
     struct batch_buf *free_stack[PIPELINE_DEPTH];
     size_t n_free;
     int quit;
@@ -472,6 +478,7 @@ static void *committer_main(void *arg)
         }
         p->q_head = (p->q_head + 1) % PIPELINE_DEPTH;
         p->n_queued--;
+        p->queued_bytes -= b->queued_bytes;
         p->free_stack[p->n_free++] = b;
         pthread_cond_broadcast(&p->cv);
     }
@@ -490,17 +497,25 @@ static void run_hooks(struct sa_pipeline *p, uint64_t committed, uint64_t refuse
             p->lanes[i].src.ops->committed(&p->lanes[i].src, committed, refused);
 }
 
-/* Wait until at most max_queued batches wait for the committer; run the
- * hooks of what became durable. Returns a failed commit's rc. */
-static int wait_queued(struct sa_pipeline *p, size_t max_queued, struct sa_err *err)
+/* Whether another batch may be handed over; under mu. */
+static int queue_full(const struct sa_pipeline *p)
+{
+    return p->n_queued >= PIPELINE_DEPTH - 1 ||
+           (p->n_queued > 0 && p->queued_bytes >= QUEUE_MAX_BYTES);
+}
+
+/* Wait until a batch may be handed over (drain == 0) or none waits for the
+ * committer (drain == 1); run the hooks of what became durable. Returns a
+ * failed commit's rc. */
+static int wait_queued(struct sa_pipeline *p, int drain, struct sa_err *err)
 {
     uint64_t committed, refused;
     int rc;
 
     pthread_mutex_lock(&p->mu);
-    if (p->n_queued > max_queued && !p->commit_rc) {
+    if ((drain ? p->n_queued > 0 : queue_full(p)) && !p->commit_rc) {
         int64_t t0 = sa_mono_us();
-        while (p->n_queued > max_queued && !p->commit_rc)
+        while ((drain ? p->n_queued > 0 : queue_full(p)) && !p->commit_rc)
             pthread_cond_wait(&p->cv, &p->mu);
         atomic_fetch_add_explicit(&p->stats.commit_wait_us,
                                   (uint64_t)(sa_mono_us() - t0), memory_order_relaxed);
@@ -530,13 +545,17 @@ static void poll_committed(struct sa_pipeline *p)
  * the committer was done with last. */
 static int hand_over(struct sa_pipeline *p, struct sa_err *err)
 {
-    /* A batch is free once fewer than all the others are queued. */
-    int rc = wait_queued(p, PIPELINE_DEPTH - 2, err);
+    /* A batch is free when fewer than all the others are queued. */
+    int rc = wait_queued(p, 0, err);
     if (rc || !p->fill->has_pending)
         return rc;
+    p->fill->queued_bytes = 0;
+    for (size_t i = 0; i < p->n_lanes; i++)
+        p->fill->queued_bytes += p->fill->lanes[i].seg.frames.len;
     pthread_mutex_lock(&p->mu);
     p->queue[(p->q_head + p->n_queued) % PIPELINE_DEPTH] = p->fill;
     p->n_queued++;
+    p->queued_bytes += p->fill->queued_bytes;
     p->fill = p->free_stack[--p->n_free];
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
@@ -695,7 +714,7 @@ int sa_pipeline_step(struct sa_pipeline *p, int *idle, struct sa_err *err)
 int sa_pipeline_flush(struct sa_pipeline *p, struct sa_err *err)
 {
     int rc = hand_over(p, err);
-    return rc ? rc : wait_queued(p, 0, err);
+    return rc ? rc : wait_queued(p, 1, err);
 }
 
 void sa_pipeline_on_commit(struct sa_pipeline *p, void (*fn)(void *), void *arg)
