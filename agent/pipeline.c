@@ -462,6 +462,7 @@ static void *committer_main(void *arg)
         pthread_mutex_unlock(&p->mu);
 
         int rc = p->commit_rc ? p->commit_rc : commit_batch(p, b, &err);
+        int refused = b->refused; /* batch_clear resets it */
         if (rc == SA_OK) {
             batch_clear(p, b);
             if (p->on_commit)
@@ -470,7 +471,7 @@ static void *committer_main(void *arg)
         pthread_mutex_lock(&p->mu);
         if (rc == SA_OK) {
             p->committed_gen = b->generation;
-            if (b->refused)
+            if (refused)
                 p->refused_gen = b->generation;
         } else if (!p->commit_rc) {
             p->commit_rc = rc;
