@@ -166,9 +166,8 @@ static const struct sa_conf_entry batch_conf[] = {
      .key = "max_bytes",
      .def = "1MiB",
      .offset = offsetof(struct sa_batch_conf, max_bytes),
-     .desc = "encoded bytes per spool commit; batches of 1 MiB in all wait for "
-             "their commit, so ingest holds 1 MiB plus two batches in memory "
-             "at most",
+     .desc = "encoded bytes per spool commit; while commits lag, batches of "
+             "up to 1 MiB in all (and at least one) wait for theirs",
      .min = 1,
      .max = GIB},
     {.type = SA_CONF_DURATION,

@@ -39,8 +39,9 @@
  *                the commit goes through and at the next start), retry
  *                every 500 ms until space returns (the housekeeper trims
  *                as sinks acknowledge, or the disk gets room again);
- *                the next batch waits, so sources stop being polled and
- *                file positions stay at what is committed.
+ *                the batches behind it wait, and once the queue is full
+ *                the sources stop being polled; file positions stay at
+ *                what is committed.
  *   reject       commit the positions without the records, so the sources
  *                move on; the refused records are counted and audited.
  *   drop_oldest  done inside sa_spool_commit, which audits what it drops.
@@ -68,6 +69,10 @@
  * ~1 MiB of what one batch in flight needed. */
 #define PIPELINE_DEPTH 16
 #define QUEUE_MAX_BYTES ((size_t)1 << 20)
+/* A free batch keeps its buffers for the next one up to this size; a
+ * larger one is given back, so that sixteen batches do not each keep the
+ * largest they ever held. */
+#define RETAIN_MAX_BYTES ((size_t)256 << 10)
 
 struct pending_offset {
     char *file_key;
@@ -95,7 +100,7 @@ struct batch_buf {
     struct pending_deadletter *dls;
     size_t n_dls, cap_dls;
     uint64_t n_records;
-    size_t queued_bytes; /* records' bytes, counted when handed over */
+    size_t queued_bytes; /* records' and dead letters' bytes, when handed over */
     int has_pending; /* records, positions or dead letters */
     int64_t first_pending_mono;
 };
@@ -279,6 +284,8 @@ static void batch_clear(struct sa_pipeline *p, struct batch_buf *b)
     for (size_t i = 0; i < p->n_lanes; i++) {
         struct lane_buf *lb = &b->lanes[i];
         sa_segment_builder_reset(&lb->seg);
+        if (lb->seg.frames.cap > RETAIN_MAX_BYTES)
+            sa_buf_fini(&lb->seg.frames);
         for (size_t j = 0; j < lb->n_offsets; j++)
             free(lb->offsets[j].file_key);
         lb->n_offsets = 0;
@@ -553,6 +560,8 @@ static int hand_over(struct sa_pipeline *p, struct sa_err *err)
     p->fill->queued_bytes = 0;
     for (size_t i = 0; i < p->n_lanes; i++)
         p->fill->queued_bytes += p->fill->lanes[i].seg.frames.len;
+    for (size_t i = 0; i < p->fill->n_dls; i++)
+        p->fill->queued_bytes += p->fill->dls[i].raw_len;
     pthread_mutex_lock(&p->mu);
     p->queue[(p->q_head + p->n_queued) % PIPELINE_DEPTH] = p->fill;
     p->n_queued++;

@@ -929,8 +929,22 @@ int sa_spool_commit(struct sa_spool *spool, const struct sa_commit *commit,
         struct statvfs vfs;
         if (statvfs(spool->dir, &vfs) == 0) {
             int64_t avail = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
+            int64_t need = spool->min_free + 2 * incoming;
             int64_t wal = (int64_t)spool->wal_pages * spool->page_size;
-            if (avail < spool->min_free + 2 * incoming + wal)
+            int log_frames = 0, copied = 0;
+            if (avail >= need && avail < need + wal &&
+                sqlite3_wal_checkpoint_v2(spool->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                          &log_frames, &copied) == SQLITE_OK &&
+                statvfs(spool->dir, &vfs) == 0) {
+                /* Only the WAL's length stands in the way, and it is an
+                 * upper bound (frames copied already, a WAL started over
+                 * since the last commit): ask SQLite what is left, once
+                 * it has copied what it could. */
+                spool->wal_pages = log_frames > copied ? log_frames - copied : 0;
+                wal = (int64_t)spool->wal_pages * spool->page_size;
+                avail = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
+            }
+            if (avail < need + wal)
                 return sa_err_set(err, SA_EFULL, "spool %s: the disk is full: "
                                   "%" PRId64 " bytes free, spool.min_free is "
                                   "%" PRId64 ", the commit needs %" PRId64
@@ -1616,18 +1630,27 @@ int sa_spool_checkpoint(struct sa_spool *spool, struct sa_err *err)
  * (never a descriptor of our own: closing any descriptor of a file drops
  * every POSIX lock this process holds on it, SQLite's included). Taken
  * between checkpoints, holding no lock: what it makes durable, a
- * checkpoint's own sync under SQLite's locks no longer waits for. Errors
- * are the next checkpoint's to find. */
-static void sync_files(struct sa_spool *s)
+ * checkpoint's own sync under SQLite's locks no longer waits for. Its
+ * errors are the checkpoint's: Linux reports a failed writeback once per
+ * open file, so the checkpoint's own sync on the same file would not see
+ * it again, and the WAL must not start over on top of frames whose pages
+ * may not be on disk. */
+static int sync_files(struct sa_spool *s, struct sa_err *err)
 {
     const int ops[2] = {SQLITE_FCNTL_FILE_POINTER, SQLITE_FCNTL_JOURNAL_POINTER};
 
     for (int i = 0; i < 2; i++) {
         sqlite3_file *f = NULL;
-        if (sqlite3_file_control(s->db, "main", ops[i], &f) == SQLITE_OK && f &&
-            f->pMethods)
-            (void)f->pMethods->xSync(f, SQLITE_SYNC_NORMAL | SQLITE_SYNC_DATAONLY);
+        int src;
+        if (sqlite3_file_control(s->db, "main", ops[i], &f) != SQLITE_OK || !f ||
+            !f->pMethods)
+            continue;
+        src = f->pMethods->xSync(f, SQLITE_SYNC_NORMAL | SQLITE_SYNC_DATAONLY);
+        if (src != SQLITE_OK)
+            return fail(s, src, i == 0 ? "cannot sync the database before a WAL "
+                        "restart" : "cannot sync the WAL before a restart", err);
     }
+    return SA_OK;
 }
 
 int sa_spool_checkpoint_if_large(struct sa_spool *spool, int64_t wal_bytes,
@@ -1650,7 +1673,7 @@ int sa_spool_checkpoint_if_large(struct sa_spool *spool, int64_t wal_bytes,
 int sa_spool_checkpoint_restart(struct sa_spool *spool, int max_wait_ms,
                                 struct sa_err *err)
 {
-    int src, frames = 0, last_frames = 0;
+    int src, rc, frames = 0, copied = 0, last_frames = 0;
 
     /* The bulk first, without holding anyone up: passive checkpoints, each
      * followed by a sync of what it wrote (one that does not reach the end
@@ -1660,13 +1683,16 @@ int sa_spool_checkpoint_restart(struct sa_spool *spool, int max_wait_ms,
      * to copy and sync, until what is left takes a moment. */
     for (int round = 0; round < 4; round++) {
         src = sqlite3_wal_checkpoint_v2(spool->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
-                                        &frames, NULL);
+                                        &frames, &copied);
         if (src != SQLITE_OK && src != SQLITE_BUSY)
             return fail(spool, src, "checkpoint", err);
-        if (round > 0 && frames - last_frames <= RESTART_LEFT_PAGES)
+        /* Left for the RESTART: what this round could not copy (a reader
+         * holds an older snapshot) and what the last sync did not cover. */
+        if (round > 0 && (frames - copied) + (frames - last_frames) <= RESTART_LEFT_PAGES)
             break;
         last_frames = frames;
-        sync_files(spool);
+        if ((rc = sync_files(spool, err)))
+            return rc;
     }
     /* Then the few frames committed meanwhile, holding the next writer off
      * until the last reader of the WAL is done: for max_wait_ms at most,

@@ -54,7 +54,7 @@ static inline void sa_buf_prefetch_ahead(const struct sa_buf *b, size_t ahead)
     /* Without -mprfchw, __builtin_prefetch(p, 1) is a read prefetch. */
     if (sa_buf_have_prefetchw)
         __asm__ volatile("prefetchw %0" : : "m"(b->data[b->len + ahead]));
-#else
+#elif defined(__GNUC__)
     __builtin_prefetch(b->data + b->len + ahead, 1);
 #endif
 }
