@@ -89,10 +89,24 @@ static void *run(void *arg)
         hk->kicked = hk->wal_grew = 0;
         pthread_mutex_unlock(&hk->mu);
 
-        if ((restart ? sa_spool_checkpoint_restart(hk->spool, WAL_RESTART_WAIT_MS, &err)
-                     : sa_spool_checkpoint_if_large(hk->spool, WAL_CHECKPOINT_BYTES,
-                                                    &err)))
+        int64_t wal_used = 0;
+        int rc = restart ? SA_OK
+                         : sa_spool_checkpoint_if_large(hk->spool, WAL_CHECKPOINT_BYTES,
+                                                        &wal_used, &err);
+        /* The WAL also grows without ingest (cursor saves and trims while
+         * sinks drain, ingest paused on a full disk) and must start over
+         * then too: each frame appended past its end takes a new block. */
+        if (!rc && (restart || wal_used >= WAL_RESTART_BYTES))
+            rc = sa_spool_checkpoint_restart(hk->spool, WAL_RESTART_WAIT_MS, &err);
+        if (rc)
             sa_log_warn("spool checkpoint failed", "error", err.msg);
+        /* A full disk the checkpoint cannot grow the database on: the WAL
+         * can then never start over, and every cursor save and trim, which
+         * would make room, is one more frame past its end. That is what
+         * the reserve is for (kept again once there is plenty of room). */
+        if (rc == SA_EFULL && sa_spool_release_reserve(hk->cfg->spool.path))
+            sa_logf(SA_LOG_WARN, "disk full: gave up the spool's reserve so that "
+                    "the WAL can be checkpointed", "bytes=%d", SA_SPOOL_RESERVE_BYTES);
         now = sa_mono_ms();
         if (kicked || now - last_pass >= hk->interval_ms) {
             int checkpoint = now - last_checkpoint >= CHECKPOINT_EVERY_MS;

@@ -1654,19 +1654,23 @@ static int sync_files(struct sa_spool *s, struct sa_err *err)
 }
 
 int sa_spool_checkpoint_if_large(struct sa_spool *spool, int64_t wal_bytes,
-                                 struct sa_err *err)
+                                 int64_t *wal_used, struct sa_err *err)
 {
     struct stat st;
-    int src;
+    int src, frames = 0;
 
+    if (wal_used)
+        *wal_used = 0;
     if (stat(spool->wal_path, &st) != 0 || (int64_t)st.st_size < wal_bytes)
         return SA_OK;
     /* PASSIVE: copies what it can without blocking the writer; the writer
      * starts the WAL over once every frame is in the database. */
-    src = sqlite3_wal_checkpoint_v2(spool->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL,
-                                    NULL);
+    src = sqlite3_wal_checkpoint_v2(spool->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                    &frames, NULL);
     if (src != SQLITE_OK && src != SQLITE_BUSY)
         return fail(spool, src, "checkpoint", err);
+    if (wal_used && frames > 0)
+        *wal_used = (int64_t)frames * spool->page_size;
     return SA_OK;
 }
 

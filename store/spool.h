@@ -203,9 +203,11 @@ int sa_spool_trim(struct sa_spool *spool, const struct sa_subscription *subs,
 int sa_spool_checkpoint(struct sa_spool *spool, struct sa_err *err);
 /* A passive WAL checkpoint when the WAL file holds wal_bytes or more: the
  * housekeeper calls it often, so that commits never have to (their own
- * automatic checkpoints, with an fsync, would stall ingest). */
+ * automatic checkpoints, with an fsync, would stall ingest). *wal_used
+ * (may be NULL): the bytes of frames in the WAL since it last started
+ * over, 0 when no checkpoint ran. */
 int sa_spool_checkpoint_if_large(struct sa_spool *spool, int64_t wal_bytes,
-                                 struct sa_err *err);
+                                 int64_t *wal_used, struct sa_err *err);
 
 /* A checkpoint that makes the next commit start the WAL over from its
  * beginning: SQLite does that only when, as a write begins, every frame is
