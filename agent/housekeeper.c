@@ -186,8 +186,9 @@ void sa_housekeeper_kick(struct sa_housekeeper *hk)
     pthread_mutex_unlock(&hk->mu);
 }
 
-/* The writer's commits added WAL_CHECKPOINT_BYTES to the WAL: wake up and
- * checkpoint now rather than at the next tick. Runs on the committer. */
+/* The writer's commit left WAL_CHECKPOINT_BYTES or more in the WAL: wake
+ * up and checkpoint now rather than at the next tick. Runs on the
+ * committer. */
 static void wal_grew(void *arg, int64_t wal_bytes)
 {
     struct sa_housekeeper *hk = arg;

@@ -19,8 +19,9 @@ int sa_housekeeper_start(struct sa_housekeeper **out, const struct sa_config *cf
 /* Run one pass now (after a commit blocked on a full spool, say). */
 void sa_housekeeper_kick(struct sa_housekeeper *hk);
 /* Take the WAL checkpoints of the commits on `writer` (the pipeline's
- * connection) off the commit path: the housekeeper runs one each time the
- * commits add 2 MiB to the WAL, and starts the WAL over past 4 MiB
+ * connection) off the commit path: the housekeeper runs one after each
+ * commit that leaves 2 MiB or more in the WAL, and starts the WAL over
+ * past 4 MiB
  * (sa_spool_on_wal_growth). `writer` must stay open until
  * sa_housekeeper_stop, which hands them back. */
 void sa_housekeeper_watch_wal(struct sa_housekeeper *hk, struct sa_spool *writer);

@@ -100,8 +100,7 @@ struct sa_spool {
     void (*wal_fn)(void *, int64_t); /* sa_spool_on_wal_growth */
     void *wal_arg;
     int wal_notify_pages;
-    int wal_noticed_pages; /* the WAL's length at the last notice */
-    int wal_pages;         /* ... and after the last commit */
+    int wal_pages;         /* the WAL's length after the last commit */
     int64_t busy_timeout_us; /* busy(): how long to wait for a lock */
     int64_t busy_since_us;
     int reserve_warned; /* sa_spool_keep_reserve said once why it failed */
@@ -1716,14 +1715,11 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
     struct sa_spool *s = arg;
 
     s->wal_pages = pages;
-    if (pages < s->wal_noticed_pages)
-        s->wal_noticed_pages = 0; /* the WAL started over */
     if (pages >= SA_SPOOL_WAL_BACKSTOP_PAGES) {
         /* Whoever checkpoints fell behind: do as SQLite's automatic
          * checkpoint does. Its errors show at the next commit. */
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    } else if (pages >= s->wal_noticed_pages + s->wal_notify_pages) {
-        s->wal_noticed_pages = pages;
+    } else if (pages >= s->wal_notify_pages) {
         s->wal_fn(s->wal_arg, (int64_t)pages * s->page_size);
     }
     return SQLITE_OK;
@@ -1741,7 +1737,6 @@ void sa_spool_on_wal_growth(struct sa_spool *spool, int64_t notify_bytes,
     }
     spool->wal_fn = fn;
     spool->wal_arg = arg;
-    spool->wal_noticed_pages = 0;
     spool->wal_pages = 0;
     spool->wal_notify_pages = (int)(notify_bytes / (spool->page_size > 0
                                                         ? spool->page_size : 4096));

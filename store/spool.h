@@ -222,10 +222,12 @@ int sa_spool_checkpoint_restart(struct sa_spool *spool, int max_wait_ms,
 /* Checkpoints off the commit path. A commit runs SQLite's automatic
  * checkpoint (an fsync) once the WAL holds SA_SPOOL_WAL_AUTOCHECKPOINT_PAGES;
  * on the ingest path that stalls every source. This hands them to someone
- * else, the housekeeper, on its own connection: each time commits on
- * `spool` have added notify_bytes to the WAL, fn(arg, wal_bytes) is called
- * on the committing thread with the WAL's length (it must only signal,
- * never block); the owner checkpoints, and now and then restarts the WAL
+ * else, the housekeeper, on its own connection: after each commit on
+ * `spool` that leaves notify_bytes or more in the WAL, fn(arg, wal_bytes)
+ * is called on the committing thread with the WAL's length (it must only
+ * signal, never block). The owner checkpoints, which keeps the frames not
+ * yet in the database few (on a full disk, copying them may need room the
+ * disk no longer has), and now and then starts the WAL over
  * (sa_spool_checkpoint_restart). The commit runs a checkpoint itself only
  * past SA_SPOOL_WAL_BACKSTOP_PAGES, when fn's owner falls behind: that one
  * stalls ingest, for 10-15 ms at 16 MiB. fn NULL restores the automatic
