@@ -52,6 +52,20 @@ static inline int case_chdir(const char *sub)
     return 0;
 }
 
+/* Whether got is the .expect file's text (trailing newlines aside); when
+ * not, both on stderr under the case's name. 1 when equal. */
+static inline int case_matches(const char *name, const unsigned char *expect,
+                               size_t expect_len, const char *got)
+{
+    while (expect_len && expect[expect_len - 1] == '\n')
+        expect_len--;
+    if (strlen(got) == expect_len && memcmp(got, expect, expect_len) == 0)
+        return 1;
+    fprintf(stderr, "FAIL %s\n  expected: %.*s\n  got:      %s\n", name,
+            (int)expect_len, (const char *)expect, got);
+    return 0;
+}
+
 /* scandir's order: by name. */
 static inline int case_by_name(const struct dirent **a, const struct dirent **b)
 {

@@ -100,13 +100,8 @@ static void test_data_cases(void **state)
             if (body_len)
                 memcpy(body, nl + 1, body_len);
             answer(status, body, body_len, got, sizeof got);
-            while (expect_len && (expect[expect_len - 1] == '\n'))
-                expect_len--;
-            if (strlen(got) != expect_len || memcmp(got, expect, expect_len) != 0) {
-                fprintf(stderr, "FAIL %s\n  expected: %.*s\n  got:      %s\n", name,
-                        (int)expect_len, (const char *)expect, got);
+            if (!case_matches(name, expect, expect_len, got))
                 n_failed++;
-            }
             free(body);
         }
         free(response);
