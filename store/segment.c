@@ -58,7 +58,7 @@ void sa_segment_builder_reset(struct sa_segment_builder *b)
     b->opened_mono_ms = sa_mono_ms();
 }
 
-static size_t varint_len(uint64_t v)
+static inline size_t varint_len(uint64_t v)
 {
     size_t n = 1;
     while (v >= 0x80) {
@@ -70,18 +70,20 @@ static size_t varint_len(uint64_t v)
 
 /* All or nothing: the room for the whole frame is reserved first, so a
  * full builder (SA_ETOOBIG) is left exactly as it was and the caller can
- * close it and put the record into the next one. */
-int sa_segment_add(struct sa_segment_builder *b, int64_t event_ms,
-                   const char *key, size_t key_len, enum sa_op op,
-                   const void *body, size_t body_len)
+ * close it and put the record into the next one. The header goes straight
+ * into the reserved room: this runs for every record ingested. */
+int sa_segment_add_reserve(struct sa_segment_builder *b, int64_t event_ms,
+                           const char *key, size_t key_len, enum sa_op op,
+                           size_t body_len, uint8_t **body)
 {
     uint64_t event_zz = sa_zigzag_encode(event_ms);
     size_t inner, total;
+    uint8_t *p;
     int rc;
 
     if (op != SA_OP_UPSERT && op != SA_OP_DELETE)
         return SA_EINVAL;
-    if ((key_len && !key) || (body_len && !body))
+    if (key_len && !key)
         return SA_EINVAL;
     if (b->count == UINT32_MAX)
         return SA_ETOOBIG;
@@ -94,13 +96,17 @@ int sa_segment_add(struct sa_segment_builder *b, int64_t event_ms,
     if (rc)
         return rc;
     /* Cannot fail now: the room is there. */
-    sa_buf_put_varint(&b->frames, inner);
-    sa_buf_put_varint(&b->frames, b->count);
-    sa_buf_put_varint(&b->frames, event_zz);
-    sa_buf_put_varint(&b->frames, key_len);
-    sa_buf_append(&b->frames, key, key_len);
-    sa_buf_append_byte(&b->frames, (uint8_t)op);
-    sa_buf_append(&b->frames, body, body_len);
+    p = b->frames.data + b->frames.len;
+    p += sa_varint_encode(p, inner);
+    p += sa_varint_encode(p, b->count);
+    p += sa_varint_encode(p, event_zz);
+    p += sa_varint_encode(p, key_len);
+    if (key_len)
+        memcpy(p, key, key_len);
+    p += key_len;
+    *p++ = (uint8_t)op;
+    *body = p;
+    b->frames.len += total;
     /* The committer read this buffer on the other core last time. */
     sa_buf_prefetch_ahead(&b->frames, 256);
 
@@ -110,6 +116,21 @@ int sa_segment_add(struct sa_segment_builder *b, int64_t event_ms,
         b->max_event_ms = event_ms;
     b->count++;
     return SA_OK;
+}
+
+int sa_segment_add(struct sa_segment_builder *b, int64_t event_ms,
+                   const char *key, size_t key_len, enum sa_op op,
+                   const void *body, size_t body_len)
+{
+    uint8_t *dst;
+    int rc;
+
+    if (body_len && !body)
+        return SA_EINVAL;
+    rc = sa_segment_add_reserve(b, event_ms, key, key_len, op, body_len, &dst);
+    if (rc == SA_OK && body_len)
+        memcpy(dst, body, body_len);
+    return rc;
 }
 
 void sa_segment_iter_init(struct sa_segment_iter *it,

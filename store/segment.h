@@ -42,10 +42,17 @@ int sa_segment_builder_init(struct sa_segment_builder *b, const char *stream,
 void sa_segment_builder_fini(struct sa_segment_builder *b);
 /* Empty it for reuse with the same stream and schema. */
 void sa_segment_builder_reset(struct sa_segment_builder *b);
-/* Append one record; body is the Avro binary encoding. Copies everything. */
+/* Append one record; body is the Avro binary encoding. Copies everything.
+ * SA_ETOOBIG when the frame does not fit: the builder is left as it was. */
 int sa_segment_add(struct sa_segment_builder *b, int64_t event_ms,
                    const char *key, size_t key_len, enum sa_op op,
                    const void *body, size_t body_len);
+/* The same for a body the caller writes in place, saving a copy: *body
+ * points at body_len bytes of the new frame, to fill before anything else
+ * touches b. */
+int sa_segment_add_reserve(struct sa_segment_builder *b, int64_t event_ms,
+                           const char *key, size_t key_len, enum sa_op op,
+                           size_t body_len, uint8_t **body);
 
 /* One record as seen by readers: pointers into the segment's data. */
 struct sa_record_view {

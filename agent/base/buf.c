@@ -124,17 +124,6 @@ int sa_buf_terminate(struct sa_buf *b)
     return SA_OK;
 }
 
-size_t sa_varint_encode(uint8_t *out, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        out[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    out[n++] = (uint8_t)v;
-    return n;
-}
-
 size_t sa_varint_decode(const uint8_t *p, const uint8_t *end, uint64_t *out)
 {
     uint64_t v = 0;

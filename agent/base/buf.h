@@ -62,8 +62,18 @@ static inline void sa_buf_prefetch_ahead(const struct sa_buf *b, size_t ahead)
 /* Varints (unsigned LEB128, at most 10 bytes). */
 int sa_buf_put_varint(struct sa_buf *b, uint64_t v);
 int sa_buf_put_zigzag(struct sa_buf *b, int64_t v);
-/* Write a varint into out (>= 10 bytes); returns the bytes written. */
-size_t sa_varint_encode(uint8_t *out, uint64_t v);
+/* Write a varint into out (>= 10 bytes); returns the bytes written.
+ * Inline: every segment frame is written with it. */
+static inline size_t sa_varint_encode(uint8_t *out, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        out[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    out[n++] = (uint8_t)v;
+    return n;
+}
 /* Decode from [p, end); returns bytes read, 0 when truncated or > 10 bytes. */
 size_t sa_varint_decode(const uint8_t *p, const uint8_t *end, uint64_t *out);
 
