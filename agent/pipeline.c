@@ -50,6 +50,7 @@
 
 #include "agent/base/clock.h"
 #include "agent/base/log.h"
+#include "agent/record.h"
 #include "agent/source.h"
 
 #include <pthread.h>
@@ -58,6 +59,8 @@
 #include <string.h>
 
 #define FULL_RETRY_MS 500
+/* The longest key text a record may have: longer is SA_ERECORD. */
+#define KEY_MAX (64u << 10)
 
 /* Batches: one being filled, the others waiting for (or in) a commit, or
  * free. With two (one waiting), the sources waited for ~25 % of the time
@@ -124,6 +127,7 @@ struct sa_pipeline {
     struct lane *lanes;
     size_t n_lanes;
     struct sa_batch batch;
+    struct sa_buf key; /* sa_batch_add_record's key text */
     struct batch_buf bufs[PIPELINE_DEPTH];
     struct batch_buf *fill; /* sources add here */
     uint64_t next_generation;
@@ -186,17 +190,34 @@ size_t sa_batch_room(const struct sa_batch *batch)
     return (size_t)(max - lb->seg.count);
 }
 
-int sa_batch_add(struct sa_batch *batch, struct sa_source *src, int64_t event_ms,
-                 const char *key, size_t key_len, enum sa_op op,
-                 const void *body, size_t body_len, struct sa_err *err)
+int sa_batch_add_record(struct sa_batch *batch, struct sa_source *src,
+                        struct sa_record *rec, int64_t event_ms, enum sa_op op,
+                        struct sa_err *err)
 {
     struct sa_pipeline *p = batch->p;
-    int rc = sa_segment_add(&lane_buf(p, src)->seg, event_ms, key, key_len, op, body,
-                            body_len);
-    if (rc)
+    struct sa_buf *key = &p->key;
+    size_t body_len;
+    uint8_t *body;
+    int rc;
+
+    /* Sizing applies the defaults: the event time and key may be one. */
+    if ((rc = sa_record_encoded_size(rec, &body_len, err)))
+        return rc;
+    event_ms = sa_record_event_ms(rec, event_ms);
+    if (event_ms == SA_EVENT_NOW)
+        event_ms = sa_now_ms(); /* only then: a clock read per record shows */
+    sa_buf_reset(key);
+    if ((rc = sa_record_key(rec, key)) == SA_ETOOBIG)
+        return sa_err_set(err, SA_ERECORD,
+                          "key field '%s': longer than the %u bytes a key may have",
+                          src->schema->fields[src->schema->key_field].name, KEY_MAX);
+    if (rc || (rc = sa_segment_add_reserve(&lane_buf(p, src)->seg, event_ms,
+                                           (const char *)key->data, key->len, op,
+                                           body_len, &body)))
         return sa_err_set(err, rc, "source %s: cannot add a record of %zu bytes "
                           "to the batch: %s", src->conf->name, body_len,
                           sa_strerror(rc));
+    sa_record_encode_into(rec, body);
     p->fill->n_records++;
     mark_pending(p->fill);
     return SA_OK;
@@ -613,6 +634,7 @@ int sa_pipeline_open(struct sa_pipeline **out, const struct sa_config *cfg,
     p->spool = spool;
     p->stop = stop;
     p->batch.p = p;
+    sa_buf_init(&p->key, KEY_MAX);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->lanes = calloc(n_sources ? n_sources : 1, sizeof *p->lanes);
@@ -764,6 +786,7 @@ void sa_pipeline_close(struct sa_pipeline *p)
     for (int i = 0; i < PIPELINE_DEPTH; i++)
         batch_fini(p, &p->bufs[i]);
     free(p->lanes);
+    sa_buf_fini(&p->key);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p);

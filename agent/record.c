@@ -1299,24 +1299,17 @@ int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_
 
 /* --- encoding -------------------------------------------------------------- */
 
-int sa_record_encode(struct sa_record *rec, struct sa_buf *out, struct sa_err *err)
+int sa_record_encoded_size(struct sa_record *rec, size_t *size, struct sa_err *err)
 {
     const struct record_priv *p = PRIV(rec);
-    const uint8_t *scratch = p->scratch.data;
-    size_t total = 0, next_off = rec->n_fields ? p->slot[0].off : 0;
-    int contiguous = 1; /* every field set, their bytes back to back in order */
-    uint8_t *dst;
-    int rc;
+    size_t total = 0;
 
     for (size_t i = 0; i < rec->n_fields; i++) {
         const struct field_state *st = &p->f[i];
         if (rec->is_set[i] == 1) {
-            contiguous &= p->slot[i].off == next_off;
-            next_off = p->slot[i].off + p->slot[i].len;
             total += p->slot[i].len;
             continue;
         }
-        contiguous = 0;
         if (st->def == DEF_NONE)
             return sa_err_set(err, SA_ERECORD, "field '%s': not set and has no default",
                               rec->schema->fields[i].name);
@@ -1328,15 +1321,26 @@ int sa_record_encode(struct sa_record *rec, struct sa_buf *out, struct sa_err *e
         total += st->def_len;
         rec->is_set[i] = 2;
     }
-    if ((rc = sa_buf_reserve(out, total)))
-        return sa_err_set(err, rc, "record %s: %s", rec->schema->subject,
-                          sa_strerror(rc));
-    dst = out->data + out->len;
-    out->len += total;
+    *size = total;
+    return SA_OK;
+}
+
+void sa_record_encode_into(const struct sa_record *rec, uint8_t *dst)
+{
+    const struct record_priv *p = PRIV(rec);
+    const uint8_t *scratch = p->scratch.data;
+    size_t total = 0, next_off = rec->n_fields ? p->slot[0].off : 0;
+    int contiguous = 1; /* every field set, their bytes back to back in order */
+
+    for (size_t i = 0; i < rec->n_fields && contiguous; i++) {
+        contiguous = rec->is_set[i] == 1 && p->slot[i].off == next_off;
+        next_off = p->slot[i].off + p->slot[i].len;
+        total += p->slot[i].len;
+    }
     if (contiguous) { /* the fields were set in schema order: one copy */
         if (total)
             memcpy(dst, scratch + p->slot[0].off, total);
-        return SA_OK;
+        return;
     }
     for (size_t i = 0; i < rec->n_fields; i++) {
         if (rec->is_set[i] == 1) {
@@ -1347,6 +1351,20 @@ int sa_record_encode(struct sa_record *rec, struct sa_buf *out, struct sa_err *e
             dst += p->f[i].def_len;
         }
     }
+}
+
+int sa_record_encode(struct sa_record *rec, struct sa_buf *out, struct sa_err *err)
+{
+    size_t size;
+    int rc;
+
+    if ((rc = sa_record_encoded_size(rec, &size, err)))
+        return rc;
+    if ((rc = sa_buf_reserve(out, size)))
+        return sa_err_set(err, rc, "record %s: %s", rec->schema->subject,
+                          sa_strerror(rc));
+    sa_record_encode_into(rec, out->data + out->len);
+    out->len += size;
     return SA_OK;
 }
 

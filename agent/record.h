@@ -58,6 +58,12 @@ int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_
 /* Encode to Avro binary, appended to out. Fields not set take their
  * default; a field with neither is SA_ERECORD naming it. */
 int sa_record_encode(struct sa_record *rec, struct sa_buf *out, struct sa_err *err);
+/* The same in two steps, for a caller that has the room elsewhere: the
+ * size of the encoding (the defaults of fields not set are applied here,
+ * and a field with neither is SA_ERECORD), then the bytes, written to dst,
+ * which has room for *size of them. Nothing may be set in between. */
+int sa_record_encoded_size(struct sa_record *rec, size_t *size, struct sa_err *err);
+void sa_record_encode_into(const struct sa_record *rec, uint8_t *dst);
 
 /* Event time (ms) from the schema's event-time field, or `fallback`. */
 int64_t sa_record_event_ms(const struct sa_record *rec, int64_t fallback);

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 struct sa_batch;
+struct sa_record;
 struct sa_source;
 struct sa_spool;
 
@@ -66,10 +67,15 @@ const struct sa_source_ops *sa_source_type_find(const char *name);
 uint64_t sa_batch_generation(const struct sa_batch *batch);
 /* Records that still fit before the pipeline must commit. */
 size_t sa_batch_room(const struct sa_batch *batch);
-/* Add one encoded record of src's stream and schema. */
-int sa_batch_add(struct sa_batch *batch, struct sa_source *src, int64_t event_ms,
-                 const char *key, size_t key_len, enum sa_op op,
-                 const void *body, size_t body_len, struct sa_err *err);
+/* Add rec (of src's stream and schema), encoded straight into the batch: its key
+ * field's value as the key, its event-time field's value as the event
+ * time, else event_ms, else (SA_EVENT_NOW) the time now. A record that
+ * cannot be encoded (a field with neither value nor default) is
+ * SA_ERECORD with the reason in err, and leaves the batch as it was. */
+#define SA_EVENT_NOW INT64_MIN
+int sa_batch_add_record(struct sa_batch *batch, struct sa_source *src,
+                        struct sa_record *rec, int64_t event_ms, enum sa_op op,
+                        struct sa_err *err);
 /* Record where src stands after the records added so far; committed in the
  * same transaction as they are. */
 int sa_batch_offset(struct sa_batch *batch, struct sa_source *src,

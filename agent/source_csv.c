@@ -130,7 +130,6 @@ struct csv_ctx {
     size_t n_rows;
     struct csv_file *files;
     struct sa_record rec;
-    struct sa_buf body, key, where;
     int64_t last_scan_mono;
     int scanned;
     char *move_dir;
@@ -482,7 +481,7 @@ static int add_row(struct sa_source *src, struct sa_batch *batch, struct csv_fil
     struct sa_record *rec = &ctx->rec;
     struct sa_err rerr;
     char reason[SA_ERR_MSG_MAX + 64];
-    int64_t event_ms;
+    int rc;
 
     sa_err_clear(&rerr); /* not = {0}: that zeroes 260 bytes per row */
     if (row->n_fields != f->n_cols) {
@@ -503,20 +502,16 @@ static int add_row(struct sa_source *src, struct sa_batch *batch, struct csv_fil
             return reject_row(src, batch, f, row->line, col, reason, raw, raw_len, err);
         }
     }
-    sa_buf_reset(&ctx->body);
-    sa_buf_reset(&ctx->key);
-    if (sa_record_encode(rec, &ctx->body, &rerr) != SA_OK)
+    /* No event-time field: the time it was read. */
+    rc = sa_batch_add_record(batch, src, rec, SA_EVENT_NOW, SA_OP_UPSERT, &rerr);
+    if (rc == SA_ERECORD)
         return reject_row(src, batch, f, row->line, 1, rerr.msg, raw, raw_len, err);
-    sa_record_key(rec, &ctx->key);
+    if (rc) {
+        *err = rerr;
+        return rc;
+    }
     f->accepted++;
-    /* No event-time field: the time it was read (asked only then: a clock
-     * read per row shows in the profile). */
-    event_ms = sa_record_event_ms(rec, INT64_MIN);
-    if (event_ms == INT64_MIN)
-        event_ms = sa_now_ms();
-    return sa_batch_add(batch, src, event_ms,
-                        (const char *)ctx->key.data, ctx->key.len, SA_OP_UPSERT,
-                        ctx->body.data, ctx->body.len, err);
+    return SA_OK;
 }
 
 /*
@@ -827,8 +822,6 @@ static int csv_open(struct sa_source *src, struct sa_err *err)
     ctx->parse_opts.delimiter = delimiter_chars[conf->delimiter];
     ctx->parse_opts.quote = conf->quote[0];
     ctx->parse_opts.max_field = (size_t)conf->max_field;
-    sa_buf_init(&ctx->body, 64u << 20);
-    sa_buf_init(&ctx->key, 64u << 10);
     if (strncmp(conf->on_done, "move:", 5) == 0) {
         struct stat st;
         ctx->move_dir = strdup(conf->on_done + 5);
@@ -951,8 +944,6 @@ static void csv_close(struct sa_source *src)
     }
     sa_spool_offset_rows_free(ctx->rows, ctx->n_rows);
     sa_record_fini(&ctx->rec);
-    sa_buf_fini(&ctx->body);
-    sa_buf_fini(&ctx->key);
     free(ctx->move_dir);
     free(ctx);
     src->ctx = NULL;

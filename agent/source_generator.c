@@ -80,7 +80,6 @@ static const struct sa_conf_entry generator_conf[] = {
 struct generator_state {
     struct sa_generator gen;
     struct sa_record rec;
-    struct sa_buf body, key;
     uint64_t next;  /* index of the next record */
     uint64_t count; /* 0: unlimited */
     int64_t rate;
@@ -95,8 +94,6 @@ static void generator_close(struct sa_source *src)
         return;
     sa_record_fini(&st->rec);
     sa_generator_fini(&st->gen);
-    sa_buf_fini(&st->body);
-    sa_buf_fini(&st->key);
     free(st);
     src->ctx = NULL;
 }
@@ -111,8 +108,6 @@ static int generator_open(struct sa_source *src, struct sa_err *err)
     if (!st)
         return sa_err_set(err, SA_ENOMEM, "source %s: out of memory", src->conf->name);
     src->ctx = st;
-    sa_buf_init(&st->body, 16 << 20);
-    sa_buf_init(&st->key, 4096);
     st->count = (uint64_t)o->count;
     st->rate = o->rate;
     rc = sa_generator_init(&st->gen, src->schema, (uint64_t)o->seed, o->start_time,
@@ -188,22 +183,11 @@ static int generator_poll(struct sa_source *src, struct sa_batch *batch,
         n = due;
     for (uint64_t i = 0; i < n; i++) {
         uint64_t index = st->next;
-        sa_buf_reset(&st->body);
-        sa_buf_reset(&st->key);
         if ((rc = sa_generator_fill(&st->gen, index, &st->rec, err)) ||
-            (rc = sa_record_encode(&st->rec, &st->body, err)))
-            break;
-        if ((rc = sa_record_key(&st->rec, &st->key))) {
-            sa_err_set(err, rc, "record key: %s", sa_strerror(rc));
-            break;
-        }
-        rc = sa_batch_add(
-            batch, src,
-            sa_record_event_ms(&st->rec,
-                               st->gen.start_ms + (int64_t)index * st->gen.interval_ms),
-            (const char *)st->key.data, st->key.len, SA_OP_UPSERT, st->body.data,
-            st->body.len, err);
-        if (rc)
+            (rc = sa_batch_add_record(
+                 batch, src, &st->rec,
+                 st->gen.start_ms + (int64_t)index * st->gen.interval_ms, SA_OP_UPSERT,
+                 err)))
             break;
         st->next++;
         added++;
