@@ -77,9 +77,8 @@ struct field_plan {
     int per_entity;          /* draw from the entity, not the record */
     uint32_t null_per_mille; /* nullable fields: how often null */
     uint32_t true_per_mille; /* booleans */
-    int n_symbols;           /* enums: cumulative weights out of 2^32 */
+    int n_symbols;           /* enums: cumulative weights out of 2^64 */
     uint64_t *cumulative;
-    const char **symbols; /* enums: the symbols (owned by the avro schema) */
     /* salt_key(field, salt) of the draws this field makes (see draw) */
     uint64_t key_value, key_null, key_hi, key_lo, key_base;
 };
@@ -364,7 +363,6 @@ static void plan_free(struct plan *p)
         return;
     for (size_t i = 0; p->f && i < p->n; i++) {
         free(p->f[i].cumulative);
-        free(p->f[i].symbols);
     }
     free(p->f);
     free(p);
@@ -379,11 +377,8 @@ static int enum_weights(struct field_plan *fp, avro_schema_t es)
     if (fp->n_symbols <= 0)
         return SA_ESCHEMA;
     fp->cumulative = malloc((size_t)fp->n_symbols * sizeof *fp->cumulative);
-    fp->symbols = malloc((size_t)fp->n_symbols * sizeof *fp->symbols);
-    if (!fp->cumulative || !fp->symbols)
+    if (!fp->cumulative)
         return SA_ENOMEM;
-    for (int k = 0; k < fp->n_symbols; k++)
-        fp->symbols[k] = avro_schema_enum_get(es, k);
     for (int k = 0; k < fp->n_symbols; k++)
         total += 1.0 / (k + 1);
     for (int k = 0; k < fp->n_symbols; k++) {
@@ -664,6 +659,29 @@ static inline double exp_small(double x)
 
 #define DAY_MS 86400000LL
 
+/* The symbol draw r picks: the first k with r <= cumulative[k]. The draw
+ * is random, so a loop that stops at k mispredicts its branch about once
+ * a record; for a short list, count the weights below r instead. */
+static inline int pick_symbol(const struct field_plan *fp, uint64_t r)
+{
+    int lo = 0, hi = fp->n_symbols - 1;
+
+    if (hi < 16) {
+        int k = 0;
+        for (int j = 0; j < hi; j++)
+            k += r > fp->cumulative[j];
+        return k;
+    }
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (r > fp->cumulative[mid])
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 int sa_generator_fill(struct sa_generator *gen, uint64_t index, struct sa_record *rec,
                       struct sa_err *err)
 {
@@ -681,6 +699,7 @@ int sa_generator_fill(struct sa_generator *gen, uint64_t index, struct sa_record
     sa_record_reset(rec);
     for (size_t i = 0; i < p->n && !rc; i++) {
         const struct field_plan *fp = &p->f[i];
+        const struct word *word = NULL; /* a value from a list, set as it is */
         uint64_t r;
         struct text t;
 
@@ -745,10 +764,10 @@ int sa_generator_fill(struct sa_generator *gen, uint64_t index, struct sa_record
             put_word(&t, PICK(last_names, r >> 20));
             break;
         case P_FIRST_NAME:
-            put_word(&t, PICK(first_names, r));
+            word = PICK(first_names, r);
             break;
         case P_LAST_NAME:
-            put_word(&t, PICK(last_names, r >> 20));
+            word = PICK(last_names, r >> 20);
             break;
         case P_EMAIL: {
             /* Same draw as the person's name on the same entity. */
@@ -763,10 +782,10 @@ int sa_generator_fill(struct sa_generator *gen, uint64_t index, struct sa_record
             break;
         }
         case P_CITY:
-            put_word(&t, PICK(cities, r));
+            word = PICK(cities, r);
             break;
         case P_COUNTRY:
-            put_word(&t, PICK(countries, r));
+            word = PICK(countries, r);
             break;
         case P_PHONE:
             PUT(&t, "+1-555-");
@@ -788,10 +807,10 @@ int sa_generator_fill(struct sa_generator *gen, uint64_t index, struct sa_record
                 put_num(&t, (r >> 16) % 1000, 0);
             break;
         case P_REFERRER:
-            put_word(&t, PICK(referrers, r));
+            word = PICK(referrers, r);
             break;
         case P_USER_AGENT:
-            put_word(&t, PICK(user_agents, r));
+            word = PICK(user_agents, r);
             break;
         case P_IP:
             put_num(&t, 1 + (r & 0xff) % 223, 0);
@@ -801,7 +820,7 @@ int sa_generator_fill(struct sa_generator *gen, uint64_t index, struct sa_record
             }
             break;
         case P_COUPON:
-            put_word(&t, PICK(coupons, r));
+            word = PICK(coupons, r);
             break;
         case P_VERSION:
             put_num(&t, 1 + r % 3, 0);
@@ -897,17 +916,15 @@ int sa_generator_fill(struct sa_generator *gen, uint64_t index, struct sa_record
         case P_BOOL:
             rc = sa_record_set_bool(rec, (int)i, r % 1000 < fp->true_per_mille, err);
             break;
-        case P_ENUM: {
-            int k = 0;
-            while (k < fp->n_symbols - 1 && r > fp->cumulative[k])
-                k++;
-            rc = sa_record_set_enum(rec, (int)i, fp->symbols[k], err);
+        case P_ENUM:
+            rc = sa_record_set_enum_index(rec, (int)i, pick_symbol(fp, r), err);
             break;
-        }
         case P_SKIP:
             break;
         }
-        if (!rc && t.n)
+        if (!rc && word)
+            rc = sa_record_set_string(rec, (int)i, word->s, word->len, err);
+        else if (!rc && t.n)
             rc = sa_record_set_string(rec, (int)i, t.b, t.n, err);
     }
     if (rc)

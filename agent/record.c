@@ -945,6 +945,23 @@ int sa_record_set_enum(struct sa_record *rec, int field, const char *symbol,
     return rc ? rc : set_enum_symbol(rec, field, symbol, strlen(symbol), err);
 }
 
+int sa_record_set_enum_index(struct sa_record *rec, int field, int index,
+                             struct sa_err *err)
+{
+    const struct field_state *st;
+    int rc = check_field(rec, field, err);
+
+    if (rc)
+        return rc;
+    st = &PRIV(rec)->f[field];
+    if (!st->enum_schema)
+        return type_error(rec, field, err, "enum symbol");
+    if (index < 0 || index >= st->n_symbols)
+        return type_error(rec, field, err, "symbol number %d (%s has %d)", index,
+                          avro_schema_name(st->enum_schema), st->n_symbols);
+    return store_long(rec, field, st->branch[AVRO_ENUM], AVRO_ENUM, index, err);
+}
+
 /* --- text coercion --------------------------------------------------------- */
 
 static void trim(const char **s, size_t *len)

@@ -47,6 +47,9 @@ int sa_record_set_string(struct sa_record *rec, int field, const char *s, size_t
 /* enum symbol, by name */
 int sa_record_set_enum(struct sa_record *rec, int field, const char *symbol,
                        struct sa_err *err);
+/* enum symbol, by its number in the schema's list (from 0) */
+int sa_record_set_enum_index(struct sa_record *rec, int field, int index,
+                             struct sa_err *err);
 
 /* Set a field from its text form, coercing to the field's type: ints
  * (range-checked), floats, booleans (true/false/1/0/yes/no), enums,

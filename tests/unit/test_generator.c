@@ -205,6 +205,70 @@ static void test_values_look_right(void **state)
     avro_reader_free(reader);
 }
 
+/* Enum symbols are drawn with weights 1/(k+1): check the shares for a
+ * short list (counted) and a long one (searched), within 2 points, and
+ * that every symbol comes up. */
+static void check_enum_shares(int n_symbols)
+{
+    char json[4096];
+    size_t len;
+    struct sa_schema *schema;
+    struct sa_generator gen;
+    struct sa_record rec;
+    struct sa_buf body;
+    struct sa_err err = {0};
+    int count[64] = {0}, n = 200000;
+    double total = 0;
+
+    assert_true(n_symbols <= 64);
+    len = (size_t)snprintf(json, sizeof json,
+                           "{\"type\":\"record\",\"name\":\"E\",\"fields\":["
+                           "{\"name\":\"level\",\"type\":{\"type\":\"enum\","
+                           "\"name\":\"L\",\"symbols\":[");
+    for (int k = 0; k < n_symbols; k++)
+        len += (size_t)snprintf(json + len, sizeof json - len, "%s\"S%d\"",
+                                k ? "," : "", k);
+    snprintf(json + len, sizeof json - len, "]}}]}");
+    assert_int_equal(sa_schema_parse("e", 1, json, &schema, &err), SA_OK);
+    assert_int_equal(sa_generator_init(&gen, schema, 3, START, 1000, &err), SA_OK);
+    assert_int_equal(sa_record_init(&rec, schema, &err), SA_OK);
+    sa_buf_init(&body, 1 << 20);
+    for (int i = 0; i < n; i++) {
+        int64_t k;
+        sa_buf_reset(&body);
+        if (sa_generator_fill(&gen, (uint64_t)i, &rec, &err) ||
+            sa_record_encode(&rec, &body, &err))
+            fail_msg("%s", err.msg);
+        /* the body is the symbol number, zigzag varint */
+        assert_true(sa_varint_decode(body.data, body.data + body.len, (uint64_t *)&k) > 0);
+        k = sa_zigzag_decode((uint64_t)k);
+        assert_in_range(k, 0, n_symbols - 1);
+        count[k]++;
+    }
+    for (int k = 0; k < n_symbols; k++)
+        total += 1.0 / (k + 1);
+    for (int k = 0; k < n_symbols; k++) {
+        double want = 1.0 / (k + 1) / total, got = (double)count[k] / n;
+        if (count[k] == 0 || got < want - 0.02 || got > want + 0.02)
+            fail_msg("%d symbols: symbol %d drawn %.4f of the time, expected %.4f",
+                     n_symbols, k, got, want);
+    }
+    sa_buf_fini(&body);
+    sa_record_fini(&rec);
+    sa_generator_fini(&gen);
+    sa_schema_free(schema);
+}
+
+static void test_enum_weights(void **state)
+{
+    (void)state;
+    check_enum_shares(1);
+    check_enum_shares(3);
+    check_enum_shares(16);
+    check_enum_shares(17);
+    check_enum_shares(40);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_resume_equals_sequential),
         cmocka_unit_test(test_every_schema_generates),
         cmocka_unit_test(test_values_look_right),
+        cmocka_unit_test(test_enum_weights),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

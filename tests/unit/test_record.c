@@ -129,6 +129,12 @@ static void test_typed_setters_round_trip(void **state)
                      "\"opt\":\"a\\\"b\\\\c\\n\\u0001é\",\"optd\":1e+300,\"u\":42,"
                      "\"s\":\"xy\",\"raw\":\"\\u0000\\u00ff\"}");
 
+    /* an enum by its symbol's number */
+    assert_int_equal(sa_record_set_enum_index(&fx->rec, F_E, 0, &fx->err), SA_OK);
+    assert_non_null(strstr(to_json(fx), "\"e\":\"RED\""));
+    assert_int_equal(sa_record_set_enum_index(&fx->rec, F_E, 2, &fx->err), SA_OK);
+    assert_non_null(strstr(to_json(fx), "\"e\":\"BLUE\""));
+
     /* a general union takes the branch of the value */
     assert_int_equal(sa_record_set_string(&fx->rec, F_U, "word", 4, &fx->err), SA_OK);
     assert_non_null(strstr(to_json(fx), "\"u\":\"word\""));
@@ -181,6 +187,12 @@ static void test_type_errors(void **state)
         "field 'e': expected enum Color, got \"PURPLE\" (not a symbol of Color)");
     expect_error(fx, sa_record_set_text(&fx->rec, F_E, "red", 3, &fx->err),
                  "field 'e': expected enum Color, got \"red\" (not a symbol of Color)");
+    expect_error(fx, sa_record_set_enum_index(&fx->rec, F_E, 3, &fx->err),
+                 "field 'e': expected enum Color, got symbol number 3 (Color has 3)");
+    expect_error(fx, sa_record_set_enum_index(&fx->rec, F_E, -1, &fx->err),
+                 "field 'e': expected enum Color, got symbol number -1 (Color has 3)");
+    expect_error(fx, sa_record_set_enum_index(&fx->rec, F_D, 0, &fx->err),
+                 "field 'd': expected double, got enum symbol");
     assert_int_equal(sa_record_set_long(&fx->rec, 99, 1, &fx->err), SA_EINVAL);
     /* an integral double fits an integer field */
     assert_int_equal(sa_record_set_double(&fx->rec, F_I, 3.0, &fx->err), SA_OK);
