@@ -108,7 +108,7 @@ int sa_segment_add_reserve(struct sa_segment_builder *b, int64_t event_ms,
     *body = p;
     b->frames.len += total;
     /* The committer read this buffer on the other core last time. */
-    sa_buf_prefetch_ahead(&b->frames, 256);
+    sa_buf_prefetch_ahead(&b->frames, total, 256);
 
     if (b->count == 0 || event_ms < b->min_event_ms)
         b->min_event_ms = event_ms;

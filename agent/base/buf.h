@@ -40,23 +40,32 @@ int sa_buf_terminate(struct sa_buf *b);
  * that the committer copied into SQLite on the other core), each line
  * written otherwise stalls this thread for the round trip that takes the
  * other core's copy away: ~0.05 us a 60-byte record, a fifth of the
- * generator's whole path. Issue it once per append, a few lines ahead.
+ * generator's whole path. Call it after each append of `appended` bytes:
+ * it takes every line that the same append `ahead` bytes later will
+ * write, so that no line is missed when appends are longer than a line.
  * x86's PREFETCHW where the CPU has it, a write prefetch elsewhere.
  */
 #if defined(__x86_64__) && defined(__GNUC__)
 extern int sa_buf_have_prefetchw;
 #endif
-static inline void sa_buf_prefetch_ahead(const struct sa_buf *b, size_t ahead)
+static inline void sa_buf_prefetch_ahead(const struct sa_buf *b, size_t appended,
+                                         size_t ahead)
 {
-    if (b->len + ahead >= b->cap)
-        return;
+    size_t end = b->len + ahead, at;
+
+    if (end > b->cap)
+        end = b->cap;
+    /* From the first line not taken by the previous call. */
+    at = (b->len - appended + ahead + 63) & ~(size_t)63;
+    for (; at < end; at += 64) {
 #if defined(__x86_64__) && defined(__GNUC__)
-    /* Without -mprfchw, __builtin_prefetch(p, 1) is a read prefetch. */
-    if (sa_buf_have_prefetchw)
-        __asm__ volatile("prefetchw %0" : : "m"(b->data[b->len + ahead]));
+        /* Without -mprfchw, __builtin_prefetch(p, 1) is a read prefetch. */
+        if (sa_buf_have_prefetchw)
+            __asm__ volatile("prefetchw %0" : : "m"(b->data[at]));
 #elif defined(__GNUC__)
-    __builtin_prefetch(b->data + b->len + ahead, 1);
+        __builtin_prefetch(b->data + at, 1);
 #endif
+    }
 }
 
 /* Varints (unsigned LEB128, at most 10 bytes). */
