@@ -210,7 +210,7 @@ int sa_batch_add_record(struct sa_batch *batch, struct sa_source *src,
     if ((rc = sa_record_key(rec, key)) == SA_ETOOBIG)
         return sa_err_set(err, SA_ERECORD,
                           "key field '%s': longer than the %u bytes a key may have",
-                          src->schema->fields[src->schema->key_field].name, KEY_MAX);
+                          rec->schema->fields[rec->schema->key_field].name, KEY_MAX);
     if (rc || (rc = sa_segment_add_reserve(&lane_buf(p, src)->seg, event_ms,
                                            (const char *)key->data, key->len, op,
                                            body_len, &body)))

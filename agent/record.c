@@ -18,8 +18,9 @@
  * into one per-record scratch buffer, written in place (its size is known
  * first), and notes where (struct slot) along with the typed value that
  * sa_record_key and sa_record_event_ms read.
- * sa_record_encode then concatenates the fields in schema order, taking
- * the default's bytes for a field not set. Per record there is no JSON,
+ * sa_record_encoded_size then applies the defaults of the fields not set
+ * and adds up the sizes, and sa_record_encode_into concatenates the fields
+ * in schema order (sa_record_encode does both, into a buffer). Per record there is no JSON,
  * no lookup by name and, once the scratch buffer has grown to size, no
  * allocation.
  *
@@ -29,7 +30,7 @@
  * compaction when the buffer would have to grow.
  *
  * is_set[i] is 0 for a field not set since the last reset, 1 for a field
- * a setter filled, 2 for a field sa_record_encode filled with its default.
+ * a setter filled, 2 for a field sa_record_encoded_size gave its default.
  *
  * Top-level fields of the complex types (record, array, map, fixed) have
  * no setter; they encode from their default when it is an empty array or

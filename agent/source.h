@@ -67,11 +67,13 @@ const struct sa_source_ops *sa_source_type_find(const char *name);
 uint64_t sa_batch_generation(const struct sa_batch *batch);
 /* Records that still fit before the pipeline must commit. */
 size_t sa_batch_room(const struct sa_batch *batch);
-/* Add rec (of src's stream and schema), encoded straight into the batch: its key
- * field's value as the key, its event-time field's value as the event
- * time, else event_ms, else (SA_EVENT_NOW) the time now. A record that
- * cannot be encoded (a field with neither value nor default) is
- * SA_ERECORD with the reason in err, and leaves the batch as it was. */
+/* Add rec (of src's stream and schema), encoded straight into the batch:
+ * its key field's value as the key, its event-time field's value as the
+ * event time, else event_ms, else (SA_EVENT_NOW) the time now. A record
+ * that cannot be taken -- a field with neither value nor default, a key
+ * over 64 KiB -- is SA_ERECORD with the reason in err; other errors
+ * (SA_ETOOBIG, SA_ENOMEM) are the batch's. Either way the batch is left
+ * as it was. */
 #define SA_EVENT_NOW INT64_MIN
 int sa_batch_add_record(struct sa_batch *batch, struct sa_source *src,
                         struct sa_record *rec, int64_t event_ms, enum sa_op op,

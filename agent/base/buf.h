@@ -55,8 +55,10 @@ static inline void sa_buf_prefetch_ahead(const struct sa_buf *b, size_t appended
 
     if (end > b->cap)
         end = b->cap;
-    /* From the first line not taken by the previous call. */
-    at = (b->len - appended + ahead + 63) & ~(size_t)63;
+    /* From the first line not taken by the previous call, and none that
+     * this append wrote itself (a long one). */
+    at = appended < ahead && appended <= b->len ? b->len - appended + ahead : b->len;
+    at = (at + 63) & ~(size_t)63;
     for (; at < end; at += 64) {
 #if defined(__x86_64__) && defined(__GNUC__)
         /* Without -mprfchw, __builtin_prefetch(p, 1) is a read prefetch. */
