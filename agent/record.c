@@ -125,14 +125,7 @@ struct record_priv {
 /* Zigzag varint of v at p (room for 10 bytes); returns the bytes written. */
 static inline size_t put_long(uint8_t *p, int64_t v)
 {
-    uint64_t u = sa_zigzag_encode(v);
-    size_t n = 0;
-    while (u >= 0x80) {
-        p[n++] = (uint8_t)(u | 0x80);
-        u >>= 7;
-    }
-    p[n++] = (uint8_t)u;
-    return n;
+    return sa_varint_encode(p, sa_zigzag_encode(v));
 }
 
 /* Bytes put_long writes for v. */
