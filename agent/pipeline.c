@@ -61,6 +61,9 @@
 #define FULL_RETRY_MS 500
 /* The longest key text a record may have: longer is SA_ERECORD. */
 #define KEY_MAX (64u << 10)
+/* The largest frame of one record: its encoding with every default (a
+ * few KiB at most on top of SA_RECORD_MAX_BYTES), key, header. */
+#define FRAME_MAX (SA_RECORD_MAX_BYTES + ((size_t)1 << 20) + KEY_MAX)
 
 /* Batches: one being filled, the others waiting for (or in) a commit, or
  * free. With two (one waiting), the sources waited for ~25 % of the time
@@ -211,12 +214,18 @@ int sa_batch_add_record(struct sa_batch *batch, struct sa_source *src,
         return sa_err_set(err, SA_ERECORD,
                           "key field '%s': longer than the %u bytes a key may have",
                           rec->schema->fields[rec->schema->key_field].name, KEY_MAX);
-    if (rc || (rc = sa_segment_add_reserve(&lane_buf(p, src)->seg, event_ms,
-                                           (const char *)key->data, key->len, op,
-                                           body_len, &body)))
-        return sa_err_set(err, rc, "source %s: cannot add a record of %zu bytes "
-                          "to the batch: %s", src->conf->name, body_len,
-                          sa_strerror(rc));
+    if (!rc)
+        rc = sa_segment_add_reserve(&lane_buf(p, src)->seg, event_ms,
+                                    (const char *)key->data, key->len, op, body_len,
+                                    &body);
+    /* FRAME_MAX makes room for any record; should one not fit all the
+     * same, it is the record's error (dead-lettered), not the source's. */
+    if (rc == SA_ETOOBIG)
+        return sa_err_set(err, SA_ERECORD, "a record of %zu bytes does not fit in "
+                          "a batch", body_len);
+    if (rc)
+        return sa_err_set(err, rc, "cannot add a record of %zu bytes to the "
+                          "batch: %s", body_len, sa_strerror(rc));
     sa_record_encode_into(rec, body);
     p->fill->n_records++;
     mark_pending(p->fill);
@@ -643,8 +652,10 @@ int sa_pipeline_open(struct sa_pipeline **out, const struct sa_config *cfg,
         goto out;
     }
     p->n_lanes = n_sources;
-    /* A lane closes at batch.max_bytes; the slack lets one more record in. */
-    seg_cap = (size_t)cfg->batch.max_bytes + 16u * 1024 * 1024;
+    /* A lane closes at batch.max_bytes; the slack lets any one more record
+     * in, however large (a limit, not an allocation: the frames grow as
+     * they fill), so that a record never fails for the batch it came in. */
+    seg_cap = (size_t)cfg->batch.max_bytes + FRAME_MAX;
     for (int i = 0; i < PIPELINE_DEPTH; i++) {
         rc = batch_init(p, &p->bufs[i], sources, n_sources, seg_cap, schemas, err);
         if (rc)

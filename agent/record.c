@@ -48,7 +48,7 @@
 #include <string.h>
 
 /* The scratch buffer of one record, all its fields together. */
-#define SCRATCH_MAX ((size_t)1 << 30)
+#define SCRATCH_MAX SA_RECORD_MAX_BYTES
 
 /* Value kinds a field can hold, indexed by avro_type_t up to AVRO_ENUM. */
 #define N_KINDS (AVRO_ENUM + 1)

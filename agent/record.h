@@ -20,6 +20,13 @@
 #include <avro.h>
 #include <stdint.h>
 
+/* The most a record's fields may hold, encoded: a setter refuses a value
+ * that would take it past this (SA_ERECORD; the CSV source dead-letters
+ * the row). Defaults come on top. A batch has room for one such record
+ * whatever else it holds, and a segment stays well under SQLite's 1e9
+ * bytes a blob may have. */
+#define SA_RECORD_MAX_BYTES ((size_t)64 << 20)
+
 struct sa_record {
     const struct sa_schema *schema;
     size_t n_fields;

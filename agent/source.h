@@ -72,8 +72,8 @@ size_t sa_batch_room(const struct sa_batch *batch);
  * event time, else event_ms, else (SA_EVENT_NOW) the time now. A record
  * that cannot be taken -- a field with neither value nor default, a key
  * over 64 KiB -- is SA_ERECORD with the reason in err; other errors
- * (SA_ETOOBIG, SA_ENOMEM) are the batch's. Either way the batch is left
- * as it was. */
+ * (SA_ENOMEM) are the batch's. Either way the batch is left as it was. A
+ * record of any size the setters allowed fits, whatever the batch holds. */
 #define SA_EVENT_NOW INT64_MIN
 int sa_batch_add_record(struct sa_batch *batch, struct sa_source *src,
                         struct sa_record *rec, int64_t event_ms, enum sa_op op,

@@ -124,7 +124,6 @@ static int generator_open(struct sa_source *src, struct sa_err *err)
         }
     }
     if (rc) {
-        sa_err_prefix(err, "source %s: ", src->conf->name);
         generator_close(src);
         return rc;
     }
@@ -199,11 +198,7 @@ static int generator_poll(struct sa_source *src, struct sa_batch *batch,
         if (!rc)
             rc = orc;
     }
-    if (rc) {
-        sa_err_prefix(err, "source %s: ", src->conf->name);
-        return rc;
-    }
-    return SA_OK;
+    return rc;
 }
 
 const struct sa_source_ops sa_source_generator_ops = {
