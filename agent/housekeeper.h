@@ -21,8 +21,7 @@ void sa_housekeeper_kick(struct sa_housekeeper *hk);
 /* Take the WAL checkpoints of the commits on `writer` (the pipeline's
  * connection) off the commit path: the housekeeper runs one after each
  * commit that leaves 2 MiB or more in the WAL, and starts the WAL over
- * past 4 MiB
- * (sa_spool_on_wal_growth). `writer` must stay open until
+ * past 4 MiB (sa_spool_on_wal_growth). `writer` must stay open until
  * sa_housekeeper_stop, which hands them back. */
 void sa_housekeeper_watch_wal(struct sa_housekeeper *hk, struct sa_spool *writer);
 /* Stop the thread, run a last pass, free. NULL-safe. */

@@ -535,11 +535,14 @@ static void run_hooks(struct sa_pipeline *p, uint64_t committed, uint64_t refuse
             p->lanes[i].src.ops->committed(&p->lanes[i].src, committed, refused);
 }
 
-/* Whether another batch may be handed over; under mu. */
-static int queue_full(const struct sa_pipeline *p)
+/* Whether the sources must wait, under mu: before handing over another
+ * batch (drain == 0) while the queue is full, or (drain == 1) until no
+ * batch waits for the committer. Never once a commit failed. */
+static int must_wait(const struct sa_pipeline *p, int drain)
 {
-    return p->n_queued >= PIPELINE_DEPTH - 1 ||
-           (p->n_queued > 0 && p->queued_bytes >= QUEUE_MAX_BYTES);
+    int full = p->n_queued >= PIPELINE_DEPTH - 1 ||
+               (p->n_queued > 0 && p->queued_bytes >= QUEUE_MAX_BYTES);
+    return (drain ? p->n_queued > 0 : full) && !p->commit_rc;
 }
 
 /* Wait until a batch may be handed over (drain == 0) or none waits for the
@@ -551,9 +554,9 @@ static int wait_queued(struct sa_pipeline *p, int drain, struct sa_err *err)
     int rc;
 
     pthread_mutex_lock(&p->mu);
-    if ((drain ? p->n_queued > 0 : queue_full(p)) && !p->commit_rc) {
+    if (must_wait(p, drain)) {
         int64_t t0 = sa_mono_us();
-        while ((drain ? p->n_queued > 0 : queue_full(p)) && !p->commit_rc)
+        while (must_wait(p, drain))
             pthread_cond_wait(&p->cv, &p->mu);
         atomic_fetch_add_explicit(&p->stats.commit_wait_us,
                                   (uint64_t)(sa_mono_us() - t0), memory_order_relaxed);

@@ -20,9 +20,9 @@
  * sa_record_key and sa_record_event_ms read.
  * sa_record_encoded_size then applies the defaults of the fields not set
  * and adds up the sizes, and sa_record_encode_into concatenates the fields
- * in schema order (sa_record_encode does both, into a buffer). Per record there is no JSON,
- * no lookup by name and, once the scratch buffer has grown to size, no
- * allocation.
+ * in schema order (sa_record_encode does both, into a buffer). Per record
+ * there is no JSON, no lookup by name and, once the scratch buffer has
+ * grown to size, no allocation.
  *
  * Scratch layout: a field set again without a reset overwrites its bytes
  * in place when the new encoding fits, and is appended otherwise; reset

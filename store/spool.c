@@ -1689,6 +1689,11 @@ int sa_spool_checkpoint_restart(struct sa_spool *spool, int max_wait_ms,
                                         &frames, &copied);
         if (src != SQLITE_OK && src != SQLITE_BUSY)
             return fail(spool, src, "checkpoint", err);
+        /* Another connection holds the checkpoint lock (the writer's
+         * backstop, wal_hook): SQLite then says BUSY at once and counts
+         * nothing (-1). The RESTART would fail the same way: next time. */
+        if (frames < 0)
+            return SA_OK;
         /* Left for the RESTART: what this round could not copy (a reader
          * holds an older snapshot) and what the last sync did not cover. */
         if (round > 0 && (frames - copied) + (frames - last_frames) <= RESTART_LEFT_PAGES)
