@@ -6,8 +6,8 @@ A file all of whose rows were stored may be kept too: the source keeps
 every file read since the first refusal, which errs on the safe side.
 
 The spool is capped at 1 MiB and the one sink takes another stream (one
-generated record), so nothing of the CSV stream drains: the small file fits, the big one (4 MB of rows) does
-not."""
+generated record), so nothing of the CSV stream drains: the small file
+fits, the big one (4 MB of rows) does not."""
 from harness import *
 
 with Workdir("csv-reject") as work:
