@@ -67,80 +67,38 @@ static const char *const extra_symbols[] = {"error", "ignore", NULL};
 
 #define OPT(f) offsetof(struct sa_csv_source_conf, f)
 static const struct sa_conf_entry csv_conf[] = {
-    {.type = SA_CONF_STRLIST,
-     .key = "path",
-     .offset = OPT(path),
+    {.type = SA_CONF_STRLIST, .key = "path", .offset = OPT(path),
      .flags = SA_CONF_REQUIRED,
      .desc = "files or globs to read (/data/in/*.csv); .gz files are inflated"},
-    {.type = SA_CONF_ENUM,
-     .key = "delimiter",
-     .def = "comma",
-     .offset = OPT(delimiter),
-     .symbols = delimiter_symbols,
-     .desc = "field delimiter"},
-    {.type = SA_CONF_STR,
-     .key = "quote",
-     .def = "\"",
-     .offset = OPT(quote),
+    {.type = SA_CONF_ENUM, .key = "delimiter", .def = "comma", .offset = OPT(delimiter),
+     .symbols = delimiter_symbols, .desc = "field delimiter"},
+    {.type = SA_CONF_STR, .key = "quote", .def = "\"", .offset = OPT(quote),
      .desc = "quote character (one byte)"},
-    {.type = SA_CONF_BOOL,
-     .key = "header",
-     .def = "true",
-     .offset = OPT(header),
+    {.type = SA_CONF_BOOL, .key = "header", .def = "true", .offset = OPT(header),
      .desc = "the first row names the columns"},
-    {.type = SA_CONF_STRLIST,
-     .key = "columns",
-     .offset = OPT(columns),
+    {.type = SA_CONF_STRLIST, .key = "columns", .offset = OPT(columns),
      .desc = "column names in file order (instead of, or overriding, the header)"},
-    {.type = SA_CONF_ENUM,
-     .key = "extra_columns",
-     .def = "error",
-     .offset = OPT(extra_columns),
-     .symbols = extra_symbols,
+    {.type = SA_CONF_ENUM, .key = "extra_columns", .def = "error",
+     .offset = OPT(extra_columns), .symbols = extra_symbols,
      .desc = "a column the schema lacks: refuse the file, or ignore the column"},
-    {.type = SA_CONF_SIZE,
-     .key = "max_field",
-     .def = "64KiB",
-     .offset = OPT(max_field),
-     .min = 1,
-     .max = 64 << 20,
-     .desc = "longest field; a longer one rejects its row"},
-    {.type = SA_CONF_INT,
-     .key = "max_errors",
-     .def = "1000",
-     .offset = OPT(max_errors),
-     .min = 0,
-     .max = INT64_MAX,
-     .desc = "bad rows per file before the file is set aside"},
-    {.type = SA_CONF_BOOL,
-     .key = "watch",
-     .def = "true",
-     .offset = OPT(watch),
+    {.type = SA_CONF_SIZE, .key = "max_field", .def = "64KiB", .offset = OPT(max_field),
+     .min = 1, .max = 64 << 20, .desc = "longest field; a longer one rejects its row"},
+    {.type = SA_CONF_INT, .key = "max_errors", .def = "1000", .offset = OPT(max_errors),
+     .min = 0, .max = INT64_MAX, .desc = "bad rows per file before the file is set aside"},
+    {.type = SA_CONF_BOOL, .key = "watch", .def = "true", .offset = OPT(watch),
      .desc = "keep looking for new files that match path"},
-    {.type = SA_CONF_BOOL,
-     .key = "tail",
-     .def = "false",
-     .offset = OPT(tail),
+    {.type = SA_CONF_BOOL, .key = "tail", .def = "false", .offset = OPT(tail),
      .desc = "follow files as they grow, across rename and copytruncate rotation"},
-    {.type = SA_CONF_STR,
-     .key = "on_done",
-     .def = "keep",
-     .offset = OPT(on_done),
+    {.type = SA_CONF_STR, .key = "on_done", .def = "keep", .offset = OPT(on_done),
      .desc = "after a file's last row is committed: keep, delete or move:<dir>"},
-    {.type = SA_CONF_DURATION,
-     .key = "poll_interval",
-     .def = "1s",
-     .offset = OPT(poll_interval_ms),
-     .min = 10,
-     .max = 3600000,
+    {.type = SA_CONF_DURATION, .key = "poll_interval", .def = "1s",
+     .offset = OPT(poll_interval_ms), .min = 10, .max = 3600000,
      .desc = "how often to look for new files and for growth"},
-    {.type = SA_CONF_SIZE,
-     .key = "read_buffer",
-     .def = "1MiB",
-     .offset = OPT(read_buffer),
-     .min = 4096,
-     .max = 256 << 20,
-     .desc = "bytes read at a time"},
+    {.type = SA_CONF_SIZE, .key = "read_buffer", .def = "1MiB", .offset = OPT(read_buffer),
+     .min = 4096, .max = 256 << 20, .desc = "bytes read at a time"},
+    {.type = SA_CONF_STR, .key = "null_string", .offset = OPT(null_string),
+     .desc = "an unquoted field spelled so is null (e.g. NULL or \\N); an unquoted empty "
+             "field is always null, a quoted \"\" is the empty string"},
     {.key = NULL},
 };
 #undef OPT
@@ -156,26 +114,26 @@ struct csv_file {
     struct sa_csv_parser parser;
     struct sa_buf win; /* bytes read and not yet consumed start at win_pos */
     size_t win_pos;
-    int64_t win_offset; /* file offset of win.data[0] */
-    int64_t committed;  /* offset last handed to the batch */
+    int64_t win_offset;  /* file offset of win.data[0] */
+    int64_t committed;   /* offset last handed to the batch */
     int header_pending;
     int *col_map; /* CSV column -> schema field, -1 = ignored */
     size_t n_cols;
     uint64_t accepted, rejected;
-    int eof;    /* the last read returned nothing */
-    int done;   /* finished: no more rows will come */
-    int failed; /* set aside */
+    int eof;     /* the last read returned nothing */
+    int done;    /* finished: no more rows will come */
+    int failed;  /* set aside */
     int done_reported;
-    int rotated;        /* renamed away: finish at the next end of file */
-    int64_t size;       /* when opened */
+    int rotated; /* renamed away: finish at the next end of file */
+    int64_t size;  /* when opened */
     uint64_t first_gen; /* batch generation of its first position, 0: none yet */
-    size_t fp_len;      /* fingerprint: hash of the first fp_len bytes */
+    size_t fp_len; /* fingerprint: hash of the first fp_len bytes */
     uint64_t fp_hash;
-    int missing;  /* a configured plain path that does not exist */
+    int missing; /* a configured plain path that does not exist */
     int skipping; /* following a row longer than the window, see skip_step */
     struct sa_csv_skip skip;
-    int cr_only;          /* its first bytes have CR line ends and no LF */
-    int on_done_pending;  /* done offset handed to the batch, not yet committed */
+    int cr_only; /* its first bytes have CR line ends and no LF */
+    int on_done_pending; /* done offset handed to the batch, not yet committed */
     uint64_t on_done_gen; /* ... in this batch generation */
     char *error;
     struct csv_file *next;
@@ -362,17 +320,14 @@ static int map_columns(struct sa_source *src, struct csv_file *f,
         f->col_map[i] = sa_record_field_index(schema, s);
         for (size_t j = 0; j < i && f->col_map[i] >= 0; j++)
             if (f->col_map[j] == f->col_map[i]) {
-                file_fail(ctx, src, f,
-                          "%s:1: column %zu '%s' appears twice in the "
-                          "header",
-                          f->path, i + 1, s);
+                file_fail(ctx, src, f, "%s:1: column %zu '%s' appears twice in the "
+                          "header", f->path, i + 1, s);
                 return -1;
             }
         if (f->col_map[i] < 0 && ctx->conf->extra_columns == 0) {
-            file_fail(ctx, src, f,
-                      "%s:1: column %zu '%s' is not a field of schema "
-                      "%s:v%d (set extra_columns: ignore to skip it)",
-                      f->path, i + 1, s, schema->subject, schema->version);
+            file_fail(ctx, src, f, "%s:1: column %zu '%s' is not a field of schema "
+                      "%s:v%d (set extra_columns: ignore to skip it)", f->path, i + 1,
+                      s, schema->subject, schema->version);
             return -1;
         }
     }
@@ -439,9 +394,8 @@ static struct csv_file *file_open(struct sa_source *src, const char *path,
                 struct sa_csv_row hdr;
                 struct sa_csv_error where;
                 size_t used;
-                int rc =
-                    sa_csv_next(&f->parser, (const char *)f->win.data + f->win_pos,
-                                f->win.len - f->win_pos, f->eof, &hdr, &used, &where);
+                int rc = sa_csv_next(&f->parser, (const char *)f->win.data + f->win_pos,
+                                     f->win.len - f->win_pos, f->eof, &hdr, &used, &where);
                 if (rc == SA_OK && blank_row(&hdr)) {
                     f->win_pos += used;
                 } else if (rc == SA_OK) {
@@ -458,14 +412,12 @@ static struct csv_file *file_open(struct sa_source *src, const char *path,
             }
         }
         if (file_seek(f, row->offset, row->line) != 0) {
-            file_fail(ctx, src, f, "cannot seek %s to offset %" PRId64, path,
-                      row->offset);
+            file_fail(ctx, src, f, "cannot seek %s to offset %" PRId64, path, row->offset);
             return f;
         }
         f->committed = row->offset;
-        sa_logf(SA_LOG_INFO, "csv file resumed",
-                "source=%s offset=%" PRId64 " line=%" PRId64, src->conf->name,
-                row->offset, row->line);
+        sa_logf(SA_LOG_INFO, "csv file resumed", "source=%s offset=%" PRId64
+                " line=%" PRId64, src->conf->name, row->offset, row->line);
     }
     return f;
 }
@@ -536,24 +488,21 @@ static int64_t column_of(const char *row_start, const char *p)
 }
 
 static int reject_row(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
-                      int64_t line, int64_t column, const char *reason, const void *raw,
-                      size_t raw_len, struct sa_err *err)
+                      int64_t line, int64_t column, const char *reason,
+                      const void *raw, size_t raw_len, struct sa_err *err)
 {
     struct csv_ctx *ctx = src->ctx;
     char location[600];
     int rc;
 
-    snprintf(location, sizeof location, "%s:%" PRId64 ":%" PRId64, f->path, line,
-             column);
+    snprintf(location, sizeof location, "%s:%" PRId64 ":%" PRId64, f->path, line, column);
     rc = sa_batch_deadletter(batch, src, location, reason, raw, raw_len, err);
     if (rc)
         return rc;
     f->rejected++;
     if (ctx->conf->max_errors >= 0 && f->rejected > (uint64_t)ctx->conf->max_errors)
-        file_fail(ctx, src, f,
-                  "%s: more than %" PRId64 " bad rows; the file is set "
-                  "aside (the rows before are kept)",
-                  f->path, ctx->conf->max_errors);
+        file_fail(ctx, src, f, "%s: more than %" PRId64 " bad rows; the file is set "
+                  "aside (the rows before are kept)", f->path, ctx->conf->max_errors);
     return SA_OK;
 }
 
@@ -577,11 +526,24 @@ static int add_row(struct sa_source *src, struct sa_batch *batch, struct csv_fil
     }
     sa_record_reset(rec);
     for (size_t i = 0; i < row->n_fields; i++) {
-        int field = f->col_map[i];
+        const struct sa_csv_field *cf = &row->fields[i];
+        const char *ns = ctx->conf->null_string;
+        int field = f->col_map[i], quoted = row->quoted && row->quoted[i];
         if (field < 0)
             continue;
-        if (sa_record_set_text(rec, field, row->fields[i].p, row->fields[i].len,
-                               &rerr) != SA_OK) {
+        /* PostgreSQL's COPY CSV rule: unquoted empty (or null_string) is
+         * null, a quoted "" is the empty string where a string goes. A
+         * null where none may go takes the field's default, if any. */
+        if (!quoted && ns && cf->len == strlen(ns) && memcmp(cf->p, ns, cf->len) == 0) {
+            const struct sa_schema_field *sf = &src->schema->fields[field];
+            if (!sf->nullable && sf->default_json)
+                continue;
+            rc = sa_record_set_null(rec, field, &rerr);
+        } else if (quoted && cf->len == 0 && src->schema->fields[field].kind == AVRO_STRING)
+            rc = sa_record_set_string(rec, field, "", 0, &rerr);
+        else
+            rc = sa_record_set_text(rec, field, cf->p, cf->len, &rerr);
+        if (rc != SA_OK) {
             const char *p = row->fields[i].p;
             int64_t col = p >= raw && p < raw + raw_len ? column_of(raw, p) : 1;
             snprintf(reason, sizeof reason, "column %zu: %s", i + 1, rerr.msg);
@@ -793,11 +755,9 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
         int prc;
 
         if (f->cr_only) {
-            file_fail(ctx, src, f,
-                      "%s: lines end with CR alone (classic Mac OS), which "
+            file_fail(ctx, src, f, "%s: lines end with CR alone (classic Mac OS), which "
                       "this reader does not take; convert them first, e.g. tr '\\r' "
-                      "'\\n'",
-                      f->path);
+                      "'\\n'", f->path);
             break;
         }
         if (f->skipping) {
@@ -845,13 +805,13 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
         }
         f->win_pos += used;
         if (prc == SA_EPARSE && f->header_pending) {
-            file_fail(ctx, src, f, "%s:%" PRId64 ":%" PRId64 ": bad header: %s",
-                      f->path, where.line, where.column, where.reason);
+            file_fail(ctx, src, f, "%s:%" PRId64 ":%" PRId64 ": bad header: %s", f->path,
+                      where.line, where.column, where.reason);
             break;
         }
         if (prc == SA_EPARSE) {
-            rc = reject_row(src, batch, f, where.line, where.column, where.reason,
-                            start, used, err);
+            rc = reject_row(src, batch, f, where.line, where.column, where.reason, start,
+                            used, err);
             if (rc)
                 return rc;
             continue;
@@ -943,8 +903,8 @@ static void add_file(struct sa_source *src, const char *path, const struct stat 
         ;
     *tail = f;
     if (!f->done)
-        sa_log_info("csv file opened", "source", src->conf->name, "file", path, "key",
-                    f->key);
+        sa_log_info("csv file opened", "source", src->conf->name, "file", path,
+                    "key", f->key);
 }
 
 static void add_missing(struct sa_source *src, const char *path)
@@ -1016,18 +976,13 @@ static int csv_open(struct sa_source *src, struct sa_err *err)
                           conf->quote ? conf->quote : "");
     if (strcmp(conf->on_done, "keep") != 0 && strcmp(conf->on_done, "delete") != 0 &&
         strncmp(conf->on_done, "move:", 5) != 0)
-        return sa_err_set(err, SA_ECONFIG,
-                          "on_done must be keep, delete or "
-                          "move:<dir>, not '%s'",
-                          conf->on_done);
+        return sa_err_set(err, SA_ECONFIG, "on_done must be keep, delete or "
+                          "move:<dir>, not '%s'", conf->on_done);
     if (conf->tail && strcmp(conf->on_done, "keep") != 0)
-        return sa_err_set(err, SA_ECONFIG,
-                          "on_done: %s makes no sense with tail: a "
-                          "followed file is never finished",
-                          conf->on_done);
+        return sa_err_set(err, SA_ECONFIG, "on_done: %s makes no sense with tail: a "
+                          "followed file is never finished", conf->on_done);
     if (!conf->header && conf->columns.n == 0)
-        return sa_err_set(err, SA_ECONFIG,
-                          "header: false needs columns: to name "
+        return sa_err_set(err, SA_ECONFIG, "header: false needs columns: to name "
                           "the columns");
 
     ctx = calloc(1, sizeof *ctx);
@@ -1099,8 +1054,8 @@ static void apply_on_done(struct csv_ctx *ctx, struct sa_source *src,
 
     if (strcmp(how, "delete") == 0) {
         if (unlink(f->path) != 0)
-            sa_log_error("cannot delete a finished csv file", "file", f->path, "error",
-                         strerror(errno));
+            sa_log_error("cannot delete a finished csv file", "file", f->path,
+                         "error", strerror(errno));
         else
             sa_log_info("finished csv file deleted", "source", src->conf->name, "file",
                         f->path);
@@ -1134,8 +1089,8 @@ static void csv_committed(struct sa_source *src, uint64_t generation, uint64_t r
                 /* Some of its records may have been refused for a full
                  * spool (when_full: reject): the file is the only copy. */
                 sa_log_warn("finished csv file kept: records of it were refused "
-                            "while the spool was full",
-                            "source", src->conf->name, "file", f->path);
+                            "while the spool was full", "source", src->conf->name,
+                            "file", f->path);
             } else if (strcmp(ctx->conf->on_done, "keep") != 0) {
                 apply_on_done(ctx, src, f);
                 /* Gone from the path: forget it, so that a new file reusing

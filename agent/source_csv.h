@@ -22,6 +22,7 @@ struct sa_csv_source_conf {
     char *on_done;
     int64_t poll_interval_ms;
     int64_t read_buffer;
+    char *null_string; /* an unquoted field spelled so is null; NULL: none */
 };
 
 extern const struct sa_source_ops sa_source_csv_ops;
