@@ -32,7 +32,12 @@ int sa_cli_load(const char *path, struct sa_config **cfg,
     for (size_t i = 0; i < (*cfg)->n_sources; i++) {
         const struct sa_source_conf *sc = &(*cfg)->sources[i];
         if (!sa_schemas_lookup(*schemas, sc->schema, err)) {
-            rc = sa_err_prefix(err, "%s: sources[%zu] (%s): ", path, i, sc->name);
+            /* Not written, the schema is the stream's name. */
+            int written = 0;
+            for (size_t k = 0; k < sc->origin.n_keys; k++)
+                written |= strcmp(sc->origin.keys[k].key, "schema") == 0;
+            rc = sa_conf_fail(&sc->origin, written ? "schema" : "stream", err->rc, err,
+                              "%s", err->msg);
             goto out;
         }
     }

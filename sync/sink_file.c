@@ -70,7 +70,7 @@ static const char *const format_symbols[] = {"ndjson", "avro", NULL};
 static const struct sa_conf_entry file_conf[] = {
     {.type = SA_CONF_STR, .key = "path", .offset = offsetof(struct file_opts, path),
      .desc = "directory the files are written to (created when missing)",
-     .flags = SA_CONF_REQUIRED},
+     .flags = SA_CONF_REQUIRED | SA_CONF_PATH},
     {.type = SA_CONF_ENUM, .key = "format", .def = "ndjson",
      .offset = offsetof(struct file_opts, format), .symbols = format_symbols,
      .desc = "ndjson: one JSON object per line with _origin_id/_seq/_op; "
@@ -555,20 +555,35 @@ static int repair_partial_lines(struct file_sink *fs, struct sa_err *err)
     return rc;
 }
 
+/* What open would refuse, found without creating anything: the directory
+ * must be one, or be creatable. */
+static int file_check(const struct sa_sink_conf *conf, struct sa_err *err)
+{
+    const struct file_opts *o = conf->opts;
+    char why[200];
+
+    if (!o || !o->path || !o->path[0])
+        return sa_conf_fail(&conf->origin, "path", SA_ECONFIG, err, "is required");
+    if (o->format != FMT_NDJSON && o->format != FMT_AVRO)
+        return sa_conf_fail(&conf->origin, "format", SA_ECONFIG, err, "bad format %d",
+                            o->format);
+    if (o->rotate_bytes <= 0)
+        return sa_conf_fail(&conf->origin, "rotate_bytes", SA_ECONFIG, err,
+                            "must be > 0");
+    if (sa_dir_usable(o->path, why, sizeof why) != 0)
+        return sa_conf_fail(&conf->origin, "path", SA_ECONFIG, err, "%s: %s", o->path,
+                            why);
+    return SA_OK;
+}
+
 static int file_open(struct sa_sink *sink, struct sa_err *err)
 {
     const struct file_opts *o = sink->conf->opts;
     struct file_sink *fs;
+    int rc;
 
-    if (!o || !o->path || !o->path[0])
-        return sa_err_set(err, SA_ECONFIG, "sink %s: path is required",
-                          sink->conf->name);
-    if (o->format != FMT_NDJSON && o->format != FMT_AVRO)
-        return sa_err_set(err, SA_ECONFIG, "sink %s: bad format %d",
-                          sink->conf->name, o->format);
-    if (o->rotate_bytes <= 0)
-        return sa_err_set(err, SA_ECONFIG, "sink %s: rotate_bytes must be > 0",
-                          sink->conf->name);
+    if ((rc = file_check(sink->conf, err)))
+        return rc;
     fs = calloc(1, sizeof *fs);
     if (!fs)
         return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory",
@@ -672,6 +687,7 @@ const struct sa_sink_ops sa_sink_file_ops = {
     .desc = "NDJSON or Avro container files in a directory, rotated by size",
     .conf = file_conf,
     .opts_size = sizeof(struct file_opts),
+    .check = file_check,
     .open = file_open,
     .send = file_send,
     .poll_acks = file_poll_acks,
