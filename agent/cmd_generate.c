@@ -12,6 +12,7 @@
  */
 #include "agent/base/buf.h"
 #include "agent/base/clock.h"
+#include "agent/cli.h"
 #include "agent/commands.h"
 #include "agent/config.h"
 #include "agent/generator.h"
@@ -81,18 +82,6 @@ static void usage(FILE *out)
         "      --seed 7 --interval 250ms -o readings.csv\n");
 }
 
-static int parse_i64(const char *s, int64_t *out)
-{
-    char *end;
-    long long v;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (!*s || *end || errno)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* SA_EXIT_OK, SA_EXIT_USAGE (message printed), or -1 for --help. */
 static int parse_args(int argc, char **argv, struct gen_args *a)
 {
@@ -137,29 +126,19 @@ static int parse_args(int argc, char **argv, struct gen_args *a)
         if (strcmp(flag, "--schema") == 0) {
             a->schema = val;
         } else if (strcmp(flag, "-n") == 0 || strcmp(flag, "--count") == 0) {
-            if (parse_i64(val, &a->count) || a->count < 0) {
-                fprintf(stderr, "syncagent generate: %s: '%s' is not a count >= 0\n",
-                        flag, val);
+            if (sa_cli_parse_int("generate", flag, val, 0, INT64_MAX, &a->count))
                 return SA_EXIT_USAGE;
-            }
             have_count = 1;
         } else if (strcmp(flag, "--format") == 0) {
             format = val;
         } else if (strcmp(flag, "--seed") == 0) {
-            if (parse_i64(val, &v)) {
-                fprintf(stderr, "syncagent generate: --seed: '%s' is not an integer\n",
-                        val);
+            if (sa_cli_parse_int("generate", flag, val, INT64_MIN, INT64_MAX, &v))
                 return SA_EXIT_USAGE;
-            }
             a->seed = (uint64_t)v;
         } else if (strcmp(flag, "--start-time") == 0) {
-            if (parse_i64(val, &a->start_ms)) {
-                fprintf(stderr,
-                        "syncagent generate: --start-time: '%s' is not epoch "
-                        "milliseconds\n",
-                        val);
+            if (sa_cli_parse_int("generate", flag, val, INT64_MIN, INT64_MAX,
+                                 &a->start_ms))
                 return SA_EXIT_USAGE;
-            }
         } else if (strcmp(flag, "--interval") == 0) {
             if (sa_parse_duration(val, &a->interval_ms) || a->interval_ms < 0) {
                 fprintf(stderr,
