@@ -38,6 +38,10 @@ struct sa_spool_opts {
 
 #define SA_SPOOL_CREATE 0x1   /* create the file when missing */
 #define SA_SPOOL_READONLY 0x2 /* status, verify: never write */
+/* With CREATE: do not log "spool created". Salvage creates its target with
+ * a fresh origin_id that the salvaged one replaces, and reports which
+ * origin_id the file ends up with itself. */
+#define SA_SPOOL_QUIET 0x4
 
 struct sa_spool;
 
