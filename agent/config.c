@@ -692,31 +692,71 @@ static yaml_node_t *find_value(struct loader *ld, yaml_node_t *map, const char *
     return NULL;
 }
 
+/* Lexical clean-up of a joined path, as Go's filepath.Clean (which
+ * Prometheus applies too): "." segments and empty ones go, "dir/.." pairs
+ * cancel out. In place; the result is never longer. */
+static void clean_path(char *path)
+{
+    int absolute = path[0] == '/';
+    char *out = path + absolute, *seg = out, *next = out;
+    size_t depth = 0; /* segments in out that ".." may remove */
+
+    /* out never passes seg: writing "segment/" there is safe once next
+     * (read before, NULL after the last) says where the following
+     * segment starts. */
+    for (; next; seg = next) {
+        char *end = strchr(seg, '/');
+        size_t len;
+        if (!end)
+            end = seg + strlen(seg);
+        next = *end ? end + 1 : NULL;
+        len = (size_t)(end - seg);
+        if (len == 0 || (len == 1 && seg[0] == '.'))
+            continue;
+        if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+            if (depth > 0) {
+                /* drop the last segment of out */
+                out--;
+                while (out > path + absolute && out[-1] != '/')
+                    out--;
+                depth--;
+                continue;
+            }
+            if (absolute)
+                continue; /* /.. is / */
+        } else {
+            depth++;
+        }
+        memmove(out, seg, len);
+        out += len;
+        *out++ = '/';
+    }
+    if (out > path + absolute)
+        out--; /* the last slash */
+    else if (!absolute)
+        *out++ = '.';
+    *out = '\0';
+}
+
 /* text, with the relative path in it (after prefix, when text starts with
- * prefix) taken from the config file's directory; *out is malloc'd. A
- * leading "./" is dropped: "./data" in conf/agent.yaml is "conf/data". */
+ * prefix) taken from the config file's directory and cleaned up
+ * ("./data" in conf/agent.yaml is "conf/data", "../schemas" is
+ * "schemas"); *out is malloc'd. */
 static int join_dir(struct loader *ld, const char *text, const char *prefix, char **out)
 {
     size_t plen = prefix ? strlen(prefix) : 0;
     const char *path = text + plen;
-    const char *sep;
-    size_t dlen;
 
     if (!ld->dir || (plen && strncmp(text, prefix, plen) != 0) || !*path ||
         *path == '/') {
         *out = strdup(text);
         return *out ? SA_OK : fail_nomem(ld);
     }
-    while (path[0] == '.' && path[1] == '/')
-        path += 2;
-    if (strcmp(path, ".") == 0)
-        path += 1;
-    dlen = strlen(ld->dir);
-    sep = !*path || ld->dir[dlen - 1] == '/' ? "" : "/";
-    if (asprintf(out, "%.*s%s%s%s", (int)plen, text, ld->dir, sep, path) < 0) {
+    if (asprintf(out, "%.*s%s/%s", (int)plen, text, ld->dir, path) < 0) {
         *out = NULL;
         return fail_nomem(ld);
     }
+    clean_path(*out + plen);
     return SA_OK;
 }
 

@@ -343,7 +343,7 @@ static void test_relative_paths(void **state)
     if (sa_config_load_string(text, "site/conf/agent.yaml", &cfg, &err) != SA_OK)
         fail_msg("%s", err.msg);
     assert_string_equal(cfg->agent.data_dir, "site/conf/data"); /* the default */
-    assert_string_equal(cfg->agent.schemas_dir, "site/conf/../schemas");
+    assert_string_equal(cfg->agent.schemas_dir, "site/schemas");
     assert_string_equal(cfg->spool.path, "/abs/spool.db");
     a = &cfg->sources[0];
     b = &cfg->sources[1];
@@ -367,12 +367,31 @@ static void test_relative_paths(void **state)
     assert_string_equal(cfg->agent.schemas_dir, "../schemas");
     sa_config_free(cfg);
 
-    /* The root directory does not double its slash. */
-    if (sa_config_load_string("agent: {data_dir: d}\n", "/agent.yaml", &cfg, &err))
-        fail_msg("%s", err.msg);
-    assert_string_equal(cfg->agent.data_dir, "/d");
-    assert_string_equal(cfg->spool.path, "/d/spool.db");
-    sa_config_free(cfg);
+    /* The root directory does not double its slash; ".." cancels out,
+     * never past the root; what stays above the start is kept. */
+    static const struct {
+        const char *file, *data_dir, *want;
+    } joins[] = {
+        {"/agent.yaml", "d", "/d"},
+        {"/agent.yaml", "../../d", "/d"},
+        {"/etc/sa/agent.yaml", "./d/./e//", "/etc/sa/d/e"},
+        {"/etc/sa/agent.yaml", "..", "/etc"},
+        {"a/agent.yaml", "../..", ".."},
+        {"a/agent.yaml", "..", "."},
+        {"a/b/agent.yaml", "../../../x/../y", "../y"},
+        {"../agent.yaml", "d", "../d"},
+        {"./agent.yaml", "d", "d"},
+    };
+    for (size_t i = 0; i < sizeof joins / sizeof joins[0]; i++) {
+        char yaml[128];
+        snprintf(yaml, sizeof yaml, "agent: {data_dir: \"%s\"}\n", joins[i].data_dir);
+        if (sa_config_load_string(yaml, joins[i].file, &cfg, &err))
+            fail_msg("%s", err.msg);
+        if (strcmp(cfg->agent.data_dir, joins[i].want) != 0)
+            fail_msg("%s in %s: '%s', expected '%s'", joins[i].data_dir, joins[i].file,
+                     cfg->agent.data_dir, joins[i].want);
+        sa_config_free(cfg);
+    }
 }
 
 /* Checks made after loading name the key's FILE:LINE:COL. */
