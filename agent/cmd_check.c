@@ -92,6 +92,10 @@ int sa_cmd_check(int argc, char **argv)
         rc = sa_spool_open(&spool, &cfg->spool, SA_SPOOL_READONLY, &err);
         if (rc)
             goto out;
+        /* run stores the schemas: one the spool holds otherwise is refused */
+        rc = sa_schemas_check_stored(schemas, spool, &err);
+        if (rc)
+            goto out;
     }
     printf("%s: ok (%zu sources, %zu sinks, %zu schemas)\n", config_path,
            cfg->n_sources, cfg->n_sinks, schemas->n);

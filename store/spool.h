@@ -65,6 +65,11 @@ int sa_spool_schema_put(struct sa_spool *spool, const char *subject,
                         int version, uint64_t fingerprint,
                         const char *definition, int64_t *schema_id /* out */,
                         struct sa_err *err);
+/* What sa_spool_schema_put would refuse, found read-only (`check`):
+ * SA_ESCHEMA when subject/version is stored with another definition. */
+int sa_spool_schema_check(struct sa_spool *spool, const char *subject, int version,
+                          uint64_t fingerprint, const char *definition,
+                          struct sa_err *err);
 /* Look a schema up by id. *subject and *definition are malloc'd copies
  * owned by the caller. */
 int sa_spool_schema_get(struct sa_spool *spool, int64_t schema_id,

@@ -11,7 +11,9 @@
 3. Relative paths in a config are taken from its directory: a config in
    sub/ with relative data_dir, schemas_dir, csv path, on_done move dir,
    file sink path and ${file:} works from any working directory, and
-   `status` from elsewhere finds the same spool."""
+   `status` from elsewhere finds the same spool.
+4. A schema the spool already holds under the same subject and version
+   with another definition: `run` refuses to store it, so `check` does."""
 import glob
 
 from harness import *
@@ -141,3 +143,29 @@ sinks:
     check("edge-relative" in proc.stdout or "state/spool.db" in proc.stdout,
           "status does not show the config's spool:\n" + proc.stdout)
 print("relative paths: taken from the config's directory, from any cwd")
+
+# 4. A schema edited in place after the spool stored it (a change of
+# type: doc and default do not count, the canonical form leaves them out).
+with Workdir("check-schema-conflict") as work:
+    schemas = work.join("schemas")
+    shutil.copytree(SCHEMAS_DIR, schemas)
+    cfg = work.write("agent.yaml", "\n".join([
+        "agent:", "  data_dir: data", "  schemas_dir: schemas",
+        "sources:", "  - {name: g, type: generator, stream: order, count: 10, rate: 0}",
+        "sinks:", "  - {name: files, type: file, path: out}", ""]))
+    run(["run", "-c", cfg, "--exit-when-synced"], check_rc=0, timeout=120)
+    run(["check", "-c", cfg], check_rc=0)
+    avsc = os.path.join(schemas, "order", "v1.avsc")
+    with open(avsc) as f:
+        text = f.read()
+    with open(avsc, "w") as f:
+        f.write(text.replace('"name": "sku", "type": "string"',
+                             '"name": "sku", "type": ["null", "string"]'))
+    for cmd in ("check", "run"):
+        args = [cmd, "-c", cfg] + (["--exit-when-synced"] if cmd == "run" else [])
+        proc = run(args, timeout=120)
+        check(proc.returncode == 2 and "schema order v1" in proc.stderr and
+              "different definition" in proc.stderr,
+              "%s with a changed order v1: exit %d: %s" % (cmd, proc.returncode,
+                                                          proc.stderr[-1500:]))
+print("check refuses a schema the spool holds with another definition")
