@@ -1722,6 +1722,8 @@ static void describe_table(FILE *out, const char *title,
         }
         if (e->flags & SA_CONF_SECRET)
             fprintf(out, "; secret: never printed");
+        if (e->flags & SA_CONF_PATH)
+            fprintf(out, "; relative to the config file's directory");
         fputc('\n', out);
     }
 }
