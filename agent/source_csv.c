@@ -68,7 +68,7 @@ static const char *const extra_symbols[] = {"error", "ignore", NULL};
 #define OPT(f) offsetof(struct sa_csv_source_conf, f)
 static const struct sa_conf_entry csv_conf[] = {
     {.type = SA_CONF_STRLIST, .key = "path", .offset = OPT(path),
-     .flags = SA_CONF_REQUIRED,
+     .flags = SA_CONF_REQUIRED | SA_CONF_PATH,
      .desc = "files or globs to read (/data/in/*.csv); .gz files are inflated"},
     {.type = SA_CONF_ENUM, .key = "delimiter", .def = "comma", .offset = OPT(delimiter),
      .symbols = delimiter_symbols, .desc = "field delimiter"},
@@ -90,6 +90,7 @@ static const struct sa_conf_entry csv_conf[] = {
     {.type = SA_CONF_BOOL, .key = "tail", .def = "false", .offset = OPT(tail),
      .desc = "follow files as they grow, across rename and copytruncate rotation"},
     {.type = SA_CONF_STR, .key = "on_done", .def = "keep", .offset = OPT(on_done),
+     .flags = SA_CONF_PATH, .path_prefix = "move:",
      .desc = "after a file's last row is committed: keep, delete or move:<dir>"},
     {.type = SA_CONF_DURATION, .key = "poll_interval", .def = "1s",
      .offset = OPT(poll_interval_ms), .min = 10, .max = 3600000,
@@ -965,26 +966,51 @@ static void scan(struct sa_source *src)
 
 /* --- the source operations ---------------------------------------------------- */
 
+/* Everything open would refuse in the settings, checked before anything
+ * is opened; `check` runs it too. */
+static int csv_check(const struct sa_source_conf *sc, struct sa_err *err)
+{
+    const struct sa_csv_source_conf *conf = sc->opts;
+    const struct sa_conf_origin *at = &sc->origin;
+
+    if (!conf->quote || strlen(conf->quote) != 1)
+        return sa_conf_fail(at, "quote", SA_ECONFIG, err,
+                            "must be one character, not '%s'",
+                            conf->quote ? conf->quote : "");
+    if (strcmp(conf->on_done, "keep") != 0 && strcmp(conf->on_done, "delete") != 0 &&
+        strncmp(conf->on_done, "move:", 5) != 0)
+        return sa_conf_fail(at, "on_done", SA_ECONFIG, err,
+                            "must be keep, delete or move:<dir>, not '%s'",
+                            conf->on_done);
+    if (conf->tail && strcmp(conf->on_done, "keep") != 0)
+        return sa_conf_fail(at, "on_done", SA_ECONFIG, err,
+                            "%s makes no sense with tail: true: a followed file is "
+                            "never finished",
+                            conf->on_done);
+    if (!conf->header && conf->columns.n == 0)
+        return sa_conf_fail(at, "header", SA_ECONFIG, err,
+                            "false needs columns: to name the columns");
+    if (strncmp(conf->on_done, "move:", 5) == 0) {
+        struct stat st;
+        if (stat(conf->on_done + 5, &st) != 0)
+            return sa_conf_fail(at, "on_done", SA_ECONFIG, err, "%s: %s", conf->on_done,
+                                strerror(errno));
+        if (!S_ISDIR(st.st_mode))
+            return sa_conf_fail(at, "on_done", SA_ECONFIG, err, "%s: not a directory",
+                                conf->on_done);
+    }
+    return SA_OK;
+}
+
 static int csv_open(struct sa_source *src, struct sa_err *err)
 {
     const struct sa_csv_source_conf *conf = src->conf->opts;
     struct csv_ctx *ctx;
     int rc;
 
-    if (!conf->quote || strlen(conf->quote) != 1)
-        return sa_err_set(err, SA_ECONFIG, "quote must be one character, not '%s'",
-                          conf->quote ? conf->quote : "");
-    if (strcmp(conf->on_done, "keep") != 0 && strcmp(conf->on_done, "delete") != 0 &&
-        strncmp(conf->on_done, "move:", 5) != 0)
-        return sa_err_set(err, SA_ECONFIG, "on_done must be keep, delete or "
-                          "move:<dir>, not '%s'", conf->on_done);
-    if (conf->tail && strcmp(conf->on_done, "keep") != 0)
-        return sa_err_set(err, SA_ECONFIG, "on_done: %s makes no sense with tail: a "
-                          "followed file is never finished", conf->on_done);
-    if (!conf->header && conf->columns.n == 0)
-        return sa_err_set(err, SA_ECONFIG, "header: false needs columns: to name "
-                          "the columns");
-
+    rc = csv_check(src->conf, err);
+    if (rc)
+        return rc;
     ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return sa_err_set(err, SA_ENOMEM, "out of memory");
@@ -995,15 +1021,9 @@ static int csv_open(struct sa_source *src, struct sa_err *err)
     ctx->parse_opts.quote = conf->quote[0];
     ctx->parse_opts.max_field = (size_t)conf->max_field;
     if (strncmp(conf->on_done, "move:", 5) == 0) {
-        struct stat st;
         ctx->move_dir = strdup(conf->on_done + 5);
         if (!ctx->move_dir) {
             rc = sa_err_set(err, SA_ENOMEM, "out of memory");
-            goto out;
-        }
-        if (stat(ctx->move_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            rc = sa_err_set(err, SA_ECONFIG, "on_done: move:%s: not a directory",
-                            ctx->move_dir);
             goto out;
         }
     }
@@ -1146,6 +1166,7 @@ const struct sa_source_ops sa_source_csv_ops = {
     .desc = "CSV files (RFC 4180): import, watch a glob, or tail; .gz inflated",
     .conf = csv_conf,
     .opts_size = sizeof(struct sa_csv_source_conf),
+    .check = csv_check,
     .open = csv_open,
     .poll = csv_poll,
     .committed = csv_committed,
