@@ -134,30 +134,6 @@ int sa_spool_offset_list(struct sa_spool *spool, const char *source,
                          struct sa_err *err);
 void sa_spool_offset_rows_free(struct sa_offset_row *rows, size_t n);
 
-struct sa_deadletter_row {
-    int64_t id, created_ms;
-    char *stream, *source, *location, *reason; /* malloc'd */
-    void *raw;
-    size_t raw_len;
-};
-
-/* Dead letters with id > after_id, oldest first, at most limit of them.
- * *rows is malloc'd: sa_spool_deadletter_rows_free(). */
-int sa_spool_deadletter_list(struct sa_spool *spool, int64_t after_id, size_t limit,
-                             struct sa_deadletter_row **rows /* out */,
-                             size_t *n /* out */, struct sa_err *err);
-void sa_spool_deadletter_rows_free(struct sa_deadletter_row *rows, size_t n);
-
-/* Call fn(arg, location) for every dead letter whose source is `source`
- * (NULL locations skipped), in no particular order. A nonzero return from
- * fn stops the walk and is returned; fn sets err itself. One scan of the
- * table: there is no index on source. The location is only valid during
- * the call. */
-int sa_spool_deadletter_locations(struct sa_spool *spool, const char *source,
-                                  int (*fn)(void *arg, const char *location,
-                                            struct sa_err *err),
-                                  void *arg, struct sa_err *err);
-
 /* --- drain: sink cursors and reading after them ------------------------- */
 
 /* Cursor (segment_id, record_index): everything before record_index of
@@ -329,5 +305,8 @@ int sa_spool_lag(struct sa_spool *spool, const struct sa_cursor *cursor,
 int sa_spool_verify(struct sa_spool *spool,
                     void (*report)(void *arg, const char *problem), void *arg,
                     struct sa_err *err);
+
+/* The dead-letter table: reading it (store/deadletter.h). */
+#include "store/deadletter.h"
 
 #endif

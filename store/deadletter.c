@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The dead-letter table of the spool (DESIGN.md §3, invariant I4): what a
+ * source or a sink could not accept, where it came from, why, and its raw
+ * input. Rows are stored inside sa_spool_commit's transaction (so a dead
+ * letter and the position past its input are one commit) and read by
+ * `deadletter list`, `status` and the dispatcher (which looks its stored
+ * locations up so that no record is dead-lettered twice).
+ *
+ * The handle, its statements and its transactions are spool.c's; this
+ * file reaches them through spool_private.h.
+ */
+#include "store/deadletter.h"
+
+#include "store/spool_private.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* --- storing (inside a commit) ------------------------------------------ */
+
+int sa_spool_deadletters_put(struct sa_spool *s, const struct sa_commit *c, int64_t now,
+                             struct sa_err *err)
+{
+    sqlite3_stmt *stmt;
+    int src;
+
+    if (c->n_deadletters == 0)
+        return SA_OK;
+    stmt = sa_spool_stmt(s, STMT_DEADLETTER_INSERT, err);
+    if (!stmt)
+        return stmt_err(err);
+    for (size_t i = 0; i < c->n_deadletters; i++) {
+        const struct sa_deadletter *d = &c->deadletters[i];
+
+        src = sqlite3_bind_int64(stmt, 1, now);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_text(stmt, 2, d->stream, -1, SQLITE_STATIC);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_text(stmt, 3, d->source, -1, SQLITE_STATIC);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_text(stmt, 4, d->location, -1, SQLITE_STATIC);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_text(stmt, 5, d->reason ? d->reason : "unknown", -1,
+                                    SQLITE_STATIC);
+        if (src == SQLITE_OK)
+            src = d->raw
+                      ? sqlite3_bind_blob64(stmt, 6, d->raw, d->raw_len, SQLITE_STATIC)
+                      : sqlite3_bind_null(stmt, 6);
+        if (src == SQLITE_OK)
+            src = sqlite3_step(stmt);
+        if (src != SQLITE_DONE) {
+            int rc = sa_spool_fail(s, src, "cannot store a dead letter", err);
+            stmt_done(stmt);
+            return rc;
+        }
+        sqlite3_reset(stmt);
+    }
+    stmt_done(stmt);
+    return SA_OK;
+}
+
+/* --- reading ------------------------------------------------------------ */
+
+int sa_spool_deadletters_count(struct sa_spool *s, int64_t *count, struct sa_err *err)
+{
+    return sa_spool_step_int(s, STMT_DEADLETTER_COUNT, count,
+                             "cannot count dead letters", err);
+}
+
+void sa_spool_deadletter_rows_free(struct sa_deadletter_row *rows, size_t n)
+{
+    if (!rows)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].stream);
+        free(rows[i].source);
+        free(rows[i].location);
+        free(rows[i].reason);
+        free(rows[i].raw);
+    }
+    free(rows);
+}
+
+int sa_spool_deadletter_list(struct sa_spool *spool, int64_t after_id, size_t limit,
+                             struct sa_deadletter_row **rows, size_t *n,
+                             struct sa_err *err)
+{
+    sqlite3_stmt *stmt = sa_spool_stmt(spool, STMT_DEADLETTER_LIST, err);
+    struct sa_deadletter_row *v = NULL;
+    size_t count = 0;
+    int src, rc = SA_OK;
+
+    *rows = NULL;
+    *n = 0;
+    if (!stmt)
+        return stmt_err(err);
+    v = calloc(limit ? limit : 1, sizeof *v);
+    if (!v) {
+        stmt_done(stmt);
+        return sa_err_set(err, SA_ENOMEM, "out of memory");
+    }
+    src = sqlite3_bind_int64(stmt, 1, after_id);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(stmt, 2, (sqlite3_int64)limit);
+    while (src == SQLITE_OK && count < limit &&
+           (src = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct sa_deadletter_row *r = &v[count++];
+        int raw_len = sqlite3_column_bytes(stmt, 6);
+        const void *raw = sqlite3_column_blob(stmt, 6);
+        r->id = sqlite3_column_int64(stmt, 0);
+        r->created_ms = sqlite3_column_int64(stmt, 1);
+        r->stream = column_strdup(stmt, 2);
+        r->source = column_strdup(stmt, 3);
+        r->location = column_strdup(stmt, 4);
+        r->reason = column_strdup(stmt, 5);
+        r->raw = malloc(raw_len > 0 ? (size_t)raw_len : 1);
+        r->raw_len = raw_len > 0 ? (size_t)raw_len : 0;
+        if (!r->stream || !r->source || !r->location || !r->reason || !r->raw) {
+            rc = sa_err_set(err, SA_ENOMEM, "out of memory");
+            goto out;
+        }
+        if (raw_len > 0)
+            memcpy(r->raw, raw, (size_t)raw_len);
+        src = SQLITE_OK;
+    }
+    if (src != SQLITE_DONE && src != SQLITE_OK)
+        rc = sa_spool_fail(spool, src, "cannot list dead letters", err);
+out:
+    stmt_done(stmt);
+    if (rc) {
+        sa_spool_deadletter_rows_free(v, count);
+        return rc;
+    }
+    *rows = v;
+    *n = count;
+    return SA_OK;
+}
+
+int sa_spool_deadletter_locations(struct sa_spool *spool, const char *source,
+                                  int (*fn)(void *arg, const char *location,
+                                            struct sa_err *err),
+                                  void *arg, struct sa_err *err)
+{
+    sqlite3_stmt *stmt = sa_spool_stmt(spool, STMT_DEADLETTER_LOCATIONS, err);
+    int src, rc = SA_OK;
+
+    if (!stmt)
+        return stmt_err(err);
+    src = sqlite3_bind_text(stmt, 1, source, -1, SQLITE_STATIC);
+    while (src == SQLITE_OK && (src = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const char *location = (const char *)sqlite3_column_text(stmt, 0);
+        src = SQLITE_OK;
+        if (location && (rc = fn(arg, location, err)) != SA_OK)
+            goto out;
+    }
+    if (src != SQLITE_DONE)
+        rc = sa_spool_fail(spool, src, "cannot read dead letters", err);
+out:
+    stmt_done(stmt);
+    return rc;
+}
