@@ -4,7 +4,7 @@
  * SQLite file (DESIGN.md §3). Every handle is one connection used by one
  * thread; processes and threads share the file through SQLite's WAL.
  *
- * On disk (format 2, sql.h SA_SQL_CREATE_V2; migrate.c upgrades older):
+ * On disk (format 3, sql.h SA_SQL_CREATE_V3; migrate.c upgrades older):
  *   meta            origin_id (UUID v4, made once), next_seq, format
  *   segments        one row per batch of records of one stream and schema;
  *                   data is frames (segment.h), deflated when codec = 1;
@@ -860,7 +860,8 @@ int sa_spool_commit(struct sa_spool *spool, const struct sa_commit *commit,
         memset(result, 0, sizeof *result);
     if (!commit || (commit->n_segments && !commit->segments) ||
         (commit->n_offsets && !commit->offsets) ||
-        (commit->n_deadletters && !commit->deadletters))
+        (commit->n_deadletters && !commit->deadletters) ||
+        (commit->n_settles && !commit->settles))
         return sa_err_set(err, SA_EINVAL, "spool %s: bad commit", spool->path);
     for (size_t i = 0; i < commit->n_offsets; i++)
         if (!commit->offsets[i].source)
@@ -971,6 +972,14 @@ int sa_spool_commit(struct sa_spool *spool, const struct sa_commit *commit,
     rc = sa_spool_deadletters_put(spool, commit, now, err);
     if (rc)
         goto out;
+    rc = sa_spool_deadletters_settle(spool, commit, now, err);
+    if (rc)
+        goto out;
+    if (commit->audit_kind) {
+        rc = audit_insert(spool, commit->audit_kind, commit->audit_detail, err);
+        if (rc)
+            goto out;
+    }
     rc = run(spool, STMT_COMMIT, "cannot commit", err);
     if (rc)
         goto out;
@@ -1894,7 +1903,8 @@ int sa_spool_status(struct sa_spool *spool, struct sa_spool_status *out,
     if (!rc)
         rc = status_sinks(spool, out, err);
     if (!rc)
-        rc = sa_spool_deadletters_count(spool, &out->deadletters, err);
+        rc = sa_spool_deadletters_count(spool, &out->deadletters,
+                                        &out->deadletters_open, err);
     if (!rc)
         rc = step_int(spool, STMT_AUDIT_DROPPED, &out->audit_dropped_records,
                       "cannot sum up drops", err);

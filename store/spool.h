@@ -20,8 +20,9 @@
 
 /* Format version stored in PRAGMA user_version; migrate.c knows every
  * older one. A file with a newer version is refused with SA_EFORMAT.
- * 2: segments.codec, AUTOINCREMENT segment ids, the audit table. */
-#define SA_SPOOL_FORMAT 2
+ * 2: segments.codec, AUTOINCREMENT segment ids, the audit table.
+ * 3: dead letters' state (open, resolved) and raw rows kept by reference. */
+#define SA_SPOOL_FORMAT 3
 
 enum sa_when_full { SA_FULL_BLOCK, SA_FULL_DROP_OLDEST, SA_FULL_REJECT };
 enum sa_spool_sync { SA_SYNC_NORMAL, SA_SYNC_FULL };
@@ -84,6 +85,21 @@ struct sa_deadletter {
     const char *reason;
     const void *raw;
     size_t raw_len;
+    /* A row too long to keep: its bytes are raw_length bytes at raw_offset
+     * of raw_file (raw may hold a prefix, or be NULL). raw_file NULL: raw
+     * holds the row whole. */
+    const char *raw_file;
+    int64_t raw_offset;
+    int64_t raw_length;
+};
+
+/* A dead letter a replay settles (`deadletter replay`): with reason NULL it
+ * is resolved (how: what was replayed, from where); else it stays open
+ * with this new reason. */
+struct sa_deadletter_settle {
+    int64_t id;
+    const char *how;
+    const char *reason;
 };
 
 struct sa_commit {
@@ -93,6 +109,13 @@ struct sa_commit {
     size_t n_offsets;
     const struct sa_deadletter *deadletters;
     size_t n_deadletters;
+    /* Replay: dead letters resolved by this commit's records, and an audit
+     * row (kind NULL: none), in the same transaction. A resolution of a
+     * dead letter that is not open (resolved meanwhile, or no such id)
+     * fails the whole commit with SA_ENOTFOUND: nothing goes in twice. */
+    const struct sa_deadletter_settle *settles;
+    size_t n_settles;
+    const char *audit_kind, *audit_detail;
 };
 
 struct sa_commit_result {
@@ -275,6 +298,7 @@ struct sa_spool_status {
     struct sa_sink_stat *sinks;
     size_t n_sinks;
     int64_t deadletters;
+    int64_t deadletters_open;      /* not resolved by a replay */
     int64_t audit_dropped_records; /* drop_oldest total from audit */
     int64_t blocked_since_ms;      /* ingest paused since (0: it is not) */
     char blocked_reason[256];      /* why, from sa_spool_note_blocked() */

@@ -60,7 +60,11 @@ static inline char *column_strdup(sqlite3_stmt *stmt, int col)
 /* Inside sa_spool_commit's transaction: store the commit's dead letters. */
 int sa_spool_deadletters_put(struct sa_spool *s, const struct sa_commit *c, int64_t now,
                              struct sa_err *err);
+/* Inside sa_spool_commit's transaction: the commit's settles (replay). */
+int sa_spool_deadletters_settle(struct sa_spool *s, const struct sa_commit *c,
+                                int64_t now, struct sa_err *err);
 /* Inside sa_spool_status's read transaction: count them. */
-int sa_spool_deadletters_count(struct sa_spool *s, int64_t *count, struct sa_err *err);
+int sa_spool_deadletters_count(struct sa_spool *s, int64_t *count,
+                               int64_t *open /* out */, struct sa_err *err);
 
 #endif
