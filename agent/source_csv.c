@@ -117,6 +117,7 @@ struct csv_file {
     size_t fp_len; /* fingerprint: hash of the first fp_len bytes */
     uint64_t fp_hash;
     int missing; /* a configured plain path that does not exist */
+    int seen_done; /* stored as done before this run: nothing read again */
     int on_done_pending; /* done offset handed to the batch, not yet committed */
     uint64_t on_done_gen; /* ... in this batch generation */
     char *error;
@@ -355,6 +356,7 @@ static struct csv_file *file_open(struct sa_source *src, const char *path,
     if (row && row->done && !ctx->conf->tail) {
         f->done = 1;
         f->done_reported = 1;
+        f->seen_done = 1;
         file_close_handles(f);
         return f;
     }
@@ -963,6 +965,7 @@ void sa_source_csv_report(struct sa_source *src,
             .rejected = f->rejected,
             .done = f->done,
             .failed = f->failed,
+            .seen_done = f->seen_done,
             .error = f->error,
         };
         fn(arg, &r);
