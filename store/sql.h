@@ -280,6 +280,13 @@
     " ON CONFLICT(key) DO UPDATE SET value = excluded.value"
 #define SA_SQL_SALVAGE_AUDIT                                                \
     "INSERT INTO audit(ts_ms, kind, detail) VALUES (?1, 'salvage', ?2)"
+/* The dead letters of a format 2 spool (no state, no raw by reference):
+ * what salvage reads when the format 3 columns are not there. */
+#define SA_SQL_SALVAGE_DEADLETTERS_V2_COLUMNS                               \
+    "id, created_ms, stream, source, location, reason, raw"
+#define SA_SQL_SALVAGE_DEADLETTERS_V2_INSERT                                \
+    "INSERT INTO deadletters(id, created_ms, stream, source, location,"     \
+    " reason, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
 #define SA_SQL_SALVAGE_TABLES(XX)                                           \
     XX(meta, "key, value", 2,                                               \
        "INSERT INTO meta(key, value) VALUES (?1, ?2)"                       \
