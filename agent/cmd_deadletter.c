@@ -144,69 +144,91 @@ static char *base64(const unsigned char *in, size_t len)
     return out;
 }
 
-/* Read the row a dead letter keeps by reference into out (replacing what
- * it holds). A .gz file's offsets are those of its inflated bytes. */
-static int read_ref(const struct sa_deadletter_row *r, struct sa_buf *out,
-                    struct sa_err *err)
+/* Read the row a dead letter keeps by reference, a chunk at a time:
+ * fn(arg, bytes, n) for each; a nonzero return from fn stops the read and
+ * is returned (fn sets err). A .gz file's offsets are those of its
+ * inflated bytes. */
+#define REF_CHUNK ((size_t)1 << 20)
+static int read_ref(const struct sa_deadletter_row *r,
+                    int (*fn)(void *arg, const char *p, size_t n, struct sa_err *err),
+                    void *arg, struct sa_err *err)
 {
     size_t plen = strlen(r->raw_file);
     int64_t left = r->raw_length;
+    char *chunk = NULL;
     gzFile gz = NULL;
     int fd = -1, rc = SA_OK;
 
-    sa_buf_reset(out);
-    if (r->raw_length < 0 || (uint64_t)r->raw_length > SA_RECORD_MAX_BYTES)
-        return sa_err_set(err, SA_ETOOBIG,
-                          "dead letter %lld: its row of %" PRId64
-                          " bytes in %s is longer than a record may be (%zu bytes)",
-                          (long long)r->id, r->raw_length, r->raw_file,
-                          SA_RECORD_MAX_BYTES);
+    if (r->raw_length < 0 || r->raw_offset < 0)
+        return sa_err_set(err, SA_ECORRUPT,
+                          "dead letter %lld: a reference with "
+                          "offset %" PRId64 " and length %" PRId64,
+                          (long long)r->id, r->raw_offset, r->raw_length);
+    chunk = malloc(REF_CHUNK);
+    if (!chunk)
+        return sa_err_set(err, SA_ENOMEM, "out of memory");
     fd = open(r->raw_file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return sa_err_set(err, SA_EIO,
-                          "dead letter %lld: cannot read its row back "
-                          "from %s: %s",
-                          (long long)r->id, r->raw_file, strerror(errno));
-    if (plen > 3 && strcmp(r->raw_file + plen - 3, ".gz") == 0) {
-        gz = gzdopen(fd, "rb");
-        if (!gz || gzseek(gz, (z_off_t)r->raw_offset, SEEK_SET) < 0) {
-            rc = sa_err_set(err, SA_EIO, "dead letter %lld: cannot seek %s to %" PRId64,
-                            (long long)r->id, r->raw_file, r->raw_offset);
-            goto out;
-        }
-        fd = -1; /* gz owns it */
-    } else if (lseek(fd, (off_t)r->raw_offset, SEEK_SET) < 0) {
-        rc = sa_err_set(err, SA_EIO,
-                        "dead letter %lld: cannot seek %s to %" PRId64 ": %s",
-                        (long long)r->id, r->raw_file, r->raw_offset, strerror(errno));
+    if (fd < 0) {
+        rc = sa_err_set(err, SA_EIO, "cannot read its row back from %s: %s",
+                        r->raw_file, strerror(errno));
         goto out;
     }
-    rc = sa_buf_reserve(out, (size_t)left + 1);
+    if (plen > 3 && strcmp(r->raw_file + plen - 3, ".gz") == 0) {
+        gz = gzdopen(fd, "rb");
+        if (gz)
+            fd = -1; /* gz owns it */
+        if (!gz || gzseek(gz, (z_off_t)r->raw_offset, SEEK_SET) < 0) {
+            rc = sa_err_set(err, SA_EIO, "cannot seek %s to %" PRId64, r->raw_file,
+                            r->raw_offset);
+            goto out;
+        }
+    } else if (lseek(fd, (off_t)r->raw_offset, SEEK_SET) < 0) {
+        rc = sa_err_set(err, SA_EIO, "cannot seek %s to %" PRId64 ": %s", r->raw_file,
+                        r->raw_offset, strerror(errno));
+        goto out;
+    }
     while (!rc && left > 0) {
-        size_t want = left > (1 << 20) ? (size_t)1 << 20 : (size_t)left;
-        ssize_t got = gz ? gzread(gz, out->data + out->len, (unsigned)want)
-                         : read(fd, out->data + out->len, want);
+        size_t want = (uint64_t)left > REF_CHUNK ? REF_CHUNK : (size_t)left;
+        ssize_t got = gz ? gzread(gz, chunk, (unsigned)want) : read(fd, chunk, want);
         if (got < 0 && !gz && errno == EINTR)
             continue;
         if (got <= 0) {
-            rc =
-                sa_err_set(err, SA_EIO,
-                           "dead letter %lld: %s ends before offset %" PRId64
-                           " + %" PRId64 " (changed since?)",
-                           (long long)r->id, r->raw_file, r->raw_offset, r->raw_length);
+            rc = sa_err_set(err, SA_EIO,
+                            "%s ends before offset %" PRId64 " + %" PRId64
+                            " (changed since?)",
+                            r->raw_file, r->raw_offset, r->raw_length);
             break;
         }
-        out->len += (size_t)got;
         left -= got;
+        rc = fn(arg, chunk, (size_t)got, err);
     }
-    if (rc && !err->msg[0])
-        sa_err_set(err, rc, "dead letter %lld: out of memory", (long long)r->id);
 out:
     if (gz)
         gzclose(gz);
     if (fd >= 0)
         close(fd);
+    free(chunk);
     return rc;
+}
+
+static int ref_to_buf(void *arg, const char *p, size_t n, struct sa_err *err)
+{
+    int rc = sa_buf_append(arg, p, n);
+    return rc ? sa_err_set(err, rc, "out of memory") : SA_OK;
+}
+
+/* The whole row of a dead letter kept by reference, into out (for replay:
+ * no record is longer than SA_RECORD_MAX_BYTES, so neither is its row). */
+static int read_ref_buf(const struct sa_deadletter_row *r, struct sa_buf *out,
+                        struct sa_err *err)
+{
+    sa_buf_reset(out);
+    if ((uint64_t)r->raw_length > SA_RECORD_MAX_BYTES)
+        return sa_err_set(err, SA_ETOOBIG,
+                          "its row of %" PRId64 " bytes in %s is "
+                          "longer than a record may be (%zu bytes)",
+                          r->raw_length, r->raw_file, SA_RECORD_MAX_BYTES);
+    return read_ref(r, ref_to_buf, out, err);
 }
 
 /* The row's text without its line ending. */
@@ -403,16 +425,48 @@ static void put_field(FILE *out, const char *p, size_t len, int last)
 struct export_state {
     FILE *out;
     const char *stream, *source;
-    struct sa_buf ref; /* a by-reference row read back */
     size_t n, skipped;
     struct sa_err *err;
 };
 
+/* A by-reference row streamed into a quoted CSV field; its last two bytes
+ * are held back so that the row's line ending can be left out. */
+struct ref_field {
+    FILE *out;
+    char held[2];
+    size_t n_held;
+};
+
+static void put_quoted(FILE *out, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '"')
+            fputc('"', out);
+        fputc(p[i], out);
+    }
+}
+
+static int ref_to_field(void *arg, const char *p, size_t n, struct sa_err *err)
+{
+    struct ref_field *rf = arg;
+    size_t keep = n < 2 ? n : 2, emit_held;
+
+    /* Held bytes that the new ones push out go first. */
+    emit_held = rf->n_held + keep > 2 ? rf->n_held + keep - 2 : 0;
+    put_quoted(rf->out, rf->held, emit_held);
+    memmove(rf->held, rf->held + emit_held, rf->n_held - emit_held);
+    rf->n_held -= emit_held;
+    put_quoted(rf->out, p, n - keep);
+    memcpy(rf->held + rf->n_held, p + n - keep, keep);
+    rf->n_held += keep;
+    return ferror(rf->out)
+               ? sa_err_set(err, SA_EIO, "cannot write: %s", strerror(errno))
+               : SA_OK;
+}
+
 static int export_one(void *arg, const struct sa_deadletter_row *r)
 {
     struct export_state *es = arg;
-    const char *raw = r->raw;
-    size_t raw_len = r->raw_len;
     char id[32];
 
     if (r->resolved || (es->stream && strcmp(r->stream, es->stream) != 0) ||
@@ -422,19 +476,25 @@ static int export_one(void *arg, const struct sa_deadletter_row *r)
         es->skipped++;
         return 0;
     }
-    if (r->raw_file) {
-        int rc = read_ref(r, &es->ref, es->err);
-        if (rc)
-            return rc;
-        raw = (const char *)es->ref.data;
-        raw_len = es->ref.len;
-    }
     snprintf(id, sizeof id, "%lld", (long long)r->id);
     put_field(es->out, id, strlen(id), 0);
     put_field(es->out, r->source, strlen(r->source), 0);
     put_field(es->out, r->location, strlen(r->location), 0);
     put_field(es->out, r->reason, strlen(r->reason), 0);
-    put_field(es->out, raw ? raw : "", raw ? trim_eol(raw, raw_len) : 0, 1);
+    if (r->raw_file) {
+        /* Read back from its file, however long: always quoted. */
+        struct ref_field rf = {.out = es->out};
+        int rc;
+        fputc('"', es->out);
+        rc = read_ref(r, ref_to_field, &rf, es->err);
+        if (rc)
+            return sa_err_prefix(es->err, "dead letter %lld: ", (long long)r->id);
+        put_quoted(es->out, rf.held, trim_eol(rf.held, rf.n_held));
+        fputs("\"\r\n", es->out);
+    } else {
+        put_field(es->out, r->raw ? r->raw : "",
+                  r->raw ? trim_eol(r->raw, r->raw_len) : 0, 1);
+    }
     es->n++;
     return ferror(es->out)
                ? sa_err_set(es->err, SA_EIO, "cannot write: %s", strerror(errno))
@@ -485,7 +545,6 @@ static int export(int argc, char **argv)
         usage(stderr);
         return SA_EXIT_USAGE;
     }
-    sa_buf_init(&es.ref, SA_RECORD_MAX_BYTES + 1);
     es.err = &err;
     rc = sa_config_load(config_path, &cfg, &err);
     if (!rc)
@@ -513,7 +572,6 @@ static int export(int argc, char **argv)
                     "not rows)\n",
                     es.skipped);
     }
-    sa_buf_fini(&es.ref);
     sa_spool_close(spool);
     sa_config_free(cfg);
     return rc ? sa_cli_fail("deadletter export", &err) : SA_EXIT_OK;
@@ -1036,7 +1094,7 @@ static int replay_one(struct replay *rp, const struct sa_deadletter_row *r,
         return err->rc ? err->rc : SA_EINVAL;
     if (!text) {
         if (r->raw_file) {
-            rc = read_ref(r, &rp->ref, &rerr);
+            rc = read_ref_buf(r, &rp->ref, &rerr);
             if (rc) {
                 printf("dead letter %lld: %s: skipped\n", (long long)r->id, rerr.msg);
                 rp->skipped++;
