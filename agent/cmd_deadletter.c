@@ -11,13 +11,14 @@
  *           id,source,location,reason,raw (RFC 4180 quoting).
  *   replay  ingests rows again -- each dead letter's stored raw row, or its
  *           fixed `raw` from an exported file -- through its source's own
- *           mapping: the row is parsed with the source's delimiter and quote,
- *           its columns named by the source's `columns:`, else by the header
- *           of the file it came from, else by --header. The records and the
- *           resolution of their dead letters are one commit (with an audit
- *           row), so a row never goes in twice: a dead letter resolved once
- *           is not replayed again. A row that still fails stays open with
- *           its new reason. A writer: it opens the spool as `run` does.
+ *           mapping: the row is parsed with the source's delimiter and
+ *           quote, its columns named by the source's `columns:`, else by
+ *           the header of the file it came from, else (that file is gone)
+ *           by --header. The records and the resolution of their dead
+ *           letters are one commit (with an audit row), so a row never goes
+ *           in twice: a dead letter resolved once is not replayed again. A
+ *           row that still fails stays open with its new reason. A writer:
+ *           it opens the spool as `run` does.
  */
 #include "agent/base/clock.h"
 #include "agent/base/log.h"
@@ -81,9 +82,9 @@ static void usage(FILE *out)
             "      --all           replay: every open dead letter (with --from:\n"
             "                      every id in the file)\n"
             "      --from FILE     replay: the fixed rows (columns id and raw)\n"
-            "      --header a,b,c  replay: the column names of the rows, when neither\n"
-            "                      the source's columns: nor the header of the file\n"
-            "                      they came from is at hand\n"
+            "      --header a,b,c  replay: the column names of the rows when the\n"
+            "                      source has no columns: and the file they came\n"
+            "                      from (whose header names them) is gone\n"
             "  -h, --help          this help\n"
             "\n"
             "Exit: 0 ok, 1 runtime failure, 2 bad usage, 3 replay: some rows still\n"
@@ -742,7 +743,7 @@ replay_source(struct replay *rp, const struct sa_deadletter_row *r, struct sa_er
     }
     csv = conf ? conf->opts : NULL;
     /* A source's mapping by its columns: is the same for every file; one
-     * by header is per file (files of one glob may differ). */
+     * by header (or by --header for a file that is gone) is per file. */
     for (rs = rp->sources; rs; rs = rs->next)
         if (strcmp(rs->name, r->source) == 0 &&
             (!rs->header_file || (file && strcmp(rs->header_file, file) == 0)))
@@ -772,16 +773,8 @@ replay_source(struct replay *rp, const struct sa_deadletter_row *r, struct sa_er
         sa_err_prefix(err, "source %s: ", r->source);
         goto fail;
     }
-    if (rp->n_header) {
-        names = calloc(rp->n_header + 1, sizeof *names);
-        for (size_t i = 0; names && i < rp->n_header; i++)
-            if ((names[i] = strdup(rp->header[i])))
-                n_names++;
-        if (!names || n_names != rp->n_header) {
-            sa_err_set(err, SA_ENOMEM, "out of memory");
-            goto fail;
-        }
-    } else if (csv && csv->columns.n) {
+    if (csv && csv->columns.n) {
+        /* As the source maps them: its columns: win over any header. */
         names = calloc(csv->columns.n + 1, sizeof *names);
         for (size_t i = 0; names && i < csv->columns.n; i++)
             if ((names[i] = strdup(csv->columns.v[i])))
@@ -790,27 +783,39 @@ replay_source(struct replay *rp, const struct sa_deadletter_row *r, struct sa_er
             sa_err_set(err, SA_ENOMEM, "out of memory");
             goto fail;
         }
-    } else if (file) {
-        rc = file_header(file, &rs->opts, &names, &n_names, err);
-        if (rc == SA_ENOTFOUND) {
+    } else {
+        rc = file ? file_header(file, &rs->opts, &names, &n_names, err) : SA_ENOTFOUND;
+        if (rc == SA_ENOTFOUND && rp->n_header) {
+            /* The last resort: the names given on the command line. */
+            sa_err_clear(err);
+            names = calloc(rp->n_header + 1, sizeof *names);
+            for (size_t i = 0; names && i < rp->n_header; i++)
+                if ((names[i] = strdup(rp->header[i])))
+                    n_names++;
+            if (!names || n_names != rp->n_header) {
+                sa_err_set(err, SA_ENOMEM, "out of memory");
+                goto fail;
+            }
+        } else if (rc == SA_ENOTFOUND && file) {
             sa_err_set(err, SA_EINVAL,
                        "%s, the file dead letter %lld came from, is "
                        "gone and source %s has no columns: configured: name the "
                        "columns with --header a,b,c",
                        file, (long long)r->id, r->source);
             goto fail;
-        }
-        if (rc)
+        } else if (rc == SA_ENOTFOUND) {
+            sa_err_set(err, SA_EINVAL,
+                       "dead letter %lld (%s) does not name the file "
+                       "it came from and source %s has no columns: configured: name "
+                       "the columns with --header a,b,c",
+                       (long long)r->id, r->location, r->source);
             goto fail;
+        } else if (rc) {
+            goto fail;
+        }
+        /* A header is per file: files of one glob may differ. */
         rs->header_file = file;
         file = NULL;
-    } else {
-        sa_err_set(err, SA_EINVAL,
-                   "dead letter %lld (%s) does not name the file it "
-                   "came from and source %s has no columns: configured: name the "
-                   "columns with --header a,b,c",
-                   (long long)r->id, r->location, r->source);
-        goto fail;
     }
     rs->names = names;
     rs->n_names = n_names;
