@@ -259,7 +259,9 @@ static void print_row(const struct sa_deadletter_row *r, int json)
         char *text;
         if (!o)
             return;
-        if (is_utf8(r->raw, r->raw_len)) {
+        if (r->raw_file && r->raw_len == 0) {
+            /* Nothing held here: raw_file, raw_offset, raw_length say where. */
+        } else if (is_utf8(r->raw, r->raw_len)) {
             json_object_set_new(o, "raw",
                                 json_stringn((const char *)r->raw, r->raw_len));
         } else {
