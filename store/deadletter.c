@@ -81,8 +81,11 @@ int sa_spool_deadletters_settle(struct sa_spool *s, const struct sa_commit *c,
         sqlite3_stmt *stmt;
 
         if (!st->reason) {
-            if (!resolve && !(resolve = sa_spool_stmt(s, STMT_DEADLETTER_RESOLVE, err)))
-                return stmt_err(err);
+            if (!resolve &&
+                !(resolve = sa_spool_stmt(s, STMT_DEADLETTER_RESOLVE, err))) {
+                rc = stmt_err(err);
+                goto out;
+            }
             stmt = resolve;
             src = sqlite3_bind_int64(stmt, 1, st->id);
             if (src == SQLITE_OK)
