@@ -1090,6 +1090,14 @@ static int replay_one(struct replay *rp, const struct sa_deadletter_row *r,
         rp->skipped++;
         return SA_OK;
     }
+    for (size_t i = 0; i < rp->cfg->n_sources; i++)
+        if (strcmp(rp->cfg->sources[i].name, r->source) == 0 &&
+            rp->cfg->sources[i].ops != &sa_source_csv_ops) {
+            printf("dead letter %lld: of %s, a %s source, not CSV: skipped\n",
+                   (long long)r->id, r->source, rp->cfg->sources[i].type);
+            rp->skipped++;
+            return SA_OK;
+        }
     for (size_t i = 0; i < rp->n_settles; i++)
         if (rp->settles[i].id == r->id) {
             printf("dead letter %lld: given twice: replayed once\n", (long long)r->id);
