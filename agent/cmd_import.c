@@ -4,6 +4,13 @@
  * the CSV source of the config for the stream (its settings, and its
  * committed positions, so a file imported twice is spooled once), or by an
  * ad-hoc CSV source with default settings when the config has none.
+ *
+ * What happens to a file afterwards is import's own --on-done (keep by
+ * default), never the source's on_done: the files on the command line
+ * need not be the source's at all. It is applied once everything is
+ * committed, and only to a file read to its end in this run without a
+ * rejected row (the dead letters of a rejected row point into its file).
+ * A directory stands for the *.csv and *.csv.gz files in it.
  */
 #include "agent/base/clock.h"
 #include "agent/base/log.h"
@@ -14,12 +21,16 @@
 #include "agent/source_csv.h"
 #include "sync/dispatcher.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static atomic_int stop_flag;
 
@@ -31,28 +42,146 @@ static void on_stop(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: syncagent import -c FILE [--stream S] [--wait-synced] PATH...\n"
-            "\n"
-            "Spool CSV files (plain or .gz) once. Every row is spooled or goes to\n"
-            "the dead letters with file:line:column and the reason; prints the\n"
-            "accepted and rejected rows of each file. A file already imported\n"
-            "is not spooled again.\n"
-            "\n"
-            "  -c, --config FILE   the agent's YAML config (required)\n"
-            "  -s, --stream S      the stream to import into; its CSV source in the\n"
-            "                      config gives the settings (delimiter, header,\n"
-            "                      columns...), else the defaults are used with\n"
-            "                      schema S. Optional when the config has exactly\n"
-            "                      one CSV source.\n"
-            "      --wait-synced   also run the sinks and wait until every sink\n"
-            "                      has acknowledged every record\n"
-            "  -h, --help          this help\n"
-            "\n"
-            "Exit: 0 when every file was read to its end, 1 when a file could not\n"
-            "be read or was set aside after too many bad rows, 2 on bad usage.\n"
-            "\n"
-            "example: syncagent import -c agent.yaml --stream order orders-*.csv\n");
+    fprintf(
+        out,
+        "usage: syncagent import -c FILE [--stream S] [--on-done HOW] [--wait-synced]\n"
+        "                        PATH...\n"
+        "\n"
+        "Spool CSV files (plain or .gz) once. Every row is spooled or goes to\n"
+        "the dead letters with file:line:column and the reason; prints\n"
+        "`FILE: N accepted, M rejected` for each file, and a total for several.\n"
+        "A file already imported is not spooled again. A directory stands for\n"
+        "the *.csv and *.csv.gz files in it.\n"
+        "\n"
+        "  -c, --config FILE   the agent's YAML config (required)\n"
+        "  -s, --stream S      the stream to import into; its CSV source in the\n"
+        "                      config gives the settings (delimiter, header,\n"
+        "                      columns...), else the defaults are used with\n"
+        "                      schema S. Optional when the config has exactly\n"
+        "                      one CSV source.\n"
+        "      --on-done HOW   keep (default), delete or move:DIR: what to do with\n"
+        "                      a file once all its rows are committed. Only a\n"
+        "                      file read to its end without a rejected row is\n"
+        "                      deleted or moved. The source's on_done is not used.\n"
+        "      --wait-synced   also run the sinks and wait until every sink\n"
+        "                      has acknowledged every record\n"
+        "  -h, --help          this help\n"
+        "\n"
+        "Exit: 0 every row of every file accepted, 3 every file read but some\n"
+        "rows went to the dead letters (see `syncagent deadletter`), 1 a file\n"
+        "could not be read or was set aside after too many bad rows, 2 bad usage.\n"
+        "\n"
+        "example: syncagent import -c agent.yaml --stream order orders-*.csv\n");
+}
+
+/* The command line's paths, with each directory replaced by the CSV files
+ * in it (as glob patterns with their special characters escaped, since
+ * the source expands globs). */
+struct path_list {
+    char **v;
+    size_t n, cap;
+};
+
+static void path_list_fini(struct path_list *pl)
+{
+    for (size_t i = 0; i < pl->n; i++)
+        free(pl->v[i]);
+    free(pl->v);
+    memset(pl, 0, sizeof *pl);
+}
+
+static int path_list_add(struct path_list *pl, char *path /* taken */)
+{
+    if (!path)
+        return SA_ENOMEM;
+    if (pl->n == pl->cap) {
+        size_t cap = pl->cap ? pl->cap * 2 : 16;
+        char **v = realloc(pl->v, cap * sizeof *v);
+        if (!v) {
+            free(path);
+            return SA_ENOMEM;
+        }
+        pl->v = v;
+        pl->cap = cap;
+    }
+    pl->v[pl->n++] = path;
+    return SA_OK;
+}
+
+static int is_csv_name(const char *name)
+{
+    size_t len = strlen(name);
+    return (len > 4 && strcmp(name + len - 4, ".csv") == 0) ||
+           (len > 7 && strcmp(name + len - 7, ".csv.gz") == 0);
+}
+
+static char *glob_escape(const char *dir, const char *name)
+{
+    size_t dlen = strlen(dir);
+    char *out = malloc(2 * (dlen + strlen(name)) + 2), *o = out;
+    const char *parts[2] = {dir, name};
+
+    if (!out)
+        return NULL;
+    for (int k = 0; k < 2; k++) {
+        for (const char *p = parts[k]; *p; p++) {
+            if (strchr("*?[\\", *p))
+                *o++ = '\\';
+            *o++ = *p;
+        }
+        if (k == 0 && dlen && dir[dlen - 1] != '/')
+            *o++ = '/';
+    }
+    *o = '\0';
+    return out;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int expand_paths(char **args, size_t n_args, struct path_list *pl,
+                        struct sa_err *err)
+{
+    for (size_t i = 0; i < n_args; i++) {
+        struct stat st;
+        DIR *dir;
+        struct dirent *de;
+        size_t first = pl->n, found = 0;
+
+        if (stat(args[i], &st) != 0 || !S_ISDIR(st.st_mode)) {
+            if (path_list_add(pl, strdup(args[i])))
+                return sa_err_set(err, SA_ENOMEM, "out of memory");
+            continue;
+        }
+        dir = opendir(args[i]);
+        if (!dir)
+            return sa_err_set(err, SA_EIO, "cannot read the directory %s: %s", args[i],
+                              strerror(errno));
+        while ((de = readdir(dir))) {
+            char full[4096];
+            struct stat fst;
+            if (!is_csv_name(de->d_name))
+                continue;
+            snprintf(full, sizeof full, "%s/%s", args[i], de->d_name);
+            if (stat(full, &fst) != 0 || !S_ISREG(fst.st_mode))
+                continue;
+            if (path_list_add(pl, glob_escape(args[i], de->d_name))) {
+                closedir(dir);
+                return sa_err_set(err, SA_ENOMEM, "out of memory");
+            }
+            found++;
+        }
+        closedir(dir);
+        if (!found)
+            return sa_err_set(err, SA_EINVAL,
+                              "%s is a directory without *.csv or "
+                              "*.csv.gz files: nothing to import",
+                              args[i]);
+        qsort(pl->v + first, found, sizeof *pl->v, name_cmp);
+    }
+    return SA_OK;
 }
 
 struct import_source {
@@ -60,6 +189,7 @@ struct import_source {
     struct sa_source_conf adhoc;
     struct sa_strlist saved_path;
     int saved_watch, saved_tail;
+    char *saved_on_done;
 };
 
 /* Point the chosen source at the command line's files, read once. */
@@ -97,10 +227,13 @@ static int choose_source(struct sa_config *cfg, const char *stream, char **paths
     is->saved_path = opts->path;
     is->saved_watch = opts->watch;
     is->saved_tail = opts->tail;
+    is->saved_on_done = opts->on_done;
     opts->path.v = paths;
     opts->path.n = n_paths;
     opts->watch = 0;
     opts->tail = 0;
+    /* import applies its own --on-done once everything is committed. */
+    opts->on_done = (char *)"keep";
     return SA_OK;
 }
 
@@ -113,6 +246,7 @@ static void restore_source(struct import_source *is)
     opts->path = is->saved_path;
     opts->watch = is->saved_watch;
     opts->tail = is->saved_tail;
+    opts->on_done = is->saved_on_done;
     if (is->conf == &is->adhoc) {
         sa_conf_free_entries(sa_source_csv_ops.conf, is->adhoc.opts);
         free(is->adhoc.opts);
@@ -120,22 +254,65 @@ static void restore_source(struct import_source *is)
 }
 
 struct report_state {
+    const char *on_done; /* keep, delete, move:DIR */
+    int keep_all;        /* records were refused (when_full: reject) */
+    size_t n_files;
+    uint64_t accepted, rejected;
     int failed;
 };
+
+/* --on-done for one file; appends what was done to `done` (", deleted"). */
+static void apply_on_done(const struct report_state *rs,
+                          const struct sa_csv_file_report *r, char *done, size_t size)
+{
+    if (strcmp(rs->on_done, "keep") == 0 || !r->done || r->failed)
+        return;
+    if (r->seen_done) {
+        snprintf(done, size, ", kept (imported before)");
+    } else if (rs->keep_all) {
+        snprintf(done, size, ", kept (records were refused: the spool was full)");
+    } else if (r->rejected) {
+        snprintf(done, size, ", kept (its dead letters point into it)");
+    } else if (strcmp(rs->on_done, "delete") == 0) {
+        if (unlink(r->path) == 0)
+            snprintf(done, size, ", deleted");
+        else
+            snprintf(done, size, ", kept: cannot delete it: %s", strerror(errno));
+    } else {
+        char *copy = strdup(r->path);
+        char target[4096];
+        if (!copy) {
+            snprintf(done, size, ", kept: out of memory");
+            return;
+        }
+        snprintf(target, sizeof target, "%s/%s", rs->on_done + 5, basename(copy));
+        free(copy);
+        if (rename(r->path, target) == 0)
+            snprintf(done, size, ", moved to %s", target);
+        else
+            snprintf(done, size, ", kept: cannot move it to %s: %s", target,
+                     strerror(errno));
+    }
+}
 
 static void print_file(void *arg, const struct sa_csv_file_report *r)
 {
     struct report_state *rs = arg;
+    char done[4200] = "";
+
+    rs->n_files++;
+    rs->accepted += r->accepted;
+    rs->rejected += r->rejected;
     if (r->failed) {
         rs->failed = 1;
         printf("%s: %" PRIu64 " accepted, %" PRIu64 " rejected, FAILED: %s\n", r->path,
                r->accepted, r->rejected, r->error ? r->error : "");
-    } else if (r->accepted == 0 && r->rejected == 0 && r->done) {
-        printf("%s: already imported, nothing spooled again\n", r->path);
-    } else {
-        printf("%s: %" PRIu64 " accepted, %" PRIu64 " rejected\n", r->path, r->accepted,
-               r->rejected);
+        return;
     }
+    apply_on_done(rs, r, done, sizeof done);
+    printf("%s: %" PRIu64 " accepted, %" PRIu64 " rejected%s%s\n", r->path, r->accepted,
+           r->rejected,
+           r->seen_done ? " (already imported, nothing spooled again)" : "", done);
 }
 
 int sa_cmd_import(int argc, char **argv)
@@ -144,6 +321,7 @@ int sa_cmd_import(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"stream", required_argument, NULL, 's'},
         {"wait-synced", no_argument, NULL, 'w'},
+        {"on-done", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -156,7 +334,8 @@ int sa_cmd_import(int argc, char **argv)
     struct sa_dispatcher *disp = NULL;
     struct sa_housekeeper *hk = NULL;
     struct import_source is;
-    struct report_state report = {0};
+    struct report_state report = {.on_done = "keep"};
+    struct path_list paths = {0};
     struct sa_err err = {0};
     struct sigaction sa;
 
@@ -167,6 +346,7 @@ int sa_cmd_import(int argc, char **argv)
         case 'c': config_path = optarg; break;
         case 's': stream = optarg; break;
         case 'w': wait_synced = 1; break;
+        case 'd': report.on_done = optarg; break;
         case 'h': usage(stdout); return SA_EXIT_OK;
         default: usage(stderr); return SA_EXIT_USAGE;
         }
@@ -175,10 +355,28 @@ int sa_cmd_import(int argc, char **argv)
         usage(stderr);
         return SA_EXIT_USAGE;
     }
+    if (strcmp(report.on_done, "keep") != 0 && strcmp(report.on_done, "delete") != 0) {
+        struct stat st;
+        if (strncmp(report.on_done, "move:", 5) != 0 || !report.on_done[5]) {
+            fprintf(stderr,
+                    "syncagent import: --on-done must be keep, delete or "
+                    "move:DIR, not '%s'\n",
+                    report.on_done);
+            return SA_EXIT_USAGE;
+        }
+        if (stat(report.on_done + 5, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "syncagent import: --on-done %s: not a directory\n",
+                    report.on_done);
+            return SA_EXIT_USAGE;
+        }
+    }
+    rc = expand_paths(argv + optind, (size_t)(argc - optind), &paths, &err);
+    if (rc)
+        goto out;
     rc = sa_cli_load(config_path, &cfg, &schemas, &err);
     if (rc)
         goto out;
-    rc = choose_source(cfg, stream, argv + optind, (size_t)(argc - optind), &is, &err);
+    rc = choose_source(cfg, stream, paths.v, paths.n, &is, &err);
     if (rc)
         goto out;
     if (!sa_schemas_lookup(schemas, is.conf->schema, &err)) {
@@ -218,13 +416,21 @@ int sa_cmd_import(int argc, char **argv)
         rc = sa_pipeline_flush(pipe, &err);
     if (rc)
         goto out;
+    /* Records refused for a full spool exist only in their files. */
+    report.keep_all =
+        atomic_load(&sa_pipeline_stats(pipe)->rejected) > 0 || atomic_load(&stop_flag);
     sa_source_csv_report(sa_pipeline_source(pipe, 0), print_file, &report);
+    if (report.n_files > 1)
+        printf("total: %" PRIu64 " accepted, %" PRIu64 " rejected in %zu files\n",
+               report.accepted, report.rejected, report.n_files);
     if (atomic_load(&stop_flag)) {
         fprintf(stderr, "syncagent import: interrupted; what was read is committed, "
                         "run the same import again to go on\n");
         status = SA_EXIT_FAIL;
     } else if (report.failed) {
         status = SA_EXIT_FAIL;
+    } else if (report.rejected) {
+        status = SA_EXIT_REJECTED;
     }
     if (disp) {
         while (!atomic_load(&stop_flag) && !sa_dispatcher_caught_up(disp))
@@ -239,6 +445,7 @@ out:
     sa_housekeeper_stop(hk);
     sa_spool_close(spool);
     restore_source(&is);
+    path_list_fini(&paths);
     sa_schemas_free(schemas);
     sa_config_free(cfg);
     return rc ? sa_cli_fail("import", &err) : status;

@@ -94,7 +94,9 @@ static void print_table(const struct sa_config *cfg, const struct sa_spool_statu
     if (st->blocked_since_ms)
         printf("ingest     BLOCKED for %.0f s: %s\n",
                (double)(now - st->blocked_since_ms) / 1000.0, st->blocked_reason);
-    printf("\ndead letters %lld\n", (long long)st->deadletters);
+    printf("\ndead letters %lld (%lld open, %lld resolved)\n",
+           (long long)st->deadletters, (long long)st->deadletters_open,
+           (long long)(st->deadletters - st->deadletters_open));
     if (st->audit_dropped_records)
         printf("dropped (when_full: drop_oldest) %lld records\n",
                (long long)st->audit_dropped_records);
@@ -131,6 +133,7 @@ static int print_json(const struct sa_config *cfg, const struct sa_spool_status 
     json_object_set_new(root, "streams", streams);
     json_object_set_new(root, "sinks", sinks);
     json_object_set_new(root, "deadletters", json_integer(st->deadletters));
+    json_object_set_new(root, "deadletters_open", json_integer(st->deadletters_open));
     json_object_set_new(root, "dropped_records",
                         json_integer(st->audit_dropped_records));
     json_object_set_new(root, "ingest_blocked",

@@ -6,6 +6,8 @@
  *   0  success
  *   1  a runtime failure (I/O, upstream, a file that could not be read)
  *   2  bad usage or bad input: config, schema, flags, spool format
+ *   3  import, deadletter replay: done, but some rows went to (or stay in)
+ *      the dead letters
  * Every command answers --help.
  */
 #ifndef SA_AGENT_COMMANDS_H
@@ -14,6 +16,7 @@
 #define SA_EXIT_OK 0
 #define SA_EXIT_FAIL 1
 #define SA_EXIT_USAGE 2
+#define SA_EXIT_REJECTED 3
 
 int sa_cmd_run(int argc, char **argv);
 int sa_cmd_generate(int argc, char **argv);

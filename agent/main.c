@@ -25,7 +25,7 @@ static const struct command commands[] = {
     {"generate", sa_cmd_generate, "write synthetic records for a schema (csv, jsonl, avro)"},
     {"check", sa_cmd_check, "validate a config, or describe every config key"},
     {"status", sa_cmd_status, "show the spool and each sink's lag (daemon need not run)"},
-    {"deadletter", sa_cmd_deadletter, "list records that could not be accepted, and why"},
+    {"deadletter", sa_cmd_deadletter, "list, export and replay rejected records"},
     {"spool", sa_cmd_spool, "spool maintenance: verify, salvage"},
     {"version", cmd_version, "print the version and the library versions"},
     {"help", cmd_help, "this list"},

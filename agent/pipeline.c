@@ -90,6 +90,8 @@ struct pending_deadletter {
     char *stream, *source, *location, *reason;
     void *raw;
     size_t raw_len;
+    char *raw_file; /* by reference (sa_batch_deadletter_ref), else NULL */
+    int64_t raw_offset, raw_length;
 };
 
 /* What one source put into one batch. */
@@ -271,6 +273,7 @@ static void deadletter_fini(struct pending_deadletter *dl)
     free(dl->location);
     free(dl->reason);
     free(dl->raw);
+    free(dl->raw_file);
 }
 
 int sa_batch_deadletter(struct sa_batch *batch, struct sa_source *src,
@@ -304,6 +307,35 @@ int sa_batch_deadletter(struct sa_batch *batch, struct sa_source *src,
     dl->raw_len = raw_len;
     b->n_dls++;
     mark_pending(b);
+    return SA_OK;
+}
+
+int sa_batch_deadletter_ref(struct sa_batch *batch, struct sa_source *src,
+                            const char *location, const char *reason, const char *file,
+                            int64_t file_offset, int64_t length, struct sa_err *err)
+{
+    struct batch_buf *b = batch->p->fill;
+    struct pending_deadletter *dl;
+    int rc;
+
+    if (!file || !*file || file_offset < 0 || length < 0)
+        return sa_err_set(err, SA_EINVAL,
+                          "a dead letter by reference needs a file, "
+                          "an offset and a length");
+    rc = sa_batch_deadletter(batch, src, location, reason, NULL, 0, err);
+    if (rc)
+        return rc;
+    dl = &b->dls[b->n_dls - 1];
+    dl->raw_file = strdup(file);
+    if (!dl->raw_file) {
+        /* Taken back: a dead letter without its reference would say the
+         * row was empty. */
+        deadletter_fini(dl);
+        b->n_dls--;
+        return sa_err_set(err, SA_ENOMEM, "out of memory");
+    }
+    dl->raw_offset = file_offset;
+    dl->raw_length = length;
     return SA_OK;
 }
 
@@ -370,6 +402,9 @@ static void build_commit(struct sa_pipeline *p, struct batch_buf *b, int with_re
         dls[i].reason = b->dls[i].reason;
         dls[i].raw = b->dls[i].raw;
         dls[i].raw_len = b->dls[i].raw_len;
+        dls[i].raw_file = b->dls[i].raw_file;
+        dls[i].raw_offset = b->dls[i].raw_offset;
+        dls[i].raw_length = b->dls[i].raw_length;
     }
     c->segments = segs;
     c->offsets = offs;

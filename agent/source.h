@@ -92,5 +92,13 @@ int sa_batch_offset(struct sa_batch *batch, struct sa_source *src,
 int sa_batch_deadletter(struct sa_batch *batch, struct sa_source *src,
                         const char *location, const char *reason,
                         const void *raw, size_t raw_len, struct sa_err *err);
+/* A record too long to keep whole (a row longer than the read window):
+ * dead-lettered by reference, as the `length` bytes at `file_offset` of
+ * `file` (copied), which `deadletter list/export/replay` read back from
+ * there. */
+int sa_batch_deadletter_ref(struct sa_batch *batch, struct sa_source *src,
+                            const char *location, const char *reason,
+                            const char *file, int64_t file_offset, int64_t length,
+                            struct sa_err *err);
 
 #endif

@@ -134,6 +134,7 @@ struct csv_file {
     int skipping; /* following a row longer than the window, see skip_step */
     struct sa_csv_skip skip;
     int cr_only; /* its first bytes have CR line ends and no LF */
+    int seen_done; /* stored as done before this run: nothing read again */
     int on_done_pending; /* done offset handed to the batch, not yet committed */
     uint64_t on_done_gen; /* ... in this batch generation */
     char *error;
@@ -380,6 +381,7 @@ static struct csv_file *file_open(struct sa_source *src, const char *path,
     if (row && row->done && !ctx->conf->tail) {
         f->done = 1;
         f->done_reported = 1;
+        f->seen_done = 1;
         file_close_handles(f);
         return f;
     }
@@ -488,11 +490,21 @@ static int64_t column_of(const char *row_start, const char *p)
     return (int64_t)(p - q) + 1;
 }
 
+/* One more bad row of f: past max_errors, the file is set aside. */
+static void count_reject(struct sa_source *src, struct csv_file *f)
+{
+    struct csv_ctx *ctx = src->ctx;
+
+    f->rejected++;
+    if (ctx->conf->max_errors >= 0 && f->rejected > (uint64_t)ctx->conf->max_errors)
+        file_fail(ctx, src, f, "%s: more than %" PRId64 " bad rows; the file is set "
+                  "aside (the rows before are kept)", f->path, ctx->conf->max_errors);
+}
+
 static int reject_row(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
                       int64_t line, int64_t column, const char *reason,
                       const void *raw, size_t raw_len, struct sa_err *err)
 {
-    struct csv_ctx *ctx = src->ctx;
     char location[600];
     int rc;
 
@@ -500,10 +512,7 @@ static int reject_row(struct sa_source *src, struct sa_batch *batch, struct csv_
     rc = sa_batch_deadletter(batch, src, location, reason, raw, raw_len, err);
     if (rc)
         return rc;
-    f->rejected++;
-    if (ctx->conf->max_errors >= 0 && f->rejected > (uint64_t)ctx->conf->max_errors)
-        file_fail(ctx, src, f, "%s: more than %" PRId64 " bad rows; the file is set "
-                  "aside (the rows before are kept)", f->path, ctx->conf->max_errors);
+    count_reject(src, f);
     return SA_OK;
 }
 
@@ -627,18 +636,25 @@ static int quiet(struct csv_ctx *ctx, struct csv_file *f)
 }
 
 /* A row whose bytes are not kept: the `length` bytes at `offset` of the
- * file (I4: where to read it back, never a cut-off copy). */
+ * file (I4: where to read it back, never a cut-off copy; for a .gz file,
+ * offsets after decompression). */
 static int reject_ref(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
                       int64_t line, int64_t column, const char *why, int64_t offset,
                       int64_t length, struct sa_err *err)
 {
-    char reason[512];
+    char location[600], reason[512];
+    int rc;
 
-    snprintf(reason, sizeof reason,
-             "%s; the row is not kept here: it is the %" PRId64
-             " bytes at offset %" PRId64 " of %s%s",
-             why, length, offset, f->path, f->is_gz ? " (after decompression)" : "");
-    return reject_row(src, batch, f, line, column, reason, NULL, 0, err);
+    snprintf(location, sizeof location, "%s:%" PRId64 ":%" PRId64, f->path, line, column);
+    snprintf(reason, sizeof reason, "%s; kept by reference: the %" PRId64
+             " bytes at offset %" PRId64 " of the file%s", why, length, offset,
+             f->is_gz ? " (after decompression)" : "");
+    rc = sa_batch_deadletter_ref(batch, src, location, reason, f->path, offset, length,
+                                 err);
+    if (rc)
+        return rc;
+    count_reject(src, f);
+    return SA_OK;
 }
 
 /*
@@ -1155,6 +1171,7 @@ void sa_source_csv_report(struct sa_source *src,
             .rejected = f->rejected,
             .done = f->done,
             .failed = f->failed,
+            .seen_done = f->seen_done,
             .error = f->error,
         };
         fn(arg, &r);

@@ -32,6 +32,7 @@ struct sa_csv_file_report {
     const char *path;
     uint64_t accepted, rejected;
     int done, failed;
+    int seen_done;     /* finished before this run (imported already) */
     const char *error; /* why the file failed, or NULL */
 };
 

@@ -5,7 +5,8 @@
  * PRAGMA user_version is the format:
  *   0  an empty database: becomes a spool only with SA_SPOOL_CREATE
  *   1  segments without codec, ids reused after a full trim, no audit
- *   2  the current format (sql.h SA_SQL_CREATE_V2)
+ *   2  dead letters without state nor raw rows kept by reference
+ *   3  the current format (sql.h SA_SQL_CREATE_V3)
  * A spool also has meta.origin_id; a database without it is not ours.
  *
  * Nothing is written before the file has been recognised: the first
@@ -37,6 +38,7 @@ struct step {
 /* steps[i] upgrades format steps[i].from to from + 1. */
 static const struct step steps[] = {
     {1, SA_SQL_MIGRATE_1_2},
+    {2, SA_SQL_MIGRATE_2_3},
 };
 
 int sa_store_rc(int sqlite_rc)
@@ -202,7 +204,7 @@ static int create(sqlite3 *db, const char *path, unsigned flags, int *raced,
         rc = SA_OK;
         goto out;
     }
-    rc = exec(db, path, SA_SQL_CREATE_V2, "cannot create the spool tables",
+    rc = exec(db, path, SA_SQL_CREATE_V3, "cannot create the spool tables",
               err);
     if (rc)
         goto out;

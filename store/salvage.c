@@ -261,6 +261,16 @@ static int copy_table(struct salvage *sv, const struct table_def *t,
                  t->columns, t->name);
         src = sqlite3_prepare_v2(sv->bad, sql, -1, &probe, NULL);
     }
+    if (src != SQLITE_OK && strcmp(t->name, "deadletters") == 0 &&
+        t->n_columns != 7) {
+        /* A format 2 spool: its dead letters without the format 3 columns. */
+        static const struct table_def v2 = {"deadletters",
+                                            SA_SQL_SALVAGE_DEADLETTERS_V2_COLUMNS,
+                                            SA_SQL_SALVAGE_DEADLETTERS_V2_INSERT, 7};
+        sqlite3_finalize(scan);
+        sqlite3_finalize(probe);
+        return copy_table(sv, &v2, ts, err);
+    }
     if (src != SQLITE_OK) {
         /* The table itself cannot be found: its schema entry is damaged. */
         ts->lost = -1;

@@ -4,14 +4,14 @@
  * SQLite file (DESIGN.md §3). Every handle is one connection used by one
  * thread; processes and threads share the file through SQLite's WAL.
  *
- * On disk (format 2, sql.h SA_SQL_CREATE_V2; migrate.c upgrades older):
+ * On disk (format 3, sql.h SA_SQL_CREATE_V3; migrate.c upgrades older):
  *   meta            origin_id (UUID v4, made once), next_seq, format
  *   segments        one row per batch of records of one stream and schema;
  *                   data is frames (segment.h), deflated when codec = 1;
  *                   ids AUTOINCREMENT, never reused (cursors refer to them)
  *   sink_cursors    (segment_id, record_index) acked up to, per sink
  *   source_offsets  where each source resumes
- *   deadletters     what could not be accepted, and why
+ *   deadletters     what could not be accepted, and why (deadletter.c)
  *   audit           what the spool did on its own: drop_oldest, cursor
  *                   removals, migrations
  *
@@ -44,6 +44,7 @@
 #include "agent/base/clock.h"
 #include "agent/base/log.h"
 #include "store/migrate.h"
+#include "store/spool_private.h"
 #include "store/sql.h"
 
 #include <errno.h>
@@ -68,13 +69,6 @@
 /* What a row costs besides its payload (cell header, index entry): only
  * used to decide whether a commit fits under max_bytes. */
 #define ROW_OVERHEAD 64
-
-enum stmt_id {
-#define XX(name, sql) STMT_##name,
-    SA_SQL_STATEMENTS(XX)
-#undef XX
-    STMT__COUNT
-};
 
 static const char *const stmt_sql[STMT__COUNT] = {
 #define XX(name, sql) [STMT_##name] = sql,
@@ -166,16 +160,6 @@ static sqlite3_stmt *stmt_get(struct sa_spool *s, enum stmt_id id,
     return s->stmts[id];
 }
 
-/* Reset after use: ends the statement's read and drops its bindings (which
- * may point into the caller's memory). */
-static void stmt_done(sqlite3_stmt *stmt)
-{
-    if (stmt) {
-        sqlite3_reset(stmt);
-        sqlite3_clear_bindings(stmt);
-    }
-}
-
 /* Step a statement without parameters to its end (BEGIN, COMMIT, pragmas
  * that return rows while they work). */
 static int run(struct sa_spool *s, enum stmt_id id, const char *what,
@@ -202,11 +186,6 @@ static void rollback(struct sa_spool *s)
     if (!sqlite3_get_autocommit(s->db) &&
         run(s, STMT_ROLLBACK, "rollback", NULL) != SA_OK)
         sqlite3_exec(s->db, SA_SQL_TXN_ROLLBACK, NULL, NULL, NULL);
-}
-
-static int stmt_err(struct sa_err *err)
-{
-    return err && err->rc ? err->rc : SA_ESQL;
 }
 
 static int json_str(struct sa_buf *b, const char *str)
@@ -271,6 +250,24 @@ static int step_int(struct sa_spool *s, enum stmt_id id, int64_t *out,
     }
     stmt_done(stmt);
     return rc;
+}
+
+/* The helpers as spool_private.h shares them with the other files. */
+sqlite3_stmt *sa_spool_stmt(struct sa_spool *s, enum stmt_id id, struct sa_err *err)
+{
+    return stmt_get(s, id, err);
+}
+
+int sa_spool_fail(struct sa_spool *s, int sqlite_rc, const char *what,
+                  struct sa_err *err)
+{
+    return fail(s, sqlite_rc, what, err);
+}
+
+int sa_spool_step_int(struct sa_spool *s, enum stmt_id id, int64_t *out,
+                      const char *what, struct sa_err *err)
+{
+    return step_int(s, id, out, what, err);
 }
 
 static int used_bytes(struct sa_spool *s, int64_t *bytes, struct sa_err *err)
@@ -869,47 +866,6 @@ static int put_offsets(struct sa_spool *s, const struct sa_commit *c,
     return SA_OK;
 }
 
-static int put_deadletters(struct sa_spool *s, const struct sa_commit *c,
-                           int64_t now, struct sa_err *err)
-{
-    sqlite3_stmt *stmt;
-    int src;
-
-    if (c->n_deadletters == 0)
-        return SA_OK;
-    stmt = stmt_get(s, STMT_DEADLETTER_INSERT, err);
-    if (!stmt)
-        return stmt_err(err);
-    for (size_t i = 0; i < c->n_deadletters; i++) {
-        const struct sa_deadletter *d = &c->deadletters[i];
-
-        src = sqlite3_bind_int64(stmt, 1, now);
-        if (src == SQLITE_OK)
-            src = sqlite3_bind_text(stmt, 2, d->stream, -1, SQLITE_STATIC);
-        if (src == SQLITE_OK)
-            src = sqlite3_bind_text(stmt, 3, d->source, -1, SQLITE_STATIC);
-        if (src == SQLITE_OK)
-            src = sqlite3_bind_text(stmt, 4, d->location, -1, SQLITE_STATIC);
-        if (src == SQLITE_OK)
-            src = sqlite3_bind_text(stmt, 5, d->reason ? d->reason : "unknown",
-                                    -1, SQLITE_STATIC);
-        if (src == SQLITE_OK)
-            src = d->raw ? sqlite3_bind_blob64(stmt, 6, d->raw, d->raw_len,
-                                               SQLITE_STATIC)
-                         : sqlite3_bind_null(stmt, 6);
-        if (src == SQLITE_OK)
-            src = sqlite3_step(stmt);
-        if (src != SQLITE_DONE) {
-            int rc = fail(s, src, "cannot store a dead letter", err);
-            stmt_done(stmt);
-            return rc;
-        }
-        sqlite3_reset(stmt);
-    }
-    stmt_done(stmt);
-    return SA_OK;
-}
-
 int sa_spool_commit(struct sa_spool *spool, const struct sa_commit *commit,
                     struct sa_commit_result *result, struct sa_err *err)
 {
@@ -923,7 +879,8 @@ int sa_spool_commit(struct sa_spool *spool, const struct sa_commit *commit,
         memset(result, 0, sizeof *result);
     if (!commit || (commit->n_segments && !commit->segments) ||
         (commit->n_offsets && !commit->offsets) ||
-        (commit->n_deadletters && !commit->deadletters))
+        (commit->n_deadletters && !commit->deadletters) ||
+        (commit->n_settles && !commit->settles))
         return sa_err_set(err, SA_EINVAL, "spool %s: bad commit", spool->path);
     for (size_t i = 0; i < commit->n_offsets; i++)
         if (!commit->offsets[i].source)
@@ -1031,9 +988,17 @@ int sa_spool_commit(struct sa_spool *spool, const struct sa_commit *commit,
     rc = put_offsets(spool, commit, now, err);
     if (rc)
         goto out;
-    rc = put_deadletters(spool, commit, now, err);
+    rc = sa_spool_deadletters_put(spool, commit, now, err);
     if (rc)
         goto out;
+    rc = sa_spool_deadletters_settle(spool, commit, now, err);
+    if (rc)
+        goto out;
+    if (commit->audit_kind) {
+        rc = audit_insert(spool, commit->audit_kind, commit->audit_detail, err);
+        if (rc)
+            goto out;
+    }
     rc = run(spool, STMT_COMMIT, "cannot commit", err);
     if (rc)
         goto out;
@@ -1078,12 +1043,6 @@ int sa_spool_offset_get(struct sa_spool *spool, const char *source,
     }
     stmt_done(stmt);
     return rc;
-}
-
-static char *column_strdup(sqlite3_stmt *stmt, int col)
-{
-    const unsigned char *text = sqlite3_column_text(stmt, col);
-    return strdup(text ? (const char *)text : "");
 }
 
 void sa_spool_offset_rows_free(struct sa_offset_row *rows, size_t n)
@@ -1141,99 +1100,6 @@ out:
     *rows = v;
     *n = count;
     return SA_OK;
-}
-
-void sa_spool_deadletter_rows_free(struct sa_deadletter_row *rows, size_t n)
-{
-    if (!rows)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        free(rows[i].stream);
-        free(rows[i].source);
-        free(rows[i].location);
-        free(rows[i].reason);
-        free(rows[i].raw);
-    }
-    free(rows);
-}
-
-int sa_spool_deadletter_list(struct sa_spool *spool, int64_t after_id, size_t limit,
-                             struct sa_deadletter_row **rows, size_t *n,
-                             struct sa_err *err)
-{
-    sqlite3_stmt *stmt = stmt_get(spool, STMT_DEADLETTER_LIST, err);
-    struct sa_deadletter_row *v = NULL;
-    size_t count = 0;
-    int src, rc = SA_OK;
-
-    *rows = NULL;
-    *n = 0;
-    if (!stmt)
-        return stmt_err(err);
-    v = calloc(limit ? limit : 1, sizeof *v);
-    if (!v) {
-        stmt_done(stmt);
-        return sa_err_set(err, SA_ENOMEM, "out of memory");
-    }
-    src = sqlite3_bind_int64(stmt, 1, after_id);
-    if (src == SQLITE_OK)
-        src = sqlite3_bind_int64(stmt, 2, (sqlite3_int64)limit);
-    while (src == SQLITE_OK && count < limit &&
-           (src = sqlite3_step(stmt)) == SQLITE_ROW) {
-        struct sa_deadletter_row *r = &v[count++];
-        int raw_len = sqlite3_column_bytes(stmt, 6);
-        const void *raw = sqlite3_column_blob(stmt, 6);
-        r->id = sqlite3_column_int64(stmt, 0);
-        r->created_ms = sqlite3_column_int64(stmt, 1);
-        r->stream = column_strdup(stmt, 2);
-        r->source = column_strdup(stmt, 3);
-        r->location = column_strdup(stmt, 4);
-        r->reason = column_strdup(stmt, 5);
-        r->raw = malloc(raw_len > 0 ? (size_t)raw_len : 1);
-        r->raw_len = raw_len > 0 ? (size_t)raw_len : 0;
-        if (!r->stream || !r->source || !r->location || !r->reason || !r->raw) {
-            rc = sa_err_set(err, SA_ENOMEM, "out of memory");
-            goto out;
-        }
-        if (raw_len > 0)
-            memcpy(r->raw, raw, (size_t)raw_len);
-        src = SQLITE_OK;
-    }
-    if (src != SQLITE_DONE && src != SQLITE_OK)
-        rc = fail(spool, src, "cannot list dead letters", err);
-out:
-    stmt_done(stmt);
-    if (rc) {
-        sa_spool_deadletter_rows_free(v, count);
-        return rc;
-    }
-    *rows = v;
-    *n = count;
-    return SA_OK;
-}
-
-int sa_spool_deadletter_locations(struct sa_spool *spool, const char *source,
-                                  int (*fn)(void *arg, const char *location,
-                                            struct sa_err *err),
-                                  void *arg, struct sa_err *err)
-{
-    sqlite3_stmt *stmt = stmt_get(spool, STMT_DEADLETTER_LOCATIONS, err);
-    int src, rc = SA_OK;
-
-    if (!stmt)
-        return stmt_err(err);
-    src = sqlite3_bind_text(stmt, 1, source, -1, SQLITE_STATIC);
-    while (src == SQLITE_OK && (src = sqlite3_step(stmt)) == SQLITE_ROW) {
-        const char *location = (const char *)sqlite3_column_text(stmt, 0);
-        src = SQLITE_OK;
-        if (location && (rc = fn(arg, location, err)) != SA_OK)
-            goto out;
-    }
-    if (src != SQLITE_DONE)
-        rc = fail(spool, src, "cannot read dead letters", err);
-out:
-    stmt_done(stmt);
-    return rc;
 }
 
 /* --- cursors and reading ------------------------------------------------ */
@@ -2056,8 +1922,8 @@ int sa_spool_status(struct sa_spool *spool, struct sa_spool_status *out,
     if (!rc)
         rc = status_sinks(spool, out, err);
     if (!rc)
-        rc = step_int(spool, STMT_DEADLETTER_COUNT, &out->deadletters,
-                      "cannot count dead letters", err);
+        rc = sa_spool_deadletters_count(spool, &out->deadletters,
+                                        &out->deadletters_open, err);
     if (!rc)
         rc = step_int(spool, STMT_AUDIT_DROPPED, &out->audit_dropped_records,
                       "cannot sum up drops", err);

@@ -20,8 +20,9 @@
 
 /* Format version stored in PRAGMA user_version; migrate.c knows every
  * older one. A file with a newer version is refused with SA_EFORMAT.
- * 2: segments.codec, AUTOINCREMENT segment ids, the audit table. */
-#define SA_SPOOL_FORMAT 2
+ * 2: segments.codec, AUTOINCREMENT segment ids, the audit table.
+ * 3: dead letters' state (open, resolved) and raw rows kept by reference. */
+#define SA_SPOOL_FORMAT 3
 
 enum sa_when_full { SA_FULL_BLOCK, SA_FULL_DROP_OLDEST, SA_FULL_REJECT };
 enum sa_spool_sync { SA_SYNC_NORMAL, SA_SYNC_FULL };
@@ -93,6 +94,21 @@ struct sa_deadletter {
     const char *reason;
     const void *raw;
     size_t raw_len;
+    /* A row too long to keep: its bytes are raw_length bytes at raw_offset
+     * of raw_file (raw may hold a prefix, or be NULL). raw_file NULL: raw
+     * holds the row whole. */
+    const char *raw_file;
+    int64_t raw_offset;
+    int64_t raw_length;
+};
+
+/* A dead letter a replay settles (`deadletter replay`): with reason NULL it
+ * is resolved (how: what was replayed, from where); else it stays open
+ * with this new reason. */
+struct sa_deadletter_settle {
+    int64_t id;
+    const char *how;
+    const char *reason;
 };
 
 struct sa_commit {
@@ -102,6 +118,13 @@ struct sa_commit {
     size_t n_offsets;
     const struct sa_deadletter *deadletters;
     size_t n_deadletters;
+    /* Replay: dead letters resolved by this commit's records, and an audit
+     * row (kind NULL: none), in the same transaction. A resolution of a
+     * dead letter that is not open (resolved meanwhile, or no such id)
+     * fails the whole commit with SA_ENOTFOUND: nothing goes in twice. */
+    const struct sa_deadletter_settle *settles;
+    size_t n_settles;
+    const char *audit_kind, *audit_detail;
 };
 
 struct sa_commit_result {
@@ -142,30 +165,6 @@ int sa_spool_offset_list(struct sa_spool *spool, const char *source,
                          struct sa_offset_row **rows /* out */, size_t *n /* out */,
                          struct sa_err *err);
 void sa_spool_offset_rows_free(struct sa_offset_row *rows, size_t n);
-
-struct sa_deadletter_row {
-    int64_t id, created_ms;
-    char *stream, *source, *location, *reason; /* malloc'd */
-    void *raw;
-    size_t raw_len;
-};
-
-/* Dead letters with id > after_id, oldest first, at most limit of them.
- * *rows is malloc'd: sa_spool_deadletter_rows_free(). */
-int sa_spool_deadletter_list(struct sa_spool *spool, int64_t after_id, size_t limit,
-                             struct sa_deadletter_row **rows /* out */,
-                             size_t *n /* out */, struct sa_err *err);
-void sa_spool_deadletter_rows_free(struct sa_deadletter_row *rows, size_t n);
-
-/* Call fn(arg, location) for every dead letter whose source is `source`
- * (NULL locations skipped), in no particular order. A nonzero return from
- * fn stops the walk and is returned; fn sets err itself. One scan of the
- * table: there is no index on source. The location is only valid during
- * the call. */
-int sa_spool_deadletter_locations(struct sa_spool *spool, const char *source,
-                                  int (*fn)(void *arg, const char *location,
-                                            struct sa_err *err),
-                                  void *arg, struct sa_err *err);
 
 /* --- drain: sink cursors and reading after them ------------------------- */
 
@@ -308,6 +307,7 @@ struct sa_spool_status {
     struct sa_sink_stat *sinks;
     size_t n_sinks;
     int64_t deadletters;
+    int64_t deadletters_open;      /* not resolved by a replay */
     int64_t audit_dropped_records; /* drop_oldest total from audit */
     int64_t blocked_since_ms;      /* ingest paused since (0: it is not) */
     char blocked_reason[256];      /* why, from sa_spool_note_blocked() */
@@ -338,5 +338,8 @@ int sa_spool_lag(struct sa_spool *spool, const struct sa_cursor *cursor,
 int sa_spool_verify(struct sa_spool *spool,
                     void (*report)(void *arg, const char *problem), void *arg,
                     struct sa_err *err);
+
+/* The dead-letter table: reading it (store/deadletter.h). */
+#include "store/deadletter.h"
 
 #endif

@@ -43,7 +43,7 @@
 #define SA_SQL_TXN_COMMIT "COMMIT"
 #define SA_SQL_TXN_ROLLBACK "ROLLBACK"
 
-/* --- format 2: the current schema (DESIGN.md §3) ------------------------ */
+/* --- format 3: the current schema (DESIGN.md §3) ------------------------ */
 
 /* segments.id is AUTOINCREMENT: ids are never reused, even after a trim
  * empties the table, because sink cursors refer to them. bytes is the
@@ -63,7 +63,22 @@
     " kind TEXT NOT NULL, detail TEXT);"                                    \
     "CREATE INDEX audit_kind ON audit(kind);"
 
-#define SA_SQL_CREATE_V2                                                    \
+/* A dead letter is open until a replay resolves it (resolved_ms, and
+ * resolved_how: what was replayed, from where). raw holds the input whole;
+ * a row too long to keep is kept by reference instead: raw_file,
+ * raw_offset and raw_length say where its bytes are (NULL when raw holds
+ * the row whole). */
+#define SA_SQL_DEADLETTER_COLUMNS_V3                                        \
+    " state TEXT NOT NULL DEFAULT 'open', resolved_ms INTEGER,"             \
+    " resolved_how TEXT, raw_file TEXT, raw_offset INTEGER,"                \
+    " raw_length INTEGER"
+#define SA_SQL_CREATE_DEADLETTERS_V3                                        \
+    "CREATE TABLE deadletters(id INTEGER PRIMARY KEY,"                      \
+    " created_ms INTEGER NOT NULL, stream TEXT, source TEXT,"               \
+    " location TEXT, reason TEXT NOT NULL, raw BLOB,"                       \
+    SA_SQL_DEADLETTER_COLUMNS_V3 ");"
+
+#define SA_SQL_CREATE_V3                                                    \
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"                  \
     "CREATE TABLE schemas(id INTEGER PRIMARY KEY, subject TEXT NOT NULL,"   \
     " version INTEGER NOT NULL, fingerprint INTEGER NOT NULL,"              \
@@ -76,16 +91,14 @@
     " file_key TEXT NOT NULL, \"offset\" INTEGER NOT NULL,"                 \
     " line INTEGER NOT NULL, done INTEGER NOT NULL,"                        \
     " updated_ms INTEGER NOT NULL, PRIMARY KEY(source, file_key));"         \
-    "CREATE TABLE deadletters(id INTEGER PRIMARY KEY,"                      \
-    " created_ms INTEGER NOT NULL, stream TEXT, source TEXT,"               \
-    " location TEXT, reason TEXT NOT NULL, raw BLOB);"                      \
+    SA_SQL_CREATE_DEADLETTERS_V3                                            \
     SA_SQL_CREATE_AUDIT_V2                                                  \
-    "PRAGMA user_version = 2;"
+    "PRAGMA user_version = 3;"
 
 /* Bound: ?1 origin_id, ?2 created_ms. */
 #define SA_SQL_INIT_META                                                    \
     "INSERT INTO meta(key, value) VALUES ('origin_id', ?1),"                \
-    " ('next_seq', 1), ('format', 2), ('created_ms', ?2)"
+    " ('next_seq', 1), ('format', 3), ('created_ms', ?2)"
 
 /* --- migration 1 -> 2 ---------------------------------------------------
  * Format 1 had segments without the codec column and with a plain
@@ -115,6 +128,20 @@
     "INSERT INTO meta(key, value) VALUES ('format', 2)"                     \
     " ON CONFLICT(key) DO UPDATE SET value = excluded.value;"              \
     "PRAGMA user_version = 2;"
+
+/* --- migration 2 -> 3 ---------------------------------------------------
+ * Dead letters get a state (every existing one is open) and the columns
+ * of a raw row kept by reference. */
+#define SA_SQL_MIGRATE_2_3                                                  \
+    "ALTER TABLE deadletters ADD COLUMN state TEXT NOT NULL DEFAULT 'open';" \
+    "ALTER TABLE deadletters ADD COLUMN resolved_ms INTEGER;"               \
+    "ALTER TABLE deadletters ADD COLUMN resolved_how TEXT;"                 \
+    "ALTER TABLE deadletters ADD COLUMN raw_file TEXT;"                     \
+    "ALTER TABLE deadletters ADD COLUMN raw_offset INTEGER;"                \
+    "ALTER TABLE deadletters ADD COLUMN raw_length INTEGER;"                \
+    "INSERT INTO meta(key, value) VALUES ('format', 3)"                     \
+    " ON CONFLICT(key) DO UPDATE SET value = excluded.value;"              \
+    "PRAGMA user_version = 3;"
 
 /* Audit of a migration step: ?1 ts_ms, ?2 detail. */
 #define SA_SQL_AUDIT_MIGRATE                                                \
@@ -186,14 +213,29 @@
     XX(OFFSET_GET, "SELECT \"offset\", line, done FROM source_offsets"      \
        " WHERE source = ?1 AND file_key = ?2")                              \
     XX(DEADLETTER_INSERT, "INSERT INTO deadletters(created_ms, stream,"     \
-       " source, location, reason, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")   \
+       " source, location, reason, raw, raw_file, raw_offset, raw_length)"  \
+       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")                      \
     XX(OFFSET_LIST, "SELECT file_key, \"offset\", line, done"              \
        " FROM source_offsets WHERE source = ?1 ORDER BY file_key")          \
     XX(DEADLETTER_COUNT, "SELECT count(*) FROM deadletters")                \
+    XX(DEADLETTER_COUNT_OPEN, "SELECT count(*) FROM deadletters"            \
+       " WHERE state = 'open'")                                             \
     XX(DEADLETTER_LOCATIONS, "SELECT location FROM deadletters"             \
        " WHERE source = ?1")                                                \
     XX(DEADLETTER_LIST, "SELECT id, created_ms, stream, source, location,"  \
-       " reason, raw FROM deadletters WHERE id > ?1 ORDER BY id LIMIT ?2")  \
+       " reason, raw, state, resolved_ms, resolved_how, raw_file,"          \
+       " raw_offset, raw_length FROM deadletters WHERE id > ?1"             \
+       " ORDER BY id LIMIT ?2")                                             \
+    XX(DEADLETTER_GET, "SELECT id, created_ms, stream, source, location,"   \
+       " reason, raw, state, resolved_ms, resolved_how, raw_file,"          \
+       " raw_offset, raw_length FROM deadletters WHERE id = ?1")            \
+    /* replay: resolve an open one (?1 id, ?2 resolved_ms, ?3 how) */       \
+    XX(DEADLETTER_RESOLVE, "UPDATE deadletters SET state = 'resolved',"     \
+       " resolved_ms = ?2, resolved_how = ?3"                               \
+       " WHERE id = ?1 AND state = 'open'")                                 \
+    /* replay: one still failing keeps its state with the new reason */     \
+    XX(DEADLETTER_REASON, "UPDATE deadletters SET reason = ?2"              \
+       " WHERE id = ?1 AND state = 'open'")                                 \
     XX(AUDIT_INSERT, "INSERT INTO audit(ts_ms, kind, detail)"               \
        " VALUES (?1, ?2, ?3)")                                              \
     XX(AUDIT_DROPPED, "SELECT coalesce(sum(json_extract(detail,"            \
@@ -238,6 +280,13 @@
     " ON CONFLICT(key) DO UPDATE SET value = excluded.value"
 #define SA_SQL_SALVAGE_AUDIT                                                \
     "INSERT INTO audit(ts_ms, kind, detail) VALUES (?1, 'salvage', ?2)"
+/* The dead letters of a format 2 spool (no state, no raw by reference):
+ * what salvage reads when the format 3 columns are not there. */
+#define SA_SQL_SALVAGE_DEADLETTERS_V2_COLUMNS                               \
+    "id, created_ms, stream, source, location, reason, raw"
+#define SA_SQL_SALVAGE_DEADLETTERS_V2_INSERT                                \
+    "INSERT INTO deadletters(id, created_ms, stream, source, location,"     \
+    " reason, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
 #define SA_SQL_SALVAGE_TABLES(XX)                                           \
     XX(meta, "key, value", 2,                                               \
        "INSERT INTO meta(key, value) VALUES (?1, ?2)"                       \
@@ -258,9 +307,12 @@
        "INSERT INTO source_offsets(source, file_key, \"offset\", line,"     \
        " done, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                \
     XX(deadletters, "id, created_ms, stream, source, location, reason,"     \
-       " raw", 7,                                                           \
+       " raw, state, resolved_ms, resolved_how, raw_file, raw_offset,"      \
+       " raw_length", 13,                                                   \
        "INSERT INTO deadletters(id, created_ms, stream, source, location,"  \
-       " reason, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                 \
+       " reason, raw, state, resolved_ms, resolved_how, raw_file,"          \
+       " raw_offset, raw_length) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"   \
+       " ?9, ?10, ?11, ?12, ?13)")                                          \
     XX(audit, "id, ts_ms, kind, detail", 4,                                 \
        "INSERT INTO audit(id, ts_ms, kind, detail) VALUES (?1, ?2, ?3, ?4)")
 

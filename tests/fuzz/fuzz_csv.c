@@ -13,7 +13,11 @@
  *      the rest with at_eof = 1;
  *   C  a window that grows by pseudo-random chunks, at_eof = 1 only once
  *      the last byte is in it, the way source_csv.c reads a growing file.
- * The three logs must be identical. Each window is copied into a heap block
+ * The three logs must be identical. And D: from every row start of A, the
+ * skip scanner (sa_csv_skip_*, for rows longer than the window), fed in
+ * pseudo-random pieces, must end the row where sa_csv_next did, over as
+ * many lines, and call it a stray quote exactly when sa_csv_next did, at
+ * the same line and column. Each window is copied into a heap block
  * of exactly its size, so ASan sees any read past its end. Each result must
  * keep the contract of csv.h: SA_OK and SA_EPARSE consume between 1 and the
  * window's length, fields lie inside the consumed row or the parser's
@@ -188,6 +192,51 @@ static void parse_chunked(const struct sa_csv_opts *opts, const char *buf, size_
     sa_csv_fini(&p);
 }
 
+/* D: the skip scanner agrees with sa_csv_next on where every row ends. */
+static void skip_agrees(const struct sa_csv_opts *opts, const char *buf, size_t len,
+                        uint32_t seed)
+{
+    struct sa_csv_parser p;
+    size_t pos = 0;
+
+    CHECK(sa_csv_init(&p, opts) == SA_OK);
+    for (;;) {
+        struct sa_csv_row row;
+        struct sa_csv_error where;
+        struct sa_csv_skip skip;
+        struct sa_csv_skipped out;
+        size_t consumed, fed = pos;
+        int64_t line = p.line;
+        int rc = sa_csv_next(&p, buf + pos, len - pos, 1, &row, &consumed, &where);
+        int src = SA_EAGAIN;
+
+        if (rc == SA_EAGAIN)
+            break;
+        sa_csv_skip_begin(&skip, (int64_t)pos, line);
+        while (src == SA_EAGAIN && fed < len) {
+            size_t n;
+            seed = seed * 1103515245u + 12345u;
+            n = 1 + (seed >> 16) % 97;
+            if (n > len - fed)
+                n = len - fed;
+            src = sa_csv_skip_feed(&p, &skip, buf + fed, n, 0, &out);
+            fed += n;
+        }
+        if (src == SA_EAGAIN)
+            src = sa_csv_skip_feed(&p, &skip, "", 0, 1, &out);
+        CHECK(src == SA_OK);
+        CHECK(out.end == (int64_t)(pos + consumed));
+        CHECK(out.lines == row.lines);
+        CHECK(!out.stray || rc == SA_EPARSE);
+        if (out.stray)
+            CHECK(out.where.line == where.line && out.where.column == where.column);
+        else
+            CHECK(rc == SA_OK || strstr(where.reason, "opens field") == NULL);
+        pos += consumed;
+    }
+    sa_csv_fini(&p);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sa_csv_opts opts;
@@ -206,6 +255,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     parse_whole(&opts, text, len, &a);
     parse_whole_then_eof(&opts, text, len, &b);
     parse_chunked(&opts, text, len, data[1], &c);
+    skip_agrees(&opts, text, len, data[1]);
     CHECK(a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0));
     CHECK(a.len == c.len && (a.len == 0 || memcmp(a.data, c.data, a.len) == 0));
     free(a.data);

@@ -73,8 +73,9 @@ for name, lines, sinks, pos, key, words in cases:
         cfg = work.write("agent.yaml", CSV_HEAD + lines + sinks)
         want = "%s:%s: %s: " % (cfg, pos, key)
         cmds = [["check", "-c", cfg], ["run", "-c", cfg]]
-        # import reads its files once (no tail) and needs no sink
-        if name not in ("tail-on-done", "sink-path-file"):
+        # import reads its files once (no tail), needs no sink and applies
+        # its own --on-done, not the source's on_done
+        if name not in ("tail-on-done", "sink-path-file", "move-missing", "move-file"):
             cmds.append(["import", "-c", cfg, work.join("in", "u.csv")])
         for args in cmds:
             proc = run(args)

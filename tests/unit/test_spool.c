@@ -630,6 +630,8 @@ static const char format1_ddl[] =
     " '0b7e7c9a-5a8e-4f43-9d0e-7e3c3a1f2b11'), ('next_seq', 21),"
     " ('format', 1);"
     "INSERT INTO sink_cursors VALUES ('old', 7, 0, 0);"
+    "INSERT INTO deadletters VALUES (1, 5, 'legacy', 'src', 'f.csv:2:1',"
+    " 'bad', X'6162');"
     "PRAGMA user_version = 1;";
 
 static void test_migrate_from_format1(void **state)
@@ -682,10 +684,26 @@ static void test_migrate_from_format1(void **state)
     assert_int_equal(sa_spool_verify(s, NULL, NULL, &err), SA_OK);
     sa_spool_close(s);
 
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"), SA_SPOOL_FORMAT);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit WHERE kind"
                                       " = 'migrate'"),
-                     1);
+                     SA_SPOOL_FORMAT - 1);
+    /* format 3: an old dead letter is open, its raw held whole */
+    {
+        struct sa_deadletter_row *rows = NULL;
+        size_t n = 0;
+        s = open_spool(f, 0);
+        assert_int_equal(sa_spool_deadletter_list(s, 0, 10, &rows, &n, &err),
+                         SA_OK);
+        assert_int_equal(n, 1);
+        assert_false(rows[0].resolved);
+        assert_null(rows[0].raw_file);
+        assert_null(rows[0].resolved_how);
+        assert_int_equal(rows[0].raw_len, 2);
+        assert_memory_equal(rows[0].raw, "ab", 2);
+        sa_spool_deadletter_rows_free(rows, n);
+        sa_spool_close(s);
+    }
     assert_int_equal(raw_int(f->path, "SELECT codec FROM segments WHERE id = 6"),
                      0);
     /* migrating twice is a no-op */
@@ -693,6 +711,73 @@ static void test_migrate_from_format1(void **state)
     sa_spool_close(s);
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit WHERE kind"
                                       " = 'migrate'"),
+                     SA_SPOOL_FORMAT - 1);
+}
+
+/* A replay commits its records and resolves their dead letters in one
+ * transaction; resolving one that is no longer open commits nothing. */
+static void test_deadletter_settle(void **state)
+{
+    struct fixture *f = *state;
+    struct sa_spool *s = open_spool(f, SA_SPOOL_CREATE);
+    struct sa_deadletter dl[2] = {
+        {.stream = "a",
+         .source = "src",
+         .location = "f.csv:2:1",
+         .reason = "bad",
+         .raw = "x,1",
+         .raw_len = 3},
+        {.stream = "a",
+         .source = "src",
+         .location = "f.csv:3:1",
+         .reason = "bad",
+         .raw = "y,2",
+         .raw_len = 3},
+    };
+    struct sa_commit put = {.deadletters = dl, .n_deadletters = 2};
+    struct sa_deadletter_settle settle[2] = {
+        {.id = 1, .how = "replayed from fixed.csv"},
+        {.id = 2, .reason = "still bad"},
+    };
+    struct sa_segment_builder b;
+    struct sa_segment_builder *segs[1] = {&b};
+    struct sa_commit replay = {.segments = segs,
+                               .n_segments = 1,
+                               .settles = settle,
+                               .n_settles = 2,
+                               .audit_kind = "deadletter_replay",
+                               .audit_detail = "{\"replayed\":1}"};
+    struct sa_commit_result res;
+    struct sa_deadletter_row *rows = NULL;
+    struct sa_spool_status st;
+    struct sa_err err = {0};
+    size_t n = 0;
+
+    assert_int_equal(sa_spool_commit(s, &put, NULL, &err), SA_OK);
+    fill(&b, "a", 1, 32, 0);
+    assert_int_equal(sa_spool_commit(s, &replay, &res, &err), SA_OK);
+    assert_int_equal(res.n_records, 1);
+    assert_int_equal(sa_spool_deadletter_list(s, 0, 10, &rows, &n, &err), SA_OK);
+    assert_int_equal(n, 2);
+    assert_true(rows[0].resolved);
+    assert_true(rows[0].resolved_ms > 0);
+    assert_string_equal(rows[0].resolved_how, "replayed from fixed.csv");
+    assert_false(rows[1].resolved);
+    assert_string_equal(rows[1].reason, "still bad");
+    sa_spool_deadletter_rows_free(rows, n);
+    assert_int_equal(sa_spool_status(s, &st, &err), SA_OK);
+    assert_int_equal(st.deadletters, 2);
+    assert_int_equal(st.deadletters_open, 1);
+    sa_spool_status_fini(&st);
+
+    /* again: id 1 is resolved already, so nothing goes in twice */
+    replay.n_settles = 1;
+    assert_int_equal(sa_spool_commit(s, &replay, &res, &err), SA_ENOTFOUND);
+    sa_segment_builder_fini(&b);
+    sa_spool_close(s);
+    assert_int_equal(raw_int(f->path, "SELECT sum(count) FROM segments"), 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit WHERE kind ="
+                                      " 'deadletter_replay'"),
                      1);
 }
 
@@ -716,7 +801,7 @@ static void test_refuse_newer_format(void **state)
     assert_null(s);
     assert_non_null(strstr(err.msg, f->path));
     assert_non_null(strstr(err.msg, "7"));
-    assert_non_null(strstr(err.msg, "2"));
+    assert_non_null(strstr(err.msg, "3"));
     assert_int_equal(sa_spool_open(&s, &f->opts, SA_SPOOL_READONLY, &err),
                      SA_EFORMAT);
     after = slurp(f->path, &len_after);
@@ -1248,6 +1333,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_full_drop_oldest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_from_format1, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_deadletter_settle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuse_newer_format, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_refuse_not_a_spool, setup,
