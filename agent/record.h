@@ -59,11 +59,29 @@ int sa_record_set_enum_index(struct sa_record *rec, int field, int index,
                              struct sa_err *err);
 
 /* Set a field from its text form, coercing to the field's type: ints
- * (range-checked), floats, booleans (true/false/1/0/yes/no), enums,
- * timestamp-millis (ISO 8601 or epoch ms), and for a nullable field the
- * empty text is null. Used by the CSV source. */
+ * (range-checked), floats and doubles (also NaN, Infinity, -Infinity, any
+ * case), booleans (true/false/1/0/yes/no), enums, date (YYYY-MM-DD or
+ * days), timestamp-millis and timestamp-micros (ISO 8601 or epoch ms /
+ * us), or with the field's text format (sa_record_set_text_format) when
+ * it has one; for a nullable field the empty text is null. Used by the
+ * CSV source. */
 int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_t len,
                        struct sa_err *err);
+
+/* From now on read the text of field, a date or timestamp, with format,
+ * a strptime-style format ("%Y/%m/%d", "%d.%m.%Y %H:%M"; README lists the
+ * conversions) instead of ISO 8601; format is copied. A format that
+ * cannot be read, that lacks a date, that gives a date a time of day, or
+ * a field of another type is SA_ECONFIG saying which. */
+int sa_record_set_text_format(struct sa_record *rec, int field, const char *format,
+                              struct sa_err *err);
+/* The time zone of timestamp text without a zone of its own (ISO 8601
+ * without Z or an offset, a format without %z), in seconds east of UTC;
+ * 0 (UTC) until set. Dates are calendar days and take no zone. */
+void sa_record_set_timezone(struct sa_record *rec, int32_t zone_s);
+/* "UTC" (or "GMT", "Z") or a fixed offset "+02:00", "-0530", "+02" into
+ * *zone_s; anything else is SA_ECONFIG with the reason. */
+int sa_timezone_parse(const char *text, int32_t *zone_s, struct sa_err *err);
 
 /* Encode to Avro binary, appended to out. Fields not set take their
  * default; a field with neither is SA_ERECORD naming it. */
