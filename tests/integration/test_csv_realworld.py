@@ -200,5 +200,25 @@ with Workdir("csv-realworld") as work:
           "row has 1 fields, the header has 3: column 2 (field 'release_date') is "
           "missing and has no null and no default", "short rows: %r" % dls)
 
+    # --- generated CSV of date / timestamp-micros fields reads back --------
+    write_schema(schemas, "logbook", [
+        {"name": "device_id", "type": "string"},
+        {"name": "recorded_at", "type": {"type": "long", "logicalType": "timestamp-micros"}},
+        {"name": "birth_date", "type": {"type": "int", "logicalType": "date"}},
+        {"name": "due_date", **nullable({"type": "int", "logicalType": "date"})},
+        {"name": "created_at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+    ])
+    gen_csv = work.join("logbook.csv")
+    run(["generate", "--schema", "logbook", "-n", "500", "--format", "csv",
+         "--schemas-dir", schemas, "--start-time", str(START_MS), "-o", gen_csv], check_rc=0)
+    proc = run(["generate", "--schema", "logbook", "-n", "500", "--format", "jsonl",
+                "--schemas-dir", schemas, "--start-time", str(START_MS)], check_rc=0)
+    want = [json.loads(l) for l in proc.stdout.splitlines()]
+    cfg = config(work, "logbook", ["path: " + gen_csv], schemas)
+    out, log = run_and_read(work, cfg, "logbook")
+    got = [{k: r[k] for k in want[0]} for r in out]
+    check(len(want) == 500 and got == want, "generated csv of dates and micros: %d "
+          "records, first %r, want %r" % (len(got), got[:1], want[:1]))
+
     print("csv real-world: airports mapped by normalized name, weather formats, "
           "zone and NaN, release tables with short rows, config errors named")
