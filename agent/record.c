@@ -38,6 +38,8 @@
  */
 #include "agent/record.h"
 
+#include "agent/tz.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -111,7 +113,7 @@ struct record_priv {
     struct sa_buf scratch; /* the set fields' encodings */
     struct sa_buf spare;   /* compaction target, swapped with scratch */
     struct day_memo last_day;
-    int32_t zone_s; /* seconds east of UTC of timestamp text without a zone */
+    struct sa_tz *tz; /* of timestamp text without a zone; NULL: UTC */
 };
 
 #define PRIV(rec) ((struct record_priv *)(rec)->priv)
@@ -527,6 +529,7 @@ void sa_record_fini(struct sa_record *rec)
         free(p->slot);
         sa_buf_fini(&p->scratch);
         sa_buf_fini(&p->spare);
+        sa_tz_free(p->tz);
         free(p);
     }
     free(rec->is_set);
@@ -1204,16 +1207,24 @@ struct instant {
     uint32_t usec; /* 0..999999, after secs */
 };
 
+/* The UTC instant of a wall-clock time (seconds since the epoch as read
+ * on the clock) in tz, UTC when tz is NULL. */
+static inline int64_t local_to_utc(const struct sa_tz *tz, int64_t local)
+{
+    return tz ? local - sa_tz_offset_local(tz, local) : local;
+}
+
 /* ISO 8601: YYYY-MM-DD, optionally [T ]hh:mm[:ss[.fraction]] and a zone
- * (Z, +hh:mm, +hhmm, +hh). A time without a zone is in zone_s (seconds
- * east of UTC: the source's timezone, UTC by default). The fraction is
- * kept to the microsecond (more digits are cut). */
+ * (Z, +hh:mm, +hhmm, +hh). A time without a zone is in tz (the source's
+ * timezone; NULL: UTC). The fraction is kept to the microsecond (more
+ * digits are cut). */
 static int parse_iso8601(const char *s, size_t len, struct day_memo *memo,
-                         int32_t zone_s, struct instant *out)
+                         const struct sa_tz *tz, struct instant *out)
 {
     unsigned year, mon, day, hh = 0, mm = 0, ss = 0, us = 0;
     size_t i = 10;
-    int64_t offset_s = zone_s;
+    int64_t offset_s = 0, local;
+    int has_zone = 0;
 
     if (digits(s, len, 0, 4, &year) || len < 10 || s[4] != '-' ||
         digits(s, len, 5, 2, &mon) || s[7] != '-' || digits(s, len, 8, 2, &day))
@@ -1251,8 +1262,8 @@ static int parse_iso8601(const char *s, size_t len, struct day_memo *memo,
         if (i < len) {
             unsigned oh, om = 0;
             int sign;
+            has_zone = 1;
             if ((s[i] == 'Z' || s[i] == 'z') && i + 1 == len) {
-                offset_s = 0;
                 i++;
             } else if (s[i] == '+' || s[i] == '-') {
                 sign = s[i] == '-' ? -1 : 1;
@@ -1275,8 +1286,8 @@ static int parse_iso8601(const char *s, size_t len, struct day_memo *memo,
         if (i != len)
             return -1;
     }
-    out->secs =
-        days_of(memo, year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss - offset_s;
+    local = days_of(memo, year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss;
+    out->secs = has_zone ? local - offset_s : local_to_utc(tz, local);
     out->usec = us;
     return 0;
 }
@@ -1616,9 +1627,11 @@ static int check_format(const char *format, int logical, char *why, size_t why_l
 }
 
 /* Read s[0, len) with format into an instant; a time without %z is in
- * zone_s. -1 when it does not match or names no real date or time. */
+ * tz (NULL: UTC). -1 when it does not match or names no real date or
+ * time. */
 static int parse_formatted(const char *format, const char *s, size_t len,
-                           struct day_memo *memo, int32_t zone_s, struct instant *out)
+                           struct day_memo *memo, const struct sa_tz *tz,
+                           struct instant *out)
 {
     struct time_parts tp = {.pm = -1, .mon = 1, .day = 1};
     unsigned has = 0;
@@ -1652,8 +1665,8 @@ static int parse_formatted(const char *format, const char *s, size_t len,
     }
     if (hour > 23 || tp.min > 59 || tp.sec > 60)
         return -1;
-    out->secs = days * 86400 + hour * 3600 + tp.min * 60 + tp.sec -
-                (tp.has_zone ? tp.zone_s : zone_s);
+    days = days * 86400 + hour * 3600 + tp.min * 60 + tp.sec; /* now the local time */
+    out->secs = tp.has_zone ? days - tp.zone_s : local_to_utc(tz, days);
     out->usec = tp.usec;
     return 0;
 }
@@ -1688,28 +1701,17 @@ int sa_record_set_text_format(struct sa_record *rec, int field, const char *form
     return SA_OK;
 }
 
-void sa_record_set_timezone(struct sa_record *rec, int32_t zone_s)
+int sa_record_set_timezone(struct sa_record *rec, const char *name, struct sa_err *err)
 {
-    PRIV(rec)->zone_s = zone_s;
-}
+    struct record_priv *p = PRIV(rec);
+    struct sa_tz *tz;
+    int rc = sa_tz_load(name, &tz, err);
 
-int sa_timezone_parse(const char *text, int32_t *zone_s, struct sa_err *err)
-{
-    size_t pos = 0, len = strlen(text);
-
-    if (strcmp(text, "UTC") == 0 || strcmp(text, "utc") == 0 ||
-        strcmp(text, "GMT") == 0 || strcmp(text, "Z") == 0) {
-        *zone_s = 0;
-        return SA_OK;
-    }
-    if (len > 0 && (text[0] == '+' || text[0] == '-') &&
-        scan_zone(text, len, &pos, zone_s) == 0 && pos == len)
-        return SA_OK;
-    return sa_err_set(err, SA_ECONFIG,
-                      "'%s' is not UTC or an offset such as +02:00 "
-                      "or -0530 (zone names with daylight saving time are not "
-                      "supported: a fixed offset is applied to every value)",
-                      text);
+    if (rc)
+        return rc;
+    sa_tz_free(p->tz);
+    p->tz = tz;
+    return SA_OK;
 }
 
 /* A date or timestamp field from text: its format when it has one, else
@@ -1721,13 +1723,13 @@ static int set_time_text(struct sa_record *rec, int field, const char *text, siz
     struct record_priv *p = PRIV(rec);
     const char *format = p->f[field].format;
     /* A date is a day of the calendar, in no time zone. */
-    int32_t zone_s = f->logical == SA_LOGICAL_DATE ? 0 : p->zone_s;
+    const struct sa_tz *tz = f->logical == SA_LOGICAL_DATE ? NULL : p->tz;
     struct instant t;
     int64_t lv;
     int rc;
 
     if (format) {
-        if (parse_formatted(format, text, len, &p->last_day, zone_s, &t))
+        if (parse_formatted(format, text, len, &p->last_day, tz, &t))
             return text_error(rec, field, err, text, len,
                               " (does not match the format \"%s\")", format);
     } else {
@@ -1736,7 +1738,7 @@ static int set_time_text(struct sa_record *rec, int field, const char *text, siz
             return set_long(rec, field, lv, err);
         if (f->logical == SA_LOGICAL_DATE && rc != -2 && len != 10)
             return text_error(rec, field, err, text, len, "%s", "");
-        if (rc == -2 || parse_iso8601(text, len, &p->last_day, zone_s, &t))
+        if (rc == -2 || parse_iso8601(text, len, &p->last_day, tz, &t))
             return text_error(rec, field, err, text, len, "%s",
                               rc == -2 ? " (out of range)" : "");
     }

@@ -76,12 +76,11 @@ int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_
 int sa_record_set_text_format(struct sa_record *rec, int field, const char *format,
                               struct sa_err *err);
 /* The time zone of timestamp text without a zone of its own (ISO 8601
- * without Z or an offset, a format without %z), in seconds east of UTC;
- * 0 (UTC) until set. Dates are calendar days and take no zone. */
-void sa_record_set_timezone(struct sa_record *rec, int32_t zone_s);
-/* "UTC" (or "GMT", "Z") or a fixed offset "+02:00", "-0530", "+02" into
- * *zone_s; anything else is SA_ECONFIG with the reason. */
-int sa_timezone_parse(const char *text, int32_t *zone_s, struct sa_err *err);
+ * without Z or an offset, a format without %z): "UTC" (until set), a
+ * fixed offset "+02:00", or an IANA zone "Europe/Berlin", whose offset
+ * follows daylight saving time (agent/tz.h). Dates are calendar days and
+ * take no zone. A name that is none of these is SA_ECONFIG. */
+int sa_record_set_timezone(struct sa_record *rec, const char *name, struct sa_err *err);
 
 /* Encode to Avro binary, appended to out. Fields not set take their
  * default; a field with neither is SA_ERECORD naming it. */

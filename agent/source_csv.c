@@ -91,7 +91,7 @@ static const struct sa_conf_entry csv_conf[] = {
      .desc = "per date/timestamp field, a strptime-style format of its text "
              "instead of ISO 8601: {day: \"%Y/%m/%d\", ts: \"%d.%m.%Y %H:%M\"}"},
     {.type = SA_CONF_STR, .key = "timezone", .def = "UTC", .offset = OPT(timezone),
-     .desc = "zone of timestamps written without one: UTC or a fixed offset (+02:00)"},
+     .desc = "zone of timestamps written without one: UTC, +02:00 or Europe/Berlin"},
     {.type = SA_CONF_ENUM, .key = "short_rows", .def = "strict",
      .offset = OPT(short_rows), .symbols = short_rows_symbols,
      .desc = "a row missing trailing fields: reject it (strict), or make them null "
@@ -342,12 +342,10 @@ static int apply_text_formats(struct sa_source *src, struct sa_err *err)
 {
     struct csv_ctx *ctx = src->ctx;
     const struct sa_csv_source_conf *conf = ctx->conf;
-    int32_t zone_s;
     int rc;
 
-    if ((rc = sa_timezone_parse(conf->timezone, &zone_s, err)))
+    if ((rc = sa_record_set_timezone(&ctx->rec, conf->timezone, err)))
         return sa_err_prefix(err, "timezone: ");
-    sa_record_set_timezone(&ctx->rec, zone_s);
     for (size_t i = 0; i < conf->formats.n; i++) {
         const struct sa_kv *kv = &conf->formats.v[i];
         enum sa_header_match how;

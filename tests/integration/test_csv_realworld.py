@@ -6,8 +6,9 @@
   and the mapping is logged;
 - daily weather: dates written `2012/01/01` read with `formats:`, local
   observation times with a format and `timezone:`, NaN / Infinity in
-  double fields (written to NDJSON as null); a value that does not match
-  its format is a dead letter naming the column and the format;
+  double fields (written to NDJSON as null), local times of an IANA zone
+  (Europe/Berlin, summer and winter); a value that does not match its
+  format is a dead letter naming the column and the format;
 - release tables: rows that omit trailing columns, rejected by default,
   taken with `short_rows: null` (null where nullable, the default where
   there is one, else rejected naming the field);
@@ -136,6 +137,18 @@ with Workdir("csv-realworld") as work:
           "weather: %r" % dls[0])
     check('field \'obs_time\'' in dls[1]["reason"] and '"%d.%m.%Y %H:%M"' in dls[1]["reason"]
           and dls[1]["reason"].startswith("column 3:"), "weather: %r" % dls[1])
+
+    # --- local times of a zone with daylight saving time --------------------
+    path = work.write("berlin.csv", "STATION,DATE,OBS_TIME,OBS_US,TMAX,TMIN\n"
+                      "B,2012/01/15,15.01.2012 12:00,2012-07-15 12:00,1,1\n")
+    cfg = config(work, "berlin", ["path: " + path, "timezone: Europe/Berlin",
+                                  'formats: {date: "%Y/%m/%d", obs_time: "%d.%m.%Y %H:%M"}'],
+                 schemas, "weather")
+    out, log = run_and_read(work, cfg, "berlin")
+    check(len(out) == 1 and
+          out[0]["obs_time"] == (calendar.timegm((2012, 1, 15, 12, 0, 0)) - 3600) * 1000 and
+          out[0]["obs_us"] == (calendar.timegm((2012, 7, 15, 12, 0, 0)) - 7200) * 1000000,
+          "Europe/Berlin: %r\n%s" % (out, log[-1500:]))
 
     # --- bad formats and zones are config errors naming the key --------------
     for extra, needle in [('formats: {date: "%Y/%q/%d"}', "formats.date: "),
