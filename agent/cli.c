@@ -7,6 +7,7 @@
 #include "agent/commands.h"
 #include "store/salvage.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,7 +33,12 @@ int sa_cli_load(const char *path, struct sa_config **cfg,
     for (size_t i = 0; i < (*cfg)->n_sources; i++) {
         const struct sa_source_conf *sc = &(*cfg)->sources[i];
         if (!sa_schemas_lookup(*schemas, sc->schema, err)) {
-            rc = sa_err_prefix(err, "%s: sources[%zu] (%s): ", path, i, sc->name);
+            /* Not written, the schema is the stream's name. */
+            int written = 0;
+            for (size_t k = 0; k < sc->origin.n_keys; k++)
+                written |= strcmp(sc->origin.keys[k].key, "schema") == 0;
+            rc = sa_conf_fail(&sc->origin, written ? "schema" : "stream", err->rc, err,
+                              "%s", err->msg);
             goto out;
         }
     }
@@ -107,6 +113,49 @@ int sa_cli_open_spool_rw(const struct sa_config *cfg, struct sa_schema_set *sche
         }
     }
     return rc;
+}
+
+int sa_cli_parse_int(const char *cmd, const char *opt, const char *text, int64_t min,
+                     int64_t max, int64_t *out)
+{
+    const char *p = text;
+    uint64_t magnitude = 0, limit;
+    int negative = 0;
+
+    if (*p == '-' && min < 0) {
+        negative = 1;
+        p++;
+    }
+    /* INT64_MIN's magnitude is one more than INT64_MAX's. */
+    limit = negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    if (!isdigit((unsigned char)*p))
+        goto bad;
+    for (; isdigit((unsigned char)*p); p++) {
+        unsigned digit = (unsigned)(*p - '0');
+        if (magnitude > (limit - digit) / 10)
+            goto bad;
+        magnitude = magnitude * 10 + digit;
+    }
+    if (*p)
+        goto bad;
+    if (negative)
+        *out = magnitude == limit ? INT64_MIN : -(int64_t)magnitude;
+    else
+        *out = (int64_t)magnitude;
+    if (*out < min || *out > max)
+        goto bad;
+    return 0;
+bad:
+    if (min == 0 && max == INT64_MAX)
+        fprintf(stderr, "syncagent %s: %s: '%s' is not a whole number >= 0\n", cmd, opt,
+                text);
+    else if (min == INT64_MIN && max == INT64_MAX)
+        fprintf(stderr, "syncagent %s: %s: '%s' is not a whole number\n", cmd, opt,
+                text);
+    else
+        fprintf(stderr, "syncagent %s: %s: '%s' is not a whole number in %lld..%lld\n",
+                cmd, opt, text, (long long)min, (long long)max);
+    return SA_EXIT_USAGE;
 }
 
 int sa_cli_exit_code(int rc)

@@ -19,6 +19,14 @@ int sa_cli_load(const char *path, struct sa_config **cfg /* out */,
 int sa_cli_open_spool_rw(const struct sa_config *cfg, struct sa_schema_set *schemas,
                          struct sa_spool **out, struct sa_err *err);
 
+/* The one parser of the CLI's numeric arguments: text, the value of option
+ * opt of command cmd, must be a whole decimal number in min..max, nothing
+ * else (no sign unless min < 0, no spaces, no suffix). 0 with *out set,
+ * or SA_EXIT_USAGE after "syncagent CMD: OPT: 'TEXT' is not ..." on
+ * stderr. */
+int sa_cli_parse_int(const char *cmd, const char *opt, const char *text, int64_t min,
+                     int64_t max, int64_t *out /* out */);
+
 /* "syncagent CMD: message" on stderr; returns the exit code for rc. */
 int sa_cli_fail(const char *cmd, const struct sa_err *err);
 int sa_cli_exit_code(int rc);

@@ -4,16 +4,13 @@
  * or describe every config key. Nothing is written: the data directory is
  * only inspected and an existing spool is opened read-only.
  */
+#include "agent/base/fsutil.h"
 #include "agent/cli.h"
 #include "agent/commands.h"
+#include "store/salvage.h"
 
-#include <errno.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static void usage(FILE *out)
@@ -23,8 +20,11 @@ static void usage(FILE *out)
             "       syncagent check --describe\n"
             "\n"
             "Validate a config: YAML, keys, types, units, the schemas it names,\n"
-            "the data directory and any existing spool. Exit 0 when it is good,\n"
-            "2 with one line naming file:line:column and the reason when not.\n"
+            "the data directory, what each source and sink checks before it\n"
+            "starts (directories, keys that go together) and any existing spool:\n"
+            "what `run` and `import` would refuse at start. Exit 0 when it is\n"
+            "good, 2 with one line naming file:line:column and the reason when\n"
+            "not. Relative paths are taken from the config file's directory.\n"
             "\n"
             "  -c, --config FILE   the config to check\n"
             "      --describe      print every key with its type, default and\n"
@@ -33,37 +33,14 @@ static void usage(FILE *out)
 }
 
 /* data_dir must be a writable directory, or creatable in a writable one. */
-static int check_data_dir(const char *dir, struct sa_err *err)
+static int check_data_dir(const struct sa_config *cfg, struct sa_err *err)
 {
-    struct stat st;
-    char *copy, *parent;
-    int rc = SA_OK;
+    char why[200];
 
-    if (stat(dir, &st) == 0) {
-        if (!S_ISDIR(st.st_mode))
-            return sa_err_set(err, SA_ECONFIG, "agent.data_dir %s is not a directory",
-                              dir);
-        if (access(dir, R_OK | W_OK | X_OK) != 0)
-            return sa_err_set(err, SA_ECONFIG,
-                              "agent.data_dir %s is not readable and writable: %s", dir,
-                              strerror(errno));
-        return SA_OK;
-    }
-    if (errno != ENOENT)
-        return sa_err_set(err, SA_ECONFIG, "agent.data_dir %s: %s", dir,
-                          strerror(errno));
-    /* Missing: `run` creates it; its nearest existing parent must allow that. */
-    copy = strdup(dir);
-    if (!copy)
-        return sa_err_set(err, SA_ENOMEM, "out of memory");
-    parent = dirname(copy);
-    while (stat(parent, &st) != 0 && strcmp(parent, "/") != 0 && strcmp(parent, ".") != 0)
-        parent = dirname(parent);
-    if (access(parent, W_OK | X_OK) != 0)
-        rc = sa_err_set(err, SA_ECONFIG, "agent.data_dir %s does not exist and "
-                        "cannot be created in %s: %s", dir, parent, strerror(errno));
-    free(copy);
-    return rc;
+    if (sa_dir_usable(cfg->agent.data_dir, why, sizeof why) != 0)
+        return sa_conf_fail(&cfg->agent_origin, "data_dir", SA_ECONFIG, err, "%s: %s",
+                            cfg->agent.data_dir, why);
+    return SA_OK;
 }
 
 int sa_cmd_check(int argc, char **argv)
@@ -101,11 +78,22 @@ int sa_cmd_check(int argc, char **argv)
     rc = sa_cli_load(config_path, &cfg, &schemas, &err);
     if (rc)
         goto out;
-    rc = check_data_dir(cfg->agent.data_dir, &err);
+    rc = check_data_dir(cfg, &err);
+    if (rc)
+        goto out;
+    rc = sa_config_check(cfg, &err);
     if (rc)
         goto out;
     if (access(cfg->spool.path, F_OK) == 0) {
+        /* the damage check `run` makes first (read-only, writes nothing) */
+        rc = sa_spool_precheck(cfg->spool.path, &err);
+        if (rc)
+            goto out;
         rc = sa_spool_open(&spool, &cfg->spool, SA_SPOOL_READONLY, &err);
+        if (rc)
+            goto out;
+        /* run stores the schemas: one the spool holds otherwise is refused */
+        rc = sa_schemas_check_stored(schemas, spool, &err);
         if (rc)
             goto out;
     }

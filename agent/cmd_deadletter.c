@@ -88,7 +88,7 @@ static int list(int argc, char **argv)
     };
     const char *config_path = NULL;
     int json = 0, opt, rc;
-    long long limit = -1, shown = 0;
+    int64_t limit = -1, shown = 0;
     int64_t after = 0;
     struct sa_config *cfg = NULL;
     struct sa_spool *spool = NULL;
@@ -99,7 +99,11 @@ static int list(int argc, char **argv)
         switch (opt) {
         case 'c': config_path = optarg; break;
         case 'j': json = 1; break;
-        case 'l': limit = atoll(optarg); break;
+        case 'l':
+            if (sa_cli_parse_int("deadletter list", "--limit", optarg, 0, INT64_MAX,
+                                 &limit))
+                return SA_EXIT_USAGE;
+            break;
         case 'h': usage(stdout); return SA_EXIT_OK;
         default: usage(stderr); return SA_EXIT_USAGE;
         }

@@ -12,11 +12,13 @@
  */
 #include "agent/base/buf.h"
 #include "agent/base/clock.h"
+#include "agent/cli.h"
 #include "agent/commands.h"
 #include "agent/config.h"
 #include "agent/generator.h"
 #include "agent/schemas.h"
 #include "sync/encode.h"
+#include "sync/ocf.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -80,18 +82,6 @@ static void usage(FILE *out)
         "      --seed 7 --interval 250ms -o readings.csv\n");
 }
 
-static int parse_i64(const char *s, int64_t *out)
-{
-    char *end;
-    long long v;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (!*s || *end || errno)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* SA_EXIT_OK, SA_EXIT_USAGE (message printed), or -1 for --help. */
 static int parse_args(int argc, char **argv, struct gen_args *a)
 {
@@ -136,29 +126,19 @@ static int parse_args(int argc, char **argv, struct gen_args *a)
         if (strcmp(flag, "--schema") == 0) {
             a->schema = val;
         } else if (strcmp(flag, "-n") == 0 || strcmp(flag, "--count") == 0) {
-            if (parse_i64(val, &a->count) || a->count < 0) {
-                fprintf(stderr, "syncagent generate: %s: '%s' is not a count >= 0\n",
-                        flag, val);
+            if (sa_cli_parse_int("generate", flag, val, 0, INT64_MAX, &a->count))
                 return SA_EXIT_USAGE;
-            }
             have_count = 1;
         } else if (strcmp(flag, "--format") == 0) {
             format = val;
         } else if (strcmp(flag, "--seed") == 0) {
-            if (parse_i64(val, &v)) {
-                fprintf(stderr, "syncagent generate: --seed: '%s' is not an integer\n",
-                        val);
+            if (sa_cli_parse_int("generate", flag, val, INT64_MIN, INT64_MAX, &v))
                 return SA_EXIT_USAGE;
-            }
             a->seed = (uint64_t)v;
         } else if (strcmp(flag, "--start-time") == 0) {
-            if (parse_i64(val, &a->start_ms)) {
-                fprintf(stderr,
-                        "syncagent generate: --start-time: '%s' is not epoch "
-                        "milliseconds\n",
-                        val);
+            if (sa_cli_parse_int("generate", flag, val, INT64_MIN, INT64_MAX,
+                                 &a->start_ms))
                 return SA_EXIT_USAGE;
-            }
         } else if (strcmp(flag, "--interval") == 0) {
             if (sa_parse_duration(val, &a->interval_ms) || a->interval_ms < 0) {
                 fprintf(stderr,
@@ -342,7 +322,8 @@ int sa_cmd_generate(int argc, char **argv)
     struct sa_generator gen = {0};
     struct sa_record rec = {0};
     struct sa_buf body, text;
-    avro_file_writer_t ocf = NULL;
+    struct sa_ocf_writer ocf;
+    int ocf_open = 0;
     avro_reader_t reader = NULL;
     avro_value_t decoded = {0};
     FILE *f = NULL;
@@ -394,22 +375,19 @@ int sa_cmd_generate(int argc, char **argv)
     }
     if (tmp_path[0])
         open_path = tmp_path;
+    f = open_path ? fopen(open_path, "wb") : stdout;
+    if (!f) {
+        fprintf(stderr, "syncagent generate: %s: %s\n", shown, strerror(errno));
+        goto out;
+    }
+    /* The schema goes into the container as written, logical types and
+     * all (sync/ocf.h). */
     if (a.format == FMT_AVRO) {
-        rc = open_path ? avro_file_writer_create_with_codec(open_path, schema->avro,
-                                                            &ocf, "deflate", 0)
-                       : avro_file_writer_create_with_codec_fp(
-                               stdout, "-", 0, schema->avro, &ocf, "deflate", 0);
-        if (rc) {
-            fprintf(stderr, "syncagent generate: %s: %s\n", shown, avro_strerror());
-            ocf = NULL;
-            goto out;
+        if ((rc = sa_ocf_open(&ocf, f, schema->definition, "deflate", 0, &err))) {
+            sa_err_prefix(&err, "%s: ", shown);
+            goto fail;
         }
-    } else {
-        f = open_path ? fopen(open_path, "wb") : stdout;
-        if (!f) {
-            fprintf(stderr, "syncagent generate: %s: %s\n", shown, strerror(errno));
-            goto out;
-        }
+        ocf_open = 1;
     }
 
     if (a.format == FMT_CSV) {
@@ -455,8 +433,8 @@ int sa_cmd_generate(int argc, char **argv)
                 sa_err_set(&err, rc, "%s", sa_strerror(rc));
             break;
         default:
-            if (avro_file_writer_append_encoded(ocf, body.data, (int64_t)body.len))
-                rc = sa_err_set(&err, SA_EIO, "%s: %s", shown, avro_strerror());
+            if ((rc = sa_ocf_append(&ocf, body.data, body.len, &err)))
+                sa_err_prefix(&err, "%s: ", shown);
             break;
         }
         if (rc)
@@ -464,16 +442,12 @@ int sa_cmd_generate(int argc, char **argv)
         if (text.len >= FLUSH_AT && (rc = flush(f, &text, shown, &err)))
             goto fail;
     }
-    if (f && (rc = flush(f, &text, shown, &err)))
+    if (ocf_open && (rc = sa_ocf_flush(&ocf, &err))) {
+        sa_err_prefix(&err, "%s: ", shown);
         goto fail;
-    if (ocf) {
-        rc = avro_file_writer_close(ocf);
-        ocf = NULL;
-        if (rc) {
-            rc = sa_err_set(&err, SA_EIO, "%s: %s", shown, avro_strerror());
-            goto fail;
-        }
     }
+    if (!ocf_open && (rc = flush(f, &text, shown, &err)))
+        goto fail;
     if (f && f != stdout) {
         rc = fclose(f);
         f = NULL;
@@ -496,8 +470,8 @@ int sa_cmd_generate(int argc, char **argv)
 fail:
     fprintf(stderr, "syncagent generate: %s\n", err.msg);
 out:
-    if (ocf)
-        avro_file_writer_close(ocf);
+    if (ocf_open)
+        sa_ocf_fini(&ocf);
     if (f && f != stdout)
         fclose(f);
     if (tmp_path[0])

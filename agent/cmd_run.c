@@ -100,6 +100,11 @@ static int runtime_start(struct runtime *rt, struct sa_config *cfg,
     memset(rt, 0, sizeof *rt);
     rt->cfg = cfg;
     rt->schemas = schemas;
+    /* What the sources and sinks would refuse at open, refused before the
+     * data directory and the spool are created. */
+    rc = sa_config_check(cfg, err);
+    if (rc)
+        goto out;
     rc = sa_cli_open_spool_rw(cfg, schemas, &rt->spool, err);
     if (rc)
         goto out;

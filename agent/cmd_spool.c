@@ -141,8 +141,16 @@ static int salvage(int argc, char **argv)
     }
     printf("records          %lld in the recovered segments\n",
            (long long)res.records_recovered);
-    printf("origin_id        %s (%s)\n", res.origin_id,
-           res.origin_kept ? "kept" : "new: the old one was unreadable");
+    /* Which identity the salvaged records carry now: sinks and readers
+     * tell records apart by (origin_id, seq). */
+    if (res.origin_kept)
+        printf("origin_id        %s (the same as %s: every salvaged record "
+               "keeps its (origin_id, seq))\n",
+               res.origin_id, path);
+    else
+        printf("origin_id        %s (a new one: the old one could not be read, so "
+               "salvaged records get this origin_id with their old seq)\n",
+               res.origin_id);
     printf("next_seq         %llu\n", (unsigned long long)res.next_seq);
 out:
     sa_config_free(cfg);

@@ -21,9 +21,19 @@
  * source, and retry_initial <= retry_max.
  *
  * Scalars may reference ${env:NAME} and ${file:PATH} (the file's contents
- * without one trailing newline; a relative PATH is taken from the current
- * directory); "$${" stands for a literal "${". Values of SA_CONF_SECRET
- * entries never appear in error messages.
+ * without one trailing newline); "$${" stands for a literal "${". Values
+ * of SA_CONF_SECRET entries never appear in error messages.
+ *
+ * Relative paths -- values and defaults of SA_CONF_PATH entries, and
+ * ${file:PATH} -- are taken from the directory of the config file, as
+ * Prometheus does, and stored joined to it ("./data" in conf/agent.yaml
+ * becomes "conf/data"), so that every command finds the same files from
+ * any working directory. A file named without a directory (and a config
+ * loaded from a string) leaves them as written.
+ *
+ * The loader keeps where every key was written (struct sa_conf_origin),
+ * so that checks made after loading (ops->check of sources and sinks,
+ * `check`'s data directory) name FILE:LINE:COL like the loader does.
  */
 #include "agent/config.h"
 
@@ -82,12 +92,14 @@ static const struct sa_conf_entry agent_conf[] = {
      .key = "data_dir",
      .def = "./data",
      .offset = offsetof(struct sa_agent_conf, data_dir),
-     .desc = "directory for the spool and other state"},
+     .desc = "directory for the spool and other state",
+     .flags = SA_CONF_PATH},
     {.type = SA_CONF_STR,
      .key = "schemas_dir",
      .def = "./schemas",
      .offset = offsetof(struct sa_agent_conf, schemas_dir),
-     .desc = "directory holding <subject>/v<N>.avsc"},
+     .desc = "directory holding <subject>/v<N>.avsc",
+     .flags = SA_CONF_PATH},
     {.type = SA_CONF_ENUM,
      .key = "compatibility",
      .def = "backward",
@@ -120,7 +132,8 @@ static const struct sa_conf_entry spool_conf[] = {
     {.type = SA_CONF_STR,
      .key = "path",
      .offset = offsetof(struct sa_spool_opts, path),
-     .desc = "the spool's SQLite file (default: <agent.data_dir>/spool.db)"},
+     .desc = "the spool's SQLite file (default: <agent.data_dir>/spool.db)",
+     .flags = SA_CONF_PATH},
     {.type = SA_CONF_SIZE,
      .key = "max_bytes",
      .def = "1GiB",
@@ -248,13 +261,17 @@ static const struct sa_conf_entry sink_common_conf[] = {
 struct section {
     const char *key;
     const struct sa_conf_entry *conf;
-    size_t offset; /* of the section's struct inside struct sa_config */
+    size_t offset;        /* of the section's struct inside struct sa_config */
+    size_t origin_offset; /* of its struct sa_conf_origin */
 };
 
 static const struct section sections[] = {
-    {"agent", agent_conf, offsetof(struct sa_config, agent)},
-    {"spool", spool_conf, offsetof(struct sa_config, spool)},
-    {"batch", batch_conf, offsetof(struct sa_config, batch)},
+    {"agent", agent_conf, offsetof(struct sa_config, agent),
+     offsetof(struct sa_config, agent_origin)},
+    {"spool", spool_conf, offsetof(struct sa_config, spool),
+     offsetof(struct sa_config, spool_origin)},
+    {"batch", batch_conf, offsetof(struct sa_config, batch),
+     offsetof(struct sa_config, batch_origin)},
 };
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 
@@ -264,6 +281,11 @@ static const char *const top_keys[] = {"agent",   "spool", "batch",
 static void *field(void *base, const struct sa_conf_entry *e)
 {
     return (char *)base + e->offset;
+}
+
+static struct sa_conf_origin *section_origin(struct sa_config *cfg, size_t s)
+{
+    return (struct sa_conf_origin *)((char *)cfg + sections[s].origin_offset);
 }
 
 /* --- sizes and durations ------------------------------------------------- */
@@ -585,6 +607,7 @@ void sa_conf_free_entries(const struct sa_conf_entry *table, void *base)
 
 struct loader {
     const char *name; /* FILE in "FILE:LINE:COL: ..." */
+    char *dir;        /* relative paths are taken from here; NULL: as written */
     yaml_document_t doc;
     struct sa_config *cfg;
     struct sa_err *err;
@@ -667,6 +690,90 @@ static yaml_node_t *find_value(struct loader *ld, yaml_node_t *map, const char *
             return node_at(ld, p->value);
     }
     return NULL;
+}
+
+/* Lexical clean-up of a joined path, as Go's filepath.Clean (which
+ * Prometheus applies too): "." segments and empty ones go, "dir/.." pairs
+ * cancel out. In place; the result is never longer. */
+static void clean_path(char *path)
+{
+    int absolute = path[0] == '/';
+    char *out = path + absolute, *seg = out, *next = out;
+    size_t depth = 0; /* segments in out that ".." may remove */
+
+    /* out never passes seg: writing "segment/" there is safe once next
+     * (read before, NULL after the last) says where the following
+     * segment starts. */
+    for (; next; seg = next) {
+        char *end = strchr(seg, '/');
+        size_t len;
+        if (!end)
+            end = seg + strlen(seg);
+        next = *end ? end + 1 : NULL;
+        len = (size_t)(end - seg);
+        if (len == 0 || (len == 1 && seg[0] == '.'))
+            continue;
+        if (len == 2 && seg[0] == '.' && seg[1] == '.') {
+            if (depth > 0) {
+                /* drop the last segment of out */
+                out--;
+                while (out > path + absolute && out[-1] != '/')
+                    out--;
+                depth--;
+                continue;
+            }
+            if (absolute)
+                continue; /* /.. is / */
+        } else {
+            depth++;
+        }
+        memmove(out, seg, len);
+        out += len;
+        *out++ = '/';
+    }
+    if (out > path + absolute)
+        out--; /* the last slash */
+    else if (!absolute)
+        *out++ = '.';
+    *out = '\0';
+}
+
+/* text, with the relative path in it (after prefix, when text starts with
+ * prefix) taken from the config file's directory and cleaned up
+ * ("./data" in conf/agent.yaml is "conf/data", "../schemas" is
+ * "schemas"); *out is malloc'd. */
+static int join_dir(struct loader *ld, const char *text, const char *prefix, char **out)
+{
+    size_t plen = prefix ? strlen(prefix) : 0;
+    const char *path = text + plen;
+
+    if (!ld->dir || (plen && strncmp(text, prefix, plen) != 0) || !*path ||
+        *path == '/') {
+        *out = strdup(text);
+        return *out ? SA_OK : fail_nomem(ld);
+    }
+    if (asprintf(out, "%.*s%s/%s", (int)plen, text, ld->dir, path) < 0) {
+        *out = NULL;
+        return fail_nomem(ld);
+    }
+    clean_path(*out + plen);
+    return SA_OK;
+}
+
+/* convert(), with a SA_CONF_PATH value taken from the config's directory. */
+static int convert_value(struct loader *ld, const struct sa_conf_entry *e,
+                         const char *text, void *base, char *why, size_t why_len)
+{
+    char *joined;
+    int rc;
+
+    if (!(e->flags & SA_CONF_PATH))
+        return convert(e, text, base, why, why_len);
+    if ((rc = join_dir(ld, text, e->path_prefix, &joined)))
+        return rc;
+    rc = convert(e, joined, base, why, why_len);
+    free(joined);
+    return rc;
 }
 
 /* The contents of path, at most MAX_VALUE_BYTES, less one trailing newline.
@@ -762,8 +869,10 @@ static int resolve(struct loader *ld, yaml_node_t *node, const char *what, char 
             }
             rc = sa_buf_append_str(&buf, value);
         } else if (ref_len > 5 && strncmp(ref, "file:", 5) == 0) {
-            char *path = strndup(ref + 5, ref_len - 5);
-            char *content = path ? read_small_file(path) : NULL;
+            char *written = strndup(ref + 5, ref_len - 5), *path = NULL;
+            char *content = NULL;
+            if (written && join_dir(ld, written, NULL, &path) == SA_OK)
+                content = read_small_file(path);
             if (!path) {
                 rc = SA_ENOMEM;
             } else if (!content) {
@@ -774,6 +883,7 @@ static int resolve(struct loader *ld, yaml_node_t *node, const char *what, char 
             }
             free(content);
             free(path);
+            free(written);
         } else {
             rc = fail_at(ld, node->start_mark,
                          "%s: unknown reference '${%.*s}' (use ${env:NAME} or "
@@ -827,7 +937,7 @@ static int set_scalar(struct loader *ld, const struct sa_conf_entry *e, void *ba
                        "%s: no value (remove the key to use the default)", what);
     if ((rc = resolve(ld, node, what, &text)))
         return rc;
-    rc = convert(e, text, base, why, sizeof why);
+    rc = convert_value(ld, e, text, base, why, sizeof why);
     free(text);
     if (rc == SA_ENOMEM)
         return fail_nomem(ld);
@@ -984,10 +1094,12 @@ static int check_key(struct loader *ld, yaml_node_t *map, yaml_node_pair_t *pair
 /*
  * Fill the layers' structs from a mapping (NULL: an empty section), then
  * apply defaults to every key not given. `where` ("spool", "sinks[0]")
- * prefixes the key in errors.
+ * prefixes the key in errors; origin records where the mapping and each
+ * key were written.
  */
 static int apply_map(struct loader *ld, yaml_node_t *map, const char *where,
-                     const struct layer *layers, size_t n_layers)
+                     const struct layer *layers, size_t n_layers,
+                     struct sa_conf_origin *origin)
 {
     unsigned char seen[2][MAX_TABLE_KEYS] = {{0}};
     int rc;
@@ -996,7 +1108,15 @@ static int apply_map(struct loader *ld, yaml_node_t *map, const char *where,
         if (n_layers > 2 || table_len(layers[l].conf) > MAX_TABLE_KEYS)
             return sa_err_set(ld->err, SA_EINVAL, "%s: config map too large", where);
 
+    origin->file = ld->cfg->path;
+    snprintf(origin->where, sizeof origin->where, "%s", where);
     if (map) {
+        size_t n_pairs =
+            (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+        origin->line = (unsigned)map->start_mark.line + 1;
+        origin->col = (unsigned)map->start_mark.column + 1;
+        if (n_pairs && !(origin->keys = calloc(n_pairs, sizeof *origin->keys)))
+            return fail_nomem(ld);
         for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
              p < map->data.mapping.pairs.top; p++) {
             const char *names[2 * MAX_TABLE_KEYS];
@@ -1027,6 +1147,9 @@ static int apply_map(struct loader *ld, yaml_node_t *map, const char *where,
                                 what)))
                 return rc;
             seen[layer][index] = 1;
+            origin->keys[origin->n_keys++] =
+                (struct sa_conf_key_pos){found->key, (unsigned)k->start_mark.line + 1,
+                                         (unsigned)k->start_mark.column + 1};
         }
     }
     for (size_t l = 0; l < n_layers; l++)
@@ -1041,7 +1164,7 @@ static int apply_map(struct loader *ld, yaml_node_t *map, const char *where,
                                "%s: missing required key '%s'", where, e->key);
             if (!e->def)
                 continue;
-            rc = convert(e, e->def, layers[l].base, why, sizeof why);
+            rc = convert_value(ld, e, e->def, layers[l].base, why, sizeof why);
             if (rc == SA_ENOMEM)
                 return fail_nomem(ld);
             if (rc) /* a bug in a table, not in the file */
@@ -1134,7 +1257,7 @@ static int load_sources(struct loader *ld, yaml_node_t *list)
             return fail_nomem(ld);
         struct layer layers[] = {{source_common_conf, src},
                                  {src->ops->conf, src->opts}};
-        if ((rc = apply_map(ld, item, where, layers, 2)))
+        if ((rc = apply_map(ld, item, where, layers, 2, &src->origin)))
             return rc;
         if (!src->schema && !(src->schema = strdup(src->stream)))
             return fail_nomem(ld);
@@ -1181,7 +1304,7 @@ static int load_sinks(struct loader *ld, yaml_node_t *list)
             return fail_nomem(ld);
         struct layer layers[] = {{sink_common_conf, sink},
                                  {sink->ops->conf, sink->opts}};
-        if ((rc = apply_map(ld, item, where, layers, 2)))
+        if ((rc = apply_map(ld, item, where, layers, 2, &sink->origin)))
             return rc;
     }
     return SA_OK;
@@ -1366,7 +1489,8 @@ static int load_root(struct loader *ld, yaml_node_t *root)
             if (!is_null(v) && v->type != YAML_MAPPING_NODE)
                 return fail_at(ld, v->start_mark, "%s: expected a mapping, got %s",
                                sections[s].key, kind_name(v));
-            if ((rc = apply_map(ld, is_null(v) ? NULL : v, sections[s].key, &layer, 1)))
+            if ((rc = apply_map(ld, is_null(v) ? NULL : v, sections[s].key, &layer, 1,
+                                section_origin(ld->cfg, s))))
                 return rc;
             have[s] = 1;
         } else if (strcmp(scalar_text(k), "sources") == 0) {
@@ -1383,7 +1507,8 @@ static int load_root(struct loader *ld, yaml_node_t *root)
     }
     for (size_t s = 0; s < N_SECTIONS; s++) {
         struct layer layer = {sections[s].conf, (char *)ld->cfg + sections[s].offset};
-        if (!have[s] && (rc = apply_map(ld, NULL, sections[s].key, &layer, 1)))
+        if (!have[s] && (rc = apply_map(ld, NULL, sections[s].key, &layer, 1,
+                                        section_origin(ld->cfg, s))))
             return rc;
     }
     if ((rc = derive_defaults(ld)))
@@ -1415,6 +1540,13 @@ int sa_config_load_string(const char *text, const char *name, struct sa_config *
         rc = fail_nomem(&ld);
         goto out;
     }
+    if (strchr(name, '/')) {
+        size_t dlen = (size_t)(strrchr(name, '/') - name);
+        if (!(ld.dir = strndup(name, dlen ? dlen : 1))) {
+            rc = fail_nomem(&ld);
+            goto out;
+        }
+    }
     if (!yaml_parser_initialize(&parser)) {
         rc = fail_nomem(&ld);
         goto out;
@@ -1438,6 +1570,7 @@ int sa_config_load_string(const char *text, const char *name, struct sa_config *
                      "a second YAML document; the configuration is one document");
     yaml_document_delete(&extra);
 out:
+    free(ld.dir);
     if (have_doc)
         yaml_document_delete(&ld.doc);
     if (have_parser)
@@ -1485,13 +1618,16 @@ void sa_config_free(struct sa_config *cfg)
 {
     if (!cfg)
         return;
-    for (size_t s = 0; s < N_SECTIONS; s++)
+    for (size_t s = 0; s < N_SECTIONS; s++) {
         free_entries(sections[s].conf, (char *)cfg + sections[s].offset);
+        free(section_origin(cfg, s)->keys);
+    }
     for (size_t i = 0; i < cfg->n_sources; i++) {
         struct sa_source_conf *src = &cfg->sources[i];
         if (src->ops)
             free_entries(src->ops->conf, src->opts);
         free(src->opts);
+        free(src->origin.keys);
         free_entries(source_common_conf, src);
     }
     free(cfg->sources);
@@ -1500,11 +1636,31 @@ void sa_config_free(struct sa_config *cfg)
         if (sink->ops)
             free_entries(sink->ops->conf, sink->opts);
         free(sink->opts);
+        free(sink->origin.keys);
         free_entries(sink_common_conf, sink);
     }
     free(cfg->sinks);
     free(cfg->path);
     free(cfg);
+}
+
+/* --- what the components check ---------------------------------------- */
+
+int sa_config_check(const struct sa_config *cfg, struct sa_err *err)
+{
+    int rc;
+
+    for (size_t i = 0; i < cfg->n_sources; i++) {
+        const struct sa_source_conf *src = &cfg->sources[i];
+        if (src->ops->check && (rc = src->ops->check(src, err)))
+            return rc;
+    }
+    for (size_t i = 0; i < cfg->n_sinks; i++) {
+        const struct sa_sink_conf *sink = &cfg->sinks[i];
+        if (sink->ops->check && (rc = sink->ops->check(sink, err)))
+            return rc;
+    }
+    return SA_OK;
 }
 
 /* --- describe ------------------------------------------------------------ */
@@ -1580,6 +1736,8 @@ static void describe_table(FILE *out, const char *title,
         }
         if (e->flags & SA_CONF_SECRET)
             fprintf(out, "; secret: never printed");
+        if (e->flags & SA_CONF_PATH)
+            fprintf(out, "; relative to the config file's directory");
         fputc('\n', out);
     }
 }
@@ -1610,6 +1768,9 @@ void sa_config_describe(FILE *out)
             "A value may contain ${env:NAME} (an environment variable; unset is\n"
             "an error) and ${file:PATH} (the file's contents less one trailing\n"
             "newline); write $${ for a literal ${. Secret keys are never printed.\n"
+            "A relative path (data_dir, schemas_dir, spool and csv paths, on_done\n"
+            "move:<dir>, file sink paths, ${file:PATH}) is taken from the\n"
+            "directory of the config file, not from the working directory.\n"
             "\n"
             "  %-*s  %-*s  %-*s  %s\n",
             w.key, "KEY", w.type, "TYPE", w.def, "DEFAULT", "DESCRIPTION");

@@ -45,6 +45,8 @@ struct sa_config {
     struct sa_agent_conf agent;
     struct sa_spool_opts spool; /* spool.path defaults to data_dir/spool.db */
     struct sa_batch_conf batch;
+    /* where the keys of each section were written (sa_conf_fail()) */
+    struct sa_conf_origin agent_origin, spool_origin, batch_origin;
     struct sa_source_conf *sources;
     size_t n_sources;
     struct sa_sink_conf *sinks;
@@ -52,12 +54,18 @@ struct sa_config {
 };
 
 /* Load and validate path. On error *out is NULL and err holds one line:
- * "FILE:LINE:COL: what is wrong". *out is owned by the caller. */
+ * "FILE:LINE:COL: what is wrong". *out is owned by the caller. Relative
+ * paths in it (keys flagged SA_CONF_PATH, their defaults, ${file:PATH})
+ * are taken from the directory of path, and stored joined to it. */
 int sa_config_load(const char *path, struct sa_config **out, struct sa_err *err);
 /* Same from a string; `name` stands for the file name in errors. */
 int sa_config_load_string(const char *text, const char *name,
                           struct sa_config **out, struct sa_err *err);
 void sa_config_free(struct sa_config *cfg);
+
+/* Run every source's and sink's check (ops->check): what their open
+ * would refuse, found without opening anything. */
+int sa_config_check(const struct sa_config *cfg, struct sa_err *err);
 
 /* Print every key of every section, source and sink type with its type,
  * default and description (`syncagent check --describe`). */

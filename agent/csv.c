@@ -72,11 +72,17 @@ int sa_csv_init(struct sa_csv_parser *p, const struct sa_csv_opts *opts)
     memset(p, 0, sizeof *p);
     p->opts = *opts;
     p->line = 1;
-    sa_buf_init(&p->scratch, opts->max_field * 2 + 64);
+    /* The unescaped fields of one row: each at most max_field, and the
+     * row at most max_fields of them (and never more than the caller's
+     * window holds). */
+    sa_buf_init(&p->scratch, opts->max_fields <= SIZE_MAX / 4 / (opts->max_field + 1)
+                                 ? opts->max_fields * (opts->max_field + 1) + 64
+                                 : SIZE_MAX / 4);
     p->cap_fields = 32;
     p->fields = malloc(p->cap_fields * sizeof *p->fields);
     p->refs = malloc(p->cap_fields * sizeof *p->refs);
-    return p->fields && p->refs ? SA_OK : SA_ENOMEM;
+    p->quoted = malloc(p->cap_fields);
+    return p->fields && p->refs && p->quoted ? SA_OK : SA_ENOMEM;
 }
 
 void sa_csv_fini(struct sa_csv_parser *p)
@@ -85,8 +91,10 @@ void sa_csv_fini(struct sa_csv_parser *p)
         return;
     free(p->fields);
     free(p->refs);
+    free(p->quoted);
     p->fields = NULL;
     p->refs = NULL;
+    p->quoted = NULL;
     sa_buf_fini(&p->scratch);
 }
 
@@ -136,7 +144,7 @@ struct row_state {
     int has_error;
     size_t error_pos;
     size_t error_field;
-    char reason[160];
+    char reason[256];
 };
 
 static void row_error(struct row_state *rs, size_t pos, size_t field, const char *fmt,
@@ -191,12 +199,15 @@ static int grow_fields(struct sa_csv_parser *p)
     size_t cap = p->cap_fields * 2;
     struct sa_csv_field *v = realloc(p->fields, cap * sizeof *v);
     struct field_ref *r = realloc(p->refs, cap * sizeof *r);
+    unsigned char *q = realloc(p->quoted, cap);
 
     if (v)
         p->fields = v;
     if (r)
         p->refs = r;
-    if (!v || !r)
+    if (q)
+        p->quoted = q;
+    if (!v || !r || !q)
         return SA_ENOMEM;
     p->cap_fields = cap;
     return SA_OK;
@@ -305,6 +316,86 @@ static size_t simple_row(struct sa_csv_parser *p, const char *buf, size_t len,
 }
 #endif
 
+/* The line and 1-based byte column of buf[pos], counting from the parser's
+ * line at buf[0]. */
+static void line_column(const struct sa_csv_parser *p, const char *buf, size_t pos,
+                        int64_t *line, int64_t *column)
+{
+    int64_t l = p->line;
+    size_t line_start = 0;
+
+    for (const char *nl = buf;
+         (nl = memchr(nl, '\n', pos - (size_t)(nl - buf))) != NULL; nl++) {
+        l++;
+        line_start = (size_t)(nl - buf) + 1;
+    }
+    *line = l;
+    *column = (int64_t)(pos - line_start) + 1;
+}
+
+/*
+ * A quote at buf[quote_pos] that opens field `field` did not open a field
+ * (csv.h): it never closes (close_pos == SIZE_MAX), or the quote at
+ * close_pos is followed by buf[close_pos + 1], neither a delimiter nor a
+ * line end, after a newline. The row is rejected up to the end of the
+ * line that holds the opening quote, and parsing resumes after it.
+ */
+static int stray_quote(struct sa_csv_parser *p, const char *buf, size_t len,
+                       size_t quote_pos, size_t field, size_t close_pos,
+                       struct sa_csv_row *row, size_t *consumed,
+                       struct sa_csv_error *where)
+{
+    const char *nl = memchr(buf + quote_pos, '\n', len - quote_pos);
+    size_t end = nl ? (size_t)(nl - buf) + 1 : len;
+
+    line_column(p, buf, quote_pos, &where->line, &where->column);
+    where->field = field;
+    if (close_pos == SIZE_MAX) {
+        snprintf(where->reason, sizeof where->reason,
+                 "unterminated quoted field: the quote that opens field %zu never "
+                 "closes before the end of the file; its line is set aside",
+                 field);
+    } else {
+        int64_t cl, cc;
+        unsigned char after = (unsigned char)buf[close_pos + 1];
+        line_column(p, buf, close_pos, &cl, &cc);
+        snprintf(where->reason, sizeof where->reason,
+                 "unterminated quoted field: the quote that opens field %zu is closed "
+                 "at line %lld column %lld by a quote followed by %s%c%s (0x%02x), not "
+                 "a delimiter or a line end; its line is set aside",
+                 field, (long long)cl, (long long)cc,
+                 after >= 0x20 && after < 0x7f ? "'" : "",
+                 after >= 0x20 && after < 0x7f ? after : ' ',
+                 after >= 0x20 && after < 0x7f ? "'" : "", after);
+    }
+    *consumed = end;
+    row->fields = p->fields;
+    row->n_fields = 0;
+    row->quoted = NULL;
+    row->line = p->line;
+    row->lines = count_newlines(buf, end);
+    p->line += row->lines;
+    return SA_EPARSE;
+}
+
+/* Add part of a quoted field, unescaped, to the scratch buffer, where the
+ * field began at scratch_off. 1 when the field grows past max_field (or
+ * memory runs out): the row's error is set and the field is no longer kept. */
+static int scratch_add(struct sa_csv_parser *p, struct row_state *rs, const char *part,
+                       size_t n, size_t scratch_off, size_t field_pos, size_t field)
+{
+    if (p->scratch.len - scratch_off + n > p->opts.max_field) {
+        row_error(rs, field_pos, field, "field longer than %zu bytes",
+                  p->opts.max_field);
+        return 1;
+    }
+    if (sa_buf_append(&p->scratch, part, n) != SA_OK) {
+        row_error(rs, field_pos, field, "out of memory unescaping a quoted field");
+        return 1;
+    }
+    return 0;
+}
+
 int sa_csv_next(struct sa_csv_parser *p, const char *buf, size_t len, int at_eof,
                 struct sa_csv_row *row, size_t *consumed, struct sa_csv_error *where)
 {
@@ -322,6 +413,7 @@ int sa_csv_next(struct sa_csv_parser *p, const char *buf, size_t len, int at_eof
         *consumed = pos;
         row->fields = p->fields;
         row->n_fields = n;
+        row->quoted = NULL;
         row->line = p->line++;
         row->lines = 1;
         return SA_OK;
@@ -336,46 +428,39 @@ int sa_csv_next(struct sa_csv_parser *p, const char *buf, size_t len, int at_eof
         int in_scratch = 0;
         int scratch_full = 0; /* an unescaped field did not fit */
         int high = 0;         /* a byte >= 0x80: check UTF-8 */
+        int is_quoted = 0;
 
         if (pos < len && buf[pos] == quote) {
             size_t seg = ++pos;
             size_t scratch_off = p->scratch.len;
-            quoted = 1;
+            quoted = is_quoted = 1;
             for (;;) {
                 const char *q = memchr(buf + pos, quote, len - pos);
                 size_t qi;
                 if (!q) {
                     if (!at_eof)
                         return SA_EAGAIN;
-                    rs.has_error = 0;
-                    row_error(&rs, field_pos, n + 1,
-                              "unterminated quoted field: no closing quote in the "
-                              "%zu bytes up to the end of the file", len - field_pos);
-                    fill_where(p, buf, &rs, where);
-                    *consumed = len;
-                    p->line += count_newlines(buf, len);
-                    return SA_EPARSE;
+                    return stray_quote(p, buf, len, field_pos, n + 1, SIZE_MAX, row,
+                                       consumed, where);
                 }
                 qi = (size_t)(q - buf);
                 if (qi + 1 == len && !at_eof)
                     return SA_EAGAIN; /* a closing quote, or the first of ""? */
                 if (qi + 1 < len && buf[qi + 1] == quote) {
-                    /* "" stands for one quote: keep what came before it */
-                    if (sa_buf_append(&p->scratch, buf + seg, qi + 1 - seg)) {
-                        row_error(&rs, field_pos, n + 1,
-                                  "field longer than %zu bytes", p->opts.max_field);
-                        scratch_full = 1;
-                    }
+                    /* "" stands for one quote: keep what came before it.
+                     * A field past max_field is still read to its closing
+                     * quote, which says where the row ends (csv.h). */
+                    if (!scratch_full)
+                        scratch_full = scratch_add(p, &rs, buf + seg, qi + 1 - seg,
+                                                   scratch_off, field_pos, n + 1);
                     in_scratch = 1;
                     pos = seg = qi + 2;
                     continue;
                 }
                 if (in_scratch) {
-                    if (sa_buf_append(&p->scratch, buf + seg, qi - seg)) {
-                        row_error(&rs, field_pos, n + 1,
-                                  "field longer than %zu bytes", p->opts.max_field);
-                        scratch_full = 1;
-                    }
+                    if (!scratch_full)
+                        scratch_full = scratch_add(p, &rs, buf + seg, qi - seg,
+                                                   scratch_off, field_pos, n + 1);
                     off = scratch_off;
                     flen = p->scratch.len - scratch_off;
                     if (scratch_full) {
@@ -398,6 +483,12 @@ int sa_csv_next(struct sa_csv_parser *p, const char *buf, size_t len, int at_eof
             /* After the closing quote: a delimiter, a newline or the end. */
             if (pos < len && buf[pos] != delim && buf[pos] != '\n' &&
                 !(buf[pos] == '\r' && (pos + 1 == len || buf[pos + 1] == '\n'))) {
+                /* Across a newline, that closing quote is more likely the
+                 * stray opening quote of a later line than the end of
+                 * this field: the row is this line (csv.h). */
+                if (memchr(buf + field_pos, '\n', pos - field_pos))
+                    return stray_quote(p, buf, len, field_pos, n + 1, pos - 1, row,
+                                       consumed, where);
                 row_error(&rs, pos, n + 1,
                           "unexpected character after a closing quote");
                 while (pos < len && buf[pos] != delim && buf[pos] != '\n')
@@ -436,6 +527,7 @@ int sa_csv_next(struct sa_csv_parser *p, const char *buf, size_t len, int at_eof
                 p->fields[n].p = buf + off;
             }
             p->fields[n].len = flen;
+            p->quoted[n] = (unsigned char)is_quoted;
             n++;
         }
         if (high && p->opts.check_utf8 &&
@@ -457,6 +549,7 @@ int sa_csv_next(struct sa_csv_parser *p, const char *buf, size_t len, int at_eof
     *consumed = pos;
     row->fields = p->fields;
     row->n_fields = n;
+    row->quoted = quoted ? p->quoted : NULL;
     row->line = p->line;
     /* Outside quotes the only newline is the one that ends the row. */
     row->lines = quoted ? count_newlines(buf, pos) : term == '\n';
@@ -466,5 +559,139 @@ int sa_csv_next(struct sa_csv_parser *p, const char *buf, size_t len, int at_eof
         return SA_EPARSE;
     }
     p->line += row->lines;
+    return SA_OK;
+}
+
+/* --- following a row that does not fit the window -------------------------- */
+
+/*
+ * The same grammar as sa_csv_next, one byte at a time and keeping no
+ * bytes: only where fields and rows end and where a quoted field's
+ * opening line ends. Rare (a row longer than the caller's window), so
+ * kept plain rather than fast.
+ */
+enum skip_state {
+    SKIP_FIELD,    /* at the start of a field */
+    SKIP_UNQUOTED, /* in an unquoted field, or after a bad closing quote */
+    SKIP_QUOTED,   /* in a quoted field */
+    SKIP_QUOTE,    /* a quote in a quoted field: "" or its end? */
+    SKIP_QUOTE_CR, /* a closing quote and a CR: a line end if LF follows */
+};
+
+void sa_csv_skip_begin(struct sa_csv_skip *s, int64_t start, int64_t line)
+{
+    memset(s, 0, sizeof *s);
+    s->start = s->pos = s->line_start = start;
+    s->line = line;
+    s->state = SKIP_FIELD;
+    s->quote_eol = -1;
+}
+
+static int skip_stray(const struct sa_csv_skip *s, int64_t close_at,
+                      unsigned char after, struct sa_csv_skipped *out)
+{
+    out->stray = 1;
+    out->end = s->quote_eol >= 0 ? s->quote_eol : s->pos;
+    out->lines = s->quote_eol >= 0 ? s->quote_eol_lines : s->lines;
+    out->where.line = s->quote_line;
+    out->where.column = s->quote_column;
+    out->where.field = 0;
+    if (close_at < 0)
+        snprintf(out->where.reason, sizeof out->where.reason,
+                 "unterminated quoted field: the quote at line %lld column %lld never "
+                 "closes before the end of the file; its line is set aside",
+                 (long long)s->quote_line, (long long)s->quote_column);
+    else
+        snprintf(out->where.reason, sizeof out->where.reason,
+                 "unterminated quoted field: the quote at line %lld column %lld is "
+                 "closed at byte %lld by a quote followed by 0x%02x, not a delimiter "
+                 "or a line end; its line is set aside",
+                 (long long)s->quote_line, (long long)s->quote_column,
+                 (long long)close_at, after);
+    return SA_OK;
+}
+
+int sa_csv_skip_feed(const struct sa_csv_parser *p, struct sa_csv_skip *s,
+                     const char *buf, size_t len, int at_eof,
+                     struct sa_csv_skipped *out)
+{
+    const char delim = p->opts.delimiter, quote = p->opts.quote;
+
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < len; i++) {
+        const char c = buf[i];
+        const int64_t at = s->pos + (int64_t)i;
+
+        if (c == '\n') {
+            s->lines++;
+            s->line_start = at + 1;
+            if (s->state == SKIP_QUOTED && s->quote_eol < 0) {
+                s->quote_eol = at + 1;
+                s->quote_eol_lines = s->lines;
+            }
+        }
+        switch (s->state) {
+        case SKIP_FIELD:
+            if (c == quote) {
+                s->state = SKIP_QUOTED;
+                s->quote_at = at;
+                s->quote_line = s->line + s->lines;
+                s->quote_column = at - s->line_start + 1;
+                s->quote_eol = -1;
+                break;
+            }
+            s->state = SKIP_UNQUOTED;
+            /* fall through */
+        case SKIP_UNQUOTED:
+            if (c == delim)
+                s->state = SKIP_FIELD;
+            else if (c == '\n')
+                goto row_end;
+            break;
+        case SKIP_QUOTED:
+            if (c == quote)
+                s->state = SKIP_QUOTE;
+            break;
+        case SKIP_QUOTE:
+            if (c == quote) {
+                s->state = SKIP_QUOTED; /* "" */
+                break;
+            }
+            if (c == '\r') {
+                s->state = SKIP_QUOTE_CR;
+                break;
+            }
+            /* fall through */
+        case SKIP_QUOTE_CR:
+            if (c == '\n')
+                goto row_end;
+            if (s->state == SKIP_QUOTE && c == delim) {
+                s->state = SKIP_FIELD;
+                break;
+            }
+            /* The closing quote is followed by something else. */
+            if (s->quote_eol >= 0) {
+                s->pos = at;
+                return skip_stray(s, at - 1 - (s->state == SKIP_QUOTE_CR),
+                                  (unsigned char)c, out);
+            }
+            s->bad = 1;
+            s->state = c == delim ? SKIP_FIELD : SKIP_UNQUOTED;
+            break;
+        }
+        continue;
+    row_end:
+        s->pos = at + 1;
+        out->end = s->pos;
+        out->lines = s->lines;
+        return SA_OK;
+    }
+    s->pos += (int64_t)len;
+    if (!at_eof)
+        return SA_EAGAIN;
+    if (s->state == SKIP_QUOTED)
+        return skip_stray(s, -1, 0, out);
+    out->end = s->pos;
+    out->lines = s->lines;
     return SA_OK;
 }

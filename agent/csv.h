@@ -15,6 +15,21 @@
  * Errors are per row: the row is reported with the reason and where it is
  * (line and byte column), and *consumed tells how far to skip, so one bad
  * row never stops the file.
+ *
+ * Where a bad row ends. A quoted field may hold newlines, so a bad quote
+ * decides how much of the file one row swallows. Two rules keep a stray
+ * quote from taking the rows after it, and text inside a real quoted field
+ * from ever being read as rows:
+ *   - a quote that never closes (the file ends first), or that closes with
+ *     a quote followed by anything but a delimiter or a line end after a
+ *     newline inside the field, did not open a field: the row is the
+ *     physical line that holds that opening quote (with the lines of the
+ *     row before it), and parsing resumes at the line after it;
+ *   - a quote that does close properly ends a field, however long: a field
+ *     past max_field rejects its row, which ends where the row ends.
+ * Deciding may need more bytes than the caller's window holds: a row that
+ * does not fit is followed with sa_csv_skip_*, which keeps no bytes and
+ * gives the same answer.
  */
 #ifndef SA_AGENT_CSV_H
 #define SA_AGENT_CSV_H
@@ -26,11 +41,11 @@
 #include <stdint.h>
 
 struct sa_csv_opts {
-    char delimiter;       /* ',' ';' '\t' '|' */
-    char quote;           /* '"' */
-    size_t max_field;     /* longest field in bytes */
-    size_t max_fields;    /* most fields in a row */
-    int check_utf8;       /* reject invalid UTF-8 */
+    char delimiter;    /* ',' ';' '\t' '|' */
+    char quote;        /* '"' */
+    size_t max_field;  /* longest field in bytes */
+    size_t max_fields; /* most fields in a row */
+    int check_utf8;    /* reject invalid UTF-8 */
 };
 
 struct sa_csv_field {
@@ -41,6 +56,10 @@ struct sa_csv_field {
 struct sa_csv_row {
     struct sa_csv_field *fields; /* owned by the parser */
     size_t n_fields;
+    /* NULL when no field of the row was quoted; else quoted[i] is 1 for a
+     * field written in quotes ("" is the empty string, an unquoted empty
+     * field is null). Owned by the parser. */
+    const unsigned char *quoted;
     int64_t line;  /* line number where the row starts, 1-based */
     int64_t lines; /* newlines consumed by the row */
 };
@@ -50,7 +69,7 @@ struct sa_csv_error {
     int64_t line;   /* 1-based */
     int64_t column; /* 1-based byte column in that line */
     size_t field;   /* 1-based field number */
-    char reason[160];
+    char reason[256];
 };
 
 struct field_ref;
@@ -60,6 +79,7 @@ struct sa_csv_parser {
     int64_t line; /* line of the next row */
     struct sa_csv_field *fields;
     struct field_ref *refs; /* csv.c: fields in the scratch buffer, while parsing */
+    unsigned char *quoted;  /* per field: written in quotes */
     size_t cap_fields;
     struct sa_buf scratch;
 };
@@ -76,8 +96,44 @@ void sa_csv_fini(struct sa_csv_parser *p);
  *   SA_EPARSE  the row is bad: *where says why, *consumed skips it
  */
 int sa_csv_next(struct sa_csv_parser *p, const char *buf, size_t len, int at_eof,
-                struct sa_csv_row *row, size_t *consumed,
-                struct sa_csv_error *where);
+                struct sa_csv_row *row, size_t *consumed, struct sa_csv_error *where);
+
+/*
+ * Following a row that does not fit in the caller's window, byte by byte
+ * and keeping nothing: where it ends, or, for a bad quote (the rules
+ * above), where parsing resumes. Offsets are the caller's (file offsets);
+ * the parser's line is not touched.
+ */
+struct sa_csv_skip {
+    int64_t start, line; /* the row: offset and first line */
+    int64_t pos;         /* scanned up to here */
+    int64_t lines;       /* newlines in [start, pos) */
+    int64_t line_start;  /* offset of the line pos is on */
+    int state;
+    /* the quoted field being read: its opening quote, and the end of the
+     * line that holds it (-1 until seen) with the newlines up to there */
+    int64_t quote_at, quote_line, quote_column;
+    int64_t quote_eol, quote_eol_lines;
+    int bad; /* the row has a problem that does not move its end */
+};
+
+struct sa_csv_skipped {
+    int64_t end;   /* the row, or the stray quote's line, ends here */
+    int64_t lines; /* newlines in [start, end) */
+    int stray;     /* 1: a stray quote; where says where and why */
+    struct sa_csv_error where;
+};
+
+void sa_csv_skip_begin(struct sa_csv_skip *s, int64_t start, int64_t line);
+
+/*
+ * Scan buf[0, len), the bytes at s->pos. at_eof says they are the last.
+ *   SA_EAGAIN  all of buf is scanned: call again with the bytes after it
+ *   SA_OK      *out says where the row (or the stray quote's line) ends
+ */
+int sa_csv_skip_feed(const struct sa_csv_parser *p, struct sa_csv_skip *s,
+                     const char *buf, size_t len, int at_eof,
+                     struct sa_csv_skipped *out);
 
 /* 1 when s[0, len) is valid UTF-8 (no overlongs, no surrogates). */
 int sa_utf8_valid(const char *s, size_t len);

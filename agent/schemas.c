@@ -427,3 +427,18 @@ int sa_schemas_store(struct sa_schema_set *set, struct sa_spool *spool,
     }
     return SA_OK;
 }
+
+int sa_schemas_check_stored(const struct sa_schema_set *set, struct sa_spool *spool,
+                            struct sa_err *err)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        const struct sa_schema *s = set->v[i];
+        int rc = sa_spool_schema_check(spool, s->subject, s->version, s->fingerprint,
+                                       s->definition, err);
+        if (rc) {
+            sa_err_prefix(err, "schema %s v%d: ", s->subject, s->version);
+            return rc;
+        }
+    }
+    return SA_OK;
+}

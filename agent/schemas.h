@@ -36,6 +36,10 @@ const struct sa_schema *sa_schemas_lookup(const struct sa_schema_set *set,
 /* Store every schema in the spool, filling schema->id. */
 int sa_schemas_store(struct sa_schema_set *set, struct sa_spool *spool,
                      struct sa_err *err);
+/* What sa_schemas_store would refuse, found without writing: a subject and
+ * version the spool holds with another definition (`check`). */
+int sa_schemas_check_stored(const struct sa_schema_set *set, struct sa_spool *spool,
+                            struct sa_err *err);
 
 /* 1 when data written with `writer` can be read with `reader`. When not,
  * and why is given, why holds the reason. */

@@ -29,6 +29,7 @@ struct sa_source_conf {
     char *schema; /* "subject" or "subject:vN"; default: the stream name */
     const struct sa_source_ops *ops;
     void *opts; /* ops->opts_size bytes, filled through ops->conf */
+    struct sa_conf_origin origin; /* where its keys were written */
 };
 
 struct sa_source_ops {
@@ -36,6 +37,10 @@ struct sa_source_ops {
     const char *desc;
     const struct sa_conf_entry *conf; /* terminated by an entry with key NULL */
     size_t opts_size;
+    /* Optional: refuse settings that open would refuse, touching nothing
+     * (`check` calls it on every source, open calls it first); errors
+     * name the key through sa_conf_fail(&conf->origin, ...). */
+    int (*check)(const struct sa_source_conf *conf, struct sa_err *err);
     int (*open)(struct sa_source *src, struct sa_err *err);
     /* Add up to sa_batch_room() records (none is fine: nothing is due).
      * Returns SA_OK, SA_EOF when a finite source is done, or a negative rc. */

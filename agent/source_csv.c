@@ -16,7 +16,17 @@
  * Bad rows (parse errors, wrong field count, values that do not fit the
  * schema) go to the dead letters with file:line:column and the reason;
  * after max_errors of them the file is set aside. A file that cannot be
- * read at all is reported and the others go on.
+ * read at all is reported and the others go on. A bad header sets the
+ * file aside with the header's own error.
+ *
+ * The window. Rows are parsed in a window of the file (read_buffer +
+ * 4 x max_field + 64 KiB at most); a dead letter keeps its row whole when
+ * it fits. A row that does not fit is followed to its end without
+ * keeping its bytes (sa_csv_skip_*: the parser's grammar, so the end is
+ * never a newline inside quotes) and dead-lettered as "the bytes at offset
+ * X, length Y of the file". A stray quote found that way resumes parsing
+ * at the line after it (csv.h), which may be behind the read position: the
+ * file is read again from there.
  *
  * Rotation while tailing: a renamed file is read to its end and left
  * (the file now at the path is a new one, found by the next scan); a file
@@ -59,7 +69,7 @@ static const char *const short_rows_symbols[] = {"strict", "null", NULL};
 #define OPT(f) offsetof(struct sa_csv_source_conf, f)
 static const struct sa_conf_entry csv_conf[] = {
     {.type = SA_CONF_STRLIST, .key = "path", .offset = OPT(path),
-     .flags = SA_CONF_REQUIRED,
+     .flags = SA_CONF_REQUIRED | SA_CONF_PATH,
      .desc = "files or globs to read (/data/in/*.csv); .gz files are inflated"},
     {.type = SA_CONF_ENUM, .key = "delimiter", .def = "comma", .offset = OPT(delimiter),
      .symbols = delimiter_symbols, .desc = "field delimiter"},
@@ -81,6 +91,7 @@ static const struct sa_conf_entry csv_conf[] = {
     {.type = SA_CONF_BOOL, .key = "tail", .def = "false", .offset = OPT(tail),
      .desc = "follow files as they grow, across rename and copytruncate rotation"},
     {.type = SA_CONF_STR, .key = "on_done", .def = "keep", .offset = OPT(on_done),
+     .flags = SA_CONF_PATH, .path_prefix = "move:",
      .desc = "after a file's last row is committed: keep, delete or move:<dir>"},
     {.type = SA_CONF_DURATION, .key = "poll_interval", .def = "1s",
      .offset = OPT(poll_interval_ms), .min = 10, .max = 3600000,
@@ -96,6 +107,9 @@ static const struct sa_conf_entry csv_conf[] = {
      .offset = OPT(short_rows), .symbols = short_rows_symbols,
      .desc = "a row missing trailing fields: reject it (strict), or make them null "
              "or their default (null; a field with neither rejects the row)"},
+    {.type = SA_CONF_STR, .key = "null_string", .offset = OPT(null_string),
+     .desc = "an unquoted field spelled so is null (e.g. NULL or \\N); an unquoted empty "
+             "field is always null, a quoted \"\" is the empty string"},
     {.key = NULL},
 };
 #undef OPT
@@ -127,6 +141,9 @@ struct csv_file {
     size_t fp_len; /* fingerprint: hash of the first fp_len bytes */
     uint64_t fp_hash;
     int missing; /* a configured plain path that does not exist */
+    int skipping; /* following a row longer than the window, see skip_step */
+    struct sa_csv_skip skip;
+    int cr_only; /* its first bytes have CR line ends and no LF */
     int on_done_pending; /* done offset handed to the batch, not yet committed */
     uint64_t on_done_gen; /* ... in this batch generation */
     char *error;
@@ -144,6 +161,14 @@ struct csv_ctx {
     int scanned;
     char *move_dir;
 };
+
+/* A blank line: one unquoted empty field ("" on a line of its own is a
+ * value, the empty string). */
+static int blank_row(const struct sa_csv_row *row)
+{
+    return row->n_fields == 1 && row->fields[0].len == 0 &&
+           !(row->quoted && row->quoted[0]);
+}
 
 /* --- file identity ------------------------------------------------------ */
 
@@ -422,7 +447,9 @@ static struct csv_file *file_open(struct sa_source *src, const char *path,
                 size_t used;
                 int rc = sa_csv_next(&f->parser, (const char *)f->win.data + f->win_pos,
                                      f->win.len - f->win_pos, f->eof, &hdr, &used, &where);
-                if (rc == SA_OK) {
+                if (rc == SA_OK && blank_row(&hdr)) {
+                    f->win_pos += used;
+                } else if (rc == SA_OK) {
                     f->header_pending = 0;
                     if (!ctx->conf->columns.n && map_columns(src, f, &hdr) != 0)
                         return f;
@@ -454,7 +481,8 @@ static int window_fill(struct csv_ctx *ctx, struct csv_file *f)
     size_t chunk = (size_t)ctx->conf->read_buffer;
     int got;
 
-    if (f->win_pos > 0 && (f->win_pos == f->win.len || f->win_pos >= f->win.len / 2)) {
+    if (f->win_pos > 0 && (f->win_pos == f->win.len || f->win_pos >= f->win.len / 2 ||
+                           f->win.len + chunk > f->win.max)) {
         memmove(f->win.data, f->win.data + f->win_pos, f->win.len - f->win_pos);
         f->win.len -= f->win_pos;
         f->win_offset += (int64_t)f->win_pos;
@@ -487,10 +515,18 @@ static int window_fill(struct csv_ctx *ctx, struct csv_file *f)
     }
     f->eof = 0;
     f->win.len += (size_t)got;
-    /* A UTF-8 byte order mark at the start of the file is not data. */
-    if (f->win_offset == 0 && f->win_pos == 0 && f->win.len >= 3 &&
-        memcmp(f->win.data, "\xEF\xBB\xBF", 3) == 0)
-        f->win_pos = 3;
+    if (f->win_offset == 0 && f->win_pos == 0 && f->win.len == (size_t)got) {
+        /* A UTF-8 byte order mark at the start of the file is not data. */
+        if (f->win.len >= 3 && memcmp(f->win.data, "\xEF\xBB\xBF", 3) == 0)
+            f->win_pos = 3;
+        /* Lines ended by CR alone (classic Mac OS): no LF in the first
+         * read, and more than one CR. */
+        if (!memchr(f->win.data, '\n', f->win.len)) {
+            const uint8_t *cr = memchr(f->win.data, '\r', f->win.len);
+            f->cr_only =
+                cr && memchr(cr + 1, '\r', f->win.len - (size_t)(cr + 1 - f->win.data));
+        }
+    }
     return 1;
 }
 
@@ -569,11 +605,24 @@ static int add_row(struct sa_source *src, struct sa_batch *batch, struct csv_fil
         }
     }
     for (size_t i = 0; i < row->n_fields; i++) {
-        int field = f->col_map[i];
+        const struct sa_csv_field *cf = &row->fields[i];
+        const char *ns = ctx->conf->null_string;
+        int field = f->col_map[i], quoted = row->quoted && row->quoted[i];
         if (field < 0)
             continue;
-        if (sa_record_set_text(rec, field, row->fields[i].p, row->fields[i].len,
-                               &rerr) != SA_OK) {
+        /* PostgreSQL's COPY CSV rule: unquoted empty (or null_string) is
+         * null, a quoted "" is the empty string where a string goes. A
+         * null where none may go takes the field's default, if any. */
+        if (!quoted && ns && cf->len == strlen(ns) && memcmp(cf->p, ns, cf->len) == 0) {
+            const struct sa_schema_field *sf = &src->schema->fields[field];
+            if (!sf->nullable && sf->default_json)
+                continue;
+            rc = sa_record_set_null(rec, field, &rerr);
+        } else if (quoted && cf->len == 0 && src->schema->fields[field].kind == AVRO_STRING)
+            rc = sa_record_set_string(rec, field, "", 0, &rerr);
+        else
+            rc = sa_record_set_text(rec, field, cf->p, cf->len, &rerr);
+        if (rc != SA_OK) {
             const char *p = row->fields[i].p;
             int64_t col = p >= raw && p < raw + raw_len ? column_of(raw, p) : 1;
             snprintf(reason, sizeof reason, "column %zu: %s", i + 1, rerr.msg);
@@ -618,6 +667,7 @@ static void check_rotation(struct sa_source *src, struct csv_file *f)
                 "source=%s size=%lld offset=%" PRId64 " key=%s", src->conf->name,
                 (long long)mine.st_size, pos, f->key);
         if (file_seek(f, 0, 1) == 0) {
+            f->skipping = 0;
             f->header_pending = ctx->conf->header;
             f->committed = -1; /* the new identity's position must be stored */
             f->rotated = 0;
@@ -654,6 +704,119 @@ static int quiet(struct csv_ctx *ctx, struct csv_file *f)
            ctx->conf->poll_interval_ms;
 }
 
+/* A row whose bytes are not kept: the `length` bytes at `offset` of the
+ * file (I4: where to read it back, never a cut-off copy). */
+static int reject_ref(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
+                      int64_t line, int64_t column, const char *why, int64_t offset,
+                      int64_t length, struct sa_err *err)
+{
+    char reason[512];
+
+    snprintf(reason, sizeof reason,
+             "%s; the row is not kept here: it is the %" PRId64
+             " bytes at offset %" PRId64 " of %s%s",
+             why, length, offset, f->path, f->is_gz ? " (after decompression)" : "");
+    return reject_row(src, batch, f, line, column, reason, NULL, 0, err);
+}
+
+/*
+ * The row at the window's start does not fit in the window: follow it
+ * with the parser's skip scanner (csv.h), reading on through the window
+ * without keeping what was scanned. The position handed to the batch
+ * stays at the row's start until it is decided (a kill -9 starts over).
+ */
+static void skip_begin(struct csv_file *f)
+{
+    sa_csv_skip_begin(&f->skip, f->win_offset + (int64_t)f->win_pos, f->parser.line);
+    f->skipping = 1;
+}
+
+/* The skipped row is decided: dead-letter it and go on after it. */
+static int skip_done(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
+                     const struct sa_csv_skipped *out, struct sa_err *err)
+{
+    struct csv_ctx *ctx = src->ctx;
+    const int64_t start = f->skip.start, length = out->end - start, line = f->skip.line;
+    char why[256];
+
+    f->skipping = 0;
+    if (f->header_pending) {
+        file_fail(ctx, src, f, "%s:%" PRId64 ": the header %s", f->path, line,
+                  out->stray ? out->where.reason : "does not fit in the read window");
+        return SA_OK;
+    }
+    if (!out->stray) {
+        /* It ended in the bytes just read: go on right after it. */
+        f->win_pos = (size_t)(out->end - f->win_offset);
+        f->parser.line = line + out->lines;
+        snprintf(why, sizeof why,
+                 "row longer than %zu bytes (read_buffer + 4 x "
+                 "max_field + 64 KiB)",
+                 (size_t)f->win.max);
+        return reject_ref(src, batch, f, line, 1, why, start, length, err);
+    }
+    /* A stray quote: the row is the quote's line, behind the read
+     * position. Read it again when it fits, then go on after it. */
+    if ((uint64_t)length <= f->win.max) {
+        if (file_seek(f, start, line) != 0)
+            goto seek_failed;
+        while (f->win.len < (size_t)length) {
+            int got = window_fill(ctx, f);
+            if (got <= 0) {
+                file_fail(ctx, src, f, "cannot read %s again at offset %" PRId64 ": %s",
+                          f->path, start, got < 0 ? strerror(errno) : "it got shorter");
+                return SA_OK;
+            }
+        }
+        f->win_pos = (size_t)length;
+        f->parser.line = line + out->lines;
+        return reject_row(src, batch, f, out->where.line, out->where.column,
+                          out->where.reason, f->win.data, (size_t)length, err);
+    }
+    if (file_seek(f, out->end, line + out->lines) != 0)
+        goto seek_failed;
+    return reject_ref(src, batch, f, out->where.line, out->where.column,
+                      out->where.reason, start, length, err);
+seek_failed:
+    file_fail(ctx, src, f,
+              "cannot seek %s back to offset %" PRId64 " after a stray quote", f->path,
+              start);
+    return SA_OK;
+}
+
+/* One step of following a long row: scan what the window holds, or read
+ * more. SA_OK: go on; SA_EAGAIN: nothing more to read now; else an error. */
+static int skip_step(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
+                     struct sa_err *err)
+{
+    struct csv_ctx *ctx = src->ctx;
+    struct sa_csv_skipped out;
+    size_t avail = f->win.len - f->win_pos;
+    int got;
+
+    if (avail > 0) {
+        int rc =
+            sa_csv_skip_feed(&f->parser, &f->skip,
+                             (const char *)f->win.data + f->win_pos, avail, 0, &out);
+        if (rc == SA_OK)
+            return skip_done(src, batch, f, &out, err);
+        f->win_pos = f->win.len; /* scanned: the next fill drops it */
+        return SA_OK;
+    }
+    got = window_fill(ctx, f);
+    if (got > 0)
+        return SA_OK;
+    if (got < 0) {
+        file_fail(ctx, src, f, "cannot read %s: %s", f->path,
+                  errno ? strerror(errno) : "read error");
+        return SA_OK;
+    }
+    if (ctx->conf->tail || !quiet(ctx, f))
+        return SA_EAGAIN;
+    sa_csv_skip_feed(&f->parser, &f->skip, "", 0, 1, &out);
+    return skip_done(src, batch, f, &out, err);
+}
+
 /* Read rows of f into the batch, up to room. */
 static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
                      size_t room, int *added, struct sa_err *err)
@@ -668,10 +831,26 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
         size_t used;
         const char *start = (const char *)f->win.data + f->win_pos;
         size_t avail = f->win.len - f->win_pos;
+        int prc;
+
+        if (f->cr_only) {
+            file_fail(ctx, src, f, "%s: lines end with CR alone (classic Mac OS), which "
+                      "this reader does not take; convert them first, e.g. tr '\\r' "
+                      "'\\n'", f->path);
+            break;
+        }
+        if (f->skipping) {
+            rc = skip_step(src, batch, f, err);
+            if (rc == SA_EAGAIN)
+                break;
+            if (rc)
+                return rc;
+            continue;
+        }
         /* Parsed as if more may come; only a row cut off by the end of the
          * window asks whether this is really the end (quiet() costs an
          * fstat, too much for every row). */
-        int prc = sa_csv_next(&f->parser, start, avail, 0, &row, &used, &where);
+        prc = sa_csv_next(&f->parser, start, avail, 0, &row, &used, &where);
         if (prc == SA_EAGAIN && f->eof && !tail && quiet(ctx, f))
             prc = sa_csv_next(&f->parser, start, avail, 1, &row, &used, &where);
 
@@ -691,19 +870,7 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
             }
             got = window_fill(ctx, f);
             if (got == -2) {
-                /* A row longer than the window: drop the window up to its last
-                 * newline as one bad row and go on after it. */
-                char reason[128];
-                const char *nl = memrchr(start, '\n', avail);
-                size_t skip = nl ? (size_t)(nl - start) + 1 : avail;
-                snprintf(reason, sizeof reason, "row longer than %zu bytes",
-                         (size_t)f->win.max);
-                rc = reject_row(src, batch, f, f->parser.line, 1, reason, start,
-                                skip > 4096 ? 4096 : skip, err);
-                if (rc)
-                    return rc;
-                f->parser.line++;
-                f->win_pos += skip;
+                skip_begin(f); /* a row longer than the window */
                 continue;
             }
             if (got < 0) {
@@ -716,6 +883,11 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
             continue;
         }
         f->win_pos += used;
+        if (prc == SA_EPARSE && f->header_pending) {
+            file_fail(ctx, src, f, "%s:%" PRId64 ":%" PRId64 ": bad header: %s", f->path,
+                      where.line, where.column, where.reason);
+            break;
+        }
         if (prc == SA_EPARSE) {
             rc = reject_row(src, batch, f, where.line, where.column, where.reason, start,
                             used, err);
@@ -723,14 +895,14 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
                 return rc;
             continue;
         }
+        if (blank_row(&row))
+            continue;
         if (f->header_pending) {
             f->header_pending = 0;
             if (!ctx->conf->columns.n && map_columns(src, f, &row) != 0)
                 break;
             continue;
         }
-        if (row.n_fields == 1 && row.fields[0].len == 0)
-            continue; /* a blank line */
         if (!f->col_map) {
             file_fail(ctx, src, f, "%s: no header and no columns configured", f->path);
             break;
@@ -742,8 +914,9 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
         *added += (int)(f->accepted - before);
     }
 
-    /* Hand the position after the last consumed row to the batch. */
-    int64_t pos = f->win_offset + (int64_t)f->win_pos;
+    /* Hand the position after the last consumed row to the batch (while
+     * a long row is followed, its start). */
+    int64_t pos = f->skipping ? f->skip.start : f->win_offset + (int64_t)f->win_pos;
     if (pos != f->committed || (f->done && !f->done_reported)) {
         /* A file set aside is not stored as done: the next start tries it
          * again from here (a read error may pass, a fixed config may map
@@ -760,8 +933,8 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
             f->on_done_pending = !f->failed;
             f->on_done_gen = sa_batch_generation(batch);
             sa_logf(SA_LOG_INFO, "csv file finished",
-                    "source=%s accepted=%" PRIu64 " rejected=%" PRIu64,
-                    src->conf->name, f->accepted, f->rejected);
+                    "source=%s file=%s accepted=%" PRIu64 " rejected=%" PRIu64,
+                    src->conf->name, f->path, f->accepted, f->rejected);
             /* Only its identity is kept from now on (I5: a watched
              * directory of many files must not keep a window each). */
             file_close_handles(f);
@@ -871,26 +1044,51 @@ static void scan(struct sa_source *src)
 
 /* --- the source operations ---------------------------------------------------- */
 
+/* Everything open would refuse in the settings, checked before anything
+ * is opened; `check` runs it too. */
+static int csv_check(const struct sa_source_conf *sc, struct sa_err *err)
+{
+    const struct sa_csv_source_conf *conf = sc->opts;
+    const struct sa_conf_origin *at = &sc->origin;
+
+    if (!conf->quote || strlen(conf->quote) != 1)
+        return sa_conf_fail(at, "quote", SA_ECONFIG, err,
+                            "must be one character, not '%s'",
+                            conf->quote ? conf->quote : "");
+    if (strcmp(conf->on_done, "keep") != 0 && strcmp(conf->on_done, "delete") != 0 &&
+        strncmp(conf->on_done, "move:", 5) != 0)
+        return sa_conf_fail(at, "on_done", SA_ECONFIG, err,
+                            "must be keep, delete or move:<dir>, not '%s'",
+                            conf->on_done);
+    if (conf->tail && strcmp(conf->on_done, "keep") != 0)
+        return sa_conf_fail(at, "on_done", SA_ECONFIG, err,
+                            "%s makes no sense with tail: true: a followed file is "
+                            "never finished",
+                            conf->on_done);
+    if (!conf->header && conf->columns.n == 0)
+        return sa_conf_fail(at, "header", SA_ECONFIG, err,
+                            "false needs columns: to name the columns");
+    if (strncmp(conf->on_done, "move:", 5) == 0) {
+        struct stat st;
+        if (stat(conf->on_done + 5, &st) != 0)
+            return sa_conf_fail(at, "on_done", SA_ECONFIG, err, "%s: %s", conf->on_done,
+                                strerror(errno));
+        if (!S_ISDIR(st.st_mode))
+            return sa_conf_fail(at, "on_done", SA_ECONFIG, err, "%s: not a directory",
+                                conf->on_done);
+    }
+    return SA_OK;
+}
+
 static int csv_open(struct sa_source *src, struct sa_err *err)
 {
     const struct sa_csv_source_conf *conf = src->conf->opts;
     struct csv_ctx *ctx;
     int rc;
 
-    if (!conf->quote || strlen(conf->quote) != 1)
-        return sa_err_set(err, SA_ECONFIG, "quote must be one character, not '%s'",
-                          conf->quote ? conf->quote : "");
-    if (strcmp(conf->on_done, "keep") != 0 && strcmp(conf->on_done, "delete") != 0 &&
-        strncmp(conf->on_done, "move:", 5) != 0)
-        return sa_err_set(err, SA_ECONFIG, "on_done must be keep, delete or "
-                          "move:<dir>, not '%s'", conf->on_done);
-    if (conf->tail && strcmp(conf->on_done, "keep") != 0)
-        return sa_err_set(err, SA_ECONFIG, "on_done: %s makes no sense with tail: a "
-                          "followed file is never finished", conf->on_done);
-    if (!conf->header && conf->columns.n == 0)
-        return sa_err_set(err, SA_ECONFIG, "header: false needs columns: to name "
-                          "the columns");
-
+    rc = csv_check(src->conf, err);
+    if (rc)
+        return rc;
     ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return sa_err_set(err, SA_ENOMEM, "out of memory");
@@ -901,15 +1099,9 @@ static int csv_open(struct sa_source *src, struct sa_err *err)
     ctx->parse_opts.quote = conf->quote[0];
     ctx->parse_opts.max_field = (size_t)conf->max_field;
     if (strncmp(conf->on_done, "move:", 5) == 0) {
-        struct stat st;
         ctx->move_dir = strdup(conf->on_done + 5);
         if (!ctx->move_dir) {
             rc = sa_err_set(err, SA_ENOMEM, "out of memory");
-            goto out;
-        }
-        if (stat(ctx->move_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            rc = sa_err_set(err, SA_ECONFIG, "on_done: move:%s: not a directory",
-                            ctx->move_dir);
             goto out;
         }
     }
@@ -1052,6 +1244,7 @@ const struct sa_source_ops sa_source_csv_ops = {
     .desc = "CSV files (RFC 4180): import, watch a glob, or tail; .gz inflated",
     .conf = csv_conf,
     .opts_size = sizeof(struct sa_csv_source_conf),
+    .check = csv_check,
     .open = csv_open,
     .poll = csv_poll,
     .committed = csv_committed,

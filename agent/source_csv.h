@@ -25,6 +25,7 @@ struct sa_csv_source_conf {
     struct sa_kvlist formats; /* field -> strptime-style format of its text */
     char *timezone;           /* of timestamps without a zone: UTC, +02:00 */
     int short_rows;           /* 0 strict: reject; 1 null: missing fields null */
+    char *null_string; /* an unquoted field spelled so is null; NULL: none */
 };
 
 extern const struct sa_source_ops sa_source_csv_ops;

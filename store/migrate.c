@@ -171,7 +171,7 @@ out:
 
 /* Create format SA_SPOOL_FORMAT in an empty database. *raced is set when
  * another process created it first (then nothing was done here). */
-static int create(sqlite3 *db, const char *path, int *raced,
+static int create(sqlite3 *db, const char *path, unsigned flags, int *raced,
                   struct sa_err *err)
 {
     sqlite3_stmt *stmt = NULL;
@@ -225,8 +225,9 @@ static int create(sqlite3 *db, const char *path, int *raced,
     rc = exec(db, path, SA_SQL_TXN_COMMIT, "cannot commit the new spool", err);
     if (rc)
         goto out;
-    sa_log(SA_LOG_INFO, "spool created", "path", path, "origin_id", origin_id,
-           (const char *)0);
+    if (!(flags & SA_SPOOL_QUIET))
+        sa_log(SA_LOG_INFO, "spool created", "path", path, "origin_id", origin_id,
+               (const char *)0);
 out:
     sqlite3_finalize(stmt);
     rollback(db);
@@ -362,7 +363,7 @@ int sa_migrate_open(sqlite3 *db, const char *path, unsigned flags,
         if (attempt > 0)
             return sa_err_set(err, SA_ECORRUPT, "spool %s: empty although "
                               "another process created it", path);
-        rc = create(db, path, &raced, err);
+        rc = create(db, path, flags, &raced, err);
         if (rc)
             return rc;
         if (!raced)

@@ -389,7 +389,7 @@ int sa_spool_salvage(const char *bad_path, const char *out_path,
      * is readable), then one transaction that fills it. */
     memset(&opts, 0, sizeof opts);
     opts.path = (char *)out_path;
-    rc = sa_spool_open(&created, &opts, SA_SPOOL_CREATE, err);
+    rc = sa_spool_open(&created, &opts, SA_SPOOL_CREATE | SA_SPOOL_QUIET, err);
     if (rc)
         goto out;
     snprintf(res->origin_id, sizeof res->origin_id, "%s",

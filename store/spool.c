@@ -519,25 +519,20 @@ const char *sa_spool_path(const struct sa_spool *spool) { return spool->path; }
 
 /* --- schemas ------------------------------------------------------------ */
 
-int sa_spool_schema_put(struct sa_spool *spool, const char *subject,
-                        int version, uint64_t fingerprint,
-                        const char *definition, int64_t *schema_id,
-                        struct sa_err *err)
+/* Look subject/version up: *schema_id is its row id when it is stored
+ * with this definition (the same fingerprint or text), 0 when it is not
+ * stored; a different definition is SA_ESCHEMA. The one place that
+ * decides what a conflicting schema is, for put and for check. */
+static int schema_find(struct sa_spool *spool, const char *subject, int version,
+                       uint64_t fingerprint, const char *definition, int64_t *schema_id,
+                       struct sa_err *err)
 {
-    sqlite3_stmt *find = NULL, *insert = NULL;
-    int src, rc;
+    sqlite3_stmt *find = stmt_get(spool, STMT_SCHEMA_FIND, err);
+    int src, rc = SA_OK;
 
-    if (!subject || !definition)
-        return sa_err_set(err, SA_EINVAL, "spool %s: schema without subject "
-                          "or definition", spool->path);
-    rc = run(spool, STMT_BEGIN_IMMEDIATE, "begin", err);
-    if (rc)
-        goto out;
-    find = stmt_get(spool, STMT_SCHEMA_FIND, err);
-    if (!find) {
-        rc = stmt_err(err);
-        goto out;
-    }
+    *schema_id = 0;
+    if (!find)
+        return stmt_err(err);
     src = sqlite3_bind_text(find, 1, subject, -1, SQLITE_STATIC);
     if (src == SQLITE_OK)
         src = sqlite3_bind_int(find, 2, version);
@@ -548,24 +543,49 @@ int sa_spool_schema_put(struct sa_spool *spool, const char *subject,
         uint64_t stored_fp = (uint64_t)sqlite3_column_int64(find, 1);
         int same = (fingerprint != 0 && stored_fp == fingerprint) ||
                    (stored && strcmp(stored, definition) == 0);
-        if (!same) {
+        if (same)
+            *schema_id = sqlite3_column_int64(find, 0);
+        else
             rc = sa_err_set(err, SA_ESCHEMA, "spool %s: schema %s v%d is "
                             "already stored with a different definition",
                             spool->path, subject, version);
-            goto out;
-        }
-        *schema_id = sqlite3_column_int64(find, 0);
-        stmt_done(find);
-        find = NULL;
+    } else if (src != SQLITE_DONE) {
+        rc = fail(spool, src, "cannot look the schema up", err);
+    }
+    stmt_done(find);
+    return rc;
+}
+
+int sa_spool_schema_check(struct sa_spool *spool, const char *subject, int version,
+                          uint64_t fingerprint, const char *definition,
+                          struct sa_err *err)
+{
+    int64_t id;
+    return schema_find(spool, subject, version, fingerprint, definition, &id, err);
+}
+
+int sa_spool_schema_put(struct sa_spool *spool, const char *subject, int version,
+                        uint64_t fingerprint, const char *definition,
+                        int64_t *schema_id, struct sa_err *err)
+{
+    sqlite3_stmt *insert = NULL;
+    int src, rc;
+
+    if (!subject || !definition)
+        return sa_err_set(err, SA_EINVAL,
+                          "spool %s: schema without subject "
+                          "or definition",
+                          spool->path);
+    rc = run(spool, STMT_BEGIN_IMMEDIATE, "begin", err);
+    if (rc)
+        goto out;
+    rc = schema_find(spool, subject, version, fingerprint, definition, schema_id, err);
+    if (rc)
+        goto out;
+    if (*schema_id) {
         rc = run(spool, STMT_COMMIT, "commit", err);
         goto out;
     }
-    if (src != SQLITE_DONE) {
-        rc = fail(spool, src, "cannot look the schema up", err);
-        goto out;
-    }
-    stmt_done(find);
-    find = NULL;
     insert = stmt_get(spool, STMT_SCHEMA_INSERT, err);
     if (!insert) {
         rc = stmt_err(err);
@@ -587,7 +607,6 @@ int sa_spool_schema_put(struct sa_spool *spool, const char *subject,
     *schema_id = sqlite3_last_insert_rowid(spool->db);
     rc = run(spool, STMT_COMMIT, "commit", err);
 out:
-    stmt_done(find);
     stmt_done(insert);
     if (rc)
         rollback(spool);

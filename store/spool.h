@@ -38,6 +38,10 @@ struct sa_spool_opts {
 
 #define SA_SPOOL_CREATE 0x1   /* create the file when missing */
 #define SA_SPOOL_READONLY 0x2 /* status, verify: never write */
+/* With CREATE: do not log "spool created". Salvage creates its target with
+ * a fresh origin_id that the salvaged one replaces, and reports which
+ * origin_id the file ends up with itself. */
+#define SA_SPOOL_QUIET 0x4
 
 struct sa_spool;
 
@@ -61,6 +65,11 @@ int sa_spool_schema_put(struct sa_spool *spool, const char *subject,
                         int version, uint64_t fingerprint,
                         const char *definition, int64_t *schema_id /* out */,
                         struct sa_err *err);
+/* What sa_spool_schema_put would refuse, found read-only (`check`):
+ * SA_ESCHEMA when subject/version is stored with another definition. */
+int sa_spool_schema_check(struct sa_spool *spool, const char *subject, int version,
+                          uint64_t fingerprint, const char *definition,
+                          struct sa_err *err);
 /* Look a schema up by id. *subject and *definition are malloc'd copies
  * owned by the caller. */
 int sa_spool_schema_get(struct sa_spool *spool, int64_t schema_id,

@@ -30,6 +30,7 @@ struct sa_sink_conf {
     const struct sa_sink_ops *ops;
     void *opts;
     const char *agent_id; /* agent.id, borrowed from the config */
+    struct sa_conf_origin origin; /* where its keys were written */
 };
 
 enum sa_sink_outcome {
@@ -76,6 +77,11 @@ struct sa_sink_ops {
     const char *desc;
     const struct sa_conf_entry *conf; /* terminated by an entry with key NULL */
     size_t opts_size;
+    /* Optional: refuse settings that open would refuse, without
+     * connecting or creating anything (`check` calls it on every sink,
+     * open calls it first); errors name the key through
+     * sa_conf_fail(&conf->origin, ...). */
+    int (*check)(const struct sa_sink_conf *conf, struct sa_err *err);
     int (*open)(struct sa_sink *sink, struct sa_err *err);
     /* Take records [view->start_index, view->count) of the segment. SA_OK:
      * taken, outcomes follow through poll_acks. SA_EAGAIN: no room now,

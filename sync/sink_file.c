@@ -10,7 +10,9 @@
  *
  * format: avro
  *   Avro object container files (deflate codec) with the segment's writer
- *   schema: one file per stream and schema version,
+ *   schema embedded as written (its .avsc text, so logicalType, default
+ *   and doc reach the reader; sync/ocf.h): one file per stream and schema
+ *   version,
  *   <stream>-v<version>-<UTC time>-<n>.avro. The datum holds the fields
  *   only, so the identity goes into a sidecar next to it,
  *   <same name>.ids: line i is {"_origin_id":…,"_seq":…,"_op":…} of
@@ -39,6 +41,7 @@
 #include "agent/base/buf.h"
 #include "agent/base/log.h"
 #include "sync/encode.h"
+#include "sync/ocf.h"
 
 #include <avro.h>
 #include <dirent.h>
@@ -70,7 +73,7 @@ static const char *const format_symbols[] = {"ndjson", "avro", NULL};
 static const struct sa_conf_entry file_conf[] = {
     {.type = SA_CONF_STR, .key = "path", .offset = offsetof(struct file_opts, path),
      .desc = "directory the files are written to (created when missing)",
-     .flags = SA_CONF_REQUIRED},
+     .flags = SA_CONF_REQUIRED | SA_CONF_PATH},
     {.type = SA_CONF_ENUM, .key = "format", .def = "ndjson",
      .offset = offsetof(struct file_opts, format), .symbols = format_symbols,
      .desc = "ndjson: one JSON object per line with _origin_id/_seq/_op; "
@@ -93,11 +96,9 @@ struct out_file {
     int64_t bytes;    /* in the file (ndjson), or estimated (avro) */
     uint64_t records; /* in the file */
     int fd;           /* ndjson */
-    FILE *fp;         /* avro container, owned by writer */
-    avro_file_writer_t writer;
-    FILE *ids;        /* avro sidecar */
-    avro_value_t value;
-    int has_value;
+    FILE *fp;         /* avro container */
+    struct sa_ocf_writer ocf; /* writes into fp */
+    FILE *ids;                /* avro sidecar */
 };
 
 struct file_sink {
@@ -150,16 +151,13 @@ static int close_file(struct file_sink *fs, struct out_file *f, int sync,
             rc = io_error(fs, "close", f->path, errno, err);
         f->fd = -1;
     }
-    if (f->writer) {
-        if (sync && (avro_file_writer_flush(f->writer) != 0 ||
-                     fflush(f->fp) != 0 ||
+    if (f->fp) {
+        if (sync && (sa_ocf_flush(&f->ocf, NULL) != SA_OK ||
                      (fs->o->fsync && fsync(fileno(f->fp)) != 0)))
             rc = io_error(fs, "writing", f->path, errno, err);
-        /* Closes f->fp too. */
-        if (avro_file_writer_close(f->writer) != 0 && !rc)
-            rc = sa_err_set(err, SA_EIO, "sink %s: closing %s: %s", fs->name,
-                            f->path, avro_strerror());
-        f->writer = NULL;
+        sa_ocf_fini(&f->ocf);
+        if (fclose(f->fp) != 0 && !rc)
+            rc = io_error(fs, "closing", f->path, errno, err);
         f->fp = NULL;
     }
     if (f->ids) {
@@ -169,10 +167,6 @@ static int close_file(struct file_sink *fs, struct out_file *f, int sync,
         if (fclose(f->ids) != 0 && !rc)
             rc = io_error(fs, "closing", f->path, errno, err);
         f->ids = NULL;
-    }
-    if (f->has_value) {
-        avro_value_decref(&f->value);
-        f->has_value = 0;
     }
     f->bytes = 0;
     f->records = 0;
@@ -237,14 +231,11 @@ static int open_avro(struct file_sink *fs, struct out_file *f,
         close(fd);
         return rc;
     }
-    if (avro_file_writer_create_with_codec_fp(f->fp, f->path, 1, schema->avro,
-                                              &f->writer, "deflate",
-                                              AVRO_BLOCK_BYTES) != 0) {
-        rc = sa_err_set(err, SA_EIO, "sink %s: creating %s: %s", fs->name,
-                        f->path, avro_strerror());
+    if ((rc = sa_ocf_open(&f->ocf, f->fp, schema->definition, "deflate",
+                          AVRO_BLOCK_BYTES, err))) {
+        sa_err_prefix(err, "sink %s: creating %s: ", fs->name, f->path);
         fclose(f->fp);
         f->fp = NULL;
-        f->writer = NULL;
         return rc;
     }
     snprintf(ids_path, sizeof ids_path, "%s.ids", f->path);
@@ -255,10 +246,6 @@ static int open_avro(struct file_sink *fs, struct out_file *f,
             close(fd);
         return rc;
     }
-    if (avro_generic_value_new(schema->iface, &f->value) != 0)
-        return sa_err_set(err, SA_ENOMEM, "sink %s: %s", fs->name,
-                          avro_strerror());
-    f->has_value = 1;
     f->schema_id = schema->id;
     return SA_OK;
 }
@@ -376,9 +363,9 @@ static int send_ndjson(struct file_sink *fs, struct sa_sink *sink,
 
 static int sync_avro(struct file_sink *fs, struct out_file *f, struct sa_err *err)
 {
-    if (!f->writer)
+    if (!f->fp)
         return SA_OK;
-    if (avro_file_writer_flush(f->writer) != 0 || fflush(f->fp) != 0 ||
+    if (sa_ocf_flush(&f->ocf, NULL) != SA_OK ||
         (fs->o->fsync && fsync(fileno(f->fp)) != 0) || fflush(f->ids) != 0 ||
         (fs->o->fsync && fsync(fileno(f->ids)) != 0)) {
         int rc = io_error(fs, "writing", f->path, errno, err);
@@ -398,8 +385,7 @@ static int send_avro(struct file_sink *fs, struct sa_sink *sink,
     uint32_t ok_first = view->start_index, ok_count = 0;
     int rc;
 
-    if (f->writer && f->schema_id != schema->id &&
-        (rc = close_file(fs, f, 1, err)))
+    if (f->fp && f->schema_id != schema->id && (rc = close_file(fs, f, 1, err)))
         return rc;
     sa_segment_iter_init(&it, view);
     while ((rc = sa_segment_iter_next(&it, &rec, err)) == SA_OK &&
@@ -407,23 +393,18 @@ static int send_avro(struct file_sink *fs, struct sa_sink *sink,
         const char *bad = NULL;
         char why[200];
 
-        if (rec.body_len > AVRO_BLOCK_BYTES / 2) {
-            snprintf(why, sizeof why,
-                     "record of %zu bytes is larger than an Avro block",
-                     rec.body_len);
-            bad = why;
-        }
-        if (!bad && f->writer && f->records > 0 &&
+        /* A record larger than a block gets a block of its own. */
+        if (f->fp && f->records > 0 &&
             f->bytes + (int64_t)rec.body_len > fs->o->rotate_bytes &&
             (rc = close_file(fs, f, 1, err)))
             return rc;
-        if (!f->writer && (rc = open_avro(fs, f, schema, err))) {
+        if (!f->fp && (rc = open_avro(fs, f, schema, err))) {
             close_file(fs, f, 0, NULL);
             return rc;
         }
-        if (!bad) {
-            /* Check the body with our bounded decoder first: avro-c trusts
-             * lengths it reads and ignores trailing bytes. */
+        {
+            /* The body goes into the container as it is: our bounded
+             * decoder checks that it is one whole record of the schema. */
             struct sa_err enc = {0};
             sa_buf_reset(&fs->line);
             if (sa_encode_json(schema, rec.body, rec.body_len, NULL, NULL,
@@ -431,18 +412,6 @@ static int send_avro(struct file_sink *fs, struct sa_sink *sink,
                 snprintf(why, sizeof why, "%s", enc.msg);
                 bad = why;
             }
-        }
-        if (!bad) {
-            avro_reader_t r = avro_reader_memory((const char *)rec.body,
-                                                 (int64_t)rec.body_len);
-            avro_value_reset(&f->value);
-            if (!r || avro_value_read(r, &f->value) != 0) {
-                snprintf(why, sizeof why, "not valid Avro for %s v%d: %s",
-                         schema->subject, schema->version, avro_strerror());
-                bad = why;
-            }
-            if (r)
-                avro_reader_free(r);
         }
         if (bad) {
             if (ok_count &&
@@ -456,9 +425,8 @@ static int send_avro(struct file_sink *fs, struct sa_sink *sink,
             ok_count = 0;
             continue;
         }
-        if (avro_file_writer_append_value(f->writer, &f->value) != 0) {
-            rc = sa_err_set(err, SA_EIO, "sink %s: writing %s: %s", fs->name,
-                            f->path, avro_strerror());
+        if ((rc = sa_ocf_append(&f->ocf, rec.body, rec.body_len, err))) {
+            sa_err_prefix(err, "sink %s: %s: ", fs->name, f->path);
             close_file(fs, f, 0, NULL);
             return rc;
         }
@@ -555,20 +523,35 @@ static int repair_partial_lines(struct file_sink *fs, struct sa_err *err)
     return rc;
 }
 
+/* What open would refuse, found without creating anything: the directory
+ * must be one, or be creatable. */
+static int file_check(const struct sa_sink_conf *conf, struct sa_err *err)
+{
+    const struct file_opts *o = conf->opts;
+    char why[200];
+
+    if (!o || !o->path || !o->path[0])
+        return sa_conf_fail(&conf->origin, "path", SA_ECONFIG, err, "is required");
+    if (o->format != FMT_NDJSON && o->format != FMT_AVRO)
+        return sa_conf_fail(&conf->origin, "format", SA_ECONFIG, err, "bad format %d",
+                            o->format);
+    if (o->rotate_bytes <= 0)
+        return sa_conf_fail(&conf->origin, "rotate_bytes", SA_ECONFIG, err,
+                            "must be > 0");
+    if (sa_dir_usable(o->path, why, sizeof why) != 0)
+        return sa_conf_fail(&conf->origin, "path", SA_ECONFIG, err, "%s: %s", o->path,
+                            why);
+    return SA_OK;
+}
+
 static int file_open(struct sa_sink *sink, struct sa_err *err)
 {
     const struct file_opts *o = sink->conf->opts;
     struct file_sink *fs;
+    int rc;
 
-    if (!o || !o->path || !o->path[0])
-        return sa_err_set(err, SA_ECONFIG, "sink %s: path is required",
-                          sink->conf->name);
-    if (o->format != FMT_NDJSON && o->format != FMT_AVRO)
-        return sa_err_set(err, SA_ECONFIG, "sink %s: bad format %d",
-                          sink->conf->name, o->format);
-    if (o->rotate_bytes <= 0)
-        return sa_err_set(err, SA_ECONFIG, "sink %s: rotate_bytes must be > 0",
-                          sink->conf->name);
+    if ((rc = file_check(sink->conf, err)))
+        return rc;
     fs = calloc(1, sizeof *fs);
     if (!fs)
         return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory",
@@ -672,6 +655,7 @@ const struct sa_sink_ops sa_sink_file_ops = {
     .desc = "NDJSON or Avro container files in a directory, rotated by size",
     .conf = file_conf,
     .opts_size = sizeof(struct file_opts),
+    .check = file_check,
     .open = file_open,
     .send = file_send,
     .poll_acks = file_poll_acks,

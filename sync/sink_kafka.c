@@ -820,19 +820,40 @@ static void txn_commit(struct kafka_sink *ks)
 
 static void kafka_close(struct sa_sink *sink);
 
+/* What open would refuse in the settings, found without a connection: the
+ * registry confluent needs, and `kafka:` properties librdkafka does not
+ * take (set on a scratch configuration). */
+static int kafka_check(const struct sa_sink_conf *conf, struct sa_err *err)
+{
+    const struct kafka_opts *o = conf->opts;
+    rd_kafka_conf_t *scratch;
+    char errstr[512];
+    int rc = SA_OK;
+
+    if (!o || !o->brokers || !o->brokers[0])
+        return sa_conf_fail(&conf->origin, "brokers", SA_ECONFIG, err, "is required");
+    if (o->encoding == ENC_CONFLUENT && (!o->schema_registry || !o->schema_registry[0]))
+        return sa_conf_fail(&conf->origin, "encoding", SA_ECONFIG, err,
+                            "confluent needs schema_registry (a URL)");
+    if (!(scratch = rd_kafka_conf_new()))
+        return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", conf->name);
+    for (size_t i = 0; i < o->kafka.n && !rc; i++)
+        if (rd_kafka_conf_set(scratch, o->kafka.v[i].key, o->kafka.v[i].value, errstr,
+                              sizeof errstr) != RD_KAFKA_CONF_OK)
+            rc = sa_conf_fail(&conf->origin, "kafka", SA_ECONFIG, err, "%s: %s",
+                              o->kafka.v[i].key, errstr);
+    rd_kafka_conf_destroy(scratch);
+    return rc;
+}
+
 static int kafka_open(struct sa_sink *sink, struct sa_err *err)
 {
     const struct kafka_opts *o = sink->conf->opts;
     struct kafka_sink *ks;
     int rc;
 
-    if (!o || !o->brokers || !o->brokers[0])
-        return sa_err_set(err, SA_ECONFIG, "sink %s: brokers is required",
-                          sink->conf->name);
-    if (o->encoding == ENC_CONFLUENT && (!o->schema_registry || !o->schema_registry[0]))
-        return sa_err_set(err, SA_ECONFIG,
-                          "sink %s: encoding confluent needs schema_registry (a URL)",
-                          sink->conf->name);
+    if ((rc = kafka_check(sink->conf, err)))
+        return rc;
     ks = calloc(1, sizeof *ks);
     if (!ks)
         return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", sink->conf->name);
@@ -1354,6 +1375,7 @@ const struct sa_sink_ops sa_sink_kafka_ops = {
             "JSON values, (origin_id, seq) headers, optional transactions",
     .conf = kafka_conf,
     .opts_size = sizeof(struct kafka_opts),
+    .check = kafka_check,
     .open = kafka_open,
     .send = kafka_send,
     .poll_acks = kafka_poll_acks,

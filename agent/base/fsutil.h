@@ -10,4 +10,10 @@
  * static-free caller buffer of failed_len bytes. */
 int sa_mkdirs(const char *path, mode_t mode, char *failed, size_t failed_len);
 
+/* Whether sa_mkdirs(path) would give a directory this process can read and
+ * write: path is one, or is missing and its nearest existing parent
+ * allows creating it. 0, or -1 with the reason in why ("not a directory",
+ * "cannot be created in /srv: Permission denied"). Creates nothing. */
+int sa_dir_usable(const char *path, char *why, size_t why_len);
+
 #endif

@@ -107,7 +107,11 @@ with Workdir("f-corrupt") as work:
     check(m, "salvage did not report segments: %s" % proc.stdout)
     seg_ok, seg_lost = int(m.group(1)), int(m.group(2))
     rec_ok = int(re.search(r"records\s+(\d+)", proc.stdout).group(1))
-    check("(kept)" in proc.stdout, "the origin_id was not kept")
+    check("origin_id        %s (the same as" % origin in proc.stdout,
+          "the origin_id was not kept: %s" % proc.stdout)
+    check("spool created" not in proc.stderr,
+          "salvage logged the throwaway origin_id of the file it created: %s" %
+          proc.stderr)
     verify(new)
     cfg_new = config(work, "salvaged", new, work.join("out-salvaged"), csv)
     run(["run", "-c", cfg_new, "--exit-when-synced"], check_rc=0, timeout=300)

@@ -160,3 +160,30 @@ def compare_stream(out_records, expected, origin_id, label):
 def status_json(config):
     proc = run(["status", "-c", config, "--json"], check_rc=0)
     return json.loads(proc.stdout)
+
+
+CSV_SCHEMAS_DIR = os.path.join(SOURCE_DIR, "tests", "data", "csv", "schemas")
+
+
+def import_csv(work, data, stream, source_extra="", check_rc=None, timeout=600):
+    """`syncagent import --wait-synced` of one CSV file into a file sink in a
+    data directory of its own under work, with the schemas of the CSV tests.
+    Returns (records sorted by seq, meta stripped; dead letters as dicts;
+    the CompletedProcess)."""
+    name = "imp%d" % len(os.listdir(work.path))
+    out, data_dir = work.join(name + "-out"), work.join(name + "-data")
+    cfg = work.write(name + ".yaml", (
+        "agent:\n  data_dir: %s\n  schemas_dir: %s\n"
+        "sources:\n  - name: csv\n    type: csv\n    stream: %s\n"
+        "    path: %s\n    watch: false\n%s"
+        "sinks:\n  - name: files\n    type: file\n    path: %s\n") % (
+            data_dir, CSV_SCHEMAS_DIR, stream, data,
+            "".join("    " + l.strip() + "\n" for l in source_extra.splitlines() if l.strip()),
+            out))
+    proc = run(["import", "-c", cfg, "--stream", stream, "--wait-synced", data],
+               check_rc=check_rc, timeout=timeout)
+    recs = sorted(read_ndjson_by_stream(out).get(stream, []), key=lambda r: r["_seq"])
+    dls = run(["deadletter", "list", "-c", cfg, "--json"],
+              check_rc=0).stdout
+    return ([strip_meta(r) for r in recs],
+            [json.loads(l) for l in dls.splitlines() if l.strip()], proc)

@@ -39,6 +39,9 @@ def run_case(name):
         proc = run(["import", "-c", cfg, "--stream", "csv_test", "--wait-synced", data])
         check(proc.returncode == want_exit, "%s: import exited %d, expected %d\n%s%s" % (
             name, proc.returncode, want_exit, proc.stdout, proc.stderr[-3000:]))
+        for want_log in read_lines(os.path.join(case_dir, "expected_log.txt")):
+            check(want_log in proc.stdout + proc.stderr, "%s: %r not in the output:\n%s%s"
+                  % (name, want_log, proc.stdout, proc.stderr[-3000:]))
 
         got = [strip_meta(r) for r in sorted(
             read_ndjson_by_stream(out).get("csv_test", []), key=lambda r: r["_seq"])]

@@ -146,6 +146,12 @@ static const char *opt_str(const struct sa_conf_entry *conf, void *opts,
     return *(char **)((char *)opts + entry(conf, key)->offset);
 }
 
+static const struct sa_strlist *opt_list(const struct sa_conf_entry *conf, void *opts,
+                                         const char *key)
+{
+    return (const struct sa_strlist *)((char *)opts + entry(conf, key)->offset);
+}
+
 static int symbol(const struct sa_conf_entry *conf, const char *key, const char *sym)
 {
     const struct sa_conf_entry *e = entry(conf, key);
@@ -349,6 +355,112 @@ static void test_errors_name_the_file(void **state)
                                  "(use a number with ms, s, m, h)");
 }
 
+/* Relative paths are taken from the config file's directory; absolute
+ * ones, values that are no path and defaults of no-path keys stay. */
+static void test_relative_paths(void **state)
+{
+    static const char text[] =
+        "agent: {schemas_dir: ../schemas}\n"
+        "spool: {path: /abs/spool.db}\n"
+        "sources:\n"
+        "  - {name: a, type: csv, stream: s, path: [in/*.csv, /abs/x.csv],\n"
+        "     on_done: move:./done}\n"
+        "  - {name: b, type: csv, stream: s, path: ./in.csv, on_done: delete}\n"
+        "sinks:\n"
+        "  - {name: f, type: file, path: .}\n";
+    struct sa_config *cfg = NULL;
+    struct sa_err err = {0};
+    const struct sa_source_conf *a, *b;
+
+    (void)state;
+    if (sa_config_load_string(text, "site/conf/agent.yaml", &cfg, &err) != SA_OK)
+        fail_msg("%s", err.msg);
+    assert_string_equal(cfg->agent.data_dir, "site/conf/data"); /* the default */
+    assert_string_equal(cfg->agent.schemas_dir, "site/schemas");
+    assert_string_equal(cfg->spool.path, "/abs/spool.db");
+    a = &cfg->sources[0];
+    b = &cfg->sources[1];
+    assert_string_equal(opt_list(a->ops->conf, a->opts, "path")->v[0],
+                        "site/conf/in/*.csv");
+    assert_string_equal(opt_list(a->ops->conf, a->opts, "path")->v[1], "/abs/x.csv");
+    assert_string_equal(opt_str(a->ops->conf, a->opts, "on_done"),
+                        "move:site/conf/done");
+    assert_string_equal(opt_list(b->ops->conf, b->opts, "path")->v[0],
+                        "site/conf/in.csv");
+    assert_string_equal(opt_str(b->ops->conf, b->opts, "on_done"), "delete");
+    assert_string_equal(opt_str(cfg->sinks[0].ops->conf, cfg->sinks[0].opts, "path"),
+                        "site/conf");
+    sa_config_free(cfg);
+
+    /* A config named without a directory: paths as written. */
+    if (sa_config_load_string(text, "agent.yaml", &cfg, &err) != SA_OK)
+        fail_msg("%s", err.msg);
+    assert_string_equal(cfg->agent.data_dir, "./data");
+    assert_string_equal(cfg->spool.path, "/abs/spool.db");
+    assert_string_equal(cfg->agent.schemas_dir, "../schemas");
+    sa_config_free(cfg);
+
+    /* The root directory does not double its slash; ".." cancels out,
+     * never past the root; what stays above the start is kept. */
+    static const struct {
+        const char *file, *data_dir, *want;
+    } joins[] = {
+        {"/agent.yaml", "d", "/d"},
+        {"/agent.yaml", "../../d", "/d"},
+        {"/etc/sa/agent.yaml", "./d/./e//", "/etc/sa/d/e"},
+        {"/etc/sa/agent.yaml", "..", "/etc"},
+        {"a/agent.yaml", "../..", ".."},
+        {"a/agent.yaml", "..", "."},
+        {"a/b/agent.yaml", "../../../x/../y", "../y"},
+        {"../agent.yaml", "d", "../d"},
+        {"./agent.yaml", "d", "d"},
+    };
+    for (size_t i = 0; i < sizeof joins / sizeof joins[0]; i++) {
+        char yaml[128];
+        snprintf(yaml, sizeof yaml, "agent: {data_dir: \"%s\"}\n", joins[i].data_dir);
+        if (sa_config_load_string(yaml, joins[i].file, &cfg, &err))
+            fail_msg("%s", err.msg);
+        if (strcmp(cfg->agent.data_dir, joins[i].want) != 0)
+            fail_msg("%s in %s: '%s', expected '%s'", joins[i].data_dir, joins[i].file,
+                     cfg->agent.data_dir, joins[i].want);
+        sa_config_free(cfg);
+    }
+}
+
+/* Checks made after loading name the key's FILE:LINE:COL. */
+static void test_origin(void **state)
+{
+    static const char text[] = "agent:\n"
+                               "  data_dir: /x\n"
+                               "sources:\n"
+                               "  - name: a\n"
+                               "    type: csv\n"
+                               "    stream: s\n"
+                               "    path: in.csv\n"
+                               "    quote: ab\n";
+    struct sa_config *cfg = NULL;
+    struct sa_err err = {0};
+
+    (void)state;
+    if (sa_config_load_string(text, "c.yaml", &cfg, &err) != SA_OK)
+        fail_msg("%s", err.msg);
+    assert_int_equal(sa_config_check(cfg, &err), SA_ECONFIG);
+    assert_string_equal(err.msg, "c.yaml:8:5: sources[0].quote: must be one "
+                                 "character, not 'ab'");
+    /* a key not written: its mapping's position */
+    sa_conf_fail(&cfg->sources[0].origin, "header", SA_ECONFIG, &err, "x");
+    assert_string_equal(err.msg, "c.yaml:4:5: sources[0].header: x");
+    sa_conf_fail(&cfg->agent_origin, "data_dir", SA_ECONFIG, &err, "y");
+    assert_string_equal(err.msg, "c.yaml:2:3: agent.data_dir: y");
+    /* an absent section: the file only */
+    sa_conf_fail(&cfg->spool_origin, "path", SA_ECONFIG, &err, "z");
+    assert_string_equal(err.msg, "c.yaml: spool.path: z");
+    /* no file (an ad-hoc source) */
+    sa_conf_fail(NULL, "quote", SA_ECONFIG, &err, "w");
+    assert_string_equal(err.msg, "quote: w");
+    sa_config_free(cfg);
+}
+
 /* The shipped example must stay valid. */
 static void test_example(void **state)
 {
@@ -483,6 +595,8 @@ int main(void)
         cmocka_unit_test(test_file_reference),
         cmocka_unit_test(test_errors_name_the_file),
         cmocka_unit_test(test_example),
+        cmocka_unit_test(test_relative_paths),
+        cmocka_unit_test(test_origin),
         cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_describe),
