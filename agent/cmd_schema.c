@@ -456,17 +456,9 @@ static int infer_main(int argc, char **argv)
             dir = optarg;
             break;
         case 'n': {
-            char *end;
-            long long v;
-            errno = 0;
-            v = strtoll(optarg, &end, 10);
-            if (!*optarg || *end || errno || v < 1) {
-                fprintf(stderr,
-                        "syncagent schema infer: --rows: '%s' is not a "
-                        "positive integer\n",
-                        optarg);
+            int64_t v;
+            if (sa_cli_parse_int("schema infer", "--rows", optarg, 1, INT64_MAX, &v))
                 return SA_EXIT_USAGE;
-            }
             rows = (uint64_t)v;
             break;
         }

@@ -1701,6 +1701,17 @@ int sa_record_set_text_format(struct sa_record *rec, int field, const char *form
     return SA_OK;
 }
 
+int sa_text_format_check(const char *format, struct sa_err *err)
+{
+    char why[160];
+
+    /* As for a timestamp, the type that allows the most: what a date
+     * must not hold is found when the format meets its field. */
+    if (check_format(format, SA_LOGICAL_TIMESTAMP_MILLIS, why, sizeof why))
+        return sa_err_set(err, SA_ECONFIG, "\"%s\" is not a format: %s", format, why);
+    return SA_OK;
+}
+
 int sa_record_set_timezone(struct sa_record *rec, const char *name, struct sa_err *err)
 {
     struct record_priv *p = PRIV(rec);

@@ -75,6 +75,11 @@ int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_
  * a field of another type is SA_ECONFIG saying which. */
 int sa_record_set_text_format(struct sa_record *rec, int field, const char *format,
                               struct sa_err *err);
+/* Whether format can be read as a date or timestamp format at all (the
+ * field's own rules come with sa_record_set_text_format); SA_ECONFIG with
+ * the reason when not. */
+int sa_text_format_check(const char *format, struct sa_err *err);
+
 /* The time zone of timestamp text without a zone of its own (ISO 8601
  * without Z or an offset, a format without %z): "UTC" (until set), a
  * fixed offset "+02:00", or an IANA zone "Europe/Berlin", whose offset

@@ -42,6 +42,7 @@
 #include "agent/base/log.h"
 #include "agent/csv.h"
 #include "agent/record.h"
+#include "agent/tz.h"
 #include "store/spool.h"
 
 #include <errno.h>
@@ -367,21 +368,21 @@ static int apply_text_formats(struct sa_source *src, struct sa_err *err)
 {
     struct csv_ctx *ctx = src->ctx;
     const struct sa_csv_source_conf *conf = ctx->conf;
-    int rc;
+    const struct sa_conf_origin *at = &src->conf->origin;
+    struct sa_err why = {0};
 
-    if ((rc = sa_record_set_timezone(&ctx->rec, conf->timezone, err)))
-        return sa_err_prefix(err, "timezone: ");
+    if (sa_record_set_timezone(&ctx->rec, conf->timezone, &why))
+        return sa_conf_fail(at, "timezone", why.rc, err, "%s", why.msg);
     for (size_t i = 0; i < conf->formats.n; i++) {
         const struct sa_kv *kv = &conf->formats.v[i];
         enum sa_header_match how;
         int field = sa_schema_field_for_header(src->schema, kv->key, &how);
         if (field < 0)
-            return sa_err_set(err, SA_ECONFIG,
-                              "formats.%s: no field of schema %s:v%d "
-                              "is named so",
-                              kv->key, src->schema->subject, src->schema->version);
-        if ((rc = sa_record_set_text_format(&ctx->rec, field, kv->value, err)))
-            return sa_err_prefix(err, "formats.%s: ", kv->key);
+            return sa_conf_fail(at, "formats", SA_ECONFIG, err,
+                                "%s: no field of schema %s:v%d is named so", kv->key,
+                                src->schema->subject, src->schema->version);
+        if (sa_record_set_text_format(&ctx->rec, field, kv->value, &why))
+            return sa_conf_fail(at, "formats", why.rc, err, "%s: %s", kv->key, why.msg);
     }
     return SA_OK;
 }
@@ -1046,10 +1047,29 @@ static void scan(struct sa_source *src)
 
 /* Everything open would refuse in the settings, checked before anything
  * is opened; `check` runs it too. */
+/* The formats and the time zone, as far as they can be checked without
+ * the schema (apply_text_formats does the rest at open). */
+static int check_text_formats(const struct sa_csv_source_conf *conf,
+                              const struct sa_conf_origin *at, struct sa_err *err)
+{
+    struct sa_err why = {0};
+    struct sa_tz *tz = NULL;
+
+    if (sa_tz_load(conf->timezone, &tz, &why))
+        return sa_conf_fail(at, "timezone", why.rc, err, "%s", why.msg);
+    sa_tz_free(tz);
+    for (size_t i = 0; i < conf->formats.n; i++)
+        if (sa_text_format_check(conf->formats.v[i].value, &why))
+            return sa_conf_fail(at, "formats", why.rc, err, "%s: %s",
+                                conf->formats.v[i].key, why.msg);
+    return SA_OK;
+}
+
 static int csv_check(const struct sa_source_conf *sc, struct sa_err *err)
 {
     const struct sa_csv_source_conf *conf = sc->opts;
     const struct sa_conf_origin *at = &sc->origin;
+    int rc;
 
     if (!conf->quote || strlen(conf->quote) != 1)
         return sa_conf_fail(at, "quote", SA_ECONFIG, err,
@@ -1068,6 +1088,8 @@ static int csv_check(const struct sa_source_conf *sc, struct sa_err *err)
     if (!conf->header && conf->columns.n == 0)
         return sa_conf_fail(at, "header", SA_ECONFIG, err,
                             "false needs columns: to name the columns");
+    if ((rc = check_text_formats(conf, at, err)))
+        return rc;
     if (strncmp(conf->on_done, "move:", 5) == 0) {
         struct stat st;
         if (stat(conf->on_done + 5, &st) != 0)

@@ -17,6 +17,7 @@
 Every record that comes out is compared with what the file holds."""
 import calendar
 import datetime
+import re
 
 from harness import *
 
@@ -151,11 +152,15 @@ with Workdir("csv-realworld") as work:
           "Europe/Berlin: %r\n%s" % (out, log[-1500:]))
 
     # --- bad formats and zones are config errors naming the key --------------
-    for extra, needle in [('formats: {date: "%Y/%q/%d"}', "formats.date: "),
-                          ('formats: {date: "%Y/%m/%d %H"}', "a date has no time of day"),
-                          ('formats: {tmax: "%Y"}', "formats.tmax: field 'tmax' is a double"),
-                          ('formats: {nope: "%Y"}', "formats.nope: no field"),
-                          ("timezone: Mars/Olympus", "timezone: 'Mars/Olympus'")]:
+    for extra, needle, in_check in [
+            ('formats: {date: "%Y/%q/%d"}', 'sources[0].formats: date: "%Y/%q/%d" is not '
+             'a format: %q is not a conversion', True),
+            ('formats: {date: "%Y/%m/%d %H"}', "formats: date: ", False),
+            ('formats: {date: "%Y/%m/%d %H"}', "a date has no time of day", False),
+            ('formats: {tmax: "%Y-%m-%d"}', "formats: tmax: field 'tmax' is a double", False),
+            ('formats: {nope: "%Y-%m-%d"}', "formats: nope: no field", False),
+            ("timezone: Mars/Olympus", "sources[0].timezone: 'Mars/Olympus' is not a time "
+             "zone", True)]:
         bad = config(work, "weather_bad", ["path: " + path, extra], schemas, "weather")
         for cmd in (["run", "-c", bad, "--exit-when-synced"],
                     ["import", "-c", bad, "--stream", "weather", path]):
@@ -164,6 +169,11 @@ with Workdir("csv-realworld") as work:
                   "%s with %s: exit %d, want 2 and %r:\n%s" % (cmd[0], extra,
                                                                proc.returncode, needle,
                                                                proc.stderr[-1500:]))
+        if in_check:  # what needs no schema, check finds too, with file:line:col
+            proc = run(["check", "-c", bad])
+            check(proc.returncode == 2 and needle in proc.stderr and
+                  re.search(r"weather_bad\.yaml:1[01]:5: ", proc.stderr),
+                  "check with %s: exit %d:\n%s" % (extra, proc.returncode, proc.stderr))
 
     # --- release tables: short trailing columns ------------------------------
     write_schema(schemas, "release", [
