@@ -301,6 +301,28 @@ static int file_seek(struct csv_file *f, int64_t offset, int64_t line)
 
 static int window_fill(struct csv_ctx *ctx, struct csv_file *f);
 
+/* Whether one of the first n columns maps to field. */
+static int taken(const int *col_map, size_t n, int field)
+{
+    for (size_t j = 0; j < n; j++)
+        if (col_map[j] == field)
+            return 1;
+    return 0;
+}
+
+/* The first field that lists header as an alias and that none of the
+ * first n columns maps to; -1 when none. */
+static int free_alias_field(const struct sa_schema *schema, const char *header,
+                            const int *col_map, size_t n)
+{
+    for (size_t k = 0; k < schema->n_fields; k++)
+        for (size_t a = 0; a < schema->fields[k].n_aliases; a++)
+            if (strcmp(schema->fields[k].aliases[a], header) == 0 &&
+                !taken(col_map, n, (int)k))
+                return (int)k;
+    return -1;
+}
+
 /* Map the header (or the configured columns) onto the schema's fields: by
  * exact name, by a field's alias, or by the normalized name (`eol-lts` ->
  * eol_lts); the columns mapped by the last two rules are logged. */
@@ -334,6 +356,15 @@ static int map_columns(struct sa_source *src, struct csv_file *f,
         while (len && s[len - 1] == ' ')
             s[--len] = '\0';
         f->col_map[i] = sa_schema_field_for_header(schema, s, &how);
+        if (f->col_map[i] >= 0 && taken(f->col_map, i, f->col_map[i])) {
+            /* A header written twice (a, a): the second goes to a field
+             * that lists it as an alias, as schema infer writes them. */
+            int alt = free_alias_field(schema, s, f->col_map, i);
+            if (alt >= 0) {
+                f->col_map[i] = alt;
+                how = SA_MATCH_ALIAS;
+            }
+        }
         for (size_t j = 0; j < i && f->col_map[i] >= 0; j++)
             if (f->col_map[j] == f->col_map[i]) {
                 file_fail(ctx, src, f,

@@ -137,6 +137,21 @@ with Workdir("schema-infer") as work:
         want = expect(row)
         check(got == want, "row %d: %r\nwant %r" % (i + 1, got, want))
 
+    # A header written twice: the second column gets a field of its own,
+    # with the header as its alias, and the import maps it there.
+    dup = work.write("dup.csv", "code,code,Code,extra\n1,x,2012-01-01,\n2,y,2012-01-02,z\n")
+    proc = run(["schema", "infer", dup, "--subject", "dup", "-o", schemas], check_rc=0)
+    cfg = work.write("dup.yaml", "agent:\n  data_dir: %s\n  schemas_dir: %s\nsources:\n%s"
+                     "sinks:\n  - name: files\n    type: file\n    path: %s\n" % (
+                         work.join("data-dup"), schemas, proc.stdout.split("\n", 1)[1],
+                         work.join("out-dup")))
+    run(["run", "-c", cfg, "--exit-when-synced"], check_rc=0, timeout=120)
+    got = [{k: v for k, v in r.items() if not k.startswith("_")}
+           for r in read_ndjson_dir(work.join("out-dup"))]
+    check(got == [{"code": 1, "code_2": "x", "code_3": 15340, "extra": None},
+                  {"code": 2, "code_2": "y", "code_3": 15341, "extra": "z"}],
+          "duplicate headers: %r" % got)
+
     # Never overwritten; bad arguments 2; an unreadable file 1.
     proc = run(["schema", "infer", path, "--subject", "varied", "-o", schemas])
     check(proc.returncode == 2 and "exists already" in proc.stderr,
