@@ -69,7 +69,7 @@ struct column {
 struct infer {
     struct column *cols;
     size_t n_cols;
-    uint64_t rows, short_rows, bad_rows;
+    uint64_t rows, short_rows, long_rows, bad_rows;
 };
 
 static const char *const delimiter_names[] = {"comma", "semicolon", "tab", "pipe",
@@ -173,6 +173,8 @@ static void take_row(struct infer *inf, struct sa_record *probe,
 
     if (row->n_fields < inf->n_cols)
         inf->short_rows++;
+    if (row->n_fields > inf->n_cols)
+        inf->long_rows++;
     for (size_t i = 0; i < inf->n_cols; i++) {
         struct column *c = &inf->cols[i];
         if (i >= row->n_fields || row->fields[i].len == 0) {
@@ -507,6 +509,17 @@ static int infer_main(int argc, char **argv)
         goto out;
     printf("wrote %s: %zu fields from %llu rows of %s\n", path, inf.n_cols,
            (unsigned long long)inf.rows, file);
+    /* Rows no schema can make the source take: say so. */
+    if (inf.long_rows)
+        fprintf(stderr,
+                "syncagent schema infer: %s: %llu of the rows read have more "
+                "fields than the header; import rejects those\n",
+                file, (unsigned long long)inf.long_rows);
+    if (inf.bad_rows)
+        fprintf(stderr,
+                "syncagent schema infer: %s: %llu rows could not be parsed "
+                "(above); import rejects those\n",
+                file, (unsigned long long)inf.bad_rows);
     print_snippet(&inf, subject, file, delimiter);
 out:
     free(text);
