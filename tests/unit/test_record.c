@@ -1136,6 +1136,65 @@ static void test_text_value_cases(void **state)
     free(data);
 }
 
+/* Formats against glibc's strptime + timegm (C locale) for random times
+ * written with strftime in the same format: the parsers agree. */
+static void test_formats_match_strptime(void **state)
+{
+    static const char *const formats[] = {
+        "%d.%m.%Y %H:%M:%S",
+        "%m/%d/%Y %I:%M:%S %p",
+        "%Y%m%d%H%M%S",
+        "%b %d %Y %H:%M",
+        "%A, %d %B %Y %T",
+        "%Y-%j %H:%M",
+        "%F %R",
+        "%y-%m-%d %H:%M:%S",
+    };
+    struct sa_schema *schema = NULL;
+    struct sa_err err = {0};
+    uint64_t x = 5;
+
+    (void)state;
+    assert_int_equal(sa_schema_parse("v", 1, text_cases_schema, &schema, &err), SA_OK);
+    for (size_t k = 0; k < sizeof formats / sizeof *formats; k++) {
+        struct sa_record rec;
+        assert_int_equal(sa_record_init(&rec, schema, &err), SA_OK);
+        if (sa_record_set_text_format(&rec, 1, formats[k], &err))
+            fail_msg("%s: %s", formats[k], err.msg);
+        for (int i = 0; i < 3000; i++) {
+            char text[128], got[64], want[64];
+            struct tm tm, back;
+            time_t t;
+            char *end;
+
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            /* 1970..2068: what %y reads back into the same century */
+            t = (time_t)((x >> 16) % 3124137600ULL);
+            if (strstr(formats[k], "%M") && !strstr(formats[k], "%S"))
+                t -= t % 60;
+            gmtime_r(&t, &tm);
+            strftime(text, sizeof text, formats[k], &tm);
+            memset(&back, 0, sizeof back);
+            end = strptime(text, formats[k], &back);
+            assert_non_null(end);
+            assert_int_equal(*end, '\0');
+            if (strstr(formats[k], "%j")) { /* strptime leaves the month to us */
+                back.tm_mon = 0;
+                back.tm_mday = back.tm_yday + 1;
+            }
+            snprintf(want, sizeof want, "%lld", (long long)timegm(&back) * 1000);
+            sa_record_reset(&rec);
+            if (sa_record_set_text(&rec, 1, text, strlen(text), &err))
+                fail_msg("%s '%s': %s", formats[k], text, err.msg);
+            stored_value(&rec, 1, got, sizeof got);
+            if (strcmp(got, want) != 0)
+                fail_msg("%s '%s': %s, strptime %s", formats[k], text, got, want);
+        }
+        sa_record_fini(&rec);
+    }
+    sa_schema_free(schema);
+}
+
 /* A timestamp-micros event-time field gives event time in ms, rounded
  * down (also before the epoch); NaN and infinities go to JSON as null. */
 static void test_micros_event_time_and_json_nonfinite(void **state)
@@ -1281,6 +1340,7 @@ int main(void)
         cmocka_unit_test(test_text_doubles_match_strtod),
         cmocka_unit_test(test_generated_records_read_by_avro_c),
         cmocka_unit_test(test_text_value_cases),
+        cmocka_unit_test(test_formats_match_strptime),
         cmocka_unit_test(test_micros_event_time_and_json_nonfinite),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
