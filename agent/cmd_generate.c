@@ -63,8 +63,8 @@ static void usage(FILE *out)
         "                         subject:2); default: its newest version\n"
         "  -n, --count COUNT      number of records (>= 0)\n"
         "  --format FORMAT        csv    header row of field names, RFC 4180 quoting,\n"
-        "                                null as an empty field, timestamp-millis as\n"
-        "                                ISO 8601 UTC with milliseconds\n"
+        "                                null as an empty field, timestamps as ISO\n"
+        "                                8601 UTC (ms or us), dates as YYYY-MM-DD\n"
         "                         jsonl  one JSON object per line, as the file sink\n"
         "                                writes them (without _origin_id/_seq/_op)\n"
         "                         avro   Avro object container file, deflate codec\n"
@@ -251,7 +251,13 @@ static int csv_row(const struct sa_schema *schema, avro_value_t *record,
             break;
         case AVRO_INT32:
             avro_value_get_int(&v, &i32);
-            rc = sa_buf_printf(out, "%" PRId32, i32);
+            if (f->logical == SA_LOGICAL_DATE) {
+                char iso[32];
+                sa_format_iso8601((int64_t)i32 * 86400000, iso);
+                rc = sa_buf_append(out, iso, 10); /* YYYY-MM-DD */
+            } else {
+                rc = sa_buf_printf(out, "%" PRId32, i32);
+            }
             break;
         case AVRO_INT64:
             avro_value_get_long(&v, &i64);
@@ -259,6 +265,12 @@ static int csv_row(const struct sa_schema *schema, avro_value_t *record,
                 char iso[32];
                 sa_format_iso8601(i64, iso);
                 rc = sa_buf_append_str(out, iso);
+            } else if (f->logical == SA_LOGICAL_TIMESTAMP_MICROS) {
+                /* ISO 8601 to the microsecond: ms, then three more digits. */
+                char iso[32];
+                int64_t us = i64 % 1000 < 0 ? i64 % 1000 + 1000 : i64 % 1000;
+                sa_format_iso8601((i64 - us) / 1000, iso);
+                rc = sa_buf_printf(out, "%.23s%03dZ", iso, (int)us);
             } else {
                 rc = sa_buf_printf(out, "%" PRId64, i64);
             }

@@ -25,5 +25,6 @@ int sa_cmd_check(int argc, char **argv);
 int sa_cmd_status(int argc, char **argv);
 int sa_cmd_spool(int argc, char **argv);
 int sa_cmd_deadletter(int argc, char **argv);
+int sa_cmd_schema(int argc, char **argv);
 
 #endif

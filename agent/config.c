@@ -907,6 +907,15 @@ static int resolve(struct loader *ld, yaml_node_t *node, const char *what, char 
     return SA_OK;
 }
 
+/* An enum with a "null" symbol: a plain YAML null there is that symbol. */
+static int enum_has_null(const struct sa_conf_entry *e)
+{
+    for (size_t i = 0; e->type == SA_CONF_ENUM && e->symbols[i]; i++)
+        if (strcmp(e->symbols[i], "null") == 0)
+            return 1;
+    return 0;
+}
+
 /* A scalar value, resolved, converted into e's field of base. */
 static int set_scalar(struct loader *ld, const struct sa_conf_entry *e, void *base,
                       yaml_node_t *node, const char *what)
@@ -918,6 +927,11 @@ static int set_scalar(struct loader *ld, const struct sa_conf_entry *e, void *ba
     if (node->type != YAML_SCALAR_NODE)
         return fail_at(ld, node->start_mark, "%s: expected a scalar, got %s", what,
                        kind_name(node));
+    if (is_null(node) && enum_has_null(e)) {
+        /* `short_rows: null` means the symbol, not "no value". */
+        rc = convert(e, "null", base, why, sizeof why);
+        return rc == SA_ENOMEM ? fail_nomem(ld) : rc;
+    }
     if (is_null(node))
         return fail_at(ld, node->start_mark,
                        "%s: no value (remove the key to use the default)", what);

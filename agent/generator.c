@@ -71,8 +71,12 @@ enum plan_kind {
     P_ENUM,
 };
 
+/* The unit a time plan's value is set in: the field's logical type. */
+enum time_unit { TU_MILLIS, TU_MICROS, TU_DAYS };
+
 struct field_plan {
     enum plan_kind kind;
+    enum time_unit unit;     /* time plans: ms, us or days since the epoch */
     avro_type_t type;        /* value type to set */
     int per_entity;          /* draw from the entity, not the record */
     uint32_t null_per_mille; /* nullable fields: how often null */
@@ -276,8 +280,8 @@ static enum plan_kind string_plan(const char *n, int is_key)
 
 static enum plan_kind integer_plan(const char *n, int logical, int is_event_time)
 {
-    if (logical == SA_LOGICAL_TIMESTAMP_MILLIS || has(n, "_at") || has(n, "time") ||
-        is(n, "ts") || has(n, "timestamp")) {
+    if (logical != SA_LOGICAL_NONE || has(n, "_at") || has(n, "time") || is(n, "ts") ||
+        has(n, "timestamp")) {
         if (is_event_time)
             return P_EVENT_TIME;
         if (has(n, "signup") || has(n, "registered") || has(n, "birth") ||
@@ -423,7 +427,10 @@ static int plan_field(const struct sa_schema *schema, size_t i, struct field_pla
             fp->kind = P_INT;
         if (fp->kind == P_INT && f->kind == AVRO_INT64)
             fp->kind = P_LONG;
-        if (f->kind == AVRO_INT32 &&
+        fp->unit = f->logical == SA_LOGICAL_TIMESTAMP_MICROS ? TU_MICROS
+                   : f->logical == SA_LOGICAL_DATE           ? TU_DAYS
+                                                             : TU_MILLIS;
+        if (f->kind == AVRO_INT32 && fp->unit != TU_DAYS &&
             (fp->kind == P_EVENT_TIME || fp->kind == P_TIME_BEFORE ||
              fp->kind == P_TIME_AFTER || fp->kind == P_TIME_ENTITY))
             fp->kind = P_INT; /* an int cannot hold epoch ms */
@@ -624,6 +631,19 @@ static void put_hex(struct text *t, uint64_t v, int digits)
  */
 
 /* v rounded to 1/scale, halves away from zero (|v * scale| < 2^62). */
+/* A time in ms as the field holds it: us, or the day (rounded down). */
+static inline int64_t in_unit(const struct field_plan *fp, int64_t ms)
+{
+    switch (fp->unit) {
+    case TU_MICROS:
+        return ms * 1000;
+    case TU_DAYS:
+        return ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
+    default:
+        return ms;
+    }
+}
+
 static inline double round_to(double v, double scale)
 {
     double x = v * scale;
@@ -715,19 +735,21 @@ int sa_generator_fill(struct sa_generator *gen, uint64_t index, struct sa_record
         t.n = 0;
         switch (fp->kind) {
         case P_EVENT_TIME:
-            rc = sa_record_set_long(rec, (int)i, ts, err);
+            rc = sa_record_set_long(rec, (int)i, in_unit(fp, ts), err);
             break;
         case P_TIME_BEFORE:
-            rc = sa_record_set_long(rec, (int)i, ts - (int64_t)(r % (7 * 86400000ULL)),
-                                    err);
+            rc = sa_record_set_long(
+                rec, (int)i, in_unit(fp, ts - (int64_t)(r % (7 * 86400000ULL))), err);
             break;
         case P_TIME_AFTER:
             rc = sa_record_set_long(
-                rec, (int)i, ts + 3600000 + (int64_t)(r % (72 * 3600000ULL)), err);
+                rec, (int)i,
+                in_unit(fp, ts + 3600000 + (int64_t)(r % (72 * 3600000ULL))), err);
             break;
         case P_TIME_ENTITY:
             rc = sa_record_set_long(
-                rec, (int)i, gen->start_ms - (int64_t)(r % (730 * 86400000ULL)), err);
+                rec, (int)i,
+                in_unit(fp, gen->start_ms - (int64_t)(r % (730 * 86400000ULL))), err);
             break;
         case P_DEVICE_ID:
             PUT(&t, "dev-");

@@ -27,6 +27,7 @@ static const struct command commands[] = {
     {"status", sa_cmd_status, "show the spool and each sink's lag (daemon need not run)"},
     {"deadletter", sa_cmd_deadletter, "list, export and replay rejected records"},
     {"spool", sa_cmd_spool, "spool maintenance: verify, salvage"},
+    {"schema", sa_cmd_schema, "infer a schema from a CSV file (schema infer)"},
     {"version", cmd_version, "print the version and the library versions"},
     {"help", cmd_help, "this list"},
 };

@@ -38,6 +38,8 @@
  */
 #include "agent/record.h"
 
+#include "agent/tz.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -91,6 +93,7 @@ struct field_state {
     uint16_t *symbol_index; /* see load_symbols; NULL: scan the symbols */
     size_t index_mask;
     enum def_kind def;
+    char *format;       /* date/timestamp text format (strptime-style), or NULL */
     uint8_t *def_bytes; /* the default, encoded */
     size_t def_len;
     struct value def_value;
@@ -110,6 +113,7 @@ struct record_priv {
     struct sa_buf scratch; /* the set fields' encodings */
     struct sa_buf spare;   /* compaction target, swapped with scratch */
     struct day_memo last_day;
+    struct sa_tz *tz; /* of timestamp text without a zone; NULL: UTC */
 };
 
 #define PRIV(rec) ((struct record_priv *)(rec)->priv)
@@ -180,6 +184,10 @@ static const char *kind_name(avro_type_t kind, int logical)
 {
     if (logical == SA_LOGICAL_TIMESTAMP_MILLIS)
         return "timestamp-millis";
+    if (logical == SA_LOGICAL_TIMESTAMP_MICROS)
+        return "timestamp-micros";
+    if (logical == SA_LOGICAL_DATE)
+        return "date";
     switch (kind) {
     case AVRO_STRING:
         return "string";
@@ -513,6 +521,7 @@ void sa_record_fini(struct sa_record *rec)
     if (p) {
         for (size_t i = 0; p->f && i < rec->n_fields; i++) {
             free(p->f[i].def_bytes);
+            free(p->f[i].format);
             free(p->f[i].symbols);
             free(p->f[i].symbol_index);
         }
@@ -520,6 +529,7 @@ void sa_record_fini(struct sa_record *rec)
         free(p->slot);
         sa_buf_fini(&p->scratch);
         sa_buf_fini(&p->spare);
+        sa_tz_free(p->tz);
         free(p);
     }
     free(rec->is_set);
@@ -1015,10 +1025,34 @@ static inline int is_digit(char c)
     return (unsigned)(c - '0') <= 9;
 }
 
+static int is_word(const char *s, size_t len, const char *word, size_t word_len);
+
+/* NaN, Infinity, Inf with an optional sign, any case (what Java, .NET,
+ * Python and C print for them); -1 when s is none of those. */
+static int parse_nonfinite(const char *s, size_t len, double *out)
+{
+    int neg = 0;
+
+    if (len && (s[0] == '+' || s[0] == '-')) {
+        neg = s[0] == '-';
+        s++;
+        len--;
+    }
+    if (is_word(s, len, "nan", 3))
+        *out = neg ? -NAN : NAN;
+    else if (is_word(s, len, "infinity", 8) || is_word(s, len, "inf", 3))
+        *out = neg ? -INFINITY : INFINITY;
+    else
+        return -1;
+    return 0;
+}
+
 /*
  * A decimal floating-point number: [+-] digits [. digits] [(e|E) [+-] digits]
  * with at least one mantissa digit, shorter than 64 characters -- what
- * strtod reads fully when hex floats, "inf" and "nan" are refused.
+ * strtod reads fully when hex floats are refused -- or NaN, Infinity and
+ * -Infinity (parse_nonfinite). A finite text out of the double range
+ * (1e400) is refused, not made infinite.
  * Mantissas up to 2^53 with a power of ten up to 22 either way are
  * exact in a double, so one multiplication or division gives the
  * correctly rounded value, the same as strtod (Clinger's fast path).
@@ -1054,7 +1088,7 @@ static int parse_double(const char *s, size_t len, double *out)
             }
         }
     if (n_digits == 0)
-        return -1;
+        return parse_nonfinite(s, len, out);
     if (i < len && (s[i] == 'e' || s[i] == 'E')) {
         int eneg = 0, e = 0;
         size_t start;
@@ -1154,21 +1188,48 @@ static int digits(const char *s, size_t len, size_t at, size_t n, unsigned *out)
     return 0;
 }
 
-/* ISO 8601: YYYY-MM-DD, optionally [T ]hh:mm[:ss[.fraction]] and a zone
- * (Z, +hh:mm, +hhmm, +hh). A time without a zone is taken as UTC. */
-static int parse_iso8601(const char *s, size_t len, struct day_memo *memo, int64_t *out)
+static const unsigned month_days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+static int is_leap(int64_t year)
 {
-    static const unsigned mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    unsigned year, mon, day, hh = 0, mm = 0, ss = 0, ms = 0;
+    return year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+}
+
+static int valid_date(int64_t year, unsigned mon, unsigned day)
+{
+    return mon >= 1 && mon <= 12 && day >= 1 && day <= month_days[mon - 1] &&
+           !(mon == 2 && day == 29 && !is_leap(year));
+}
+
+/* A time of day in seconds and microseconds since the epoch. */
+struct instant {
+    int64_t secs;
+    uint32_t usec; /* 0..999999, after secs */
+};
+
+/* The UTC instant of a wall-clock time (seconds since the epoch as read
+ * on the clock) in tz, UTC when tz is NULL. */
+static inline int64_t local_to_utc(const struct sa_tz *tz, int64_t local)
+{
+    return tz ? local - sa_tz_offset_local(tz, local) : local;
+}
+
+/* ISO 8601: YYYY-MM-DD, optionally [T ]hh:mm[:ss[.fraction]] and a zone
+ * (Z, +hh:mm, +hhmm, +hh). A time without a zone is in tz (the source's
+ * timezone; NULL: UTC). The fraction is kept to the microsecond (more
+ * digits are cut). */
+static int parse_iso8601(const char *s, size_t len, struct day_memo *memo,
+                         const struct sa_tz *tz, struct instant *out)
+{
+    unsigned year, mon, day, hh = 0, mm = 0, ss = 0, us = 0;
     size_t i = 10;
-    int64_t offset_min = 0;
+    int64_t offset_s = 0, local;
+    int has_zone = 0;
 
     if (digits(s, len, 0, 4, &year) || len < 10 || s[4] != '-' ||
         digits(s, len, 5, 2, &mon) || s[7] != '-' || digits(s, len, 8, 2, &day))
         return -1;
-    if (mon < 1 || mon > 12 || day < 1 || day > mdays[mon - 1] ||
-        (mon == 2 && day == 29 &&
-         !(year % 4 == 0 && (year % 100 != 0 || year % 400 == 0))))
+    if (!valid_date(year, mon, day))
         return -1;
     if (i < len) {
         if (s[i] != 'T' && s[i] != 't' && s[i] != ' ')
@@ -1185,15 +1246,15 @@ static int parse_iso8601(const char *s, size_t len, struct day_memo *memo, int64
                 size_t n = 0;
                 i++;
                 while (i < len && s[i] >= '0' && s[i] <= '9') {
-                    if (n < 3)
-                        ms = ms * 10 + (unsigned)(s[i] - '0');
+                    if (n < 6)
+                        us = us * 10 + (unsigned)(s[i] - '0');
                     n++;
                     i++;
                 }
                 if (n == 0)
                     return -1;
-                for (; n < 3; n++)
-                    ms *= 10;
+                for (; n < 6; n++)
+                    us *= 10;
             }
         }
         if (hh > 23 || mm > 59 || ss > 60)
@@ -1201,6 +1262,7 @@ static int parse_iso8601(const char *s, size_t len, struct day_memo *memo, int64
         if (i < len) {
             unsigned oh, om = 0;
             int sign;
+            has_zone = 1;
             if ((s[i] == 'Z' || s[i] == 'z') && i + 1 == len) {
                 i++;
             } else if (s[i] == '+' || s[i] == '-') {
@@ -1216,7 +1278,7 @@ static int parse_iso8601(const char *s, size_t len, struct day_memo *memo, int64
                     i += 2;
                 if (oh > 23 || om > 59)
                     return -1;
-                offset_min = sign * (int64_t)(oh * 60 + om);
+                offset_s = sign * (int64_t)(oh * 3600 + om * 60);
             } else {
                 return -1;
             }
@@ -1224,11 +1286,487 @@ static int parse_iso8601(const char *s, size_t len, struct day_memo *memo, int64
         if (i != len)
             return -1;
     }
-    *out = ((days_of(memo, year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss) -
-            offset_min * 60) *
-               1000 +
-           ms;
+    local = days_of(memo, year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss;
+    out->secs = has_zone ? local - offset_s : local_to_utc(tz, local);
+    out->usec = us;
     return 0;
+}
+
+/* --- strptime-style formats ------------------------------------------------ */
+
+/*
+ * A subset of strptime(3), parsed here rather than by glibc's strptime so
+ * that a format is checked once, when it is configured (glibc accepts
+ * anything and fails per value), the locale plays no part, and the result
+ * needs no mktime: %Y (1-4 digits) %y (69-99: 19xx) %m %d %e %j %H %I %M
+ * %S %p %f (fraction, 1-9 digits) %z (Z, +hh, +hhmm, +hh:mm) %s (epoch
+ * seconds) %b %h %B (English month names) %a %A (weekday names, read and
+ * ignored) %F %T %D %R %% %n %t; white space in the format matches any
+ * white space, possibly none; every other character itself.
+ */
+struct time_parts {
+    int64_t year, epoch;
+    unsigned mon, day, yday, hour, min, sec, usec;
+    int pm;        /* -1: no %p */
+    int has_zone;  /* %z seen */
+    int has_epoch; /* %s seen */
+    int32_t zone_s;
+};
+
+/* What a format holds, for checking it against the field. */
+enum {
+    HAS_YEAR = 1,
+    HAS_MONTH = 2,
+    HAS_DAY = 4,
+    HAS_YDAY = 8,
+    HAS_TIME = 16,
+    HAS_EPOCH = 32,
+};
+
+static const char *const month_names[] = {
+    "january", "february", "march",     "april",   "may",      "june",
+    "july",    "august",   "september", "october", "november", "december"};
+static const char *const weekday_names[] = {
+    "sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"};
+
+static int is_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* 1..max_digits decimal digits at *pos. */
+static int scan_num(const char *s, size_t len, size_t *pos, int max_digits,
+                    int64_t *out)
+{
+    int64_t v = 0;
+    int n = 0;
+    while (*pos < len && n < max_digits && is_digit(s[*pos])) {
+        v = v * 10 + (s[*pos] - '0');
+        (*pos)++;
+        n++;
+    }
+    *out = v;
+    return n > 0 ? 0 : -1;
+}
+
+/* A name of the list (full, or its first three letters), any case. */
+static int scan_name(const char *s, size_t len, size_t *pos, const char *const *names,
+                     int n_names, unsigned *out)
+{
+    for (int i = 0; i < n_names; i++) {
+        size_t full = strlen(names[i]);
+        if (len - *pos >= full && is_word(s + *pos, full, names[i], full)) {
+            *pos += full;
+            *out = (unsigned)i;
+            return 0;
+        }
+    }
+    for (int i = 0; i < n_names; i++)
+        if (len - *pos >= 3 && is_word(s + *pos, 3, names[i], 3)) {
+            *pos += 3;
+            *out = (unsigned)i;
+            return 0;
+        }
+    return -1;
+}
+
+/* Z, +hh, +hhmm or +hh:mm at *pos, as seconds east of UTC. */
+static int scan_zone(const char *s, size_t len, size_t *pos, int32_t *out)
+{
+    unsigned hh, mm = 0;
+    size_t i = *pos;
+    int sign;
+
+    if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+        *pos = i + 1;
+        *out = 0;
+        return 0;
+    }
+    if (i >= len || (s[i] != '+' && s[i] != '-'))
+        return -1;
+    sign = s[i] == '-' ? -1 : 1;
+    if (digits(s, len, i + 1, 2, &hh))
+        return -1;
+    i += 3;
+    if (i < len && s[i] == ':')
+        i++;
+    if (i + 2 <= len && digits(s, len, i, 2, &mm) == 0)
+        i += 2;
+    else if (s[i - 1] == ':')
+        return -1;
+    if (hh > 23 || mm > 59)
+        return -1;
+    *pos = i;
+    *out = sign * (int32_t)(hh * 3600 + mm * 60);
+    return 0;
+}
+
+/*
+ * Match s from *pos against fmt. With tp NULL only the format is checked:
+ * its directives are collected in *has, and an unknown one is described
+ * in why. Returns 0 when it matched (or is a valid format).
+ */
+static int scan_format(const char *fmt, const char *s, size_t len, size_t *pos,
+                       struct time_parts *tp, unsigned *has, char *why, size_t why_len)
+{
+    for (; *fmt; fmt++) {
+        int64_t v = 0;
+        unsigned u;
+        int rc = 0;
+        char d;
+
+        if (is_space(*fmt)) {
+            while (tp && *pos < len && is_space(s[*pos]))
+                (*pos)++;
+            continue;
+        }
+        if (*fmt != '%') {
+            if (tp && (*pos >= len || s[*pos] != *fmt))
+                return -1;
+            if (tp)
+                (*pos)++;
+            continue;
+        }
+        d = *++fmt;
+        switch (d) {
+        case 'Y':
+            *has |= HAS_YEAR;
+            break;
+        case 'y':
+            *has |= HAS_YEAR;
+            break;
+        case 'm':
+        case 'b':
+        case 'h':
+        case 'B':
+            *has |= HAS_MONTH;
+            break;
+        case 'd':
+        case 'e':
+            *has |= HAS_DAY;
+            break;
+        case 'j':
+            *has |= HAS_YDAY;
+            break;
+        case 'H':
+        case 'I':
+        case 'M':
+        case 'S':
+        case 'p':
+        case 'f':
+        case 'z':
+            *has |= HAS_TIME;
+            break;
+        case 's':
+            *has |= HAS_EPOCH | HAS_TIME;
+            break;
+        case 'a':
+        case 'A':
+        case '%':
+        case 'n':
+        case 't':
+            break;
+        case 'F':
+            if (scan_format("%Y-%m-%d", s, len, pos, tp, has, why, why_len))
+                return -1;
+            continue;
+        case 'T':
+            if (scan_format("%H:%M:%S", s, len, pos, tp, has, why, why_len))
+                return -1;
+            continue;
+        case 'D':
+            if (scan_format("%m/%d/%y", s, len, pos, tp, has, why, why_len))
+                return -1;
+            continue;
+        case 'R':
+            if (scan_format("%H:%M", s, len, pos, tp, has, why, why_len))
+                return -1;
+            continue;
+        case '\0':
+            if (why)
+                snprintf(why, why_len, "it ends in a lone %%");
+            return -1;
+        default:
+            if (why)
+                snprintf(why, why_len, "%%%c is not a conversion it knows (see README)",
+                         d);
+            return -1;
+        }
+        if (!tp)
+            continue;
+        switch (d) {
+        case 'Y':
+            if ((rc = scan_num(s, len, pos, 4, &v)) == 0)
+                tp->year = v;
+            break;
+        case 'y':
+            if ((rc = scan_num(s, len, pos, 2, &v)) == 0)
+                tp->year = v < 69 ? 2000 + v : 1900 + v;
+            break;
+        case 'm':
+            if ((rc = scan_num(s, len, pos, 2, &v)) == 0)
+                tp->mon = (unsigned)v;
+            break;
+        case 'e':
+            if (*pos < len && s[*pos] == ' ')
+                (*pos)++;
+            /* fall through */
+        case 'd':
+            if ((rc = scan_num(s, len, pos, 2, &v)) == 0)
+                tp->day = (unsigned)v;
+            break;
+        case 'j':
+            if ((rc = scan_num(s, len, pos, 3, &v)) == 0)
+                tp->yday = (unsigned)v;
+            break;
+        case 'H':
+        case 'I':
+            if ((rc = scan_num(s, len, pos, 2, &v)) == 0)
+                tp->hour = (unsigned)v;
+            if (d == 'I' && !rc && (v < 1 || v > 12))
+                rc = -1;
+            break;
+        case 'M':
+            if ((rc = scan_num(s, len, pos, 2, &v)) == 0)
+                tp->min = (unsigned)v;
+            break;
+        case 'S':
+            if ((rc = scan_num(s, len, pos, 2, &v)) == 0)
+                tp->sec = (unsigned)v;
+            break;
+        case 'f': {
+            size_t start = *pos;
+            unsigned us = 0;
+            int n = 0;
+            while (*pos < len && is_digit(s[*pos]) && *pos - start < 9) {
+                if (n < 6)
+                    us = us * 10 + (unsigned)(s[*pos] - '0'), n++;
+                (*pos)++;
+            }
+            for (; n < 6; n++)
+                us *= 10;
+            tp->usec = us;
+            rc = *pos > start ? 0 : -1;
+            break;
+        }
+        case 'p':
+            if (len - *pos >= 2 &&
+                (is_word(s + *pos, 2, "am", 2) || is_word(s + *pos, 2, "pm", 2))) {
+                tp->pm = s[*pos] == 'p' || s[*pos] == 'P';
+                *pos += 2;
+            } else {
+                rc = -1;
+            }
+            break;
+        case 'b':
+        case 'h':
+        case 'B':
+            if ((rc = scan_name(s, len, pos, month_names, 12, &u)) == 0)
+                tp->mon = u + 1;
+            break;
+        case 'a':
+        case 'A':
+            rc = scan_name(s, len, pos, weekday_names, 7, &u);
+            break;
+        case 'z':
+            rc = scan_zone(s, len, pos, &tp->zone_s);
+            tp->has_zone = 1;
+            break;
+        case 's': {
+            int neg = *pos < len && s[*pos] == '-';
+            if (neg)
+                (*pos)++;
+            if ((rc = scan_num(s, len, pos, 12, &v)) == 0) {
+                tp->epoch = neg ? -v : v;
+                tp->has_epoch = 1;
+            }
+            break;
+        }
+        case 'n':
+        case 't':
+            while (*pos < len && is_space(s[*pos]))
+                (*pos)++;
+            break;
+        case '%':
+            if (*pos < len && s[*pos] == '%')
+                (*pos)++;
+            else
+                rc = -1;
+            break;
+        default:
+            break;
+        }
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+/* Check format for a field of the logical type; why says what is wrong. */
+static int check_format(const char *format, int logical, char *why, size_t why_len)
+{
+    unsigned has = 0;
+    size_t pos = 0;
+
+    if (scan_format(format, "", 0, &pos, NULL, &has, why, why_len))
+        return -1;
+    if (logical == SA_LOGICAL_DATE && (has & HAS_TIME)) {
+        snprintf(why, why_len, "a date has no time of day, zone or epoch seconds");
+        return -1;
+    }
+    if (!(has & HAS_EPOCH) &&
+        !((has & HAS_YEAR) &&
+          (((has & HAS_MONTH) && (has & HAS_DAY)) || (has & HAS_YDAY)))) {
+        snprintf(why, why_len,
+                 "it needs a year, month and day (%%Y %%m %%d, %%F, or "
+                 "%%Y %%j)%s",
+                 logical == SA_LOGICAL_DATE ? "" : ", or %s");
+        return -1;
+    }
+    return 0;
+}
+
+/* Read s[0, len) with format into an instant; a time without %z is in
+ * tz (NULL: UTC). -1 when it does not match or names no real date or
+ * time. */
+static int parse_formatted(const char *format, const char *s, size_t len,
+                           struct day_memo *memo, const struct sa_tz *tz,
+                           struct instant *out)
+{
+    struct time_parts tp = {.pm = -1, .mon = 1, .day = 1};
+    unsigned has = 0;
+    size_t pos = 0;
+    int64_t days;
+    unsigned hour;
+
+    if (scan_format(format, s, len, &pos, &tp, &has, NULL, 0) || pos != len)
+        return -1;
+    if (tp.has_epoch) {
+        out->secs = tp.epoch;
+        out->usec = tp.usec;
+        return 0;
+    }
+    if (tp.year < 1 || tp.year > 9999)
+        return -1;
+    if (has & HAS_YDAY) {
+        if (tp.yday < 1 || tp.yday > (is_leap(tp.year) ? 366u : 365u))
+            return -1;
+        days = days_from_civil(tp.year, 1, 1) + tp.yday - 1;
+    } else {
+        if (!valid_date(tp.year, tp.mon, tp.day))
+            return -1;
+        days = days_of(memo, (unsigned)tp.year, tp.mon, tp.day);
+    }
+    hour = tp.hour;
+    if (tp.pm >= 0) {
+        if (hour < 1 || hour > 12)
+            return -1;
+        hour = hour % 12 + (tp.pm ? 12 : 0);
+    }
+    if (hour > 23 || tp.min > 59 || tp.sec > 60)
+        return -1;
+    days = days * 86400 + hour * 3600 + tp.min * 60 + tp.sec; /* now the local time */
+    out->secs = tp.has_zone ? days - tp.zone_s : local_to_utc(tz, days);
+    out->usec = tp.usec;
+    return 0;
+}
+
+int sa_record_set_text_format(struct sa_record *rec, int field, const char *format,
+                              struct sa_err *err)
+{
+    const struct sa_schema_field *f;
+    struct field_state *st;
+    char why[160];
+    char *copy;
+    int rc = check_field(rec, field, err);
+
+    if (rc)
+        return rc;
+    f = &rec->schema->fields[field];
+    st = &PRIV(rec)->f[field];
+    if (f->logical == SA_LOGICAL_NONE || is_avro_union(f->value))
+        return sa_err_set(err, SA_ECONFIG,
+                          "field '%s' is a %s: formats apply to date and timestamp "
+                          "fields",
+                          f->name, kind_name(f->kind, f->logical));
+    if (check_format(format, f->logical, why, sizeof why))
+        return sa_err_set(err, SA_ECONFIG,
+                          "\"%s\" is not a format for the %s field "
+                          "'%s': %s",
+                          format, kind_name(f->kind, f->logical), f->name, why);
+    if (!(copy = strdup(format)))
+        return sa_err_set(err, SA_ENOMEM, "out of memory");
+    free(st->format);
+    st->format = copy;
+    return SA_OK;
+}
+
+int sa_text_format_check(const char *format, struct sa_err *err)
+{
+    char why[160];
+
+    /* As for a timestamp, the type that allows the most: what a date
+     * must not hold is found when the format meets its field. */
+    if (check_format(format, SA_LOGICAL_TIMESTAMP_MILLIS, why, sizeof why))
+        return sa_err_set(err, SA_ECONFIG, "\"%s\" is not a format: %s", format, why);
+    return SA_OK;
+}
+
+int sa_record_set_timezone(struct sa_record *rec, const char *name, struct sa_err *err)
+{
+    struct record_priv *p = PRIV(rec);
+    struct sa_tz *tz;
+    int rc = sa_tz_load(name, &tz, err);
+
+    if (rc)
+        return rc;
+    sa_tz_free(p->tz);
+    p->tz = tz;
+    return SA_OK;
+}
+
+/* A date or timestamp field from text: its format when it has one, else
+ * ISO 8601 or an integer (days, ms or us since the epoch). */
+static int set_time_text(struct sa_record *rec, int field, const char *text, size_t len,
+                         struct sa_err *err)
+{
+    const struct sa_schema_field *f = &rec->schema->fields[field];
+    struct record_priv *p = PRIV(rec);
+    const char *format = p->f[field].format;
+    /* A date is a day of the calendar, in no time zone. */
+    const struct sa_tz *tz = f->logical == SA_LOGICAL_DATE ? NULL : p->tz;
+    struct instant t;
+    int64_t lv;
+    int rc;
+
+    if (format) {
+        if (parse_formatted(format, text, len, &p->last_day, tz, &t))
+            return text_error(rec, field, err, text, len,
+                              " (does not match the format \"%s\")", format);
+    } else {
+        rc = len >= 10 && text[4] == '-' ? -1 : parse_int64(text, len, &lv);
+        if (rc == 0)
+            return set_long(rec, field, lv, err);
+        if (f->logical == SA_LOGICAL_DATE && rc != -2 && len != 10)
+            return text_error(rec, field, err, text, len, "%s", "");
+        if (rc == -2 || parse_iso8601(text, len, &p->last_day, tz, &t))
+            return text_error(rec, field, err, text, len, "%s",
+                              rc == -2 ? " (out of range)" : "");
+    }
+    switch (f->logical) {
+    case SA_LOGICAL_DATE:
+        lv = t.secs >= 0 ? t.secs / 86400 : -((-t.secs + 86399) / 86400);
+        break;
+    case SA_LOGICAL_TIMESTAMP_MICROS:
+        if (t.secs > INT64_MAX / 1000000 || t.secs < INT64_MIN / 1000000)
+            return text_error(rec, field, err, text, len, " (out of range)");
+        lv = t.secs * 1000000 + t.usec;
+        break;
+    default:
+        lv = t.secs * 1000 + t.usec / 1000;
+        break;
+    }
+    return set_long(rec, field, lv, err);
 }
 
 int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_t len,
@@ -1267,13 +1805,10 @@ int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_
     switch (f->kind) {
     case AVRO_INT32:
     case AVRO_INT64:
-        /* A '-' after four characters ("2026-01-01...") is no integer:
-         * parse_int64 would say so (-1) only after reading up to it. */
-        rc = len >= 10 && text[4] == '-' ? -1 : parse_int64(text, len, &lv);
+        if (f->logical != SA_LOGICAL_NONE)
+            return set_time_text(rec, field, text, len, err);
+        rc = parse_int64(text, len, &lv);
         if (rc == 0)
-            return set_long(rec, field, lv, err);
-        if (f->logical == SA_LOGICAL_TIMESTAMP_MILLIS &&
-            parse_iso8601(text, len, &PRIV(rec)->last_day, &lv) == 0)
             return set_long(rec, field, lv, err);
         return text_error(rec, field, err, text, len, "%s",
                           rc == -2 ? " (out of range)" : "");
@@ -1405,6 +1940,8 @@ int64_t sa_record_event_ms(const struct sa_record *rec, int64_t fallback)
 
     if (field < 0 || !(v = value_of(rec, field, &base)) || v->kind != AVRO_INT64)
         return fallback;
+    if (rec->schema->fields[field].logical == SA_LOGICAL_TIMESTAMP_MICROS)
+        return v->l >= 0 ? v->l / 1000 : -((-(v->l + 1)) / 1000) - 1; /* floor */
     return v->l;
 }
 

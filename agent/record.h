@@ -59,11 +59,33 @@ int sa_record_set_enum_index(struct sa_record *rec, int field, int index,
                              struct sa_err *err);
 
 /* Set a field from its text form, coercing to the field's type: ints
- * (range-checked), floats, booleans (true/false/1/0/yes/no), enums,
- * timestamp-millis (ISO 8601 or epoch ms), and for a nullable field the
- * empty text is null. Used by the CSV source. */
+ * (range-checked), floats and doubles (also NaN, Infinity, -Infinity, any
+ * case), booleans (true/false/1/0/yes/no), enums, date (YYYY-MM-DD or
+ * days), timestamp-millis and timestamp-micros (ISO 8601 or epoch ms /
+ * us), or with the field's text format (sa_record_set_text_format) when
+ * it has one; for a nullable field the empty text is null. Used by the
+ * CSV source. */
 int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_t len,
                        struct sa_err *err);
+
+/* From now on read the text of field, a date or timestamp, with format,
+ * a strptime-style format ("%Y/%m/%d", "%d.%m.%Y %H:%M"; README lists the
+ * conversions) instead of ISO 8601; format is copied. A format that
+ * cannot be read, that lacks a date, that gives a date a time of day, or
+ * a field of another type is SA_ECONFIG saying which. */
+int sa_record_set_text_format(struct sa_record *rec, int field, const char *format,
+                              struct sa_err *err);
+/* Whether format can be read as a date or timestamp format at all (the
+ * field's own rules come with sa_record_set_text_format); SA_ECONFIG with
+ * the reason when not. */
+int sa_text_format_check(const char *format, struct sa_err *err);
+
+/* The time zone of timestamp text without a zone of its own (ISO 8601
+ * without Z or an offset, a format without %z): "UTC" (until set), a
+ * fixed offset "+02:00", or an IANA zone "Europe/Berlin", whose offset
+ * follows daylight saving time (agent/tz.h). Dates are calendar days and
+ * take no zone. A name that is none of these is SA_ECONFIG. */
+int sa_record_set_timezone(struct sa_record *rec, const char *name, struct sa_err *err);
 
 /* Encode to Avro binary, appended to out. Fields not set take their
  * default; a field with neither is SA_ERECORD naming it. */

@@ -126,6 +126,43 @@ static char *reader_without_defaulted(const struct sa_schema *reader,
     return text;
 }
 
+static const char *logical_name(int logical)
+{
+    switch (logical) {
+    case SA_LOGICAL_TIMESTAMP_MILLIS:
+        return "timestamp-millis";
+    case SA_LOGICAL_TIMESTAMP_MICROS:
+        return "timestamp-micros";
+    case SA_LOGICAL_DATE:
+        return "date";
+    default:
+        return "no logical type";
+    }
+}
+
+/* A field both have must not change its unit: avro-c resolves a
+ * timestamp-millis long into a timestamp-micros one (both are longs), and
+ * every value would then be read a thousand times off. Annotating a plain
+ * type (or dropping the annotation) keeps the values and is allowed. */
+static int same_logical_types(const struct sa_schema *reader,
+                              const struct sa_schema *writer, char *why, size_t why_len)
+{
+    for (size_t r = 0; r < reader->n_fields; r++)
+        for (size_t w = 0; w < writer->n_fields; w++) {
+            const struct sa_schema_field *rf = &reader->fields[r],
+                                         *wf = &writer->fields[w];
+            if (strcmp(rf->name, wf->name) != 0 || rf->logical == wf->logical ||
+                rf->logical == SA_LOGICAL_NONE || wf->logical == SA_LOGICAL_NONE)
+                continue;
+            if (why && why_len)
+                snprintf(why, why_len,
+                         "field '%s' is %s in the writer, %s in the reader", rf->name,
+                         logical_name(wf->logical), logical_name(rf->logical));
+            return 0;
+        }
+    return 1;
+}
+
 int sa_schema_can_read(const struct sa_schema *reader, const struct sa_schema *writer,
                        char *why, size_t why_len)
 {
@@ -134,6 +171,8 @@ int sa_schema_can_read(const struct sa_schema *reader, const struct sa_schema *w
     char *reduced_json;
     int ok;
 
+    if (!same_logical_types(reader, writer, why, why_len))
+        return 0;
     resolved = avro_resolved_writer_new(writer->avro, reader->avro);
     if (!resolved && (reduced_json = reader_without_defaulted(reader, writer))) {
         if (avro_schema_from_json_length(reduced_json, strlen(reduced_json),

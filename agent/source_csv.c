@@ -42,6 +42,7 @@
 #include "agent/base/log.h"
 #include "agent/csv.h"
 #include "agent/record.h"
+#include "agent/tz.h"
 #include "store/spool.h"
 
 #include <errno.h>
@@ -64,6 +65,7 @@ static const char *const delimiter_symbols[] = {"comma", "semicolon", "tab", "pi
                                                 NULL};
 static const char delimiter_chars[] = {',', ';', '\t', '|'};
 static const char *const extra_symbols[] = {"error", "ignore", NULL};
+static const char *const short_rows_symbols[] = {"strict", "null", NULL};
 
 #define OPT(f) offsetof(struct sa_csv_source_conf, f)
 static const struct sa_conf_entry csv_conf[] = {
@@ -97,6 +99,15 @@ static const struct sa_conf_entry csv_conf[] = {
      .desc = "how often to look for new files and for growth"},
     {.type = SA_CONF_SIZE, .key = "read_buffer", .def = "1MiB", .offset = OPT(read_buffer),
      .min = 4096, .max = 256 << 20, .desc = "bytes read at a time"},
+    {.type = SA_CONF_MAP, .key = "formats", .offset = OPT(formats),
+     .desc = "per date/timestamp field, a strptime-style format of its text "
+             "instead of ISO 8601: {day: \"%Y/%m/%d\", ts: \"%d.%m.%Y %H:%M\"}"},
+    {.type = SA_CONF_STR, .key = "timezone", .def = "UTC", .offset = OPT(timezone),
+     .desc = "zone of timestamps written without one: UTC, +02:00 or Europe/Berlin"},
+    {.type = SA_CONF_ENUM, .key = "short_rows", .def = "strict",
+     .offset = OPT(short_rows), .symbols = short_rows_symbols,
+     .desc = "a row missing trailing fields: reject it (strict), or make them null "
+             "or their default (null; a field with neither rejects the row)"},
     {.type = SA_CONF_STR, .key = "null_string", .offset = OPT(null_string),
      .desc = "an unquoted field spelled so is null (e.g. NULL or \\N); an unquoted empty "
              "field is always null, a quoted \"\" is the empty string"},
@@ -291,22 +302,48 @@ static int file_seek(struct csv_file *f, int64_t offset, int64_t line)
 
 static int window_fill(struct csv_ctx *ctx, struct csv_file *f);
 
-/* Map the header (or the configured columns) onto the schema's fields. */
+/* Whether one of the first n columns maps to field. */
+static int taken(const int *col_map, size_t n, int field)
+{
+    for (size_t j = 0; j < n; j++)
+        if (col_map[j] == field)
+            return 1;
+    return 0;
+}
+
+/* The first field that lists header as an alias and that none of the
+ * first n columns maps to; -1 when none. */
+static int free_alias_field(const struct sa_schema *schema, const char *header,
+                            const int *col_map, size_t n)
+{
+    for (size_t k = 0; k < schema->n_fields; k++)
+        for (size_t a = 0; a < schema->fields[k].n_aliases; a++)
+            if (strcmp(schema->fields[k].aliases[a], header) == 0 &&
+                !taken(col_map, n, (int)k))
+                return (int)k;
+    return -1;
+}
+
+/* Map the header (or the configured columns) onto the schema's fields: by
+ * exact name, by a field's alias, or by the normalized name (`eol-lts` ->
+ * eol_lts); the columns mapped by the last two rules are logged. */
 static int map_columns(struct sa_source *src, struct csv_file *f,
                        const struct sa_csv_row *header)
 {
     struct csv_ctx *ctx = src->ctx;
     const struct sa_schema *schema = src->schema;
     size_t n = ctx->conf->columns.n ? ctx->conf->columns.n : header->n_fields;
-    size_t n_fields = avro_schema_record_size(schema->avro);
+    struct sa_buf mapped;
 
     free(f->col_map);
     f->col_map = calloc(n + 1, sizeof *f->col_map);
     if (!f->col_map)
         return -1;
+    sa_buf_init(&mapped, 64 * 1024);
     f->n_cols = n;
     for (size_t i = 0; i < n; i++) {
         char name[256];
+        enum sa_header_match how;
         if (ctx->conf->columns.n)
             snprintf(name, sizeof name, "%s", ctx->conf->columns.v[i]);
         else
@@ -319,22 +356,67 @@ static int map_columns(struct sa_source *src, struct csv_file *f,
         size_t len = strlen(s);
         while (len && s[len - 1] == ' ')
             s[--len] = '\0';
-        f->col_map[i] = sa_record_field_index(schema, s);
+        f->col_map[i] = sa_schema_field_for_header(schema, s, &how);
+        if (f->col_map[i] >= 0 && taken(f->col_map, i, f->col_map[i])) {
+            /* A header written twice (a, a): the second goes to a field
+             * that lists it as an alias, as schema infer writes them. */
+            int alt = free_alias_field(schema, s, f->col_map, i);
+            if (alt >= 0) {
+                f->col_map[i] = alt;
+                how = SA_MATCH_ALIAS;
+            }
+        }
         for (size_t j = 0; j < i && f->col_map[i] >= 0; j++)
             if (f->col_map[j] == f->col_map[i]) {
-                file_fail(ctx, src, f, "%s:1: column %zu '%s' appears twice in the "
-                          "header", f->path, i + 1, s);
+                file_fail(ctx, src, f,
+                          "%s:1: column %zu '%s' appears twice in the "
+                          "header (as field '%s')",
+                          f->path, i + 1, s, schema->fields[f->col_map[i]].name);
+                sa_buf_fini(&mapped);
                 return -1;
             }
         if (f->col_map[i] < 0 && ctx->conf->extra_columns == 0) {
             file_fail(ctx, src, f, "%s:1: column %zu '%s' is not a field of schema "
                       "%s:v%d (set extra_columns: ignore to skip it)", f->path, i + 1,
                       s, schema->subject, schema->version);
+            sa_buf_fini(&mapped);
             return -1;
         }
+        if (how == SA_MATCH_ALIAS || how == SA_MATCH_NORMALIZED)
+            sa_buf_printf(&mapped, "%s'%s'->%s", mapped.len ? ", " : "", s,
+                          schema->fields[f->col_map[i]].name);
     }
-    (void)n_fields;
+    if (mapped.len && sa_buf_terminate(&mapped) == SA_OK)
+        sa_log_info("csv columns mapped to fields of other names", "source",
+                    src->conf->name, "file", f->path, "columns",
+                    (const char *)mapped.data);
+    sa_buf_fini(&mapped);
     return 0;
+}
+
+/* The source's formats and time zone, checked and given to its record:
+ * errors name the config key. */
+static int apply_text_formats(struct sa_source *src, struct sa_err *err)
+{
+    struct csv_ctx *ctx = src->ctx;
+    const struct sa_csv_source_conf *conf = ctx->conf;
+    const struct sa_conf_origin *at = &src->conf->origin;
+    struct sa_err why = {0};
+
+    if (sa_record_set_timezone(&ctx->rec, conf->timezone, &why))
+        return sa_conf_fail(at, "timezone", why.rc, err, "%s", why.msg);
+    for (size_t i = 0; i < conf->formats.n; i++) {
+        const struct sa_kv *kv = &conf->formats.v[i];
+        enum sa_header_match how;
+        int field = sa_schema_field_for_header(src->schema, kv->key, &how);
+        if (field < 0)
+            return sa_conf_fail(at, "formats", SA_ECONFIG, err,
+                                "%s: no field of schema %s:v%d is named so", kv->key,
+                                src->schema->subject, src->schema->version);
+        if (sa_record_set_text_format(&ctx->rec, field, kv->value, &why))
+            return sa_conf_fail(at, "formats", why.rc, err, "%s: %s", kv->key, why.msg);
+    }
+    return SA_OK;
 }
 
 /* Open path, find its stored position, prepare to read after it. */
@@ -529,12 +611,40 @@ static int add_row(struct sa_source *src, struct sa_batch *batch, struct csv_fil
     int rc;
 
     sa_err_clear(&rerr); /* not = {0}: that zeroes 260 bytes per row */
-    if (row->n_fields != f->n_cols) {
-        snprintf(reason, sizeof reason, "row has %zu fields, the header has %zu",
-                 row->n_fields, f->n_cols);
-        return reject_row(src, batch, f, row->line, 1, reason, raw, raw_len, err);
-    }
     sa_record_reset(rec);
+    if (row->n_fields != f->n_cols) {
+        int missing = -1; /* the first missing column that cannot be left out */
+        for (size_t i = row->n_fields; i < f->n_cols && ctx->conf->short_rows; i++) {
+            int field = f->col_map[i];
+            const struct sa_schema_field *sf;
+            if (field < 0)
+                continue;
+            sf = &src->schema->fields[field];
+            if (sf->nullable)
+                rc = sa_record_set_null(rec, field, &rerr);
+            else if (sf->default_json)
+                rc = SA_OK; /* left unset: the encoder applies the default */
+            else
+                rc = SA_ERECORD;
+            if (rc) {
+                missing = (int)i;
+                break;
+            }
+        }
+        if (row->n_fields > f->n_cols || !ctx->conf->short_rows) {
+            snprintf(reason, sizeof reason, "row has %zu fields, the header has %zu",
+                     row->n_fields, f->n_cols);
+            return reject_row(src, batch, f, row->line, 1, reason, raw, raw_len, err);
+        }
+        if (missing >= 0) {
+            snprintf(reason, sizeof reason,
+                     "row has %zu fields, the header has %zu: "
+                     "column %d (field '%s') is missing and has no null and no default",
+                     row->n_fields, f->n_cols, missing + 1,
+                     src->schema->fields[f->col_map[missing]].name);
+            return reject_row(src, batch, f, row->line, 1, reason, raw, raw_len, err);
+        }
+    }
     for (size_t i = 0; i < row->n_fields; i++) {
         const struct sa_csv_field *cf = &row->fields[i];
         const char *ns = ctx->conf->null_string;
@@ -984,10 +1094,29 @@ static void scan(struct sa_source *src)
 
 /* Everything open would refuse in the settings, checked before anything
  * is opened; `check` runs it too. */
+/* The formats and the time zone, as far as they can be checked without
+ * the schema (apply_text_formats does the rest at open). */
+static int check_text_formats(const struct sa_csv_source_conf *conf,
+                              const struct sa_conf_origin *at, struct sa_err *err)
+{
+    struct sa_err why = {0};
+    struct sa_tz *tz = NULL;
+
+    if (sa_tz_load(conf->timezone, &tz, &why))
+        return sa_conf_fail(at, "timezone", why.rc, err, "%s", why.msg);
+    sa_tz_free(tz);
+    for (size_t i = 0; i < conf->formats.n; i++)
+        if (sa_text_format_check(conf->formats.v[i].value, &why))
+            return sa_conf_fail(at, "formats", why.rc, err, "%s: %s",
+                                conf->formats.v[i].key, why.msg);
+    return SA_OK;
+}
+
 static int csv_check(const struct sa_source_conf *sc, struct sa_err *err)
 {
     const struct sa_csv_source_conf *conf = sc->opts;
     const struct sa_conf_origin *at = &sc->origin;
+    int rc;
 
     if (!conf->quote || strlen(conf->quote) != 1)
         return sa_conf_fail(at, "quote", SA_ECONFIG, err,
@@ -1006,6 +1135,8 @@ static int csv_check(const struct sa_source_conf *sc, struct sa_err *err)
     if (!conf->header && conf->columns.n == 0)
         return sa_conf_fail(at, "header", SA_ECONFIG, err,
                             "false needs columns: to name the columns");
+    if ((rc = check_text_formats(conf, at, err)))
+        return rc;
     if (strncmp(conf->on_done, "move:", 5) == 0) {
         struct stat st;
         if (stat(conf->on_done + 5, &st) != 0)
@@ -1044,7 +1175,7 @@ static int csv_open(struct sa_source *src, struct sa_err *err)
         }
     }
     rc = sa_record_init(&ctx->rec, src->schema, err);
-    if (rc)
+    if (rc || (rc = apply_text_formats(src, err)))
         goto out;
     rc = sa_spool_offset_list(src->spool, src->conf->name, &ctx->rows, &ctx->n_rows,
                               err);

@@ -22,6 +22,9 @@ struct sa_csv_source_conf {
     char *on_done;
     int64_t poll_interval_ms;
     int64_t read_buffer;
+    struct sa_kvlist formats; /* field -> strptime-style format of its text */
+    char *timezone;           /* of timestamps without a zone: UTC, +02:00 */
+    int short_rows;           /* 0 strict: reject; 1 null: missing fields null */
     char *null_string; /* an unquoted field spelled so is null; NULL: none */
 };
 

@@ -283,17 +283,53 @@ int sa_schema_canonical_form(const char *json, struct sa_buf *out, struct sa_err
 
 /* --- parsing ------------------------------------------------------------- */
 
+/* The logical types the agent knows, on the primitive each annotates; on
+ * another one the annotation is ignored, as the Avro spec says. */
+static const struct {
+    const char *name, *primitive;
+    enum sa_logical logical;
+} logical_types[] = {
+    {"timestamp-millis", "long", SA_LOGICAL_TIMESTAMP_MILLIS},
+    {"timestamp-micros", "long", SA_LOGICAL_TIMESTAMP_MICROS},
+    {"date", "int", SA_LOGICAL_DATE},
+};
+
 static int logical_of(const json_t *type)
 {
-    const char *logical;
+    const char *logical, *primitive;
     if (!json_is_object(type))
         return SA_LOGICAL_NONE;
     logical = json_string_value(json_object_get(type, "logicalType"));
-    if (logical && strcmp(logical, "timestamp-millis") == 0 &&
-        json_is_string(json_object_get(type, "type")) &&
-        strcmp(json_string_value(json_object_get(type, "type")), "long") == 0)
-        return SA_LOGICAL_TIMESTAMP_MILLIS;
+    primitive = json_string_value(json_object_get(type, "type"));
+    if (!logical || !primitive)
+        return SA_LOGICAL_NONE;
+    for (size_t i = 0; i < sizeof logical_types / sizeof *logical_types; i++)
+        if (strcmp(logical, logical_types[i].name) == 0 &&
+            strcmp(primitive, logical_types[i].primitive) == 0)
+            return logical_types[i].logical;
     return SA_LOGICAL_NONE;
+}
+
+/* The field's "aliases" (strings), copied. */
+static int copy_aliases(struct sa_schema_field *f, const json_t *jaliases)
+{
+    size_t i;
+    const json_t *alias;
+
+    if (!json_is_array(jaliases) || json_array_size(jaliases) == 0)
+        return SA_OK;
+    f->aliases = calloc(json_array_size(jaliases), sizeof *f->aliases);
+    if (!f->aliases)
+        return SA_ENOMEM;
+    json_array_foreach(jaliases, i, alias)
+    {
+        if (!json_is_string(alias))
+            continue;
+        if (!(f->aliases[f->n_aliases] = strdup(json_string_value(alias))))
+            return SA_ENOMEM;
+        f->n_aliases++;
+    }
+    return SA_OK;
 }
 
 static int resolve_field(struct sa_schema_field *f, const json_t *jfield,
@@ -327,6 +363,8 @@ static int resolve_field(struct sa_schema_field *f, const json_t *jfield,
         if (!f->default_json)
             return SA_ENOMEM;
     }
+    if (copy_aliases(f, json_object_get(jfield, "aliases")))
+        return SA_ENOMEM;
     f->name = strdup(json_string_value(json_object_get(jfield, "name")));
     return f->name ? SA_OK : SA_ENOMEM;
 }
@@ -428,7 +466,8 @@ int sa_schema_parse(const char *subject, int version, const char *json,
         }
         if (s->fields[s->event_time_field].kind != AVRO_INT64) {
             rc = sa_err_set(err, SA_ESCHEMA,
-                            "x-event-time field '%s' must be a long (timestamp-millis)",
+                            "x-event-time field '%s' must be a long (timestamp-millis "
+                            "or timestamp-micros)",
                             attr);
             goto out;
         }
@@ -438,7 +477,8 @@ int sa_schema_parse(const char *subject, int version, const char *json,
         goto out;
     } else {
         for (size_t i = 0; i < s->n_fields && s->event_time_field < 0; i++)
-            if (s->fields[i].logical == SA_LOGICAL_TIMESTAMP_MILLIS)
+            if (s->fields[i].logical == SA_LOGICAL_TIMESTAMP_MILLIS ||
+                s->fields[i].logical == SA_LOGICAL_TIMESTAMP_MICROS)
                 s->event_time_field = (int)i;
     }
 
@@ -456,6 +496,54 @@ out:
     return rc;
 }
 
+void sa_schema_normalize_name(const char *name, char *out, size_t size)
+{
+    size_t n = 0;
+
+    if (!size)
+        return;
+    for (; *name && n + 1 < size; name++) {
+        char c = *name;
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        out[n++] = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? c : '_';
+    }
+    out[n] = '\0';
+}
+
+int sa_schema_field_for_header(const struct sa_schema *schema, const char *header,
+                               enum sa_header_match *how)
+{
+    char want[256], have[256];
+
+    *how = SA_MATCH_NONE;
+    for (size_t i = 0; i < schema->n_fields; i++)
+        if (strcmp(schema->fields[i].name, header) == 0) {
+            *how = SA_MATCH_NAME;
+            return (int)i;
+        }
+    for (size_t i = 0; i < schema->n_fields; i++)
+        for (size_t a = 0; a < schema->fields[i].n_aliases; a++)
+            if (strcmp(schema->fields[i].aliases[a], header) == 0) {
+                *how = SA_MATCH_ALIAS;
+                return (int)i;
+            }
+    /* Names longer than the buffers are not cut to a false match. */
+    if (strlen(header) >= sizeof want)
+        return -1;
+    sa_schema_normalize_name(header, want, sizeof want);
+    for (size_t i = 0; i < schema->n_fields; i++) {
+        if (strlen(schema->fields[i].name) >= sizeof have)
+            continue;
+        sa_schema_normalize_name(schema->fields[i].name, have, sizeof have);
+        if (strcmp(have, want) == 0) {
+            *how = SA_MATCH_NORMALIZED;
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
 void sa_schema_free(struct sa_schema *schema)
 {
     if (!schema)
@@ -463,6 +551,9 @@ void sa_schema_free(struct sa_schema *schema)
     for (size_t i = 0; schema->fields && i < schema->n_fields; i++) {
         free(schema->fields[i].name);
         free(schema->fields[i].default_json);
+        for (size_t a = 0; a < schema->fields[i].n_aliases; a++)
+            free(schema->fields[i].aliases[a]);
+        free(schema->fields[i].aliases);
     }
     free(schema->fields);
     if (schema->iface)

@@ -8,8 +8,11 @@
  *
  * Besides the standard attributes a record schema may carry
  *   "x-key": "<field>"          the field whose value keys the record
- *   "x-event-time": "<field>"   a timestamp-millis field giving event time
- * (without x-event-time the first timestamp-millis field is used).
+ *   "x-event-time": "<field>"   a timestamp-millis or -micros field giving
+ *                               event time
+ * (without x-event-time the first timestamp-millis or -micros field is
+ * used). A field's "aliases" are kept: the CSV source maps a header that
+ * is not an Avro name (`eol-lts`) onto the field that lists it.
  */
 #ifndef SA_STORE_SCHEMA_H
 #define SA_STORE_SCHEMA_H
@@ -22,8 +25,15 @@
 
 struct sa_spool;
 
-/* Logical types the agent interprets (avro-c ignores logicalType). */
-enum sa_logical { SA_LOGICAL_NONE, SA_LOGICAL_TIMESTAMP_MILLIS };
+/* Logical types the agent interprets (avro-c ignores logicalType): date
+ * is an int of days since 1970-01-01, the timestamps longs of ms or us
+ * since the epoch (UTC). Any other logicalType is the plain type. */
+enum sa_logical {
+    SA_LOGICAL_NONE,
+    SA_LOGICAL_TIMESTAMP_MILLIS,
+    SA_LOGICAL_TIMESTAMP_MICROS,
+    SA_LOGICAL_DATE,
+};
 
 /* One top-level field, resolved once at parse time so that the hot paths
  * (record setters, generator, encoders) need no JSON and no lookups. */
@@ -37,6 +47,8 @@ struct sa_schema_field {
     int null_branch;     /* union branch of null, -1 when not nullable */
     int value_branch;    /* union branch of T in ["null", T]; -1 otherwise */
     char *default_json;  /* the "default" as compact JSON, NULL when none */
+    char **aliases;      /* the field's "aliases", n_aliases of them */
+    size_t n_aliases;
 };
 
 struct sa_schema {
@@ -59,6 +71,25 @@ struct sa_schema {
 int sa_schema_parse(const char *subject, int version, const char *json,
                     struct sa_schema **out, struct sa_err *err);
 void sa_schema_free(struct sa_schema *schema);
+
+/* How sa_schema_field_for_header found a field. */
+enum sa_header_match {
+    SA_MATCH_NONE,
+    SA_MATCH_NAME,
+    SA_MATCH_ALIAS,
+    SA_MATCH_NORMALIZED
+};
+
+/* The field a column header (or a config key) names: the field of that
+ * exact name, else the first whose "aliases" hold it, else the first
+ * whose name equals the header normalized (sa_schema_normalize_name:
+ * `Release Date` and `eol-lts` find release_date and eol_lts). -1 when
+ * none does; *how says which rule matched. */
+int sa_schema_field_for_header(const struct sa_schema *schema, const char *header,
+                               enum sa_header_match *how /* out */);
+/* name lower-cased (ASCII), every byte but [a-z0-9] made '_', into out
+ * (cut to size - 1 bytes). */
+void sa_schema_normalize_name(const char *name, char *out, size_t size);
 
 /* Parsing Canonical Form of an Avro schema JSON text (Avro spec). */
 int sa_schema_canonical_form(const char *json, struct sa_buf *out, struct sa_err *err);

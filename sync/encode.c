@@ -10,9 +10,10 @@
  * and checks every length against the end of the body, so a damaged
  * record is an error, never a read past the buffer.
  *
- * Mapping: null/boolean/numbers as JSON literals (int, long and
- * timestamp-millis as integers; doubles in the shortest form that reads
- * back to the same value; NaN and infinities, which JSON lacks, as null),
+ * Mapping: null/boolean/numbers as JSON literals (int, long, date (days)
+ * and timestamp-millis/-micros as integers; doubles in the shortest form
+ * that reads back to the same value; NaN and infinities, which JSON lacks,
+ * as null: a consumer that types the column as a number keeps working),
  * strings escaped, bytes and fixed as strings of \u00XX code points (the
  * Avro JSON encoding's convention), enums as their symbol, unions as the
  * plain value of their branch, records as objects in schema order.

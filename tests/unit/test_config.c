@@ -238,6 +238,39 @@ static void test_full(void **state)
     sa_config_free(cfg);
 }
 
+/* The csv source's formats map, timezone and short_rows; a plain YAML
+ * null is the symbol of an enum that has one (short_rows: null). */
+static void test_csv_real_world_keys(void **state)
+{
+    struct sa_config *cfg = NULL;
+    struct sa_err err = {0};
+    const struct sa_source_conf *src;
+    const struct sa_conf_entry *e;
+    const struct sa_kvlist *formats = NULL;
+
+    (void)state;
+    if (sa_config_load("csv-real-world.yaml", &cfg, &err) != SA_OK)
+        fail_msg("%s", err.msg);
+    src = &cfg->sources[0];
+    assert_string_equal(opt_str(src->ops->conf, src->opts, "timezone"), "+02:00");
+    assert_int_equal(opt_enum(src->ops->conf, src->opts, "short_rows"),
+                     symbol(src->ops->conf, "short_rows", "null"));
+    for (e = src->ops->conf; e->key; e++)
+        if (strcmp(e->key, "formats") == 0)
+            formats = (const struct sa_kvlist *)((const char *)src->opts + e->offset);
+    assert_non_null(formats);
+    assert_int_equal(formats->n, 2);
+    assert_string_equal(formats->v[0].key, "date");
+    assert_string_equal(formats->v[0].value, "%Y/%m/%d");
+    assert_string_equal(formats->v[1].key, "obs time");
+    assert_string_equal(formats->v[1].value, "%d.%m.%Y %H:%M");
+    src = &cfg->sources[1];
+    assert_string_equal(opt_str(src->ops->conf, src->opts, "timezone"), "UTC");
+    assert_int_equal(opt_enum(src->ops->conf, src->opts, "short_rows"),
+                     symbol(src->ops->conf, "short_rows", "strict"));
+    sa_config_free(cfg);
+}
+
 static void test_defaults(void **state)
 {
     struct sa_config *cfg = NULL;
@@ -557,6 +590,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_data_cases),
         cmocka_unit_test(test_full),
+        cmocka_unit_test(test_csv_real_world_keys),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_file_reference),
         cmocka_unit_test(test_errors_name_the_file),

@@ -205,6 +205,64 @@ static void test_values_look_right(void **state)
     avro_reader_free(reader);
 }
 
+/* Time plans honour the logical type: a timestamp-micros event time is
+ * the ms time times 1000 (and gives the event time in ms), a date is the
+ * day (an int field of days is not made a plain int), and these values
+ * are in the ranges their names promise. */
+static void test_logical_time_units(void **state)
+{
+    static const char json[] =
+        "{\"type\":\"record\",\"name\":\"L\",\"fields\":["
+        "{\"name\":\"recorded_at\",\"type\":{\"type\":\"long\",\"logicalType\":"
+        "\"timestamp-micros\"}},"
+        "{\"name\":\"signup_date\",\"type\":{\"type\":\"int\",\"logicalType\":"
+        "\"date\"}},"
+        "{\"name\":\"ship_date\",\"type\":{\"type\":\"int\",\"logicalType\":"
+        "\"date\"}}]}";
+    struct sa_schema *schema = NULL;
+    struct sa_generator gen;
+    struct sa_record rec;
+    struct sa_buf body;
+    struct sa_err err = {0};
+    avro_value_t decoded, v;
+    avro_reader_t reader = avro_reader_memory("", 0);
+
+    (void)state;
+    assert_int_equal(sa_schema_parse("l", 1, json, &schema, &err), SA_OK);
+    assert_int_equal(avro_generic_value_new(schema->iface, &decoded), 0);
+    sa_buf_init(&body, 1 << 16);
+    assert_int_equal(sa_generator_init(&gen, schema, 1, START, 1000, &err), SA_OK);
+    assert_int_equal(sa_record_init(&rec, schema, &err), SA_OK);
+    for (int i = 0; i < 1000; i++) {
+        int64_t at;
+        int32_t signup, ship;
+        int64_t today = START / 86400000 + i / 86400;
+
+        assert_int_equal(sa_generator_fill(&gen, (uint64_t)i, &rec, &err), SA_OK);
+        assert_int_equal(sa_record_event_ms(&rec, -1), START + i * 1000LL);
+        sa_buf_reset(&body);
+        assert_int_equal(sa_record_encode(&rec, &body, &err), SA_OK);
+        avro_reader_memory_set_source(reader, (const char *)body.data,
+                                      (int64_t)body.len);
+        assert_int_equal(avro_value_read(reader, &decoded), 0);
+        avro_value_get_by_index(&decoded, 0, &v, NULL);
+        avro_value_get_long(&v, &at);
+        assert_int_equal(at, (START + i * 1000LL) * 1000);
+        avro_value_get_by_index(&decoded, 1, &v, NULL);
+        avro_value_get_int(&v, &signup);
+        assert_in_range(signup, today - 731, today);
+        avro_value_get_by_index(&decoded, 2, &v, NULL);
+        avro_value_get_int(&v, &ship);
+        assert_in_range(ship, today, today + 4);
+    }
+    sa_record_fini(&rec);
+    sa_generator_fini(&gen);
+    sa_buf_fini(&body);
+    avro_value_decref(&decoded);
+    avro_reader_free(reader);
+    sa_schema_free(schema);
+}
+
 /* Enum symbols are drawn with weights 1/(k+1): check the shares for a
  * short list (counted) and a long one (searched), within 2 points, and
  * that every symbol comes up. */
@@ -277,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_every_schema_generates),
         cmocka_unit_test(test_values_look_right),
         cmocka_unit_test(test_enum_weights),
+        cmocka_unit_test(test_logical_time_units),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

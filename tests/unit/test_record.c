@@ -16,6 +16,7 @@
 #include "agent/generator.h"
 #include "agent/record.h"
 #include "agent/schemas.h"
+#include "casefiles.h"
 #include "sync/encode.h"
 
 #include <math.h>
@@ -982,6 +983,264 @@ static void test_text_doubles_match_strtod(void **state)
                  "field 'd': expected double, got \"1e400\"");
 }
 
+/* The fields of tests/data/record/text_values.tsv, each with a default so
+ * that a record with one of them set encodes. */
+static const char text_cases_schema[] =
+    "{\"type\":\"record\",\"name\":\"V\",\"fields\":["
+    "{\"name\":\"date\",\"type\":{\"type\":\"int\",\"logicalType\":\"date\"},"
+    "\"default\":0},"
+    "{\"name\":\"ts_ms\",\"type\":{\"type\":\"long\",\"logicalType\":"
+    "\"timestamp-millis\"},\"default\":0},"
+    "{\"name\":\"ts_us\",\"type\":{\"type\":\"long\",\"logicalType\":"
+    "\"timestamp-micros\"},\"default\":0},"
+    "{\"name\":\"d\",\"type\":\"double\",\"default\":0},"
+    "{\"name\":\"f\",\"type\":\"float\",\"default\":0},"
+    "{\"name\":\"l\",\"type\":\"long\",\"default\":0}"
+    "]}";
+
+/* What avro-c reads for field of the record encoded from rec, as text. */
+static void stored_value(struct sa_record *rec, int field, char *out, size_t size)
+{
+    struct sa_buf body;
+    struct sa_err err = {0};
+    avro_value_t decoded, v;
+    int32_t i32;
+    int64_t i64;
+    double d;
+    float f;
+
+    sa_buf_init(&body, 1 << 16);
+    assert_int_equal(sa_record_encode(rec, &body, &err), SA_OK);
+    avro_reads_back(rec->schema, body.data, body.len, &decoded);
+    assert_int_equal(avro_value_get_by_index(&decoded, (size_t)field, &v, NULL), 0);
+    switch (avro_value_get_type(&v)) {
+    case AVRO_INT32:
+        avro_value_get_int(&v, &i32);
+        snprintf(out, size, "%d", i32);
+        break;
+    case AVRO_INT64:
+        avro_value_get_long(&v, &i64);
+        snprintf(out, size, "%lld", (long long)i64);
+        break;
+    case AVRO_FLOAT:
+    case AVRO_DOUBLE:
+        if (avro_value_get_type(&v) == AVRO_FLOAT) {
+            avro_value_get_float(&v, &f);
+            d = f;
+        } else {
+            avro_value_get_double(&v, &d);
+        }
+        if (isnan(d))
+            snprintf(out, size, "nan");
+        else
+            snprintf(out, size, "%.17g", d);
+        break;
+    default:
+        snprintf(out, size, "?");
+    }
+    avro_value_decref(&decoded);
+    sa_buf_fini(&body);
+}
+
+/* Every line of tests/data/record/text_values.tsv (format in the file). */
+static void test_text_value_cases(void **state)
+{
+    struct sa_schema *schema = NULL;
+    struct sa_err err = {0};
+    unsigned char *data;
+    size_t len = 0, n_cases = 0;
+    char *text, *line, *save = NULL;
+    int failures = 0;
+
+    (void)state;
+    assert_int_equal(case_chdir("record"), 0);
+    data = case_read_all("text_values.tsv", &len);
+    assert_non_null(data);
+    text = malloc(len + 1);
+    assert_non_null(text);
+    memcpy(text, data, len);
+    text[len] = '\0';
+    assert_int_equal(sa_schema_parse("v", 1, text_cases_schema, &schema, &err), SA_OK);
+    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char *col[5], *p = line, got[64];
+        struct sa_record rec;
+        int n = 0, field, rc;
+
+        if (line[0] == '#' || !line[0])
+            continue;
+        for (; n < 5; n++) {
+            col[n] = p;
+            p = strchr(p, '\t');
+            if (!p)
+                break;
+            *p++ = '\0';
+        }
+        if (n != 4)
+            fail_msg("text_values.tsv: a case needs 5 columns: %s", line);
+        n_cases++;
+        field = sa_record_field_index(schema, col[0]);
+        assert_true(field >= 0);
+        assert_int_equal(sa_record_init(&rec, schema, &err), SA_OK);
+        rc = sa_record_set_timezone(&rec, col[2], &err);
+        if (strncmp(col[4], "zone-error: ", 12) == 0) {
+            if (rc != SA_ECONFIG || !strstr(err.msg, col[4] + 12)) {
+                fprintf(stderr, "zone %s: rc %d '%s', want '%s'\n", col[2], rc, err.msg,
+                        col[4] + 12);
+                failures++;
+            }
+            sa_record_fini(&rec);
+            continue;
+        }
+        if (rc != SA_OK)
+            fail_msg("zone %s: %s", col[2], err.msg);
+        if (strcmp(col[1], "-") != 0) {
+            rc = sa_record_set_text_format(&rec, field, col[1], &err);
+            if (strncmp(col[4], "config-error: ", 14) == 0) {
+                if (rc != SA_ECONFIG || !strstr(err.msg, col[4] + 14)) {
+                    fprintf(stderr, "format %s: rc %d '%s', want '%s'\n", col[1], rc,
+                            err.msg, col[4] + 14);
+                    failures++;
+                }
+                sa_record_fini(&rec);
+                continue;
+            }
+            assert_int_equal(rc, SA_OK);
+        }
+        rc = sa_record_set_text(&rec, field, col[3], strlen(col[3]), &err);
+        if (strncmp(col[4], "error: ", 7) == 0) {
+            if (rc != SA_ERECORD || !strstr(err.msg, col[4] + 7)) {
+                fprintf(stderr,
+                        "%s '%s' (format %s): rc %d '%s', want an error with '%s'\n",
+                        col[0], col[3], col[1], rc, rc ? err.msg : "", col[4] + 7);
+                failures++;
+            }
+        } else if (rc != SA_OK) {
+            fprintf(stderr, "%s '%s' (format %s, zone %s): %s\n", col[0], col[3],
+                    col[1], col[2], err.msg);
+            failures++;
+        } else {
+            stored_value(&rec, field, got, sizeof got);
+            if (strcmp(got, col[4]) != 0) {
+                fprintf(stderr, "%s '%s' (format %s, zone %s): %s, want %s\n", col[0],
+                        col[3], col[1], col[2], got, col[4]);
+                failures++;
+            }
+        }
+        sa_record_fini(&rec);
+    }
+    assert_true(n_cases > 50);
+    if (failures)
+        fail_msg("%d of %zu text cases failed", failures, n_cases);
+    sa_schema_free(schema);
+    free(text);
+    free(data);
+}
+
+/* Formats against glibc's strptime + timegm (C locale) for random times
+ * written with strftime in the same format: the parsers agree. */
+static void test_formats_match_strptime(void **state)
+{
+    static const char *const formats[] = {
+        "%d.%m.%Y %H:%M:%S",
+        "%m/%d/%Y %I:%M:%S %p",
+        "%Y%m%d%H%M%S",
+        "%b %d %Y %H:%M",
+        "%A, %d %B %Y %T",
+        "%Y-%j %H:%M",
+        "%F %R",
+        "%y-%m-%d %H:%M:%S",
+    };
+    struct sa_schema *schema = NULL;
+    struct sa_err err = {0};
+    uint64_t x = 5;
+
+    (void)state;
+    assert_int_equal(sa_schema_parse("v", 1, text_cases_schema, &schema, &err), SA_OK);
+    for (size_t k = 0; k < sizeof formats / sizeof *formats; k++) {
+        struct sa_record rec;
+        assert_int_equal(sa_record_init(&rec, schema, &err), SA_OK);
+        if (sa_record_set_text_format(&rec, 1, formats[k], &err))
+            fail_msg("%s: %s", formats[k], err.msg);
+        for (int i = 0; i < 3000; i++) {
+            char text[128], got[64], want[64];
+            struct tm tm, back;
+            time_t t;
+            char *end;
+
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            /* 1970..2068: what %y reads back into the same century */
+            t = (time_t)((x >> 16) % 3124137600ULL);
+            if (strstr(formats[k], "%M") && !strstr(formats[k], "%S"))
+                t -= t % 60;
+            gmtime_r(&t, &tm);
+            strftime(text, sizeof text, formats[k], &tm);
+            memset(&back, 0, sizeof back);
+            end = strptime(text, formats[k], &back);
+            assert_non_null(end);
+            assert_int_equal(*end, '\0');
+            if (strstr(formats[k], "%j")) { /* strptime leaves the month to us */
+                back.tm_mon = 0;
+                back.tm_mday = back.tm_yday + 1;
+            }
+            snprintf(want, sizeof want, "%lld", (long long)timegm(&back) * 1000);
+            sa_record_reset(&rec);
+            if (sa_record_set_text(&rec, 1, text, strlen(text), &err))
+                fail_msg("%s '%s': %s", formats[k], text, err.msg);
+            stored_value(&rec, 1, got, sizeof got);
+            if (strcmp(got, want) != 0)
+                fail_msg("%s '%s': %s, strptime %s", formats[k], text, got, want);
+        }
+        sa_record_fini(&rec);
+    }
+    sa_schema_free(schema);
+}
+
+/* A timestamp-micros event-time field gives event time in ms, rounded
+ * down (also before the epoch); NaN and infinities go to JSON as null. */
+static void test_micros_event_time_and_json_nonfinite(void **state)
+{
+    static const char json[] =
+        "{\"type\":\"record\",\"name\":\"M\",\"fields\":["
+        "{\"name\":\"at\",\"type\":{\"type\":\"long\",\"logicalType\":"
+        "\"timestamp-micros\"}},"
+        "{\"name\":\"day\",\"type\":{\"type\":\"int\",\"logicalType\":\"date\"}},"
+        "{\"name\":\"d\",\"type\":[\"null\",\"double\"],\"default\":null},"
+        "{\"name\":\"f\",\"type\":\"float\"},"
+        "{\"name\":\"g\",\"type\":\"double\"}]}";
+    struct sa_schema *schema = NULL;
+    struct sa_record rec;
+    struct sa_buf body, out;
+    struct sa_err err = {0};
+
+    (void)state;
+    assert_int_equal(sa_schema_parse("m", 1, json, &schema, &err), SA_OK);
+    assert_int_equal(schema->event_time_field, 0);
+    assert_int_equal(sa_record_init(&rec, schema, &err), SA_OK);
+    assert_int_equal(
+        sa_record_set_text(&rec, 0, "1969-12-31T23:59:59.999999Z", 27, &err), SA_OK);
+    assert_int_equal(sa_record_event_ms(&rec, 42), -1);
+    assert_int_equal(
+        sa_record_set_text(&rec, 0, "2012-01-01T00:00:00.001999Z", 27, &err), SA_OK);
+    assert_int_equal(sa_record_event_ms(&rec, 42), 1325376000001LL);
+    assert_int_equal(sa_record_set_text(&rec, 1, "2012-01-01", 10, &err), SA_OK);
+    assert_int_equal(sa_record_set_text(&rec, 2, "NaN", 3, &err), SA_OK);
+    assert_int_equal(sa_record_set_text(&rec, 3, "-Infinity", 9, &err), SA_OK);
+    assert_int_equal(sa_record_set_text(&rec, 4, "infinity", 8, &err), SA_OK);
+    sa_buf_init(&body, 1 << 16);
+    sa_buf_init(&out, 1 << 16);
+    assert_int_equal(sa_record_encode(&rec, &body, &err), SA_OK);
+    assert_int_equal(
+        sa_encode_json(schema, body.data, body.len, NULL, NULL, &out, &err), SA_OK);
+    assert_int_equal(sa_buf_terminate(&out), SA_OK);
+    assert_string_equal((const char *)out.data,
+                        "{\"at\":1325376000001999,\"day\":15340,\"d\":null,\"f\":null,"
+                        "\"g\":null}");
+    sa_buf_fini(&body);
+    sa_buf_fini(&out);
+    sa_record_fini(&rec);
+    sa_schema_free(schema);
+}
+
 /* Every sample schema's generated records read back with avro-c, and key
  * and event time agree with what avro-c reads. */
 static void test_generated_records_read_by_avro_c(void **state)
@@ -1080,6 +1339,9 @@ int main(void)
         cmocka_unit_test(test_set_again_without_reset),
         cmocka_unit_test(test_text_doubles_match_strtod),
         cmocka_unit_test(test_generated_records_read_by_avro_c),
+        cmocka_unit_test(test_text_value_cases),
+        cmocka_unit_test(test_formats_match_strptime),
+        cmocka_unit_test(test_micros_event_time_and_json_nonfinite),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

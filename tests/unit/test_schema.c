@@ -234,13 +234,87 @@ static void test_compatibility(void **state)
     assert_non_null(strstr(err.msg, "missing"));
 }
 
+/* date and timestamp-micros are resolved (on their primitive only), a
+ * -micros field is an event time, aliases are kept, and a header finds
+ * its field by name, alias or normalized name. */
+static void test_logical_types_and_headers(void **state)
+{
+    struct sa_schema *s = NULL;
+    struct sa_err err = {0};
+    enum sa_header_match how;
+    char norm[16];
+
+    (void)state;
+    assert_int_equal(
+        sa_schema_parse("x", 1,
+                        "{\"type\":\"record\",\"name\":\"X\",\"fields\":["
+                        "{\"name\":\"day\",\"type\":{\"type\":\"int\",\"logicalType\":"
+                        "\"date\"}},"
+                        "{\"name\":\"not_a_date\",\"type\":{\"type\":\"long\","
+                        "\"logicalType\":\"date\"}},"
+                        "{\"name\":\"eol_lts\",\"type\":[\"null\",{\"type\":\"long\","
+                        "\"logicalType\":\"timestamp-micros\"}],\"default\":null},"
+                        "{\"name\":\"name_2\",\"type\":\"string\",\"aliases\":"
+                        "[\"Name\",\"Long Name\"]},"
+                        "{\"name\":\"name\",\"type\":\"string\"}]}",
+                        &s, &err),
+        SA_OK);
+    assert_int_equal(s->fields[0].logical, SA_LOGICAL_DATE);
+    assert_int_equal(s->fields[1].logical, SA_LOGICAL_NONE);
+    assert_int_equal(s->fields[2].logical, SA_LOGICAL_TIMESTAMP_MICROS);
+    assert_int_equal(s->event_time_field, 2);
+    assert_int_equal(s->fields[3].n_aliases, 2);
+    assert_string_equal(s->fields[3].aliases[1], "Long Name");
+
+    assert_int_equal(sa_schema_field_for_header(s, "name", &how), 4);
+    assert_int_equal(how, SA_MATCH_NAME);
+    assert_int_equal(sa_schema_field_for_header(s, "Name", &how), 3);
+    assert_int_equal(how, SA_MATCH_ALIAS);
+    assert_int_equal(sa_schema_field_for_header(s, "eol-lts", &how), 2);
+    assert_int_equal(how, SA_MATCH_NORMALIZED);
+    assert_int_equal(sa_schema_field_for_header(s, "EOL LTS", &how), 2);
+    assert_int_equal(sa_schema_field_for_header(s, "Day", &how), 0);
+    assert_int_equal(sa_schema_field_for_header(s, "eol-ltsx", &how), -1);
+    assert_int_equal(how, SA_MATCH_NONE);
+    sa_schema_normalize_name("A-b c\xc3\xa9!9", norm, sizeof norm);
+    assert_string_equal(norm, "a_b_c___9");
+    sa_schema_normalize_name("abcdef", norm, 4);
+    assert_string_equal(norm, "abc");
+    sa_schema_free(s);
+}
+
+/* A field that changes its unit (millis to micros) is refused, as every
+ * value would be read 1000 times off; annotating a plain long is not. */
+static void test_unit_change_refused(void **state)
+{
+    struct sa_schema_set *set = NULL;
+    struct sa_err err = {0};
+
+    (void)state;
+    assert_int_equal(sa_schemas_load(path_of("tests/data/schema/unit-change"),
+                                     SA_COMPAT_BACKWARD, &set, &err),
+                     SA_ESCHEMA);
+    assert_non_null(strstr(err.msg, "field 'at' is timestamp-millis in the writer, "
+                                    "timestamp-micros in the reader"));
+    assert_null(strstr(err.msg, "seen"));
+    assert_int_equal(sa_schemas_load(path_of("tests/data/schema/unit-change"),
+                                     SA_COMPAT_NONE, &set, &err),
+                     SA_OK);
+    sa_schemas_free(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_avro_vectors),  cmocka_unit_test(test_crc64_empty),
-        cmocka_unit_test(test_parse_sample),  cmocka_unit_test(test_event_time_rules),
-        cmocka_unit_test(test_bad_schemas),   cmocka_unit_test(test_load_and_lookup),
+        cmocka_unit_test(test_avro_vectors),
+        cmocka_unit_test(test_crc64_empty),
+        cmocka_unit_test(test_parse_sample),
+        cmocka_unit_test(test_event_time_rules),
+        cmocka_unit_test(test_bad_schemas),
+        cmocka_unit_test(test_load_and_lookup),
         cmocka_unit_test(test_compatibility),
+        cmocka_unit_test(test_logical_types_and_headers),
+        cmocka_unit_test(test_unit_change_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
