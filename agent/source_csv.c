@@ -162,6 +162,8 @@ struct csv_ctx {
     int64_t last_scan_mono;
     int scanned;
     char *move_dir;
+    size_t null_string_len; /* fields longer than this (and than 0) are never
+                               null: 0 without null_string */
 };
 
 /* A blank line: one unquoted empty field ("" on a line of its own is a
@@ -598,6 +600,31 @@ static int reject_row(struct sa_source *src, struct sa_batch *batch, struct csv_
     return SA_OK;
 }
 
+/*
+ * PostgreSQL's COPY CSV rule for what is null: an unquoted empty field
+ * (sa_record_set_text: null, the default, or the empty string) or one
+ * spelled as null_string is null; a quoted "" is the empty string where a
+ * string goes. A null_string where no null may go takes the field's
+ * default, if any. SA_EAGAIN: none of these, the text is a value.
+ */
+static int set_null_or_empty(struct sa_source *src, int field, const struct sa_csv_field *cf,
+                             int quoted, struct sa_err *err)
+{
+    struct csv_ctx *ctx = src->ctx;
+    const struct sa_schema_field *sf = &src->schema->fields[field];
+    const char *ns = ctx->conf->null_string;
+
+    if (quoted)
+        return cf->len == 0 && sf->kind == AVRO_STRING
+                   ? sa_record_set_string(&ctx->rec, field, "", 0, err)
+                   : SA_EAGAIN;
+    if (!ns || cf->len != ctx->null_string_len || memcmp(cf->p, ns, cf->len) != 0)
+        return SA_EAGAIN;
+    if (!sf->nullable && sf->default_json)
+        return SA_OK; /* left unset: the encoder applies the default */
+    return sa_record_set_null(&ctx->rec, field, err);
+}
+
 /* Turn one row into a record and add it; a row that does not fit the
  * schema is dead-lettered. */
 static int add_row(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
@@ -645,23 +672,19 @@ static int add_row(struct sa_source *src, struct sa_batch *batch, struct csv_fil
             return reject_row(src, batch, f, row->line, 1, reason, raw, raw_len, err);
         }
     }
+    /* Rows with no quoted field and sources without null_string (most of
+     * them) take the text as it is: one test per row, and one call of
+     * sa_record_set_text, which is inlined only while it has one caller. */
+    const int plain = !row->quoted && !ctx->conf->null_string;
     for (size_t i = 0; i < row->n_fields; i++) {
         const struct sa_csv_field *cf = &row->fields[i];
-        const char *ns = ctx->conf->null_string;
-        int field = f->col_map[i], quoted = row->quoted && row->quoted[i];
+        int field = f->col_map[i];
         if (field < 0)
             continue;
-        /* PostgreSQL's COPY CSV rule: unquoted empty (or null_string) is
-         * null, a quoted "" is the empty string where a string goes. A
-         * null where none may go takes the field's default, if any. */
-        if (!quoted && ns && cf->len == strlen(ns) && memcmp(cf->p, ns, cf->len) == 0) {
-            const struct sa_schema_field *sf = &src->schema->fields[field];
-            if (!sf->nullable && sf->default_json)
-                continue;
-            rc = sa_record_set_null(rec, field, &rerr);
-        } else if (quoted && cf->len == 0 && src->schema->fields[field].kind == AVRO_STRING)
-            rc = sa_record_set_string(rec, field, "", 0, &rerr);
-        else
+        rc = SA_EAGAIN;
+        if (!plain && cf->len <= ctx->null_string_len)
+            rc = set_null_or_empty(src, field, cf, row->quoted && row->quoted[i], &rerr);
+        if (rc == SA_EAGAIN)
             rc = sa_record_set_text(rec, field, cf->p, cf->len, &rerr);
         if (rc != SA_OK) {
             const char *p = row->fields[i].p;
@@ -1163,6 +1186,7 @@ static int csv_open(struct sa_source *src, struct sa_err *err)
         return sa_err_set(err, SA_ENOMEM, "out of memory");
     src->ctx = ctx;
     ctx->conf = conf;
+    ctx->null_string_len = conf->null_string ? strlen(conf->null_string) : 0;
     sa_csv_opts_default(&ctx->parse_opts);
     ctx->parse_opts.delimiter = delimiter_chars[conf->delimiter];
     ctx->parse_opts.quote = conf->quote[0];
