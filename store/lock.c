@@ -19,13 +19,16 @@
  *   - O_CLOEXEC: a program the agent might exec does not inherit it.
  *
  * The holder writes its PID (decimal, then a newline) into the file after
- * it has the lock, so that a refused writer can name it. The PID is
- * written over the old text first and the file cut to its length after,
- * so a reader sees either the old PID or the new one before a newline;
- * only a file that was empty (new, or released) can be read empty, and
- * the refused writer reads again briefly in that case.
+ * it has the lock, so that a refused writer can name it (best effort: a
+ * full disk may refuse even those few bytes; the lock holds anyway). The
+ * PID is written over the old text first and the file cut to its length
+ * after, so a reader sees either the old PID or the new one before a
+ * newline; only a file that was empty (new, or released) can be read
+ * empty, and the refused writer reads again briefly in that case.
  */
 #include "store/lock.h"
+
+#include "agent/base/log.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -74,15 +77,21 @@ static long wait_for_pid(int fd)
     return pid;
 }
 
-static int write_pid(struct sa_spool_lock *lock, struct sa_err *err)
+/* Best effort: the PID only names the holder to a refused writer, the
+ * lock itself is what keeps it out. On a disk something else filled the
+ * write can fail (a new file has no block yet), and the agent must still
+ * start there (cli.c gives up the spool's reserve so that it can drain). */
+static void write_pid(struct sa_spool_lock *lock)
 {
     char text[32];
     int len = snprintf(text, sizeof text, "%ld\n", (long)getpid());
 
+    errno = 0;
     if (pwrite(lock->fd, text, (size_t)len, 0) != len || ftruncate(lock->fd, len) != 0)
-        return sa_err_set(err, SA_EIO, "lock file %s: cannot write the PID: %s",
-                          lock->path, errno ? strerror(errno) : "short write");
-    return SA_OK;
+        sa_log_warn("cannot write the PID into the spool's lock file; a refused "
+                    "writer will not be able to name this process",
+                    "lock_file", lock->path, "error",
+                    errno ? strerror(errno) : "short write");
 }
 
 int sa_spool_lock_acquire(struct sa_spool_lock **out, const char *spool_path,
@@ -130,8 +139,7 @@ int sa_spool_lock_acquire(struct sa_spool_lock **out, const char *spool_path,
                         strerror(errno));
         goto out;
     }
-    errno = 0;
-    rc = write_pid(lock, err);
+    write_pid(lock);
 out:
     if (rc) {
         /* Closing our descriptor drops the lock when we had taken it. */
