@@ -142,7 +142,7 @@ int sa_spool_lock_acquire(struct sa_spool_lock **out, const char *spool_path,
     write_pid(lock);
 out:
     if (rc) {
-        /* Closing our descriptor drops the lock when we had taken it. */
+        /* Every error comes before the lock is ours: nothing to drop. */
         if (lock->fd >= 0)
             close(lock->fd);
         free(lock->path);
@@ -161,7 +161,8 @@ int sa_spool_lock_covers(const struct sa_spool_lock *lock, const char *spool_pat
 
     if (!lock || asprintf(&path, "%s" SA_SPOOL_LOCK_SUFFIX, spool_path) < 0)
         return 0;
-    /* stat(), not open(): no second descriptor of a locked file. */
+    /* By stat(): trying flock() on a second descriptor would conflict
+     * with our own lock and answer "busy". */
     same = fstat(lock->fd, &held) == 0 && stat(path, &named) == 0 &&
            held.st_dev == named.st_dev && held.st_ino == named.st_ino;
     free(path);
