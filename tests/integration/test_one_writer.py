@@ -4,10 +4,11 @@
 Two `run` started at once on one data directory: one runs, the other exits 2
 at once with one line naming the data directory and the first one's PID; the
 one that runs imports a dropped file once (no duplicate in its output).
-While it runs: a second `run` (also after a SIGHUP reload) and `import` are
-refused the same way and spool nothing; `status`, `spool verify`,
-`deadletter list` and `check` work beside it. kill -9 of the holder: a
-restart right after takes the lock and goes on."""
+While it runs: a second `run` (also after a SIGHUP reload), `import` and
+`deadletter replay` are refused the same way and spool nothing; `status`,
+`spool verify`, `deadletter list`, `deadletter export` and `check` work
+beside it. kill -9 of the holder: a restart right after takes the lock and
+goes on."""
 import signal
 import subprocess
 import time
@@ -125,6 +126,7 @@ with Workdir("one-writer") as work:
         run(["spool", "verify", "--path", work.join("data", "spool.db")], check_rc=0)
         run(["spool", "verify", "-c", cfg], check_rc=0)
         run(["deadletter", "list", "-c", cfg], check_rc=0)
+        run(["deadletter", "export", "-c", cfg, "-o", work.join("dl.csv")], check_rc=0)
         run(["check", "-c", cfg], check_rc=0)
 
         # import while run holds the spool: refused, nothing spooled.
@@ -134,6 +136,10 @@ with Workdir("one-writer") as work:
         check_refused(proc.returncode, proc.stderr, holder.pid, "import")
         check(status_json(cfg)["next_seq"] == next_seq,
               "the refused import spooled something")
+
+        # deadletter replay commits too: refused the same way.
+        proc = run(["deadletter", "replay", "-c", cfg, "--all"], timeout=60)
+        check_refused(proc.returncode, proc.stderr, holder.pid, "deadletter replay")
 
         # The lock is kept across a SIGHUP reload.
         holder.send_signal(signal.SIGHUP)
@@ -169,6 +175,6 @@ with Workdir("one-writer") as work:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    print("one writer: second run and import refused with the holder's pid (also "
-          "after a reload); readers ran beside it; 2000 rows delivered once; a "
-          "restart after kill -9 took the lock")
+    print("one writer: second run, import and deadletter replay refused with the "
+          "holder's pid (also after a reload); readers ran beside it; 2000 rows "
+          "delivered once; a restart after kill -9 took the lock")
