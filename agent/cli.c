@@ -5,11 +5,14 @@
 #include "agent/base/fsutil.h"
 #include "agent/base/log.h"
 #include "agent/commands.h"
+#include "store/lock.h"
 #include "store/salvage.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <libgen.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -52,6 +55,67 @@ out:
     return rc;
 }
 
+/* The spool lock this process holds (invariant I7), from the first
+ * writer open until the process exits, when the kernel drops it (even on
+ * kill -9). A SIGHUP reload closes the spool and opens it again: the lock
+ * is kept over that gap, so no other writer can slip in. It is never
+ * released before exit, not even from an atexit handler: a thread that
+ * still commits while main() returns must not find the lock free. The
+ * file keeps the last holder's PID; only the lock says who runs. */
+static struct sa_spool_lock *held_lock;
+
+/* 1 when the spool file lies directly in agent.data_dir (the default
+ * spool.path), so that a refusal can name the data directory. */
+static int spool_in_data_dir(const struct sa_config *cfg)
+{
+    struct stat dir_st, parent_st;
+    char *copy = strdup(cfg->spool.path);
+    int same;
+
+    if (!copy)
+        return 0;
+    same = stat(dirname(copy), &parent_st) == 0 &&
+           stat(cfg->agent.data_dir, &dir_st) == 0 &&
+           parent_st.st_dev == dir_st.st_dev && parent_st.st_ino == dir_st.st_ino;
+    free(copy);
+    return same;
+}
+
+/* Take the spool's one-writer lock, or keep it when this process holds it
+ * already. A second writer is refused at once (SA_EBUSY, exit 2) with the
+ * holder's PID: waiting would only hide that two agents are configured on
+ * one data directory. */
+static int lock_spool(const struct sa_config *cfg, struct sa_err *err)
+{
+    struct sa_spool_lock *lock = NULL;
+    char who[32];
+    long pid = 0;
+    int rc;
+
+    if (held_lock && sa_spool_lock_covers(held_lock, cfg->spool.path))
+        return SA_OK;
+    rc = sa_spool_lock_acquire(&lock, cfg->spool.path, &pid, err);
+    if (rc == SA_EBUSY) {
+        int in_data_dir = spool_in_data_dir(cfg);
+        if (pid > 0)
+            snprintf(who, sizeof who, "pid %ld", pid);
+        else
+            snprintf(who, sizeof who, "pid unknown");
+        return sa_err_set(err, SA_EBUSY,
+                          "%s %s is in use by another writer (%s); "
+                          "stop it first (status, spool verify and deadletter "
+                          "list work beside it)",
+                          in_data_dir ? "data directory" : "spool",
+                          in_data_dir ? cfg->agent.data_dir : cfg->spool.path, who);
+    }
+    if (rc)
+        return rc;
+    /* A reload that moved the spool: the old one is closed by now. */
+    sa_spool_lock_release(held_lock);
+    held_lock = lock;
+    return SA_OK;
+}
+
 static int open_rw(const struct sa_config *cfg, struct sa_schema_set *schemas,
                    struct sa_spool **out, struct sa_err *err)
 {
@@ -88,6 +152,9 @@ int sa_cli_open_spool_rw(const struct sa_config *cfg, struct sa_schema_set *sche
     if (access(dir, R_OK | W_OK | X_OK) != 0)
         return sa_err_set(err, SA_ECONFIG, "agent.data_dir %s is not readable and "
                           "writable: %s", dir, strerror(errno));
+    rc = lock_spool(cfg, err);
+    if (rc)
+        return rc;
     rc = open_rw(cfg, schemas, out, err);
     /* A disk that something else filled to the last block: SQLite cannot
      * even set up the WAL. The reserve's blocks let the agent start, so
@@ -170,6 +237,7 @@ int sa_cli_exit_code(int rc)
     case SA_ECORRUPT:
     case SA_ENOTFOUND:
     case SA_EPARSE:
+    case SA_EBUSY:
         return SA_EXIT_USAGE;
     default:
         return SA_EXIT_FAIL;

@@ -14,8 +14,12 @@ int sa_cli_load(const char *path, struct sa_config **cfg /* out */,
                 struct sa_schema_set **schemas /* out */, struct sa_err *err);
 
 /* Make sure agent.data_dir exists and is writable (creating it when
- * missing), then open the spool with SA_SPOOL_CREATE and store the
- * schemas in it. */
+ * missing), take the spool's one-writer lock (store/lock.h), then open the
+ * spool with SA_SPOOL_CREATE and store the schemas in it. Every command
+ * that commits to the spool opens it here. The lock stays with the
+ * process until it exits, across closing and reopening the spool (a
+ * reload); SA_EBUSY, with the holder's PID in the message, when another
+ * process holds it. */
 int sa_cli_open_spool_rw(const struct sa_config *cfg, struct sa_schema_set *schemas,
                          struct sa_spool **out, struct sa_err *err);
 

@@ -203,7 +203,9 @@ static void usage(FILE *out)
             "\n"
             "Signals: SIGINT/SIGTERM stop gracefully (commit, let sinks drain\n"
             "for agent.shutdown_grace); SIGHUP reloads the config.\n"
-            "Logs are logfmt lines on stderr (agent.log_format: json for JSON).\n");
+            "Logs are logfmt lines on stderr (agent.log_format: json for JSON).\n"
+            "One writer (run, import) per data directory: while one holds\n"
+            "<spool>-lock, another exits 2 naming its PID.\n");
 }
 
 int sa_cmd_run(int argc, char **argv)

@@ -29,7 +29,8 @@
     XX(ESINK, "sink error")                                                \
     XX(EPARSE, "parse error")                                              \
     XX(ETOOBIG, "value too large")                                         \
-    XX(ESTOPPED, "stopped")
+    XX(ESTOPPED, "stopped")                                                \
+    XX(EBUSY, "in use by another process")
 
 enum sa_rc {
     SA_OK = 0,
