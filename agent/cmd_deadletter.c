@@ -24,9 +24,9 @@
 #include "agent/base/log.h"
 #include "agent/cli.h"
 #include "agent/commands.h"
-#include "agent/csv.h"
 #include "agent/record.h"
-#include "agent/source_csv.h"
+#include "agent/source/csv.h"
+#include "agent/source/source_csv.h"
 
 #include <errno.h>
 #include <fcntl.h>
