@@ -15,8 +15,8 @@
 #include "agent/cli.h"
 #include "agent/commands.h"
 #include "agent/config.h"
-#include "agent/generator.h"
 #include "agent/schemas.h"
+#include "agent/source/generator.h"
 #include "sync/encode.h"
 #include "sync/ocf.h"
 

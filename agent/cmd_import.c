@@ -18,7 +18,7 @@
 #include "agent/commands.h"
 #include "agent/housekeeper.h"
 #include "agent/pipeline.h"
-#include "agent/source_csv.h"
+#include "agent/source/source_csv.h"
 #include "sync/dispatcher.h"
 
 #include <dirent.h>

@@ -4,7 +4,7 @@
  * CSV file, so that nobody has to write one by hand to import a public
  * data set.
  *
- * The file is read with the CSV source's own parser (agent/csv.h) and
+ * The file is read with the CSV source's own parser (agent/source/csv.h) and
  * every value of the first N rows is tried, with sa_record_set_text, on
  * a probe record whose fields are the candidate types: int, long, double,
  * boolean, date (ISO), date ("%Y/%m/%d"), timestamp-millis (ISO). A
@@ -22,8 +22,8 @@
 #include "agent/base/fsutil.h"
 #include "agent/cli.h"
 #include "agent/commands.h"
-#include "agent/csv.h"
 #include "agent/record.h"
+#include "agent/source/csv.h"
 
 #include <errno.h>
 #include <fcntl.h>

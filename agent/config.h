@@ -18,7 +18,7 @@
 #define SA_AGENT_CONFIG_H
 
 #include "agent/base/error.h"
-#include "agent/source.h"
+#include "agent/source/source.h"
 #include "store/spool.h"
 #include "sync/sink.h"
 

@@ -51,7 +51,7 @@
 #include "agent/base/clock.h"
 #include "agent/base/log.h"
 #include "agent/record.h"
-#include "agent/source.h"
+#include "agent/source/source.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
 /*
  * Reading the small JSON documents upstreams send back: a schema
  * registry's answers (sync/registry.c), the exactly-once cursor the Kafka
- * sink reads back from its topic (sync/kafka_cursor.c). Strict where
+ * sink reads back from its topic (sync/sink/kafka_cursor.c). Strict where
  * leniency would hide a fault: one object, no duplicate keys (which one
  * would count?), nothing after it, no \u0000, integers within 64 bits.
  *

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * libFuzzer target for the CSV row parser (agent/csv.c) and, through it,
+ * libFuzzer target for the CSV row parser (agent/source/csv.c) and, through it,
  * the UTF-8 validator.
  *
  * Input: byte 0 picks the parser options, byte 1 seeds the window sizes,
@@ -25,7 +25,7 @@
  * check_utf8 every field of a good row is valid UTF-8. sa_utf8_valid() is
  * also compared with a reference validator written from Unicode table 3-7.
  */
-#include "agent/csv.h"
+#include "agent/source/csv.h"
 #include "tests/fuzz/fuzz_common.h"
 
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * libFuzzer target for the Kafka sink's cursor read-back
- * (sa_kafka_cursor_parse, sync/kafka_cursor.c): the cursor topic is
+ * (sa_kafka_cursor_parse, sync/sink/kafka_cursor.c): the cursor topic is
  * shared, compacted and outlives the spool, so a message value there may
  * be anything, and the sink must take a good cursor or give a clear
  * reason, never crash (DESIGN.md I6).
@@ -23,7 +23,7 @@
  *     read past the end) and is not written to.
  */
 #include "agent/base/error.h"
-#include "sync/kafka_cursor.h"
+#include "sync/sink/kafka_cursor.h"
 #include "tests/fuzz/fuzz_common.h"
 
 #include <inttypes.h>
@@ -78,7 +78,7 @@ static void check_message(const struct sa_err *err, int rc)
         CHECK((unsigned char)err->msg[i] >= 0x20 && err->msg[i] != 0x7f);
 }
 
-/* produce_cursor's format (sync/sink_kafka.c) reads back as written. */
+/* produce_cursor's format (sync/sink/kafka.c) reads back as written. */
 static void check_round_trip(const struct sa_kafka_cursor *c)
 {
     struct sa_kafka_cursor again;

@@ -6,7 +6,7 @@ produced after its last cursor, under its key, into the cursor topic (bad
 JSON, a negative segment id, trailing bytes, a key twice, a quote in the
 origin id, each of which would say "start again from the beginning" if it
 were taken). The next start must log each one with its place (sink, topic,
-partition, offset) and reason (sync/kafka_cursor.c), resume from the last
+partition, offset) and reason (sync/sink/kafka_cursor.c), resume from the last
 good cursor, and send nothing twice: a read_committed consumer still sees
 every seq exactly once."""
 import json

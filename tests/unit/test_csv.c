@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "agent/csv.h"
+#include "agent/source/csv.h"
 
 #include <stdio.h>
 #include <string.h>

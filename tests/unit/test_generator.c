@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * agent/generator.c: record i is a pure function of (schema, seed, i,
+ * agent/source/generator.c: record i is a pure function of (schema, seed, i,
  * start, interval); every sample schema generates and encodes; values look
  * like what their field names promise.
  */
@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "agent/generator.h"
 #include "agent/schemas.h"
+#include "agent/source/generator.h"
 #include "sync/encode.h"
 
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Tests of the Kafka sink's cursor read-back (sa_kafka_cursor_parse in
- * sync/kafka_cursor.c), without a broker; the exactly-once integration
+ * sync/sink/kafka_cursor.c), without a broker; the exactly-once integration
  * test drives the real path.
  *
  * Most cases are data: every tests/data/kafka_cursor/NAME.value is a
@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "agent/base/error.h"
-#include "sync/kafka_cursor.h"
+#include "sync/sink/kafka_cursor.h"
 #include "tests/unit/casefiles.h"
 
 #include <dirent.h>

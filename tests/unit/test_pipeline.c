@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "agent/pipeline.h"
-#include "agent/source.h"
+#include "agent/source/source.h"
 
 #include <stdio.h>
 #include <stdlib.h>

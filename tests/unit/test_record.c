@@ -13,9 +13,9 @@
 
 #include <cmocka.h>
 
-#include "agent/generator.h"
 #include "agent/record.h"
 #include "agent/schemas.h"
+#include "agent/source/generator.h"
 #include "casefiles.h"
 #include "sync/encode.h"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Throughput of the CSV source's per-row work on one thread, without the
- * spool: a CSV file held in memory is parsed row by row (agent/csv.c),
+ * spool: a CSV file held in memory is parsed row by row (agent/source/csv.c),
  * and each row goes through what source_csv.c's add_row does with it --
  * sa_record_reset, sa_record_set_text per column, sa_record_encode,
  * sa_record_key, sa_record_event_ms.
@@ -11,9 +11,9 @@
  * Prints rows/s for parsing alone and for parsing + records.
  */
 #include "agent/base/clock.h"
-#include "agent/csv.h"
 #include "agent/record.h"
 #include "agent/schemas.h"
+#include "agent/source/csv.h"
 
 #include <stdio.h>
 #include <stdlib.h>

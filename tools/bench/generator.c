@@ -5,8 +5,8 @@
  * (sa_encode_json, what the file sink adds), on one thread.
  *   bench_generator [SCHEMAS_DIR [SUBJECT [N]]]
  */
+#include "agent/source/generator.h"
 #include "agent/base/clock.h"
-#include "agent/generator.h"
 #include "agent/schemas.h"
 #include "sync/encode.h"
 

@@ -7,9 +7,9 @@
 #include "tools/bench/lib/benchlib.h"
 
 #include "agent/base/clock.h"
-#include "agent/generator.h"
 #include "agent/housekeeper.h"
 #include "agent/pipeline.h"
+#include "agent/source/generator.h"
 
 #include <sqlite3.h>
 #include <stdio.h>

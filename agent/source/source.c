@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The table of source types; a new source adds its ops here. */
-#include "agent/source.h"
+#include "agent/source/source.h"
 
 #include <string.h>
 

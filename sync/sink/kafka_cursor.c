@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The Kafka sink's cursor message, read back; see kafka_cursor.h. */
-#include "sync/kafka_cursor.h"
+#include "sync/sink/kafka_cursor.h"
 
 #include "sync/json_in.h"
 

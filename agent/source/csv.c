@@ -22,7 +22,7 @@
  *     as it grows, are noted as offsets and pointed at once the row is
  *     complete.
  */
-#include "agent/csv.h"
+#include "agent/source/csv.h"
 
 #include <stdarg.h>
 #include <stdio.h>

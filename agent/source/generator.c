@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The data generator (agent/generator.h). At init every field of the
+ * The data generator (agent/source/generator.h). At init every field of the
  * schema gets a plan chosen from its type and its name (a "temperature"
  * double drifts around a per-device base, an "email" string is built from
  * the person's name, an enum draws its symbols with a skew). Filling
@@ -20,7 +20,7 @@
  * Keys that are unique per record (order_id, event_id) make every record
  * its own entity.
  */
-#include "agent/generator.h"
+#include "agent/source/generator.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -36,12 +36,12 @@
  * on_done (keep | delete | move:<dir>) is applied to a finished file only
  * after the commit that holds its last row (the `committed` hook).
  */
-#include "agent/source_csv.h"
+#include "agent/source/source_csv.h"
 
 #include "agent/base/clock.h"
 #include "agent/base/log.h"
-#include "agent/csv.h"
 #include "agent/record.h"
+#include "agent/source/csv.h"
 #include "agent/tz.h"
 #include "store/spool.h"
 

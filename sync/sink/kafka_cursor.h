@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The exactly-once cursor of the Kafka sink as it is read back from the
- * compacted cursor topic (sync/sink_kafka.c, EXACTLY ONCE): the value of a
+ * compacted cursor topic (sync/sink/kafka.c, EXACTLY ONCE): the value of a
  * message keyed "<agent id>/<sink name>",
  *   {"origin_id":"<the spool's origin id>","segment_id":S,"record_index":I}
  * the position just past the last record of a committed transaction. The

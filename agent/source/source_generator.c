@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The generator source: synthetic records of the source's schema from the
- * data generator (agent/generator.h), at a configured rate.
+ * data generator (agent/source/generator.h), at a configured rate.
  *
  * Its position is the index of the next record, committed with the
  * records (file_key "generator" in source_offsets, invariant I1). Record i
@@ -22,8 +22,8 @@
  * source does not burst to catch up by more than a second of records.
  */
 #include "agent/base/clock.h"
-#include "agent/generator.h"
-#include "agent/source.h"
+#include "agent/source/generator.h"
+#include "agent/source/source.h"
 #include "store/spool.h"
 
 #include <stddef.h>

@@ -101,8 +101,8 @@
 #include "agent/base/log.h"
 #include "sync/dispatcher.h"
 #include "sync/encode.h"
-#include "sync/kafka_cursor.h"
 #include "sync/registry.h"
+#include "sync/sink/kafka_cursor.h"
 
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>

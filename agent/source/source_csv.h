@@ -4,7 +4,7 @@
 #define SA_AGENT_SOURCE_CSV_H
 
 #include "agent/base/confmap.h"
-#include "agent/source.h"
+#include "agent/source/source.h"
 
 #include <stdio.h>
 
