@@ -207,6 +207,7 @@ int sa_segment_iter_next(struct sa_segment_iter *it, struct sa_record_view *out,
         out->body = q;
         out->body_len = (size_t)(frame_end - q);
         out->event_ms = sa_zigzag_decode(event_zz);
+        out->version = out->event_ms;
         out->index = it->index;
         out->seq = view->first_seq + it->index;
         it->p = frame_end;

@@ -59,6 +59,9 @@ struct sa_record_view {
     uint64_t seq;
     uint32_t index; /* position inside the segment */
     int64_t event_ms;
+    /* Its version for last-writer-wins in the stores (DESIGN.md §6).
+     * Until versions are stored in the frame (issue 12), the event time. */
+    int64_t version;
     const char *key;
     size_t key_len;
     enum sa_op op;
