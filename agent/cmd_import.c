@@ -13,6 +13,7 @@
  * A directory stands for the *.csv and *.csv.gz files in it.
  */
 #include "agent/base/clock.h"
+#include "agent/base/fsutil.h"
 #include "agent/base/log.h"
 #include "agent/cli.h"
 #include "agent/commands.h"
@@ -279,18 +280,11 @@ static void apply_on_done(const struct report_state *rs,
         else
             snprintf(done, size, ", kept: cannot delete it: %s", strerror(errno));
     } else {
-        char *copy = strdup(r->path);
         char target[4096];
-        if (!copy) {
-            snprintf(done, size, ", kept: out of memory");
-            return;
-        }
-        snprintf(target, sizeof target, "%s/%s", rs->on_done + 5, basename(copy));
-        free(copy);
-        if (rename(r->path, target) == 0)
+        if (sa_move_into(r->path, rs->on_done + 5, target, sizeof target) == 0)
             snprintf(done, size, ", moved to %s", target);
         else
-            snprintf(done, size, ", kept: cannot move it to %s: %s", target,
+            snprintf(done, size, ", kept: cannot move it into %s: %s", rs->on_done + 5,
                      strerror(errno));
     }
 }
@@ -326,7 +320,7 @@ int sa_cmd_import(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *stream = NULL;
-    int wait_synced = 0, opt, rc, status = SA_EXIT_OK;
+    int wait_synced = 0, spool_full = 0, opt, rc, status = SA_EXIT_OK;
     struct sa_config *cfg = NULL;
     struct sa_schema_set *schemas = NULL;
     struct sa_spool *spool = NULL;
@@ -410,10 +404,18 @@ int sa_cmd_import(int argc, char **argv)
         goto out;
     if (disp)
         sa_pipeline_on_commit(pipe, (void (*)(void *))sa_dispatcher_notify, disp);
+    /* Without sinks nothing drains the spool: a full one would wait for
+     * ever. It stops the import instead; what fitted is committed. */
+    if (!disp)
+        sa_pipeline_stop_when_full(pipe);
     while (!atomic_load(&stop_flag) && (rc = sa_pipeline_step(pipe, NULL, &err)) == SA_OK)
         ;
     if (rc == SA_EOF || (rc == SA_OK && atomic_load(&stop_flag)))
         rc = sa_pipeline_flush(pipe, &err);
+    if (rc == SA_EFULL && !disp) {
+        spool_full = 1;
+        rc = SA_OK; /* said below, with what to do */
+    }
     if (rc)
         goto out;
     /* Records refused for a full spool exist only in their files. */
@@ -423,7 +425,13 @@ int sa_cmd_import(int argc, char **argv)
     if (report.n_files > 1)
         printf("total: %" PRIu64 " accepted, %" PRIu64 " rejected in %zu files\n",
                report.accepted, report.rejected, report.n_files);
-    if (atomic_load(&stop_flag)) {
+    if (spool_full) {
+        fprintf(stderr, "syncagent import: the spool is full (spool.max_bytes or the "
+                        "disk); what fitted is committed: let the sinks drain it "
+                        "(syncagent run, or import --wait-synced) and run the same "
+                        "import again to go on\n");
+        status = SA_EXIT_FAIL;
+    } else if (atomic_load(&stop_flag)) {
         fprintf(stderr, "syncagent import: interrupted; what was read is committed, "
                         "run the same import again to go on\n");
         status = SA_EXIT_FAIL;

@@ -134,7 +134,8 @@ static const struct sa_conf_entry spool_conf[] = {
      .key = "when_full",
      .def = "block",
      .offset = offsetof(struct sa_spool_opts, when_full),
-     .desc = "at the cap: block sources, drop the oldest data, or reject new data",
+     .desc = "at the cap: block sources, drop the oldest data, or reject new data "
+             "(files are never rejected: they wait as under block)",
      .symbols = when_full_symbols},
     {.type = SA_CONF_SIZE,
      .key = "min_free",

@@ -44,6 +44,9 @@
  *                what is committed.
  *   reject       commit the positions without the records, so the sources
  *                move on; the refused records are counted and audited.
+ *                A batch holding records of a source that is never
+ *                refused (a file: its rows would be lost) waits as under
+ *                block instead.
  *   drop_oldest  done inside sa_spool_commit, which audits what it drops.
  */
 #include "agent/pipeline.h"
@@ -129,6 +132,7 @@ struct sa_pipeline {
     const struct sa_config *cfg;
     struct sa_spool *spool;
     const atomic_int *stop;
+    int stop_when_full; /* sa_pipeline_stop_when_full */
     struct lane *lanes;
     size_t n_lanes;
     struct sa_batch batch;
@@ -415,6 +419,16 @@ static void build_commit(struct sa_pipeline *p, struct batch_buf *b, int with_re
 
 /* Commit one batch (on the committer thread), waiting out a full spool
  * under when_full: block. */
+/* May when_full: reject refuse this batch's records? Not when a source
+ * whose input nothing can send again put records into it. */
+static int refusable(const struct sa_pipeline *p, const struct batch_buf *b)
+{
+    for (size_t i = 0; i < p->n_lanes; i++)
+        if (b->lanes[i].seg.count > 0 && p->lanes[i].src.ops->never_refused)
+            return 0;
+    return 1;
+}
+
 static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_err *err)
 {
     struct sa_segment_builder **segs = NULL;
@@ -449,7 +463,7 @@ static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_er
         }
         if (rc != SA_EFULL)
             break;
-        if (p->cfg->spool.when_full == SA_FULL_REJECT) {
+        if (p->cfg->spool.when_full == SA_FULL_REJECT && refusable(p, b)) {
             char detail[160];
             sa_logf(SA_LOG_WARN, "spool full, records refused",
                     "records=%llu when_full=reject", (unsigned long long)stored);
@@ -465,6 +479,11 @@ static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_er
             stored = 0; /* the positions moved on, the records were not kept */
             b->refused = 1;
             break;
+        }
+        if (p->stop_when_full) {
+            atomic_store(&p->stats.blocked, 1);
+            rc = SA_EFULL; /* err says why */
+            goto out;
         }
         if (!waited) {
             sa_log_warn("spool full, ingest paused until sinks drain", "detail",
@@ -796,6 +815,11 @@ int sa_pipeline_flush(struct sa_pipeline *p, struct sa_err *err)
 {
     int rc = hand_over(p, err);
     return rc ? rc : wait_queued(p, 1, err);
+}
+
+void sa_pipeline_stop_when_full(struct sa_pipeline *p)
+{
+    p->stop_when_full = 1;
 }
 
 void sa_pipeline_on_commit(struct sa_pipeline *p, void (*fn)(void *), void *arg)

@@ -49,6 +49,11 @@ int sa_pipeline_step(struct sa_pipeline *p, int *idle /* out */, struct sa_err *
 /* Commit whatever is pending now. */
 int sa_pipeline_flush(struct sa_pipeline *p, struct sa_err *err);
 
+/* With nothing to drain the spool (`import` without sinks), a full spool
+ * would wait for ever: stop instead, with SA_EFULL from the step that
+ * meets it; what was committed before stays. */
+void sa_pipeline_stop_when_full(struct sa_pipeline *p);
+
 /* Called after each successful commit (e.g. sa_dispatcher_notify). */
 void sa_pipeline_on_commit(struct sa_pipeline *p, void (*fn)(void *), void *arg);
 

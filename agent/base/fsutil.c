@@ -3,6 +3,7 @@
 #include "agent/base/fsutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,113 @@ int sa_dir_usable(const char *path, char *why, size_t why_len)
         snprintf(why, why_len, "does not exist and cannot be created in %s: %s", parent,
                  strerror(errno));
         rc = -1;
+    }
+    free(copy);
+    return rc;
+}
+
+/* dir/NAME for n == 0, else dir/STEM.n.EXT (EXT from the first dot of
+ * NAME that is not its first character). */
+static int numbered(char *out, size_t len, const char *dir, const char *name, int n)
+{
+    const char *dot = strchr(name + 1, '.');
+    int w;
+
+    if (n == 0)
+        w = snprintf(out, len, "%s/%s", dir, name);
+    else if (dot)
+        w = snprintf(out, len, "%s/%.*s.%d%s", dir, (int)(dot - name), name, n, dot);
+    else
+        w = snprintf(out, len, "%s/%s.%d", dir, name, n);
+    return w < 0 || (size_t)w >= len ? -1 : 0;
+}
+
+/* Copy path to a new file target (O_EXCL), synced; removes it on failure. */
+static int copy_new(const char *path, const char *target)
+{
+    char buf[65536];
+    int in = open(path, O_RDONLY | O_CLOEXEC), out = -1, saved, ok;
+    ssize_t n = 0;
+
+    if (in < 0)
+        return -1;
+    out = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0) {
+        saved = errno;
+        close(in);
+        errno = saved;
+        return -1;
+    }
+    for (;;) {
+        n = read(in, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* 0: the end; < 0: a read error */
+        for (ssize_t done = 0; done < n;) {
+            ssize_t w = write(out, buf + done, (size_t)(n - done));
+            if (w < 0 && errno != EINTR) {
+                n = -1;
+                break;
+            }
+            done += w > 0 ? w : 0;
+        }
+        if (n < 0)
+            break;
+    }
+    ok = n == 0 && fsync(out) == 0;
+    saved = errno;
+    if (close(out) != 0 && ok) {
+        ok = 0;
+        saved = errno;
+    }
+    close(in);
+    if (!ok) {
+        unlink(target);
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
+int sa_move_into(const char *path, const char *dir, char *target, size_t target_len)
+{
+    char *copy = strdup(path);
+    const char *name;
+    int rc = -1;
+
+    if (!copy)
+        return -1;
+    name = basename(copy);
+    for (int n = 0; n < 1000; n++) {
+        if (numbered(target, target_len, dir, name, n) != 0) {
+            errno = ENAMETOOLONG;
+            break;
+        }
+        if (renameat2(AT_FDCWD, path, AT_FDCWD, target, RENAME_NOREPLACE) == 0) {
+            rc = 0;
+            break;
+        }
+        if (errno == EEXIST)
+            continue;
+        if (errno == EINVAL || errno == ENOSYS) {
+            /* No RENAME_NOREPLACE on this file system: link() never
+             * replaces either. */
+            if (link(path, target) == 0) {
+                rc = unlink(path);
+                break;
+            }
+            if (errno == EEXIST)
+                continue;
+        }
+        if (errno != EXDEV)
+            break;
+        if (copy_new(path, target) == 0) {
+            rc = unlink(path);
+            break;
+        }
+        if (errno != EEXIST)
+            break;
     }
     free(copy);
     return rc;

@@ -16,4 +16,13 @@ int sa_mkdirs(const char *path, mode_t mode, char *failed, size_t failed_len);
  * "cannot be created in /srv: Permission denied"). Creates nothing. */
 int sa_dir_usable(const char *path, char *why, size_t why_len);
 
+/*
+ * Move the file at path into dir without ever replacing a file there: as
+ * dir/NAME, or dir/STEM.N.EXT (N = 1, 2, ...) when that name is taken, so
+ * that a second day's "day.csv" does not wipe out the first. Across file
+ * systems (EXDEV) the file is copied, synced and then removed. 0 with the
+ * name used in target, or -1 with errno set (the file stays where it was).
+ */
+int sa_move_into(const char *path, const char *dir, char *target, size_t target_len);
+
 #endif

@@ -353,7 +353,7 @@ static int stray_quote(struct sa_csv_parser *p, const char *buf, size_t len,
     if (close_pos == SIZE_MAX) {
         snprintf(where->reason, sizeof where->reason,
                  "unterminated quoted field: the quote that opens field %zu never "
-                 "closes before the end of the file; its line is set aside",
+                 "closes before the end of the file; it opened no field",
                  field);
     } else {
         int64_t cl, cc;
@@ -362,7 +362,7 @@ static int stray_quote(struct sa_csv_parser *p, const char *buf, size_t len,
         snprintf(where->reason, sizeof where->reason,
                  "unterminated quoted field: the quote that opens field %zu is closed "
                  "at line %lld column %lld by a quote followed by %s%c%s (0x%02x), not "
-                 "a delimiter or a line end; its line is set aside",
+                 "a delimiter or a line end; it opened no field",
                  field, (long long)cl, (long long)cc,
                  after >= 0x20 && after < 0x7f ? "'" : "",
                  after >= 0x20 && after < 0x7f ? after : ' ',
@@ -599,13 +599,13 @@ static int skip_stray(const struct sa_csv_skip *s, int64_t close_at,
     if (close_at < 0)
         snprintf(out->where.reason, sizeof out->where.reason,
                  "unterminated quoted field: the quote at line %lld column %lld never "
-                 "closes before the end of the file; its line is set aside",
+                 "closes before the end of the file; it opened no field",
                  (long long)s->quote_line, (long long)s->quote_column);
     else
         snprintf(out->where.reason, sizeof out->where.reason,
                  "unterminated quoted field: the quote at line %lld column %lld is "
                  "closed at byte %lld by a quote followed by 0x%02x, not a delimiter "
-                 "or a line end; its line is set aside",
+                 "or a line end; it opened no field",
                  (long long)s->quote_line, (long long)s->quote_column,
                  (long long)close_at, after);
     return SA_OK;

@@ -37,6 +37,10 @@ struct sa_source_ops {
     const char *desc;
     const struct sa_conf_entry *conf; /* terminated by an entry with key NULL */
     size_t opts_size;
+    /* 1: its records are never refused (when_full: reject): nothing can
+     * send them again (a file, once its position moved on), so a batch
+     * that holds some waits for room as under block. */
+    int never_refused;
     /* Optional: refuse settings that open would refuse, touching nothing
      * (`check` calls it on every source, open calls it first); errors
      * name the key through sa_conf_fail(&conf->origin, ...). */

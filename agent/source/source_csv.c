@@ -39,6 +39,7 @@
 #include "agent/source/source_csv.h"
 
 #include "agent/base/clock.h"
+#include "agent/base/fsutil.h"
 #include "agent/base/log.h"
 #include "agent/record.h"
 #include "agent/source/csv.h"
@@ -145,6 +146,15 @@ struct csv_file {
     int skipping; /* following a row longer than the window, see skip_step */
     struct sa_csv_skip skip;
     int cr_only; /* its first bytes have CR line ends and no LF */
+    char *read_error; /* why window_fill failed, when errno does not say */
+    /* The counts at positions handed to batches that are not committed
+     * yet, oldest first, and at the last committed one: a report after a
+     * stop (Ctrl-C, a full spool) counts only what is in the spool. */
+    struct pending_counts {
+        uint64_t gen, accepted, rejected;
+    } *pending; /* as many as batches wait to commit (the queue is bounded) */
+    size_t n_pending, cap_pending;
+    uint64_t durable_accepted, durable_rejected;
     int seen_done; /* stored as done before this run: nothing read again */
     int on_done_pending; /* done offset handed to the batch, not yet committed */
     uint64_t on_done_gen; /* ... in this batch generation */
@@ -212,9 +222,12 @@ static const struct sa_offset_row *find_row(struct csv_ctx *ctx, struct csv_file
         if (sscanf(r->file_key + plen, "%zu:%" SCNx64, &fplen, &want) != 2 ||
             fplen > FINGERPRINT_MAX)
             continue;
-        /* A finished file's row holds its final size: a file of another
-         * size that reuses the inode (and starts alike) is a new file. */
-        if (r->done && r->offset != f->size)
+        /* A finished plain file's row holds its final size: a smaller file
+         * that reuses the inode (and starts alike) is a new file; a larger
+         * one is the same file, grown (file_open reads what was added).
+         * A .gz file's offsets count inflated bytes: its identity is the
+         * fingerprint alone. */
+        if (r->done && !f->is_gz && r->offset > f->size)
             continue;
         if (fingerprint(f->fd, fplen, &got) == 0 && got == want) {
             snprintf(f->key, sizeof f->key, "%s", r->file_key);
@@ -240,6 +253,24 @@ static void make_key(struct csv_file *f, off_t size)
 
 /* --- opening and closing files -------------------------------------------- */
 
+/* path made absolute against the working directory (malloc'd), so that
+ * dead letters and stored paths name the file from anywhere (`deadletter
+ * export` and `replay` run in other directories). */
+static char *absolute_path(const char *path)
+{
+    char cwd[4096];
+    char *out;
+
+    if (path[0] == '/' || !getcwd(cwd, sizeof cwd))
+        return strdup(path);
+    while (path[0] == '.' && path[1] == '/')
+        path += 2;
+    out = malloc(strlen(cwd) + strlen(path) + 2);
+    if (out)
+        sprintf(out, "%s%s%s", cwd, strcmp(cwd, "/") == 0 ? "" : "/", path);
+    return out;
+}
+
 static void file_close_handles(struct csv_file *f)
 {
     if (f->gz) {
@@ -260,6 +291,8 @@ static void file_free(struct csv_file *f)
     free(f->col_map);
     free(f->path);
     free(f->error);
+    free(f->read_error);
+    free(f->pending);
     free(f);
 }
 
@@ -433,7 +466,7 @@ static struct csv_file *file_open(struct sa_source *src, const char *path,
     if (!f)
         return NULL;
     f->fd = -1;
-    f->path = strdup(path);
+    f->path = absolute_path(path);
     f->dev = st->st_dev;
     f->ino = st->st_ino;
     f->size = st->st_size;
@@ -462,7 +495,7 @@ static struct csv_file *file_open(struct sa_source *src, const char *path,
         }
         gzbuffer(f->gz, 256 * 1024);
     }
-    if (row && row->done && !ctx->conf->tail) {
+    if (row && row->done && !ctx->conf->tail && (f->is_gz || row->offset == f->size)) {
         f->done = 1;
         f->done_reported = 1;
         f->seen_done = 1;
@@ -503,10 +536,43 @@ static struct csv_file *file_open(struct sa_source *src, const char *path,
             return f;
         }
         f->committed = row->offset;
-        sa_logf(SA_LOG_INFO, "csv file resumed", "source=%s offset=%" PRId64
-                " line=%" PRId64, src->conf->name, row->offset, row->line);
+        sa_logf(SA_LOG_INFO, row->done ? "csv file grew after it was finished, reading "
+                "what was added" : "csv file resumed", "source=%s file=%s offset=%" PRId64
+                " line=%" PRId64, src->conf->name, path, row->offset, row->line);
     }
     return f;
+}
+
+/*
+ * The stored positions were read at open; a file finished in this run is
+ * added to them, so that a watched file found again after it was
+ * forgotten (it grew, or its inode now holds another file) is matched as
+ * at a restart (find_row) and never read again from its start.
+ */
+static int remember_done(struct csv_ctx *ctx, const char *key, int64_t offset,
+                         int64_t line)
+{
+    struct sa_offset_row *r = NULL;
+
+    for (size_t i = 0; i < ctx->n_rows && !r; i++)
+        if (strcmp(ctx->rows[i].file_key, key) == 0)
+            r = &ctx->rows[i];
+    if (!r) {
+        struct sa_offset_row *v = realloc(ctx->rows, (ctx->n_rows + 1) * sizeof *v);
+        char *k = strdup(key);
+        if (v)
+            ctx->rows = v;
+        if (!v || !k) {
+            free(k);
+            return -1;
+        }
+        r = &ctx->rows[ctx->n_rows++];
+        r->file_key = k;
+    }
+    r->offset = offset;
+    r->line = line;
+    r->done = 1;
+    return 0;
 }
 
 /* --- reading -------------------------------------------------------------- */
@@ -531,9 +597,21 @@ static int window_fill(struct csv_ctx *ctx, struct csv_file *f)
     if (sa_buf_reserve(&f->win, chunk) != SA_OK)
         return -1;
     if (f->gz) {
+        int zerr = Z_OK;
+        const char *zmsg;
         got = gzread(f->gz, f->win.data + f->win.len, (unsigned)chunk);
-        if (got < 0)
+        zmsg = got <= 0 ? gzerror(f->gz, &zerr) : NULL;
+        /* A gzip stream cut short reads as its end with Z_BUF_ERROR: the
+         * last row may be cut too, so nothing after the last whole row is
+         * taken and the file is set aside. */
+        if (got < 0 || zerr == Z_BUF_ERROR || (zerr != Z_OK && zerr != Z_STREAM_END)) {
+            free(f->read_error);
+            f->read_error = strdup(zerr == Z_BUF_ERROR
+                                       ? "truncated gzip stream (unexpected end of file)"
+                                   : zerr == Z_ERRNO ? strerror(errno)
+                                                     : zmsg ? zmsg : "gzip read error");
             return -1;
+        }
         if (got == 0)
             gzclearerr(f->gz);
     } else {
@@ -564,6 +642,14 @@ static int window_fill(struct csv_ctx *ctx, struct csv_file *f)
         }
     }
     return 1;
+}
+
+/* Why the last window_fill failed. */
+static const char *read_error_text(const struct csv_file *f)
+{
+    if (f->read_error)
+        return f->read_error;
+    return errno ? strerror(errno) : "read error";
 }
 
 static int64_t column_of(const char *row_start, const char *p)
@@ -878,14 +964,41 @@ static int skip_step(struct sa_source *src, struct sa_batch *batch, struct csv_f
     if (got > 0)
         return SA_OK;
     if (got < 0) {
-        file_fail(ctx, src, f, "cannot read %s: %s", f->path,
-                  errno ? strerror(errno) : "read error");
+        file_fail(ctx, src, f, "cannot read %s: %s", f->path, read_error_text(f));
         return SA_OK;
     }
     if (ctx->conf->tail || !quiet(ctx, f))
         return SA_EAGAIN;
     sa_csv_skip_feed(&f->parser, &f->skip, "", 0, 1, &out);
     return skip_done(src, batch, f, &out, err);
+}
+
+/* The counts that go with the position just handed to batch generation
+ * gen (see csv_file.pending). */
+static void note_counts(struct csv_file *f, uint64_t gen)
+{
+    size_t at = f->n_pending;
+
+    if (at > 0 && f->pending[at - 1].gen == gen) {
+        at--; /* the same batch */
+    } else if (at == f->cap_pending) {
+        size_t cap = f->cap_pending ? 2 * f->cap_pending : 8;
+        struct pending_counts *v = realloc(f->pending, cap * sizeof *v);
+        if (!v) {
+            if (at == 0)
+                return; /* no memory: reported as of the last commit */
+            at--;       /* no memory: the newest counts stand for the last batch too */
+        } else {
+            f->pending = v;
+            f->cap_pending = cap;
+            f->n_pending++;
+        }
+    } else {
+        f->n_pending++;
+    }
+    f->pending[at].gen = gen;
+    f->pending[at].accepted = f->accepted;
+    f->pending[at].rejected = f->rejected;
 }
 
 /* Read rows of f into the batch, up to room. */
@@ -946,7 +1059,7 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
             }
             if (got < 0) {
                 file_fail(ctx, src, f, "cannot read %s: %s", f->path,
-                          errno ? strerror(errno) : "read error");
+                          read_error_text(f));
                 break;
             }
             if (got == 0 && (tail || avail == 0 || !quiet(ctx, f)))
@@ -997,8 +1110,11 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
         if (rc)
             return rc;
         f->committed = pos;
+        note_counts(f, sa_batch_generation(batch));
         if (!f->first_gen)
             f->first_gen = sa_batch_generation(batch);
+        if (f->done && !f->failed && remember_done(ctx, f->key, pos, f->parser.line) != 0)
+            return sa_err_set(err, SA_ENOMEM, "out of memory");
         if (f->done && !f->done_reported) {
             f->done_reported = 1;
             f->on_done_pending = !f->failed;
@@ -1021,16 +1137,17 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
 
 /* --- scanning for files ------------------------------------------------------ */
 
-/* The file already known on st's inode. A finished file whose inode now
- * holds a file of another size was deleted and its inode reused: it is
- * forgotten, so that the new file is read. */
+/* The file already known on st's inode. A finished plain file whose
+ * inode now holds a file of another size is forgotten and opened again:
+ * the stored positions (remember_done) say whether it grew (read what
+ * was added) or is another file reusing the inode (read it all). */
 static struct csv_file *known_file(struct csv_ctx *ctx, const struct stat *st)
 {
     for (struct csv_file **link = &ctx->files; *link; link = &(*link)->next) {
         struct csv_file *f = *link;
         if (f->missing || f->dev != st->st_dev || f->ino != st->st_ino)
             continue;
-        if (f->done && !f->failed && !f->on_done_pending && !f->rotated &&
+        if (f->done && !f->failed && !f->on_done_pending && !f->rotated && !f->is_gz &&
             f->committed != st->st_size) {
             *link = f->next;
             file_free(f);
@@ -1062,7 +1179,7 @@ static void add_missing(struct sa_source *src, const char *path)
     struct csv_ctx *ctx = src->ctx;
     struct csv_file *f = calloc(1, sizeof *f);
 
-    if (!f || !(f->path = strdup(path))) {
+    if (!f || !(f->path = absolute_path(path))) {
         free(f);
         sa_log_error("out of memory", "file", path);
         return;
@@ -1251,13 +1368,8 @@ static void apply_on_done(struct csv_ctx *ctx, struct sa_source *src,
             sa_log_info("finished csv file deleted", "source", src->conf->name, "file",
                         f->path);
     } else if (ctx->move_dir) {
-        char *copy = strdup(f->path);
         char target[4096];
-        if (!copy)
-            return;
-        snprintf(target, sizeof target, "%s/%s", ctx->move_dir, basename(copy));
-        free(copy);
-        if (rename(f->path, target) != 0)
+        if (sa_move_into(f->path, ctx->move_dir, target, sizeof target) != 0)
             sa_log_error("cannot move a finished csv file", "file", f->path, "to",
                          target, "error", strerror(errno));
         else
@@ -1273,6 +1385,14 @@ static void csv_committed(struct sa_source *src, uint64_t generation, uint64_t r
 
     while (*link) {
         struct csv_file *f = *link;
+        size_t n = 0;
+        while (n < f->n_pending && f->pending[n].gen <= generation) {
+            f->durable_accepted = f->pending[n].accepted;
+            f->durable_rejected = f->pending[n].rejected;
+            n++;
+        }
+        memmove(f->pending, f->pending + n, (f->n_pending - n) * sizeof f->pending[0]);
+        f->n_pending -= n;
         if (f->on_done_pending && f->on_done_gen <= generation) {
             f->on_done_pending = 0;
             file_close_handles(f);
@@ -1322,8 +1442,8 @@ void sa_source_csv_report(struct sa_source *src,
     for (struct csv_file *f = ctx->files; f; f = f->next) {
         struct sa_csv_file_report r = {
             .path = f->path,
-            .accepted = f->accepted,
-            .rejected = f->rejected,
+            .accepted = f->durable_accepted,
+            .rejected = f->durable_rejected,
             .done = f->done,
             .failed = f->failed,
             .seen_done = f->seen_done,
@@ -1338,6 +1458,7 @@ const struct sa_source_ops sa_source_csv_ops = {
     .desc = "CSV files (RFC 4180): import, watch a glob, or tail; .gz inflated",
     .conf = csv_conf,
     .opts_size = sizeof(struct sa_csv_source_conf),
+    .never_refused = 1,
     .check = csv_check,
     .open = csv_open,
     .poll = csv_poll,

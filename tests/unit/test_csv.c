@@ -89,14 +89,14 @@ static void test_unterminated_quote(void **state)
      * swallow every row up to the end of the window). */
     expect("ok,1\n\"open,2\nmore\n",
            "ok|1@1\n!2:1:unterminated quoted field: the quote that opens field 1 "
-           "never closes before the end of the file; its line is set aside\nmore@3\n");
+           "never closes before the end of the file; it opened no field\nmore@3\n");
     /* Closed across a newline by a quote followed by text: a stray quote
      * too; the later line's own quote is read again as the opening quote
      * it was. */
     expect("a,\"b,c\nd,e\nf,\"g\"\n",
            "!1:3:unterminated quoted field: the quote that opens field 2 is closed at "
            "line 3 column 3 by a quote followed by 'g' (0x67), not a delimiter or a "
-           "line end; its line is set aside\nd|e@2\nf|g@3\n");
+           "line end; it opened no field\nd|e@2\nf|g@3\n");
     /* Closed properly across lines: one field with newlines (RFC 4180). */
     expect("a,\"b\nc\"\nd,e\n", "a|b\nc@1\nd|e@3\n");
 }
