@@ -3,7 +3,8 @@
  * `syncagent deadletter replay`: rows of dead letters ingested again
  * through their source's own mapping, each chunk of records committed
  * together with the resolution of their dead letters (see cmd_deadletter.c
- * for the command as a whole). Split out of cmd_deadletter.c.
+ * for the command as a whole). Split out of cmd_deadletter.c. Also
+ * `deadletter resolve`, the other writer: dead letters closed by hand.
  */
 #include "agent/base/clock.h"
 #include "agent/cli.h"
