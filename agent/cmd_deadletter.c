@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `syncagent deadletter list | export | replay`: the records that could not
+ * `syncagent deadletter list | export | replay | resolve`: the records that could not
  * be accepted (invariant I4), and the way back in for them.
  *
  *   list    every dead letter, open and resolved, with where it came from
@@ -8,23 +8,25 @@
  *           text, or base64 in JSON when it is not UTF-8; file, offset and
  *           length for a row kept by reference). A reader, like `status`.
  *   export  the open ones of CSV sources as a CSV a person can fix:
- *           id,source,location,reason,raw (RFC 4180 quoting).
+ *           id,source,location,reason,last_replay_error,raw (RFC 4180
+ *           quoting), written to a temporary file renamed at the end.
  *   replay  ingests rows again -- each dead letter's stored raw row, or its
  *           fixed `raw` from an exported file -- through its source's own
  *           mapping: the row is parsed with the source's delimiter and
  *           quote, its columns named by the source's `columns:`, else by
- *           the header of the file it came from, else (that file is gone)
- *           by --header. The records and the resolution of their dead
- *           letters are one commit (with an audit row), so a row never goes
- *           in twice: a dead letter resolved once is not replayed again. A
- *           row that still fails stays open with its new reason. A writer:
- *           it opens the spool as `run` does. It lives in
- *           cmd_deadletter_replay.c.
+ *           the header stored with the dead letter, else the header of
+ *           the file it came from while that is the same file (its stored
+ *           file_key; see sa_cmd_deadletter_same_file), else by --header. The records
+ * and the resolution of their dead letters are one commit (with an audit row), so a row
+ * never goes in twice: a dead letter resolved once is not replayed again. A row that
+ * still fails stays open, its reason kept, with last_replay_error. A writer: it opens
+ * the spool as `run` does. It lives in cmd_deadletter_replay.c. resolve closes dead
+ * letters by hand (cmd_deadletter_replay.c).
  */
+#include "agent/cmd_deadletter.h"
 #include "agent/base/clock.h"
 #include "agent/base/log.h"
 #include "agent/cli.h"
-#include "agent/cmd_deadletter.h"
 #include "agent/commands.h"
 #include "agent/record.h"
 #include "agent/source/csv.h"
@@ -37,10 +39,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #define PAGE 1000
+/* The longest fingerprint a file key may name (the CSV source's is 1 KiB). */
+#define FINGERPRINT_MAX ((size_t)64 << 10)
 
 void sa_cmd_deadletter_usage(FILE *out)
 {
@@ -50,6 +55,8 @@ void sa_cmd_deadletter_usage(FILE *out)
             "                                   [--source NAME]\n"
             "       syncagent deadletter replay -c FILE (--id N | --all)\n"
             "                                   [--from FIXED.csv] [--header a,b,c]\n"
+            "       syncagent deadletter resolve -c FILE --id N [--id M...]\n"
+            "                                    --note TEXT\n"
             "\n"
             "list    Dead letters oldest first, open and resolved: id, time, stream,\n"
             "        source, location (file:line:column for CSV), state, the reason\n"
@@ -57,14 +64,21 @@ void sa_cmd_deadletter_usage(FILE *out)
             "        them as raw_base64; a row kept by reference as raw_file,\n"
             "        raw_offset and raw_length).\n"
             "export  The open dead letters of CSV sources as a CSV to fix by hand:\n"
-            "        id,source,location,reason,raw (raw: the rejected row, read back\n"
-            "        from its file when it was kept by reference).\n"
+            "        id,source,location,reason,last_replay_error,raw (raw: the\n"
+            "        rejected row, read back from its file when it was kept by\n"
+            "        reference, and only if that file did not change since). The\n"
+            "        file is written whole or not at all.\n"
             "replay  Ingest rows again through their source's mapping and mark\n"
             "        their dead letters resolved, in one commit with an audit row.\n"
             "        Each row is the stored raw row, or with --from the `raw` of its\n"
-            "        id in a file written by export and fixed. A row that still\n"
-            "        fails stays open with its new reason. Resolved dead letters\n"
-            "        are never replayed again.\n"
+            "        id in a file written by export and fixed. Columns are named by\n"
+            "        the source's columns:, else the header stored with the dead\n"
+            "        letter, else its file's header if that file did not change,\n"
+            "        else --header. A row that still fails stays open: its reason\n"
+            "        is kept and last_replay_error says why the replay failed.\n"
+            "        Resolved dead letters are never replayed again.\n"
+            "resolve Close dead letters that cannot be fixed: resolved as \"closed\n"
+            "        by hand: TEXT\", audited, never replayed.\n"
             "\n"
             "  -c, --config FILE   the agent's YAML config (required)\n"
             "      --json          list: one JSON object per line\n"
@@ -72,17 +86,19 @@ void sa_cmd_deadletter_usage(FILE *out)
             "  -o, --output FILE   export: write here (default: stdout)\n"
             "      --stream S      export: only dead letters of stream S\n"
             "      --source NAME   export: only dead letters of source NAME\n"
-            "      --id N          replay: dead letter N\n"
+            "      --id N          replay, resolve: dead letter N\n"
             "      --all           replay: every open dead letter (with --from:\n"
             "                      every id in the file)\n"
             "      --from FILE     replay: the fixed rows (columns id and raw)\n"
             "      --header a,b,c  replay: the column names of the rows when the\n"
-            "                      source has no columns: and the file they came\n"
-            "                      from (whose header names them) is gone\n"
+            "                      source has no columns:, no header is stored with\n"
+            "                      them and the file they came from is gone or\n"
+            "                      changed\n"
+            "      --note TEXT     resolve: why they are closed (required)\n"
             "  -h, --help          this help\n"
             "\n"
-            "Exit: 0 ok, 1 runtime failure, 2 bad usage, 3 replay: some rows still\n"
-            "fail (they stay open with their new reason).\n");
+            "Exit: 0 ok, 1 runtime failure, 2 bad usage, 3 replay: some rows remain\n"
+            "in the dead letters (they still fail, or cannot be read).\n");
 }
 
 /* --- raw bytes ------------------------------------------------------------ */
@@ -139,6 +155,78 @@ static char *base64(const unsigned char *in, size_t len)
     return out;
 }
 
+/* --- the file a row came from ------------------------------------------------ */
+
+/* FNV-1a, as the CSV source hashes the first bytes of a file for its key. */
+static uint64_t fnv1a(const unsigned char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+int sa_cmd_deadletter_same_file(const struct sa_deadletter_row *r, const char *path,
+                                struct sa_err *err)
+{
+    struct stat st;
+    uintmax_t dev, ino;
+    size_t fp_len;
+    uint64_t want, got;
+    unsigned char *buf = NULL;
+    ssize_t n;
+    int fd, rc;
+
+    if (stat(path, &st) != 0)
+        return sa_err_set(err, errno == ENOENT ? SA_ENOTFOUND : SA_EIO,
+                          "cannot read %s: %s", path, strerror(errno));
+    if (!r->file_key) {
+        /* No identity stored (a dead letter from before the source gave
+         * one): a file whose inode changed after the dead letter was
+         * written -- rewritten, replaced by a rename, appended to -- may
+         * hold other columns or other bytes. */
+        int64_t changed_ms =
+            (int64_t)st.st_ctim.tv_sec * 1000 + st.st_ctim.tv_nsec / 1000000;
+        if (changed_ms <= r->created_ms)
+            return 1;
+        sa_err_set(err, SA_EIO,
+                   "%s changed after dead letter %lld was written, which does "
+                   "not record the file's identity",
+                   path, (long long)r->id);
+        return 0;
+    }
+    if (sscanf(r->file_key, "%ju:%ju:%zu:%" SCNx64, &dev, &ino, &fp_len, &want) != 4 ||
+        fp_len > FINGERPRINT_MAX)
+        return sa_err_set(err, SA_ECORRUPT, "dead letter %lld: a file key '%s'",
+                          (long long)r->id, r->file_key);
+    if ((uintmax_t)st.st_dev != dev || (uintmax_t)st.st_ino != ino) {
+        sa_err_set(err, SA_EIO,
+                   "%s is another file than the one dead letter %lld was read "
+                   "from (inode %ju, it was %ju): replaced since",
+                   path, (long long)r->id, (uintmax_t)st.st_ino, ino);
+        return 0;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return sa_err_set(err, SA_EIO, "cannot read %s: %s", path, strerror(errno));
+    buf = malloc(fp_len ? fp_len : 1);
+    n = buf ? pread(fd, buf, fp_len, 0) : -1;
+    got = n == (ssize_t)fp_len ? fnv1a(buf, fp_len) : ~want;
+    close(fd);
+    free(buf);
+    if (!buf)
+        return sa_err_set(err, SA_ENOMEM, "out of memory");
+    rc = got == want;
+    if (!rc)
+        sa_err_set(err, SA_EIO,
+                   "%s changed since dead letter %lld was read from it (its "
+                   "first %zu bytes differ)",
+                   path, (long long)r->id, fp_len);
+    return rc;
+}
+
 /* Read the row a dead letter keeps by reference, a chunk at a time:
  * fn(arg, bytes, n) for each; a nonzero return from fn stops the read and
  * is returned (fn sets err). A .gz file's offsets are those of its
@@ -159,6 +247,13 @@ static int read_ref(const struct sa_deadletter_row *r,
                           "dead letter %lld: a reference with "
                           "offset %" PRId64 " and length %" PRId64,
                           (long long)r->id, r->raw_offset, r->raw_length);
+    /* Bytes at an offset of another file are another row. */
+    rc = sa_cmd_deadletter_same_file(r, r->raw_file, err);
+    if (rc <= 0) {
+        sa_err_prefix(err, "cannot read its row back: ");
+        return rc ? rc : SA_EIO;
+    }
+    rc = SA_OK;
     chunk = malloc(REF_CHUNK);
     if (!chunk)
         return sa_err_set(err, SA_ENOMEM, "out of memory");
@@ -269,6 +364,9 @@ static void print_row(const struct sa_deadletter_row *r, int json)
             json_object_set_new(o, "raw_offset", json_integer(r->raw_offset));
             json_object_set_new(o, "raw_length", json_integer(r->raw_length));
         }
+        if (r->last_replay_error)
+            json_object_set_new(o, "last_replay_error",
+                                json_string(r->last_replay_error));
         if (r->resolved) {
             json_object_set_new(o, "resolved_time", json_string(resolved_ts));
             json_object_set_new(o, "resolved_how",
@@ -291,6 +389,8 @@ static void print_row(const struct sa_deadletter_row *r, int json)
         print_raw(r->raw, r->raw_len);
         printf("\n");
     }
+    if (r->last_replay_error)
+        printf("    last replay failed: %s\n", r->last_replay_error);
     if (r->resolved)
         printf("    resolved %s: %s\n", resolved_ts,
                r->resolved_how ? r->resolved_how : "");
@@ -480,6 +580,8 @@ static int export_one(void *arg, const struct sa_deadletter_row *r)
     put_field(es->out, r->source, strlen(r->source), 0);
     put_field(es->out, r->location, strlen(r->location), 0);
     put_field(es->out, r->reason, strlen(r->reason), 0);
+    put_field(es->out, r->last_replay_error ? r->last_replay_error : "",
+              r->last_replay_error ? strlen(r->last_replay_error) : 0, 0);
     if (r->raw_file) {
         /* Read back from its file, however long: always quoted. */
         struct ref_field rf = {.out = es->out};
@@ -511,6 +613,7 @@ static int export(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *out_path = NULL;
+    char *tmp_path = NULL;
     struct export_state es = {0};
     struct sa_config *cfg = NULL;
     struct sa_spool *spool = NULL;
@@ -548,23 +651,52 @@ static int export(int argc, char **argv)
     rc = sa_config_load(config_path, &cfg, &err);
     if (!rc)
         rc = sa_spool_open(&spool, &cfg->spool, SA_SPOOL_READONLY, &err);
-    if (!rc) {
-        es.out = out_path ? fopen(out_path, "w") : stdout;
-        if (!es.out)
-            rc = sa_err_set(&err, SA_EIO, "cannot write %s: %s", out_path,
-                            strerror(errno));
+    if (!rc && out_path) {
+        /* Written beside it and renamed at the end: an export that fails
+         * half way leaves no half-written file to be fixed and replayed. */
+        mode_t mask = umask(0);
+        int fd;
+        umask(mask);
+        tmp_path = malloc(strlen(out_path) + 8);
+        if (!tmp_path) {
+            rc = sa_err_set(&err, SA_ENOMEM, "out of memory");
+        } else {
+            sprintf(tmp_path, "%s.XXXXXX", out_path);
+            fd = mkstemp(tmp_path);
+            if (fd < 0 || fchmod(fd, 0666 & ~mask) != 0 ||
+                !(es.out = fdopen(fd, "w"))) {
+                rc = sa_err_set(&err, SA_EIO, "cannot write %s: %s", out_path,
+                                strerror(errno));
+                if (fd >= 0) {
+                    close(fd);
+                    unlink(tmp_path);
+                }
+                free(tmp_path);
+                tmp_path = NULL;
+            }
+        }
+    } else if (!rc) {
+        es.out = stdout;
     }
     if (!rc) {
-        fputs("id,source,location,reason,raw\r\n", es.out);
+        fputs("id,source,location,reason,last_replay_error,raw\r\n", es.out);
         rc = walk(spool, export_one, &es, &err);
     }
     if (es.out && es.out != stdout && fclose(es.out) != 0 && !rc)
         rc = sa_err_set(&err, SA_EIO, "cannot write %s: %s", out_path, strerror(errno));
     else if (es.out == stdout)
         fflush(stdout);
+    if (tmp_path && !rc && rename(tmp_path, out_path) != 0)
+        rc = sa_err_set(&err, SA_EIO, "cannot write %s: %s", out_path, strerror(errno));
+    if (tmp_path && rc)
+        unlink(tmp_path);
+    free(tmp_path);
     if (!rc) {
         fprintf(stderr, "exported %zu open dead letters%s%s\n", es.n,
                 out_path ? " to " : "", out_path ? out_path : "");
+        if (es.n == 0 && (es.stream || es.source))
+            fprintf(stderr, "no open dead letters for %s %s\n",
+                    es.stream ? "stream" : "source", es.stream ? es.stream : es.source);
         if (es.skipped)
             fprintf(stderr,
                     "left out %zu dead letters of sinks (encoded records, "
@@ -588,8 +720,11 @@ int sa_cmd_deadletter(int argc, char **argv)
         return export(argc - 1, argv + 1);
     if (strcmp(argv[1], "replay") == 0)
         return sa_cmd_deadletter_replay(argc - 1, argv + 1);
+    if (strcmp(argv[1], "resolve") == 0)
+        return sa_cmd_deadletter_resolve(argc - 1, argv + 1);
     fprintf(stderr,
-            "syncagent deadletter: unknown action '%s' (known: list, export, replay)\n",
+            "syncagent deadletter: unknown action '%s' (known: list, export, replay, "
+            "resolve)\n",
             argv[1]);
     return SA_EXIT_USAGE;
 }

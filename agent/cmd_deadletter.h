@@ -13,8 +13,9 @@
 
 #include <stdio.h>
 
-/* `deadletter replay` (cmd_deadletter_replay.c). */
+/* `deadletter replay` and `deadletter resolve` (cmd_deadletter_replay.c). */
 int sa_cmd_deadletter_replay(int argc, char **argv);
+int sa_cmd_deadletter_resolve(int argc, char **argv);
 
 /* The command's usage text, into out. */
 void sa_cmd_deadletter_usage(FILE *out);
@@ -28,6 +29,15 @@ int sa_cmd_deadletter_from_csv(const struct sa_deadletter_row *r);
 /* The whole row of a dead letter kept by reference, into out. */
 int sa_cmd_deadletter_read_ref_buf(const struct sa_deadletter_row *r,
                                    struct sa_buf *out, struct sa_err *err);
+
+/* Whether path is still the file the dead letter's row was read from: 1
+ * yes; 0 no, with why in err (another inode, other first bytes than its
+ * stored file_key says; for a dead letter without a file_key, a file
+ * changed -- written, replaced, renamed -- after the dead letter was
+ * written); SA_ENOTFOUND when it is gone, another negative code when it
+ * cannot be read. */
+int sa_cmd_deadletter_same_file(const struct sa_deadletter_row *r, const char *path,
+                                struct sa_err *err);
 
 /* The short names the two files call them by. */
 static inline void usage(FILE *out)

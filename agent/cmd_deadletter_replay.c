@@ -3,7 +3,8 @@
  * `syncagent deadletter replay`: rows of dead letters ingested again
  * through their source's own mapping, each chunk of records committed
  * together with the resolution of their dead letters (see cmd_deadletter.c
- * for the command as a whole). Split out of cmd_deadletter.c.
+ * for the command as a whole). Split out of cmd_deadletter.c. Also
+ * `deadletter resolve`, the other writer: dead letters closed by hand.
  */
 #include "agent/base/clock.h"
 #include "agent/cli.h"
@@ -33,11 +34,17 @@
 
 /* --- replay ---------------------------------------------------------------- */
 
+/* Where the column names of a source's rows come from, best first: its
+ * columns:, the header stored with the dead letter, the header of the
+ * file it came from (when that is still the same file), --header. */
+enum names_from { NAMES_COLUMNS, NAMES_STORED, NAMES_FILE, NAMES_CMDLINE };
+
 /* How the rows of one source are read: its CSV options, schema and the
- * column names (from --header, its columns:, or a file's header). */
+ * column names. */
 struct replay_source {
-    char *name;        /* the dead letters' source */
-    char *header_file; /* whose header gave the names; NULL: not a file's */
+    char *name; /* the dead letters' source */
+    enum names_from from;
+    char *names_key; /* the stored header or the file; NULL otherwise */
     const struct sa_source_conf *conf; /* NULL: an ad-hoc import source */
     const struct sa_schema *schema;
     struct sa_csv_opts opts;
@@ -69,6 +76,7 @@ struct replay {
     size_t chunk_resolved, chunk_failed;
     /* totals */
     size_t resolved, failed, skipped;
+    size_t unread; /* by reference, not readable: left open */
 };
 
 static void names_free(char **names, size_t n)
@@ -171,6 +179,19 @@ static int file_header(const char *path, const struct sa_csv_opts *opts, char **
     return SA_OK;
 }
 
+static int names_copy(char *const *from, size_t n, char ***names, size_t *n_names,
+                      struct sa_err *err)
+{
+    *names = calloc(n + 1, sizeof **names);
+    *n_names = 0;
+    for (size_t i = 0; *names && i < n; i++)
+        if (((*names)[i] = strdup(from[i])))
+            (*n_names)++;
+    if (!*names || *n_names != n)
+        return sa_err_set(err, SA_ENOMEM, "out of memory");
+    return SA_OK;
+}
+
 /* Find (or set up) how the dead letter's rows are read. NULL with err set
  * when they cannot be: the dead letter is left as it is. */
 static struct replay_source *
@@ -179,6 +200,8 @@ replay_source(struct replay *rp, const struct sa_deadletter_row *r, struct sa_er
     const struct sa_source_conf *conf = NULL;
     const struct sa_csv_source_conf *csv = NULL;
     struct replay_source *rs = NULL;
+    enum names_from from;
+    const char *key = NULL;
     char *file = location_file(r->location);
     char **names = NULL;
     size_t n_names = 0;
@@ -195,21 +218,66 @@ replay_source(struct replay *rp, const struct sa_deadletter_row *r, struct sa_er
         goto fail;
     }
     csv = conf ? conf->opts : NULL;
-    /* A source's mapping by its columns: is the same for every file; one
-     * by header (or by --header for a file that is gone) is per file. */
+    /* A source's columns: are the same for every file. Else the header
+     * the row was read under: the one stored with it, or the one of its
+     * file while that is still the file it was read from -- a new file
+     * under the old name may order its columns otherwise, and naming the
+     * fields by it would swap them silently. */
+    if (csv && csv->columns.n) {
+        from = NAMES_COLUMNS;
+    } else if (r->header) {
+        from = NAMES_STORED;
+        key = r->header;
+    } else {
+        rc = file ? sa_cmd_deadletter_same_file(r, file, err) : SA_ENOTFOUND;
+        if (rc == 1) {
+            from = NAMES_FILE;
+            key = file;
+        } else if ((rc == 0 || rc == SA_ENOTFOUND) && rp->n_header) {
+            sa_err_clear(err);
+            from = NAMES_CMDLINE;
+        } else if (rc == 0) {
+            char why[SA_ERR_MSG_MAX];
+            snprintf(why, sizeof why, "%s", err->msg);
+            sa_err_set(err, SA_EINVAL,
+                       "dead letter %lld: name its columns with --header a,b,c "
+                       "(source %s has no columns:, and the header of its file "
+                       "may not be the row's: %s)",
+                       (long long)r->id, r->source, why);
+            goto fail;
+        } else if (rc == SA_ENOTFOUND && file) {
+            sa_err_set(err, SA_EINVAL,
+                       "%s, the file dead letter %lld came from, is "
+                       "gone and source %s has no columns: configured: name the "
+                       "columns with --header a,b,c",
+                       file, (long long)r->id, r->source);
+            goto fail;
+        } else if (rc == SA_ENOTFOUND) {
+            sa_err_set(err, SA_EINVAL,
+                       "dead letter %lld (%s) does not name the file "
+                       "it came from and source %s has no columns: configured: name "
+                       "the columns with --header a,b,c",
+                       (long long)r->id, r->location, r->source);
+            goto fail;
+        } else {
+            goto fail;
+        }
+    }
     for (rs = rp->sources; rs; rs = rs->next)
-        if (strcmp(rs->name, r->source) == 0 &&
-            (!rs->header_file || (file && strcmp(rs->header_file, file) == 0)))
+        if (strcmp(rs->name, r->source) == 0 && rs->from == from &&
+            (!key || strcmp(rs->names_key, key) == 0))
             break;
     if (rs) {
         free(file);
         return rs;
     }
     rs = calloc(1, sizeof *rs);
-    if (!rs || !(rs->name = strdup(r->source))) {
+    if (!rs || !(rs->name = strdup(r->source)) ||
+        (key && !(rs->names_key = strdup(key)))) {
         sa_err_set(err, SA_ENOMEM, "out of memory");
         goto fail;
     }
+    rs->from = from;
     rs->conf = conf;
     sa_csv_opts_default(&rs->opts);
     if (csv) {
@@ -226,50 +294,25 @@ replay_source(struct replay *rp, const struct sa_deadletter_row *r, struct sa_er
         sa_err_prefix(err, "source %s: ", r->source);
         goto fail;
     }
-    if (csv && csv->columns.n) {
-        /* As the source maps them: its columns: win over any header. */
-        names = calloc(csv->columns.n + 1, sizeof *names);
-        for (size_t i = 0; names && i < csv->columns.n; i++)
-            if ((names[i] = strdup(csv->columns.v[i])))
-                n_names++;
-        if (!names || n_names != csv->columns.n) {
-            sa_err_set(err, SA_ENOMEM, "out of memory");
-            goto fail;
-        }
-    } else {
-        rc = file ? file_header(file, &rs->opts, &names, &n_names, err) : SA_ENOTFOUND;
-        if (rc == SA_ENOTFOUND && rp->n_header) {
-            /* The last resort: the names given on the command line. */
-            sa_err_clear(err);
-            names = calloc(rp->n_header + 1, sizeof *names);
-            for (size_t i = 0; names && i < rp->n_header; i++)
-                if ((names[i] = strdup(rp->header[i])))
-                    n_names++;
-            if (!names || n_names != rp->n_header) {
-                sa_err_set(err, SA_ENOMEM, "out of memory");
-                goto fail;
-            }
-        } else if (rc == SA_ENOTFOUND && file) {
-            sa_err_set(err, SA_EINVAL,
-                       "%s, the file dead letter %lld came from, is "
-                       "gone and source %s has no columns: configured: name the "
-                       "columns with --header a,b,c",
-                       file, (long long)r->id, r->source);
-            goto fail;
-        } else if (rc == SA_ENOTFOUND) {
-            sa_err_set(err, SA_EINVAL,
-                       "dead letter %lld (%s) does not name the file "
-                       "it came from and source %s has no columns: configured: name "
-                       "the columns with --header a,b,c",
-                       (long long)r->id, r->location, r->source);
-            goto fail;
-        } else if (rc) {
-            goto fail;
-        }
-        /* A header is per file: files of one glob may differ. */
-        rs->header_file = file;
-        file = NULL;
+    switch (from) {
+    case NAMES_COLUMNS:
+        rc = names_copy(csv->columns.v, csv->columns.n, &names, &n_names, err);
+        break;
+    case NAMES_STORED:
+        rc = split_row(r->header, strlen(r->header), &rs->opts, &names, &n_names, err);
+        if (rc)
+            sa_err_prefix(err,
+                          "dead letter %lld: its stored header: ", (long long)r->id);
+        break;
+    case NAMES_FILE:
+        rc = file_header(file, &rs->opts, &names, &n_names, err);
+        break;
+    case NAMES_CMDLINE:
+        rc = names_copy(rp->header, rp->n_header, &names, &n_names, err);
+        break;
     }
+    if (rc)
+        goto fail;
     rs->names = names;
     rs->n_names = n_names;
     names = NULL;
@@ -281,11 +324,10 @@ fail:
     names_free(names, n_names);
     if (rs) {
         free(rs->name);
-        free(rs->header_file);
+        free(rs->names_key);
         free(rs);
     }
     free(file);
-    (void)rc;
     return NULL;
 }
 
@@ -295,7 +337,7 @@ static void replay_sources_free(struct replay_source *rs)
         struct replay_source *next = rs->next;
         names_free(rs->names, rs->n_names);
         free(rs->name);
-        free(rs->header_file);
+        free(rs->names_key);
         free(rs);
         rs = next;
     }
@@ -425,7 +467,7 @@ static int add_record(struct replay *rp, const char *stream, struct sa_err *err)
 }
 
 static int settle_add(struct replay *rp, int64_t id, const char *how,
-                      const char *reason)
+                      const char *replay_error)
 {
     char *text;
 
@@ -442,17 +484,19 @@ static int settle_add(struct replay *rp, int64_t id, const char *how,
         rp->texts = t;
         rp->cap_settles = cap;
     }
-    text = strdup(reason ? reason : how);
+    text = strdup(replay_error ? replay_error : how);
     if (!text)
         return SA_ENOMEM;
     rp->texts[rp->n_settles] = text;
-    rp->settles[rp->n_settles] = (struct sa_deadletter_settle){
-        .id = id, .how = reason ? NULL : text, .reason = reason ? text : NULL};
+    rp->settles[rp->n_settles] =
+        (struct sa_deadletter_settle){.id = id,
+                                      .how = replay_error ? NULL : text,
+                                      .replay_error = replay_error ? text : NULL};
     rp->n_settles++;
     if (!rp->first_id)
         rp->first_id = id;
     rp->last_id = id;
-    if (reason)
+    if (replay_error)
         rp->chunk_failed++;
     else
         rp->chunk_resolved++;
@@ -549,21 +593,13 @@ static int replay_one(struct replay *rp, const struct sa_deadletter_row *r,
             rp->skipped++;
             return SA_OK;
         }
-    for (size_t i = 0; i < rp->n_settles; i++)
-        if (rp->settles[i].id == r->id) {
-            printf("dead letter %lld: given twice: replayed once\n", (long long)r->id);
-            rp->skipped++;
-            return SA_OK;
-        }
-    rs = replay_source(rp, r, err);
-    if (!rs)
-        return err->rc ? err->rc : SA_EINVAL;
     if (!text) {
         if (r->raw_file) {
             rc = read_ref_buf(r, &rp->ref, &rerr);
             if (rc) {
-                printf("dead letter %lld: %s: skipped\n", (long long)r->id, rerr.msg);
-                rp->skipped++;
+                /* Not replayed, so not resolved: the exit status says so. */
+                printf("dead letter %lld: %s: left open\n", (long long)r->id, rerr.msg);
+                rp->unread++;
                 return SA_OK;
             }
             text = (const char *)rp->ref.data;
@@ -573,6 +609,9 @@ static int replay_one(struct replay *rp, const struct sa_deadletter_row *r,
             len = r->raw_len;
         }
     }
+    rs = replay_source(rp, r, err);
+    if (!rs)
+        return err->rc ? err->rc : SA_EINVAL;
     rc = row_to_record(rp, rs, text, len, &rerr);
     if (!rc)
         rc = add_record(rp, r->stream, &rerr);
@@ -608,20 +647,58 @@ static int replay_all_one(void *arg, const struct sa_deadletter_row *r)
     return replay_one(ra->rp, r, NULL, 0, ra->err);
 }
 
-/* --from FILE: a CSV with (at least) the columns id and raw, as export
- * writes it. Every id in it (or only `only_id`) is replayed with its raw. */
-static int replay_from(struct replay *rp, int64_t only_id, struct sa_err *err)
+/* One row of a --from file: a dead letter id and its fixed raw row. */
+struct fixed_row {
+    int64_t id, line;
+    char *raw; /* malloc'd */
+    size_t len;
+    int dup; /* the same id with the same row on an earlier line */
+};
+
+static int fixed_cmp(const void *a, const void *b)
+{
+    const struct fixed_row *x = *(const struct fixed_row *const *)a,
+                           *y = *(const struct fixed_row *const *)b;
+    if (x->id != y->id)
+        return x->id < y->id ? -1 : 1;
+    return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* A dead letter id: digits only (no sign, no spaces), > 0. */
+static int parse_id(const char *p, size_t len, int64_t *id)
+{
+    int64_t v = 0;
+
+    if (len == 0 || len > 18)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    *id = v;
+    return v > 0 ? 0 : -1;
+}
+
+/* Read the rows of the --from file (only those of only_id when it is not
+ * 0) into *rows. An id given twice with different rows is refused: which
+ * one is the fix is the user's call; given twice alike, it counts once. */
+static int read_fixed(struct replay *rp, int64_t only_id, struct fixed_row **rows_out,
+                      size_t *n_out, struct sa_err *err)
 {
     struct sa_csv_opts opts;
     struct sa_csv_parser parser;
     struct sa_csv_row row;
     struct sa_csv_error where;
     struct sa_buf data;
+    struct fixed_row *rows = NULL, **by_id = NULL;
+    size_t n = 0, cap = 0, pos = 0, used;
     FILE *fp = fopen(rp->from, "rb");
-    size_t pos = 0, used;
     long id_col = -1, raw_col = -1;
-    int found = 0, rc = SA_OK;
+    int rc = SA_OK;
 
+    *rows_out = NULL;
+    *n_out = 0;
     sa_buf_init(&data, (size_t)1 << 30);
     if (!fp)
         return sa_err_set(err, SA_EIO, "cannot read %s: %s", rp->from, strerror(errno));
@@ -653,6 +730,7 @@ static int replay_from(struct replay *rp, int64_t only_id, struct sa_err *err)
     if (data.len >= 3 && memcmp(data.data, "\xEF\xBB\xBF", 3) == 0)
         pos = 3;
     while (!rc && pos < data.len) {
+        int64_t id;
         int prc = sa_csv_next(&parser, (const char *)data.data + pos, data.len - pos, 1,
                               &row, &used, &where);
         if (prc == SA_EAGAIN)
@@ -688,49 +766,116 @@ static int replay_from(struct replay *rp, int64_t only_id, struct sa_err *err)
                             rp->from, row.line, row.n_fields, id_col + 1, raw_col + 1);
             break;
         }
-        {
-            char idtext[32], *end;
-            long long id;
-            struct sa_deadletter_row *r = NULL;
-            size_t l = row.fields[id_col].len;
-            if (l == 0 || l >= sizeof idtext) {
-                rc = sa_err_set(err, SA_EPARSE, "%s:%" PRId64 ": no dead letter id",
-                                rp->from, row.line);
-                break;
-            }
-            memcpy(idtext, row.fields[id_col].p, l);
-            idtext[l] = '\0';
-            errno = 0;
-            id = strtoll(idtext, &end, 10);
-            if (errno || *end || id <= 0) {
-                rc = sa_err_set(err, SA_EPARSE,
-                                "%s:%" PRId64 ": '%s' is not a dead "
-                                "letter id",
-                                rp->from, row.line, idtext);
-                break;
-            }
-            if (only_id && id != only_id)
-                continue;
-            found = 1;
-            rc = sa_spool_deadletter_get(rp->spool, id, &r, err);
-            if (rc == SA_ENOTFOUND) {
-                rc = sa_err_prefix(err, "%s:%" PRId64 ": ", rp->from, row.line);
-                break;
-            }
-            if (!rc) {
-                /* The field points into the parser's buffers, which the
-                 * replay's own parsing does not touch. */
-                rc = replay_one(rp, r, row.fields[raw_col].p, row.fields[raw_col].len,
-                                err);
-            }
-            sa_spool_deadletter_rows_free(r, r ? 1 : 0);
+        if (parse_id(row.fields[id_col].p, row.fields[id_col].len, &id) != 0) {
+            rc = sa_err_set(
+                err, SA_EPARSE, "%s:%" PRId64 ": '%.*s' is not a dead letter id",
+                rp->from, row.line,
+                (int)(row.fields[id_col].len > 40 ? 40 : row.fields[id_col].len),
+                row.fields[id_col].p);
+            break;
         }
+        if (only_id && id != only_id)
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            struct fixed_row *v = realloc(rows, ncap * sizeof *v);
+            if (!v) {
+                rc = sa_err_set(err, SA_ENOMEM, "out of memory");
+                break;
+            }
+            rows = v;
+            cap = ncap;
+        }
+        /* Copied: the parser's buffers are reused by the next row. */
+        rows[n] = (struct fixed_row){
+            .id = id, .line = row.line, .len = row.fields[raw_col].len};
+        rows[n].raw = malloc(rows[n].len + 1);
+        if (!rows[n].raw) {
+            rc = sa_err_set(err, SA_ENOMEM, "out of memory");
+            break;
+        }
+        memcpy(rows[n].raw, row.fields[raw_col].p, rows[n].len);
+        n++;
     }
     sa_csv_fini(&parser);
     sa_buf_fini(&data);
-    if (!rc && only_id && !found)
+    if (!rc && n) {
+        by_id = malloc(n * sizeof *by_id);
+        if (!by_id)
+            rc = sa_err_set(err, SA_ENOMEM, "out of memory");
+        for (size_t i = 0; !rc && i < n; i++)
+            by_id[i] = &rows[i];
+        if (!rc)
+            qsort(by_id, n, sizeof *by_id, fixed_cmp);
+        for (size_t i = 1; !rc && i < n; i++) {
+            struct fixed_row *prev = by_id[i - 1], *cur = by_id[i];
+            if (cur->id != prev->id)
+                continue;
+            if (cur->len != prev->len || memcmp(cur->raw, prev->raw, cur->len) != 0) {
+                rc = sa_err_set(err, SA_EPARSE,
+                                "%s: dead letter %lld is given twice with different "
+                                "rows (lines %" PRId64 " and %" PRId64
+                                "): keep the one that is its fix",
+                                rp->from, (long long)cur->id, prev->line, cur->line);
+                break;
+            }
+            cur->dup = 1;
+        }
+        free(by_id);
+    }
+    if (rc) {
+        for (size_t i = 0; i < n; i++)
+            free(rows[i].raw);
+        free(rows);
+        return rc;
+    }
+    *rows_out = rows;
+    *n_out = n;
+    return SA_OK;
+}
+
+/* --from FILE: a CSV with (at least) the columns id and raw, as export
+ * writes it. Every id in it (or only `only_id`) is replayed with its raw.
+ * *n_dups: the ids given twice alike (replayed once). */
+static int replay_from(struct replay *rp, int64_t only_id, size_t *n_dups,
+                       struct sa_err *err)
+{
+    struct fixed_row *rows = NULL;
+    size_t n = 0;
+    int rc;
+
+    *n_dups = 0;
+    rc = read_fixed(rp, only_id, &rows, &n, err);
+    if (rc)
+        return rc;
+    if (only_id && n == 0)
         rc = sa_err_set(err, SA_ENOTFOUND, "%s has no row for dead letter %lld",
                         rp->from, (long long)only_id);
+    for (size_t i = 0; !rc && i < n; i++) {
+        struct sa_deadletter_row *r = NULL;
+        if (rows[i].dup) {
+            (*n_dups)++;
+            continue;
+        }
+        rc = sa_spool_deadletter_get(rp->spool, rows[i].id, &r, err);
+        if (rc == SA_ENOTFOUND)
+            sa_err_prefix(err, "%s:%" PRId64 ": ", rp->from, rows[i].line);
+        if (!rc)
+            rc = replay_one(rp, r, rows[i].raw, rows[i].len, err);
+        sa_spool_deadletter_rows_free(r, r ? 1 : 0);
+    }
+    /* Only after the last commit: the dead letters given twice. */
+    if (!rc)
+        rc = chunk_commit(rp, err);
+    if (!rc)
+        for (size_t i = 0; i < n; i++)
+            if (rows[i].dup)
+                printf("dead letter %lld: given twice in %s with the same row: "
+                       "replayed once\n",
+                       (long long)rows[i].id, rp->from);
+    for (size_t i = 0; i < n; i++)
+        free(rows[i].raw);
+    free(rows);
     return rc;
 }
 
@@ -746,7 +891,8 @@ int sa_cmd_deadletter_replay(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *header = NULL;
-    long long id = 0;
+    int64_t id = 0;
+    size_t n_dups = 0;
     int all = 0, opt, rc;
     struct replay rp;
     struct sa_err err = {0};
@@ -758,19 +904,11 @@ int sa_cmd_deadletter_replay(int argc, char **argv)
         case 'c':
             config_path = optarg;
             break;
-        case 'i': {
-            char *end;
-            errno = 0;
-            id = strtoll(optarg, &end, 10);
-            if (errno || *end || id <= 0) {
-                fprintf(stderr,
-                        "syncagent deadletter replay: --id: '%s' is not a dead "
-                        "letter id\n",
-                        optarg);
+        case 'i':
+            if (sa_cli_parse_int("deadletter replay", "--id", optarg, 1, INT64_MAX,
+                                 &id))
                 return SA_EXIT_USAGE;
-            }
             break;
-        }
         case 'a':
             all = 1;
             break;
@@ -812,7 +950,7 @@ int sa_cmd_deadletter_replay(int argc, char **argv)
     if (rc)
         goto out;
     if (rp.from) {
-        rc = replay_from(&rp, id, &err);
+        rc = replay_from(&rp, id, &n_dups, &err);
     } else if (id) {
         struct sa_deadletter_row *r = NULL;
         rc = sa_spool_deadletter_get(rp.spool, id, &r, &err);
@@ -820,7 +958,7 @@ int sa_cmd_deadletter_replay(int argc, char **argv)
             rc = sa_err_set(&err, SA_EINVAL,
                             "dead letter %lld is resolved already "
                             "(%s): it is not replayed twice",
-                            id, r->resolved_how ? r->resolved_how : "");
+                            (long long)id, r->resolved_how ? r->resolved_how : "");
         } else if (!rc) {
             rc = replay_one(&rp, r, NULL, 0, &err);
         }
@@ -831,9 +969,13 @@ int sa_cmd_deadletter_replay(int argc, char **argv)
     }
     if (!rc)
         rc = chunk_commit(&rp, &err);
-    if (!rc)
-        printf("replayed %zu dead letters, %zu still fail (open), %zu skipped\n",
+    if (!rc) {
+        printf("replayed %zu dead letters, %zu still fail (open), %zu skipped",
                rp.resolved, rp.failed, rp.skipped);
+        if (rp.unread)
+            printf(", %zu left open (their rows cannot be read)", rp.unread);
+        printf("\n");
+    }
 out:
     chunk_clear(&rp);
     free(rp.segs);
@@ -851,5 +993,149 @@ out:
     sa_config_free(rp.cfg);
     if (rc)
         return sa_cli_fail("deadletter replay", &err);
-    return rp.failed ? SA_EXIT_REJECTED : SA_EXIT_OK;
+    /* Rows that remain in the dead letters, whatever the reason. */
+    return rp.failed || rp.unread ? SA_EXIT_REJECTED : SA_EXIT_OK;
+}
+
+/* --- resolve by hand ------------------------------------------------------- */
+
+/* `deadletter resolve --id N... --note TEXT`: dead letters that no fix can
+ * bring back (a row of a file that is gone, a record nobody needs)
+ * closed by hand, so that they no longer count as open. One commit: the
+ * resolutions and an audit row with who, the ids and the note. A
+ * resolved dead letter is never replayed. */
+int sa_cmd_deadletter_resolve(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"id", required_argument, NULL, 'i'},
+        {"note", required_argument, NULL, 'n'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL, *note = NULL;
+    int64_t *ids = NULL;
+    size_t n_ids = 0;
+    struct sa_deadletter_settle *settles = NULL;
+    struct sa_config *cfg = NULL;
+    struct sa_schema_set *schemas = NULL;
+    struct sa_spool *spool = NULL;
+    struct passwd *pw = getpwuid(getuid());
+    json_t *detail = NULL, *id_list = NULL;
+    char *detail_text = NULL, *how = NULL;
+    struct sa_err err = {0};
+    int opt, rc = SA_OK, status = SA_EXIT_OK;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'i': {
+            int64_t id;
+            int64_t *v;
+            if (sa_cli_parse_int("deadletter resolve", "--id", optarg, 1, INT64_MAX,
+                                 &id)) {
+                status = SA_EXIT_USAGE;
+                goto out;
+            }
+            v = realloc(ids, (n_ids + 1) * sizeof *v);
+            if (!v) {
+                rc = sa_err_set(&err, SA_ENOMEM, "out of memory");
+                goto out;
+            }
+            ids = v;
+            ids[n_ids++] = id;
+            break;
+        }
+        case 'n':
+            note = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            goto out;
+        default:
+            usage(stderr);
+            status = SA_EXIT_USAGE;
+            goto out;
+        }
+    }
+    if (!config_path || optind != argc || n_ids == 0 || !note || !*note) {
+        fprintf(stderr, "syncagent deadletter resolve: give -c FILE, one or more "
+                        "--id N and --note TEXT (why they are closed)\n");
+        status = SA_EXIT_USAGE;
+        goto out;
+    }
+    for (size_t i = 0; i < n_ids; i++)
+        for (size_t j = 0; j < i; j++)
+            if (ids[i] == ids[j]) {
+                fprintf(stderr,
+                        "syncagent deadletter resolve: --id %lld is given "
+                        "twice\n",
+                        (long long)ids[i]);
+                status = SA_EXIT_USAGE;
+                goto out;
+            }
+    rc = sa_cli_load(config_path, &cfg, &schemas, &err);
+    if (!rc)
+        rc = sa_cli_open_spool_rw(cfg, schemas, &spool, &err);
+    if (rc)
+        goto out;
+    /* Each must exist and be open: the commit would refuse one that is
+     * not, but without saying which. */
+    for (size_t i = 0; i < n_ids && !rc; i++) {
+        struct sa_deadletter_row *r = NULL;
+        rc = sa_spool_deadletter_get(spool, ids[i], &r, &err);
+        if (!rc && r->resolved)
+            rc =
+                sa_err_set(&err, SA_EINVAL, "dead letter %lld is resolved already (%s)",
+                           (long long)ids[i], r->resolved_how ? r->resolved_how : "");
+        sa_spool_deadletter_rows_free(r, r ? 1 : 0);
+    }
+    if (rc)
+        goto out;
+    how = malloc(strlen(note) + 32);
+    settles = calloc(n_ids, sizeof *settles);
+    id_list = json_array();
+    if (!how || !settles || !id_list) {
+        rc = sa_err_set(&err, SA_ENOMEM, "out of memory");
+        goto out;
+    }
+    sprintf(how, "closed by hand: %s", note);
+    for (size_t i = 0; i < n_ids; i++) {
+        settles[i] = (struct sa_deadletter_settle){.id = ids[i], .how = how};
+        json_array_append_new(id_list, json_integer(ids[i]));
+    }
+    detail =
+        json_pack("{s:s, s:I, s:O, s:s}", "user", pw && pw->pw_name ? pw->pw_name : "?",
+                  "uid", (json_int_t)getuid(), "ids", id_list, "note", note);
+    detail_text = detail ? json_dumps(detail, JSON_COMPACT) : NULL;
+    if (!detail_text) {
+        rc = sa_err_set(&err, SA_ENOMEM, "out of memory");
+        goto out;
+    }
+    {
+        struct sa_commit c = {.settles = settles,
+                              .n_settles = n_ids,
+                              .audit_kind = "deadletter_resolve",
+                              .audit_detail = detail_text};
+        rc = sa_spool_commit(spool, &c, NULL, &err);
+    }
+    if (!rc)
+        for (size_t i = 0; i < n_ids; i++)
+            printf("dead letter %lld: resolved (%s)\n", (long long)ids[i], how);
+out:
+    free(detail_text);
+    json_decref(detail);
+    json_decref(id_list);
+    free(how);
+    free(settles);
+    free(ids);
+    sa_spool_close(spool);
+    sa_schemas_free(schemas);
+    sa_config_free(cfg);
+    if (rc)
+        return sa_cli_fail("deadletter resolve", &err);
+    return status;
 }

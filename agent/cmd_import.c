@@ -10,7 +10,9 @@
  * need not be the source's at all. It is applied once everything is
  * committed, and only to a file read to its end in this run without a
  * rejected row (the dead letters of a rejected row point into its file).
- * A directory stands for the *.csv and *.csv.gz files in it.
+ * A directory stands for the *.csv and *.csv.gz files in it (any case,
+ * not hidden ones). Only regular files are taken: a pipe has no position
+ * to commit and cannot be read again.
  */
 #include "agent/base/clock.h"
 #include "agent/base/fsutil.h"
@@ -31,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 static atomic_int stop_flag;
@@ -45,25 +48,29 @@ static void usage(FILE *out)
 {
     fprintf(
         out,
-        "usage: syncagent import -c FILE [--stream S] [--on-done HOW] [--wait-synced]\n"
-        "                        PATH...\n"
+        "usage: syncagent import -c FILE [--stream S | --source NAME] [--on-done HOW]\n"
+        "                        [--wait-synced] PATH...\n"
         "\n"
         "Spool CSV files (plain or .gz) once. Every row is spooled or goes to\n"
         "the dead letters with file:line:column and the reason; prints\n"
         "`FILE: N accepted, M rejected` for each file, and a total for several.\n"
         "A file already imported is not spooled again. A directory stands for\n"
-        "the *.csv and *.csv.gz files in it.\n"
+        "the *.csv and *.csv.gz files in it (any case, hidden files left out).\n"
+        "Only regular files: a pipe or /dev/stdin is refused.\n"
         "\n"
         "  -c, --config FILE   the agent's YAML config (required)\n"
         "  -s, --stream S      the stream to import into; its CSV source in the\n"
         "                      config gives the settings (delimiter, header,\n"
         "                      columns...), else the defaults are used with\n"
         "                      schema S. Optional when the config has exactly\n"
-        "                      one CSV source.\n"
+        "                      one CSV source; with several on S, give --source.\n"
+        "      --source NAME   the CSV source of the config to import with\n"
         "      --on-done HOW   keep (default), delete or move:DIR: what to do with\n"
         "                      a file once all its rows are committed. Only a\n"
         "                      file read to its end without a rejected row is\n"
-        "                      deleted or moved. The source's on_done is not used.\n"
+        "                      deleted or moved, even one without rows (empty,\n"
+        "                      or a header only). The source's on_done is not\n"
+        "                      used.\n"
         "      --wait-synced   also run the sinks and wait until every sink\n"
         "                      has acknowledged every record\n"
         "  -h, --help          this help\n"
@@ -109,11 +116,15 @@ static int path_list_add(struct path_list *pl, char *path /* taken */)
     return SA_OK;
 }
 
+/* A CSV file of a directory: *.csv or *.csv.gz in any case (X.CSV), not
+ * a hidden one (an editor's .x.csv, a half-copied file). */
 static int is_csv_name(const char *name)
 {
     size_t len = strlen(name);
-    return (len > 4 && strcmp(name + len - 4, ".csv") == 0) ||
-           (len > 7 && strcmp(name + len - 7, ".csv.gz") == 0);
+    if (name[0] == '.')
+        return 0;
+    return (len > 4 && strcasecmp(name + len - 4, ".csv") == 0) ||
+           (len > 7 && strcasecmp(name + len - 7, ".csv.gz") == 0);
 }
 
 static char *glob_escape(const char *dir, const char *name)
@@ -151,6 +162,10 @@ static int expand_paths(char **args, size_t n_args, struct path_list *pl,
         struct dirent *de;
         size_t first = pl->n, found = 0;
 
+        if (stat(args[i], &st) == 0 && !S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+            /* A pipe, a terminal, /dev/stdin: not a file with a position
+             * to commit, nor one to read again after a crash. */
+            return sa_err_set(err, SA_EINVAL, "%s: not a regular file", args[i]);
         if (stat(args[i], &st) != 0 || !S_ISDIR(st.st_mode)) {
             if (path_list_add(pl, strdup(args[i])))
                 return sa_err_set(err, SA_ENOMEM, "out of memory");
@@ -178,7 +193,8 @@ static int expand_paths(char **args, size_t n_args, struct path_list *pl,
         if (!found)
             return sa_err_set(err, SA_EINVAL,
                               "%s is a directory without *.csv or "
-                              "*.csv.gz files: nothing to import",
+                              "*.csv.gz files (hidden ones left out): nothing "
+                              "to import",
                               args[i]);
         qsort(pl->v + first, found, sizeof *pl->v, name_cmp);
     }
@@ -193,24 +209,74 @@ struct import_source {
     char *saved_on_done;
 };
 
-/* Point the chosen source at the command line's files, read once. */
-static int choose_source(struct sa_config *cfg, const char *stream, char **paths,
-                         size_t n_paths, struct import_source *is, struct sa_err *err)
+/* The names of the CSV sources (of stream, or all), ", "-separated. */
+static void csv_source_names(const struct sa_config *cfg, const char *stream,
+                             char *out, size_t size)
+{
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < cfg->n_sources && used < size; i++) {
+        const struct sa_source_conf *sc = &cfg->sources[i];
+        if (sc->ops != &sa_source_csv_ops || (stream && strcmp(sc->stream, stream) != 0))
+            continue;
+        used += (size_t)snprintf(out + used, size - used, "%s%s", used ? ", " : "",
+                                 sc->name);
+    }
+}
+
+/* Point the chosen source at the command line's files, read once: the CSV
+ * source named by --source, else the one of --stream, else the only one.
+ * Two of one stream are never chosen between silently. */
+static int choose_source(struct sa_config *cfg, const char *stream, const char *source,
+                         char **paths, size_t n_paths, struct import_source *is,
+                         struct sa_err *err)
 {
     struct sa_csv_source_conf *opts;
+    char names[1024];
     size_t n_csv = 0;
 
     memset(is, 0, sizeof *is);
     for (size_t i = 0; i < cfg->n_sources; i++) {
         struct sa_source_conf *sc = &cfg->sources[i];
-        if (sc->ops != &sa_source_csv_ops)
+        if (source ? strcmp(sc->name, source) != 0
+                   : sc->ops != &sa_source_csv_ops ||
+                         (stream && strcmp(sc->stream, stream) != 0))
             continue;
-        if (stream ? strcmp(sc->stream, stream) == 0 : ++n_csv == 1)
-            is->conf = sc;
+        n_csv++;
+        is->conf = sc;
     }
-    if (!stream && n_csv != 1)
-        return sa_err_set(err, SA_EINVAL, "the config has %zu CSV sources: name the "
-                          "stream with --stream", n_csv);
+    if (source) {
+        csv_source_names(cfg, NULL, names, sizeof names);
+        if (!is->conf)
+            return sa_err_set(err, SA_EINVAL,
+                              "--source %s: no such source (CSV sources: %s)", source,
+                              names[0] ? names : "none");
+        if (is->conf->ops != &sa_source_csv_ops)
+            return sa_err_set(err, SA_EINVAL,
+                              "--source %s: a %s source, not CSV (CSV sources: %s)",
+                              source, is->conf->type, names[0] ? names : "none");
+        if (stream && strcmp(is->conf->stream, stream) != 0)
+            return sa_err_set(err, SA_EINVAL,
+                              "--source %s feeds stream %s, not --stream %s", source,
+                              is->conf->stream, stream);
+    } else if (n_csv > 1) {
+        csv_source_names(cfg, stream, names, sizeof names);
+        is->conf = NULL;
+        if (stream)
+            return sa_err_set(err, SA_EINVAL,
+                              "stream %s has %zu CSV sources (%s): choose one "
+                              "with --source NAME",
+                              stream, n_csv, names);
+        return sa_err_set(err, SA_EINVAL,
+                          "the config has %zu CSV sources (%s): choose one with "
+                          "--source NAME (or --stream S)",
+                          n_csv, names);
+    } else if (!stream && n_csv == 0) {
+        return sa_err_set(err, SA_EINVAL,
+                          "the config has no CSV source: name the stream "
+                          "with --stream");
+    }
     if (!is->conf) {
         is->adhoc.name = "import";
         is->adhoc.type = "csv";
@@ -314,12 +380,13 @@ int sa_cmd_import(int argc, char **argv)
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"stream", required_argument, NULL, 's'},
+        {"source", required_argument, NULL, 'S'},
         {"wait-synced", no_argument, NULL, 'w'},
         {"on-done", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *config_path = NULL, *stream = NULL;
+    const char *config_path = NULL, *stream = NULL, *source = NULL;
     int wait_synced = 0, spool_full = 0, opt, rc, status = SA_EXIT_OK;
     struct sa_config *cfg = NULL;
     struct sa_schema_set *schemas = NULL;
@@ -339,6 +406,7 @@ int sa_cmd_import(int argc, char **argv)
         switch (opt) {
         case 'c': config_path = optarg; break;
         case 's': stream = optarg; break;
+        case 'S': source = optarg; break;
         case 'w': wait_synced = 1; break;
         case 'd': report.on_done = optarg; break;
         case 'h': usage(stdout); return SA_EXIT_OK;
@@ -346,6 +414,8 @@ int sa_cmd_import(int argc, char **argv)
         }
     }
     if (!config_path || optind == argc) {
+        fprintf(stderr, "syncagent import: %s\n",
+                !config_path ? "no config given (-c FILE)" : "no file given");
         usage(stderr);
         return SA_EXIT_USAGE;
     }
@@ -370,7 +440,7 @@ int sa_cmd_import(int argc, char **argv)
     rc = sa_cli_load(config_path, &cfg, &schemas, &err);
     if (rc)
         goto out;
-    rc = choose_source(cfg, stream, paths.v, paths.n, &is, &err);
+    rc = choose_source(cfg, stream, source, paths.v, paths.n, &is, &err);
     if (rc)
         goto out;
     if (!sa_schemas_lookup(schemas, is.conf->schema, &err)) {

@@ -1265,12 +1265,16 @@ int sa_config_load(const char *path, struct sa_config **out, struct sa_err *err)
 
     *out = NULL;
     sa_buf_init(&buf, MAX_CONFIG_BYTES);
+    /* A config that is not there (or is a directory, or unreadable) is bad
+     * input like one that does not parse: exit 2 from every command. */
     if (!(f = fopen(path, "rb")))
-        return sa_err_set(err, SA_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return sa_err_set(err, SA_ECONFIG, "%s: cannot open: %s", path,
+                          strerror(errno));
     while (rc == SA_OK && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
         rc = sa_buf_append(&buf, chunk, n);
     if (rc == SA_OK && ferror(f))
-        rc = sa_err_set(err, SA_EIO, "%s: cannot read: %s", path, strerror(errno));
+        rc = sa_err_set(err, errno == EISDIR ? SA_ECONFIG : SA_EIO,
+                        "%s: cannot read: %s", path, strerror(errno));
     else if (rc == SA_ETOOBIG)
         rc = sa_err_set(err, SA_ECONFIG, "%s: larger than %u bytes", path,
                         MAX_CONFIG_BYTES);

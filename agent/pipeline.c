@@ -95,6 +95,7 @@ struct pending_deadletter {
     size_t raw_len;
     char *raw_file; /* by reference (sa_batch_deadletter_ref), else NULL */
     int64_t raw_offset, raw_length;
+    char *header, *file_key; /* sa_batch_deadletter_set_header, else NULL */
 };
 
 /* What one source put into one batch. */
@@ -278,6 +279,8 @@ static void deadletter_fini(struct pending_deadletter *dl)
     free(dl->reason);
     free(dl->raw);
     free(dl->raw_file);
+    free(dl->header);
+    free(dl->file_key);
 }
 
 int sa_batch_deadletter(struct sa_batch *batch, struct sa_source *src,
@@ -340,6 +343,42 @@ int sa_batch_deadletter_ref(struct sa_batch *batch, struct sa_source *src,
     }
     dl->raw_offset = file_offset;
     dl->raw_length = length;
+    return SA_OK;
+}
+
+int sa_batch_deadletter_set_header(struct sa_batch *batch, struct sa_source *src,
+                                   const char *header, size_t header_len,
+                                   const char *file_key, struct sa_err *err)
+{
+    struct batch_buf *b = batch->p->fill;
+    struct pending_deadletter *dl = NULL;
+    char *h = NULL, *k = NULL;
+
+    for (size_t i = b->n_dls; i > 0 && !dl; i--)
+        if (strcmp(b->dls[i - 1].source, src->conf->name) == 0)
+            dl = &b->dls[i - 1];
+    if (!dl)
+        return sa_err_set(err, SA_EINVAL,
+                          "source %s: no dead letter to give a header to",
+                          src->conf->name);
+    if (header) {
+        if (header_len && header[header_len - 1] == '\n')
+            header_len--;
+        if (header_len && header[header_len - 1] == '\r')
+            header_len--;
+        h = strndup(header, header_len);
+    }
+    if (file_key)
+        k = strdup(file_key);
+    if ((header && !h) || (file_key && !k)) {
+        free(h);
+        free(k);
+        return sa_err_set(err, SA_ENOMEM, "out of memory");
+    }
+    free(dl->header);
+    free(dl->file_key);
+    dl->header = h;
+    dl->file_key = k;
     return SA_OK;
 }
 
@@ -409,6 +448,8 @@ static void build_commit(struct sa_pipeline *p, struct batch_buf *b, int with_re
         dls[i].raw_file = b->dls[i].raw_file;
         dls[i].raw_offset = b->dls[i].raw_offset;
         dls[i].raw_length = b->dls[i].raw_length;
+        dls[i].header = b->dls[i].header;
+        dls[i].file_key = b->dls[i].file_key;
     }
     c->segments = segs;
     c->offsets = offs;

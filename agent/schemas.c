@@ -292,7 +292,13 @@ int sa_schemas_load(const char *dir, enum sa_compat compat, struct sa_schema_set
         return sa_err_set(err, SA_ENOMEM, "out of memory");
     d = opendir(dir);
     if (!d) {
-        rc = sa_err_set(err, SA_EIO, "schemas directory %s: %s", dir, strerror(errno));
+        /* Missing or not a directory: the config's agent.schemas_dir is
+         * wrong, bad input (exit 2), not a failure of the machine. */
+        rc = sa_err_set(err,
+                        errno == ENOENT || errno == ENOTDIR || errno == EACCES
+                            ? SA_ECONFIG
+                            : SA_EIO,
+                        "schemas directory %s: %s", dir, strerror(errno));
         goto out;
     }
     while ((e = readdir(d))) {

@@ -58,6 +58,13 @@ int sa_spool_deadletters_put(struct sa_spool *s, const struct sa_commit *c, int6
             src = d->raw_file ? sqlite3_bind_int64(stmt, 9, d->raw_length)
                               : sqlite3_bind_null(stmt, 9);
         if (src == SQLITE_OK)
+            src = d->header ? sqlite3_bind_text(stmt, 10, d->header, -1, SQLITE_STATIC)
+                            : sqlite3_bind_null(stmt, 10);
+        if (src == SQLITE_OK)
+            src = d->file_key
+                      ? sqlite3_bind_text(stmt, 11, d->file_key, -1, SQLITE_STATIC)
+                      : sqlite3_bind_null(stmt, 11);
+        if (src == SQLITE_OK)
             src = sqlite3_step(stmt);
         if (src != SQLITE_DONE) {
             int rc = sa_spool_fail(s, src, "cannot store a dead letter", err);
@@ -80,7 +87,7 @@ int sa_spool_deadletters_settle(struct sa_spool *s, const struct sa_commit *c,
         const struct sa_deadletter_settle *st = &c->settles[i];
         sqlite3_stmt *stmt;
 
-        if (!st->reason) {
+        if (!st->replay_error) {
             if (!resolve &&
                 !(resolve = sa_spool_stmt(s, STMT_DEADLETTER_RESOLVE, err))) {
                 rc = stmt_err(err);
@@ -94,14 +101,15 @@ int sa_spool_deadletters_settle(struct sa_spool *s, const struct sa_commit *c,
                 src = sqlite3_bind_text(stmt, 3, st->how ? st->how : "", -1,
                                         SQLITE_STATIC);
         } else {
-            if (!reason && !(reason = sa_spool_stmt(s, STMT_DEADLETTER_REASON, err))) {
+            if (!reason &&
+                !(reason = sa_spool_stmt(s, STMT_DEADLETTER_REPLAY_ERROR, err))) {
                 rc = stmt_err(err);
                 goto out;
             }
             stmt = reason;
             src = sqlite3_bind_int64(stmt, 1, st->id);
             if (src == SQLITE_OK)
-                src = sqlite3_bind_text(stmt, 2, st->reason, -1, SQLITE_STATIC);
+                src = sqlite3_bind_text(stmt, 2, st->replay_error, -1, SQLITE_STATIC);
         }
         if (src == SQLITE_OK)
             src = sqlite3_step(stmt);
@@ -146,6 +154,9 @@ static void row_fini(struct sa_deadletter_row *r)
     free(r->raw);
     free(r->resolved_how);
     free(r->raw_file);
+    free(r->header);
+    free(r->file_key);
+    free(r->last_replay_error);
 }
 
 void sa_spool_deadletter_rows_free(struct sa_deadletter_row *rows, size_t n)
@@ -181,6 +192,15 @@ static int row_read(sqlite3_stmt *stmt, struct sa_deadletter_row *r, struct sa_e
         r->raw_file = column_strdup(stmt, 10);
         r->raw_offset = sqlite3_column_int64(stmt, 11);
         r->raw_length = sqlite3_column_int64(stmt, 12);
+    }
+    /* Columns 13-15: header, file_key, last_replay_error (NULL or text). */
+    for (int col = 13; col <= 15; col++) {
+        char **to = col == 13   ? &r->header
+                    : col == 14 ? &r->file_key
+                                : &r->last_replay_error;
+        if (sqlite3_column_type(stmt, col) != SQLITE_NULL &&
+            !(*to = column_strdup(stmt, col)))
+            return sa_err_set(err, SA_ENOMEM, "out of memory");
     }
     if (!r->stream || !r->source || !r->location || !r->reason || !r->raw ||
         (sqlite3_column_type(stmt, 9) != SQLITE_NULL && !r->resolved_how) ||

@@ -30,6 +30,10 @@ struct sa_deadletter_row {
      * (malloc'd). NULL: raw holds the row whole. */
     char *raw_file;
     int64_t raw_offset, raw_length;
+    /* A CSV row's header line and file identity key when the source gave
+     * them (malloc'd, NULL otherwise), and why its last replay failed
+     * (malloc'd; NULL: never failed). reason stays the original one. */
+    char *header, *file_key, *last_replay_error;
 };
 
 /* Dead letters with id > after_id, oldest first, at most limit of them.

@@ -299,6 +299,38 @@ sqlite3_stmt *sa_spool_stream_stmt(struct sa_spool *s, enum stmt_id all,
 
 /* --- open and close ----------------------------------------------------- */
 
+/* Whether a read-only open must read the spool as immutable: its directory
+ * is not writable (so the -shm cannot be created) and there is no WAL
+ * content that the database file lacks. */
+static int read_immutable(const struct sa_spool *s)
+{
+    struct stat st;
+
+    if (access(s->dir, W_OK) == 0)
+        return 0;
+    return stat(s->wal_path, &st) != 0 || st.st_size == 0;
+}
+
+/* "file:PATH?immutable=1", PATH with the characters a URI gives meaning
+ * to escaped (malloc'd; NULL when out of memory). */
+static char *immutable_uri(const char *path)
+{
+    static const char suffix[] = "?immutable=1";
+    char *uri = malloc(5 + 3 * strlen(path) + sizeof suffix), *o = uri;
+
+    if (!uri)
+        return NULL;
+    o += sprintf(o, "file:");
+    for (const char *p = path; *p; p++) {
+        if (*p == '%' || *p == '?' || *p == '#')
+            o += sprintf(o, "%%%02X", (unsigned char)*p);
+        else
+            *o++ = *p;
+    }
+    memcpy(o, suffix, sizeof suffix);
+    return uri;
+}
+
 int sa_spool_open(struct sa_spool **out, const struct sa_spool_opts *opts,
                   unsigned flags, struct sa_err *err)
 {
@@ -357,7 +389,24 @@ int sa_spool_open(struct sa_spool **out, const struct sa_spool_opts *opts,
                        : SQLITE_OPEN_READWRITE |
                              ((flags & SA_SPOOL_CREATE) ? SQLITE_OPEN_CREATE
                                                         : 0));
-    src = sqlite3_open_v2(s->path, &s->db, oflags, NULL);
+    if (readonly && read_immutable(s)) {
+        /* A reader of a directory it cannot write (a read-only mount, a
+         * spool owned by the agent's user): SQLite would have to create
+         * the WAL index (-shm) beside the database and fails with
+         * "attempt to write a readonly database". With no WAL to read no
+         * writer can be running there, so the file is read as immutable
+         * (SQLite's documented way for read-only media): no -shm, no
+         * locks. */
+        char *uri = immutable_uri(s->path);
+        if (!uri) {
+            rc = sa_err_set(err, SA_ENOMEM, "spool %s: out of memory", s->path);
+            goto out;
+        }
+        src = sqlite3_open_v2(uri, &s->db, oflags | SQLITE_OPEN_URI, NULL);
+        free(uri);
+    } else {
+        src = sqlite3_open_v2(s->path, &s->db, oflags, NULL);
+    }
     if (src != SQLITE_OK) {
         rc = s->db ? fail(s, src, "cannot open", err)
                    : sa_err_set(err, SA_ENOMEM, "spool %s: cannot open: out "

@@ -100,15 +100,21 @@ struct sa_deadletter {
     const char *raw_file;
     int64_t raw_offset;
     int64_t raw_length;
+    /* A CSV row's: the header line of its file (without the line end) and
+     * that file's identity key ("dev:ino:len:hash"), so that a replay names
+     * the row's fields as they were named when it was read. NULL: unknown. */
+    const char *header;
+    const char *file_key;
 };
 
-/* A dead letter a replay settles (`deadletter replay`): with reason NULL it
- * is resolved (how: what was replayed, from where); else it stays open
- * with this new reason. */
+/* A dead letter a replay settles (`deadletter replay`, or `deadletter
+ * resolve` by hand): with replay_error NULL it is resolved (how: what was
+ * replayed, from where); else it stays open, its reason (the original
+ * rejection) kept, with replay_error as its last_replay_error. */
 struct sa_deadletter_settle {
     int64_t id;
     const char *how;
-    const char *reason;
+    const char *replay_error;
 };
 
 struct sa_commit {

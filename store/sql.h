@@ -63,15 +63,21 @@
     " kind TEXT NOT NULL, detail TEXT);"                                    \
     "CREATE INDEX audit_kind ON audit(kind);"
 
-/* A dead letter is open until a replay resolves it (resolved_ms, and
- * resolved_how: what was replayed, from where). raw holds the input whole;
- * a row too long to keep is kept by reference instead: raw_file,
- * raw_offset and raw_length say where its bytes are (NULL when raw holds
- * the row whole). */
+/* A dead letter is open until a replay (or a person: `deadletter resolve`)
+ * resolves it (resolved_ms, and resolved_how: what was replayed, from
+ * where). raw holds the input whole; a row too long to keep is kept by
+ * reference instead: raw_file, raw_offset and raw_length say where its
+ * bytes are (NULL when raw holds the row whole). A CSV row's dead letter
+ * keeps what a replay needs to name its fields: header, the header line of
+ * its file, and file_key, that file's identity ("dev:ino:len:hash", as the
+ * CSV source's source_offsets), so that a file that replaced it under the
+ * same name is noticed. reason is the original rejection, never
+ * overwritten; last_replay_error is why the last replay of it failed. */
 #define SA_SQL_DEADLETTER_COLUMNS_V3                                        \
     " state TEXT NOT NULL DEFAULT 'open', resolved_ms INTEGER,"             \
     " resolved_how TEXT, raw_file TEXT, raw_offset INTEGER,"                \
-    " raw_length INTEGER"
+    " raw_length INTEGER, header TEXT, file_key TEXT,"                      \
+    " last_replay_error TEXT"
 #define SA_SQL_CREATE_DEADLETTERS_V3                                        \
     "CREATE TABLE deadletters(id INTEGER PRIMARY KEY,"                      \
     " created_ms INTEGER NOT NULL, stream TEXT, source TEXT,"               \
@@ -130,8 +136,9 @@
     "PRAGMA user_version = 2;"
 
 /* --- migration 2 -> 3 ---------------------------------------------------
- * Dead letters get a state (every existing one is open) and the columns
- * of a raw row kept by reference. */
+ * Dead letters get a state (every existing one is open), the columns
+ * of a raw row kept by reference, and those a replay reads (header,
+ * file_key: NULL for the old ones; last_replay_error). */
 #define SA_SQL_MIGRATE_2_3                                                  \
     "ALTER TABLE deadletters ADD COLUMN state TEXT NOT NULL DEFAULT 'open';" \
     "ALTER TABLE deadletters ADD COLUMN resolved_ms INTEGER;"               \
@@ -139,6 +146,9 @@
     "ALTER TABLE deadletters ADD COLUMN raw_file TEXT;"                     \
     "ALTER TABLE deadletters ADD COLUMN raw_offset INTEGER;"                \
     "ALTER TABLE deadletters ADD COLUMN raw_length INTEGER;"                \
+    "ALTER TABLE deadletters ADD COLUMN header TEXT;"                       \
+    "ALTER TABLE deadletters ADD COLUMN file_key TEXT;"                     \
+    "ALTER TABLE deadletters ADD COLUMN last_replay_error TEXT;"            \
     "INSERT INTO meta(key, value) VALUES ('format', 3)"                     \
     " ON CONFLICT(key) DO UPDATE SET value = excluded.value;"              \
     "PRAGMA user_version = 3;"
@@ -213,8 +223,9 @@
     XX(OFFSET_GET, "SELECT \"offset\", line, done FROM source_offsets"      \
        " WHERE source = ?1 AND file_key = ?2")                              \
     XX(DEADLETTER_INSERT, "INSERT INTO deadletters(created_ms, stream,"     \
-       " source, location, reason, raw, raw_file, raw_offset, raw_length)"  \
-       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")                      \
+       " source, location, reason, raw, raw_file, raw_offset, raw_length,"  \
+       " header, file_key)"                                                 \
+       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")            \
     XX(OFFSET_LIST, "SELECT file_key, \"offset\", line, done"              \
        " FROM source_offsets WHERE source = ?1 ORDER BY file_key")          \
     XX(DEADLETTER_COUNT, "SELECT count(*) FROM deadletters")                \
@@ -224,18 +235,20 @@
        " WHERE source = ?1")                                                \
     XX(DEADLETTER_LIST, "SELECT id, created_ms, stream, source, location,"  \
        " reason, raw, state, resolved_ms, resolved_how, raw_file,"          \
-       " raw_offset, raw_length FROM deadletters WHERE id > ?1"             \
+       " raw_offset, raw_length, header, file_key, last_replay_error"       \
+       " FROM deadletters WHERE id > ?1"                                    \
        " ORDER BY id LIMIT ?2")                                             \
     XX(DEADLETTER_GET, "SELECT id, created_ms, stream, source, location,"   \
        " reason, raw, state, resolved_ms, resolved_how, raw_file,"          \
-       " raw_offset, raw_length FROM deadletters WHERE id = ?1")            \
+       " raw_offset, raw_length, header, file_key, last_replay_error"       \
+       " FROM deadletters WHERE id = ?1")                                   \
     /* replay: resolve an open one (?1 id, ?2 resolved_ms, ?3 how) */       \
     XX(DEADLETTER_RESOLVE, "UPDATE deadletters SET state = 'resolved',"     \
        " resolved_ms = ?2, resolved_how = ?3"                               \
        " WHERE id = ?1 AND state = 'open'")                                 \
-    /* replay: one still failing keeps its state with the new reason */     \
-    XX(DEADLETTER_REASON, "UPDATE deadletters SET reason = ?2"              \
-       " WHERE id = ?1 AND state = 'open'")                                 \
+    /* replay: one still failing stays open, its reason kept, with why */   \
+    XX(DEADLETTER_REPLAY_ERROR, "UPDATE deadletters"                        \
+       " SET last_replay_error = ?2 WHERE id = ?1 AND state = 'open'")      \
     XX(AUDIT_INSERT, "INSERT INTO audit(ts_ms, kind, detail)"               \
        " VALUES (?1, ?2, ?3)")                                              \
     XX(AUDIT_DROPPED, "SELECT coalesce(sum(json_extract(detail,"            \
@@ -308,11 +321,12 @@
        " done, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                \
     XX(deadletters, "id, created_ms, stream, source, location, reason,"     \
        " raw, state, resolved_ms, resolved_how, raw_file, raw_offset,"      \
-       " raw_length", 13,                                                   \
+       " raw_length, header, file_key, last_replay_error", 16,              \
        "INSERT INTO deadletters(id, created_ms, stream, source, location,"  \
        " reason, raw, state, resolved_ms, resolved_how, raw_file,"          \
-       " raw_offset, raw_length) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"   \
-       " ?9, ?10, ?11, ?12, ?13)")                                          \
+       " raw_offset, raw_length, header, file_key, last_replay_error)"      \
+       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"   \
+       " ?14, ?15, ?16)")                                                   \
     XX(audit, "id, ts_ms, kind, detail", 4,                                 \
        "INSERT INTO audit(id, ts_ms, kind, detail) VALUES (?1, ?2, ?3, ?4)")
 

@@ -104,5 +104,17 @@ int sa_batch_deadletter_ref(struct sa_batch *batch, struct sa_source *src,
                             const char *location, const char *reason,
                             const char *file, int64_t file_offset, int64_t length,
                             struct sa_err *err);
+/* What a replay needs to name the fields of the CSV row src dead-lettered
+ * last (by sa_batch_deadletter or _ref, just before): the header line of
+ * its file as read (header_len bytes, a line end at its end is dropped;
+ * NULL for a source with columns:) and the file's identity key
+ * ("dev:ino:len:hash", as its offsets; NULL: unknown). Both are copied.
+ * `deadletter replay` names the row's fields by this header rather than
+ * by whatever file has the name by then, and `deadletter export` reads a
+ * row kept by reference only from a file with this key. SA_EINVAL when
+ * src has no dead letter in the batch being filled. */
+int sa_batch_deadletter_set_header(struct sa_batch *batch, struct sa_source *src,
+                                   const char *header, size_t header_len,
+                                   const char *file_key, struct sa_err *err);
 
 #endif

@@ -3,7 +3,7 @@
 import a file with bad rows, `deadletter export` them, fix the CSV (here
 with Python's csv module, as a person would with any tool), `deadletter
 replay --all --from fixed.csv`; a row whose fix is still wrong stays open
-with its new reason and is fixed and replayed by --id. In the end the
+with its original reason and the replay's failure beside it, and is fixed and replayed by --id. In the end the
 spool holds every row of the file exactly once (drained through a file
 sink and compared row by row), every dead letter is resolved, and
 replaying again adds nothing.
@@ -15,6 +15,7 @@ read window) is listed as such, exported and replayed from its file."""
 import base64
 import csv
 import sqlite3
+import time
 
 from harness import *
 
@@ -42,7 +43,8 @@ def read_fixable(path):
 
 def write_fixed(path, rows):
     with open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as f:
-        w = csv.DictWriter(f, fieldnames=["id", "source", "location", "reason", "raw"])
+        w = csv.DictWriter(f, fieldnames=["id", "source", "location", "reason",
+                                          "last_replay_error", "raw"])
         w.writeheader()
         w.writerows(rows)
 
@@ -100,9 +102,10 @@ with Workdir("dl-repair") as work:
     ref_length = len(ref_rows[2]) + 1
     db = sqlite3.connect(work.join("data", "spool.db"))
     db.execute("INSERT INTO deadletters(created_ms, stream, source, location, reason,"
-               " raw, raw_file, raw_offset, raw_length) VALUES (1, 'user', 'users',"
+               " raw, raw_file, raw_offset, raw_length) VALUES (?, 'user', 'users',"
                " ?, 'row longer than 4096 bytes', NULL, ?, ?, ?)",
-               (ref_file + ":3:1", ref_file, ref_offset, ref_length))
+               (int(time.time() * 1000), ref_file + ":3:1", ref_file, ref_offset,
+                ref_length))
     db.commit()
     db.close()
 
@@ -162,7 +165,10 @@ with Workdir("dl-repair") as work:
     still = [d for d in dls if d["state"] == "open"]
     check(len(still) == 1 and line_of(still[0]["location"]) == STILL_WRONG + 1,
           "open after the replay: %r" % still)
-    check("FRE" in still[0]["reason"], "new reason: %r" % still[0]["reason"])
+    # The original rejection is kept; why the replay failed is beside it.
+    check("GOLD" in still[0]["reason"], "original reason: %r" % still[0]["reason"])
+    check("FRE" in still[0].get("last_replay_error", ""),
+          "last_replay_error: %r" % still[0])
     for d in dls:
         if d["state"] == "resolved":
             check(d["resolved_how"] == "replayed from " + fixed and d["resolved_time"],

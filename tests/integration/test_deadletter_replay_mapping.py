@@ -24,7 +24,8 @@ def export(cfg, path, *args):
 
 def write_fixed(path, rows):
     with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=["id", "source", "location", "reason", "raw"])
+        w = csv.DictWriter(f, fieldnames=["id", "source", "location", "reason",
+                                          "last_replay_error", "raw"])
         w.writeheader()
         w.writerows(rows)
 

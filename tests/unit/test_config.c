@@ -342,7 +342,7 @@ static void test_errors_name_the_file(void **state)
     struct sa_err err = {0};
 
     (void)state;
-    assert_int_equal(sa_config_load("no-such-config.yaml", &cfg, &err), SA_EIO);
+    assert_int_equal(sa_config_load("no-such-config.yaml", &cfg, &err), SA_ECONFIG);
     assert_null(cfg);
     assert_string_equal(err.msg,
                         "no-such-config.yaml: cannot open: No such file or directory");

@@ -3,7 +3,9 @@
  * agent/pipeline.c, the batch API sources call: a dead letter kept by
  * reference (sa_batch_deadletter_ref, for rows longer than the CSV
  * source's read window) is committed with its file, offset and length and
- * read back from the spool as such, beside one kept whole.
+ * read back from the spool as such, beside one kept whole; the header and
+ * file key a source gives a dead letter (sa_batch_deadletter_set_header)
+ * are stored with it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,6 +41,9 @@ static int fake_poll(struct sa_source *src, struct sa_batch *batch, struct sa_er
         return SA_EOF;
     rc = sa_batch_deadletter_ref(batch, src, "in.csv:7:1", "row longer than 4096 bytes",
                                  "/data/in.csv", 1234, 5000000, err);
+    /* The header and file key go with the dead letter just added. */
+    if (!rc)
+        rc = sa_batch_deadletter_set_header(batch, src, "k,v\r\n", 5, "1:2:5:00ff", err);
     if (!rc)
         rc =
             sa_batch_deadletter(batch, src, "in.csv:9:3", "bad int", "a,b\xff", 4, err);
@@ -104,10 +109,14 @@ static void test_deadletter_by_reference(void **state)
     assert_int_equal(rows[0].raw_length, 5000000);
     assert_int_equal(rows[0].raw_len, 0);
     assert_false(rows[0].resolved);
+    assert_string_equal(rows[0].header, "k,v");
+    assert_string_equal(rows[0].file_key, "1:2:5:00ff");
     /* kept whole: no reference, the bytes as they were */
     assert_null(rows[1].raw_file);
     assert_int_equal(rows[1].raw_len, 4);
     assert_memory_equal(rows[1].raw, "a,b\xff", 4);
+    assert_null(rows[1].header);
+    assert_null(rows[1].file_key);
     assert_false(rows[1].resolved);
     sa_spool_deadletter_rows_free(rows, n);
 

@@ -230,7 +230,7 @@ static void test_compatibility(void **state)
     sa_schemas_free(set);
     assert_int_equal(sa_schemas_load(path_of("tests/data/schema/missing"),
                                      SA_COMPAT_NONE, &set, &err),
-                     SA_EIO);
+                     SA_ECONFIG);
     assert_non_null(strstr(err.msg, "missing"));
 }
 

@@ -726,7 +726,9 @@ static void test_deadletter_settle(void **state)
          .location = "f.csv:2:1",
          .reason = "bad",
          .raw = "x,1",
-         .raw_len = 3},
+         .raw_len = 3,
+         .header = "k,v",
+         .file_key = "1:2:7:00000000000000ff"},
         {.stream = "a",
          .source = "src",
          .location = "f.csv:3:1",
@@ -737,7 +739,7 @@ static void test_deadletter_settle(void **state)
     struct sa_commit put = {.deadletters = dl, .n_deadletters = 2};
     struct sa_deadletter_settle settle[2] = {
         {.id = 1, .how = "replayed from fixed.csv"},
-        {.id = 2, .reason = "still bad"},
+        {.id = 2, .replay_error = "still bad"},
     };
     struct sa_segment_builder b;
     struct sa_segment_builder *segs[1] = {&b};
@@ -762,8 +764,14 @@ static void test_deadletter_settle(void **state)
     assert_true(rows[0].resolved);
     assert_true(rows[0].resolved_ms > 0);
     assert_string_equal(rows[0].resolved_how, "replayed from fixed.csv");
+    assert_string_equal(rows[0].header, "k,v");
+    assert_string_equal(rows[0].file_key, "1:2:7:00000000000000ff");
+    assert_null(rows[0].last_replay_error);
     assert_false(rows[1].resolved);
-    assert_string_equal(rows[1].reason, "still bad");
+    /* the original rejection is kept; the replay's failure beside it */
+    assert_string_equal(rows[1].reason, "bad");
+    assert_string_equal(rows[1].last_replay_error, "still bad");
+    assert_null(rows[1].header);
     sa_spool_deadletter_rows_free(rows, n);
     assert_int_equal(sa_spool_status(s, &st, &err), SA_OK);
     assert_int_equal(st.deadletters, 2);
