@@ -81,7 +81,7 @@ int sa_cmd_check(int argc, char **argv)
     rc = check_data_dir(cfg, &err);
     if (rc)
         goto out;
-    rc = sa_config_check(cfg, &err);
+    rc = sa_config_check(cfg, schemas, &err);
     if (rc)
         goto out;
     if (access(cfg->spool.path, F_OK) == 0) {
