@@ -19,7 +19,8 @@
  * 02134, 007) is a string; so is a column of decimals whose text cannot
  * be rebuilt from the double -- a trailing zero after the point in a
  * column whose decimals do not all have as many digits after it (3.9,
- * 3.10, 3.11: versions). Decimals all with one count of digits (1.50,
+ * 3.10, 3.11: versions); x.0 does not count (1.0, 0.25: floats as
+ * programs write them). Decimals all with one count of digits (1.50,
  * 2.00: prices) stay double, and when one has a trailing zero the column
  * is named as ambiguous. A timestamp with more than 3 digits of a second
  * is timestamp-micros.
@@ -233,7 +234,10 @@ static void text_rules(struct column *c, const char *text, size_t len)
     if (i > start && i < len && p[i] == '.') {
         for (i++; i < len && is_digit(p[i]); i++)
             n_frac++;
-        if (i == len && n_frac > 0) {
+        /* x.0 is how programs write an integral double (Python's repr):
+         * a double gives it back as written, and it says nothing of the
+         * column's digits. */
+        if (i == len && n_frac > 0 && !(n_frac == 1 && p[len - 1] == '0')) {
             if (c->frac_digits == -1)
                 c->frac_digits = (int)n_frac;
             else if (c->frac_digits != (int)n_frac)
