@@ -21,7 +21,8 @@ static void usage(FILE *out)
             "\n"
             "Validate a config: YAML, keys, types, units, the schemas it names,\n"
             "the data directory, what each source and sink checks before it\n"
-            "starts (directories, keys that go together) and any existing spool:\n"
+            "starts (directories, keys that go together, the fields formats: and\n"
+            "columns: name against the schema) and any existing spool:\n"
             "what `run` and `import` would refuse at start. Exit 0 when it is\n"
             "good, 2 with one line naming file:line:column and the reason when\n"
             "not. Relative paths are taken from the config file's directory.\n"
@@ -81,7 +82,7 @@ int sa_cmd_check(int argc, char **argv)
     rc = check_data_dir(cfg, &err);
     if (rc)
         goto out;
-    rc = sa_config_check(cfg, &err);
+    rc = sa_config_check(cfg, schemas, &err);
     if (rc)
         goto out;
     if (access(cfg->spool.path, F_OK) == 0) {

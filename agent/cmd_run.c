@@ -102,7 +102,7 @@ static int runtime_start(struct runtime *rt, struct sa_config *cfg,
     rt->schemas = schemas;
     /* What the sources and sinks would refuse at open, refused before the
      * data directory and the spool are created. */
-    rc = sa_config_check(cfg, err);
+    rc = sa_config_check(cfg, schemas, err);
     if (rc)
         goto out;
     rc = sa_cli_open_spool_rw(cfg, schemas, &rt->spool, err);

@@ -14,10 +14,22 @@
  * runs, an import with the inferred schema (and the printed source
  * snippet, which carries the date format) accepts every sampled row.
  *
+ * Taking a value is not enough: the text must survive the trip through
+ * the type (text_rules). A number written with a leading zero (ZIP code
+ * 02134, 007) is a string; so is a column of decimals whose text cannot
+ * be rebuilt from the double -- a trailing zero after the point in a
+ * column whose decimals do not all have as many digits after it (3.9,
+ * 3.10, 3.11: versions); x.0 does not count (1.0, 0.25: floats as
+ * programs write them). Decimals all with one count of digits (1.50,
+ * 2.00: prices) stay double, and when one has a trailing zero the column
+ * is named as ambiguous. A timestamp with more than 3 digits of a second
+ * is timestamp-micros.
+ *
  * Field names are the headers normalized as the CSV source normalizes
- * them (lower case, every other character '_'), made valid Avro names and
- * unique; a header that differs from its field's name is kept as the
- * field's alias, which the source maps by.
+ * them (sa_schema_normalize_name: lower case, every other character '_',
+ * runs of '_' made one), made valid Avro names and unique; a header that
+ * differs from its field's name is kept as the field's alias, which the
+ * source maps by.
  */
 #include "agent/base/fsutil.h"
 #include "agent/cli.h"
@@ -59,11 +71,17 @@ static const char probe_schema[] =
 #define SLASH_DATE_FORMAT "%Y/%m/%d"
 
 struct column {
-    char *header;   /* trimmed, as the source compares it */
-    char *name;     /* the field's name */
-    unsigned alive; /* candidates that took every value so far */
-    int nullable;   /* an empty value or a short row was seen */
-    int seen;       /* a non-empty value was seen */
+    char *header;           /* trimmed, as the source compares it */
+    char *name;             /* the field's name */
+    unsigned alive;         /* candidates that took every value so far */
+    int nullable;           /* an empty value or a short row was seen */
+    int seen;               /* a non-empty value was seen */
+    int micros;             /* a timestamp had more than 3 digits of a second */
+    int frac_digits;        /* digits after the point of its decimals: -1 none
+                               seen yet, -2 not all alike */
+    char trailing_zero[24]; /* the first decimal seen with a trailing zero
+                               after the point (3.10), "" when none */
+    char leading_zero[24];  /* the first number seen with a leading zero */
 };
 
 struct infer {
@@ -85,10 +103,18 @@ static void usage(FILE *out)
         "\n"
         "Read the header and the first N rows of a CSV file (plain or .gz) and\n"
         "write SCHEMAS_DIR/NAME/v1.avsc: per column int, long, double, boolean,\n"
-        "date, timestamp-millis or string, [\"null\", T] where empty values were\n"
-        "seen; field names are the headers made Avro names, with the header as\n"
-        "an alias. An existing file is never overwritten. Prints a source\n"
-        "snippet (YAML) that imports the file with this schema.\n"
+        "date, timestamp-millis (timestamp-micros with more than 3 digits of a\n"
+        "second) or string, [\"null\", T] where empty values were seen; field\n"
+        "names are the headers made Avro names (lower case, other characters\n"
+        "'_'), with the header as an alias. An existing file is never\n"
+        "overwritten. Prints a source snippet (YAML) that imports the file.\n"
+        "\n"
+        "A value must come back as written: a number with a leading zero\n"
+        "(02134) makes its column a string, and so does a decimal with a\n"
+        "trailing zero after the point (3.10; x.0 aside) when the column's\n"
+        "decimals differ in their digits after the point (3.9, 3.10: versions).\n"
+        "When they all have as many (1.50, 2.00) the column is double and\n"
+        "named as ambiguous.\n"
         "\n"
         "  -s, --subject NAME    the schema subject (and stream) to create\n"
         "  -o, --output DIR      the schemas directory (default: schemas)\n"
@@ -130,6 +156,17 @@ static char *field_name(const char *header, size_t index, const struct column *c
     return strdup(name);
 }
 
+/* A header that is a field name as it is: [a-z_][a-z0-9_]*. */
+static int plain_name(const char *header)
+{
+    if (!*header || (*header >= '0' && *header <= '9'))
+        return 0;
+    for (const char *p = header; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+            return 0;
+    return 1;
+}
+
 static int take_header(struct infer *inf, const struct sa_csv_row *row)
 {
     inf->n_cols = row->n_fields;
@@ -148,22 +185,83 @@ static int take_header(struct infer *inf, const struct sa_csv_row *row)
         if (!(c->header = strndup(p, len)))
             return SA_ENOMEM;
         c->alive = (1u << N_CANDS) - 1;
+        c->frac_digits = -1;
     }
     /* Headers that are field names already keep them, so that no renamed
      * column takes a name another header maps to exactly (Name, name). */
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < row->n_fields; i++) {
             struct column *c = &inf->cols[i];
-            char normalized[256];
-            sa_schema_normalize_name(c->header, normalized, sizeof normalized);
-            if (c->name ||
-                (pass == 0 && (strcmp(normalized, c->header) != 0 ||
-                               (c->header[0] >= '0' && c->header[0] <= '9'))))
+            if (c->name || (pass == 0 && !plain_name(c->header)))
                 continue;
             if (!(c->name = field_name(c->header, i, inf->cols, row->n_fields)))
                 return SA_ENOMEM;
         }
     return SA_OK;
+}
+
+static int is_digit(char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
+/* What a value's text says beyond the types that take it (see the top of
+ * the file): a number with a leading zero leaves the column no type but
+ * string; a plain decimal's digits after the point and trailing zero are
+ * noted; a time with more than 3 digits of a second asks for micros. */
+static void text_rules(struct column *c, const char *text, size_t len)
+{
+    const char *p = text, *end;
+    size_t i = 0, start, n_frac = 0;
+
+    while (len && (*p == ' ' || *p == '\t'))
+        p++, len--;
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+        len--;
+    end = p + len;
+    if (i < len && (p[i] == '+' || p[i] == '-'))
+        i++;
+    for (start = i; i < len && is_digit(p[i]); i++)
+        ;
+    if (i - start > 1 && p[start] == '0' &&
+        (i == len || (p[i] == '.' && i + 1 < len && is_digit(p[i + 1])))) {
+        /* 02134, -007, 00.5: a leading zero the number would drop */
+        c->alive = 0;
+        if (!c->leading_zero[0])
+            snprintf(c->leading_zero, sizeof c->leading_zero, "%.*s",
+                     (int)(len < 20 ? len : 20), p);
+        return;
+    }
+    if (i > start && i < len && p[i] == '.') {
+        for (i++; i < len && is_digit(p[i]); i++)
+            n_frac++;
+        /* x.0 is how programs write an integral double (Python's repr):
+         * a double gives it back as written, and it says nothing of the
+         * column's digits. */
+        if (i == len && n_frac > 0 && !(n_frac == 1 && p[len - 1] == '0')) {
+            if (c->frac_digits == -1)
+                c->frac_digits = (int)n_frac;
+            else if (c->frac_digits != (int)n_frac)
+                c->frac_digits = -2;
+            if (p[len - 1] == '0' && !c->trailing_zero[0])
+                snprintf(c->trailing_zero, sizeof c->trailing_zero, "%.*s",
+                         (int)(len < 20 ? len : 20), p);
+        }
+    }
+    /* hh:mm:ss.ffff: the digits after the last ':' and its point */
+    for (const char *colon = end; colon > p; colon--)
+        if (colon[-1] == ':') {
+            const char *q = colon;
+            size_t digits = 0;
+            while (q < end && is_digit(*q))
+                q++;
+            if (q < end && (*q == '.' || *q == ','))
+                for (q++; q < end && is_digit(*q); q++)
+                    digits++;
+            if (digits > 3)
+                c->micros = 1;
+            break;
+        }
 }
 
 static void take_row(struct infer *inf, struct sa_record *probe,
@@ -182,6 +280,7 @@ static void take_row(struct infer *inf, struct sa_record *probe,
             continue;
         }
         c->seen = 1;
+        text_rules(c, row->fields[i].p, row->fields[i].len);
         for (int k = 0; k < N_CANDS; k++) {
             if (!(c->alive & (1u << k)))
                 continue;
@@ -193,17 +292,30 @@ static void take_row(struct infer *inf, struct sa_record *probe,
     }
 }
 
+/* Decimals whose text the double cannot give back: 3.9, 3.10. */
+static int lossy_decimals(const struct column *c)
+{
+    return c->trailing_zero[0] && c->frac_digits == -2;
+}
+
 static enum cand chosen(const struct column *c)
 {
     if (!c->seen)
         return N_CANDS; /* only empty values: a nullable string */
     for (int k = 0; k < N_CANDS; k++)
-        if (c->alive & (1u << k))
+        if ((c->alive & (1u << k)) && !(k == C_DOUBLE && lossy_decimals(c)))
             return (enum cand)k;
     return N_CANDS;
 }
 
-static json_t *type_json(enum cand k)
+/* A double column whose decimals all have as many digits after the point,
+ * one of them a trailing zero: prices (1.50) or versions (3.10)? */
+static int ambiguous(const struct column *c)
+{
+    return chosen(c) == C_DOUBLE && c->trailing_zero[0];
+}
+
+static json_t *type_json(enum cand k, int micros)
 {
     switch (k) {
     case C_INT:
@@ -219,7 +331,7 @@ static json_t *type_json(enum cand k)
         return json_pack("{s:s, s:s}", "type", "int", "logicalType", "date");
     case C_TS:
         return json_pack("{s:s, s:s}", "type", "long", "logicalType",
-                         "timestamp-millis");
+                         micros ? "timestamp-micros" : "timestamp-millis");
     default:
         return json_string("string");
     }
@@ -247,7 +359,7 @@ static char *schema_text(const struct infer *inf, const char *subject, const cha
         return NULL;
     for (size_t i = 0; i < inf->n_cols; i++) {
         const struct column *c = &inf->cols[i];
-        json_t *type = type_json(chosen(c)), *field;
+        json_t *type = type_json(chosen(c), c->micros), *field;
         if (c->nullable)
             type = json_pack("[s, o]", "null", type);
         field = json_pack("{s:s, s:o}", "name", c->name, "type", type);
@@ -325,12 +437,27 @@ static int sample(const char *path, char delimiter, uint64_t max_rows,
             }
             eof = got == 0;
             win.len += (size_t)got;
-            /* A UTF-8 byte order mark is not data (the source skips it too). */
-            if (first_read && win.len >= 3) {
+            if (first_read && win.len > 0) {
+                const uint8_t *cr;
                 first_read = 0;
-                if (memcmp(win.data, "\xEF\xBB\xBF", 3) == 0) {
+                /* A UTF-8 byte order mark is not data (the source skips it
+                 * too). */
+                if (win.len >= 3 && memcmp(win.data, "\xEF\xBB\xBF", 3) == 0) {
                     memmove(win.data, win.data + 3, win.len - 3);
                     win.len -= 3;
+                }
+                cr = memchr(win.data, '\r', win.len);
+                /* Refused as the source refuses it (the same test: no LF in
+                 * the first read and more than one CR), or its first line
+                 * would be the header of a file of one row. */
+                if (!memchr(win.data, '\n', win.len) && cr &&
+                    memchr(cr + 1, '\r', win.len - (size_t)(cr + 1 - win.data))) {
+                    rc = sa_err_set(err, SA_EPARSE,
+                                    "%s: lines end with CR alone (classic Mac OS), "
+                                    "which this reader does not take; convert them "
+                                    "first, e.g. tr '\\r' '\\n'",
+                                    path);
+                    goto out;
                 }
             }
             continue;
@@ -429,6 +556,12 @@ static void print_snippet(const struct infer *inf, const char *subject,
     if (inf->short_rows)
         printf("    short_rows: null          # %llu rows lack trailing fields\n",
                (unsigned long long)inf->short_rows);
+    for (size_t i = 0; i < inf->n_cols; i++)
+        if (ambiguous(&inf->cols[i]))
+            printf("    # %s: double, though \"%s\" has a trailing zero after the "
+                   "point; if that is text (a version), make it \"string\" in the "
+                   "schema\n",
+                   inf->cols[i].name, inf->cols[i].trailing_zero);
 }
 
 static int infer_main(int argc, char **argv)
@@ -520,6 +653,28 @@ static int infer_main(int argc, char **argv)
                 "syncagent schema infer: %s: %llu rows could not be parsed "
                 "(above); import rejects those\n",
                 file, (unsigned long long)inf.bad_rows);
+    /* Where the rules chose: said, so that a person can overrule them. */
+    for (size_t i = 0; i < inf.n_cols; i++) {
+        const struct column *c = &inf.cols[i];
+        if (ambiguous(c))
+            fprintf(stderr,
+                    "syncagent schema infer: column '%s' (%s) is ambiguous: double, "
+                    "though \"%s\" has a trailing zero after the point that a "
+                    "double does not keep; if the text matters (a version), make "
+                    "it \"string\"\n",
+                    c->header, c->name, c->trailing_zero);
+        else if (c->leading_zero[0])
+            fprintf(stderr,
+                    "syncagent schema infer: column '%s' (%s) is a string: "
+                    "\"%s\" has a leading zero that a number does not keep\n",
+                    c->header, c->name, c->leading_zero);
+        else if ((c->alive & (1u << C_DOUBLE)) && lossy_decimals(c))
+            fprintf(stderr,
+                    "syncagent schema infer: column '%s' (%s) is a string: its "
+                    "decimals differ in their digits after the point and \"%s\" "
+                    "has a trailing zero that a double does not keep (a version?)\n",
+                    c->header, c->name, c->trailing_zero);
+    }
     print_snippet(&inf, subject, file, delimiter);
 out:
     free(text);

@@ -1322,13 +1322,19 @@ void sa_config_free(struct sa_config *cfg)
 
 /* --- what the components check ---------------------------------------- */
 
-int sa_config_check(const struct sa_config *cfg, struct sa_err *err)
+int sa_config_check(const struct sa_config *cfg, const struct sa_schema_set *schemas,
+                    struct sa_err *err)
 {
     int rc;
 
     for (size_t i = 0; i < cfg->n_sources; i++) {
         const struct sa_source_conf *src = &cfg->sources[i];
-        if (src->ops->check && (rc = src->ops->check(src, err)))
+        const struct sa_schema *schema = NULL;
+        struct sa_err unknown = {0};
+        /* An unknown schema is sa_cli_load's to report, with its key. */
+        if (schemas)
+            schema = sa_schemas_lookup(schemas, src->schema, &unknown);
+        if (src->ops->check && (rc = src->ops->check(src, schema, err)))
             return rc;
     }
     for (size_t i = 0; i < cfg->n_sinks; i++) {

@@ -64,8 +64,11 @@ int sa_config_load_string(const char *text, const char *name,
 void sa_config_free(struct sa_config *cfg);
 
 /* Run every source's and sink's check (ops->check): what their open
- * would refuse, found without opening anything. */
-int sa_config_check(const struct sa_config *cfg, struct sa_err *err);
+ * would refuse, found without opening anything. A source's check gets
+ * its schema from schemas (NULL: checked without schemas). */
+struct sa_schema_set;
+int sa_config_check(const struct sa_config *cfg, const struct sa_schema_set *schemas,
+                    struct sa_err *err);
 
 /* Print every key of every section, source and sink type with its type,
  * default and description (`syncagent check --describe`). */

@@ -38,6 +38,7 @@
  */
 #include "agent/record.h"
 
+#include "agent/base/text.h"
 #include "agent/record_text.h"
 #include "agent/tz.h"
 
@@ -849,22 +850,6 @@ int sa_record_set_double(struct sa_record *rec, int field, double v, struct sa_e
     return rc ? rc : set_double(rec, field, v, err);
 }
 
-/* The text in quotes for error messages, cut and made printable. */
-static void quote_for_error(const char *s, size_t len, char *out, size_t size)
-{
-    size_t o = 0;
-    out[o++] = '"';
-    for (size_t i = 0; i < len && o + 5 < size; i++)
-        out[o++] = (s[i] >= 0x20 && s[i] != 0x7f) ? s[i] : '?';
-    if (len > 0 && o + 5 >= size) {
-        out[o++] = '.';
-        out[o++] = '.';
-        out[o++] = '.';
-    }
-    out[o++] = '"';
-    out[o] = '\0';
-}
-
 static int text_error(struct sa_record *rec, int field, struct sa_err *err,
                       const char *s, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 6, 7), noinline, cold));
@@ -877,7 +862,7 @@ static int text_error(struct sa_record *rec, int field, struct sa_err *err,
     char quoted[96], more[160];
     va_list ap;
 
-    quote_for_error(s, len, quoted, sizeof quoted);
+    sa_text_quote(quoted, sizeof quoted, s, len);
     va_start(ap, fmt);
     vsnprintf(more, sizeof more, fmt, ap);
     va_end(ap);
@@ -974,11 +959,13 @@ int sa_record_set_text_format(struct sa_record *rec, int field, const char *form
         return rc;
     f = &rec->schema->fields[field];
     st = &PRIV(rec)->f[field];
-    if (f->logical == SA_LOGICAL_NONE || is_avro_union(f->value))
+    if (f->logical == SA_LOGICAL_NONE || is_avro_union(f->value)) {
+        const char *kind = kind_name(f->kind, f->logical);
         return sa_err_set(err, SA_ECONFIG,
-                          "field '%s' is a %s: formats apply to date and timestamp "
+                          "field '%s' is %s %s: formats apply to date and timestamp "
                           "fields",
-                          f->name, kind_name(f->kind, f->logical));
+                          f->name, strchr("aeiou", kind[0]) ? "an" : "a", kind);
+    }
     if (check_format(format, f->logical, why, sizeof why))
         return sa_err_set(err, SA_ECONFIG,
                           "\"%s\" is not a format for the %s field "
@@ -1015,33 +1002,42 @@ int sa_record_set_timezone(struct sa_record *rec, const char *name, struct sa_er
     return SA_OK;
 }
 
-/* A date or timestamp field from text: its format when it has one, else
- * ISO 8601 or an integer (days, ms or us since the epoch). */
+/* A date or timestamp field from text (trimmed; raw is the text as
+ * given, which errors quote): its format when it has one, else ISO 8601
+ * or an integer (days, ms or us since the epoch). */
 static int set_time_text(struct sa_record *rec, int field, const char *text, size_t len,
-                         struct sa_err *err)
+                         const char *raw, size_t raw_len, struct sa_err *err)
 {
     const struct sa_schema_field *f = &rec->schema->fields[field];
     struct record_priv *p = PRIV(rec);
     const char *format = p->f[field].format;
     /* A date is a day of the calendar, in no time zone. */
     const struct sa_tz *tz = f->logical == SA_LOGICAL_DATE ? NULL : p->tz;
+    const char *invalid = f->logical == SA_LOGICAL_DATE ? " (not a valid date)"
+                                                        : " (not a valid date or time)";
     struct instant t;
     int64_t lv;
     int rc;
 
     if (format) {
-        if (parse_formatted(format, text, len, &p->last_day, tz, &t))
-            return text_error(rec, field, err, text, len,
+        rc = parse_formatted(format, text, len, &p->last_day, tz, &t);
+        if (rc == -2)
+            return text_error(rec, field, err, raw, raw_len, "%s", invalid);
+        if (rc)
+            return text_error(rec, field, err, raw, raw_len,
                               " (does not match the format \"%s\")", format);
     } else {
         rc = len >= 10 && text[4] == '-' ? -1 : parse_int64(text, len, &lv);
         if (rc == 0)
             return set_long(rec, field, lv, err);
         if (f->logical == SA_LOGICAL_DATE && rc != -2 && len != 10)
-            return text_error(rec, field, err, text, len, "%s", "");
-        if (rc == -2 || parse_iso8601(text, len, &p->last_day, tz, &t))
-            return text_error(rec, field, err, text, len, "%s",
-                              rc == -2 ? " (out of range)" : "");
+            return text_error(rec, field, err, raw, raw_len, "%s", "");
+        if (rc == -2)
+            return text_error(rec, field, err, raw, raw_len, " (out of range)");
+        rc = parse_iso8601(text, len, &p->last_day, tz, &t);
+        if (rc)
+            return text_error(rec, field, err, raw, raw_len, "%s",
+                              rc == -2 ? invalid : "");
     }
     switch (f->logical) {
     case SA_LOGICAL_DATE:
@@ -1049,7 +1045,7 @@ static int set_time_text(struct sa_record *rec, int field, const char *text, siz
         break;
     case SA_LOGICAL_TIMESTAMP_MICROS:
         if (t.secs > INT64_MAX / 1000000 || t.secs < INT64_MIN / 1000000)
-            return text_error(rec, field, err, text, len, " (out of range)");
+            return text_error(rec, field, err, raw, raw_len, " (out of range)");
         lv = t.secs * 1000000 + t.usec;
         break;
     default:
@@ -1064,6 +1060,9 @@ int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_
 {
     const struct sa_schema_field *f;
     int rc = check_field(rec, field, err);
+    /* the text as given, which errors quote (" " is not shown as "") */
+    const char *raw = text;
+    size_t raw_len = len;
     int64_t lv;
     double dv;
     int bv;
@@ -1096,16 +1095,19 @@ int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_
     case AVRO_INT32:
     case AVRO_INT64:
         if (f->logical != SA_LOGICAL_NONE)
-            return set_time_text(rec, field, text, len, err);
+            return set_time_text(rec, field, text, len, raw, raw_len, err);
         rc = parse_int64(text, len, &lv);
         if (rc == 0)
             return set_long(rec, field, lv, err);
-        return text_error(rec, field, err, text, len, "%s",
+        return text_error(rec, field, err, raw, raw_len, "%s",
                           rc == -2 ? " (out of range)" : "");
     case AVRO_FLOAT:
     case AVRO_DOUBLE:
-        if (parse_double(text, len, &dv) == 0)
+        rc = parse_double(text, len, &dv);
+        if (rc == 0)
             return set_double(rec, field, dv, err);
+        if (rc == -2)
+            return text_error(rec, field, err, raw, raw_len, " (out of range)");
         break;
     case AVRO_BOOLEAN:
         if (parse_bool(text, len, &bv) == 0)
@@ -1127,10 +1129,10 @@ int sa_record_set_text(struct sa_record *rec, int field, const char *text, size_
             return set_string(rec, field, text, len, err);
         break;
     default:
-        return text_error(rec, field, err, text, len, " (text cannot fill a %s)",
+        return text_error(rec, field, err, raw, raw_len, " (text cannot fill a %s)",
                           kind_name(f->kind, f->logical));
     }
-    return text_error(rec, field, err, text, len, "%s", "");
+    return text_error(rec, field, err, raw, raw_len, "%s", "");
 }
 
 /* --- encoding -------------------------------------------------------------- */

@@ -89,8 +89,8 @@ static int parse_nonfinite(const char *s, size_t len, double *out)
  * A decimal floating-point number: [+-] digits [. digits] [(e|E) [+-] digits]
  * with at least one mantissa digit, shorter than 64 characters -- what
  * strtod reads fully when hex floats are refused -- or NaN, Infinity and
- * -Infinity (parse_nonfinite). A finite text out of the double range
- * (1e400) is refused, not made infinite.
+ * -Infinity (parse_nonfinite): 0, else -1. A finite text out of the
+ * double range (1e400) is refused with -2, not made infinite.
  * Mantissas up to 2^53 with a power of ten up to 22 either way are
  * exact in a double, so one multiplication or division gives the
  * correctly rounded value, the same as strtod (Clinger's fast path).
@@ -154,8 +154,11 @@ int sa_text_parse_double(const char *s, size_t len, double *out)
     tmp[len] = '\0';
     errno = 0;
     *out = strtod(tmp, &end);
-    if (end != tmp + len || !isfinite(*out))
+    if (end != tmp + len)
         return -1;
+    /* Digits that strtod took whole, but past the largest double. */
+    if (!isfinite(*out))
+        return -2;
     return 0;
 }
 
@@ -249,20 +252,21 @@ static inline int64_t local_to_utc(const struct sa_tz *tz, int64_t local)
 /* ISO 8601: YYYY-MM-DD, optionally [T ]hh:mm[:ss[.fraction]] and a zone
  * (Z, +hh:mm, +hhmm, +hh). A time without a zone is in tz (the source's
  * timezone; NULL: UTC). The fraction is kept to the microsecond (more
- * digits are cut). */
+ * digits are cut). -1 when the text is not of this shape, -2 when it is
+ * but names no real date or time (2023-02-29, 24:30). */
 int sa_text_parse_iso8601(const char *s, size_t len, struct day_memo *memo,
                           const struct sa_tz *tz, struct instant *out)
 {
     unsigned year, mon, day, hh = 0, mm = 0, ss = 0, us = 0;
     size_t i = 10;
     int64_t offset_s = 0, local;
-    int has_zone = 0;
+    int has_zone = 0, bad_day;
 
     if (digits(s, len, 0, 4, &year) || len < 10 || s[4] != '-' ||
         digits(s, len, 5, 2, &mon) || s[7] != '-' || digits(s, len, 8, 2, &day))
         return -1;
-    if (!valid_date(year, mon, day))
-        return -1;
+    /* Told apart from text of another shape once the rest is read. */
+    bad_day = !valid_date(year, mon, day);
     if (i < len) {
         if (s[i] != 'T' && s[i] != 't' && s[i] != ' ')
             return -1;
@@ -290,7 +294,7 @@ int sa_text_parse_iso8601(const char *s, size_t len, struct day_memo *memo,
             }
         }
         if (hh > 23 || mm > 59 || ss > 60)
-            return -1;
+            bad_day = 1;
         if (i < len) {
             unsigned oh, om = 0;
             int sign;
@@ -318,6 +322,8 @@ int sa_text_parse_iso8601(const char *s, size_t len, struct day_memo *memo,
         if (i != len)
             return -1;
     }
+    if (bad_day)
+        return -2;
     local = days_of(memo, year, mon, day) * 86400 + hh * 3600 + mm * 60 + ss;
     out->secs = has_zone ? local - offset_s : local_to_utc(tz, local);
     out->usec = us;
@@ -659,8 +665,8 @@ int sa_text_check_format(const char *format, int logical, char *why, size_t why_
 }
 
 /* Read s[0, len) with format into an instant; a time without %z is in
- * tz (NULL: UTC). -1 when it does not match or names no real date or
- * time. */
+ * tz (NULL: UTC). -1 when it does not match, -2 when it does but names
+ * no real date or time (31.02.2024 for %d.%m.%Y). */
 int sa_text_parse_formatted(const char *format, const char *s, size_t len,
                             struct day_memo *memo, const struct sa_tz *tz,
                             struct instant *out)
@@ -673,30 +679,32 @@ int sa_text_parse_formatted(const char *format, const char *s, size_t len,
 
     if (scan_format(format, s, len, &pos, &tp, &has, NULL, 0) || pos != len)
         return -1;
+    /* From here the text has the format's shape: what fails names no
+     * real date or time (31.02., 25:00). */
     if (tp.has_epoch) {
         out->secs = tp.epoch;
         out->usec = tp.usec;
         return 0;
     }
     if (tp.year < 1 || tp.year > 9999)
-        return -1;
+        return -2;
     if (has & HAS_YDAY) {
         if (tp.yday < 1 || tp.yday > (is_leap(tp.year) ? 366u : 365u))
-            return -1;
+            return -2;
         days = days_from_civil(tp.year, 1, 1) + tp.yday - 1;
     } else {
         if (!valid_date(tp.year, tp.mon, tp.day))
-            return -1;
+            return -2;
         days = days_of(memo, (unsigned)tp.year, tp.mon, tp.day);
     }
     hour = tp.hour;
     if (tp.pm >= 0) {
         if (hour < 1 || hour > 12)
-            return -1;
+            return -2;
         hour = hour % 12 + (tp.pm ? 12 : 0);
     }
     if (hour > 23 || tp.min > 59 || tp.sec > 60)
-        return -1;
+        return -2;
     days = days * 86400 + hour * 3600 + tp.min * 60 + tp.sec; /* now the local time */
     out->secs = tp.has_zone ? days - tp.zone_s : local_to_utc(tz, days);
     out->usec = tp.usec;

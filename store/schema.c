@@ -15,6 +15,7 @@
  */
 #include "store/schema.h"
 
+#include "agent/base/text.h"
 #include "store/spool.h"
 
 #include <jansson.h>
@@ -498,17 +499,51 @@ out:
 
 void sa_schema_normalize_name(const char *name, char *out, size_t size)
 {
-    size_t n = 0;
+    const unsigned char *p = (const unsigned char *)name;
+    size_t n = 0, left = strlen(name);
+    int owed = 0; /* a '_' is owed before the next letter or digit */
 
     if (!size)
         return;
-    for (; *name && n + 1 < size; name++) {
-        char c = *name;
+    while (left) {
+        unsigned char c = *p;
+        size_t seq = sa_utf8_seq_len(p, left);
         if (c >= 'A' && c <= 'Z')
-            c = (char)(c - 'A' + 'a');
-        out[n++] = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? c : '_';
+            c = (unsigned char)(c - 'A' + 'a');
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+            /* The '_' and the character fit both, or neither is written,
+             * so that a cut name never ends in '_'. */
+            if (n + (size_t)owed + 1 >= size)
+                break;
+            if (owed)
+                out[n++] = '_';
+            out[n++] = (char)c;
+            owed = 0;
+        } else {
+            /* One character (a UTF-8 sequence, or a byte that starts
+             * none) is one separator; runs of them and the ends are
+             * dropped below. */
+            owed = n > 0;
+        }
+        seq = seq ? seq : 1;
+        p += seq;
+        left -= seq;
     }
     out[n] = '\0';
+}
+
+int sa_schema_missing_required(const struct sa_schema *schema, const int *present,
+                               struct sa_err *err)
+{
+    for (size_t i = 0; i < schema->n_fields; i++) {
+        const struct sa_schema_field *f = &schema->fields[i];
+        if (!present[i] && !f->nullable && !f->default_json)
+            return sa_err_set(err, SA_ESCHEMA,
+                              "no column for field '%s' of schema %s:v%d, which is "
+                              "neither nullable nor has a default",
+                              f->name, schema->subject, schema->version);
+    }
+    return SA_OK;
 }
 
 int sa_schema_field_for_header(const struct sa_schema *schema, const char *header,

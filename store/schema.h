@@ -87,9 +87,20 @@ enum sa_header_match {
  * none does; *how says which rule matched. */
 int sa_schema_field_for_header(const struct sa_schema *schema, const char *header,
                                enum sa_header_match *how /* out */);
-/* name lower-cased (ASCII), every byte but [a-z0-9] made '_', into out
- * (cut to size - 1 bytes). */
+/* name lower-cased (ASCII), every character but [a-z0-9] (a UTF-8
+ * sequence counts as one, a byte that starts none too) made '_', runs of
+ * '_' made one and none left at either end, into out (cut to size - 1
+ * bytes): `Höhe (m)` is h_he_m, ` _id` is id. The one normalization
+ * `schema infer` names fields by and the CSV source maps headers by. */
 void sa_schema_normalize_name(const char *name, char *out, size_t size);
+
+/* For a file whose columns hold the fields with present[i] != 0 (one
+ * flag per schema field, n_fields of them): SA_ESCHEMA naming the first
+ * field that no column holds and that is neither nullable nor has a
+ * default, so that no row of the file could be taken; SA_OK when every
+ * such field has a column. */
+int sa_schema_missing_required(const struct sa_schema *schema, const int *present,
+                               struct sa_err *err);
 
 /* Parsing Canonical Form of an Avro schema JSON text (Avro spec). */
 int sa_schema_canonical_form(const char *json, struct sa_buf *out, struct sa_err *err);

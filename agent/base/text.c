@@ -69,6 +69,52 @@ size_t sa_text_line(char *out, size_t n, const void *in, size_t len)
     return o;
 }
 
+size_t sa_text_quote(char *out, size_t n, const void *in, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const unsigned char *p = in;
+    size_t o = 0, i = 0;
+
+    /* room kept for '"', "..." and '"' after the last character, and NUL */
+    if (n < 16) {
+        if (n)
+            out[0] = '\0';
+        return 0;
+    }
+    out[o++] = '"';
+    while (i < len) {
+        size_t seq = sa_utf8_seq_len(p + i, len - i);
+        int escape = !seq || (seq == 1 && (p[i] < 0x20 || p[i] == 0x7F));
+        /* a byte order mark shows nothing: named, so that it is seen */
+        int bom = seq == 3 && memcmp(p + i, "\xEF\xBB\xBF", 3) == 0;
+        size_t width = escape ? 4 : bom ? 6 : seq;
+        if (o + width + 5 > n)
+            break;
+        if (bom) {
+            memcpy(out + o, "\\uFEFF", 6);
+            o += 6;
+            i += 3;
+        } else if (escape) {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[p[i] >> 4];
+            out[o++] = hex[p[i] & 15];
+            i++;
+        } else {
+            memcpy(out + o, p + i, seq);
+            o += seq;
+            i += seq;
+        }
+    }
+    if (i < len) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o++] = '"';
+    out[o] = '\0';
+    return o;
+}
+
 void sa_text_trim_partial_utf8(char *s)
 {
     size_t len = strlen(s), start = len;

@@ -22,6 +22,18 @@
  */
 size_t sa_text_line(char *out, size_t n, const void *in, size_t len);
 
+/*
+ * A value quoted for a reason ("got \"...\""): in[0, len) between double
+ * quotes into out (n >= 16 bytes, NUL-terminated). Valid UTF-8 is kept as
+ * it is (Höhe), so that a person sees the value they wrote; a control
+ * character, DEL and every byte that is not part of valid UTF-8 is
+ * written \xNN, and a byte order mark, which shows nothing, \uFEFF.
+ * Spaces are kept, also at the ends, so that " " is not shown as "". A
+ * value that does not fit is cut on a character boundary
+ * and ends in "...". Returns the length.
+ */
+size_t sa_text_quote(char *out, size_t n, const void *in, size_t len);
+
 /* Cut s back so that it does not end inside a UTF-8 sequence (what
  * snprintf leaves when it truncates). */
 void sa_text_trim_partial_utf8(char *s);

@@ -42,9 +42,13 @@ struct sa_source_ops {
      * that holds some waits for room as under block. */
     int never_refused;
     /* Optional: refuse settings that open would refuse, touching nothing
-     * (`check` calls it on every source, open calls it first); errors
-     * name the key through sa_conf_fail(&conf->origin, ...). */
-    int (*check)(const struct sa_source_conf *conf, struct sa_err *err);
+     * (`check` and `run` call it on every source, open calls it first);
+     * errors name the key through sa_conf_fail(&conf->origin, ...).
+     * schema is the source's writer schema, so that settings naming
+     * fields are checked against it; NULL when it is not known (then
+     * only what needs no schema is checked). */
+    int (*check)(const struct sa_source_conf *conf, const struct sa_schema *schema,
+                 struct sa_err *err);
     int (*open)(struct sa_source *src, struct sa_err *err);
     /* Add up to sa_batch_room() records (none is fine: nothing is due).
      * Returns SA_OK, SA_EOF when a finite source is done, or a negative rc. */

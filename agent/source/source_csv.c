@@ -1252,7 +1252,90 @@ static int check_text_formats(const struct sa_csv_source_conf *conf,
     return SA_OK;
 }
 
-static int csv_check(const struct sa_source_conf *sc, struct sa_err *err)
+/* The formats and the columns against the schema, as apply_text_formats
+ * and map_columns take them at open (there a bad column would set every
+ * file aside, one by one): a format for a field the schema lacks or of a
+ * type no format applies to; a column that is no field (with
+ * extra_columns: error), one that repeats a field, and a field no row
+ * could do without that no column holds. */
+static int check_against_schema(const struct sa_csv_source_conf *conf,
+                                const struct sa_conf_origin *at,
+                                const struct sa_schema *schema, struct sa_err *err)
+{
+    struct sa_record rec;
+    struct sa_err why = {0};
+    int *col_map = NULL, *present = NULL, rc = SA_OK;
+    size_t n = conf->columns.n;
+
+    if ((rc = sa_record_init(&rec, schema, err)))
+        return rc;
+    for (size_t i = 0; i < conf->formats.n && !rc; i++) {
+        const struct sa_kv *kv = &conf->formats.v[i];
+        enum sa_header_match how;
+        int field = sa_schema_field_for_header(schema, kv->key, &how);
+        if (field < 0)
+            rc = sa_conf_fail(at, "formats", SA_ECONFIG, err,
+                              "%s: no field of schema %s:v%d is named so", kv->key,
+                              schema->subject, schema->version);
+        else if (sa_record_set_text_format(&rec, field, kv->value, &why))
+            rc = sa_conf_fail(at, "formats", why.rc, err, "%s: %s", kv->key, why.msg);
+    }
+    sa_record_fini(&rec);
+    if (rc || n == 0)
+        return rc;
+    col_map = calloc(n, sizeof *col_map);
+    present = calloc(schema->n_fields + 1, sizeof *present);
+    if (!col_map || !present) {
+        rc = sa_err_set(err, SA_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char name[256];
+        enum sa_header_match how;
+        char *s = name;
+        size_t len;
+        /* Trimmed and mapped as map_columns does. */
+        snprintf(name, sizeof name, "%s", conf->columns.v[i]);
+        while (*s == ' ')
+            s++;
+        len = strlen(s);
+        while (len && s[len - 1] == ' ')
+            s[--len] = '\0';
+        col_map[i] = sa_schema_field_for_header(schema, s, &how);
+        if (col_map[i] >= 0 && taken(col_map, i, col_map[i])) {
+            int alt = free_alias_field(schema, s, col_map, i);
+            if (alt >= 0)
+                col_map[i] = alt;
+        }
+        for (size_t j = 0; j < i && col_map[i] >= 0; j++)
+            if (col_map[j] == col_map[i]) {
+                rc = sa_conf_fail(at, "columns", SA_ECONFIG, err,
+                                  "column %zu '%s' is field '%s' again (column %zu is "
+                                  "'%s')",
+                                  i + 1, s, schema->fields[col_map[i]].name, j + 1,
+                                  conf->columns.v[j]);
+                goto out;
+            }
+        if (col_map[i] < 0 && conf->extra_columns == 0) {
+            rc = sa_conf_fail(at, "columns", SA_ECONFIG, err,
+                              "column %zu '%s' is not a field of schema %s:v%d (set "
+                              "extra_columns: ignore to skip it)",
+                              i + 1, s, schema->subject, schema->version);
+            goto out;
+        }
+        if (col_map[i] >= 0)
+            present[col_map[i]] = 1;
+    }
+    if (sa_schema_missing_required(schema, present, &why))
+        rc = sa_conf_fail(at, "columns", SA_ECONFIG, err, "%s", why.msg);
+out:
+    free(col_map);
+    free(present);
+    return rc;
+}
+
+static int csv_check(const struct sa_source_conf *sc, const struct sa_schema *schema,
+                     struct sa_err *err)
 {
     const struct sa_csv_source_conf *conf = sc->opts;
     const struct sa_conf_origin *at = &sc->origin;
@@ -1277,6 +1360,8 @@ static int csv_check(const struct sa_source_conf *sc, struct sa_err *err)
                             "false needs columns: to name the columns");
     if ((rc = check_text_formats(conf, at, err)))
         return rc;
+    if (schema && (rc = check_against_schema(conf, at, schema, err)))
+        return rc;
     if (strncmp(conf->on_done, "move:", 5) == 0) {
         struct stat st;
         if (stat(conf->on_done + 5, &st) != 0)
@@ -1295,7 +1380,7 @@ static int csv_open(struct sa_source *src, struct sa_err *err)
     struct csv_ctx *ctx;
     int rc;
 
-    rc = csv_check(src->conf, err);
+    rc = csv_check(src->conf, src->schema, err);
     if (rc)
         return rc;
     ctx = calloc(1, sizeof *ctx);

@@ -6,8 +6,11 @@
 2. What `run` and `import` refuse at start, `check` refuses too, with the
    same FILE:LINE:COL of the key: csv on_done move:<dir> that is missing
    or not a directory, header: false without columns, a quote of two
-   characters, on_done with tail, a file sink path that is a file. `run`
-   refuses before it creates the data directory.
+   characters, on_done with tail, a file sink path that is a file; and
+   what needs the schema: formats naming no field or a field no format
+   applies to, columns that repeat a field, name none (extra_columns:
+   error) or leave out a field no row can do without. `run` refuses
+   before it creates the data directory.
 3. Relative paths in a config are taken from its directory: a config in
    sub/ with relative data_dir, schemas_dir, csv path, on_done move dir,
    file sink path and ${file:} works from any working directory, and
@@ -64,6 +67,21 @@ cases = [
      "sources[0].on_done", "tail"),
     ("sink-path-file", "", SINK.replace("path: out", "path: afile"), "12:5",
      "sinks[0].path", "not a directory"),
+    # What needs the schema (user:v1) to be seen.
+    ("format-no-field", "    formats: {birthday: \"%Y/%m/%d\"}\n", SINK, "9:5",
+     "sources[0].formats", "birthday: no field of schema user:v1 is named so"),
+    ("format-string-field", "    formats: {name: \"%Y/%m/%d\"}\n", SINK, "9:5",
+     "sources[0].formats", "field 'name' is a string: formats apply to date"),
+    ("format-int-field", "    formats: {age: \"%Y-%m-%d\"}\n", SINK, "9:5",
+     "sources[0].formats", "field 'age' is an int: formats apply to date"),
+    ("columns-twice", "    header: false\n    columns: [user_id, user_id, name]\n",
+     SINK, "10:5", "sources[0].columns",
+     "column 2 'user_id' is field 'user_id' again (column 1"),
+    ("columns-unknown", "    columns: [user_id, nickname]\n", SINK, "9:5",
+     "sources[0].columns", "column 2 'nickname' is not a field of schema user:v1"),
+    ("columns-required", "    columns: [user_id, name, email, city, country]\n",
+     SINK, "9:5", "sources[0].columns",
+     "no column for field 'signup_at' of schema user:v1"),
 ]
 for name, lines, sinks, pos, key, words in cases:
     with Workdir("check-" + name) as work:

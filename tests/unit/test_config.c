@@ -444,7 +444,7 @@ static void test_origin(void **state)
     (void)state;
     if (sa_config_load_string(text, "c.yaml", &cfg, &err) != SA_OK)
         fail_msg("%s", err.msg);
-    assert_int_equal(sa_config_check(cfg, &err), SA_ECONFIG);
+    assert_int_equal(sa_config_check(cfg, NULL, &err), SA_ECONFIG);
     assert_string_equal(err.msg, "c.yaml:8:5: sources[0].quote: must be one "
                                  "character, not 'ab'");
     /* a key not written: its mapping's position */

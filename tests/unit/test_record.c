@@ -436,11 +436,14 @@ static void test_text_timestamps(void **state)
         {"1767225600000", 1767225600000LL},
         {"-1000", -1000},
     };
-    static const char *const bad[] = {
+    /* of the shape, but no real date or time: said so */
+    static const char *const invalid[] = {
         "2026-02-30T00:00:00Z",
         "2025-02-29",
         "2026-13-01",
         "2026-01-01T24:00:00Z",
+    };
+    static const char *const bad[] = {
         "2026-01-01T00:00:00X",
         "2026-01-01T00:00:00.Z",
         "yesterday",
@@ -464,6 +467,17 @@ static void test_text_timestamps(void **state)
         expect_error(
             fx, sa_record_set_text(&fx->rec, F_TS, bad[i], strlen(bad[i]), &fx->err),
             want);
+    }
+    for (size_t i = 0; i < sizeof invalid / sizeof *invalid; i++) {
+        char want[160];
+        snprintf(want, sizeof want,
+                 "field 'ts': expected timestamp-millis, got \"%s\" (not a valid date "
+                 "or time)",
+                 invalid[i]);
+        expect_error(fx,
+                     sa_record_set_text(&fx->rec, F_TS, invalid[i], strlen(invalid[i]),
+                                        &fx->err),
+                     want);
     }
     /* event time falls back when the field is not set */
     sa_record_reset(&fx->rec);
@@ -515,7 +529,8 @@ static void test_text_timestamp_days(void **state)
     assert_int_equal(sa_record_set_text(&fx->rec, F_TS, "2026-02-28", 10, &fx->err),
                      SA_OK);
     expect_error(fx, sa_record_set_text(&fx->rec, F_TS, "2026-02-29", 10, &fx->err),
-                 "field 'ts': expected timestamp-millis, got \"2026-02-29\"");
+                 "field 'ts': expected timestamp-millis, got \"2026-02-29\" "
+                 "(not a valid date or time)");
     assert_int_equal(sa_record_set_text(&fx->rec, F_TS, "2026-02-28", 10, &fx->err),
                      SA_OK);
     assert_int_equal(sa_record_event_ms(&fx->rec, -42), 1772236800000LL);
@@ -978,9 +993,9 @@ static void test_text_doubles_match_strtod(void **state)
         if (memcmp(&want, &got, sizeof got) != 0)
             fail_msg("%s: %.17g, strtod %.17g", text, got, want);
     }
-    /* out of the double range: refused, as before */
+    /* out of the double range: refused, and said so */
     expect_error(fx, sa_record_set_text(&fx->rec, F_D, "1e400", 5, &fx->err),
-                 "field 'd': expected double, got \"1e400\"");
+                 "field 'd': expected double, got \"1e400\" (out of range)");
 }
 
 /* The fields of tests/data/record/text_values.tsv, each with a default so
@@ -995,7 +1010,8 @@ static const char text_cases_schema[] =
     "\"timestamp-micros\"},\"default\":0},"
     "{\"name\":\"d\",\"type\":\"double\",\"default\":0},"
     "{\"name\":\"f\",\"type\":\"float\",\"default\":0},"
-    "{\"name\":\"l\",\"type\":\"long\",\"default\":0}"
+    "{\"name\":\"l\",\"type\":\"long\",\"default\":0},"
+    "{\"name\":\"i\",\"type\":\"int\",\"default\":0}"
     "]}";
 
 /* What avro-c reads for field of the record encoded from rec, as text. */
@@ -1043,6 +1059,26 @@ static void stored_value(struct sa_record *rec, int field, char *out, size_t siz
 }
 
 /* Every line of tests/data/record/text_values.tsv (format in the file). */
+/* A value in a reason is shown as written: valid UTF-8 as it is, invalid
+ * bytes and control characters as \xNN, a BOM as \uFEFF, spaces kept. */
+static void test_reason_quotes_value_as_given(void **state)
+{
+    struct fixture *fx = *state;
+
+    sa_record_reset(&fx->rec);
+    expect_error(fx, sa_record_set_text(&fx->rec, F_I, "h\xc3\xa9llo", 6, &fx->err),
+                 "field 'i': expected int, got \"h\xc3\xa9llo\"");
+    expect_error(fx, sa_record_set_text(&fx->rec, F_I, "\xef\xbb\xbfid", 5, &fx->err),
+                 "field 'i': expected int, got \"\\uFEFFid\"");
+    expect_error(fx, sa_record_set_text(&fx->rec, F_I, "a\xff\x01z", 4, &fx->err),
+                 "field 'i': expected int, got \"a\\xFF\\x01z\"");
+    expect_error(fx, sa_record_set_text(&fx->rec, F_D, "   ", 3, &fx->err),
+                 "field 'd': expected double, got \"   \"");
+    expect_error(fx, sa_record_set_text(&fx->rec, F_D, " 1.5x ", 6, &fx->err),
+                 "field 'd': expected double, got \" 1.5x \"");
+    assert_int_equal(sa_record_set_text(&fx->rec, F_D, " 1.5", 4, &fx->err), SA_OK);
+}
+
 static void test_text_value_cases(void **state)
 {
     struct sa_schema *schema = NULL;
@@ -1332,6 +1368,7 @@ int main(void)
         cmocka_unit_test(test_text_timestamps),
         cmocka_unit_test(test_text_timestamp_days),
         cmocka_unit_test(test_text_empty),
+        cmocka_unit_test(test_reason_quotes_value_as_given),
         cmocka_unit_test(test_key_and_meta),
         cmocka_unit_test(test_json_rejects_damage),
         cmocka_unit_test(test_doubles_round_trip),

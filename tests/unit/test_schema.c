@@ -277,9 +277,76 @@ static void test_logical_types_and_headers(void **state)
     assert_int_equal(sa_schema_field_for_header(s, "eol-ltsx", &how), -1);
     assert_int_equal(how, SA_MATCH_NONE);
     sa_schema_normalize_name("A-b c\xc3\xa9!9", norm, sizeof norm);
-    assert_string_equal(norm, "a_b_c___9");
+    assert_string_equal(norm, "a_b_c_9");
     sa_schema_normalize_name("abcdef", norm, 4);
     assert_string_equal(norm, "abc");
+    sa_schema_free(s);
+}
+
+/* Names are normalized per character, not per byte: one '_' for a UTF-8
+ * letter, runs of '_' made one, none at either end; a header finds the
+ * field so named (what schema infer writes). */
+static void test_normalize_per_character(void **state)
+{
+    struct sa_schema *s = NULL;
+    struct sa_err err = {0};
+    enum sa_header_match how;
+    char norm[32];
+
+    (void)state;
+    sa_schema_normalize_name("H\xc3\xb6he (m)", norm, sizeof norm);
+    assert_string_equal(norm, "h_he_m");
+    sa_schema_normalize_name("  __Stra\xc3\x9f"
+                             "e__ Nr. ",
+                             norm, sizeof norm);
+    assert_string_equal(norm, "stra_e_nr");
+    sa_schema_normalize_name("\xff\xfe"
+                             "a\xe2\x82\xac\xe2\x82\xac"
+                             "b",
+                             norm, sizeof norm);
+    assert_string_equal(norm, "a_b");
+    sa_schema_normalize_name("--", norm, sizeof norm);
+    assert_string_equal(norm, "");
+    /* cut: never a '_' at the end */
+    sa_schema_normalize_name("ab cd", norm, 4);
+    assert_string_equal(norm, "ab");
+    assert_int_equal(sa_schema_parse("x", 1,
+                                     "{\"type\":\"record\",\"name\":\"X\",\"fields\":["
+                                     "{\"name\":\"h_he_m\",\"type\":\"double\"}]}",
+                                     &s, &err),
+                     SA_OK);
+    assert_int_equal(sa_schema_field_for_header(s, "H\xc3\xb6he (m)", &how), 0);
+    assert_int_equal(how, SA_MATCH_NORMALIZED);
+    sa_schema_free(s);
+}
+
+/* The field a header lacks that no row could do without is named; a
+ * nullable field or one with a default may be absent. */
+static void test_missing_required(void **state)
+{
+    struct sa_schema *s = NULL;
+    struct sa_err err = {0};
+    int present[4] = {1, 0, 0, 0};
+
+    (void)state;
+    assert_int_equal(
+        sa_schema_parse("m", 2,
+                        "{\"type\":\"record\",\"name\":\"M\",\"fields\":["
+                        "{\"name\":\"id\",\"type\":\"long\"},"
+                        "{\"name\":\"note\",\"type\":[\"null\",\"string\"],"
+                        "\"default\":null},"
+                        "{\"name\":\"qty\",\"type\":\"int\",\"default\":1},"
+                        "{\"name\":\"price\",\"type\":\"double\"}]}",
+                        &s, &err),
+        SA_OK);
+    assert_int_equal(sa_schema_missing_required(s, present, &err), SA_ESCHEMA);
+    assert_non_null(strstr(err.msg, "field 'price' of schema m:v2"));
+    present[3] = 1;
+    memset(&err, 0, sizeof err);
+    assert_int_equal(sa_schema_missing_required(s, present, &err), SA_OK);
+    present[0] = 0;
+    assert_int_equal(sa_schema_missing_required(s, present, &err), SA_ESCHEMA);
+    assert_non_null(strstr(err.msg, "field 'id'"));
     sa_schema_free(s);
 }
 
@@ -314,6 +381,8 @@ int main(void)
         cmocka_unit_test(test_load_and_lookup),
         cmocka_unit_test(test_compatibility),
         cmocka_unit_test(test_logical_types_and_headers),
+        cmocka_unit_test(test_normalize_per_character),
+        cmocka_unit_test(test_missing_required),
         cmocka_unit_test(test_unit_change_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -47,6 +47,32 @@ static void test_line(void **state)
     expect_line("x", 1, 1, "");
 }
 
+static void expect_quote(const char *in, size_t len, size_t n, const char *want)
+{
+    char out[256];
+
+    assert_true(n <= sizeof out);
+    memset(out, 'Z', sizeof out);
+    assert_int_equal(sa_text_quote(out, n, in, len), strlen(want));
+    assert_string_equal(out, want);
+}
+
+/* A value in a reason: UTF-8 kept, bad bytes and controls \xNN, spaces
+ * kept at the ends, a cut never inside a character. */
+static void test_quote(void **state)
+{
+    (void)state;
+    expect_quote("", 0, 64, "\"\"");
+    expect_quote(" ", 1, 64, "\" \"");
+    expect_quote("h\xc3\xb6he", 5, 64, "\"h\xc3\xb6he\"");
+    expect_quote("\xef\xbb\xbfid", 5, 64, "\"\\uFEFFid\"");
+    expect_quote("a\xff\tb\0", 5, 64, "\"a\\xFF\\x09b\\x00\"");
+    expect_quote("cut \xe2\x82", 6, 64, "\"cut \\xE2\\x82\"");
+    expect_quote("abcdefghijklmnopqrstuvwxyz", 26, 16, "\"abcdefghij...\"");
+    expect_quote("abcdefghi\xe2\x82\xac", 12, 16, "\"abcdefghi...\"");
+    expect_quote("abcdefghi\xe2\x82\xac", 12, 18, "\"abcdefghi\xe2\x82\xac\"");
+}
+
 static void test_trim_partial(void **state)
 {
     char s[32];
@@ -98,6 +124,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_line),
+        cmocka_unit_test(test_quote),
         cmocka_unit_test(test_trim_partial),
         cmocka_unit_test(test_err_cut_on_boundary),
     };
