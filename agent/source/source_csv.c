@@ -147,6 +147,8 @@ struct csv_file {
     struct sa_csv_skip skip;
     int cr_only; /* its first bytes have CR line ends and no LF */
     char *read_error; /* why window_fill failed, when errno does not say */
+    char *header_line; /* its header row as read, kept with its dead letters */
+    size_t header_len;
     /* The counts at positions handed to batches that are not committed
      * yet, oldest first, and at the last committed one: a report after a
      * stop (Ctrl-C, a full spool) counts only what is in the spool. */
@@ -292,6 +294,7 @@ static void file_free(struct csv_file *f)
     free(f->path);
     free(f->error);
     free(f->read_error);
+    free(f->header_line);
     free(f->pending);
     free(f);
 }
@@ -336,6 +339,26 @@ static int file_seek(struct csv_file *f, int64_t offset, int64_t line)
 }
 
 static int window_fill(struct csv_ctx *ctx, struct csv_file *f);
+
+/* Keep the header row's bytes (without its line end): dead letters carry
+ * them, so that `deadletter replay` names a row's fields by its own
+ * header, not by whatever file has that name later. */
+static int keep_header_line(struct csv_file *f, const char *raw, size_t len)
+{
+    while (len > 0 && (raw[len - 1] == '\n' || raw[len - 1] == '\r'))
+        len--;
+    free(f->header_line);
+    f->header_line = malloc(len + 1);
+    if (!f->header_line) {
+        f->header_len = 0;
+        f->failed = 1;
+        return -1;
+    }
+    memcpy(f->header_line, raw, len);
+    f->header_line[len] = '\0';
+    f->header_len = len;
+    return 0;
+}
 
 /* Whether one of the first n columns maps to field. */
 static int taken(const int *col_map, size_t n, int field)
@@ -420,6 +443,27 @@ static int map_columns(struct sa_source *src, struct csv_file *f,
         if (how == SA_MATCH_ALIAS || how == SA_MATCH_NORMALIZED)
             sa_buf_printf(&mapped, "%s'%s'->%s", mapped.len ? ", " : "", s,
                           schema->fields[f->col_map[i]].name);
+    }
+    {
+        /* A field no column gives, with no null and no default, would
+         * reject every row: the file is set aside at its header. */
+        struct sa_err why = {0};
+        int *present = calloc(schema->n_fields + 1, sizeof *present);
+        int missing;
+        if (!present) {
+            sa_buf_fini(&mapped);
+            return -1;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (f->col_map[i] >= 0)
+                present[f->col_map[i]] = 1;
+        missing = sa_schema_missing_required(schema, present, &why);
+        free(present);
+        if (missing) {
+            file_fail(ctx, src, f, "%s:1: %s", f->path, why.msg);
+            sa_buf_fini(&mapped);
+            return -1;
+        }
     }
     if (mapped.len && sa_buf_terminate(&mapped) == SA_OK)
         sa_log_info("csv columns mapped to fields of other names", "source",
@@ -520,6 +564,8 @@ static struct csv_file *file_open(struct sa_source *src, const char *path,
                     f->win_pos += used;
                 } else if (rc == SA_OK) {
                     f->header_pending = 0;
+                    if (keep_header_line(f, (const char *)f->win.data + f->win_pos, used))
+                        return f;
                     if (!ctx->conf->columns.n && map_columns(src, f, &hdr) != 0)
                         return f;
                 } else if (rc == SA_EAGAIN && !f->eof) {
@@ -680,6 +726,9 @@ static int reject_row(struct sa_source *src, struct sa_batch *batch, struct csv_
 
     snprintf(location, sizeof location, "%s:%" PRId64 ":%" PRId64, f->path, line, column);
     rc = sa_batch_deadletter(batch, src, location, reason, raw, raw_len, err);
+    if (!rc)
+        rc = sa_batch_deadletter_set_header(batch, src, f->header_line, f->header_len,
+                                            f->key, err);
     if (rc)
         return rc;
     count_reject(src, f);
@@ -870,6 +919,9 @@ static int reject_ref(struct sa_source *src, struct sa_batch *batch, struct csv_
              f->is_gz ? " (after decompression)" : "");
     rc = sa_batch_deadletter_ref(batch, src, location, reason, f->path, offset, length,
                                  err);
+    if (!rc)
+        rc = sa_batch_deadletter_set_header(batch, src, f->header_line, f->header_len,
+                                            f->key, err);
     if (rc)
         return rc;
     count_reject(src, f);
@@ -1083,7 +1135,8 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
             continue;
         if (f->header_pending) {
             f->header_pending = 0;
-            if (!ctx->conf->columns.n && map_columns(src, f, &row) != 0)
+            if (keep_header_line(f, start, used) ||
+                (!ctx->conf->columns.n && map_columns(src, f, &row) != 0))
                 break;
             continue;
         }

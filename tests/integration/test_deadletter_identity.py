@@ -25,9 +25,24 @@ with Workdir("dl-identity") as work:
         check(len(dls) == 1 and dls[0]["state"] == "open", "%s: %r" % (name, dls))
         return path, dls[0]["id"]
 
-    # 1. No header stored (as the source writes them today): the file was
+    # 0. The CSV source stores the header and the file's key with every
+    # dead letter; replay then needs neither the file nor --header.
+    e, e_id = import_bad("e.csv", 11, 12)
+    stored = spool_sql(work, "SELECT header, file_key FROM deadletters WHERE id = ?",
+                       (e_id,))
+    check(stored and stored[0][0] == HEAD.strip() and stored[0][1],
+          "the source did not store the header and file key: %r" % stored)
+    write_csv(e, SWAPPED + "x,T9,9,1.0\n")
+    fixed = work.join("fixed-e.csv")
+    write_fixed(fixed, [(e_id, "S12,n12,12,2.5")])
+    run(["deadletter", "replay", "-c", cfg, "--id", str(e_id), "--from", fixed],
+        check_rc=0)
+
+    # 1. No header stored (dead letters of an older syncagent): the file was
     # replaced by one with another column order -> refused, never swapped.
     g, g_id = import_bad("g.csv", 1, 2)
+    spool_sql(work, "UPDATE deadletters SET header = NULL, file_key = NULL WHERE id = ?",
+              (g_id,))
     write_csv(g, SWAPPED + "x,T9,9,1.0\n")
     fixed = work.join("fixed-g.csv")
     write_fixed(fixed, [(g_id, "S2,n2,2,2.5")])
@@ -55,6 +70,8 @@ with Workdir("dl-identity") as work:
     # is read for its header; a file under that name with another key is not.
     k, k_id = import_bad("k.csv", 5, 6)
     m, m_id = import_bad("m.csv", 7, 8)
+    spool_sql(work, "UPDATE deadletters SET header = NULL, file_key = NULL WHERE id IN "
+              "(?, ?)", (k_id, m_id))
     st_k = os.stat(k)
     spool_sql(work, "UPDATE deadletters SET file_key = (SELECT file_key FROM"
               " source_offsets WHERE file_key LIKE ?) WHERE id = ?",
