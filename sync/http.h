@@ -211,7 +211,8 @@ int sa_http_submit(struct sa_http_client *client, struct sa_http_request *req,
 int sa_http_poll(struct sa_http_client *client, int timeout_ms, sa_http_done_fn done,
                  void *arg, struct sa_err *err);
 
-/* Requests submitted whose callback has not run yet. */
+/* Requests submitted and not yet handed to a callback (a callback sees
+ * itself already counted out). */
 size_t sa_http_in_flight(const struct sa_http_client *client);
 
 /* One request, synchronously, on a connection of its own (the requests in
