@@ -17,6 +17,8 @@ Routes (any method):
                     "body": "..."}, ...], "default": {...} | null}: the next
                     ingest requests get these answers in turn, then
                     `default` (or 200)
+  GET /_stats       {"connections": n}: connections accepted, TLS
+                    handshakes that failed included
   GET /_log         JSON list of every ingest request: key, status,
                     seqs (origin, seq, version, op), key_ok, hmac_ok
   anything else     an ingest request: the body (NDJSON, a JSON array or
@@ -40,6 +42,7 @@ from urllib.parse import parse_qs, urlsplit
 
 LOCK = threading.Lock()
 LOG = []
+STATS = {"connections": 0}
 PLAN = []
 DEFAULT = [None]
 ARGS = None
@@ -112,9 +115,15 @@ class Handler(BaseHTTPRequestHandler):
                 PLAN[:] = req.get("plan", [])
                 DEFAULT[0] = req.get("default")
             return self.answer(200, "{}")
+        if path == "/_stats":
+            with LOCK:
+                data = json.dumps(STATS)
+            return self.answer(200, data, [("Content-Type", "application/json")])
         if path == "/_log":
             with LOCK:
-                data = json.dumps(LOG)
+                # Avro timestamps decode to datetimes: shown as
+                # "datetime:<ISO 8601>", so a test sees the logical type.
+                data = json.dumps(LOG, default=lambda o: "datetime:" + o.isoformat())
             return self.answer(200, data, [("Content-Type", "application/json")])
         return self.ingest(raw, body)
 
@@ -155,6 +164,17 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def get_request(self):
+        # Counted before the TLS handshake, which a client that does not
+        # trust us aborts: how often it tries is what a test watches.
+        with LOCK:
+            STATS["connections"] += 1
+        return super().get_request()
+
+
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
@@ -167,8 +187,7 @@ def main():
     if ARGS.hmac_secret_file:
         with open(ARGS.hmac_secret_file, "rb") as f:
             SECRET[0] = f.read().strip()
-    server = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", ARGS.port), Handler)
     if ARGS.cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(ARGS.cert, ARGS.key)
