@@ -27,14 +27,15 @@
  * body (before any Content-Encoding) keyed with hmac_secret, and any
  * `headers:` from the config.
  *
- * Outcomes, per batch, as acks for its range:
+ * Outcomes, per batch, as acks for its range (reasons without the sink
+ * name: the dispatcher's log lines and dead letters name the sink):
  *   2xx                 OK
  *   429, 503, 408       RETRY; a Retry-After makes send() answer SA_EAGAIN
  *                       until it has passed, so the dispatcher's retry
  *                       comes no earlier than the server asked
  *   other 4xx           REJECT (dead-lettered) with the status and the
  *                       first bytes of the body as one line of text
- *   5xx, other, none    RETRY (transport errors: "sink NAME: POST URL:
+ *   5xx, other, none    RETRY (transport errors: "POST URL:
  *                       reason", e.g. a TLS trust failure)
  * The dispatcher owns backoff and the resend; a record the sink cannot
  * encode is rejected alone, its neighbours go in other batches.
@@ -387,7 +388,7 @@ static void on_response(const struct sa_http_response *resp, void *arg)
         outcome = SA_SINK_OK;
     } else if (resp->status == 0) {
         outcome = SA_SINK_RETRY;
-        snprintf(reason, sizeof reason, "sink %s: %s", hs->name, resp->error);
+        snprintf(reason, sizeof reason, "%s", resp->error);
     } else {
         sa_text_line(shown, sizeof shown, resp->body,
                      resp->body_len < BODY_SHOWN ? resp->body_len : BODY_SHOWN);
@@ -398,17 +399,14 @@ static void on_response(const struct sa_http_response *resp, void *arg)
                 if (until > hs->not_before_ms)
                     hs->not_before_ms = until;
             }
-            snprintf(reason, sizeof reason,
-                     "sink %s: HTTP %ld (retry after %" PRId64 " ms): %s", hs->name,
+            snprintf(reason, sizeof reason, "HTTP %ld (retry after %" PRId64 " ms): %s",
                      resp->status, resp->retry_after_ms, shown);
         } else if (resp->status >= 400 && resp->status < 500) {
             outcome = SA_SINK_REJECT;
-            snprintf(reason, sizeof reason, "sink %s: HTTP %ld: %s", hs->name,
-                     resp->status, shown);
+            snprintf(reason, sizeof reason, "HTTP %ld: %s", resp->status, shown);
         } else {
             outcome = SA_SINK_RETRY;
-            snprintf(reason, sizeof reason, "sink %s: HTTP %ld: %s", hs->name,
-                     resp->status, shown);
+            snprintf(reason, sizeof reason, "HTTP %ld: %s", resp->status, shown);
         }
     }
     sa_text_trim_partial_utf8(reason);
