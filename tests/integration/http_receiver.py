@@ -2,7 +2,8 @@
 """A small HTTP(S) server for the tests of the shared HTTP client
 (tests/unit/test_http.c) and of the `type: http` sink.
 
-Run: http_receiver.py [--cert PEM --key PEM] [--hmac-secret-file F]
+Run: http_receiver.py [--cert PEM --key PEM [--client-ca PEM]]
+                      [--hmac-secret-file F]
                       [--hmac-header NAME]
 It listens on a free loopback port and prints "PORT <n>" on stdout.
 HTTP/1.1 with keep-alive; one thread per connection.
@@ -180,6 +181,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cert")
     ap.add_argument("--key")
+    ap.add_argument("--client-ca", help="require a client certificate it signed")
     ap.add_argument("--hmac-secret-file")
     ap.add_argument("--hmac-header", default="X-Signature")
     ap.add_argument("--port", type=int, default=0)
@@ -191,6 +193,9 @@ def main():
     if ARGS.cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(ARGS.cert, ARGS.key)
+        if ARGS.client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(ARGS.client_ca)
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
     print("PORT %d" % server.server_address[1], flush=True)
     server.serve_forever()
