@@ -12,6 +12,7 @@
 #include "agent/record.h"
 #include "agent/source/csv.h"
 #include "agent/source/source_csv.h"
+#include "store/hlc.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -67,6 +68,10 @@ struct replay {
     size_t chunk_bytes;
     int64_t first_id, last_id;
     size_t chunk_resolved, chunk_failed;
+    /* versions of records without x-version, from meta.hlc on */
+    struct sa_hlc hlc;
+    int hlc_started;
+    int64_t chunk_hlc;
     /* totals */
     size_t resolved, failed, skipped;
 };
@@ -379,7 +384,7 @@ static int add_record(struct replay *rp, const char *stream, struct sa_err *err)
 {
     struct sa_segment_builder *b = NULL;
     size_t body_len;
-    int64_t event_ms;
+    int64_t event_ms, version;
     int rc;
 
     rc = sa_record_encoded_size(&rp->rec, &body_len, err);
@@ -388,6 +393,16 @@ static int add_record(struct replay *rp, const char *stream, struct sa_err *err)
     event_ms = sa_record_event_ms(&rp->rec, SA_EVENT_NOW);
     if (event_ms == SA_EVENT_NOW)
         event_ms = sa_now_ms();
+    if (sa_record_version(&rp->rec, &version) == SA_ENOTFOUND) {
+        if (!rp->hlc_started) {
+            int64_t last = 0;
+            if ((rc = sa_spool_hlc_get(rp->spool, &last, err)))
+                return rc;
+            sa_hlc_init(&rp->hlc, last);
+            rp->hlc_started = 1;
+        }
+        version = rp->chunk_hlc = sa_hlc_next(&rp->hlc, sa_now_ms());
+    }
     sa_buf_reset(&rp->key);
     if (sa_record_key(&rp->rec, &rp->key) != SA_OK)
         return sa_err_set(err, SA_ERECORD,
@@ -416,8 +431,8 @@ static int add_record(struct replay *rp, const char *stream, struct sa_err *err)
             return sa_err_set(err, rc, "out of memory");
         rp->n_segs++;
     }
-    rc = sa_segment_add(b, event_ms, (const char *)rp->key.data, rp->key.len,
-                        SA_OP_UPSERT, rp->body.data, body_len);
+    rc = sa_segment_add_versioned(b, event_ms, version, (const char *)rp->key.data,
+                                  rp->key.len, SA_OP_UPSERT, rp->body.data, body_len);
     if (rc)
         return sa_err_set(err, rc, "cannot add a record of %zu bytes", body_len);
     rp->chunk_bytes += body_len + rp->key.len;
@@ -507,6 +522,7 @@ static int chunk_commit(struct replay *rp, struct sa_err *err)
     c.n_settles = rp->n_settles;
     c.audit_kind = "deadletter_replay";
     c.audit_detail = detail_text;
+    c.hlc = rp->chunk_hlc;
     rc = sa_spool_commit(rp->spool, &c, NULL, err);
     if (!rc) {
         rp->resolved += rp->chunk_resolved;

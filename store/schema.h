@@ -10,6 +10,10 @@
  *   "x-key": "<field>"          the field whose value keys the record
  *   "x-event-time": "<field>"   a timestamp-millis or -micros field giving
  *                               event time
+ *   "x-version": "<field>"      an int or long field (a timestamp such as
+ *                               updated_at) ordering a key's records for
+ *                               last-writer-wins; without it each record
+ *                               gets a hybrid logical clock at ingest
  * (without x-event-time the first timestamp-millis or -micros field is
  * used). A field's "aliases" are kept: the CSV source maps a header that
  * is not an Avro name (`eol-lts`) onto the field that lists it.
@@ -62,6 +66,7 @@ struct sa_schema {
     avro_value_iface_t *iface;      /* generic value class for this schema */
     int key_field;                  /* field index, -1 when none */
     int event_time_field;           /* field index, -1 when none */
+    int version_field;              /* x-version field index, -1 when none */
     struct sa_schema_field *fields; /* n_fields, in schema order */
     size_t n_fields;
 };

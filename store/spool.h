@@ -21,8 +21,9 @@
 /* Format version stored in PRAGMA user_version; migrate.c knows every
  * older one. A file with a newer version is refused with SA_EFORMAT.
  * 2: segments.codec, AUTOINCREMENT segment ids, the audit table.
- * 3: dead letters' state (open, resolved) and raw rows kept by reference. */
-#define SA_SPOOL_FORMAT 3
+ * 3: dead letters' state (open, resolved) and raw rows kept by reference.
+ * 4: frames may carry a version (segment.h), meta.hlc. */
+#define SA_SPOOL_FORMAT 4
 
 enum sa_when_full { SA_FULL_BLOCK, SA_FULL_DROP_OLDEST, SA_FULL_REJECT };
 enum sa_spool_sync { SA_SYNC_NORMAL, SA_SYNC_FULL };
@@ -125,6 +126,9 @@ struct sa_commit {
     const struct sa_deadletter_settle *settles;
     size_t n_settles;
     const char *audit_kind, *audit_detail;
+    /* The newest hybrid logical clock value given to these records (0:
+     * none), stored as meta.hlc in the same transaction (store/hlc.h). */
+    int64_t hlc;
 };
 
 struct sa_commit_result {
@@ -146,6 +150,11 @@ struct sa_commit_result {
 int sa_spool_commit(struct sa_spool *spool, const struct sa_commit *commit,
                     struct sa_commit_result *result /* out, may be NULL */,
                     struct sa_err *err);
+
+/* The newest hybrid logical clock value committed (meta.hlc), 0 when none
+ * was: where a writer's clock starts (sa_hlc_init). */
+int sa_spool_hlc_get(struct sa_spool *spool, int64_t *last /* out */,
+                     struct sa_err *err);
 
 /* Read a source offset; SA_ENOTFOUND when none is stored. */
 int sa_spool_offset_get(struct sa_spool *spool, const char *source,

@@ -93,12 +93,12 @@
     " updated_ms INTEGER NOT NULL, PRIMARY KEY(source, file_key));"         \
     SA_SQL_CREATE_DEADLETTERS_V3                                            \
     SA_SQL_CREATE_AUDIT_V2                                                  \
-    "PRAGMA user_version = 3;"
+    "PRAGMA user_version = 4;"
 
 /* Bound: ?1 origin_id, ?2 created_ms. */
 #define SA_SQL_INIT_META                                                    \
     "INSERT INTO meta(key, value) VALUES ('origin_id', ?1),"                \
-    " ('next_seq', 1), ('format', 3), ('created_ms', ?2)"
+    " ('next_seq', 1), ('format', 4), ('created_ms', ?2)"
 
 /* --- migration 1 -> 2 ---------------------------------------------------
  * Format 1 had segments without the codec column and with a plain
@@ -142,6 +142,16 @@
     "INSERT INTO meta(key, value) VALUES ('format', 3)"                     \
     " ON CONFLICT(key) DO UPDATE SET value = excluded.value;"              \
     "PRAGMA user_version = 3;"
+
+/* --- migration 3 -> 4 ---------------------------------------------------
+ * Frames may carry a version (segment.h: the op byte's SA_FRAME_VERSIONED
+ * bit, then the version). Frames of format 3 lack the bit and read as
+ * before, so no row changes; the step only keeps an older syncagent, which
+ * would call a versioned frame corrupt, from opening the file. */
+#define SA_SQL_MIGRATE_3_4                                                  \
+    "INSERT INTO meta(key, value) VALUES ('format', 4)"                     \
+    " ON CONFLICT(key) DO UPDATE SET value = excluded.value;"              \
+    "PRAGMA user_version = 4;"
 
 /* Audit of a migration step: ?1 ts_ms, ?2 detail. */
 #define SA_SQL_AUDIT_MIGRATE                                                \
