@@ -4,7 +4,7 @@
  * SQLite file (DESIGN.md §3). Every handle is one connection used by one
  * thread; processes and threads share the file through SQLite's WAL.
  *
- * On disk (format 4, sql.h SA_SQL_CREATE_V3; migrate.c upgrades older):
+ * On disk (format 4, sql.h SA_SQL_CREATE_V4; migrate.c upgrades older):
  *   meta            origin_id (UUID v4, made once), next_seq, format, hlc
  *                   (the newest hybrid logical clock value handed out)
  *   segments        one row per batch of records of one stream and schema;
@@ -602,6 +602,28 @@ out:
     stmt_done(stmt);
     free(subj);
     free(def);
+    return rc;
+}
+
+int sa_spool_schema_newest(struct sa_spool *spool, const char *subject,
+                           int64_t *schema_id, struct sa_err *err)
+{
+    sqlite3_stmt *stmt = stmt_get(spool, STMT_SCHEMA_NEWEST, err);
+    int src, rc = SA_OK;
+
+    if (!stmt)
+        return stmt_err(err);
+    src = sqlite3_bind_text(stmt, 1, subject, -1, SQLITE_STATIC);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(stmt);
+    if (src == SQLITE_ROW)
+        *schema_id = sqlite3_column_int64(stmt, 0);
+    else if (src == SQLITE_DONE)
+        rc = sa_err_set(err, SA_ENOTFOUND, "spool %s: no schema of subject %s",
+                        spool->path, subject);
+    else
+        rc = fail(spool, src, "cannot look up the newest schema", err);
+    stmt_done(stmt);
     return rc;
 }
 

@@ -78,6 +78,11 @@ int sa_spool_schema_get(struct sa_spool *spool, int64_t schema_id,
                         char **subject /* out */, int *version /* out */,
                         char **definition /* out */, struct sa_err *err);
 
+/* The id of the newest version of subject (the reader schema of JSON
+ * sinks); SA_ENOTFOUND when the spool has none. */
+int sa_spool_schema_newest(struct sa_spool *spool, const char *subject,
+                           int64_t *schema_id /* out */, struct sa_err *err);
+
 /* --- ingest: one transaction per commit (invariant I1) ------------------- */
 
 struct sa_offset_update {
@@ -189,6 +194,12 @@ int sa_spool_cursor_get(struct sa_spool *spool, const char *sink,
                         struct sa_cursor *out, struct sa_err *err);
 int sa_spool_cursor_set(struct sa_spool *spool, const char *sink,
                         const struct sa_cursor *cursor, struct sa_err *err);
+/* The same, adding `superseded` to the sink's count of records it
+ * acknowledged as superseded by a newer version (coalesce), in the same
+ * statement, so that the count moves with the cursor. */
+int sa_spool_cursor_set_counted(struct sa_spool *spool, const char *sink,
+                                const struct sa_cursor *cursor, int64_t superseded,
+                                struct sa_err *err);
 /* Delete cursor rows of sinks not in names[] and audit each removal. */
 int sa_spool_cursors_prune(struct sa_spool *spool, const char *const *names,
                            size_t n, struct sa_err *err);
@@ -305,6 +316,7 @@ struct sa_sink_stat {
     char sink[128];
     struct sa_cursor cursor;
     int64_t updated_ms;
+    int64_t superseded; /* acknowledged as superseded (coalesce), in total */
 };
 
 struct sa_spool_status {
