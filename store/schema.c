@@ -649,3 +649,28 @@ out:
     free(definition);
     return rc;
 }
+
+int sa_schema_cache_get_resolved(struct sa_schema_cache *cache, struct sa_spool *spool,
+                                 int64_t schema_id, const struct sa_schema **out,
+                                 struct sa_err *err)
+{
+    const struct sa_schema *writer, *reader;
+    int64_t newest = 0;
+    int rc;
+
+    if ((rc = sa_schema_cache_get(cache, spool, schema_id, &writer, err)))
+        return rc;
+    *out = writer;
+    if ((rc = sa_spool_schema_newest(spool, writer->subject, &newest, err)))
+        return rc;
+    if (newest == writer->id)
+        reader = NULL;
+    else if ((rc = sa_schema_cache_get(cache, spool, newest, &reader, err)))
+        return rc;
+    /* The cache owns both; the writer is only reachable const from here. */
+    for (size_t i = 0; i < cache->n; i++)
+        if (cache->v[i] == writer)
+            cache->v[i]->reader =
+                reader && reader->version > writer->version ? reader : NULL;
+    return SA_OK;
+}

@@ -69,6 +69,10 @@ struct sa_schema {
     int version_field;              /* x-version field index, -1 when none */
     struct sa_schema_field *fields; /* n_fields, in schema order */
     size_t n_fields;
+    /* The newest version of the subject when it is newer than this one,
+     * else NULL: JSON encodings resolve records to it (sync/encode.h).
+     * Set by sa_schema_cache_get_resolved, owned by the same cache. */
+    const struct sa_schema *reader;
 };
 
 /* Parse `json` (an .avsc). The top level must be a record. *out is owned by
@@ -110,5 +114,10 @@ void sa_schema_cache_free(struct sa_schema_cache *cache);
 int sa_schema_cache_get(struct sa_schema_cache *cache, struct sa_spool *spool,
                         int64_t schema_id, const struct sa_schema **out,
                         struct sa_err *err);
+/* The same, with (*out)->reader set to the newest version of its subject
+ * in the spool (looked up on every call: a reload may add one). */
+int sa_schema_cache_get_resolved(struct sa_schema_cache *cache, struct sa_spool *spool,
+                                 int64_t schema_id, const struct sa_schema **out,
+                                 struct sa_err *err);
 
 #endif
