@@ -26,6 +26,7 @@ struct sa_csv_source_conf {
     char *timezone;           /* of timestamps without a zone: UTC, +02:00 */
     int short_rows;           /* 0 strict: reject; 1 null: missing fields null */
     char *null_string; /* an unquoted field spelled so is null; NULL: none */
+    char *op_column;   /* the column saying upsert or delete; NULL: none */
 };
 
 extern const struct sa_source_ops sa_source_csv_ops;
