@@ -43,6 +43,7 @@ struct replay_source {
     const struct sa_schema *schema;
     struct sa_csv_opts opts;
     int extra_ignore;
+    const char *op_column; /* the source's, NULL: none */
     char **names;
     size_t n_names;
     struct replay_source *next;
@@ -57,6 +58,7 @@ struct replay {
     size_t n_header;
     struct replay_source *sources;
     struct sa_record rec;
+    enum sa_op op; /* of rec: from the source's op_column, else an upsert */
     const struct sa_schema *rec_schema;
     struct sa_buf key, body, ref;
     /* the chunk being gathered */
@@ -223,6 +225,7 @@ replay_source(struct replay *rp, const struct sa_deadletter_row *r, struct sa_er
         rs->opts.quote = csv->quote && *csv->quote ? csv->quote[0] : '"';
         rs->opts.max_field = (size_t)csv->max_field;
         rs->extra_ignore = csv->extra_columns == 1;
+        rs->op_column = csv->op_column;
     }
     /* Without a source of that name (an `import` into a stream that has
      * none), the stream's schema with the defaults, as import did. */
@@ -353,8 +356,25 @@ static int row_to_record(struct replay *rp, struct replay_source *rs, const char
         goto out;
     }
     sa_record_reset(&rp->rec);
+    rp->op = SA_OP_UPSERT;
     for (size_t i = 0; i < row.n_fields; i++) {
-        int field = sa_record_field_index(rs->schema, rs->names[i]);
+        int field;
+        if (rs->op_column && strcmp(rs->names[i], rs->op_column) == 0) {
+            /* As the source reads it: a delete stays a delete. */
+            int op = sa_csv_parse_op(row.fields[i].p, row.fields[i].len);
+            if (op < 0) {
+                rc = sa_err_set(err, SA_ERECORD,
+                                "column %zu (op_column '%s'): '%.*s' is neither a "
+                                "delete nor an upsert",
+                                i + 1, rs->op_column,
+                                (int)(row.fields[i].len > 64 ? 64 : row.fields[i].len),
+                                row.fields[i].p);
+                goto out;
+            }
+            rp->op = (enum sa_op)op;
+            continue;
+        }
+        field = sa_record_field_index(rs->schema, rs->names[i]);
         if (field < 0) {
             if (rs->extra_ignore)
                 continue;
@@ -431,8 +451,10 @@ static int add_record(struct replay *rp, const char *stream, struct sa_err *err)
             return sa_err_set(err, rc, "out of memory");
         rp->n_segs++;
     }
+    if (rp->op == SA_OP_DELETE && rp->key.len == 0)
+        return sa_err_set(err, SA_ERECORD, "a delete (op_column) without a key");
     rc = sa_segment_add_versioned(b, event_ms, version, (const char *)rp->key.data,
-                                  rp->key.len, SA_OP_UPSERT, rp->body.data, body_len);
+                                  rp->key.len, rp->op, rp->body.data, body_len);
     if (rc)
         return sa_err_set(err, rc, "cannot add a record of %zu bytes", body_len);
     rp->chunk_bytes += body_len + rp->key.len;

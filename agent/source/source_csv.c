@@ -650,8 +650,7 @@ static int set_null_or_empty(struct sa_source *src, int field, const struct sa_c
     return sa_record_set_null(&ctx->rec, field, err);
 }
 
-/* The op a row's op_column spells (see the config map), -1 for none. */
-static int parse_op(const char *p, size_t len)
+int sa_csv_parse_op(const char *p, size_t len)
 {
     static const char *const upserts[] = {"", "u", "upsert", "i", "insert", "update"};
     static const char *const deletes[] = {"d", "delete"};
@@ -743,7 +742,7 @@ static int add_row(struct sa_source *src, struct sa_batch *batch, struct csv_fil
             (size_t)f->op_col < row->n_fields ? &row->fields[f->op_col] : NULL;
         int key_empty = f->key_col < 0 || (size_t)f->key_col >= row->n_fields ||
                         row->fields[f->key_col].len == 0;
-        op = cf ? parse_op(cf->p, cf->len) : SA_OP_UPSERT;
+        op = cf ? sa_csv_parse_op(cf->p, cf->len) : SA_OP_UPSERT;
         if ((int)op < 0) {
             snprintf(reason, sizeof reason,
                      "column %d (op_column '%s'): '%.*s' is neither a delete (delete, d) "

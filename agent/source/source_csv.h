@@ -31,6 +31,11 @@ struct sa_csv_source_conf {
 
 extern const struct sa_source_ops sa_source_csv_ops;
 
+/* The op an op_column field spells: SA_OP_DELETE for delete or d,
+ * SA_OP_UPSERT for upsert, u, insert, i, update or nothing (any case,
+ * blanks around ignored), -1 for anything else. */
+int sa_csv_parse_op(const char *p, size_t len);
+
 /* Per-file outcome of a CSV source. */
 struct sa_csv_file_report {
     const char *path;

@@ -3,7 +3,8 @@
 deletes (delete, d, D) or upserts (upsert, u, empty...); a row with another
 op, or a delete without a key, is dead-lettered with the reason. The
 generator's delete_ratio makes about that share of records deletes of keys
-it generated before, the same ones for the same seed."""
+it generated before, the same ones for the same seed. A dead-lettered row,
+repaired and replayed, keeps the op its op_column says."""
 from harness import *
 
 SCHEMAS = os.path.join(SOURCE_DIR, "tests", "data", "conflict", "schemas")
@@ -50,6 +51,22 @@ sinks:
     check(any(":9:" in d["location"] for d in dls) and
           any(":10:" in d["location"] for d in dls),
           "dead letters do not name lines 9 and 10: %s" % [d["location"] for d in dls])
+
+    # a repaired row is replayed with its op: a delete stays a delete
+    exported = work.join("bad.csv")
+    run(["deadletter", "export", "-c", cfg, "-o", exported], check_rc=0)
+    with open(exported) as f:
+        text = f.read()
+    check("k4,8,purge,e" in text, "the exported dead letters lack the raw row: %s" % text)
+    fixed = work.write("fixed.csv", text.replace("k4,8,purge,e", "k4,8,D,e"))
+    proc = run(["deadletter", "replay", "-c", cfg, "--all", "--from", fixed])
+    check(proc.returncode == 3 and "without a key" in proc.stdout,
+          "replay: rc %d (3: the keyless delete still fails): %s" % (
+              proc.returncode, proc.stdout[-500:]))
+    run(["run", "-c", cfg, "--exit-when-synced"], check_rc=0)
+    recs = sorted(read_ndjson_dir(work.join("out")), key=lambda r: r["_seq"])
+    check([(r["id"], r["ver"], r["_op"]) for r in recs[len(want):]] ==
+          [("k4", 8, "delete")], "replayed: %s" % [(r["id"], r["_op"]) for r in recs])
 
     # a missing op_column is an error naming it
     bad = work.write("bad.yaml", open(cfg).read().replace(
