@@ -133,11 +133,18 @@
  *
  * Memory is the table: one entry per key read ahead, at most
  * coalesce_window records plus one segment ahead of `send`; entries whose
- * last position `send` has passed are dropped when the table grows to
- * twice the window (coalesce_sweep): never the backlog (I5). A rewind
- * (backoff) empties the table and reads ahead again from `acked`, so the
- * records offered again are judged afresh; the superseded ones among them
- * are counted again (the count is a figure, not an invariant).
+ * last position `send` has passed are dropped whenever the table is half
+ * full (coalesce_rehash, which then sizes it at four times what is
+ * left): never the backlog (I5). Dropping such an entry early is safe: a
+ * record whose key has no entry is offered. A rewind (backoff) empties
+ * the table and reads ahead again from `acked`, so the records offered
+ * again are judged afresh; the superseded ones among them are counted
+ * again (the count is a figure, not an invariant). A segment that does
+ * not decode stops the reading ahead there; the sink meets it as usual.
+ *
+ * A sink may also report SA_SINK_SUPERSEDED (a store's version conflict):
+ * collect_acks passes such records like OK ones and counts them with the
+ * coalesced ones.
  *
  * TRANSITIONS OF THE CURSOR
  *
