@@ -68,6 +68,8 @@
 #include <string.h>
 
 #define LINE_MAX_BYTES (64u * 1024 * 1024)
+/* Records encoded between two turns of the transfers in flight. */
+#define DRIVE_EVERY 1024
 #define TAIL_UPSERT ",\"_op\":\"upsert\"}"
 #define TAIL_DELETE ",\"_op\":\"delete\"}"
 
@@ -426,6 +428,8 @@ static int submit_block(struct ch_sink *cs, const struct ch_block *b,
     return rc;
 }
 
+static void on_response(const struct sa_http_response *resp, void *arg);
+
 /* The row of rec: the JSON object with its _op tail replaced by the
  * version and delete columns. */
 static int encode_row(struct ch_sink *cs, const struct sa_schema *schema,
@@ -496,7 +500,11 @@ static int ch_send(struct sa_sink *sink, const struct sa_segment_view *view,
         }
         if ((rc = sa_buf_append(&cs->body, cs->line.data, cs->line.len)))
             return sa_err_set(err, rc, "sink %s: %s", cs->name, sa_strerror(rc));
-        block.count++;
+        /* Let the requests in flight move on while this block is encoded:
+         * libcurl writes and reads only inside sa_http_poll. */
+        if (++block.count % DRIVE_EVERY == 0 && sa_http_in_flight(cs->http) > 0 &&
+            (rc = sa_http_poll(cs->http, 0, on_response, cs, err)) < 0)
+            return rc;
     }
     if (rc < 0)
         return rc;
