@@ -106,7 +106,8 @@ static const struct sa_conf_entry ch_conf[] = {
      .offset = offsetof(struct ch_opts, block_records),
      .min = 1,
      .max = 1000000,
-     .desc = "records per INSERT request at most"},
+     .desc = "records per INSERT request at most (a block never spans two segments: "
+             "batch.max_records bounds it)"},
     {.type = SA_CONF_SIZE,
      .key = "block_bytes",
      .def = "8MiB",
