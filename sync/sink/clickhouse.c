@@ -591,13 +591,15 @@ static int queue_split(struct ch_sink *cs, const struct ch_block *b, uint32_t fr
 }
 
 /* Split a block refused for some of its rows: around the row ClickHouse
- * named (1-based, within the block), else in halves. */
+ * named (1-based, within the block: the rows before it parsed), else in
+ * halves. Every part is smaller than the block, so isolating the bad rows
+ * ends; a block of n rows takes O(n) requests even when all are bad. */
 static int split_block(struct ch_sink *cs, const struct ch_block *b,
                        const struct sa_buf *body, int64_t row)
 {
-    uint32_t cuts[2];
+    uint32_t cuts[3];
     size_t n_cuts = 0, offs[3];
-    uint32_t at[4];
+    uint32_t at[5];
     const uint8_t *p = body->data;
     uint32_t line = 0;
     size_t k = 0;
@@ -608,6 +610,10 @@ static int split_block(struct ch_sink *cs, const struct ch_block *b,
             cuts[n_cuts++] = (uint32_t)row - 1;
         if (row < (int64_t)b->count)
             cuts[n_cuts++] = (uint32_t)row;
+        /* Row 1 says nothing of the rows after it: halve them, or a block
+         * of bad rows would be sent again once per row, O(n^2) bytes. */
+        if (row == 1 && b->count - 1 >= 2)
+            cuts[n_cuts++] = 1 + (b->count - 1) / 2;
     } else {
         cuts[n_cuts++] = b->count / 2;
     }
