@@ -126,12 +126,15 @@ struct ch_table {
     char *name; /* `db`.`table`, for messages */
 };
 
-/* One request in flight: records [first, first + count) of a segment. */
+/* One request in flight: records [first, first + count) of a segment.
+ * The copies handed to the client as request->user are also linked into
+ * ch_sink.in_flight, so close can free those whose callback never runs. */
 struct ch_block {
     int64_t segment_id;
     uint32_t first;
     uint32_t count;
     size_t table; /* index into tables */
+    struct ch_block *prev, *next;
 };
 
 /* A part of a refused block, to submit after sa_http_poll returns. */
@@ -152,8 +155,28 @@ struct ch_sink {
     struct ch_split *splits;
     size_t n_splits, cap_splits;
     uint64_t n_rejected, n_splits_done;
-    size_t last_block_bytes; /* to size the next body at once */
+    size_t last_block_bytes;    /* to size the next body at once */
+    struct ch_block *in_flight; /* submitted, callback not run yet */
 };
+
+static void block_link(struct ch_sink *cs, struct ch_block *b)
+{
+    b->prev = NULL;
+    b->next = cs->in_flight;
+    if (b->next)
+        b->next->prev = b;
+    cs->in_flight = b;
+}
+
+static void block_unlink(struct ch_sink *cs, struct ch_block *b)
+{
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        cs->in_flight = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+}
 
 /* --- text helpers --------------------------------------------------------- */
 
@@ -427,8 +450,10 @@ static int submit_block(struct ch_sink *cs, const struct ch_block *b,
     if ((rc = sa_http_submit(cs->http, &req, err))) {
         free(copy);
         sa_err_prefix(err, "sink %s: ", cs->name);
+        return rc;
     }
-    return rc;
+    block_link(cs, copy);
+    return SA_OK;
 }
 
 static void on_response(const struct sa_http_response *resp, void *arg);
@@ -687,6 +712,7 @@ static void on_response(const struct sa_http_response *resp, void *arg)
     if (!resp->request_body || split_block(cs, b, resp->request_body, ce.row) != SA_OK)
         push_ack(cs, b, SA_SINK_RETRY, reason);
 out:
+    block_unlink(cs, b);
     free(b);
 }
 
@@ -785,6 +811,11 @@ static void ch_close(struct sa_sink *sink)
     /* The callbacks of requests still in flight are not called: their
      * blocks are lost with them; the dispatcher resends from its cursor. */
     sa_http_client_free(cs->http);
+    while (cs->in_flight) {
+        struct ch_block *b = cs->in_flight;
+        block_unlink(cs, b);
+        free(b);
+    }
     for (size_t i = 0; i < cs->n_tables; i++) {
         free(cs->tables[i].stream);
         free(cs->tables[i].path);
