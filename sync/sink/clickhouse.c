@@ -365,7 +365,10 @@ static int table_for(struct ch_sink *cs, const char *stream,
     if (cs->o->create_table) {
         struct sa_buf sql;
         sa_buf_init(&sql, 1u << 20);
-        rc = create_sql(schema, (const char *)qualified.data, &sql, err, cs->name);
+        /* The rows come in the newest shape of their subject (the JSON
+         * encoder resolves every record to it): the table gets that. */
+        rc = create_sql(schema->reader ? schema->reader : schema,
+                        (const char *)qualified.data, &sql, err, cs->name);
         if (rc && err->rc != rc)
             sa_err_set(err, rc, "sink %s: create_table: %s", cs->name, sa_strerror(rc));
         if (!rc && (rc = run_sql(cs, (const char *)sql.data, err)) == SA_OK)

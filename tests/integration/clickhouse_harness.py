@@ -101,8 +101,11 @@ def count_inserts(table):
     return "SELECT sum(n) FROM %s_inserted" % table
 
 
+# sensor_reading in its newest shape (v2), which the JSON sinks write for
+# every version spooled.
 SENSOR_COLUMNS = ("device_id String, ts Int64, temperature Float64, humidity Float64, "
-                  "battery Int32, status String, city String, firmware Nullable(String)")
+                  "battery Int32, status String, city String, firmware Nullable(String), "
+                  "pressure Nullable(Float64), calibrated UInt8")
 
 
 def norm(rec):

@@ -18,7 +18,7 @@ with Workdir("ch-bad-rows") as work:
     proc = run(["run", "-c", cfg, "--exit-when-synced"], check_rc=0, timeout=300)
     origin = status_json(cfg)["origin_id"]
 
-    expected = generate_jsonl("sensor_reading:v1", N, 4)
+    expected = newest_shape(generate_jsonl("sensor_reading:v1", N, 4), "sensor_reading")
     good = {i + 1: r for i, r in enumerate(expected) if r["firmware"] is None}
     bad = {i + 1: r for i, r in enumerate(expected) if r["firmware"] is not None}
     check(good and bad, "the seed gives no mix of good and bad rows")

@@ -40,7 +40,7 @@ with Workdir("ch-missing-table") as work:
     letters = run(["deadletter", "list", "-c", cfg, "--json"], check_rc=0).stdout
     check(not letters.strip(), "dead letters for a missing table:\n" + letters[:2000])
     origin = status_json(cfg)["origin_id"]
-    n = compare_final(table, generate_jsonl("sensor_reading:v1", N, 7), origin,
+    n = compare_final(table, newest_shape(generate_jsonl("sensor_reading:v1", N, 7), "sensor_reading"), origin,
                       "missing table")
     print("clickhouse missing table: %d backoffs with %r, then %d of %d records "
           "landed, 0 dead letters" % (len(backoffs), backoffs[0][-160:], n, N))

@@ -49,7 +49,7 @@ with Workdir("ch-restart") as work:
 
     origin = status_json(cfg)["origin_id"]
     raw = int(scalar(inserted_sql))
-    n = compare_final(table, generate_jsonl("sensor_reading:v1", N, 5), origin,
+    n = compare_final(table, newest_shape(generate_jsonl("sensor_reading:v1", N, 5), "sensor_reading"), origin,
                       "restart")
     print("clickhouse restart: %d rows had landed when the server stopped (in %.1f s) for 4 s; "
           "%d records in, FINAL holds %d, 0 lost, 0 duplicates under FINAL (%d rows "
