@@ -30,6 +30,7 @@
 #include "agent/commands.h"
 #include "agent/record.h"
 #include "agent/source/csv.h"
+#include "agent/source/file_key.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,7 +46,6 @@
 
 #define PAGE 1000
 /* The longest fingerprint a file key may name (the CSV source's is 1 KiB). */
-#define FINGERPRINT_MAX ((size_t)64 << 10)
 
 void sa_cmd_deadletter_usage(FILE *out)
 {
@@ -157,26 +157,11 @@ static char *base64(const unsigned char *in, size_t len)
 
 /* --- the file a row came from ------------------------------------------------ */
 
-/* FNV-1a, as the CSV source hashes the first bytes of a file for its key. */
-static uint64_t fnv1a(const unsigned char *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 int sa_cmd_deadletter_same_file(const struct sa_deadletter_row *r, const char *path,
                                 struct sa_err *err)
 {
     struct stat st;
-    uintmax_t dev, ino;
-    size_t fp_len;
-    uint64_t want, got;
-    unsigned char *buf = NULL;
-    ssize_t n;
+    struct sa_file_key key;
     int fd, rc;
 
     if (stat(path, &st) != 0)
@@ -197,33 +182,26 @@ int sa_cmd_deadletter_same_file(const struct sa_deadletter_row *r, const char *p
                    path, (long long)r->id);
         return 0;
     }
-    if (sscanf(r->file_key, "%ju:%ju:%zu:%" SCNx64, &dev, &ino, &fp_len, &want) != 4 ||
-        fp_len > FINGERPRINT_MAX)
+    if (sa_file_key_parse(r->file_key, &key) != 0)
         return sa_err_set(err, SA_ECORRUPT, "dead letter %lld: a file key '%s'",
                           (long long)r->id, r->file_key);
-    if ((uintmax_t)st.st_dev != dev || (uintmax_t)st.st_ino != ino) {
+    if ((uintmax_t)st.st_dev != key.dev || (uintmax_t)st.st_ino != key.ino) {
         sa_err_set(err, SA_EIO,
                    "%s is another file than the one dead letter %lld was read "
                    "from (inode %ju, it was %ju): replaced since",
-                   path, (long long)r->id, (uintmax_t)st.st_ino, ino);
+                   path, (long long)r->id, (uintmax_t)st.st_ino, key.ino);
         return 0;
     }
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return sa_err_set(err, SA_EIO, "cannot read %s: %s", path, strerror(errno));
-    buf = malloc(fp_len ? fp_len : 1);
-    n = buf ? pread(fd, buf, fp_len, 0) : -1;
-    got = n == (ssize_t)fp_len ? fnv1a(buf, fp_len) : ~want;
+    rc = sa_file_key_matches(&key, fd, st.st_dev, st.st_ino);
     close(fd);
-    free(buf);
-    if (!buf)
-        return sa_err_set(err, SA_ENOMEM, "out of memory");
-    rc = got == want;
     if (!rc)
         sa_err_set(err, SA_EIO,
                    "%s changed since dead letter %lld was read from it (its "
                    "first %zu bytes differ)",
-                   path, (long long)r->id, fp_len);
+                   path, (long long)r->id, key.len);
     return rc;
 }
 

@@ -43,6 +43,7 @@
 #include "agent/base/log.h"
 #include "agent/record.h"
 #include "agent/source/csv.h"
+#include "agent/source/file_key.h"
 #include "agent/tz.h"
 #include "store/spool.h"
 
@@ -61,7 +62,6 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#define FINGERPRINT_MAX 1024
 
 static const char *const delimiter_symbols[] = {"comma", "semicolon", "tab", "pipe",
                                                 NULL};
@@ -125,7 +125,7 @@ struct csv_file {
     char *path;
     dev_t dev;
     ino_t ino;
-    char key[96];
+    char key[SA_FILE_KEY_MAX];
     int fd;
     gzFile gz;
     int is_gz;
@@ -193,43 +193,16 @@ static int blank_row(const struct sa_csv_row *row)
            !(row->quoted && row->quoted[0]);
 }
 
-/* --- file identity ------------------------------------------------------ */
-
-static uint64_t fnv1a(const unsigned char *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
-/* Hash of the first len bytes of fd; -1 when the file is shorter. */
-static int fingerprint(int fd, size_t len, uint64_t *hash)
-{
-    unsigned char buf[FINGERPRINT_MAX];
-    ssize_t got = pread(fd, buf, len, 0);
-    if (got < 0 || (size_t)got < len)
-        return -1;
-    *hash = fnv1a(buf, len);
-    return 0;
-}
+/* --- file identity (file_key.h) ------------------------------------------ */
 
 /* The stored row for this file, matched on dev:ino and the fingerprint. */
 static const struct sa_offset_row *find_row(struct csv_ctx *ctx, struct csv_file *f)
 {
-    char prefix[64];
-    size_t plen = (size_t)snprintf(prefix, sizeof prefix, "%ju:%ju:", (uintmax_t)f->dev,
-                                   (uintmax_t)f->ino);
     for (size_t i = 0; i < ctx->n_rows; i++) {
         const struct sa_offset_row *r = &ctx->rows[i];
-        size_t fplen;
-        uint64_t want, got;
-        if (strncmp(r->file_key, prefix, plen) != 0)
-            continue;
-        if (sscanf(r->file_key + plen, "%zu:%" SCNx64, &fplen, &want) != 2 ||
-            fplen > FINGERPRINT_MAX)
+        struct sa_file_key key;
+        if (sa_file_key_parse(r->file_key, &key) != 0 || key.dev != (uintmax_t)f->dev ||
+            key.ino != (uintmax_t)f->ino)
             continue;
         /* A finished plain file's row holds its final size: a smaller file
          * that reuses the inode (and starts alike) is a new file; a larger
@@ -238,10 +211,10 @@ static const struct sa_offset_row *find_row(struct csv_ctx *ctx, struct csv_file
          * fingerprint alone. */
         if (r->done && !f->is_gz && r->offset > f->size)
             continue;
-        if (fingerprint(f->fd, fplen, &got) == 0 && got == want) {
+        if (sa_file_key_matches(&key, f->fd, f->dev, f->ino)) {
             snprintf(f->key, sizeof f->key, "%s", r->file_key);
-            f->fp_len = fplen;
-            f->fp_hash = want;
+            f->fp_len = key.len;
+            f->fp_hash = key.hash;
             return r;
         }
     }
@@ -250,14 +223,12 @@ static const struct sa_offset_row *find_row(struct csv_ctx *ctx, struct csv_file
 
 static void make_key(struct csv_file *f, off_t size)
 {
-    size_t len = size < FINGERPRINT_MAX ? (size_t)size : FINGERPRINT_MAX;
-    uint64_t hash = 0;
-    if (fingerprint(f->fd, len, &hash) != 0)
-        len = 0, hash = 0;
-    f->fp_len = len;
-    f->fp_hash = hash;
-    snprintf(f->key, sizeof f->key, "%ju:%ju:%zu:%016" PRIx64, (uintmax_t)f->dev,
-             (uintmax_t)f->ino, len, hash);
+    struct sa_file_key key;
+
+    sa_file_key_make(f->fd, f->dev, f->ino, size, &key);
+    f->fp_len = key.len;
+    f->fp_hash = key.hash;
+    sa_file_key_format(&key, f->key, sizeof f->key);
 }
 
 /* --- opening and closing files -------------------------------------------- */
@@ -929,7 +900,7 @@ static void check_rotation(struct sa_source *src, struct csv_file *f)
         return;
     truncated = mine.st_size < pos;
     if (!truncated && f->fp_len > 0 && pos >= (int64_t)f->fp_len)
-        truncated = fingerprint(f->fd, f->fp_len, &hash) != 0 || hash != f->fp_hash;
+        truncated = sa_file_key_hash(f->fd, f->fp_len, &hash) != 0 || hash != f->fp_hash;
     if (truncated) {
         sa_logf(SA_LOG_INFO, "csv file truncated, reading it again from the start",
                 "source=%s size=%lld offset=%" PRId64 " key=%s", src->conf->name,

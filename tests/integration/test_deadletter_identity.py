@@ -74,11 +74,11 @@ with Workdir("dl-identity") as work:
               "(?, ?)", (k_id, m_id))
     st_k = os.stat(k)
     spool_sql(work, "UPDATE deadletters SET file_key = (SELECT file_key FROM"
-              " source_offsets WHERE file_key LIKE ?) WHERE id = ?",
+              " source_offsets WHERE file_key LIKE ? ORDER BY rowid DESC LIMIT 1) WHERE id = ?",
               ("%d:%d:%%" % (st_k.st_dev, st_k.st_ino), k_id))
     st_m = os.stat(m)
     spool_sql(work, "UPDATE deadletters SET file_key = (SELECT file_key FROM"
-              " source_offsets WHERE file_key LIKE ?) WHERE id = ?",
+              " source_offsets WHERE file_key LIKE ? ORDER BY rowid DESC LIMIT 1) WHERE id = ?",
               ("%d:%d:%%" % (st_m.st_dev, st_m.st_ino), m_id))
     keys = spool_sql(work, "SELECT id, file_key FROM deadletters WHERE id IN (?, ?)",
                      (k_id, m_id))
