@@ -64,3 +64,73 @@ def all_docs(url, index):
         resp = request(url, "POST", "/_search/scroll",
                        {"scroll": "1m", "scroll_id": resp["_scroll_id"]})
     return docs
+
+
+def schemas_dir(work):
+    """schemas/ plus `reading`: sensor_reading v1 without x-key, so its
+    documents get "<origin_id>:<seq>" ids."""
+    import shutil
+    from harness import SCHEMAS_DIR
+    path = work.join("schemas")
+    shutil.copytree(SCHEMAS_DIR, path)
+    with open(os.path.join(SCHEMAS_DIR, "sensor_reading", "v1.avsc")) as f:
+        schema = json.load(f)
+    del schema["x-key"]
+    schema["name"] = "Reading"
+    os.makedirs(os.path.join(path, "reading"))
+    with open(os.path.join(path, "reading", "v1.avsc"), "w") as f:
+        json.dump(schema, f)
+    return path
+
+
+def generate(schemas, schema, count, seed, start_ms):
+    """What `syncagent generate` writes (the generator source's records)."""
+    from harness import run
+    proc = run(["generate", "--schema", schema, "-n", str(count), "--seed", str(seed),
+                "--format", "jsonl", "--start-time", str(start_ms), "--interval", "1s",
+                "--schemas-dir", schemas], check_rc=0)
+    return [json.loads(l) for l in proc.stdout.splitlines() if l.strip()]
+
+
+def newest_by_key(records, key):
+    """{str(key value): the last record of that key}: versions rise with
+    the generator's order (event time, or the ingest clock)."""
+    out = {}
+    for r in records:
+        out[str(r[key])] = r
+    return out
+
+
+def check_keyed(docs, records, key, label):
+    """The index holds exactly the newest version of every key."""
+    from harness import check, fail
+    want = newest_by_key(records, key)
+    check(len(docs) == len(want), "%s: %d documents for %d distinct keys" % (
+        label, len(docs), len(want)))
+    for k, rec in want.items():
+        hit = docs.get(k)
+        if hit is None:
+            fail("%s: key %s missing" % (label, k))
+        if hit["_source"] != rec:
+            fail("%s: key %s holds %s, newest is %s" % (
+                label, k, json.dumps(hit["_source"], sort_keys=True),
+                json.dumps(rec, sort_keys=True)))
+
+
+def check_keyless(docs, records, origin_id, label):
+    """Every record once, as "<origin_id>:<seq>", in seq order."""
+    from harness import check, fail
+    check(len(docs) == len(records), "%s: %d documents for %d records" % (
+        label, len(docs), len(records)))
+    seqs = []
+    for doc_id in docs:
+        origin, _, seq = doc_id.rpartition(":")
+        check(origin == origin_id and seq.isdigit(), "%s: _id %r is not %s:<seq>" % (
+            label, doc_id, origin_id))
+        seqs.append(int(seq))
+    for i, seq in enumerate(sorted(seqs)):
+        got = docs["%s:%d" % (origin_id, seq)]["_source"]
+        if got != records[i]:
+            fail("%s: record %d (seq %d): %s, expected %s" % (
+                label, i, seq, json.dumps(got, sort_keys=True),
+                json.dumps(records[i], sort_keys=True)))
