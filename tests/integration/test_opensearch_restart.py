@@ -40,24 +40,29 @@ with Workdir("os-restart") as work:
     log = open(work.join("agent.log"), "w")
     agent = subprocess.Popen([SYNCAGENT, "run", "-c", cfg, "--exit-when-synced"],
                              stdout=log, stderr=subprocess.STDOUT)
-    # Wait until the drain is under way, then take the node away.
-    deadline = time.time() + 60
-    while True:
-        # 404/503 while the index is being created
-        n = opensearch.request(url, "GET", "/%s-*/_count" % prefix,
-                               ok=(200, 404, 503)).get("count", 0)
-        if n > 0:
-            break
+    try:
+        # Wait until the drain is under way, then take the node away.
+        deadline = time.time() + 60
+        while True:
+            # 404/503 while the index is being created
+            n = opensearch.request(url, "GET", "/%s-*/_count" % prefix,
+                                   ok=(200, 404, 503)).get("count", 0)
+            if n > 0:
+                break
+            check(agent.poll() is None, "the agent finished before the node was stopped")
+            check(time.time() < deadline, "no document arrived within 60 s")
+            time.sleep(0.05)
+        subprocess.run([os.path.join(env_dir, "stop"), opensearch.node_dir()], check=True)
         check(agent.poll() is None, "the agent finished before the node was stopped")
-        check(time.time() < deadline, "no document arrived within 60 s")
-        time.sleep(0.05)
-    subprocess.run([os.path.join(env_dir, "stop"), opensearch.node_dir()], check=True)
-    check(agent.poll() is None, "the agent finished before the node was stopped")
-    time.sleep(3)  # the sink fails and backs off meanwhile
-    subprocess.run([os.path.join(env_dir, "start"), opensearch.node_dir()], check=True,
-                   stdout=subprocess.DEVNULL)
-    rc = agent.wait(timeout=300)
-    log.close()
+        time.sleep(3)  # the sink fails and backs off meanwhile
+        subprocess.run([os.path.join(env_dir, "start"), opensearch.node_dir()], check=True,
+                       stdout=subprocess.DEVNULL)
+        rc = agent.wait(timeout=300)
+    finally:
+        if agent.poll() is None:  # a failed check: leave nothing running
+            agent.kill()
+            agent.wait()
+        log.close()
     text = open(work.join("agent.log")).read()
     check(rc == 0, "agent exited %d:\n%s" % (rc, text[-3000:]))
     check("sink backoff" in text, "the sink never saw the node down:\n" +
