@@ -57,7 +57,7 @@
  * TEMPLATE (`manage_template: true`)
  *
  * Before the first record of a (stream, schema) this sink sends, it PUTs
- * the composable index template "syncagent-<sink>-<stream>" (priority
+ * the composable index template "syncagent-<sink>-<stream>" (lower-cased; priority
  * 100) for the index pattern of the stream (the rendered index up to the
  * first strftime conversion, then "*"), with explicit mappings from the
  * writer schema: string and enum keyword, timestamp-millis date,
@@ -388,6 +388,10 @@ static int ensure_template(struct es_sink *es, const char *stream,
     if ((pct = strchr(pattern, '%')))
         snprintf(pct, sizeof pattern - (size_t)(pct - pattern), "*");
     snprintf(path, sizeof path, "/_index_template/syncagent-%s-%s", es->name, stream);
+    /* Template names, like index names, must be lower case. */
+    for (char *c = path; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
     req.path = path;
     sa_buf_init(&req.body, SIZE_MAX / 2);
     sa_buf_init(&answer, 64 * 1024);
