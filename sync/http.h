@@ -195,7 +195,9 @@ struct sa_http_response {
 };
 
 /* Called by sa_http_poll once for each finished request. The response and
- * what it points to are valid during the call only. */
+ * what it points to are valid during the call only. It must not call
+ * sa_http_submit, sa_http_poll or sa_http_client_free: note what to send
+ * and submit it after sa_http_poll returns. */
 typedef void (*sa_http_done_fn)(const struct sa_http_response *resp, void *arg);
 
 /* Queue req and start it. Takes req->body over (also on error). Never

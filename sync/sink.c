@@ -9,11 +9,13 @@
 extern const struct sa_sink_ops sa_sink_elasticsearch_ops;
 extern const struct sa_sink_ops sa_sink_file_ops;
 extern const struct sa_sink_ops sa_sink_kafka_ops;
+extern const struct sa_sink_ops sa_sink_http_ops;
 
 const struct sa_sink_ops *const sa_sink_types[] = {
     &sa_sink_elasticsearch_ops,
     &sa_sink_file_ops,
     &sa_sink_kafka_ops,
+    &sa_sink_http_ops,
     NULL,
 };
 

@@ -2,7 +2,8 @@
 """A small HTTP(S) server for the tests of the shared HTTP client
 (tests/unit/test_http.c) and of the `type: http` sink.
 
-Run: http_receiver.py [--cert PEM --key PEM] [--hmac-secret-file F]
+Run: http_receiver.py [--cert PEM --key PEM [--client-ca PEM]]
+                      [--hmac-secret-file F]
                       [--hmac-header NAME]
 It listens on a free loopback port and prints "PORT <n>" on stdout.
 HTTP/1.1 with keep-alive; one thread per connection.
@@ -17,6 +18,8 @@ Routes (any method):
                     "body": "..."}, ...], "default": {...} | null}: the next
                     ingest requests get these answers in turn, then
                     `default` (or 200)
+  GET /_stats       {"connections": n}: connections accepted, TLS
+                    handshakes that failed included
   GET /_log         JSON list of every ingest request: key, status,
                     seqs (origin, seq, version, op), key_ok, hmac_ok
   anything else     an ingest request: the body (NDJSON, a JSON array or
@@ -40,6 +43,7 @@ from urllib.parse import parse_qs, urlsplit
 
 LOCK = threading.Lock()
 LOG = []
+STATS = {"connections": 0}
 PLAN = []
 DEFAULT = [None]
 ARGS = None
@@ -112,9 +116,15 @@ class Handler(BaseHTTPRequestHandler):
                 PLAN[:] = req.get("plan", [])
                 DEFAULT[0] = req.get("default")
             return self.answer(200, "{}")
+        if path == "/_stats":
+            with LOCK:
+                data = json.dumps(STATS)
+            return self.answer(200, data, [("Content-Type", "application/json")])
         if path == "/_log":
             with LOCK:
-                data = json.dumps(LOG)
+                # Avro timestamps decode to datetimes: shown as
+                # "datetime:<ISO 8601>", so a test sees the logical type.
+                data = json.dumps(LOG, default=lambda o: "datetime:" + o.isoformat())
             return self.answer(200, data, [("Content-Type", "application/json")])
         return self.ingest(raw, body)
 
@@ -155,11 +165,23 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = handle_any
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def get_request(self):
+        # Counted before the TLS handshake, which a client that does not
+        # trust us aborts: how often it tries is what a test watches.
+        with LOCK:
+            STATS["connections"] += 1
+        return super().get_request()
+
+
 def main():
     global ARGS
     ap = argparse.ArgumentParser()
     ap.add_argument("--cert")
     ap.add_argument("--key")
+    ap.add_argument("--client-ca", help="require a client certificate it signed")
     ap.add_argument("--hmac-secret-file")
     ap.add_argument("--hmac-header", default="X-Signature")
     ap.add_argument("--port", type=int, default=0)
@@ -167,11 +189,13 @@ def main():
     if ARGS.hmac_secret_file:
         with open(ARGS.hmac_secret_file, "rb") as f:
             SECRET[0] = f.read().strip()
-    server = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", ARGS.port), Handler)
     if ARGS.cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(ARGS.cert, ARGS.key)
+        if ARGS.client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(ARGS.client_ca)
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
     print("PORT %d" % server.server_address[1], flush=True)
     server.serve_forever()

@@ -6,8 +6,9 @@
  * (one connection for several requests, seen by the client's stats and
  * by the server's view of the client port), gzip request bodies,
  * timeouts, Retry-After, basic and bearer auth, a proxy, the synchronous
- * call, TLS with the right CA, a wrong CA and a wrong host name, and
- * secrets kept out of messages. Plus the Retry-After and URL helpers.
+ * call, TLS with the right CA, a wrong CA and a wrong host name, a
+ * client certificate (mutual TLS), and secrets kept out of messages. Plus the
+ * Retry-After and URL helpers.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,7 +34,7 @@ struct server {
 };
 
 static char tmp_dir[256];
-static struct server plain, tls;
+static struct server plain, tls, mtls;
 
 static void start_server(struct server *s, const char *const *extra)
 {
@@ -104,12 +105,19 @@ static void make_certs(void)
        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
        "-days 2 -extfile ext.cnf -out server.pem 2>/dev/null",
        d);
+    sh("cd %s && openssl req -newkey rsa:2048 -nodes -subj /CN=edge-agent "
+       "-keyout client.key -out client.csr 2>/dev/null && "
+       "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+       "-days 2 -out client.pem 2>/dev/null",
+       d);
 }
 
 static int group_setup(void **state)
 {
-    char cert[300], key[300];
+    char cert[300], key[300], client_ca[300];
     const char *const tls_args[] = {"--cert", cert, "--key", key, NULL};
+    const char *const mtls_args[] = {"--cert",      cert,      "--key", key,
+                                     "--client-ca", client_ca, NULL};
 
     (void)state;
     snprintf(tmp_dir, sizeof tmp_dir, "/tmp/sa-test-http-XXXXXX");
@@ -119,7 +127,9 @@ static int group_setup(void **state)
     snprintf(cert, sizeof cert, "%s/server.pem", tmp_dir);
     snprintf(key, sizeof key, "%s/server.key", tmp_dir);
     start_server(&plain, NULL);
+    snprintf(client_ca, sizeof client_ca, "%s/ca.pem", tmp_dir);
     start_server(&tls, tls_args);
+    start_server(&mtls, mtls_args);
     return 0;
 }
 
@@ -128,6 +138,7 @@ static int group_teardown(void **state)
     (void)state;
     stop_server(&plain);
     stop_server(&tls);
+    stop_server(&mtls);
     if (!getenv("SA_KEEP_TMP"))
         sh("rm -rf %s", tmp_dir);
     return 0;
@@ -591,6 +602,38 @@ static void test_tls(void **state)
     assert_int_equal(r.status[3], 200);
 }
 
+/* A server that wants a client certificate: with cert and key the
+ * request goes through, without them it fails naming the URL. */
+static void test_mutual_tls(void **state)
+{
+    struct sa_http_conf conf;
+    char url[128], ca[300], cert[300], key[300];
+    struct sa_http_client *c;
+    struct result r = {0};
+    struct sa_err err = {0};
+
+    (void)state;
+    conf_defaults(&conf, url, sizeof url, mtls.port, "https://localhost");
+    snprintf(ca, sizeof ca, "%s/ca.pem", tmp_dir);
+    snprintf(cert, sizeof cert, "%s/client.pem", tmp_dir);
+    snprintf(key, sizeof key, "%s/client.key", tmp_dir);
+    conf.ca_file = ca;
+    conf.cert = cert;
+    conf.key = key;
+    assert_int_equal(sa_http_conf_check(&conf, NULL, &err), SA_OK);
+    assert_int_equal(sa_http_client_new(&conf, "t", &c, &err), SA_OK);
+    one(c, "POST", "/echo", "x", NULL, &r, 0);
+    assert_int_equal(r.status[0], 200);
+    sa_http_client_free(c);
+
+    conf.cert = conf.key = NULL;
+    assert_int_equal(sa_http_client_new(&conf, "t", &c, &err), SA_OK);
+    one(c, "POST", "/echo", "x", NULL, &r, 1);
+    assert_int_equal(r.status[1], 0);
+    assert_non_null(strstr(r.error[1], "POST https://localhost:"));
+    sa_http_client_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -607,6 +650,7 @@ int main(void)
         cmocka_unit_test(test_sync_call),
         cmocka_unit_test(test_response_cap),
         cmocka_unit_test(test_tls),
+        cmocka_unit_test(test_mutual_tls),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
