@@ -12,6 +12,7 @@
 #include "agent/record.h"
 #include "agent/source/csv.h"
 #include "agent/source/source_csv.h"
+#include "store/hlc.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -42,6 +43,7 @@ struct replay_source {
     const struct sa_schema *schema;
     struct sa_csv_opts opts;
     int extra_ignore;
+    const char *op_column; /* the source's, NULL: none */
     char **names;
     size_t n_names;
     struct replay_source *next;
@@ -56,6 +58,7 @@ struct replay {
     size_t n_header;
     struct replay_source *sources;
     struct sa_record rec;
+    enum sa_op op; /* of rec: from the source's op_column, else an upsert */
     const struct sa_schema *rec_schema;
     struct sa_buf key, body, ref;
     /* the chunk being gathered */
@@ -67,6 +70,10 @@ struct replay {
     size_t chunk_bytes;
     int64_t first_id, last_id;
     size_t chunk_resolved, chunk_failed;
+    /* versions of records without x-version, from meta.hlc on */
+    struct sa_hlc hlc;
+    int hlc_started;
+    int64_t chunk_hlc;
     /* totals */
     size_t resolved, failed, skipped;
 };
@@ -218,6 +225,7 @@ replay_source(struct replay *rp, const struct sa_deadletter_row *r, struct sa_er
         rs->opts.quote = csv->quote && *csv->quote ? csv->quote[0] : '"';
         rs->opts.max_field = (size_t)csv->max_field;
         rs->extra_ignore = csv->extra_columns == 1;
+        rs->op_column = csv->op_column;
     }
     /* Without a source of that name (an `import` into a stream that has
      * none), the stream's schema with the defaults, as import did. */
@@ -348,8 +356,25 @@ static int row_to_record(struct replay *rp, struct replay_source *rs, const char
         goto out;
     }
     sa_record_reset(&rp->rec);
+    rp->op = SA_OP_UPSERT;
     for (size_t i = 0; i < row.n_fields; i++) {
-        int field = sa_record_field_index(rs->schema, rs->names[i]);
+        int field;
+        if (rs->op_column && strcmp(rs->names[i], rs->op_column) == 0) {
+            /* As the source reads it: a delete stays a delete. */
+            int op = sa_csv_parse_op(row.fields[i].p, row.fields[i].len);
+            if (op < 0) {
+                rc = sa_err_set(err, SA_ERECORD,
+                                "column %zu (op_column '%s'): '%.*s' is neither a "
+                                "delete nor an upsert",
+                                i + 1, rs->op_column,
+                                (int)(row.fields[i].len > 64 ? 64 : row.fields[i].len),
+                                row.fields[i].p);
+                goto out;
+            }
+            rp->op = (enum sa_op)op;
+            continue;
+        }
+        field = sa_record_field_index(rs->schema, rs->names[i]);
         if (field < 0) {
             if (rs->extra_ignore)
                 continue;
@@ -379,7 +404,7 @@ static int add_record(struct replay *rp, const char *stream, struct sa_err *err)
 {
     struct sa_segment_builder *b = NULL;
     size_t body_len;
-    int64_t event_ms;
+    int64_t event_ms, version;
     int rc;
 
     rc = sa_record_encoded_size(&rp->rec, &body_len, err);
@@ -388,6 +413,16 @@ static int add_record(struct replay *rp, const char *stream, struct sa_err *err)
     event_ms = sa_record_event_ms(&rp->rec, SA_EVENT_NOW);
     if (event_ms == SA_EVENT_NOW)
         event_ms = sa_now_ms();
+    if (sa_record_version(&rp->rec, &version) == SA_ENOTFOUND) {
+        if (!rp->hlc_started) {
+            int64_t last = 0;
+            if ((rc = sa_spool_hlc_get(rp->spool, &last, err)))
+                return rc;
+            sa_hlc_init(&rp->hlc, last);
+            rp->hlc_started = 1;
+        }
+        version = rp->chunk_hlc = sa_hlc_next(&rp->hlc, sa_now_ms());
+    }
     sa_buf_reset(&rp->key);
     if (sa_record_key(&rp->rec, &rp->key) != SA_OK)
         return sa_err_set(err, SA_ERECORD,
@@ -416,8 +451,10 @@ static int add_record(struct replay *rp, const char *stream, struct sa_err *err)
             return sa_err_set(err, rc, "out of memory");
         rp->n_segs++;
     }
-    rc = sa_segment_add(b, event_ms, (const char *)rp->key.data, rp->key.len,
-                        SA_OP_UPSERT, rp->body.data, body_len);
+    if (rp->op == SA_OP_DELETE && rp->key.len == 0)
+        return sa_err_set(err, SA_ERECORD, "a delete (op_column) without a key");
+    rc = sa_segment_add_versioned(b, event_ms, version, (const char *)rp->key.data,
+                                  rp->key.len, rp->op, rp->body.data, body_len);
     if (rc)
         return sa_err_set(err, rc, "cannot add a record of %zu bytes", body_len);
     rp->chunk_bytes += body_len + rp->key.len;
@@ -507,6 +544,7 @@ static int chunk_commit(struct replay *rp, struct sa_err *err)
     c.n_settles = rp->n_settles;
     c.audit_kind = "deadletter_replay";
     c.audit_detail = detail_text;
+    c.hlc = rp->chunk_hlc;
     rc = sa_spool_commit(rp->spool, &c, NULL, err);
     if (!rc) {
         rp->resolved += rp->chunk_resolved;

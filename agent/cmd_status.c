@@ -20,7 +20,8 @@ static void usage(FILE *out)
             "usage: syncagent status -c FILE [--json]\n"
             "\n"
             "Show the spool: per stream the records and bytes spooled, per sink\n"
-            "its cursor and its lag in records and seconds, the dead-letter\n"
+            "its cursor, its lag in records and seconds and the records it\n"
+            "acknowledged as superseded by a newer version (coalesce), the dead-letter\n"
             "count. Reads the spool directly: works while the daemon is down.\n"
             "\n"
             "  -c, --config FILE   the agent's YAML config (required)\n"
@@ -32,6 +33,7 @@ struct sink_lag {
     const struct sa_sink_conf *conf;
     struct sa_cursor cursor;
     int64_t updated_ms, lag_records, oldest_ms;
+    int64_t superseded; /* acknowledged as superseded by a newer version */
 };
 
 static int collect_lags(const struct sa_config *cfg, struct sa_spool *spool,
@@ -44,10 +46,12 @@ static int collect_lags(const struct sa_config *cfg, struct sa_spool *spool,
         l->conf = &cfg->sinks[i];
         memset(&l->cursor, 0, sizeof l->cursor);
         l->updated_ms = 0;
+        l->superseded = 0;
         for (size_t j = 0; j < st->n_sinks; j++)
             if (strcmp(st->sinks[j].sink, l->conf->name) == 0) {
                 l->cursor = st->sinks[j].cursor;
                 l->updated_ms = st->sinks[j].updated_ms;
+                l->superseded = st->sinks[j].superseded;
             }
         rc = sa_spool_lag(spool, &l->cursor,
                           (const char *const *)l->conf->streams.v,
@@ -81,15 +85,15 @@ static void print_table(const struct sa_config *cfg, const struct sa_spool_statu
                (long long)st->streams[i].bytes);
     if (st->n_streams == 0)
         printf("(the spool holds no records)\n");
-    printf("\n%-20s %-8s %-20s %12s %10s\n", "SINK", "TYPE", "CURSOR", "LAG_RECORDS",
-           "LAG_SECS");
+    printf("\n%-20s %-8s %-20s %12s %10s %12s\n", "SINK", "TYPE", "CURSOR",
+           "LAG_RECORDS", "LAG_SECS", "SUPERSEDED");
     for (size_t i = 0; i < cfg->n_sinks; i++) {
         char cursor[40];
         snprintf(cursor, sizeof cursor, "%lld:%u", (long long)lags[i].cursor.segment_id,
                  lags[i].cursor.record_index);
-        printf("%-20s %-8s %-20s %12lld %10.1f\n", lags[i].conf->name,
+        printf("%-20s %-8s %-20s %12lld %10.1f %12lld\n", lags[i].conf->name,
                lags[i].conf->type, cursor, (long long)lags[i].lag_records,
-               lag_seconds(lags[i].oldest_ms, now));
+               lag_seconds(lags[i].oldest_ms, now), (long long)lags[i].superseded);
     }
     if (st->blocked_since_ms)
         printf("ingest     BLOCKED for %.0f s: %s\n",
@@ -123,13 +127,14 @@ static int print_json(const struct sa_config *cfg, const struct sa_spool_status 
                                (json_int_t)st->streams[i].bytes));
     for (size_t i = 0; i < cfg->n_sinks; i++)
         json_array_append_new(
-            sinks, json_pack("{s:s, s:s, s:{s:I, s:I}, s:I, s:f}", "sink",
+            sinks, json_pack("{s:s, s:s, s:{s:I, s:I}, s:I, s:f, s:I}", "sink",
                              lags[i].conf->name, "type", lags[i].conf->type,
                              "cursor", "segment_id",
                              (json_int_t)lags[i].cursor.segment_id, "record_index",
                              (json_int_t)lags[i].cursor.record_index, "lag_records",
                              (json_int_t)lags[i].lag_records, "lag_seconds",
-                             lag_seconds(lags[i].oldest_ms, now)));
+                             lag_seconds(lags[i].oldest_ms, now), "superseded",
+                             (json_int_t)lags[i].superseded));
     json_object_set_new(root, "streams", streams);
     json_object_set_new(root, "sinks", sinks);
     json_object_set_new(root, "deadletters", json_integer(st->deadletters));

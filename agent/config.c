@@ -246,6 +246,22 @@ static const struct sa_conf_entry sink_common_conf[] = {
              "100 until one is acknowledged",
      .min = 1,
      .max = 10000000},
+    {.type = SA_CONF_BOOL,
+     .key = "coalesce",
+     .def = "false",
+     .offset = offsetof(struct sa_sink_conf, coalesce),
+     .desc = "send only the newest pending version of each key (by x-version or "
+             "the ingest clock) among the next coalesce_window records; older "
+             "ones are acknowledged as superseded, counted in `status`. Records "
+             "without a key are always sent"},
+    {.type = SA_CONF_INT,
+     .key = "coalesce_window",
+     .def = "100000",
+     .offset = offsetof(struct sa_sink_conf, coalesce_window),
+     .desc = "records read ahead to find each key's newest version when "
+             "coalesce is on (memory: about their keys)",
+     .min = 1,
+     .max = 10000000},
     {0},
 };
 

@@ -52,6 +52,7 @@
 #include "agent/base/log.h"
 #include "agent/record.h"
 #include "agent/source/source.h"
+#include "store/hlc.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -111,6 +112,7 @@ struct batch_buf {
     size_t queued_bytes; /* records' and dead letters' bytes, when handed over */
     int has_pending; /* records, positions or dead letters */
     int64_t first_pending_mono;
+    int64_t hlc; /* the newest clock value given to its records, 0: none */
 };
 
 struct lane {
@@ -133,6 +135,7 @@ struct sa_pipeline {
     size_t n_lanes;
     struct sa_batch batch;
     struct sa_buf key; /* sa_batch_add_record's key text */
+    struct sa_hlc hlc; /* versions of records without x-version */
     struct batch_buf bufs[PIPELINE_DEPTH];
     struct batch_buf *fill; /* sources add here */
     uint64_t next_generation;
@@ -203,23 +206,33 @@ int sa_batch_add_record(struct sa_batch *batch, struct sa_source *src,
     struct sa_buf *key = &p->key;
     size_t body_len;
     uint8_t *body;
+    int64_t version;
     int rc;
 
     /* Sizing applies the defaults: the event time and key may be one. */
     if ((rc = sa_record_encoded_size(rec, &body_len, err)))
         return rc;
     event_ms = sa_record_event_ms(rec, event_ms);
-    if (event_ms == SA_EVENT_NOW)
+    if (sa_record_version(rec, &version) == SA_ENOTFOUND) {
+        /* No x-version: the hybrid logical clock, which needs the wall
+         * clock; the event time reuses that read when it needs one too. */
+        int64_t now = sa_now_ms();
+        version = sa_hlc_next(&p->hlc, now);
+        p->fill->hlc = version;
+        if (event_ms == SA_EVENT_NOW)
+            event_ms = now;
+    } else if (event_ms == SA_EVENT_NOW) {
         event_ms = sa_now_ms(); /* only then: a clock read per record shows */
+    }
     sa_buf_reset(key);
     if ((rc = sa_record_key(rec, key)) == SA_ETOOBIG)
         return sa_err_set(err, SA_ERECORD,
                           "key field '%s': longer than the %u bytes a key may have",
                           rec->schema->fields[rec->schema->key_field].name, KEY_MAX);
     if (!rc)
-        rc = sa_segment_add_reserve(&lane_buf(p, src)->seg, event_ms,
-                                    (const char *)key->data, key->len, op, body_len,
-                                    &body);
+        rc = sa_segment_add_reserve_versioned(&lane_buf(p, src)->seg, event_ms, version,
+                                              (const char *)key->data, key->len, op,
+                                              body_len, &body);
     /* FRAME_MAX makes room for any record; should one not fit all the
      * same, it is the record's error (dead-lettered), not the source's. */
     if (rc == SA_ETOOBIG)
@@ -357,6 +370,7 @@ static void batch_clear(struct sa_pipeline *p, struct batch_buf *b)
     b->n_dls = 0;
     b->n_records = 0;
     b->has_pending = 0;
+    b->hlc = 0;
     b->refused = 0;
 }
 
@@ -407,6 +421,8 @@ static void build_commit(struct sa_pipeline *p, struct batch_buf *b, int with_re
         dls[i].raw_length = b->dls[i].raw_length;
     }
     c->segments = segs;
+    if (with_records)
+        c->hlc = b->hlc;
     c->offsets = offs;
     c->n_offsets = n_offs;
     c->deadletters = dls;
@@ -703,6 +719,14 @@ int sa_pipeline_open(struct sa_pipeline **out, const struct sa_config *cfg,
     for (int i = PIPELINE_DEPTH - 1; i > 0; i--)
         p->free_stack[p->n_free++] = &p->bufs[i];
     p->fill->generation = p->next_generation = 1;
+    {
+        int64_t last = 0;
+        /* Versions go on from the last committed, whatever the wall clock
+         * says now (store/hlc.h). */
+        if ((rc = sa_spool_hlc_get(spool, &last, err)))
+            goto out;
+        sa_hlc_init(&p->hlc, last);
+    }
     /* A note left by a run that was killed while blocked is stale. */
     if (sa_spool_note_blocked(spool, NULL, err) != SA_OK)
         sa_log_warn("cannot clear a stale note that ingest is paused", "error",

@@ -1235,6 +1235,24 @@ int64_t sa_record_event_ms(const struct sa_record *rec, int64_t fallback)
     return v->l;
 }
 
+int sa_record_version(const struct sa_record *rec, int64_t *version)
+{
+    int field = rec->schema->version_field;
+    const struct value *v;
+    const uint8_t *base;
+
+    if (field < 0)
+        return SA_ENOTFOUND;
+    v = value_of(rec, field, &base);
+    /* A null (or unset nullable) version orders before every real one. */
+    if (!v || (v->kind != AVRO_INT64 && v->kind != AVRO_INT32)) {
+        *version = 0;
+        return SA_OK;
+    }
+    *version = v->l;
+    return SA_OK;
+}
+
 int sa_record_key(const struct sa_record *rec, struct sa_buf *out)
 {
     int field = rec->schema->key_field;

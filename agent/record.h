@@ -99,6 +99,9 @@ void sa_record_encode_into(const struct sa_record *rec, uint8_t *dst);
 
 /* Event time (ms) from the schema's event-time field, or `fallback`. */
 int64_t sa_record_event_ms(const struct sa_record *rec, int64_t fallback);
+/* The x-version field's value (an int or long as is; null is 0) in
+ * *version; SA_ENOTFOUND when the schema has no x-version field. */
+int sa_record_version(const struct sa_record *rec, int64_t *version /* out */);
 /* The key field's value as text, appended to out (nothing when no key). */
 int sa_record_key(const struct sa_record *rec, struct sa_buf *out);
 

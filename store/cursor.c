@@ -44,6 +44,13 @@ int sa_spool_cursor_get(struct sa_spool *spool, const char *sink,
 int sa_spool_cursor_set(struct sa_spool *spool, const char *sink,
                         const struct sa_cursor *cursor, struct sa_err *err)
 {
+    return sa_spool_cursor_set_counted(spool, sink, cursor, 0, err);
+}
+
+int sa_spool_cursor_set_counted(struct sa_spool *spool, const char *sink,
+                                const struct sa_cursor *cursor, int64_t superseded,
+                                struct sa_err *err)
+{
     sqlite3_stmt *stmt = stmt_get(spool, STMT_CURSOR_PUT, err);
     int src, rc = SA_OK;
 
@@ -56,6 +63,8 @@ int sa_spool_cursor_set(struct sa_spool *spool, const char *sink,
         src = sqlite3_bind_int64(stmt, 3, cursor->record_index);
     if (src == SQLITE_OK)
         src = sqlite3_bind_int64(stmt, 4, sa_now_ms());
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(stmt, 5, superseded);
     if (src == SQLITE_OK)
         src = sqlite3_step(stmt);
     if (src != SQLITE_DONE)

@@ -3,8 +3,8 @@
  * Schemas: parsing an .avsc into avro-c's schema plus what the agent needs
  * beside it (store/schema.h): the Parsing Canonical Form and its
  * CRC-64-AVRO fingerprint, a per-field table resolved once (value type of
- * nullable unions, logical type, default), and the x-key / x-event-time
- * attributes, which avro-c does not expose. The JSON side is read with
+ * nullable unions, logical type, default), and the x-key / x-event-time /
+ * x-version attributes, which avro-c does not expose. The JSON side is read with
  * jansson; avro-c validates the schema and does the encoding.
  *
  * The canonical form follows the Avro specification ("Parsing Canonical
@@ -408,7 +408,7 @@ int sa_schema_parse(const char *subject, int version, const char *json,
         goto out;
     }
     s->version = version;
-    s->key_field = s->event_time_field = -1;
+    s->key_field = s->event_time_field = s->version_field = -1;
     s->subject = strdup(subject);
     s->definition = strdup(json);
     s->canonical = strdup((const char *)canonical.data);
@@ -455,6 +455,27 @@ int sa_schema_parse(const char *subject, int version, const char *json,
         }
     } else if (json_object_get(root, "x-key")) {
         rc = sa_err_set(err, SA_ESCHEMA, "x-key must be a field name (a string)");
+        goto out;
+    }
+    if ((attr = json_string_value(json_object_get(root, "x-version")))) {
+        s->version_field = find_field(s, attr);
+        if (s->version_field < 0) {
+            rc = sa_err_set(err, SA_ESCHEMA,
+                            "x-version names '%s', which is not a field", attr);
+            goto out;
+        }
+        /* Stores compare versions as integers (ES external versions,
+         * ClickHouse's _version): an int, a long or a timestamp, as is. */
+        if (s->fields[s->version_field].kind != AVRO_INT64 &&
+            s->fields[s->version_field].kind != AVRO_INT32) {
+            rc = sa_err_set(err, SA_ESCHEMA,
+                            "x-version field '%s' must be an int or a long (such as a "
+                            "timestamp-millis)",
+                            attr);
+            goto out;
+        }
+    } else if (json_object_get(root, "x-version")) {
+        rc = sa_err_set(err, SA_ESCHEMA, "x-version must be a field name (a string)");
         goto out;
     }
     if ((attr = json_string_value(json_object_get(root, "x-event-time")))) {
@@ -627,4 +648,29 @@ out:
     free(subject);
     free(definition);
     return rc;
+}
+
+int sa_schema_cache_get_resolved(struct sa_schema_cache *cache, struct sa_spool *spool,
+                                 int64_t schema_id, const struct sa_schema **out,
+                                 struct sa_err *err)
+{
+    const struct sa_schema *writer, *reader;
+    int64_t newest = 0;
+    int rc;
+
+    if ((rc = sa_schema_cache_get(cache, spool, schema_id, &writer, err)))
+        return rc;
+    *out = writer;
+    if ((rc = sa_spool_schema_newest(spool, writer->subject, &newest, err)))
+        return rc;
+    if (newest == writer->id)
+        reader = NULL;
+    else if ((rc = sa_schema_cache_get(cache, spool, newest, &reader, err)))
+        return rc;
+    /* The cache owns both; the writer is only reachable const from here. */
+    for (size_t i = 0; i < cache->n; i++)
+        if (cache->v[i] == writer)
+            cache->v[i]->reader =
+                reader && reader->version > writer->version ? reader : NULL;
+    return SA_OK;
 }

@@ -10,6 +10,10 @@
  *   "x-key": "<field>"          the field whose value keys the record
  *   "x-event-time": "<field>"   a timestamp-millis or -micros field giving
  *                               event time
+ *   "x-version": "<field>"      an int or long field (a timestamp such as
+ *                               updated_at) ordering a key's records for
+ *                               last-writer-wins; without it each record
+ *                               gets a hybrid logical clock at ingest
  * (without x-event-time the first timestamp-millis or -micros field is
  * used). A field's "aliases" are kept: the CSV source maps a header that
  * is not an Avro name (`eol-lts`) onto the field that lists it.
@@ -62,8 +66,13 @@ struct sa_schema {
     avro_value_iface_t *iface;      /* generic value class for this schema */
     int key_field;                  /* field index, -1 when none */
     int event_time_field;           /* field index, -1 when none */
+    int version_field;              /* x-version field index, -1 when none */
     struct sa_schema_field *fields; /* n_fields, in schema order */
     size_t n_fields;
+    /* The newest version of the subject when it is newer than this one,
+     * else NULL: JSON encodings resolve records to it (sync/encode.h).
+     * Set by sa_schema_cache_get_resolved, owned by the same cache. */
+    const struct sa_schema *reader;
 };
 
 /* Parse `json` (an .avsc). The top level must be a record. *out is owned by
@@ -105,5 +114,10 @@ void sa_schema_cache_free(struct sa_schema_cache *cache);
 int sa_schema_cache_get(struct sa_schema_cache *cache, struct sa_spool *spool,
                         int64_t schema_id, const struct sa_schema **out,
                         struct sa_err *err);
+/* The same, with (*out)->reader set to the newest version of its subject
+ * in the spool (looked up on every call: a reload may add one). */
+int sa_schema_cache_get_resolved(struct sa_schema_cache *cache, struct sa_spool *spool,
+                                 int64_t schema_id, const struct sa_schema **out,
+                                 struct sa_err *err);
 
 #endif

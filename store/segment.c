@@ -5,9 +5,9 @@
  *
  * The reader trusts nothing: every varint and every length is checked
  * against the bytes that are left, the seq delta must equal the record's
- * position, the op must be known, and the number of frames must equal the
- * segment's count with no trailing bytes. A damaged segment is SA_ECORRUPT
- * with the segment id and record index, never a read past the buffer.
+ * position, the op must be known (a version after it when flagged), and the number of
+ * frames must equal the segment's count with no trailing bytes. A damaged segment is
+ * SA_ECORRUPT with the segment id and record index, never a read past the buffer.
  */
 #include "store/segment.h"
 
@@ -72,11 +72,12 @@ static inline size_t varint_len(uint64_t v)
  * full builder (SA_ETOOBIG) is left exactly as it was and the caller can
  * close it and put the record into the next one. The header goes straight
  * into the reserved room: this runs for every record ingested. */
-int sa_segment_add_reserve(struct sa_segment_builder *b, int64_t event_ms,
-                           const char *key, size_t key_len, enum sa_op op,
-                           size_t body_len, uint8_t **body)
+int sa_segment_add_reserve_versioned(struct sa_segment_builder *b, int64_t event_ms,
+                                     int64_t version, const char *key, size_t key_len,
+                                     enum sa_op op, size_t body_len, uint8_t **body)
 {
     uint64_t event_zz = sa_zigzag_encode(event_ms);
+    uint64_t version_zz = sa_zigzag_encode(version);
     size_t inner, total;
     uint8_t *p;
     int rc;
@@ -90,7 +91,7 @@ int sa_segment_add_reserve(struct sa_segment_builder *b, int64_t event_ms,
     if (key_len > SIZE_MAX / 4 || body_len > SIZE_MAX / 4)
         return SA_ETOOBIG;
     inner = varint_len(b->count) + varint_len(event_zz) + varint_len(key_len) +
-            key_len + 1 + body_len;
+            key_len + 1 + varint_len(version_zz) + body_len;
     total = varint_len(inner) + inner;
     rc = sa_buf_reserve(&b->frames, total);
     if (rc)
@@ -104,7 +105,8 @@ int sa_segment_add_reserve(struct sa_segment_builder *b, int64_t event_ms,
     if (key_len)
         memcpy(p, key, key_len);
     p += key_len;
-    *p++ = (uint8_t)op;
+    *p++ = (uint8_t)((unsigned)op | SA_FRAME_VERSIONED);
+    p += sa_varint_encode(p, version_zz);
     *body = p;
     b->frames.len += total;
     /* The committer read this buffer on the other core last time. */
@@ -118,19 +120,35 @@ int sa_segment_add_reserve(struct sa_segment_builder *b, int64_t event_ms,
     return SA_OK;
 }
 
-int sa_segment_add(struct sa_segment_builder *b, int64_t event_ms,
-                   const char *key, size_t key_len, enum sa_op op,
-                   const void *body, size_t body_len)
+int sa_segment_add_versioned(struct sa_segment_builder *b, int64_t event_ms,
+                             int64_t version, const char *key, size_t key_len,
+                             enum sa_op op, const void *body, size_t body_len)
 {
     uint8_t *dst;
     int rc;
 
     if (body_len && !body)
         return SA_EINVAL;
-    rc = sa_segment_add_reserve(b, event_ms, key, key_len, op, body_len, &dst);
+    rc = sa_segment_add_reserve_versioned(b, event_ms, version, key, key_len, op,
+                                          body_len, &dst);
     if (rc == SA_OK && body_len)
         memcpy(dst, body, body_len);
     return rc;
+}
+
+int sa_segment_add_reserve(struct sa_segment_builder *b, int64_t event_ms,
+                           const char *key, size_t key_len, enum sa_op op,
+                           size_t body_len, uint8_t **body)
+{
+    return sa_segment_add_reserve_versioned(b, event_ms, event_ms, key, key_len, op,
+                                            body_len, body);
+}
+
+int sa_segment_add(struct sa_segment_builder *b, int64_t event_ms, const char *key,
+                   size_t key_len, enum sa_op op, const void *body, size_t body_len)
+{
+    return sa_segment_add_versioned(b, event_ms, event_ms, key, key_len, op, body,
+                                    body_len);
 }
 
 void sa_segment_iter_init(struct sa_segment_iter *it,
@@ -156,7 +174,8 @@ int sa_segment_iter_next(struct sa_segment_iter *it, struct sa_record_view *out,
 
     for (;;) {
         const uint8_t *q, *frame_end;
-        uint64_t frame_len, seq_delta, event_zz, key_len;
+        uint64_t frame_len, seq_delta, event_zz, key_len, version_zz;
+        unsigned op;
         size_t n;
 
         if (it->index >= view->count) {
@@ -201,13 +220,22 @@ int sa_segment_iter_next(struct sa_segment_iter *it, struct sa_record_view *out,
         q += key_len;
         if (q == frame_end)
             return corrupt(it, err, "frame ends before its op byte");
-        if (*q != SA_OP_UPSERT && *q != SA_OP_DELETE)
+        op = *q & ~SA_FRAME_VERSIONED;
+        if (op != SA_OP_UPSERT && op != SA_OP_DELETE)
             return corrupt(it, err, "unknown op");
-        out->op = (enum sa_op)*q++;
+        out->op = (enum sa_op)op;
+        out->event_ms = sa_zigzag_decode(event_zz);
+        if (*q++ & SA_FRAME_VERSIONED) {
+            n = sa_varint_decode(q, frame_end, &version_zz);
+            if (n == 0)
+                return corrupt(it, err, "truncated version");
+            q += n;
+            out->version = sa_zigzag_decode(version_zz);
+        } else {
+            out->version = out->event_ms; /* written before spool format 4 */
+        }
         out->body = q;
         out->body_len = (size_t)(frame_end - q);
-        out->event_ms = sa_zigzag_decode(event_zz);
-        out->version = out->event_ms;
         out->index = it->index;
         out->seq = view->first_seq + it->index;
         it->p = frame_end;

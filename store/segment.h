@@ -10,8 +10,17 @@
  *   varint  seq_delta          seq - segment.first_seq (== record index)
  *   zigzag  event_ms           event time, ms since the epoch
  *   varint  key_len, key bytes the stream's key field as text (may be 0)
- *   byte    op                 SA_OP_UPSERT or SA_OP_DELETE
+ *   byte    op                 SA_OP_UPSERT or SA_OP_DELETE, ORed with
+ *                              SA_FRAME_VERSIONED when a version follows
+ *   zigzag  version            only with SA_FRAME_VERSIONED: the record's
+ *                              version for last-writer-wins
  *   ...     Avro binary body   rest of the frame
+ *
+ * Frames written before spool format 4 have no version (the bit is
+ * clear); their version reads as their event time, the best order they
+ * have. The builder always writes the bit now. The flag is per frame, not
+ * per segment, so an old segment needs no rewrite and a reader needs no
+ * segment-level flag.
  *
  * The builder appends frames in memory; the reader walks them and checks
  * every length, so a damaged segment yields SA_ECORRUPT, never a crash.
@@ -25,6 +34,8 @@
 #include <stdint.h>
 
 enum sa_op { SA_OP_UPSERT = 0, SA_OP_DELETE = 1 };
+/* The op byte's bit that says a version follows it (spool format 4). */
+#define SA_FRAME_VERSIONED 0x80u
 enum sa_codec { SA_CODEC_NONE = 0, SA_CODEC_DEFLATE = 1 };
 
 /* A segment being filled by the writer thread. Caller-owned (init/fini). */
@@ -42,14 +53,23 @@ int sa_segment_builder_init(struct sa_segment_builder *b, const char *stream,
 void sa_segment_builder_fini(struct sa_segment_builder *b);
 /* Empty it for reuse with the same stream and schema. */
 void sa_segment_builder_reset(struct sa_segment_builder *b);
-/* Append one record; body is the Avro binary encoding. Copies everything.
- * SA_ETOOBIG when the frame does not fit: the builder is left as it was. */
-int sa_segment_add(struct sa_segment_builder *b, int64_t event_ms,
-                   const char *key, size_t key_len, enum sa_op op,
-                   const void *body, size_t body_len);
+/* Append one record with its version (the x-version field's value or a
+ * hybrid logical clock, store/hlc.h); body is the Avro binary encoding.
+ * Copies everything. SA_ETOOBIG when the frame does not fit: the builder
+ * is left as it was. */
+int sa_segment_add_versioned(struct sa_segment_builder *b, int64_t event_ms,
+                             int64_t version, const char *key, size_t key_len,
+                             enum sa_op op, const void *body, size_t body_len);
 /* The same for a body the caller writes in place, saving a copy: *body
  * points at body_len bytes of the new frame, to fill before anything else
  * touches b. */
+int sa_segment_add_reserve_versioned(struct sa_segment_builder *b, int64_t event_ms,
+                                     int64_t version, const char *key, size_t key_len,
+                                     enum sa_op op, size_t body_len, uint8_t **body);
+/* Both with the event time as the version: for tests and tools that
+ * build segments by hand, where any order will do. */
+int sa_segment_add(struct sa_segment_builder *b, int64_t event_ms, const char *key,
+                   size_t key_len, enum sa_op op, const void *body, size_t body_len);
 int sa_segment_add_reserve(struct sa_segment_builder *b, int64_t event_ms,
                            const char *key, size_t key_len, enum sa_op op,
                            size_t body_len, uint8_t **body);
@@ -59,8 +79,10 @@ struct sa_record_view {
     uint64_t seq;
     uint32_t index; /* position inside the segment */
     int64_t event_ms;
-    /* Its version for last-writer-wins in the stores (DESIGN.md §6).
-     * Until versions are stored in the frame (issue 12), the event time. */
+    /* Its version for last-writer-wins in the stores (DESIGN.md §6): the
+     * schema's x-version field's value, else the hybrid logical clock
+     * value taken at ingest (store/hlc.h); the event time for frames
+     * written before spool format 4. */
     int64_t version;
     const char *key;
     size_t key_len;

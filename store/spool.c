@@ -4,8 +4,9 @@
  * SQLite file (DESIGN.md §3). Every handle is one connection used by one
  * thread; processes and threads share the file through SQLite's WAL.
  *
- * On disk (format 3, sql.h SA_SQL_CREATE_V3; migrate.c upgrades older):
- *   meta            origin_id (UUID v4, made once), next_seq, format
+ * On disk (format 4, sql.h SA_SQL_CREATE_V4; migrate.c upgrades older):
+ *   meta            origin_id (UUID v4, made once), next_seq, format, hlc
+ *                   (the newest hybrid logical clock value handed out)
  *   segments        one row per batch of records of one stream and schema;
  *                   data is frames (segment.h), deflated when codec = 1;
  *                   ids AUTOINCREMENT, never reused (cursors refer to them)
@@ -19,6 +20,10 @@
  *   - Seqs are gap-free: sa_spool_commit() reads meta.next_seq after
  *     BEGIN IMMEDIATE, so one writer at a time (any process) assigns the
  *     next range, and writes it back in the same transaction.
+ *   - Versions never repeat: a commit stores the newest hybrid logical
+ *     clock value of its records (sa_commit.hlc) in meta.hlc in the same
+ *     transaction, and the next writer's clock starts after it
+ *     (sa_spool_hlc_get), whatever the wall clock did meanwhile.
  *   - I1: segments, source offsets and dead letters of one commit are one
  *     transaction; success is reported only when COMMIT returned
  *     SQLITE_DONE. Any failure rolls back.
@@ -600,6 +605,28 @@ out:
     return rc;
 }
 
+int sa_spool_schema_newest(struct sa_spool *spool, const char *subject,
+                           int64_t *schema_id, struct sa_err *err)
+{
+    sqlite3_stmt *stmt = stmt_get(spool, STMT_SCHEMA_NEWEST, err);
+    int src, rc = SA_OK;
+
+    if (!stmt)
+        return stmt_err(err);
+    src = sqlite3_bind_text(stmt, 1, subject, -1, SQLITE_STATIC);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(stmt);
+    if (src == SQLITE_ROW)
+        *schema_id = sqlite3_column_int64(stmt, 0);
+    else if (src == SQLITE_DONE)
+        rc = sa_err_set(err, SA_ENOTFOUND, "spool %s: no schema of subject %s",
+                        spool->path, subject);
+    else
+        rc = fail(spool, src, "cannot look up the newest schema", err);
+    stmt_done(stmt);
+    return rc;
+}
+
 /* --- ingest ------------------------------------------------------------- */
 
 /* Compress the commit's segments (before taking the write lock) and
@@ -936,6 +963,22 @@ int sa_spool_commit(struct sa_spool *spool, const struct sa_commit *commit,
         res.first_seq = (uint64_t)next_seq;
         res.n_records = seq - (uint64_t)next_seq;
     }
+    if (commit->hlc > 0) {
+        if (!put && !(put = stmt_get(spool, STMT_META_PUT, err))) {
+            rc = stmt_err(err);
+            goto out;
+        }
+        sqlite3_reset(put);
+        src = sqlite3_bind_text(put, 1, "hlc", -1, SQLITE_STATIC);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_int64(put, 2, commit->hlc);
+        if (src == SQLITE_OK)
+            src = sqlite3_step(put);
+        if (src != SQLITE_DONE) {
+            rc = fail(spool, src, "cannot store the clock (meta.hlc)", err);
+            goto out;
+        }
+    }
     rc = put_offsets(spool, commit, now, err);
     if (rc)
         goto out;
@@ -964,6 +1007,21 @@ out:
     if (rc)
         rollback(spool);
     return rc;
+}
+
+int sa_spool_hlc_get(struct sa_spool *spool, int64_t *last, struct sa_err *err)
+{
+    struct sa_err ignored = {0};
+    int rc = meta_get_int(spool, "hlc", last, &ignored);
+
+    /* A spool nothing with a clock value was committed to has no row. */
+    if (rc == SA_ECORRUPT) {
+        *last = 0;
+        return SA_OK;
+    }
+    if (rc)
+        return sa_err_set(err, rc, "%s", ignored.msg);
+    return SA_OK;
 }
 
 int sa_spool_offset_get(struct sa_spool *spool, const char *source,

@@ -21,8 +21,9 @@
 /* Format version stored in PRAGMA user_version; migrate.c knows every
  * older one. A file with a newer version is refused with SA_EFORMAT.
  * 2: segments.codec, AUTOINCREMENT segment ids, the audit table.
- * 3: dead letters' state (open, resolved) and raw rows kept by reference. */
-#define SA_SPOOL_FORMAT 3
+ * 3: dead letters' state (open, resolved) and raw rows kept by reference.
+ * 4: frames may carry a version (segment.h), meta.hlc. */
+#define SA_SPOOL_FORMAT 4
 
 enum sa_when_full { SA_FULL_BLOCK, SA_FULL_DROP_OLDEST, SA_FULL_REJECT };
 enum sa_spool_sync { SA_SYNC_NORMAL, SA_SYNC_FULL };
@@ -77,6 +78,11 @@ int sa_spool_schema_get(struct sa_spool *spool, int64_t schema_id,
                         char **subject /* out */, int *version /* out */,
                         char **definition /* out */, struct sa_err *err);
 
+/* The id of the newest version of subject (the reader schema of JSON
+ * sinks); SA_ENOTFOUND when the spool has none. */
+int sa_spool_schema_newest(struct sa_spool *spool, const char *subject,
+                           int64_t *schema_id /* out */, struct sa_err *err);
+
 /* --- ingest: one transaction per commit (invariant I1) ------------------- */
 
 struct sa_offset_update {
@@ -125,6 +131,9 @@ struct sa_commit {
     const struct sa_deadletter_settle *settles;
     size_t n_settles;
     const char *audit_kind, *audit_detail;
+    /* The newest hybrid logical clock value given to these records (0:
+     * none), stored as meta.hlc in the same transaction (store/hlc.h). */
+    int64_t hlc;
 };
 
 struct sa_commit_result {
@@ -146,6 +155,11 @@ struct sa_commit_result {
 int sa_spool_commit(struct sa_spool *spool, const struct sa_commit *commit,
                     struct sa_commit_result *result /* out, may be NULL */,
                     struct sa_err *err);
+
+/* The newest hybrid logical clock value committed (meta.hlc), 0 when none
+ * was: where a writer's clock starts (sa_hlc_init). */
+int sa_spool_hlc_get(struct sa_spool *spool, int64_t *last /* out */,
+                     struct sa_err *err);
 
 /* Read a source offset; SA_ENOTFOUND when none is stored. */
 int sa_spool_offset_get(struct sa_spool *spool, const char *source,
@@ -180,6 +194,12 @@ int sa_spool_cursor_get(struct sa_spool *spool, const char *sink,
                         struct sa_cursor *out, struct sa_err *err);
 int sa_spool_cursor_set(struct sa_spool *spool, const char *sink,
                         const struct sa_cursor *cursor, struct sa_err *err);
+/* The same, adding `superseded` to the sink's count of records it
+ * acknowledged as superseded by a newer version (coalesce), in the same
+ * statement, so that the count moves with the cursor. */
+int sa_spool_cursor_set_counted(struct sa_spool *spool, const char *sink,
+                                const struct sa_cursor *cursor, int64_t superseded,
+                                struct sa_err *err);
 /* Delete cursor rows of sinks not in names[] and audit each removal. */
 int sa_spool_cursors_prune(struct sa_spool *spool, const char *const *names,
                            size_t n, struct sa_err *err);
@@ -296,6 +316,7 @@ struct sa_sink_stat {
     char sink[128];
     struct sa_cursor cursor;
     int64_t updated_ms;
+    int64_t superseded; /* acknowledged as superseded (coalesce), in total */
 };
 
 struct sa_spool_status {

@@ -78,7 +78,7 @@
     " location TEXT, reason TEXT NOT NULL, raw BLOB,"                       \
     SA_SQL_DEADLETTER_COLUMNS_V3 ");"
 
-#define SA_SQL_CREATE_V3                                                    \
+#define SA_SQL_CREATE_V4                                                    \
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"                  \
     "CREATE TABLE schemas(id INTEGER PRIMARY KEY, subject TEXT NOT NULL,"   \
     " version INTEGER NOT NULL, fingerprint INTEGER NOT NULL,"              \
@@ -86,19 +86,20 @@
     SA_SQL_CREATE_SEGMENTS_V2                                               \
     "CREATE TABLE sink_cursors(sink TEXT PRIMARY KEY,"                      \
     " segment_id INTEGER NOT NULL, record_index INTEGER NOT NULL,"          \
-    " updated_ms INTEGER NOT NULL);"                                        \
+    " updated_ms INTEGER NOT NULL,"                                         \
+    " superseded INTEGER NOT NULL DEFAULT 0);"                              \
     "CREATE TABLE source_offsets(source TEXT NOT NULL,"                     \
     " file_key TEXT NOT NULL, \"offset\" INTEGER NOT NULL,"                 \
     " line INTEGER NOT NULL, done INTEGER NOT NULL,"                        \
     " updated_ms INTEGER NOT NULL, PRIMARY KEY(source, file_key));"         \
     SA_SQL_CREATE_DEADLETTERS_V3                                            \
     SA_SQL_CREATE_AUDIT_V2                                                  \
-    "PRAGMA user_version = 3;"
+    "PRAGMA user_version = 4;"
 
 /* Bound: ?1 origin_id, ?2 created_ms. */
 #define SA_SQL_INIT_META                                                    \
     "INSERT INTO meta(key, value) VALUES ('origin_id', ?1),"                \
-    " ('next_seq', 1), ('format', 3), ('created_ms', ?2)"
+    " ('next_seq', 1), ('format', 4), ('created_ms', ?2)"
 
 /* --- migration 1 -> 2 ---------------------------------------------------
  * Format 1 had segments without the codec column and with a plain
@@ -142,6 +143,19 @@
     "INSERT INTO meta(key, value) VALUES ('format', 3)"                     \
     " ON CONFLICT(key) DO UPDATE SET value = excluded.value;"              \
     "PRAGMA user_version = 3;"
+
+/* --- migration 3 -> 4 ---------------------------------------------------
+ * Frames may carry a version (segment.h: the op byte's SA_FRAME_VERSIONED
+ * bit, then the version). Frames of format 3 lack the bit and read as
+ * before, so no segment changes, and an older syncagent, which would call
+ * a versioned frame corrupt, no longer opens the file. Sink cursors count
+ * the records their sink acknowledged as superseded (coalesce). */
+#define SA_SQL_MIGRATE_3_4                                                  \
+    "ALTER TABLE sink_cursors ADD COLUMN"                                   \
+    " superseded INTEGER NOT NULL DEFAULT 0;"                               \
+    "INSERT INTO meta(key, value) VALUES ('format', 4)"                     \
+    " ON CONFLICT(key) DO UPDATE SET value = excluded.value;"              \
+    "PRAGMA user_version = 4;"
 
 /* Audit of a migration step: ?1 ts_ms, ?2 detail. */
 #define SA_SQL_AUDIT_MIGRATE                                                \
@@ -243,17 +257,20 @@
     XX(CURSOR_GET, "SELECT segment_id, record_index FROM sink_cursors"      \
        " WHERE sink = ?1")                                                  \
     XX(CURSOR_PUT, "INSERT INTO sink_cursors(sink, segment_id,"             \
-       " record_index, updated_ms) VALUES (?1, ?2, ?3, ?4)"                 \
+       " record_index, updated_ms, superseded) VALUES (?1, ?2, ?3, ?4, ?5)" \
        " ON CONFLICT(sink) DO UPDATE SET segment_id = excluded.segment_id," \
        " record_index = excluded.record_index,"                             \
-       " updated_ms = excluded.updated_ms")                                 \
-    XX(CURSOR_LIST, "SELECT sink, segment_id, record_index, updated_ms"     \
-       " FROM sink_cursors ORDER BY sink")                                  \
+       " updated_ms = excluded.updated_ms,"                                 \
+       " superseded = superseded + excluded.superseded")                    \
+    XX(CURSOR_LIST, "SELECT sink, segment_id, record_index, updated_ms,"    \
+       " superseded FROM sink_cursors ORDER BY sink")                       \
     XX(CURSOR_DELETE, "DELETE FROM sink_cursors WHERE sink = ?1")           \
     XX(SCHEMA_FIND, "SELECT id, fingerprint, definition FROM schemas"       \
        " WHERE subject = ?1 AND version = ?2")                              \
     XX(SCHEMA_INSERT, "INSERT INTO schemas(subject, version, fingerprint,"  \
        " definition) VALUES (?1, ?2, ?3, ?4)")                              \
+    XX(SCHEMA_NEWEST, "SELECT id FROM schemas WHERE subject = ?1"           \
+       " ORDER BY version DESC LIMIT 1")                                    \
     XX(SCHEMA_GET, "SELECT subject, version, definition FROM schemas"       \
        " WHERE id = ?1")                                                    \
     XX(STATUS_STREAMS, "SELECT stream, count(*), sum(count),"               \

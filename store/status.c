@@ -99,6 +99,7 @@ static int status_sinks(struct sa_spool *s, struct sa_spool_status *st,
         x->cursor.segment_id = sqlite3_column_int64(stmt, 1);
         x->cursor.record_index = (uint32_t)sqlite3_column_int64(stmt, 2);
         x->updated_ms = sqlite3_column_int64(stmt, 3);
+        x->superseded = sqlite3_column_int64(stmt, 4);
     }
     if (src != SQLITE_DONE)
         rc = fail(s, src, "cannot list sink cursors", err);

@@ -60,7 +60,7 @@
  *              spool error (enter_backoff)--> BACKOFF
  *   BACKOFF  --backoff_step: delay over and outstanding outcomes drained
  *              (or drain limit hit); rewind: send = acked, spans
- *              dropped, `dead` kept--> RUNNING
+ *              dropped, `dead` kept, the coalesce table emptied--> RUNNING
  *   RUNNING/BACKOFF --worker_main: stop requested and caught up, or grace
  *              over (finish)--> STOPPED
  *
@@ -108,6 +108,44 @@
  * that has a rejection; an index on (source, location) would make it a
  * lookup per insert but change the spool format.
  *
+ * COALESCING (`coalesce: true`)
+ *
+ * Draining a long backlog, most records of a busy key are old versions
+ * that the store would only overwrite (or refuse as older). With coalesce
+ * the worker reads ahead of `send` by up to coalesce_window records
+ * (coalesce_scan; `scan` is the first record not read ahead yet) and keeps,
+ * per (stream, key), the position and version of the newest record seen
+ * (best: highest version, the later one on a tie) and the last position
+ * the key was seen at (struct ckey, an open-addressing table). fill() then
+ * offers a record only when it is its key's best: the others (superseded)
+ * get a PASSED span without the sink, are counted in `superseded` and
+ * stored with the cursor (sa_spool_cursor_set_counted), so that `status`
+ * shows them.
+ *
+ *   Invariant P4: a record is passed as superseded only when it lies
+ *                 before `scan` (it was read ahead) and its key's best is
+ *                 another record read ahead, of an equal or newer
+ *                 version; that record is offered to the sink too (it
+ *                 is its key's best when fill reaches it, or was offered
+ *                 before). Records without a key, and records not read
+ *                 ahead yet (committed after the scan reached the end),
+ *                 are always offered.
+ *
+ * Memory is the table: one entry per key read ahead, at most
+ * coalesce_window records plus one segment ahead of `send`; entries whose
+ * last position `send` has passed are dropped whenever the table is half
+ * full (coalesce_rehash, which then sizes it at four times what is
+ * left): never the backlog (I5). Dropping such an entry early is safe: a
+ * record whose key has no entry is offered. A rewind (backoff) empties
+ * the table and reads ahead again from `acked`, so the records offered
+ * again are judged afresh; the superseded ones among them are counted
+ * again (the count is a figure, not an invariant). A segment that does
+ * not decode stops the reading ahead there; the sink meets it as usual.
+ *
+ * A sink may also report SA_SINK_SUPERSEDED (a store's version conflict):
+ * collect_acks passes such records like OK ones and counts them with the
+ * coalesced ones.
+ *
  * TRANSITIONS OF THE CURSOR
  *
  *   collect_acks  OK: record PASSED. REJECT: deadletter_range stores each
@@ -117,7 +155,8 @@
  *                 commit fails the records are RETRY (I4: never dropped
  *                 silently).
  *   fill          a run of `dead` records at `send`: a PASSED span, send
- *                 moves past it without the sink.
+ *                 moves past it without the sink. With coalesce, a run
+ *                 of superseded records likewise (P4).
  *   advance       acked moves over the PASSED prefix; spans fully passed
  *                 and positions of `dead` and `stored` before acked are
  *                 dropped.
@@ -168,6 +207,7 @@
 #define DEFAULT_MAX_IN_FLIGHT 10000
 #define DEFAULT_RETRY_INITIAL_MS 100
 #define DEFAULT_RETRY_MAX_MS 30000
+#define DEFAULT_COALESCE_WINDOW 100000
 
 enum rec_state { REC_OUTSTANDING = 0, REC_PASSED = 1, REC_RETRY = 2 };
 
@@ -185,6 +225,25 @@ struct span {
 struct posset {
     struct sa_cursor *v; /* ascending, no duplicates */
     size_t n, cap;
+};
+
+/* One key read ahead (COALESCING above). */
+struct ckey {
+    char *key; /* stream, NUL, key bytes; owned. NULL: a free slot */
+    size_t len;
+    uint64_t hash;
+    int64_t best_version;
+    struct sa_cursor best; /* the record to offer */
+    struct sa_cursor last; /* where the key was last seen */
+};
+
+struct coalescer {
+    struct ckey *slots; /* cap of them, a power of two; linear probing */
+    size_t cap, n;
+    struct sa_cursor scan; /* the first record not read ahead */
+    int64_t ahead;         /* records read ahead of send (about) */
+    int64_t window;        /* coalesce_window */
+    struct sa_buf key;     /* scratch: stream NUL key */
 };
 
 struct worker {
@@ -211,6 +270,9 @@ struct worker {
     struct posset dead;   /* dead-lettered in this run, at or after acked */
     struct posset stored; /* dead letters of earlier runs, at or after acked */
     int stored_loaded;    /* `stored` was read (at the first rejection) */
+
+    struct coalescer *coalesce; /* NULL: coalesce is off */
+    int64_t superseded_unsaved; /* counted since the last save_cursor */
 
     struct sa_ack_list acks;
     unsigned attempt;       /* consecutive failures, for the backoff */
@@ -532,7 +594,8 @@ static void save_cursor(struct worker *w, int force)
     if (!force && now - w->saved_mono_ms < SAVE_INTERVAL_MS &&
         w->passed_since_save < SAVE_EVERY_RECORDS)
         return;
-    if (sa_spool_cursor_set(w->spool, w->conf->name, &w->acked, &err)) {
+    if (sa_spool_cursor_set_counted(w->spool, w->conf->name, &w->acked,
+                                    w->superseded_unsaved, &err)) {
         /* The cursor stays in memory and is written next time; until then a
          * crash only means more duplicates. */
         sa_log_warn("sink cursor not saved", "sink", w->conf->name, "error",
@@ -543,6 +606,7 @@ static void save_cursor(struct worker *w, int force)
     w->saved = w->acked;
     w->saved_mono_ms = now;
     w->passed_since_save = 0;
+    w->superseded_unsaved = 0;
     pthread_mutex_lock(&w->lock);
     w->m.cursor = w->saved;
     pthread_mutex_unlock(&w->lock);
@@ -738,7 +802,7 @@ out:
 
 /* Records newly acked, dead-lettered and asked again by one poll's acks. */
 struct ack_tally {
-    uint64_t n_ok, n_rej, n_retry;
+    uint64_t n_ok, n_rej, n_retry, n_sup;
 };
 
 /* Apply one ack to the spans it overlaps, counting into *tally. Returns 1
@@ -747,7 +811,7 @@ static int apply_ack(struct worker *w, const struct sa_ack *ack,
                      struct ack_tally *tally, struct sa_err *why)
 {
     uint64_t lo = ack->first_index, hi = (uint64_t)ack->first_index + ack->count;
-    uint64_t n_ok = 0, n_retry = 0, n_rej = 0;
+    uint64_t n_ok = 0, n_retry = 0, n_rej = 0, n_sup = 0;
     int outcome = ack->outcome;
 
     if (outcome == SA_SINK_REJECT) {
@@ -786,10 +850,11 @@ static int apply_ack(struct worker *w, const struct sa_ack *ack,
             } else {
                 *st = REC_PASSED;
                 s->n_passed++;
-                if (outcome == SA_SINK_OK)
+                if (outcome == SA_SINK_OK || outcome == SA_SINK_SUPERSEDED)
                     n_ok++;
                 else
                     n_rej++;
+                n_sup += outcome == SA_SINK_SUPERSEDED;
             }
         }
     }
@@ -797,6 +862,8 @@ static int apply_ack(struct worker *w, const struct sa_ack *ack,
     tally->n_ok += n_ok;
     tally->n_rej += n_rej;
     tally->n_retry += n_retry;
+    tally->n_sup += n_sup;
+    w->superseded_unsaved += (int64_t)n_sup;
     if (n_retry) {
         if (outcome == ack->outcome)
             sa_err_set(why, SA_ESINK, "sink %s: retry requested: %s",
@@ -823,6 +890,7 @@ static void collect_acks(struct worker *w, int timeout_ms)
     if (tally.n_ok || tally.n_rej || tally.n_retry) {
         pthread_mutex_lock(&w->lock);
         w->m.acked += tally.n_ok;
+        w->m.superseded += tally.n_sup;
         w->m.rejected += tally.n_rej;
         w->m.retried += tally.n_retry;
         pthread_mutex_unlock(&w->lock);
@@ -839,6 +907,244 @@ static void collect_acks(struct worker *w, int timeout_ms)
     }
     if (retry)
         enter_backoff(w, &why);
+}
+
+/* --- coalescing ----------------------------------------------------------- */
+
+static uint64_t ckey_hash(const uint8_t *p, size_t len)
+{
+    /* FNV-1a: keys are short, and the table is the worker's own. */
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* The slot holding key, or the free slot where it would go. */
+static size_t ckey_slot(const struct coalescer *c, const uint8_t *key, size_t len,
+                        uint64_t hash)
+{
+    size_t mask = c->cap - 1, i = (size_t)hash & mask;
+    while (c->slots[i].key && !(c->slots[i].hash == hash && c->slots[i].len == len &&
+                                memcmp(c->slots[i].key, key, len) == 0))
+        i = (i + 1) & mask;
+    return i;
+}
+
+static void coalesce_clear(struct coalescer *c)
+{
+    for (size_t i = 0; i < c->cap; i++) {
+        free(c->slots[i].key);
+        c->slots[i].key = NULL;
+    }
+    c->n = 0;
+}
+
+/* Rebuild the table with room for four times what it keeps, dropping the
+ * keys last seen before `before` (send has passed every record of
+ * theirs): what it holds is the keys of the records read ahead, never
+ * the backlog's. */
+static int coalesce_rehash(struct coalescer *c, const struct sa_cursor *before)
+{
+    size_t keep = 0, cap = 64;
+    struct ckey *slots;
+
+    for (size_t i = 0; i < c->cap; i++)
+        keep += c->slots[i].key && cursor_cmp(&c->slots[i].last, before) >= 0;
+    while (cap < 4 * (keep + 1))
+        cap *= 2;
+    slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return SA_ENOMEM;
+    for (size_t i = 0; i < c->cap; i++) {
+        struct ckey *k = &c->slots[i];
+        size_t j;
+        if (!k->key)
+            continue;
+        if (cursor_cmp(&k->last, before) < 0) {
+            free(k->key);
+            continue;
+        }
+        for (j = (size_t)k->hash & (cap - 1); slots[j].key; j = (j + 1) & (cap - 1))
+            ;
+        slots[j] = *k;
+    }
+    free(c->slots);
+    c->slots = slots;
+    c->cap = cap;
+    c->n = keep;
+    return SA_OK;
+}
+
+/* Note one record read ahead at pos; `send` is the worker's. */
+static int coalesce_note(struct coalescer *c, const char *stream,
+                         const struct sa_record_view *rec, const struct sa_cursor *pos,
+                         const struct sa_cursor *send)
+{
+    struct ckey *k;
+    uint64_t hash;
+    size_t i;
+    int rc;
+
+    /* Under half full, so that probes stay short: make room, dropping the
+     * keys send has passed (their last record is behind it). */
+    if (2 * (c->n + 1) > c->cap && (rc = coalesce_rehash(c, send)))
+        return rc;
+    sa_buf_reset(&c->key);
+    if ((rc = sa_buf_append_str(&c->key, stream)) ||
+        (rc = sa_buf_append_byte(&c->key, 0)) ||
+        (rc = sa_buf_append(&c->key, rec->key, rec->key_len)))
+        return rc;
+    hash = ckey_hash(c->key.data, c->key.len);
+    i = ckey_slot(c, c->key.data, c->key.len, hash);
+    k = &c->slots[i];
+    if (k->key) {
+        /* Monotonic, also when a failed scan notes a record again. */
+        if (rec->version > k->best_version ||
+            (rec->version == k->best_version && cursor_cmp(pos, &k->best) > 0)) {
+            k->best_version = rec->version;
+            k->best = *pos;
+        }
+        if (cursor_cmp(pos, &k->last) > 0)
+            k->last = *pos;
+        return SA_OK;
+    }
+    k->key = malloc(c->key.len);
+    if (!k->key)
+        return SA_ENOMEM;
+    memcpy(k->key, c->key.data, c->key.len);
+    k->len = c->key.len;
+    k->hash = hash;
+    k->best_version = rec->version;
+    k->best = k->last = *pos;
+    c->n++;
+    return SA_OK;
+}
+
+/* Read ahead of send until coalesce_window records are (or the end of the
+ * spool is). The view it reads is gone by the time fill reads its own. */
+static int coalesce_scan(struct worker *w, struct sa_err *err)
+{
+    struct coalescer *c = w->coalesce;
+    int rc;
+
+    if (cursor_cmp(&c->scan, &w->send) < 0) {
+        /* First call, or a rewind: start over at send. */
+        coalesce_clear(c);
+        c->scan = w->send;
+        c->ahead = 0;
+    }
+    while (c->ahead < c->window) {
+        struct sa_segment_view view;
+        struct sa_segment_iter it;
+        struct sa_record_view rec;
+
+        rc = sa_spool_read_after(w->spool, &c->scan, w->streams, w->n_streams, &view,
+                                 err);
+        if (rc == SA_EOF)
+            return SA_OK;
+        if (rc)
+            return rc;
+        if (view.id != c->scan.segment_id)
+            view.start_index = 0;
+        else if (view.start_index < c->scan.record_index)
+            view.start_index = c->scan.record_index;
+        sa_segment_iter_init(&it, &view);
+        while ((rc = sa_segment_iter_next(&it, &rec, err)) == SA_OK) {
+            struct sa_cursor pos = {view.id, rec.index};
+            c->ahead++;
+            if (rec.key_len &&
+                (rc = coalesce_note(c, view.stream, &rec, &pos, &w->send)))
+                return sa_err_set(err, rc, "coalesce: out of memory");
+        }
+        if (rc == SA_ECORRUPT)
+            return SA_OK; /* read no further; the sink meets it as usual */
+        if (rc != SA_EOF)
+            return rc;
+        c->scan.segment_id = view.id + 1;
+        c->scan.record_index = 0;
+    }
+    return SA_OK;
+}
+
+/* 1 when the record at pos is superseded (P4). */
+static int coalesce_superseded(const struct coalescer *c, const char *stream,
+                               const struct sa_record_view *rec,
+                               const struct sa_cursor *pos, struct sa_buf *scratch)
+{
+    const struct ckey *k;
+    uint64_t hash;
+
+    if (!rec->key_len || cursor_cmp(pos, &c->scan) >= 0 || c->n == 0)
+        return 0;
+    sa_buf_reset(scratch);
+    if (sa_buf_append_str(scratch, stream) || sa_buf_append_byte(scratch, 0) ||
+        sa_buf_append(scratch, rec->key, rec->key_len))
+        return 0; /* when in doubt, send */
+    hash = ckey_hash(scratch->data, scratch->len);
+    k = &c->slots[ckey_slot(c, scratch->data, scratch->len, hash)];
+    return k->key && cursor_cmp(&k->best, pos) != 0;
+}
+
+/* How many records from `start` (before `end`) are superseded (*skip = 1)
+ * or not (*skip = 0), in one run. */
+static int coalesce_run(struct worker *w, const struct sa_segment_view *view,
+                        uint32_t start, uint32_t end, int *skip, uint32_t *run_end,
+                        struct sa_err *err)
+{
+    struct sa_segment_view part = *view;
+    struct sa_segment_iter it;
+    struct sa_record_view rec;
+    int rc, first = 1;
+
+    part.start_index = start;
+    *run_end = start;
+    *skip = 0;
+    sa_segment_iter_init(&it, &part);
+    while (*run_end < end && (rc = sa_segment_iter_next(&it, &rec, err)) == SA_OK) {
+        struct sa_cursor pos = {view->id, rec.index};
+        int sup = coalesce_superseded(w->coalesce, view->stream, &rec, &pos,
+                                      &w->coalesce->key);
+        if (first)
+            *skip = sup;
+        else if (sup != *skip)
+            break;
+        first = 0;
+        (*run_end)++;
+    }
+    if (*run_end == start)
+        return rc == SA_OK || rc == SA_EOF
+                   ? sa_err_set(err, SA_ECORRUPT,
+                                "segment %" PRId64 ": no record at %u", view->id, start)
+                   : rc;
+    return SA_OK;
+}
+
+static void coalesce_free(struct coalescer *c)
+{
+    if (!c)
+        return;
+    coalesce_clear(c);
+    free(c->slots);
+    sa_buf_fini(&c->key);
+    free(c);
+}
+
+static struct coalescer *coalesce_new(int64_t window)
+{
+    struct coalescer *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->cap = 1024;
+    c->slots = calloc(c->cap, sizeof *c->slots);
+    if (!c->slots) {
+        free(c);
+        return NULL;
+    }
+    c->window = window;
+    c->scan.segment_id = -1; /* before any send: the first scan starts over */
+    sa_buf_init(&c->key, (size_t)1 << 20);
+    return c;
 }
 
 /* --- sending ------------------------------------------------------------ */
@@ -865,6 +1171,11 @@ static void fill(struct worker *w, int *at_end, int *blocked)
         size_t k;
         int64_t room = window(w) - w->outstanding;
 
+        if (w->coalesce && (rc = coalesce_scan(w, &err))) {
+            sa_err_prefix(&err, "sink %s: reading ahead to coalesce: ", w->conf->name);
+            enter_backoff(w, &err);
+            return;
+        }
         rc = sa_spool_read_after(w->spool, &w->send, w->streams, w->n_streams,
                                  &view, &err);
         if (rc == SA_EOF) {
@@ -906,6 +1217,8 @@ static void fill(struct worker *w, int *at_end, int *blocked)
             }
             w->send.segment_id = skip_end == view.count ? view.id + 1 : view.id;
             w->send.record_index = skip_end == view.count ? 0 : skip_end;
+            if (w->coalesce)
+                w->coalesce->ahead -= skip_end - start;
             continue;
         }
         if (k < w->dead.n && w->dead.v[k].segment_id == view.id &&
@@ -914,6 +1227,37 @@ static void fill(struct worker *w, int *at_end, int *blocked)
         /* And so that the sink never holds more than the window. */
         if ((int64_t)(end - start) > room)
             end = start + (uint32_t)room;
+        /* Coalescing: a run of superseded records is passed without the
+         * sink (P4); the view is cut short before the next one. */
+        if (w->coalesce) {
+            uint32_t run_end;
+            int skip;
+            if (coalesce_run(w, &view, start, end, &skip, &run_end, &err)) {
+                sa_err_prefix(&err, "sink %s: ", w->conf->name);
+                enter_backoff(w, &err);
+                return;
+            }
+            if (skip) {
+                uint32_t n_sup = run_end - start;
+                if (span_push(w, view.id, start, run_end, run_end == view.count, 1)) {
+                    sa_err_set(&err, SA_ENOMEM,
+                               "sink %s: in-flight list: out of memory", w->conf->name);
+                    enter_backoff(w, &err);
+                    return;
+                }
+                pthread_mutex_lock(&w->lock);
+                w->m.superseded += n_sup;
+                w->m.acked += n_sup;
+                pthread_mutex_unlock(&w->lock);
+                w->superseded_unsaved += n_sup;
+                w->passed_since_save += n_sup;
+                w->coalesce->ahead -= n_sup;
+                w->send.segment_id = run_end == view.count ? view.id + 1 : view.id;
+                w->send.record_index = run_end == view.count ? 0 : run_end;
+                continue;
+            }
+            end = run_end;
+        }
         part = view;
         part.start_index = start;
         if (end < view.count) {
@@ -948,6 +1292,8 @@ static void fill(struct worker *w, int *at_end, int *blocked)
             return;
         }
         count(w, &w->m.sent, end - start);
+        if (w->coalesce)
+            w->coalesce->ahead -= end - start;
         if (end == view.count) {
             w->send.segment_id = view.id + 1;
             w->send.record_index = 0;
@@ -988,6 +1334,8 @@ static void backoff_step(struct worker *w)
     }
     spans_clear(w);
     w->send = w->acked;
+    if (w->coalesce)
+        w->coalesce->scan.segment_id = -1; /* read ahead again from send */
     w->backoff_until = 0;
     set_state(w, SA_SINK_STATE_RUNNING, NULL);
 }
@@ -1132,6 +1480,7 @@ static void worker_fini(struct worker *w)
     free(w->spans);
     posset_fini(&w->dead);
     posset_fini(&w->stored);
+    coalesce_free(w->coalesce);
     sa_ack_list_fini(&w->acks);
     sa_schema_cache_free(w->sink.schemas);
     sa_spool_close(w->spool);
@@ -1190,6 +1539,12 @@ static int worker_init(struct sa_dispatcher *d, struct worker *w,
         return sa_err_prefix(err, "sink %s: ", conf->name);
     w->acked = w->send = w->m.cursor = w->saved;
     w->saved_mono_ms = sa_mono_ms();
+    if (conf->coalesce) {
+        w->coalesce = coalesce_new(conf->coalesce_window > 0 ? conf->coalesce_window
+                                                             : DEFAULT_COALESCE_WINDOW);
+        if (!w->coalesce)
+            return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", conf->name);
+    }
     w->sink.ops = ops;
     w->sink.conf = conf;
     w->sink.origin_id = sa_spool_origin_id(w->spool);

@@ -33,6 +33,10 @@ struct sa_sink_metrics {
     char name[128];
     int state; /* enum sa_sink_state */
     uint64_t sent, acked, retried, rejected;
+    /* Acknowledged without being delivered because a newer version of the
+     * key was pending (coalesce) or was already upstream (SA_SINK_SUPERSEDED);
+     * also counted in acked. */
+    uint64_t superseded;
     struct sa_cursor cursor;
     char last_error[SA_ERR_MSG_MAX];
 };

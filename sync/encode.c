@@ -17,6 +17,17 @@
  * strings escaped, bytes and fixed as strings of \u00XX code points (the
  * Avro JSON encoding's convention), enums as their symbol, unions as the
  * plain value of their branch, records as objects in schema order.
+ *
+ * Resolution (DESIGN.md §6: JSON sinks see one shape per subject). A writer
+ * schema that the sinks' cache linked to a newer version of its subject
+ * (sa_schema.reader) is written in the reader's shape, Avro schema
+ * resolution at the top level: the reader's fields in its order, each
+ * from the writer field of the same name (or one the reader field lists
+ * in its aliases), a field the writer lacks with the reader's default,
+ * and writer fields the reader dropped left out. Values keep their
+ * writer encoding, which for Avro's promotions (int to long, float,
+ * double; string to bytes) is the same JSON. Nested records are written
+ * as the writer has them.
  */
 #include "sync/encode.h"
 
@@ -322,6 +333,89 @@ static int put_value(avro_schema_t s, struct reader *r, struct sa_buf *out, int 
     }
 }
 
+/* Append len bytes that out already holds at off (before out->len). */
+static int append_own(struct sa_buf *out, size_t off, size_t len)
+{
+    int rc = sa_buf_reserve(out, len);
+    if (rc)
+        return rc;
+    /* After the reserve: it may have moved the data. */
+    memcpy(out->data + out->len, out->data + off, len);
+    out->len += len;
+    return SA_OK;
+}
+
+/* The writer field a reader field takes its value from, -1 for none: the
+ * same name, or one of the reader field's aliases (Avro resolution). The
+ * field at the same index is tried first: versions mostly add at the end. */
+static int writer_field_for(const struct sa_schema *writer,
+                            const struct sa_schema *reader, size_t j)
+{
+    const struct sa_schema_field *rf = &reader->fields[j];
+
+    if (j < writer->n_fields && strcmp(writer->fields[j].name, rf->name) == 0)
+        return (int)j;
+    for (size_t i = 0; i < writer->n_fields; i++) {
+        if (strcmp(writer->fields[i].name, rf->name) == 0)
+            return (int)i;
+        for (size_t a = 0; a < rf->n_aliases; a++)
+            if (strcmp(writer->fields[i].name, rf->aliases[a]) == 0)
+                return (int)i;
+    }
+    return -1;
+}
+
+/* The record's top-level fields in the reader's shape (see sa_encode_json):
+ * each writer field is decoded first, after the object's place in out,
+ * then the object is put together from those spans in reader order and
+ * moved down over them. Appends the object without its closing brace. */
+static int put_resolved_fields(const struct sa_schema *writer,
+                               const struct sa_schema *reader, struct reader *r,
+                               struct sa_buf *out, struct sa_err *err)
+{
+    size_t base = out->len, scratch_end, stack_spans[2 * 64];
+    size_t *spans = stack_spans;
+    int rc = SA_OK, first = 1;
+
+    if (writer->n_fields > 64 &&
+        !(spans = malloc(2 * writer->n_fields * sizeof *spans)))
+        return SA_ENOMEM;
+    for (size_t i = 0; !rc && i < writer->n_fields; i++) {
+        spans[2 * i] = out->len;
+        rc = put_value(writer->fields[i].type, r, out, 1, err);
+        spans[2 * i + 1] = out->len - spans[2 * i];
+    }
+    scratch_end = out->len;
+    if (!rc)
+        rc = sa_buf_append_byte(out, '{');
+    for (size_t j = 0; !rc && j < reader->n_fields; j++) {
+        const struct sa_schema_field *rf = &reader->fields[j];
+        int i = writer_field_for(writer, reader, j);
+
+        /* A field the writer lacks takes the reader's default; without
+         * one (a reader that is not backward compatible) it is left out
+         * rather than failing a record that is fine as written. */
+        if (i < 0 && !rf->default_json)
+            continue;
+        if ((!first && (rc = sa_buf_append_byte(out, ','))) ||
+            (rc = sa_buf_append_byte(out, '"')) ||
+            (rc = sa_buf_append_str(out, rf->name)) ||
+            (rc = sa_buf_append(out, "\":", 2)))
+            break;
+        first = 0;
+        rc = i >= 0 ? append_own(out, spans[2 * i], spans[2 * i + 1])
+                    : sa_buf_append_str(out, rf->default_json);
+    }
+    if (!rc) {
+        size_t len = out->len - scratch_end;
+        memmove(out->data + base, out->data + scratch_end, len);
+        out->len = base + len;
+    }
+    if (spans != stack_spans)
+        free(spans);
+    return rc;
+}
+
 int sa_encode_json(const struct sa_schema *schema, const uint8_t *body, size_t body_len,
                    const char *origin_id, const struct sa_record_view *rec_meta,
                    struct sa_buf *out, struct sa_err *err)
@@ -330,7 +424,10 @@ int sa_encode_json(const struct sa_schema *schema, const uint8_t *body, size_t b
     size_t mark = out->len;
     int rc;
 
-    rc = put_record_fields(schema->avro, schema, &r, out, 0, err);
+    if (schema->reader && schema->reader != schema)
+        rc = put_resolved_fields(schema, schema->reader, &r, out, err);
+    else
+        rc = put_record_fields(schema->avro, schema, &r, out, 0, err);
     if (!rc && r.p != r.end)
         rc = corrupt(&r, err, "trailing bytes");
     if (!rc && rec_meta) {

@@ -15,7 +15,10 @@
 /* Decode an Avro binary body written with `schema` and append it to out as
  * one JSON object: unions as their plain value, enums as their symbol,
  * bytes as a string, numbers as numbers. When rec_meta is given, the
- * object also carries "_origin_id", "_seq", "_op" (I3). */
+ * object also carries "_origin_id", "_seq", "_op" (I3). When
+ * schema->reader is set (schemas from sa_sink_schema: the newest version
+ * of the subject), the object has the reader's fields (Avro schema
+ * resolution, see encode.c), so that v1 and v2 records look alike. */
 int sa_encode_json(const struct sa_schema *schema, const uint8_t *body,
                    size_t body_len, const char *origin_id,
                    const struct sa_record_view *rec_meta, struct sa_buf *out,

@@ -87,5 +87,6 @@ void sa_ack_list_fini(struct sa_ack_list *list)
 int sa_sink_schema(struct sa_sink *sink, int64_t schema_id,
                    const struct sa_schema **out, struct sa_err *err)
 {
-    return sa_schema_cache_get(sink->schemas, sink->spool, schema_id, out, err);
+    return sa_schema_cache_get_resolved(sink->schemas, sink->spool, schema_id, out,
+                                        err);
 }

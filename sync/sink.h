@@ -27,6 +27,8 @@ struct sa_sink_conf {
     int64_t retry_initial_ms;
     int64_t retry_max_ms;
     int64_t max_in_flight; /* records sent but not yet acknowledged */
+    int coalesce;          /* only the newest pending version of a key */
+    int64_t coalesce_window; /* records read ahead for it */
     const struct sa_sink_ops *ops;
     void *opts;
     const char *agent_id; /* agent.id, borrowed from the config */
@@ -37,6 +39,10 @@ enum sa_sink_outcome {
     SA_SINK_OK,     /* acknowledged: the cursor may pass these records */
     SA_SINK_RETRY,  /* transient failure: send again from the spool */
     SA_SINK_REJECT, /* poison: dead-letter these records and go on */
+    /* Acknowledged, but the upstream kept a newer version of the key (a
+     * store's 409 on a versioned write): passed like OK, and counted as
+     * superseded in the sink's cursor row, which `status` shows. */
+    SA_SINK_SUPERSEDED,
 };
 
 struct sa_ack {
@@ -107,7 +113,9 @@ struct sa_sink_ops {
 extern const struct sa_sink_ops *const sa_sink_types[];
 const struct sa_sink_ops *sa_sink_type_find(const char *name);
 
-/* Look up the writer schema of a segment through the sink's cache. */
+/* Look up the writer schema of a segment through the sink's cache, its
+ * `reader` set to the newest version of the subject: sa_encode_json then
+ * gives every record that version's shape (DESIGN.md §6). */
 int sa_sink_schema(struct sa_sink *sink, int64_t schema_id,
                    const struct sa_schema **out, struct sa_err *err);
 

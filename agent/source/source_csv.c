@@ -54,6 +54,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -111,6 +112,10 @@ static const struct sa_conf_entry csv_conf[] = {
     {.type = SA_CONF_STR, .key = "null_string", .offset = OPT(null_string),
      .desc = "an unquoted field spelled so is null (e.g. NULL or \\N); an unquoted empty "
              "field is always null, a quoted \"\" is the empty string"},
+    {.type = SA_CONF_STR, .key = "op_column", .offset = OPT(op_column),
+     .desc = "a column (not a field) saying what a row is: delete, d or D make it a "
+             "delete of its key (which it must have); upsert, u, U, insert, i, "
+             "update or an empty field an upsert; anything else rejects the row"},
     {.key = NULL},
 };
 #undef OPT
@@ -131,6 +136,8 @@ struct csv_file {
     int header_pending;
     int *col_map; /* CSV column -> schema field, -1 = ignored */
     size_t n_cols;
+    int op_col;   /* the op_column's index, -1 = none */
+    int key_col;  /* the column of the x-key field, -1 = none */
     uint64_t accepted, rejected;
     int eof;     /* the last read returned nothing */
     int done;    /* finished: no more rows will come */
@@ -343,6 +350,7 @@ static int map_columns(struct sa_source *src, struct csv_file *f,
         return -1;
     sa_buf_init(&mapped, 64 * 1024);
     f->n_cols = n;
+    f->op_col = f->key_col = -1;
     for (size_t i = 0; i < n; i++) {
         char name[256];
         enum sa_header_match how;
@@ -358,6 +366,13 @@ static int map_columns(struct sa_source *src, struct csv_file *f,
         size_t len = strlen(s);
         while (len && s[len - 1] == ' ')
             s[--len] = '\0';
+        if (ctx->conf->op_column && strcmp(s, ctx->conf->op_column) == 0 &&
+            f->op_col < 0) {
+            /* Says what the row is; not a field. */
+            f->op_col = (int)i;
+            f->col_map[i] = -1;
+            continue;
+        }
         f->col_map[i] = sa_schema_field_for_header(schema, s, &how);
         if (f->col_map[i] >= 0 && taken(f->col_map, i, f->col_map[i])) {
             /* A header written twice (a, a): the second goes to a field
@@ -388,6 +403,16 @@ static int map_columns(struct sa_source *src, struct csv_file *f,
             sa_buf_printf(&mapped, "%s'%s'->%s", mapped.len ? ", " : "", s,
                           schema->fields[f->col_map[i]].name);
     }
+    if (ctx->conf->op_column && f->op_col < 0) {
+        file_fail(ctx, src, f, "%s:1: op_column '%s' is not a column of the %s",
+                  f->path, ctx->conf->op_column,
+                  ctx->conf->columns.n ? "columns setting" : "header");
+        sa_buf_fini(&mapped);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (schema->key_field >= 0 && f->col_map[i] == schema->key_field)
+            f->key_col = (int)i;
     if (mapped.len && sa_buf_terminate(&mapped) == SA_OK)
         sa_log_info("csv columns mapped to fields of other names", "source",
                     src->conf->name, "file", f->path, "columns",
@@ -625,6 +650,24 @@ static int set_null_or_empty(struct sa_source *src, int field, const struct sa_c
     return sa_record_set_null(&ctx->rec, field, err);
 }
 
+int sa_csv_parse_op(const char *p, size_t len)
+{
+    static const char *const upserts[] = {"", "u", "upsert", "i", "insert", "update"};
+    static const char *const deletes[] = {"d", "delete"};
+
+    while (len && (*p == ' ' || *p == '\t'))
+        p++, len--;
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\r'))
+        len--;
+    for (size_t i = 0; i < sizeof upserts / sizeof *upserts; i++)
+        if (strlen(upserts[i]) == len && strncasecmp(p, upserts[i], len) == 0)
+            return SA_OP_UPSERT;
+    for (size_t i = 0; i < sizeof deletes / sizeof *deletes; i++)
+        if (strlen(deletes[i]) == len && strncasecmp(p, deletes[i], len) == 0)
+            return SA_OP_DELETE;
+    return -1;
+}
+
 /* Turn one row into a record and add it; a row that does not fit the
  * schema is dead-lettered. */
 static int add_row(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
@@ -635,6 +678,7 @@ static int add_row(struct sa_source *src, struct sa_batch *batch, struct csv_fil
     struct sa_record *rec = &ctx->rec;
     struct sa_err rerr;
     char reason[SA_ERR_MSG_MAX + 64];
+    enum sa_op op = SA_OP_UPSERT;
     int rc;
 
     sa_err_clear(&rerr); /* not = {0}: that zeroes 260 bytes per row */
@@ -693,8 +737,33 @@ static int add_row(struct sa_source *src, struct sa_batch *batch, struct csv_fil
             return reject_row(src, batch, f, row->line, col, reason, raw, raw_len, err);
         }
     }
+    if (f->op_col >= 0) {
+        const struct sa_csv_field *cf =
+            (size_t)f->op_col < row->n_fields ? &row->fields[f->op_col] : NULL;
+        int key_empty = f->key_col < 0 || (size_t)f->key_col >= row->n_fields ||
+                        row->fields[f->key_col].len == 0;
+        op = cf ? sa_csv_parse_op(cf->p, cf->len) : SA_OP_UPSERT;
+        if ((int)op < 0) {
+            snprintf(reason, sizeof reason,
+                     "column %d (op_column '%s'): '%.*s' is neither a delete (delete, d) "
+                     "nor an upsert (upsert, u, insert, i, update, empty)",
+                     f->op_col + 1, ctx->conf->op_column,
+                     (int)(cf->len > 64 ? 64 : cf->len), cf->p);
+            return reject_row(src, batch, f, row->line,
+                              cf->p >= raw && cf->p < raw + raw_len ? column_of(raw, cf->p)
+                                                                    : 1,
+                              reason, raw, raw_len, err);
+        }
+        if (op == SA_OP_DELETE && key_empty) {
+            snprintf(reason, sizeof reason,
+                     "a delete (op_column '%s') without a key: %s", ctx->conf->op_column,
+                     src->schema->key_field < 0 ? "the schema names no x-key field"
+                                                : "its key column is empty or missing");
+            return reject_row(src, batch, f, row->line, 1, reason, raw, raw_len, err);
+        }
+    }
     /* No event-time field: the time it was read. */
-    rc = sa_batch_add_record(batch, src, rec, SA_EVENT_NOW, SA_OP_UPSERT, &rerr);
+    rc = sa_batch_add_record(batch, src, rec, SA_EVENT_NOW, op, &rerr);
     if (rc == SA_ERECORD)
         return reject_row(src, batch, f, row->line, 1, rerr.msg, raw, raw_len, err);
     if (rc) {

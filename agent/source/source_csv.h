@@ -26,9 +26,15 @@ struct sa_csv_source_conf {
     char *timezone;           /* of timestamps without a zone: UTC, +02:00 */
     int short_rows;           /* 0 strict: reject; 1 null: missing fields null */
     char *null_string; /* an unquoted field spelled so is null; NULL: none */
+    char *op_column;   /* the column saying upsert or delete; NULL: none */
 };
 
 extern const struct sa_source_ops sa_source_csv_ops;
+
+/* The op an op_column field spells: SA_OP_DELETE for delete or d,
+ * SA_OP_UPSERT for upsert, u, insert, i, update or nothing (any case,
+ * blanks around ignored), -1 for anything else. */
+int sa_csv_parse_op(const char *p, size_t len);
 
 /* Per-file outcome of a CSV source. */
 struct sa_csv_file_report {

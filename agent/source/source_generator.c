@@ -20,6 +20,11 @@
  * the next record is due, at most 50 ms, and returns 0 so the pipeline
  * stays responsive. After a stall (a full spool) the anchor moves, so the
  * source does not burst to catch up by more than a second of records.
+ *
+ * With delete_ratio, index i is a delete (op = SA_OP_DELETE) when a hash
+ * of (seed, i) falls below the ratio; it carries record j of an earlier
+ * index j (another hash, mod i; followed further back while j is a delete
+ * too), so it deletes a key generated before.
  */
 #include "agent/base/clock.h"
 #include "agent/source/generator.h"
@@ -39,6 +44,7 @@ struct generator_opts {
     int64_t count;
     int64_t start_time;
     int64_t interval_ms;
+    double delete_ratio;
 };
 
 static const struct sa_conf_entry generator_conf[] = {
@@ -74,6 +80,13 @@ static const struct sa_conf_entry generator_conf[] = {
      .desc = "event time between consecutive records",
      .min = 0,
      .max = 86400000LL * 365},
+    {.type = SA_CONF_DOUBLE,
+     .key = "delete_ratio",
+     .def = "0",
+     .offset = offsetof(struct generator_opts, delete_ratio),
+     .desc =
+         "share of records (0 to below 1) that are deletes of a key generated "
+         "before, e.g. 0.1; chosen from the seed, so a restart makes the same ones"},
     {.key = NULL},
 };
 
@@ -85,7 +98,19 @@ struct generator_state {
     int64_t rate;
     int64_t anchor_us; /* pacing: at anchor_us, anchor_index was due */
     uint64_t anchor_index;
+    uint64_t seed;
+    uint64_t delete_threshold; /* index i is a delete when mix(i) < this */
 };
+
+/* splitmix64: a record's delete decision and target from (seed, index)
+ * alone, so that a restart at a committed index makes the same ones. */
+static uint64_t mix(uint64_t seed, uint64_t index, uint64_t salt)
+{
+    uint64_t z = seed ^ (index * 0x9E3779B97F4A7C15ULL) ^ salt;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
 
 static void generator_close(struct sa_source *src)
 {
@@ -110,6 +135,13 @@ static int generator_open(struct sa_source *src, struct sa_err *err)
     src->ctx = st;
     st->count = (uint64_t)o->count;
     st->rate = o->rate;
+    st->seed = (uint64_t)o->seed;
+    if (!(o->delete_ratio >= 0 && o->delete_ratio < 1))
+        return sa_err_set(err, SA_ECONFIG,
+                          "source %s: delete_ratio %g: must be at "
+                          "least 0 and below 1",
+                          src->conf->name, o->delete_ratio);
+    st->delete_threshold = (uint64_t)(o->delete_ratio * 18446744073709551616.0);
     rc = sa_generator_init(&st->gen, src->schema, (uint64_t)o->seed, o->start_time,
                            o->interval_ms, err);
     if (!rc)
@@ -164,6 +196,12 @@ static uint64_t due_now(struct generator_state *st)
     return 0;
 }
 
+static int is_delete(const struct generator_state *st, uint64_t index)
+{
+    return index > 0 && st->delete_threshold &&
+           mix(st->seed, index, 0) < st->delete_threshold;
+}
+
 static int generator_poll(struct sa_source *src, struct sa_batch *batch,
                           struct sa_err *err)
 {
@@ -181,12 +219,22 @@ static int generator_poll(struct sa_source *src, struct sa_batch *batch,
     if (n > due)
         n = due;
     for (uint64_t i = 0; i < n; i++) {
-        uint64_t index = st->next;
-        if ((rc = sa_generator_fill(&st->gen, index, &st->rec, err)) ||
+        uint64_t index = st->next, fill = index;
+        enum sa_op op = SA_OP_UPSERT;
+        /* A delete carries the record of an earlier index: its key is one
+         * generated before (the rest of it only fills the body). */
+        if (is_delete(st, index)) {
+            /* An index that was itself a delete generated no key of its
+             * own: follow it back to one that did (index 0 always does). */
+            do
+                fill = mix(st->seed, fill, 0x5DEECE66DULL) % fill;
+            while (is_delete(st, fill));
+            op = SA_OP_DELETE;
+        }
+        if ((rc = sa_generator_fill(&st->gen, fill, &st->rec, err)) ||
             (rc = sa_batch_add_record(
                  batch, src, &st->rec,
-                 st->gen.start_ms + (int64_t)index * st->gen.interval_ms, SA_OP_UPSERT,
-                 err)))
+                 st->gen.start_ms + (int64_t)index * st->gen.interval_ms, op, err)))
             break;
         st->next++;
         added++;

@@ -6,7 +6,9 @@
  * format: ndjson (default)
  *   One JSON object per line, made by sa_encode_json with the record's
  *   identity, so every line carries "_origin_id", "_seq" and "_op" (I3)
- *   besides the fields. Files: <stream>-<UTC time>-<n>.ndjson.
+ *   and "_version" (its version for last-writer-wins, DESIGN.md §6)
+ *   besides the fields, which have the shape of the newest version of the
+ *   stream's schema (sa_sink_schema). Files: <stream>-<UTC time>-<n>.ndjson.
  *
  * format: avro
  *   Avro object container files (deflate codec) with the segment's writer
@@ -301,6 +303,17 @@ static int flush_pending(struct file_sink *fs, struct out_file *f,
     return SA_OK;
 }
 
+/* The record's version (x-version or the ingest clock) goes into the
+ * line as "_version", before the closing brace sa_encode_json wrote. */
+static int put_version(struct sa_buf *line, int64_t version)
+{
+    char text[40];
+    int n = snprintf(text, sizeof text, ",\"_version\":%" PRId64 "}", version);
+
+    line->len--;
+    return sa_buf_append(line, text, (size_t)n);
+}
+
 static int send_ndjson(struct file_sink *fs, struct sa_sink *sink,
                        struct out_file *f, const struct sa_schema *schema,
                        const struct sa_segment_view *view,
@@ -317,8 +330,9 @@ static int send_ndjson(struct file_sink *fs, struct sa_sink *sink,
            rec.index < view->count) {
         struct sa_err enc = {0};
         sa_buf_reset(&fs->line);
-        if (sa_encode_json(schema, rec.body, rec.body_len, sink->origin_id,
-                           &rec, &fs->line, &enc) != SA_OK ||
+        if (sa_encode_json(schema, rec.body, rec.body_len, sink->origin_id, &rec,
+                           &fs->line, &enc) != SA_OK ||
+            put_version(&fs->line, rec.version) != SA_OK ||
             sa_buf_append_byte(&fs->line, '\n') != SA_OK) {
             if (ok_count &&
                 (rc = sa_ack_list_push(acks, view->id, ok_first, ok_count,

@@ -7,8 +7,10 @@
  * One Kafka message per record, to the topic made from the `topic`
  * template (${stream}, ${agent_id}). Key: the record's key from its frame
  * (NULL when empty). Headers (text values): origin_id, seq,
- * schema_subject, schema_version, event_time_ms, op (upsert|delete), so a
- * consumer can drop duplicates by (origin_id, seq) (I3). Value by
+ * schema_subject, schema_version, event_time_ms, op (upsert|delete),
+ * version (the record's version for last-writer-wins, DESIGN.md §6), so a
+ * consumer can drop duplicates by (origin_id, seq) (I3) and keep each
+ * key's newest version. Value by
  * `encoding`:
  *   avro       Avro single-object encoding: C3 01, the writer schema's
  *              CRC-64-AVRO fingerprint (little-endian), the Avro body;
@@ -1000,10 +1002,12 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
     sa_segment_iter_init(&it, view);
     while ((rc = sa_segment_iter_next(&it, &rec, err)) == SA_OK &&
            rec.index < view->count) {
-        rd_kafka_headers_t *h = rd_kafka_headers_new(6);
-        char seq_buf[24], event_ms_buf[24];
+        rd_kafka_headers_t *h = rd_kafka_headers_new(7);
+        char seq_buf[24], event_ms_buf[24], rec_version_buf[24];
         char *seq = decimal_u64(seq_buf + sizeof seq_buf, rec.seq);
         char *event_ms = decimal_i64(event_ms_buf + sizeof event_ms_buf, rec.event_ms);
+        char *rec_version =
+            decimal_i64(rec_version_buf + sizeof rec_version_buf, rec.version);
         int is_delete = rec.op == SA_OP_DELETE;
         const void *value = NULL;
         size_t value_len = 0;
@@ -1020,7 +1024,9 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
             ADD_HEADER(h, "schema_version", version, version_len) ||
             ADD_HEADER(h, "event_time_ms", event_ms,
                        event_ms_buf + sizeof event_ms_buf - event_ms) ||
-            ADD_HEADER(h, "op", is_delete ? "delete" : "upsert", 6)) {
+            ADD_HEADER(h, "op", is_delete ? "delete" : "upsert", 6) ||
+            ADD_HEADER(h, "version", rec_version,
+                       rec_version_buf + sizeof rec_version_buf - rec_version)) {
             rd_kafka_headers_destroy(h);
             rc = sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
             break;

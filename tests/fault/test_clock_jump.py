@@ -119,7 +119,7 @@ with Workdir("f-clock") as work:
             check(r["_seq"] > prev, "%s: seq %d after %d" % (name, r["_seq"], prev))
             prev = r["_seq"]
         got += recs
-    dups = compare_stream(got, generate_jsonl("sensor_reading:v1", N, 21),
+    dups = compare_stream(got, newest_shape(generate_jsonl("sensor_reading:v1", N, 21), "sensor_reading"),
                           st["origin_id"], "sensor_reading")
     check(sorted(set(r["_seq"] for r in got)) == list(range(1, N + 1)),
           "delivered seqs are not exactly 1..%d" % N)

@@ -68,7 +68,7 @@ def check_delivered(out, origin_id, expected, label):
 with Workdir("f-corrupt") as work:
     csv = work.join("in.csv")
     generate_csv(csv, "sensor_reading:v1", ROWS, SEED)
-    expected = generate_jsonl("sensor_reading:v1", ROWS, SEED)
+    expected = newest_shape(generate_jsonl("sensor_reading:v1", ROWS, SEED), "sensor_reading")
     good = work.join("good.db")
     cfg = config(work, "good", good, work.join("out-good"), csv)
     run(["import", "-c", cfg, csv], check_rc=0)
@@ -148,7 +148,7 @@ with Workdir("f-corrupt") as work:
     WAL_ROWS = 600000
     csv = work.join("wal.csv")
     generate_csv(csv, "sensor_reading:v1", WAL_ROWS, SEED + 1)
-    expected = generate_jsonl("sensor_reading:v1", WAL_ROWS, SEED + 1)
+    expected = newest_shape(generate_jsonl("sensor_reading:v1", WAL_ROWS, SEED + 1), "sensor_reading")
     walspool = work.join("wal.db")
     cfg_wal = config(work, "wal", walspool, work.join("out-wal"), csv)
     wal = walspool + "-wal"

@@ -174,7 +174,7 @@ with Workdir("f-diskfull") as work:
         check(st["ingest_blocked"] is None, "status still says blocked")
         by_stream = read_ndjson_by_stream(out)
         dups = compare_stream(by_stream.get("sensor_reading", []),
-                              generate_jsonl("sensor_reading:v1", N_GEN, 3),
+                              newest_shape(generate_jsonl("sensor_reading:v1", N_GEN, 3), "sensor_reading"),
                               st["origin_id"], "sensor_reading")
         dups += compare_stream(by_stream.get("web_event", []),
                                generate_jsonl("web_event:v1", CSV_ROWS, 9),
@@ -216,7 +216,7 @@ with Workdir("f-diskfull") as work:
         verify(spool)
         st = status_json(cfg4)
         recs = read_ndjson_by_stream(out)
-        expected = generate_jsonl("sensor_reading:v1", N_DROP, 3)
+        expected = newest_shape(generate_jsonl("sensor_reading:v1", N_DROP, 3), "sensor_reading")
         user_seqs = {r["_seq"] for r in recs.get("user", [])}
         got = {}
         for r in recs.get("sensor_reading", []):

@@ -71,7 +71,7 @@ with Workdir("f-fullstart") as work:
         check(not os.path.exists(reserve), "the reserve is still there")
         st = status_json(cfg)
         recs = read_ndjson_by_stream(out).get("sensor_reading", [])
-        dups = compare_stream(recs, generate_jsonl("sensor_reading:v1", ROWS, SEED),
+        dups = compare_stream(recs, newest_shape(generate_jsonl("sensor_reading:v1", ROWS, SEED), "sensor_reading"),
                               st["origin_id"], "sensor_reading")
         print("full disk at start: released the reserve, drained %d of %d rows "
               "(%d duplicated) in %.1f s" % (len(recs), ROWS, dups, took))

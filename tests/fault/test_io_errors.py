@@ -105,7 +105,7 @@ with Workdir("f-fiu") as work:
     verify(spool)
     st = status_json(cfg)
     recs = read_ndjson_by_stream(out).get("sensor_reading", [])
-    dups = compare_stream(recs, generate_jsonl("sensor_reading:v1", ROWS, 13),
+    dups = compare_stream(recs, newest_shape(generate_jsonl("sensor_reading:v1", ROWS, 13), "sensor_reading"),
                           st["origin_id"], "sensor_reading")
     check(st["next_seq"] == ROWS + 1, "next_seq %d after %d rows: rows spooled "
           "twice or lost" % (st["next_seq"], ROWS))

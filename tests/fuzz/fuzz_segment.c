@@ -18,7 +18,9 @@
  *     comes after exactly `count` records; sa_segment_check agrees;
  *   - iterating from start_index = k gives records k.. of the full walk;
  *   - a good segment rebuilt with sa_segment_builder reads back the same
- *     records (the bytes may differ: the reader accepts long varints).
+ *     records, versions included (the bytes may differ: the reader accepts
+ *     long varints, and a frame without a version is rebuilt with its
+ *     event time as one).
  */
 #include "store/segment.h"
 #include "tests/fuzz/fuzz_common.h"
@@ -40,7 +42,7 @@ static int within(const void *p, size_t len, const uint8_t *base, size_t base_le
 static int same_record(const struct sa_record_view *a, const struct sa_record_view *b)
 {
     return a->seq == b->seq && a->index == b->index && a->event_ms == b->event_ms &&
-           a->op == b->op && a->key_len == b->key_len &&
+           a->version == b->version && a->op == b->op && a->key_len == b->key_len &&
            (a->key_len == 0 || memcmp(a->key, b->key, a->key_len) == 0) &&
            a->body_len == b->body_len &&
            (a->body_len == 0 || memcmp(a->body, b->body, a->body_len) == 0);
@@ -95,8 +97,9 @@ static void check_rebuilt(const struct sa_segment_view *view,
     CHECK(recs2 != NULL);
     CHECK(sa_segment_builder_init(&b, "fuzz", 1, 0) == SA_OK);
     for (size_t i = 0; i < n; i++)
-        CHECK(sa_segment_add(&b, recs[i].event_ms, recs[i].key, recs[i].key_len,
-                             recs[i].op, recs[i].body, recs[i].body_len) == SA_OK);
+        CHECK(sa_segment_add_versioned(&b, recs[i].event_ms, recs[i].version,
+                                       recs[i].key, recs[i].key_len, recs[i].op,
+                                       recs[i].body, recs[i].body_len) == SA_OK);
     CHECK(b.count == n);
     again.data = b.frames.data;
     again.len = b.frames.len;

@@ -6,6 +6,11 @@
  * frame format changes:
  *
  *   build-fuzz/gen_segment_corpus tests/fuzz/corpus/fuzz_segment
+ *
+ * The seeds it writes have versioned frames (spool format 4) and names
+ * starting with "v4-". The seeds named without it (one-record, ...) were
+ * written before frames had a version: they stay committed as they are,
+ * so that the fuzzer keeps starting from the older frame layout too.
  */
 #include "store/segment.h"
 
@@ -66,30 +71,28 @@ int main(int argc, char **argv)
     if (sa_segment_builder_init(&b, "orders", 1, 0) != SA_OK)
         return 1;
 
-    /* one record with a key */
-    sa_segment_add(&b, 1700000000000, "ord-1", 5, SA_OP_UPSERT, order, sizeof order);
-    rc |= write_seed(argv[1], "one-record", 0, &b);
-    rc |= write_seed(argv[1], "one-record-deflate", 1, &b);
+    /* one record with a key and a hybrid logical clock version */
+    sa_segment_add_versioned(&b, 1700000000000, (int64_t)1700000000000 << 16, "ord-1",
+                             5, SA_OP_UPSERT, order, sizeof order);
+    rc |= write_seed(argv[1], "v4-one-record", 0, &b);
+    rc |= write_seed(argv[1], "v4-one-record-deflate", 1, &b);
 
-    /* a delete with no key and no body, negative event time, empty key */
-    sa_segment_add(&b, -5, NULL, 0, SA_OP_DELETE, NULL, 0);
-    sa_segment_add(&b, 0, "s-7", 3, SA_OP_UPSERT, sensor, sizeof sensor);
-    rc |= write_seed(argv[1], "three-records", 0, &b);
+    /* a delete with no key and no body, negative event time and version,
+     * empty key, a small x-version value */
+    sa_segment_add_versioned(&b, -5, -7, NULL, 0, SA_OP_DELETE, NULL, 0);
+    sa_segment_add_versioned(&b, 0, 3, "s-7", 3, SA_OP_UPSERT, sensor, sizeof sensor);
+    rc |= write_seed(argv[1], "v4-three-records", 0, &b);
 
     /* enough records that frames repeat and deflate finds matches */
     for (int i = 0; i < 20; i++) {
         char key[16];
         int n = snprintf(key, sizeof key, "ord-%d", i);
-        sa_segment_add(&b, 1700000000000 + i, key, (size_t)n,
-                       i % 5 ? SA_OP_UPSERT : SA_OP_DELETE, order, sizeof order);
+        sa_segment_add_versioned(
+            &b, 1700000000000 + i, ((int64_t)1700000000000 << 16) + i, key, (size_t)n,
+            i % 5 ? SA_OP_UPSERT : SA_OP_DELETE, order, sizeof order);
     }
-    rc |= write_seed(argv[1], "many-records", 0, &b);
-    rc |= write_seed(argv[1], "many-records-deflate", 1, &b);
-
-    /* the empty segment: no frames */
-    sa_segment_builder_reset(&b);
-    rc |= write_seed(argv[1], "empty", 0, &b);
-    rc |= write_seed(argv[1], "empty-deflate", 1, &b);
+    rc |= write_seed(argv[1], "v4-many-records", 0, &b);
+    rc |= write_seed(argv[1], "v4-many-records-deflate", 1, &b);
 
     sa_segment_builder_fini(&b);
     return rc ? 1 : 0;

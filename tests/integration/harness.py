@@ -125,6 +125,28 @@ def generate_jsonl(schema, count, seed):
     return [json.loads(l) for l in proc.stdout.splitlines() if l.strip()]
 
 
+def newest_shape(records, subject, schemas_dir=None):
+    """records (of any version of subject) in the shape the JSON sinks write
+    them: that of the newest version in the schemas directory (Avro schema
+    resolution at the top level: a field it added takes its default, a
+    field it removed is left out)."""
+    base = os.path.join(schemas_dir or SCHEMAS_DIR, subject)
+    newest = max(glob.glob(os.path.join(base, "v*.avsc")),
+                 key=lambda p: int(os.path.basename(p)[1:-5]))
+    with open(newest) as f:
+        fields = json.load(f)["fields"]
+    out = []
+    for rec in records:
+        shaped = {}
+        for fd in fields:
+            if fd["name"] in rec:
+                shaped[fd["name"]] = rec[fd["name"]]
+            elif "default" in fd:
+                shaped[fd["name"]] = fd["default"]
+        out.append(shaped)
+    return out
+
+
 def strip_meta(rec):
     return {k: v for k, v in rec.items() if not k.startswith("_")}
 

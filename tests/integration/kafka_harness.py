@@ -181,7 +181,7 @@ def check_headers_and_order(msgs, label, key_field=None, records=None):
     for i, m in enumerate(msgs):
         h = m["headers"]
         for name in ("origin_id", "seq", "schema_subject", "schema_version",
-                     "event_time_ms", "op"):
+                     "event_time_ms", "op", "version"):
             if name not in h:
                 fail("%s: message at %d/%d lacks header %s (%r)" % (
                     label, m["partition"], m["offset"], name, h))

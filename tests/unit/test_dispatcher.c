@@ -760,6 +760,153 @@ static void test_start_cursor_past_the_end(void **state)
     assert_int_equal(lag(f), 0);
 }
 
+/* --- coalesce ------------------------------------------------------------ */
+
+#define C_KEYS 7
+
+/* Record n's key (NULL: none, every tenth from 3 on: POISON among them)
+ * and version: k0's newest is its first record, k1's versions all tie
+ * (the later wins), the others grow with n. */
+static const char *c_key(int64_t n, char *buf, size_t size)
+{
+    if (n % 10 == 3)
+        return NULL;
+    snprintf(buf, size, "k%lld", (long long)(n % C_KEYS));
+    return buf;
+}
+
+static int64_t c_version(int64_t n)
+{
+    if (n % C_KEYS == 0)
+        return n == 0 ? 1000000000 : n;
+    if (n % C_KEYS == 1)
+        return 5;
+    return n;
+}
+
+/* The record of each key that coalescing must deliver. */
+static int c_is_best(int64_t n, int64_t total)
+{
+    if (n % 10 == 3)
+        return 0;
+    if (n % C_KEYS == 0)
+        return n == 0;
+    for (int64_t m = n + 1; m < total; m++)
+        if (m % 10 != 3 && m % C_KEYS == n % C_KEYS)
+            return 0;
+    return 1;
+}
+
+static void spool_keyed(struct fixture *f, int64_t n)
+{
+    while (n > 0) {
+        struct sa_segment_builder b;
+        struct sa_segment_builder *segs[1] = {&b};
+        struct sa_commit commit = {.segments = segs, .n_segments = 1};
+        struct sa_err err = {0};
+
+        assert_int_equal(sa_segment_builder_init(&b, "tick", f->schema_id, 1 << 20),
+                         SA_OK);
+        for (int i = 0; i < PER_SEGMENT && n > 0; i++, n--) {
+            uint8_t body[10];
+            char kb[16];
+            const char *key = c_key(f->next_n, kb, sizeof kb);
+            size_t len = sa_varint_encode(body, sa_zigzag_encode(f->next_n));
+            assert_int_equal(sa_segment_add_versioned(
+                                 &b, 1700000000000 + f->next_n, c_version(f->next_n),
+                                 key, key ? strlen(key) : 0, SA_OP_UPSERT, body, len),
+                             SA_OK);
+            f->next_n++;
+        }
+        assert_int_equal(sa_spool_commit(f->spool, &commit, NULL, &err), SA_OK);
+        sa_segment_builder_fini(&b);
+    }
+}
+
+static int64_t stored_superseded(struct fixture *f)
+{
+    struct sa_spool_status st;
+    struct sa_err err = {0};
+    int64_t n = -1;
+    assert_int_equal(sa_spool_status(f->spool, &st, &err), SA_OK);
+    for (size_t i = 0; i < st.n_sinks; i++)
+        if (strcmp(st.sinks[i].sink, "t1") == 0)
+            n = st.sinks[i].superseded;
+    sa_spool_status_fini(&st);
+    return n;
+}
+
+/* A well-behaved sink: exactly each key's newest record (by version, the
+ * later on a tie, wherever it lies) and every keyless one are offered;
+ * the rest are counted as superseded, in memory and in the spool. */
+static void test_coalesce_newest_only(void **state)
+{
+    struct fixture *f = *state;
+    struct sa_dispatcher *d;
+    struct sa_sink_metrics m[2];
+    int64_t keyed = 0;
+
+    ts_reset(0, INT64_MAX, INT64_MAX);
+    f->conf.coalesce = 1;
+    f->conf.coalesce_window = 1000;
+    spool_keyed(f, N_RECORDS);
+    d = start(f);
+    wait_caught_up(d, 20000);
+    assert_int_equal(sa_dispatcher_metrics(d, m, 2), 1);
+    sa_dispatcher_stop(d, 1000);
+
+    snapshot();
+    assert_int_equal(seen.bad_view, 0);
+    for (int64_t n = 0; n < N_RECORDS; n++) {
+        int want = n % 10 == 3 || c_is_best(n, N_RECORDS);
+        keyed += n % 10 != 3;
+        if (seen.received[n] != want)
+            fail_msg("record %lld offered %d times, expected %d", (long long)n,
+                     seen.received[n], want);
+    }
+    assert_int_equal(m[0].superseded, keyed - C_KEYS);
+    assert_int_equal(stored_superseded(f), keyed - C_KEYS);
+    assert_int_equal(m[0].acked, N_RECORDS);
+    assert_int_equal(lag(f), 0);
+}
+
+/* The misbehaving sink (retries, rewinds, EAGAIN, a failed send, a poison
+ * record) and a window smaller than the backlog: every key's newest
+ * record and every keyless one still arrive, and most old versions are
+ * not sent. */
+static void test_coalesce_with_rewinds(void **state)
+{
+    struct fixture *f = *state;
+    struct sa_dispatcher *d;
+    struct sa_sink_metrics m[2];
+    int64_t old_sent = 0;
+
+    ts_reset(1, 12, INT64_MAX);
+    f->conf.coalesce = 1;
+    f->conf.coalesce_window = 60;
+    spool_keyed(f, N_RECORDS);
+    d = start(f);
+    wait_caught_up(d, 20000);
+    assert_int_equal(sa_dispatcher_metrics(d, m, 2), 1);
+    sa_dispatcher_stop(d, 1000);
+
+    snapshot();
+    assert_int_equal(seen.bad_view, 0);
+    for (int64_t n = 0; n < N_RECORDS; n++) {
+        if (n == POISON)
+            assert_int_equal(seen.delivered[n], 0);
+        else if ((n % 10 == 3 || c_is_best(n, N_RECORDS)) && seen.delivered[n] < 1)
+            fail_msg("record %lld never delivered", (long long)n);
+        else if (n % 10 != 3 && !c_is_best(n, N_RECORDS) && seen.received[n])
+            old_sent++;
+    }
+    assert_true(seen.n_retry > 0);
+    assert_true(m[0].superseded > 0);
+    assert_true(old_sent < (N_RECORDS * 9 / 10) / 4);
+    assert_int_equal(deadletters(f), 1);
+    assert_int_equal(lag(f), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -775,6 +922,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_dead_letter_once_across_restart, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_coalesce_newest_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_coalesce_with_rewinds, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -142,6 +142,20 @@ static void test_event_time_rules(void **state)
                      SA_OK);
     assert_int_equal(s->event_time_field, 1);
     assert_int_equal(s->key_field, -1);
+    assert_int_equal(s->version_field, -1);
+    sa_schema_free(s);
+
+    /* x-version: an int, a long or a nullable timestamp, as is */
+    assert_int_equal(
+        sa_schema_parse("x", 1,
+                        "{\"type\":\"record\",\"name\":\"X\","
+                        "\"x-version\":\"u\",\"fields\":["
+                        "{\"name\":\"a\",\"type\":\"int\"},"
+                        "{\"name\":\"u\",\"type\":[\"null\",{\"type\":"
+                        "\"long\",\"logicalType\":\"timestamp-micros\"}]}]}",
+                        &s, &err),
+        SA_OK);
+    assert_int_equal(s->version_field, 1);
     sa_schema_free(s);
 }
 
@@ -166,6 +180,10 @@ static void test_bad_schemas(void **state)
     expect_parse_error("tests/data/schema/bad-key.avsc", "'nope'");
     expect_parse_error("tests/data/schema/not-record.avsc", "must be a record");
     expect_parse_error("tests/data/schema/bad-avro.avsc", "strnig");
+    expect_parse_error("tests/data/schema/bad-version-field.avsc",
+                       "x-version names 'gone'");
+    expect_parse_error("tests/data/schema/bad-version-type.avsc",
+                       "must be an int or a long");
 }
 
 static void test_load_and_lookup(void **state)

@@ -321,7 +321,17 @@ static int64_t check_ndjson(struct fixture *f, struct file_list *files,
             snprintf(name, sizeof name, "name-%lld", (long long)next);
             assert_int_equal(json_integer_value(json_object_get(obj, "id")), next);
             assert_string_equal(json_string_value(json_object_get(obj, "name")), name);
-            assert_int_equal(json_object_size(obj), 5);
+            /* id, name, the identity, _version (segments built here take
+             * their event time as it) and unit: every line has v2's
+             * shape, v1 records its default (sa_sink_schema resolves). */
+            assert_int_equal(json_object_size(obj), 7);
+            assert_int_equal(json_integer_value(json_object_get(obj, "_version")),
+                             1700000000000 + next);
+            {
+                const char *unit = json_string_value(json_object_get(obj, "unit"));
+                assert_non_null(unit);
+                assert_true(strcmp(unit, "C") == 0 || strcmp(unit, "K") == 0);
+            }
             json_decref(obj);
             next++;
         }
