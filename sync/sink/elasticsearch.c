@@ -57,10 +57,11 @@
  * TEMPLATE (`manage_template: true`)
  *
  * Before the first record of a (stream, schema) this sink sends, it PUTs
- * the composable index template "syncagent-<sink>-<stream>" (lower-cased; priority
- * 100) for the index pattern of the stream (the rendered index up to the
- * first strftime conversion, then "*"), with explicit mappings from the
- * writer schema: string and enum keyword, timestamp-millis date,
+ * the composable index template "syncagent-<sink>-<pattern without *>"
+ * (lower-cased; priority 100) for the index pattern of the stream (the rendered index
+ * up to the first strftime conversion, then "*"), with explicit mappings from the
+ * newest schema of the subject (the shape sa_encode_json gives every
+ * record): string and enum keyword, timestamp-millis date,
  * timestamp-micros long, int/date integer, long long, float float, double
  * double, boolean boolean, bytes/fixed keyword (not indexed); records,
  * arrays and maps are left to dynamic mapping. A failure is transient for
@@ -366,13 +367,17 @@ static int template_body(struct es_sink *es, const char *pattern,
 
 /* PUT the template of stream for schema once per (stream, schema). */
 static int ensure_template(struct es_sink *es, const char *stream,
-                           const struct sa_schema *schema, struct sa_err *err)
+                           const struct sa_schema *writer, struct sa_err *err)
 {
+    /* Documents take the newest version's shape (sa_encode_json resolves
+     * to writer->reader): so does the mapping. */
+    const struct sa_schema *schema = writer->reader ? writer->reader : writer;
     static const char *const headers[] = {"Content-Type: application/json", NULL};
     struct sa_http_request req = {.method = "PUT", .headers = headers};
     struct sa_buf answer;
     char pattern[INDEX_NAME_MAX + 2], path[512], *pct;
     struct installed *v;
+    size_t n;
     long status = 0;
     int rc;
 
@@ -387,8 +392,15 @@ static int ensure_template(struct es_sink *es, const char *stream,
     snprintf(pattern, sizeof pattern, "%s", (const char *)es->line.data);
     if ((pct = strchr(pattern, '%')))
         snprintf(pct, sizeof pattern - (size_t)(pct - pattern), "*");
-    snprintf(path, sizeof path, "/_index_template/syncagent-%s-%s", es->name, stream);
-    /* Template names, like index names, must be lower case. */
+    /* Named after the pattern, not the stream: two sinks (or configs)
+     * writing one stream to different indices must not replace each
+     * other's template. Template names, like index names, are lower case
+     * and take no '*'. */
+    n = (size_t)snprintf(path, sizeof path, "/_index_template/syncagent-%s-", es->name);
+    for (const char *c = pattern; *c && n + 1 < sizeof path; c++)
+        if (*c != '*')
+            path[n++] = *c;
+    path[n] = '\0';
     for (char *c = path; *c; c++)
         if (*c >= 'A' && *c <= 'Z')
             *c = (char)(*c - 'A' + 'a');
