@@ -39,8 +39,9 @@
  * its lines sit in the body. The response is read by sa_es_bulk_parse,
  * which must account for every item:
  *   2xx, or 404 for a delete (nothing to delete)       SA_SINK_OK
- *   409 version conflict: a newer version is stored    SA_SINK_OK, counted
- *     ("superseded"; logged with the running total), never retried
+ *   409 version conflict: a newer version is stored    SA_SINK_SUPERSEDED:
+ *     acknowledged and counted by the dispatcher (`status` shows it), also
+ *     logged with the sink's running total; never retried
  *   429, 5xx or es_rejected_execution_exception        retried ALONE: the
  *     item's lines are copied into the retry queue, sent again in a bulk
  *     of their own after a full-jitter backoff (retry_initial..retry_max,
@@ -563,8 +564,8 @@ static void request_done(const struct sa_http_response *resp, void *arg)
                              NULL);
         } else if (it->status == 409) {
             superseded++;
-            sa_ack_list_push(es->acks, mine->segment_id, mine->index, 1, SA_SINK_OK,
-                             NULL);
+            sa_ack_list_push(es->acks, mine->segment_id, mine->index, 1,
+                             SA_SINK_SUPERSEDED, NULL);
         } else if (retryable(it)) {
             requeued++;
             retry_item(es, resp, mine);

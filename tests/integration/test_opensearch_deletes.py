@@ -9,8 +9,8 @@ op_column and the schema's x-version `ver`):
           k3 v4 upsert   newer document: replaces v2
           k4 v6 upsert   older than the delete at v9: loses (409)
 
-The index ends with k2 at v3 and k3 at v4 only; the sink counts the two
-superseded items, and nothing is dead-lettered."""
+The index ends with k2 at v3 and k3 at v4 only; the sink logs the two
+superseded items and `status` counts them; nothing is dead-lettered."""
 import json
 import os
 import sys
@@ -58,5 +58,8 @@ with Workdir("os-deletes") as work:
                      if "records superseded" in l)
     check(superseded == 2, "%d superseded logged, expected 2 (k2's delete, k4's "
           "upsert):\n%s" % (superseded, stderr[-2000:]))
+    sinks = status_json(cfg)["sinks"]
+    check(sinks[0]["superseded"] == 2, "status shows %r superseded, expected 2" % (
+        sinks[0].get("superseded"),))
     print("opensearch deletes: newer delete removed k1, older delete lost to k2 v3, "
           "k3 replaced by v4, k4 v6 lost to its delete at v9; 2 superseded")
