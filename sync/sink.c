@@ -7,12 +7,14 @@
 #include <string.h>
 
 extern const struct sa_sink_ops sa_sink_clickhouse_ops;
+extern const struct sa_sink_ops sa_sink_elasticsearch_ops;
 extern const struct sa_sink_ops sa_sink_file_ops;
 extern const struct sa_sink_ops sa_sink_kafka_ops;
 extern const struct sa_sink_ops sa_sink_http_ops;
 
 const struct sa_sink_ops *const sa_sink_types[] = {
     &sa_sink_clickhouse_ops,
+    &sa_sink_elasticsearch_ops,
     &sa_sink_file_ops,
     &sa_sink_kafka_ops,
     &sa_sink_http_ops,
@@ -31,9 +33,8 @@ const struct sa_sink_ops *sa_sink_type_find(const char *name)
  * few partitions interleave, each in order. */
 #define ACK_MERGE_WINDOW 8
 
-int sa_ack_list_push(struct sa_ack_list *list, int64_t segment_id,
-                     uint32_t first_index, uint32_t count, int outcome,
-                     const char *reason)
+int sa_ack_list_push(struct sa_ack_list *list, int64_t segment_id, uint32_t first_index,
+                     uint32_t count, int outcome, const char *reason)
 {
     struct sa_ack *ack;
     const char *why = reason ? reason : "";

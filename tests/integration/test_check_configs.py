@@ -21,7 +21,7 @@ import glob
 
 from harness import *
 
-ENV = dict(os.environ, KAFKA_BROKERS="127.0.0.1:9")
+ENV = dict(os.environ, KAFKA_BROKERS="127.0.0.1:9", OPENSEARCH_URL="http://127.0.0.1:9")
 
 # 1. The shipped configs.
 configs = sorted(glob.glob(os.path.join(SOURCE_DIR, "configs", "*.yaml")))
