@@ -29,6 +29,16 @@ static char *reserve_path(const char *path)
     return asprintf(&p, "%s-reserve", path) < 0 ? NULL : p;
 }
 
+int sa_spool_has_reserve(const struct sa_spool *spool)
+{
+    char *path = reserve_path(spool->path);
+    struct stat st;
+    int ok = path && stat(path, &st) == 0 && st.st_size >= SA_SPOOL_RESERVE_BYTES;
+
+    free(path);
+    return ok;
+}
+
 int sa_spool_keep_reserve(struct sa_spool *spool)
 {
     char *path = reserve_path(spool->path);

@@ -927,11 +927,18 @@ int sa_spool_commit(struct sa_spool *spool, const struct sa_commit *commit,
      * last commit bounds that (known with the housekeeper's hook, which
      * lets the WAL grow to a few MiB before starting it over; SQLite's
      * own checkpoints keep it smaller). */
-    if (spool->min_free > 0 && incoming > 0) {
+    /* While the reserve is given up (a full disk), its room is for the
+     * checkpoints and acks that recover, never for ingest, whatever
+     * min_free says: with min_free 0, ingest took it back at once and left
+     * a WAL no checkpoint could ever copy into the database. */
+    int64_t min_free = spool->min_free;
+    if (min_free < SA_SPOOL_RESERVE_BYTES && incoming > 0 && !sa_spool_has_reserve(spool))
+        min_free = SA_SPOOL_RESERVE_BYTES;
+    if (min_free > 0 && incoming > 0) {
         struct statvfs vfs;
         if (statvfs(spool->dir, &vfs) == 0) {
             int64_t avail = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
-            int64_t need = spool->min_free + 2 * incoming;
+            int64_t need = min_free + 2 * incoming;
             int64_t wal = (int64_t)spool->wal_pages * spool->page_size;
             int log_frames = 0, copied = 0;
             if (avail >= need && avail < need + wal &&
@@ -949,9 +956,12 @@ int sa_spool_commit(struct sa_spool *spool, const struct sa_commit *commit,
             if (avail < need + wal)
                 return sa_err_set(err, SA_EFULL, "spool %s: the disk is full: "
                                   "%" PRId64 " bytes free, spool.min_free is "
-                                  "%" PRId64 ", the commit needs %" PRId64
+                                  "%" PRId64 "%s, the commit needs %" PRId64
                                   " and checkpointing the WAL up to %" PRId64,
                                   spool->path, avail, spool->min_free,
+                                  min_free != spool->min_free
+                                      ? " (the reserve's 4 MiB while it is given up)"
+                                      : "",
                                   2 * incoming, wal);
         }
     }

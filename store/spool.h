@@ -286,6 +286,8 @@ void sa_spool_on_wal_growth(struct sa_spool *spool, int64_t notify_bytes,
  * none. */
 #define SA_SPOOL_RESERVE_BYTES (4 << 20)
 int sa_spool_keep_reserve(struct sa_spool *spool);
+/* 1 when the reserve file is in place (a stat). */
+int sa_spool_has_reserve(const struct sa_spool *spool);
 int sa_spool_release_reserve(const char *path);
 
 /* The highest segment id this spool ever gave (ids are never reused, the
