@@ -713,6 +713,19 @@ static void count_reject(struct sa_source *src, struct csv_file *f)
                   "aside (the rows before are kept)", f->path, ctx->conf->max_errors);
 }
 
+/* The dead letter just added for a row of f: it carries f's header and
+ * identity (for replay and export), and counts toward max_errors. */
+static int rejected(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
+                    struct sa_err *err)
+{
+    int rc = sa_batch_deadletter_set_header(batch, src, f->header_line, f->header_len,
+                                            f->key, err);
+    if (rc)
+        return rc;
+    count_reject(src, f);
+    return SA_OK;
+}
+
 static int reject_row(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
                       int64_t line, int64_t column, const char *reason,
                       const void *raw, size_t raw_len, struct sa_err *err)
@@ -722,13 +735,7 @@ static int reject_row(struct sa_source *src, struct sa_batch *batch, struct csv_
 
     snprintf(location, sizeof location, "%s:%" PRId64 ":%" PRId64, f->path, line, column);
     rc = sa_batch_deadletter(batch, src, location, reason, raw, raw_len, err);
-    if (!rc)
-        rc = sa_batch_deadletter_set_header(batch, src, f->header_line, f->header_len,
-                                            f->key, err);
-    if (rc)
-        return rc;
-    count_reject(src, f);
-    return SA_OK;
+    return rc ? rc : rejected(src, batch, f, err);
 }
 
 /*
@@ -959,13 +966,7 @@ static int reject_ref(struct sa_source *src, struct sa_batch *batch, struct csv_
              f->is_gz ? " (after decompression)" : "");
     rc = sa_batch_deadletter_ref(batch, src, location, reason, f->path, offset, length,
                                  err);
-    if (!rc)
-        rc = sa_batch_deadletter_set_header(batch, src, f->header_line, f->header_len,
-                                            f->key, err);
-    if (rc)
-        return rc;
-    count_reject(src, f);
-    return SA_OK;
+    return rc ? rc : rejected(src, batch, f, err);
 }
 
 /*
