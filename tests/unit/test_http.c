@@ -120,7 +120,8 @@ static int group_setup(void **state)
                                      "--client-ca", client_ca, NULL};
 
     (void)state;
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/sa-test-http-XXXXXX");
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/sa-test-http-XXXXXX",
+             getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(tmp_dir))
         return -1;
     make_certs();

@@ -64,8 +64,8 @@ static const struct sa_source_ops fake_ops = {
 
 static void test_deadletter_by_reference(void **state)
 {
-    char dir[] = "/tmp/sa-test-pipeline-XXXXXX", schemas_dir[4096], yaml[8192];
-    const char *src_dir = getenv("SA_SOURCE_DIR");
+    char dir[4096], schemas_dir[4096], yaml[8192];
+    const char *src_dir = getenv("SA_SOURCE_DIR"), *tmp = getenv("TMPDIR");
     struct sa_config *cfg = NULL;
     struct sa_schema_set *schemas = NULL;
     struct sa_spool *spool = NULL;
@@ -83,6 +83,7 @@ static void test_deadletter_by_reference(void **state)
 
     (void)state;
     assert_non_null(src_dir);
+    snprintf(dir, sizeof dir, "%s/sa-test-pipeline-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     assert_non_null(mkdtemp(dir));
     snprintf(schemas_dir, sizeof schemas_dir, "%s/schemas", src_dir);
     snprintf(yaml, sizeof yaml, "agent: {data_dir: %s, schemas_dir: %s}\n", dir,
