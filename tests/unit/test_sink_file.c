@@ -228,7 +228,9 @@ static void run_sink(struct fixture *f)
 }
 
 /* Files in the output directory ending in suffix, in the order they were
- * created (the <n> before the suffix). */
+ * created: by the UTC time in the name, then by the <n> before the suffix
+ * (<n> starts again at every sink start, so it alone does not order files
+ * of two runs). */
 struct file_list {
     char names[64][256];
     size_t n;
@@ -241,6 +243,27 @@ static long name_counter(const char *name, const char *suffix)
     while (p > name && p[-1] >= '0' && p[-1] <= '9')
         p--;
     return strtol(p, NULL, 10);
+}
+
+/* The UTC time in a name: the 16 characters before "-<n><suffix>". */
+static const char *name_stamp(const char *name, const char *suffix)
+{
+    size_t len = strlen(name) - strlen(suffix);
+    while (len > 0 && name[len - 1] >= '0' && name[len - 1] <= '9')
+        len--;
+    assert_true(len >= 17 && name[len - 1] == '-');
+    return name + len - 17;
+}
+
+/* <0 when a was created before b. */
+static int created_before(const char *a, const char *b, const char *suffix)
+{
+    int c = strncmp(name_stamp(a, suffix), name_stamp(b, suffix), 16);
+    if (c == 0) {
+        long na = name_counter(a, suffix), nb = name_counter(b, suffix);
+        c = na < nb ? -1 : na > nb;
+    }
+    return c;
 }
 
 static void list_files(struct fixture *f, const char *suffix,
@@ -259,10 +282,10 @@ static void list_files(struct fixture *f, const char *suffix,
         }
     }
     closedir(dir);
-    /* insertion sort by counter */
+    /* insertion sort, oldest first */
     for (size_t i = 1; i < out->n; i++)
-        for (size_t j = i; j > 0 && name_counter(out->names[j - 1], suffix) >
-                                        name_counter(out->names[j], suffix);
+        for (size_t j = i; j > 0 && created_before(out->names[j], out->names[j - 1],
+                                                   suffix) < 0;
              j--) {
             char tmp[256];
             memcpy(tmp, out->names[j], sizeof tmp);
