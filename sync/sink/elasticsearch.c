@@ -187,32 +187,15 @@ struct es_sink {
     struct installed *templates;
     size_t n_templates;
     uint64_t superseded, retried_items, rejected, splits;
-    struct sa_buf scratch; /* a record's JSON */
-    struct sa_buf line;    /* index names, template bodies */
+    struct sa_buf line; /* index names, template bodies */
+    /* `"_index":"<name>","_id":` of every record of the segment being
+     * sent when its index does not depend on the event time (no strftime
+     * conversion): rendered once per send(), not per record. */
+    struct sa_buf index_part;
+    int index_fixed;
 };
 
 /* --- small helpers ------------------------------------------------------ */
-
-static int append_json_string(struct sa_buf *b, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    int rc = sa_buf_append_byte(b, '"');
-
-    for (size_t i = 0; i < len && !rc; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            uint8_t esc[2] = {'\\', c};
-            rc = sa_buf_append(b, esc, 2);
-        } else if (c < 0x20) {
-            uint8_t esc[6] = {
-                '\\', 'u', '0', '0', (uint8_t)hex[c >> 4], (uint8_t)hex[c & 15]};
-            rc = sa_buf_append(b, esc, 6);
-        } else {
-            rc = sa_buf_append_byte(b, c);
-        }
-    }
-    return rc ? rc : sa_buf_append_byte(b, '"');
-}
 
 static struct bulk *bulk_new(size_t max_bytes)
 {
@@ -346,7 +329,7 @@ static int template_body(struct es_sink *es, const char *pattern,
     int first = 1;
 
     if (!rc)
-        rc = append_json_string(b, pattern, strlen(pattern));
+        rc = sa_encode_json_string(b, pattern, strlen(pattern));
     if (!rc)
         rc = sa_buf_printf(b,
                            "],\"priority\":100,%s\"template\":{\"mappings\":{"
@@ -365,7 +348,7 @@ static int template_body(struct es_sink *es, const char *pattern,
             rc = sa_buf_append_byte(b, ',');
         first = 0;
         if (!rc)
-            rc = append_json_string(b, f->name, strlen(f->name));
+            rc = sa_encode_json_string(b, f->name, strlen(f->name));
         if (!rc && strcmp(type, "binary-ish") == 0)
             rc = sa_buf_printf(b, ":{\"type\":\"keyword\",\"index\":false}");
         else if (!rc)
@@ -447,11 +430,16 @@ static int ensure_template(struct es_sink *es, const char *stream,
 
 /* --- requests ----------------------------------------------------------- */
 
+/* The response keeps only what request_done reads: a full one repeats
+ * _index, _id, _version, result, _shards, _seq_no and _primary_term for
+ * every item, and parsing that was two thirds of the drain's CPU. */
+#define BULK_PATH "/_bulk?filter_path=errors,error,status,items.*.status,items.*.error"
+
 static int submit(struct es_sink *es, struct bulk *b, struct sa_err *err)
 {
     static const char *const headers[] = {"Content-Type: application/x-ndjson", NULL};
     struct sa_http_request req = {
-        .method = "POST", .path = "/_bulk", .headers = headers};
+        .method = "POST", .path = BULK_PATH, .headers = headers};
     int rc;
 
     req.body = b->body;
@@ -729,14 +717,17 @@ static int flush_open(struct es_sink *es, struct sa_err *err)
     return submit(es, b, err);
 }
 
-/* The action line (and source line) of rec into the open bulk. */
-static int append_record(struct es_sink *es, struct sa_sink *sink,
-                         const struct sa_schema *schema, const char *stream,
-                         const struct sa_segment_view *view,
+/* The action line (and source line) of rec into the open bulk: written
+ * straight into the body (sa_buf_printf's two vsnprintf calls a piece and
+ * a copy of the source through a scratch buffer were a fifth of the
+ * drain's CPU). */
+static int append_record(struct es_sink *es, const struct sa_schema *schema,
+                         const char *stream, const struct sa_segment_view *view,
                          const struct sa_record_view *rec, struct sa_err *err)
 {
+    static const char version_key[] = ",\"version\":";
+    static const char version_type[] = ",\"version_type\":\"external_gte\"}}\n";
     struct bulk *b = es->open;
-    char index[INDEX_NAME_MAX], id[96];
     size_t start = b->body.len;
     int is_delete = rec->op == SA_OP_DELETE;
     int rc;
@@ -752,47 +743,60 @@ static int append_record(struct es_sink *es, struct sa_sink *sink,
         return sa_ack_list_push(es->acks, view->id, rec->index, 1, SA_SINK_REJECT,
                                 reason);
     }
-    if ((rc = index_name(es, stream, rec->event_ms, index, err)))
-        return rc;
-    /* The source first: a record that does not encode is rejected alone. */
-    sa_buf_reset(&es->scratch);
+    rc = sa_buf_append_str(&b->body, is_delete            ? "{\"delete\":{"
+                                     : es->o->data_stream ? "{\"create\":{"
+                                                          : "{\"index\":{");
+    if (!rc && es->index_fixed) {
+        rc = sa_buf_append(&b->body, es->index_part.data, es->index_part.len);
+    } else if (!rc) {
+        char index[INDEX_NAME_MAX];
+        if ((rc = index_name(es, stream, rec->event_ms, index, err))) {
+            b->body.len = start;
+            return rc;
+        }
+        if (!(rc = sa_buf_append_str(&b->body, "\"_index\":")) &&
+            !(rc = sa_encode_json_string(&b->body, index, strlen(index))))
+            rc = sa_buf_append_str(&b->body, ",\"_id\":");
+    }
+    if (!rc && schema->key_field >= 0 && rec->key_len > 0) {
+        rc = sa_encode_json_string(&b->body, rec->key, rec->key_len);
+    } else if (!rc) {
+        char id[96];
+        int n = snprintf(id, sizeof id, "%s:%" PRIu64, es->origin_id, rec->seq);
+        rc = sa_encode_json_string(&b->body, id, (size_t)n < sizeof id ? (size_t)n : 0);
+    }
+    if (!rc && !es->o->data_stream) {
+        if (!(rc = sa_buf_append(&b->body, version_key, sizeof version_key - 1)) &&
+            !(rc = sa_encode_json_i64(&b->body, rec->version)))
+            rc = sa_buf_append(&b->body, version_type, sizeof version_type - 1);
+    } else if (!rc) {
+        rc = sa_buf_append(&b->body, "}}\n", 3);
+    }
+    if (rc)
+        goto nomem;
     if (!is_delete) {
+        /* The source: a record that does not encode is rejected alone. */
         struct sa_err enc = {0};
-        if (sa_encode_json(schema, rec->body, rec->body_len, NULL, NULL, &es->scratch,
-                           &enc) != SA_OK)
+        rc = sa_encode_json(schema, rec->body, rec->body_len, NULL, NULL, &b->body,
+                            &enc);
+        if (rc == SA_ENOMEM || rc == SA_ETOOBIG) {
+            b->body.len = start;
+            goto nomem;
+        }
+        if (rc) {
+            b->body.len = start;
             return sa_ack_list_push(es->acks, view->id, rec->index, 1, SA_SINK_REJECT,
                                     enc.msg[0] ? enc.msg : "cannot encode as JSON");
-        if (es->o->data_stream && es->scratch.len >= 2) {
-            /* "{...}" -> "{...,"@timestamp":N}" */
-            es->scratch.len--;
-            rc = sa_buf_printf(&es->scratch, "%s\"@timestamp\":%" PRId64 "}",
-                               es->scratch.len > 1 ? "," : "", rec->event_ms);
-            if (rc)
-                goto nomem;
         }
-    }
-    rc = sa_buf_printf(&b->body, "{\"%s\":{\"_index\":",
-                       is_delete            ? "delete"
-                       : es->o->data_stream ? "create"
-                                            : "index");
-    if (!rc)
-        rc = append_json_string(&b->body, index, strlen(index));
-    if (!rc)
-        rc = sa_buf_printf(&b->body, ",\"_id\":");
-    if (!rc && schema->key_field >= 0 && rec->key_len > 0) {
-        rc = append_json_string(&b->body, rec->key, rec->key_len);
-    } else if (!rc) {
-        snprintf(id, sizeof id, "%s:%" PRIu64, es->origin_id, rec->seq);
-        rc = append_json_string(&b->body, id, strlen(id));
-    }
-    if (!rc && !es->o->data_stream)
-        rc = sa_buf_printf(&b->body,
-                           ",\"version\":%" PRId64 ",\"version_type\":\"external_gte\"",
-                           rec->version);
-    if (!rc)
-        rc = sa_buf_printf(&b->body, "}}\n");
-    if (!rc && !is_delete) {
-        rc = sa_buf_append(&b->body, es->scratch.data, es->scratch.len);
+        if (es->o->data_stream) {
+            /* "{...}" -> "{...,"@timestamp":N}" */
+            int empty = b->body.data[b->body.len - 2] == '{';
+            b->body.len--;
+            if (!(rc = sa_buf_append_str(&b->body, empty ? "\"@timestamp\":"
+                                                         : ",\"@timestamp\":")) &&
+                !(rc = sa_encode_json_i64(&b->body, rec->event_ms)))
+                rc = sa_buf_append_byte(&b->body, '}');
+        }
         if (!rc)
             rc = sa_buf_append_byte(&b->body, '\n');
     }
@@ -802,10 +806,31 @@ static int append_record(struct es_sink *es, struct sa_sink *sink,
         b->body.len = start;
         goto nomem;
     }
-    (void)sink;
     return SA_OK;
 nomem:
     return sa_err_set(err, rc, "sink %s: bulk body: %s", es->name, sa_strerror(rc));
+}
+
+/* es->index_part for the records of stream, when their index does not
+ * depend on their event time. */
+static int fix_index(struct es_sink *es, const char *stream, struct sa_err *err)
+{
+    int rc = expand_vars(es->o->index, stream, es->agent_id, &es->line);
+
+    es->index_fixed = 0;
+    if (rc)
+        return sa_err_set(err, rc, "sink %s: index '%s': %s", es->name, es->o->index,
+                          rc == SA_ECONFIG ? "unknown variable" : sa_strerror(rc));
+    if (strchr((const char *)es->line.data, '%') || es->line.len >= INDEX_NAME_MAX)
+        return SA_OK; /* per record (and a name too long is refused there) */
+    sa_buf_reset(&es->index_part);
+    if ((rc = sa_buf_append_str(&es->index_part, "\"_index\":")) ||
+        (rc = sa_encode_json_string(&es->index_part, (const char *)es->line.data,
+                                    es->line.len)) ||
+        (rc = sa_buf_append_str(&es->index_part, ",\"_id\":")))
+        return sa_err_set(err, rc, "sink %s: %s", es->name, sa_strerror(rc));
+    es->index_fixed = 1;
+    return SA_OK;
 }
 
 static int es_send(struct sa_sink *sink, const struct sa_segment_view *view,
@@ -823,11 +848,13 @@ static int es_send(struct sa_sink *sink, const struct sa_segment_view *view,
         return rc;
     if (es->o->manage_template && (rc = ensure_template(es, view->stream, schema, err)))
         return rc;
+    if ((rc = fix_index(es, view->stream, err)))
+        return rc;
     sa_segment_iter_init(&it, view);
     while ((rc = sa_segment_iter_next(&it, &rec, err)) == SA_OK &&
            rec.index < view->count) {
         if ((rc = open_bulk(es, err)) ||
-            (rc = append_record(es, sink, schema, view->stream, view, &rec, err)))
+            (rc = append_record(es, schema, view->stream, view, &rec, err)))
             return rc;
         if (es->open->n >= (size_t)es->o->max_bulk_records ||
             es->open->body.len >= es->max_bulk_bytes) {
@@ -923,7 +950,7 @@ static int es_open(struct sa_sink *sink, struct sa_err *err)
     es->rng = (uint64_t)sa_mono_us() | 1;
     es->max_bulk_bytes = (size_t)o->max_bulk_bytes;
     sa_buf_init(&es->retry.body, SIZE_MAX / 2);
-    sa_buf_init(&es->scratch, (size_t)o->max_bulk_bytes + 1024 * 1024);
+    sa_buf_init(&es->index_part, 4 * INDEX_NAME_MAX);
     sa_buf_init(&es->line, 64 * 1024);
     if ((rc = sa_http_client_new(&o->http, es->name, &es->http, err))) {
         es_close(sink);
@@ -967,7 +994,7 @@ static void es_close(struct sa_sink *sink)
         free(es->templates[i].stream);
     free(es->templates);
     sa_ack_list_fini(&es->own_acks);
-    sa_buf_fini(&es->scratch);
+    sa_buf_fini(&es->index_part);
     sa_buf_fini(&es->line);
     free(es);
     sink->ctx = NULL;
