@@ -1027,7 +1027,9 @@ static void test_wal_restart(void **state)
     assert_int_equal(sa_spool_checkpoint_restart(keeper, 100, &err), SA_OK);
     w.n = 0;
     commit_100k(writer, 4); /* the WAL started over: ~400 KiB long */
-    assert_in_range(w.n, 1, 2);
+    /* Each commit is a little over 128 KiB of pages (with its roll-up
+     * row's page, format 5): notices from the 2nd or 3rd commit on. */
+    assert_in_range(w.n, 1, 3);
     assert_true(w.last < 1024 * 1024);
 
     /* A reader in the middle of a read transaction pins the WAL. */
@@ -1051,7 +1053,7 @@ static void test_wal_restart(void **state)
     assert_int_equal(sa_spool_checkpoint_restart(keeper, 50, &err), SA_OK);
     w.n = 0;
     commit_100k(writer, 4);
-    assert_in_range(w.n, 1, 2);
+    assert_in_range(w.n, 1, 3); /* as above */
     assert_true(w.last < 1024 * 1024);
 
     sa_spool_on_wal_growth(writer, 0, NULL, NULL);
