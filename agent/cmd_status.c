@@ -16,17 +16,20 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: syncagent status -c FILE [--json]\n"
-            "\n"
-            "Show the spool: per stream the records and bytes spooled, per sink\n"
-            "its cursor, its lag in records and seconds and the records it\n"
-            "acknowledged as superseded by a newer version (coalesce), the dead-letter\n"
-            "count. Reads the spool directly: works while the daemon is down.\n"
-            "\n"
-            "  -c, --config FILE   the agent's YAML config (required)\n"
-            "      --json          one JSON object instead of a table\n"
-            "  -h, --help          this help\n");
+    fprintf(
+        out,
+        "usage: syncagent status -c FILE [--json]\n"
+        "\n"
+        "Show the spool: per stream the records and bytes spooled, per sink\n"
+        "its cursor, its lag in records and seconds and the records it\n"
+        "acknowledged as superseded by a newer version (coalesce), the dead-letter\n"
+        "count, and the data quality rules' failures per stream, rule and\n"
+        "action (from the daily roll-ups). Reads the spool directly: works\n"
+        "while the daemon is down.\n"
+        "\n"
+        "  -c, --config FILE   the agent's YAML config (required)\n"
+        "      --json          one JSON object instead of a table\n"
+        "  -h, --help          this help\n");
 }
 
 struct sink_lag {
@@ -65,6 +68,35 @@ static int collect_lags(const struct sa_config *cfg, struct sa_spool *spool,
 static double lag_seconds(int64_t oldest_ms, int64_t now)
 {
     return oldest_ms > 0 && now > oldest_ms ? (double)(now - oldest_ms) / 1000.0 : 0.0;
+}
+
+/* The action a quality roll-up kind stands for. */
+static const char *quality_action(const char *kind)
+{
+    return strcmp(kind, "rejected") == 0  ? "reject"
+           : strcmp(kind, "dropped") == 0 ? "drop"
+                                          : "tag";
+}
+
+static void print_quality(const struct sa_rollup_row *q, size_t n_q)
+{
+    if (!n_q)
+        return;
+    printf("\nquality failures (stream, rule, action: records)\n");
+    for (size_t i = 0; i < n_q; i++)
+        printf("  %-16s %-24s %-6s %lld\n", q[i].name, q[i].reason,
+               quality_action(q[i].kind), (long long)q[i].n);
+}
+
+static json_t *quality_json(const struct sa_rollup_row *q, size_t n_q)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n_q; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I}", "stream", q[i].name,
+                                           "rule", q[i].reason, "action",
+                                           quality_action(q[i].kind), "records",
+                                           (json_int_t)q[i].n));
+    return a;
 }
 
 static void print_table(const struct sa_config *cfg, const struct sa_spool_status *st,
@@ -107,7 +139,8 @@ static void print_table(const struct sa_config *cfg, const struct sa_spool_statu
 }
 
 static int print_json(const struct sa_config *cfg, const struct sa_spool_status *st,
-                      const struct sink_lag *lags)
+                      const struct sink_lag *lags, const struct sa_rollup_row *q,
+                      size_t n_q)
 {
     int64_t now = sa_now_ms();
     json_t *root = json_object(), *streams = json_array(), *sinks = json_array();
@@ -138,6 +171,7 @@ static int print_json(const struct sa_config *cfg, const struct sa_spool_status 
     json_object_set_new(root, "streams", streams);
     json_object_set_new(root, "sinks", sinks);
     json_object_set_new(root, "deadletters", json_integer(st->deadletters));
+    json_object_set_new(root, "quality_failures", quality_json(q, n_q));
     json_object_set_new(root, "deadletters_open", json_integer(st->deadletters_open));
     json_object_set_new(root, "dropped_records",
                         json_integer(st->audit_dropped_records));
@@ -170,6 +204,8 @@ int sa_cmd_status(int argc, char **argv)
     struct sa_spool *spool = NULL;
     struct sa_spool_status st;
     struct sink_lag *lags = NULL;
+    struct sa_rollup_row *quality = NULL;
+    size_t n_quality = 0;
     struct sa_err err = {0};
 
     memset(&st, 0, sizeof st);
@@ -203,12 +239,18 @@ int sa_cmd_status(int argc, char **argv)
     rc = collect_lags(cfg, spool, &st, lags, &err);
     if (rc)
         goto out;
-    if (json)
-        rc = print_json(cfg, &st, lags);
-    else
+    rc = sa_spool_quality_totals(spool, &quality, &n_quality, &err);
+    if (rc)
+        goto out;
+    if (json) {
+        rc = print_json(cfg, &st, lags, quality, n_quality);
+    } else {
         print_table(cfg, &st, lags);
+        print_quality(quality, n_quality);
+    }
 out:
     free(lags);
+    free(quality);
     sa_spool_status_fini(&st);
     sa_spool_close(spool);
     sa_config_free(cfg);
