@@ -177,6 +177,20 @@ static inline void sa_histogram_observe(struct sa_histogram *h, double v)
                                   memory_order_relaxed);
 }
 
+/* Observe the same value n times (one ack covering n records). */
+static inline void sa_histogram_observe_n(struct sa_histogram *h, double v, uint64_t n)
+{
+    size_t i = 0;
+
+    while (i < h->n_bounds && v > h->bounds[i])
+        i++;
+    atomic_fetch_add_explicit(&h->buckets[i], n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->count, n, memory_order_relaxed);
+    if (v > 0)
+        atomic_fetch_add_explicit(&h->sum_nano, (uint64_t)(v * 1e9 + 0.5) * n,
+                                  memory_order_relaxed);
+}
+
 /* ---- reading ---------------------------------------------------------- */
 
 /*
