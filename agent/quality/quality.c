@@ -13,9 +13,11 @@
  * THREADS
  *
  * One checker per source (pipeline lane), used only by the polling thread
- * that owns the lane. The failure counters are relaxed atomics so that
- * `status`-like readers and the metrics registry may read them from any
- * thread; everything else (the duplicate window, the tags buffer) is the
+ * that owns the lane. The failure counters are the metrics registry's
+ * (agent/base/metrics.h: syncagent_quality_failures_total{stream,rule,
+ * action}), registered once when the checker is made: a failure costs one
+ * relaxed atomic add, and /metrics reads them from any thread; everything
+ * else (the duplicate window, the tags buffer) is the
  * polling thread's alone.
  *
  * ORDER AND OUTCOME
@@ -46,6 +48,7 @@
 #include "agent/quality/quality.h"
 
 #include "agent/base/log.h"
+#include "agent/base/metrics.h"
 #include "agent/record.h"
 #include "agent/schemas.h"
 #include "store/schema.h"
@@ -73,7 +76,9 @@ struct rule_state {
     const struct sa_quality_rule *rule;
     int field; /* schema field index, -1: none */
     struct window win;
-    atomic_uint_fast64_t failures;
+    /* syncagent_quality_failures_total{stream,rule,action}; two sources
+     * of one stream share the series (M2), and so this count. */
+    struct sa_counter *failures;
     atomic_uint_fast64_t evicted;
 };
 
@@ -356,7 +361,7 @@ int sa_quality_eval(struct sa_quality *q, const struct sa_record *rec, int64_t e
 
         if (check_rule(rs, rec, event_ms, now_ms, key, key_len, &rule_why))
             continue;
-        atomic_fetch_add_explicit(&rs->failures, 1, memory_order_relaxed);
+        sa_counter_inc(rs->failures);
         if (r->action == SA_QUALITY_REJECT && decided < 2) {
             decided = 2;
             v->action = r->action;
@@ -408,6 +413,18 @@ int sa_quality_new(struct sa_quality **out, const struct sa_quality_stream *qs,
         rs->rule = &qs->rules[i];
         rs->field =
             rs->rule->column ? sa_record_field_index(schema, rs->rule->column) : -1;
+        if ((rc = sa_metrics_counter(
+                 sa_metrics_global(), "syncagent_quality_failures_total",
+                 "Records that failed a data quality rule, by stream, rule and action.",
+                 (const char *[]){"stream", qs->stream, "rule", rs->rule->name,
+                                  "action", sa_quality_action_names[rs->rule->action],
+                                  NULL},
+                 &rs->failures, err))) {
+            sa_quality_free(q);
+            return sa_err_prefix(err,
+                                 "stream %s: quality rule '%s': metrics: ", qs->stream,
+                                 rs->rule->name);
+        }
         if (rs->rule->check == SA_QC_UNIQUE &&
             window_init(&rs->win, rs->rule->max_keys)) {
             sa_quality_free(q);
@@ -444,9 +461,7 @@ const struct sa_quality_rule *sa_quality_rule_at(const struct sa_quality *q, siz
 
 uint64_t sa_quality_failures(const struct sa_quality *q, size_t i)
 {
-    return i < q->n_rules
-               ? atomic_load_explicit(&q->rules[i].failures, memory_order_relaxed)
-               : 0;
+    return i < q->n_rules ? sa_counter_get(q->rules[i].failures) : 0;
 }
 
 uint64_t sa_quality_unique_evicted(const struct sa_quality *q, size_t i)

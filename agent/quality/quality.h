@@ -137,7 +137,9 @@ int sa_quality_eval(struct sa_quality *q, const struct sa_record *rec, int64_t e
 
 size_t sa_quality_n_rules(const struct sa_quality *q);
 const struct sa_quality_rule *sa_quality_rule_at(const struct sa_quality *q, size_t i);
-/* Failures of rule i since the checker was made (any thread). */
+/* Failures of rule i counted in the process's metrics registry (any
+ * thread): syncagent_quality_failures_total of its stream, rule and
+ * action, which sources of the same stream share. */
 uint64_t sa_quality_failures(const struct sa_quality *q, size_t i);
 /* Keys the duplicate window of rule i forgot before their time because it
  * was full (unique_keys): a duplicate of one of them may pass. */
