@@ -263,9 +263,10 @@ static int check_rule(struct rule_state *rs, const struct sa_record *rec,
 
     if (rs->field >= 0) {
         have = sa_record_get(rec, rs->field, &v) == SA_OK && v.kind != AVRO_NULL;
-        if (have)
-            value_text(&v, shown, sizeof shown);
     }
+    /* The value as text only for a reason: formatting it costs more than
+     * most checks. */
+#define SHOWN() (value_text(&v, shown, sizeof shown), shown)
 #define FAIL(...) (sa_err_set(why, SA_ERECORD, __VA_ARGS__), 0)
     switch (r->check) {
     case SA_QC_REQUIRED:
@@ -280,7 +281,7 @@ static int check_rule(struct rule_state *rs, const struct sa_record *rec,
             double d = as_double(&v);
             if (isnan(d) || (r->has_min && d < r->min) || (r->has_max && d > r->max))
                 return FAIL("quality rule '%s' failed: column %s = %s is %s %.17g",
-                            r->name, r->column, shown,
+                            r->name, r->column, SHOWN(),
                             r->has_min && !(d >= r->min) ? "below min" : "above max",
                             r->has_min && !(d >= r->min) ? r->min : r->max);
         }
@@ -290,7 +291,7 @@ static int check_rule(struct rule_state *rs, const struct sa_record *rec,
             return 1;
         if (!regex_match(&r->re, v.s, v.len))
             return FAIL("quality rule '%s' failed: column %s = %s does not match /%s/",
-                        r->name, r->column, shown, r->pattern);
+                        r->name, r->column, SHOWN(), r->pattern);
         return 1;
     case SA_QC_ONE_OF:
         if (!have)
@@ -310,7 +311,7 @@ static int check_rule(struct rule_state *rs, const struct sa_record *rec,
         }
         return FAIL(
             "quality rule '%s' failed: column %s = %s is not one of the %zu values",
-            r->name, r->column, shown, r->n_one_of);
+            r->name, r->column, SHOWN(), r->n_one_of);
     case SA_QC_MAX_LENGTH:
         if (!have || !v.s)
             return 1;
@@ -318,7 +319,7 @@ static int check_rule(struct rule_state *rs, const struct sa_record *rec,
             (int64_t)utf8_length(v.s, v.len) > r->max_length)
             return FAIL("quality rule '%s' failed: column %s = %s is longer than %lld "
                         "characters",
-                        r->name, r->column, shown, (long long)r->max_length);
+                        r->name, r->column, SHOWN(), (long long)r->max_length);
         return 1;
     case SA_QC_FRESHNESS:
         if (r->max_age_ms && now_ms - event_ms > r->max_age_ms)
@@ -342,6 +343,7 @@ static int check_rule(struct rule_state *rs, const struct sa_record *rec,
         return 1;
     }
 #undef FAIL
+#undef SHOWN
     return 1;
 }
 

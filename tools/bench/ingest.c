@@ -6,7 +6,7 @@
  * statement, WAL, synchronous=NORMAL, 1000 rows per transaction).
  *
  *   bench_ingest [-n RECORDS] [--schema SUBJECT] [--schemas-dir DIR]
- *                [--pipeline-only]
+ *                [--pipeline-only] [--quality]
  *
  * Prints records/s and MB/s (MB of Avro bodies) for
  *   generate     generator + Avro encoding alone, into memory
@@ -14,6 +14,12 @@
  *   spool        the same pre-encoded records as segments via sa_spool_commit
  *   pipeline     generate + encode + segment + commit, the daemon's path
  * and the ratios to the baseline. Timings are not tests: read the ratio.
+ *
+ * --quality measures the pipeline without and with five data quality rules
+ * on the stream (agent/quality/: required, a regex, two ranges, one_of;
+ * every record passes them, so both runs spool the same records), three
+ * rounds each, interleaved, in the same run; prints the best of each and
+ * the ratio. Issue 13 §1: with the rules within 15 % of without.
  */
 #include "agent/base/clock.h"
 #include "agent/schemas.h"
@@ -63,11 +69,21 @@ static double run_spool(const char *path, const struct sa_schema *schema,
     return secs;
 }
 
-/* The daemon's ingest path: a generator source through the pipeline. */
-static double run_pipeline(const char *dir, const char *schemas_dir,
-                           const char *subject, size_t n)
+/* Five rules every sensor_reading the generator makes passes. */
+static const char quality_rules[] =
+    "streams:\n  sensor_reading:\n    quality:\n"
+    "      - {column: device_id, required: true}\n"
+    "      - {column: device_id, regex: \"^dev-[0-9]{6}$\"}\n"
+    "      - {column: temperature, min: -90, max: 70, action: tag}\n"
+    "      - {column: humidity, min: 0, max: 100, action: drop}\n"
+    "      - {column: status, one_of: [OK, WARN, FAULT]}\n";
+
+/* The daemon's ingest path: a generator source through the pipeline,
+ * with `extra` appended to its config. */
+static double run_pipeline_with(const char *dir, const char *schemas_dir,
+                                const char *subject, size_t n, const char *extra)
 {
-    char yaml[2048];
+    char yaml[4096];
     snprintf(yaml, sizeof yaml,
              "agent:\n  data_dir: %s/pipeline\n  schemas_dir: %s\n  log_level: warn\n"
              "spool:\n  max_bytes: 64GiB\n"
@@ -76,7 +92,40 @@ static double run_pipeline(const char *dir, const char *schemas_dir,
              "    start_time: %lld\n    interval: 1s\n"
              "sinks:\n  - name: files\n    type: file\n    path: %s/out\n",
              dir, schemas_dir, subject, subject, n, BENCH_START_MS, dir);
+    strncat(yaml, extra, sizeof yaml - strlen(yaml) - 1);
     return bench_pipeline(yaml, n, NULL);
+}
+
+static double run_pipeline(const char *dir, const char *schemas_dir,
+                           const char *subject, size_t n)
+{
+    return run_pipeline_with(dir, schemas_dir, subject, n, "");
+}
+
+/* Without and with the rules, alternately, each in a fresh data dir. */
+static void run_quality(const char *dir, const char *schemas_dir, size_t n)
+{
+    double best[2] = {0, 0};
+    char sub[1200], rm[1300];
+
+    for (int round = 0; round < 3; round++)
+        for (int with = 0; with < 2; with++) {
+            snprintf(sub, sizeof sub, "%s/q%d%d", dir, round, with);
+            sync();
+            double secs = run_pipeline_with(sub, schemas_dir, "sensor_reading", n,
+                                            with ? quality_rules : "");
+            if (!best[with] || secs < best[with])
+                best[with] = secs;
+            snprintf(rm, sizeof rm, "rm -rf '%s'", sub);
+            if (system(rm) != 0)
+                bench_die("rm", NULL);
+        }
+    bench_line("no rules", n, 0, best[0], 0);
+    bench_line("5 rules", n, 0, best[1], 0);
+    double ratio = best[0] / best[1];
+    printf("quality: with 5 rules %.1f %% of the rate without (best of 3 each); "
+           "target >= 85 %%: %s\n",
+           100 * ratio, ratio >= 0.85 ? "met" : "NOT met");
 }
 
 int main(int argc, char **argv)
@@ -85,6 +134,7 @@ int main(int argc, char **argv)
         {"schema", required_argument, NULL, 's'},
         {"schemas-dir", required_argument, NULL, 'S'},
         {"pipeline-only", no_argument, NULL, 'P'},
+        {"quality", no_argument, NULL, 'Q'},
         {NULL, 0, NULL, 0},
     };
     size_t n = 1000000;
@@ -94,7 +144,7 @@ int main(int argc, char **argv)
     const struct sa_schema *schema;
     struct bench_encoded enc;
     struct sa_err err = {0};
-    int opt, pipeline_only = 0;
+    int opt, pipeline_only = 0, quality = 0;
 
     while ((opt = getopt_long(argc, argv, "n:", longopts, NULL)) != -1) {
         switch (opt) {
@@ -102,9 +152,10 @@ int main(int argc, char **argv)
         case 's': subject = optarg; break;
         case 'S': schemas_dir = optarg; break;
         case 'P': pipeline_only = 1; break;
+        case 'Q': quality = 1; break;
         default:
             fprintf(stderr, "usage: bench_ingest [-n N] [--schema S] "
-                            "[--schemas-dir DIR] [--pipeline-only]\n");
+                            "[--schemas-dir DIR] [--pipeline-only] [--quality]\n");
             return 2;
         }
     }
@@ -114,6 +165,11 @@ int main(int argc, char **argv)
     schema = sa_schemas_lookup(schemas, subject, &err);
     if (!schema)
         bench_die("schema", &err);
+    if (quality) {
+        printf("ingest benchmark, quality rules: %zu records of sensor_reading\n", n);
+        run_quality(dir, schemas_dir, n);
+        goto out;
+    }
     if (pipeline_only) {
         /* For profiling the daemon's path alone. */
         bench_line("pipeline", n, 0, run_pipeline(dir, schemas_dir, subject, n), 0);
