@@ -248,22 +248,11 @@ static int load_rule(struct qloader *ld, yaml_node_t *map, const char *where,
             have_range = 1;
             check_at = check_at ? check_at : v;
         } else if (strcmp(key, "regex") == 0) {
-            int rrc;
-            char msg[160];
             r->check = SA_QC_REGEX;
             n_checks++;
             check_at = v;
             if (!(r->pattern = strdup(val)))
                 return SA_ENOMEM;
-            rrc = regcomp(&r->re, val, REG_EXTENDED | REG_NOSUB);
-            if (rrc) {
-                regerror(rrc, &r->re, msg, sizeof msg);
-                /* The stream and column are named; the rule's name may
-                 * come later in the mapping: say its position. */
-                return qfail(ld, v, "%s.regex: /%s/ does not compile: %s", where, val,
-                             msg);
-            }
-            r->has_re = 1;
         } else if (strcmp(key, "one_of") == 0) {
             yaml_node_item_t *it;
             if (v->type != YAML_SEQUENCE_NODE ||
@@ -367,6 +356,19 @@ static int load_rule(struct qloader *ld, yaml_node_t *map, const char *where,
             return SA_ENOMEM;
     }
     (void)name_at;
+    if (r->check == SA_QC_REGEX) {
+        /* Compiled once, here, with the rule's name and column known
+         * whatever the order of its keys. */
+        int rrc = regcomp(&r->re, r->pattern, REG_EXTENDED | REG_NOSUB);
+        char msg[160];
+        if (rrc) {
+            regerror(rrc, &r->re, msg, sizeof msg);
+            return qfail(ld, check_at, "%s (rule '%s', column %s): regex /%s/ does not "
+                                       "compile: %s",
+                         where, r->name, r->column, r->pattern, msg);
+        }
+        r->has_re = 1;
+    }
     rc = SA_OK;
     return rc;
 }
