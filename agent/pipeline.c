@@ -656,7 +656,7 @@ static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_er
     struct sa_segment_builder **segs = NULL;
     struct sa_offset_update *offs = NULL;
     struct sa_deadletter *dls = NULL;
-    struct sa_rollup_add *rollups = NULL;
+    struct sa_rollup_add *rollups = NULL, *refused = NULL;
     struct sa_audit_add *audits = NULL;
     char(*details)[512] = NULL;
     struct sa_commit c;
@@ -707,20 +707,28 @@ static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_er
             char detail[160];
             sa_logf(SA_LOG_WARN, "spool full, records refused",
                     "records=%llu when_full=reject", (unsigned long long)stored);
-            size_t n_rollups = c.n_rollups, n_audits = c.n_audits;
-            build_commit(p, b, 0, segs, offs, dls, &c);
-            if (n_rules) {
-                /* Tags of records not kept are not counted; drops and
-                 * their audits are as they were. */
-                size_t k = 0;
-                for (size_t i = 0; i < n_rollups; i++)
-                    if (strcmp(rollups[i].kind, "tagged") != 0)
-                        rollups[k++] = rollups[i];
-                c.rollups = rollups;
-                c.n_rollups = k;
-                c.audits = audits;
-                c.n_audits = n_audits;
+            size_t n_rollups = c.n_rollups, n_audits = c.n_audits, k = 0;
+            /* The roll-ups count the refused records as rejected
+             * (spool_full); tags of records not kept are not counted,
+             * drops and their audits are as they were. */
+            refused = calloc(n_rollups + p->n_lanes + 1, sizeof *refused);
+            if (!refused) {
+                rc = sa_err_set(err, SA_ENOMEM, "out of memory");
+                goto out;
             }
+            for (size_t i = 0; i < n_rollups; i++)
+                if (strcmp(rollups[i].kind, "tagged") != 0)
+                    refused[k++] = rollups[i];
+            for (size_t i = 0; i < p->n_lanes; i++)
+                if (b->lanes[i].seg.count)
+                    refused[k++] = (struct sa_rollup_add){p->lanes[i].src.conf->stream,
+                                                          "rejected", "spool_full",
+                                                          b->lanes[i].seg.count};
+            build_commit(p, b, 0, segs, offs, dls, &c);
+            c.rollups = refused;
+            c.n_rollups = k;
+            c.audits = audits;
+            c.n_audits = n_audits;
             rc = sa_spool_commit(p->spool, &c, &res, err);
             if (rc)
                 goto out;
@@ -794,6 +802,7 @@ out:
     free(offs);
     free(dls);
     free(rollups);
+    free(refused);
     free(audits);
     free(details);
     return rc;

@@ -84,3 +84,26 @@ with Workdir("report") as work:
     check(ingested == st["next_seq"] - 1,
           "roll-up says %d ingested, the spool's next_seq %d" % (ingested, st["next_seq"]))
     print("report: running daemon, %d ingested by the end" % ingested)
+
+    # 3. Records refused by a full spool (when_full: reject) are rejected
+    # with reason spool_full in the roll-ups, beside those it took.
+    n3 = 20000
+    cfg3 = work.write("full.yaml", "\n".join([
+        "agent:", "  data_dir: " + work.join("data3"), "  schemas_dir: " + SCHEMAS_DIR,
+        "spool:", "  max_bytes: 1MiB", "  when_full: reject",
+        "batch:", "  max_records: 500", "  linger: 20ms",
+        "sources:",
+        "  - name: gen", "    type: generator", "    stream: order", "    schema: order",
+        "    seed: 9", "    count: %d" % n3, "    rate: 0",
+        "  - name: one", "    type: generator", "    stream: user", "    schema: user",
+        "    seed: 4", "    count: 1", "    rate: 0",
+        "sinks:", "  - name: files", "    type: file", "    path: " + work.join("out3"),
+        "    streams: [user]", ""]))
+    run(["run", "-c", cfg3, "--exit-when-synced"], check_rc=0, timeout=300)
+    rep = report(cfg3)
+    ingested = totals(rep, "streams", "stream", "order", "ingested")
+    refused = sum(r.get("rejected", {}).get("spool_full", 0) for r in rep["streams"]
+                  if r["stream"] == "order")
+    check(refused > 0 and ingested + refused == n3,
+          "%d ingested + %d refused, expected %d in all" % (ingested, refused, n3))
+    print("report: %d ingested and %d refused by a full spool" % (ingested, refused))
