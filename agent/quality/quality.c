@@ -72,10 +72,29 @@ struct window {
     int warned;
 };
 
+/* Recent values of a regex rule's column and whether they matched:
+ * glibc's regexec allocates and sets up per call (~100-200 ns on a short
+ * string), while the columns people check with a pattern (codes, SKUs,
+ * country codes, device ids) repeat a bounded set of values. Direct
+ * mapped by the value's hash; values longer than MEMO_VALUE_MAX always
+ * run the regex. 2048 entries of 64 bytes: 128 KiB a regex rule. */
+#define MEMO_ENTRIES 2048
+#define MEMO_VALUE_MAX 54
+struct memo_entry {
+    uint64_t hash;
+    uint8_t len; /* 0: empty (the empty value is never memoized) */
+    uint8_t matched;
+    char value[MEMO_VALUE_MAX];
+};
+struct regex_memo {
+    struct memo_entry e[MEMO_ENTRIES];
+};
+
 struct rule_state {
     const struct sa_quality_rule *rule;
     int field; /* schema field index, -1: none */
     struct window win;
+    struct regex_memo *memo; /* regex rules: recent values' outcomes */
     /* syncagent_quality_failures_total{stream,rule,action}; two sources
      * of one stream share the series (M2), and so this count. */
     struct sa_counter *failures;
@@ -234,21 +253,32 @@ static size_t utf8_length(const char *s, size_t len)
     return n;
 }
 
-/* regexec needs a NUL-terminated string. */
+/* The value is not NUL-terminated: REG_STARTEND (glibc, BSD) bounds the
+ * match by pmatch[0] instead, so nothing is copied. */
 static int regex_match(const regex_t *re, const char *s, size_t len)
 {
-    char small[256];
-    char *buf = len < sizeof small ? small : malloc(len + 1);
-    int rc;
+    regmatch_t range = {.rm_so = 0, .rm_eo = (regoff_t)len};
+    return regexec(re, s, 1, &range, REG_STARTEND) == 0;
+}
 
-    if (!buf)
-        return 1; /* out of memory: not this record's fault */
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    rc = regexec(re, buf, 0, NULL, 0) == 0;
-    if (buf != small)
-        free(buf);
-    return rc;
+static int memo_match(struct rule_state *rs, const char *s, size_t len)
+{
+    struct memo_entry *e;
+    uint64_t h;
+    int matched;
+
+    if (!rs->memo || len == 0 || len > MEMO_VALUE_MAX)
+        return regex_match(&rs->rule->re, s, len);
+    h = key_hash(s, len);
+    e = &rs->memo->e[h & (MEMO_ENTRIES - 1)];
+    if (e->hash == h && e->len == len && memcmp(e->value, s, len) == 0)
+        return e->matched;
+    matched = regex_match(&rs->rule->re, s, len);
+    e->hash = h;
+    e->len = (uint8_t)len;
+    e->matched = (uint8_t)matched;
+    memcpy(e->value, s, len);
+    return matched;
 }
 
 /* 1 when the record satisfies the rule; else 0 with why. */
@@ -289,7 +319,7 @@ static int check_rule(struct rule_state *rs, const struct sa_record *rec,
     case SA_QC_REGEX:
         if (!have || !v.s)
             return 1;
-        if (!regex_match(&r->re, v.s, v.len))
+        if (!memo_match(rs, v.s, v.len))
             return FAIL("quality rule '%s' failed: column %s = %s does not match /%s/",
                         r->name, r->column, SHOWN(), r->pattern);
         return 1;
@@ -306,7 +336,7 @@ static int check_rule(struct rule_state *rs, const struct sa_record *rec,
                 len = strlen(num);
             }
             for (size_t i = 0; i < r->n_one_of; i++)
-                if (strlen(r->one_of[i]) == len && memcmp(r->one_of[i], s, len) == 0)
+                if (r->one_of_len[i] == len && memcmp(r->one_of[i], s, len) == 0)
                     return 1;
         }
         return FAIL(
@@ -427,6 +457,11 @@ int sa_quality_new(struct sa_quality **out, const struct sa_quality_stream *qs,
                                  "stream %s: quality rule '%s': metrics: ", qs->stream,
                                  rs->rule->name);
         }
+        if (rs->rule->check == SA_QC_REGEX &&
+            !(rs->memo = calloc(1, sizeof *rs->memo))) {
+            sa_quality_free(q);
+            return sa_err_set(err, SA_ENOMEM, "out of memory");
+        }
         if (rs->rule->check == SA_QC_UNIQUE &&
             window_init(&rs->win, rs->rule->max_keys)) {
             sa_quality_free(q);
@@ -445,8 +480,10 @@ void sa_quality_free(struct sa_quality *q)
 {
     if (!q)
         return;
-    for (size_t i = 0; i < q->n_rules; i++)
+    for (size_t i = 0; i < q->n_rules; i++) {
         window_fini(&q->rules[i].win);
+        free(q->rules[i].memo);
+    }
     free(q->rules);
     free(q);
 }

@@ -55,6 +55,7 @@ struct sa_quality_rule {
     regex_t re; /* compiled once at load (REG_EXTENDED | REG_NOSUB) */
     int has_re;
     char **one_of;
+    size_t *one_of_len;
     size_t n_one_of;
     int64_t max_length;                /* characters (UTF-8 code points) */
     int64_t max_age_ms, max_future_ms; /* 0: that side unchecked */

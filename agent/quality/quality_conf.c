@@ -140,6 +140,7 @@ static void rule_fini(struct sa_quality_rule *r)
     for (size_t i = 0; i < r->n_one_of; i++)
         free(r->one_of[i]);
     free(r->one_of);
+    free(r->one_of_len);
 }
 
 static const char *check_name(const struct sa_quality_rule *r)
@@ -261,7 +262,8 @@ static int load_rule(struct qloader *ld, yaml_node_t *map, const char *where,
                              where);
             r->n_one_of =
                 (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-            if (!(r->one_of = calloc(r->n_one_of, sizeof *r->one_of)))
+            if (!(r->one_of = calloc(r->n_one_of, sizeof *r->one_of)) ||
+                !(r->one_of_len = calloc(r->n_one_of, sizeof *r->one_of_len)))
                 return SA_ENOMEM;
             i = 0;
             for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
@@ -271,8 +273,9 @@ static int load_rule(struct qloader *ld, yaml_node_t *map, const char *where,
                     return qfail(ld, item,
                                  "%s.one_of: expected a value, got a collection",
                                  where);
-                if (!(r->one_of[i++] = strdup(text(item))))
+                if (!(r->one_of[i] = strdup(text(item))))
                     return SA_ENOMEM;
+                r->one_of_len[i++] = strlen(text(item));
             }
             r->check = SA_QC_ONE_OF;
             n_checks++;
@@ -363,8 +366,9 @@ static int load_rule(struct qloader *ld, yaml_node_t *map, const char *where,
         char msg[160];
         if (rrc) {
             regerror(rrc, &r->re, msg, sizeof msg);
-            return qfail(ld, check_at, "%s (rule '%s', column %s): regex /%s/ does not "
-                                       "compile: %s",
+            return qfail(ld, check_at,
+                         "%s (rule '%s', column %s): regex /%s/ does not "
+                         "compile: %s",
                          where, r->name, r->column, r->pattern, msg);
         }
         r->has_re = 1;

@@ -186,6 +186,14 @@ static void test_regex_one_of_length(void **state)
                 "/^[a-z]+-[0-9]{2}$/");
     expect_pass(f, "id=ab-12;color=GREEN;qty=4;name=abcd", NOW,
                 "hue,qty_one_of,name_max_length");
+    /* again: the outcomes the regex memo keeps are the same */
+    expect_fail(f, "id=ab-123", NOW, SA_QUALITY_REJECT, "does not match");
+    expect_pass(f, "id=ab-12", NOW, "");
+    /* longer than the memo keeps: the regex runs every time */
+    expect_fail(f, "id=abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefgh-1",
+                NOW, SA_QUALITY_REJECT, "-1' does not match");
+    expect_pass(f, "id=abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefgh-12",
+                NOW, "");
 }
 
 static void test_freshness(void **state)
