@@ -100,6 +100,10 @@ with Workdir("quality") as work:
     check(day["ingested"] == 4 and day["dropped"] == {"status_one_of": 2} and
           day["rejected"] == {"quality:positive": 1} and
           day["tagged"] == {"big_amount": 2, "cc": 1}, "report streams %r" % rep["streams"])
+    # A replay goes through the rules too: the row still fails, stays open.
+    p = run(["deadletter", "replay", "-c", cfg, "--all"])
+    check(p.returncode == 3 and "quality rule 'positive' failed" in p.stdout,
+          "replay of a rejected row: exit %d\n%s%s" % (p.returncode, p.stdout, p.stderr))
     print("quality: pass, tag, reject and drop each where they belong")
 
     # Bad configs: exit 2 and the place, the stream, the rule, the column.
