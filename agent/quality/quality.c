@@ -31,6 +31,19 @@
  * rules, comma-separated, kept in its frame (store/segment.h
  * SA_FRAME_TAGGED) for the sinks.
  *
+ * INVARIANTS
+ *
+ *   Q1 Every upsert of a stream with rules ends in exactly one of: framed
+ *      into the batch (tagged or not), dead-lettered by its source with
+ *      the deciding rule's reason, or counted as dropped in the batch
+ *      (pipeline.c). None leaves without a trace (DESIGN.md I4).
+ *   Q2 Drop and tag counts reach the daily roll-ups in the commit of the
+ *      batch they were counted in (store/rollup.c), with the positions
+ *      of the records they stand for: after kill -9 the roll-ups match
+ *      what the sources read again.
+ *   Q3 A rule's configuration is immutable while a checker uses it; a
+ *      reload makes new checkers (and finds the same metric series).
+ *
  * THE DUPLICATE WINDOW (unique_within)
  *
  * Keyed by the schema's x-key, over ingest time (the wall clock when the
