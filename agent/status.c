@@ -50,7 +50,10 @@ int sa_status_read(const struct sa_config *cfg, struct sa_spool *spool,
     if (!out->sinks)
         return sa_err_set(err, SA_ENOMEM, "out of memory");
     out->n_sinks = cfg->n_sinks;
-    return collect_lags(cfg, spool, &out->spool, out->sinks, err);
+    rc = collect_lags(cfg, spool, &out->spool, out->sinks, err);
+    if (rc == SA_OK)
+        rc = sa_spool_quality_totals(spool, &out->quality, &out->n_quality, err);
+    return rc;
 }
 
 void sa_status_fini(struct sa_status *st)
@@ -58,6 +61,7 @@ void sa_status_fini(struct sa_status *st)
     if (!st)
         return;
     free(st->sinks);
+    free(st->quality);
     sa_spool_status_fini(&st->spool);
     memset(st, 0, sizeof *st);
 }
@@ -67,6 +71,24 @@ double sa_status_lag_seconds(const struct sa_status_sink *sink, int64_t now)
     return sink->oldest_ms > 0 && now > sink->oldest_ms
                ? (double)(now - sink->oldest_ms) / 1000.0
                : 0.0;
+}
+
+const char *sa_status_quality_action(const char *kind)
+{
+    return strcmp(kind, "rejected") == 0  ? "reject"
+           : strcmp(kind, "dropped") == 0 ? "drop"
+                                          : "tag";
+}
+
+static json_t *quality_json(const struct sa_rollup_row *q, size_t n_q)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n_q; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I}", "stream", q[i].name,
+                                           "rule", q[i].reason, "action",
+                                           sa_status_quality_action(q[i].kind),
+                                           "records", (json_int_t)q[i].n));
+    return a;
 }
 
 char *sa_status_json(const struct sa_config *cfg, const struct sa_status *status)
@@ -101,6 +123,8 @@ char *sa_status_json(const struct sa_config *cfg, const struct sa_status *status
     json_object_set_new(root, "streams", streams);
     json_object_set_new(root, "sinks", sinks);
     json_object_set_new(root, "deadletters", json_integer(st->deadletters));
+    json_object_set_new(root, "quality_failures",
+                        quality_json(status->quality, status->n_quality));
     json_object_set_new(root, "deadletters_open", json_integer(st->deadletters_open));
     json_object_set_new(root, "dropped_records",
                         json_integer(st->audit_dropped_records));
