@@ -107,6 +107,12 @@ int sa_metrics_counter(struct sa_metrics *m, const char *name, const char *help,
 int sa_metrics_gauge(struct sa_metrics *m, const char *name, const char *help,
                      const char *const *labels, struct sa_gauge **out,
                      struct sa_err *err);
+/* A counter whose value is read, not counted, and not a whole number
+ * (process_cpu_seconds_total): a gauge's storage, set by a collector,
+ * exposed with TYPE counter. The caller keeps it monotonic. */
+int sa_metrics_float_counter(struct sa_metrics *m, const char *name, const char *help,
+                             const char *const *labels, struct sa_gauge **out,
+                             struct sa_err *err);
 /* `bounds` (n_bounds <= SA_METRICS_MAX_BUCKETS, increasing, finite) must
  * outlive the registry: pass a static array such as
  * sa_metrics_latency_buckets. */
