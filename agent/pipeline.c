@@ -48,11 +48,23 @@
  *                refused (a file: its rows would be lost) waits as under
  *                block instead.
  *   drop_oldest  done inside sa_spool_commit, which audits what it drops.
+ *
+ * Quality rules (agent/quality/). A lane whose stream has rules checks
+ * each upsert in sa_batch_add_record once its key and event time are
+ * known: a reject is the record's error (SA_ERECORD, dead-lettered by the
+ * source as any rejected row), a drop leaves it out and counts it in the
+ * batch, a tag frames it with the failed rules' names. The batch's counts
+ * reach the daily roll-ups in its own commit; drops are also audited,
+ * one row per rule at most once a minute with the records since the last
+ * (and the rest when the pipeline closes), so a steady stream of drops
+ * does not grow the audit table per commit.
  */
 #include "agent/pipeline.h"
 
 #include "agent/base/clock.h"
 #include "agent/base/log.h"
+#include "agent/base/metrics.h"
+#include "agent/quality/quality.h"
 #include "agent/record.h"
 #include "agent/source/source.h"
 #include "store/hlc.h"
@@ -99,11 +111,26 @@ struct pending_deadletter {
     char *header, *file_key; /* sa_batch_deadletter_set_header, else NULL */
 };
 
+/* Quality outcomes of one rule in one batch. */
+struct q_count {
+    uint32_t dropped, tagged;
+    char reason[200]; /* of the first drop */
+};
+
 /* What one source put into one batch. */
 struct lane_buf {
     struct sa_segment_builder seg;
     struct pending_offset *offsets;
     size_t n_offsets, cap_offsets;
+    struct q_count *q; /* one per quality rule of its stream, NULL: none */
+    int q_any;         /* some count is not zero */
+};
+
+/* Drops of one rule not audited yet (committer thread only). */
+struct drop_audit {
+    int64_t pending;
+    int64_t last_ms; /* of the last audit row, 0: none yet */
+    char reason[200];
 };
 
 struct batch_buf {
@@ -124,6 +151,10 @@ struct lane {
     size_t index;
     int opened;
     int finished; /* poll returned SA_EOF */
+    struct sa_quality *quality; /* its stream's rules, NULL: none */
+    struct drop_audit *drops;   /* one per rule */
+    /* Prometheus series of this source, counted by the committer. */
+    struct sa_counter *ingested, *rejected_invalid, *rejected_full;
 };
 
 struct sa_batch {
@@ -141,6 +172,8 @@ struct sa_pipeline {
     struct sa_batch batch;
     struct sa_buf key; /* sa_batch_add_record's key text */
     struct sa_hlc hlc; /* versions of records without x-version */
+    int64_t step_now_ms; /* the wall clock at the start of this step, for
+                          * the quality rules' freshness and windows */
     struct batch_buf bufs[PIPELINE_DEPTH];
     struct batch_buf *fill; /* sources add here */
     uint64_t next_generation;
@@ -167,6 +200,8 @@ struct sa_pipeline {
     void (*on_commit)(void *);
     void *on_commit_arg;
     struct sa_pipeline_stats stats;
+    struct sa_histogram *commit_seconds;
+    struct sa_gauge *paused;
 };
 
 static struct lane_buf *lane_buf(struct sa_pipeline *p, struct sa_source *src)
@@ -234,10 +269,46 @@ int sa_batch_add_record(struct sa_batch *batch, struct sa_source *src,
         return sa_err_set(err, SA_ERECORD,
                           "key field '%s': longer than the %u bytes a key may have",
                           rec->schema->fields[rec->schema->key_field].name, KEY_MAX);
+    struct sa_quality *quality = ((struct lane *)src)->quality;
+    struct sa_quality_verdict verdict = {.tags_len = 0};
+    if (!rc && quality && op == SA_OP_UPSERT) {
+        struct lane_buf *lb = lane_buf(p, src);
+        if (!sa_quality_eval(quality, rec, event_ms, p->step_now_ms,
+                             (const char *)key->data, key->len, &verdict, err)) {
+            if (verdict.action == SA_QUALITY_REJECT)
+                return SA_ERECORD; /* err names the rule and the value */
+            struct q_count *qc = &lb->q[verdict.rule];
+            if (!qc->dropped++)
+                snprintf(qc->reason, sizeof qc->reason, "%s", err->msg);
+            lb->q_any = 1;
+            mark_pending(p->fill);
+            return SA_OK;
+        }
+        if (verdict.tags_len) {
+            /* Count each tag rule of the record (names are unique). */
+            for (size_t i = 0; i < sa_quality_n_rules(quality); i++) {
+                const struct sa_quality_rule *r = sa_quality_rule_at(quality, i);
+                size_t n = strlen(r->name);
+                const char *t = verdict.tags, *end = t + verdict.tags_len;
+                if (r->action != SA_QUALITY_TAG)
+                    continue;
+                while (t < end) {
+                    const char *comma = memchr(t, ',', (size_t)(end - t));
+                    size_t len = comma ? (size_t)(comma - t) : (size_t)(end - t);
+                    if (len == n && memcmp(t, r->name, n) == 0) {
+                        lb->q[i].tagged++;
+                        break;
+                    }
+                    t += len + 1;
+                }
+            }
+            lb->q_any = 1;
+        }
+    }
     if (!rc)
-        rc = sa_segment_add_reserve_versioned(&lane_buf(p, src)->seg, event_ms, version,
-                                              (const char *)key->data, key->len, op,
-                                              body_len, &body);
+        rc = sa_segment_add_reserve_tagged(
+            &lane_buf(p, src)->seg, event_ms, version, (const char *)key->data,
+            key->len, op, verdict.tags, verdict.tags_len, body_len, &body);
     /* FRAME_MAX makes room for any record; should one not fit all the
      * same, it is the record's error (dead-lettered), not the source's. */
     if (rc == SA_ETOOBIG)
@@ -407,6 +478,10 @@ static void batch_clear(struct sa_pipeline *p, struct batch_buf *b)
         for (size_t j = 0; j < lb->n_offsets; j++)
             free(lb->offsets[j].file_key);
         lb->n_offsets = 0;
+        if (lb->q_any) {
+            memset(lb->q, 0, sa_quality_n_rules(p->lanes[i].quality) * sizeof *lb->q);
+            lb->q_any = 0;
+        }
     }
     for (size_t i = 0; i < b->n_dls; i++)
         deadletter_fini(&b->dls[i]);
@@ -425,6 +500,7 @@ static void batch_fini(struct sa_pipeline *p, struct batch_buf *b)
     for (size_t i = 0; i < p->n_lanes; i++) {
         sa_segment_builder_fini(&b->lanes[i].seg);
         free(b->lanes[i].offsets);
+        free(b->lanes[i].q);
     }
     free(b->lanes);
     free(b->dls);
@@ -474,6 +550,79 @@ static void build_commit(struct sa_pipeline *p, struct batch_buf *b, int with_re
     c->n_deadletters = b->n_dls;
 }
 
+/* str as a JSON string (for audit details). */
+static int json_str(struct sa_buf *b, const char *str)
+{
+    int rc = sa_buf_append_str(b, "\"");
+    for (const unsigned char *c = (const unsigned char *)str; !rc && *c; c++)
+        rc = *c == '"' || *c == '\\' ? sa_buf_printf(b, "\\%c", *c)
+             : *c < 0x20             ? sa_buf_printf(b, "\\u%04x", *c)
+                                     : sa_buf_append(b, c, 1);
+    return rc ? rc : sa_buf_append_str(b, "\"");
+}
+
+/* Audit drops of a rule at most this often (see the top). */
+#define DROP_AUDIT_MS 60000
+
+/* Quality counts of a batch as roll-ups, and the drop audits now due
+ * (committer thread). The arrays have 2 and 1 entries per rule of every
+ * lane; details has room for one detail per rule. */
+static void quality_parts(struct sa_pipeline *p, struct batch_buf *b, int with_records,
+                          struct sa_rollup_add *rollups, struct sa_audit_add *audits,
+                          char (*details)[512], struct sa_commit *c)
+{
+    size_t n_r = 0, n_a = 0, slot = 0;
+    int64_t now = sa_now_ms();
+
+    for (size_t i = 0; i < p->n_lanes; i++) {
+        struct lane *lane = &p->lanes[i];
+        struct lane_buf *lb = &b->lanes[i];
+        size_t n = sa_quality_n_rules(lane->quality);
+        for (size_t r = 0; r < n; r++, slot++) {
+            const struct sa_quality_rule *rule = sa_quality_rule_at(lane->quality, r);
+            struct drop_audit *da = &lane->drops[r];
+            if (!lb->q_any && !da->pending)
+                continue;
+            if (lb->q_any && lb->q[r].dropped) {
+                rollups[n_r++] = (struct sa_rollup_add){
+                    lane->src.conf->stream, "dropped", rule->name, lb->q[r].dropped};
+                if (!da->pending)
+                    memcpy(da->reason, lb->q[r].reason, sizeof da->reason);
+                da->pending += lb->q[r].dropped;
+            }
+            if (lb->q_any && lb->q[r].tagged && with_records)
+                rollups[n_r++] = (struct sa_rollup_add){
+                    lane->src.conf->stream, "tagged", rule->name, lb->q[r].tagged};
+            if (da->pending && (!da->last_ms || now - da->last_ms >= DROP_AUDIT_MS)) {
+                struct sa_buf d;
+                sa_buf_init(&d, sizeof details[slot] - 1);
+                if (sa_buf_printf(&d, "{\"stream\":") == SA_OK &&
+                    json_str(&d, lane->src.conf->stream) == SA_OK &&
+                    sa_buf_printf(&d, ",\"source\":") == SA_OK &&
+                    json_str(&d, lane->src.conf->name) == SA_OK &&
+                    sa_buf_printf(&d, ",\"rule\":") == SA_OK &&
+                    json_str(&d, rule->name) == SA_OK &&
+                    sa_buf_printf(&d, ",\"records\":%lld,\"first_reason\":",
+                                  (long long)da->pending) == SA_OK &&
+                    json_str(&d, da->reason) == SA_OK &&
+                    sa_buf_append_str(&d, "}") == SA_OK) {
+                    memcpy(details[slot], d.data, d.len);
+                    details[slot][d.len] = '\0';
+                    audits[n_a++] =
+                        (struct sa_audit_add){"quality_drop", details[slot]};
+                    da->pending = 0;
+                    da->last_ms = now;
+                }
+                sa_buf_fini(&d);
+            }
+        }
+    }
+    c->rollups = rollups;
+    c->n_rollups = n_r;
+    c->audits = audits;
+    c->n_audits = n_a;
+}
+
 /* Commit one batch (on the committer thread), waiting out a full spool
  * under when_full: block. */
 /* May when_full: reject refuse this batch's records? Not when a source
@@ -486,19 +635,40 @@ static int refusable(const struct sa_pipeline *p, const struct batch_buf *b)
     return 1;
 }
 
+/* A committed batch in the per-source counters: one add per lane and per
+ * dead letter, never per record. */
+static void count_commit(struct sa_pipeline *p, const struct batch_buf *b)
+{
+    if (!b->refused)
+        for (size_t i = 0; i < p->n_lanes; i++)
+            if (b->lanes[i].seg.count)
+                sa_counter_add(p->lanes[i].ingested, b->lanes[i].seg.count);
+    for (size_t d = 0; d < b->n_dls; d++)
+        for (size_t i = 0; i < p->n_lanes; i++)
+            if (strcmp(b->dls[d].source, p->lanes[i].src.conf->name) == 0) {
+                sa_counter_inc(p->lanes[i].rejected_invalid);
+                break;
+            }
+}
+
 static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_err *err)
 {
     struct sa_segment_builder **segs = NULL;
     struct sa_offset_update *offs = NULL;
     struct sa_deadletter *dls = NULL;
+    struct sa_rollup_add *rollups = NULL, *refused = NULL;
+    struct sa_audit_add *audits = NULL;
+    char(*details)[512] = NULL;
     struct sa_commit c;
     struct sa_commit_result res;
-    size_t n_offs = 0;
+    size_t n_offs = 0, n_rules = 0;
     uint64_t stored = b->n_records;
     int rc = SA_OK, waited = 0, noted = 0;
 
-    for (size_t i = 0; i < p->n_lanes; i++)
+    for (size_t i = 0; i < p->n_lanes; i++) {
         n_offs += b->lanes[i].n_offsets;
+        n_rules += sa_quality_n_rules(p->lanes[i].quality);
+    }
     segs = calloc(p->n_lanes + 1, sizeof *segs);
     offs = calloc(n_offs + 1, sizeof *offs);
     dls = calloc(b->n_dls + 1, sizeof *dls);
@@ -507,10 +677,23 @@ static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_er
         goto out;
     }
     build_commit(p, b, 1, segs, offs, dls, &c);
+    if (n_rules) {
+        rollups = calloc(2 * n_rules, sizeof *rollups);
+        audits = calloc(n_rules, sizeof *audits);
+        details = calloc(n_rules, sizeof *details);
+        if (!rollups || !audits || !details) {
+            rc = sa_err_set(err, SA_ENOMEM, "out of memory");
+            goto out;
+        }
+        quality_parts(p, b, 1, rollups, audits, details, &c);
+    }
 
     for (;;) {
+        int64_t t0 = sa_mono_us();
         memset(&res, 0, sizeof res);
         rc = sa_spool_commit(p->spool, &c, &res, err);
+        if (rc == SA_OK)
+            sa_histogram_observe(p->commit_seconds, (double)(sa_mono_us() - t0) / 1e6);
         if (rc == SA_EAGAIN && !(p->stop && atomic_load(p->stop))) {
             /* The write lock stayed busy past the busy timeout (a long
              * vacuum, a second process): nothing was written; go again. */
@@ -524,7 +707,28 @@ static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_er
             char detail[160];
             sa_logf(SA_LOG_WARN, "spool full, records refused",
                     "records=%llu when_full=reject", (unsigned long long)stored);
+            size_t n_rollups = c.n_rollups, n_audits = c.n_audits, k = 0;
+            /* The roll-ups count the refused records as rejected
+             * (spool_full); tags of records not kept are not counted,
+             * drops and their audits are as they were. */
+            refused = calloc(n_rollups + p->n_lanes + 1, sizeof *refused);
+            if (!refused) {
+                rc = sa_err_set(err, SA_ENOMEM, "out of memory");
+                goto out;
+            }
+            for (size_t i = 0; i < n_rollups; i++)
+                if (strcmp(rollups[i].kind, "tagged") != 0)
+                    refused[k++] = rollups[i];
+            for (size_t i = 0; i < p->n_lanes; i++)
+                if (b->lanes[i].seg.count)
+                    refused[k++] = (struct sa_rollup_add){p->lanes[i].src.conf->stream,
+                                                          "rejected", "spool_full",
+                                                          b->lanes[i].seg.count};
             build_commit(p, b, 0, segs, offs, dls, &c);
+            c.rollups = refused;
+            c.n_rollups = k;
+            c.audits = audits;
+            c.n_audits = n_audits;
             rc = sa_spool_commit(p->spool, &c, &res, err);
             if (rc)
                 goto out;
@@ -533,6 +737,8 @@ static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_er
             if (sa_spool_audit(p->spool, "reject", detail, err) != SA_OK)
                 sa_log_warn("cannot audit refused records", "error", err->msg);
             atomic_fetch_add(&p->stats.rejected, stored);
+            for (size_t i = 0; i < p->n_lanes; i++)
+                sa_counter_add(p->lanes[i].rejected_full, b->lanes[i].seg.count);
             stored = 0; /* the positions moved on, the records were not kept */
             b->refused = 1;
             break;
@@ -546,6 +752,7 @@ static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_er
             sa_log_warn("spool full, ingest paused until sinks drain", "detail",
                         err->msg);
             atomic_store(&p->stats.blocked, 1);
+            sa_gauge_set(p->paused, 1);
             waited = 1;
         }
         /* Tell `status` why (it reads the spool). On a full disk the note
@@ -578,6 +785,7 @@ static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_er
         sa_log_info("spool has room again, ingest resumed");
     atomic_fetch_add(&p->stats.records_spooled, stored);
     atomic_fetch_add(&p->stats.deadletters, b->n_dls);
+    count_commit(p, b);
     atomic_fetch_add(&p->stats.commits, 1);
     if (res.dropped_records)
         atomic_fetch_add(&p->stats.dropped, res.dropped_records);
@@ -585,6 +793,7 @@ out:
     if (waited) {
         struct sa_err note_err = {0};
         atomic_store(&p->stats.blocked, 0);
+        sa_gauge_set(p->paused, 0);
         if (sa_spool_note_blocked(p->spool, NULL, &note_err) != SA_OK)
             sa_log_warn("cannot clear the note that ingest is paused", "error",
                         note_err.msg);
@@ -592,6 +801,10 @@ out:
     free(segs);
     free(offs);
     free(dls);
+    free(rollups);
+    free(refused);
+    free(audits);
+    free(details);
     return rc;
 }
 
@@ -740,6 +953,56 @@ static int batch_init(struct sa_pipeline *p, struct batch_buf *b,
     return SA_OK;
 }
 
+/* Rejected records are counted by a bounded set of reasons: "invalid" (the
+ * source dead-lettered the record: a bad row, a schema mismatch) and
+ * "spool_full" (when_full: reject refused it). */
+static int register_lane_metrics(struct lane *lane, const struct sa_source_conf *sc,
+                                 struct sa_err *err)
+{
+    struct sa_metrics *m = sa_metrics_global();
+    static const char rejected_help[] =
+        "Records refused on ingest, by reason: invalid (dead-lettered by the "
+        "source), spool_full (when_full: reject).";
+    int rc;
+
+    rc = sa_metrics_counter(
+        m, "syncagent_records_ingested_total",
+        "Records committed to the spool, by stream and source.",
+        (const char *[]){"stream", sc->stream, "source", sc->name, NULL},
+        &lane->ingested, err);
+    if (rc == SA_OK)
+        rc = sa_metrics_counter(m, "syncagent_records_rejected_total", rejected_help,
+                                (const char *[]){"stream", sc->stream, "source",
+                                                 sc->name, "reason", "invalid", NULL},
+                                &lane->rejected_invalid, err);
+    if (rc == SA_OK)
+        rc =
+            sa_metrics_counter(m, "syncagent_records_rejected_total", rejected_help,
+                               (const char *[]){"stream", sc->stream, "source",
+                                                sc->name, "reason", "spool_full", NULL},
+                               &lane->rejected_full, err);
+    return rc ? sa_err_prefix(err, "source %s: metrics: ", sc->name) : SA_OK;
+}
+
+static int register_pipeline_metrics(struct sa_pipeline *p, struct sa_err *err)
+{
+    struct sa_metrics *m = sa_metrics_global();
+    int rc;
+
+    rc = sa_metrics_histogram(m, "syncagent_commit_seconds",
+                              "Time one ingest commit (a batch) takes in the spool.",
+                              NULL, sa_metrics_latency_buckets,
+                              sa_metrics_latency_n_buckets, &p->commit_seconds, err);
+    if (rc == SA_OK)
+        rc = sa_metrics_gauge(m, "syncagent_ingest_paused",
+                              "1 while ingest waits for room in the spool "
+                              "(when_full: block).",
+                              NULL, &p->paused, err);
+    if (rc == SA_OK)
+        sa_gauge_set(p->paused, 0);
+    return rc;
+}
+
 int sa_pipeline_open(struct sa_pipeline **out, const struct sa_config *cfg,
                      const struct sa_source_conf *sources, size_t n_sources,
                      const struct sa_schema_set *schemas, struct sa_spool *spool,
@@ -757,6 +1020,10 @@ int sa_pipeline_open(struct sa_pipeline **out, const struct sa_config *cfg,
     p->spool = spool;
     p->stop = stop;
     p->batch.p = p;
+    if ((rc = register_pipeline_metrics(p, err))) {
+        free(p);
+        return rc;
+    }
     sa_buf_init(&p->key, KEY_MAX);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
@@ -802,6 +1069,25 @@ int sa_pipeline_open(struct sa_pipeline **out, const struct sa_config *cfg,
         struct lane *lane = &p->lanes[i];
 
         lane->index = i;
+        const struct sa_quality_stream *qs =
+            sa_quality_conf_stream(cfg->quality, sc->stream);
+        if (qs) {
+            rc = sa_quality_new(&lane->quality, qs, cfg->path,
+                                sa_schemas_lookup(schemas, sc->schema, err), err);
+            if (!rc && !(lane->drops = calloc(qs->n_rules, sizeof *lane->drops)))
+                rc = sa_err_set(err, SA_ENOMEM, "out of memory");
+            for (int b = 0; !rc && b < PIPELINE_DEPTH; b++)
+                if (!(p->bufs[b].lanes[i].q =
+                          calloc(qs->n_rules, sizeof(struct q_count))))
+                    rc = sa_err_set(err, SA_ENOMEM, "out of memory");
+            if (rc) {
+                sa_err_prefix(err, "source %s: ", sc->name);
+                goto out;
+            }
+        }
+        rc = register_lane_metrics(lane, sc, err);
+        if (rc)
+            goto out;
         lane->src.ops = sc->ops;
         lane->src.conf = sc;
         lane->src.schema = sa_schemas_lookup(schemas, sc->schema, err);
@@ -829,6 +1115,7 @@ int sa_pipeline_step(struct sa_pipeline *p, int *idle, struct sa_err *err)
     int rc;
 
     poll_committed(p);
+    p->step_now_ms = sa_now_ms();
 
     for (size_t i = 0; i < p->n_lanes; i++) {
         struct lane *lane = &p->lanes[i];
@@ -920,6 +1207,23 @@ void sa_pipeline_close(struct sa_pipeline *p)
         struct lane *lane = &p->lanes[i];
         if (lane->opened && lane->src.ops->close)
             lane->src.ops->close(&lane->src);
+        /* Drops counted since their last audit row (the roll-ups have them
+         * already): audited now, outside a commit. */
+        for (size_t r = 0; lane->drops && r < sa_quality_n_rules(lane->quality); r++) {
+            struct drop_audit *da = &lane->drops[r];
+            struct sa_err aerr = {0};
+            char detail[600];
+            if (!da->pending)
+                continue;
+            snprintf(detail, sizeof detail,
+                     "{\"stream\":\"%s\",\"rule\":\"%s\",\"records\":%lld}",
+                     lane->src.conf->stream, sa_quality_rule_at(lane->quality, r)->name,
+                     (long long)da->pending);
+            if (sa_spool_audit(p->spool, "quality_drop", detail, &aerr) != SA_OK)
+                sa_log_warn("cannot audit dropped records", "error", aerr.msg);
+        }
+        sa_quality_free(lane->quality);
+        free(lane->drops);
     }
     for (int i = 0; i < PIPELINE_DEPTH; i++)
         batch_fini(p, &p->bufs[i]);

@@ -619,6 +619,16 @@ int sa_encode_json(const struct sa_schema *schema, const uint8_t *body, size_t b
         if (!rc)
             rc = rec_meta->op == SA_OP_DELETE ? put_lit(out, ",\"_op\":\"delete\"")
                                               : put_lit(out, ",\"_op\":\"upsert\"");
+        /* The quality rules it failed with action tag (agent/quality/):
+         * rule names are [A-Za-z0-9_.-], nothing to escape. */
+        if (!rc && rec_meta->tags_len) {
+            const char *t = rec_meta->tags, *end = t + rec_meta->tags_len;
+            rc = put_lit(out, ",\"_quality\":[\"");
+            for (; !rc && t < end; t++)
+                rc = *t == ',' ? put_lit(out, "\",\"") : put_byte(out, (uint8_t)*t);
+            if (!rc)
+                rc = put_lit(out, "\"]");
+        }
     }
     if (!rc)
         rc = put_byte(out, '}');
