@@ -32,8 +32,9 @@
  *      different series do not share a line.
  *   M4 Reads (sa_metrics_write, sa_metrics_visit) take the mutex only to
  *      walk the list of series; values are read with relaxed loads, so a
- *      scrape sees each value as of some moment during the scrape, and a
- *      histogram's _count may be a few observations ahead of its buckets.
+ *      scrape sees each value as of some moment during the scrape; a
+ *      histogram's _count is written as its +Inf bucket, so the two agree,
+ *      while _sum may be an observation or two apart from them.
  *
  * Values: counters are uint64; gauges are doubles (stored as their bits, so
  * set is one store); histograms observe doubles against fixed upper bounds
