@@ -146,11 +146,12 @@ function renderStatus(st) {
     d.created_ms ? fmtTime(d.created_ms) : "", d.stream || "",
     d.location || d.source || "", d.reason || ""]), 4, "none");
 
-  const quality = st.quality || st.quality_failures || [];
+  // quality_failures: [{stream, rule, action, records}] (the quality rules'
+  // roll-ups, as `status --json` prints them)
+  const quality = st.quality_failures || [];
   fillTable("quality", quality.map(q => [
     q.stream, q.rule, q.action,
-    {text: fmtNum(q.failures !== undefined ? q.failures : q.count), cls: "num",
-     value: q.failures !== undefined ? q.failures : q.count}]), 4, "no failures");
+    {text: fmtNum(q.records), cls: "num", value: q.records}]), 4, "no failures");
 }
 
 // ---- charts from /api/v1/series --------------------------------------------
