@@ -33,6 +33,7 @@ struct family {
     char *name;
     char *help;
     enum sa_metric_type type;
+    int float_counter; /* a gauge written as TYPE counter */
     size_t n_labels;
     char *label_names[SA_METRICS_MAX_LABELS];
     const double *bounds;
@@ -41,6 +42,8 @@ struct family {
 };
 
 #define MAX_COLLECTORS 32
+/* Internal: registration of a float counter (a gauge typed counter). */
+#define SA_METRIC_FLOAT_COUNTER ((enum sa_metric_type)99)
 
 struct sa_metrics {
     pthread_mutex_t mutex;
@@ -159,9 +162,10 @@ static const char *type_name(enum sa_metric_type t)
 }
 
 /* Find or create the family and the series; mutex held by the caller. */
-static int lookup(struct sa_metrics *m, enum sa_metric_type type, const char *name,
-                  const char *help, const char *const *labels, const double *bounds,
-                  size_t n_bounds, struct series **out, struct sa_err *err)
+static int lookup(struct sa_metrics *m, enum sa_metric_type type, int float_counter,
+                  const char *name, const char *help, const char *const *labels,
+                  const double *bounds, size_t n_bounds, struct series **out,
+                  struct sa_err *err)
 {
     struct family *f, **link;
     struct series *s = NULL;
@@ -201,7 +205,7 @@ static int lookup(struct sa_metrics *m, enum sa_metric_type type, const char *na
         ;
     f = *link;
     if (f && !strcmp(f->name, name)) {
-        if (f->type != type)
+        if (f->type != type || f->float_counter != float_counter)
             return sa_err_set(err, SA_EINVAL, "metric %s is a %s, not a %s", name,
                               type_name(f->type), type_name(type));
         int same = f->n_labels == n_labels;
@@ -229,6 +233,7 @@ static int lookup(struct sa_metrics *m, enum sa_metric_type type, const char *na
         f->name = strdup(name);
         f->help = strdup(help ? help : "");
         f->type = type;
+        f->float_counter = float_counter;
         f->bounds = bounds;
         f->n_bounds = n_bounds;
         f->series_tail = &f->series;
@@ -275,10 +280,14 @@ static int do_register(struct sa_metrics *m, enum sa_metric_type type, const cha
                        const double *bounds, size_t n_bounds, struct series **out,
                        struct sa_err *err)
 {
-    int rc;
+    int rc, float_counter = 0;
 
+    if (type == SA_METRIC_FLOAT_COUNTER) {
+        type = SA_METRIC_GAUGE;
+        float_counter = 1;
+    }
     pthread_mutex_lock(&m->mutex);
-    rc = lookup(m, type, name, help, labels, bounds, n_bounds, out, err);
+    rc = lookup(m, type, float_counter, name, help, labels, bounds, n_bounds, out, err);
     pthread_mutex_unlock(&m->mutex);
     return rc;
 }
@@ -301,6 +310,19 @@ int sa_metrics_gauge(struct sa_metrics *m, const char *name, const char *help,
 {
     struct series *s;
     int rc = do_register(m, SA_METRIC_GAUGE, name, help, labels, NULL, 0, &s, err);
+
+    if (rc == SA_OK)
+        *out = &s->v.gauge;
+    return rc;
+}
+
+int sa_metrics_float_counter(struct sa_metrics *m, const char *name, const char *help,
+                             const char *const *labels, struct sa_gauge **out,
+                             struct sa_err *err)
+{
+    struct series *s;
+    int rc =
+        do_register(m, SA_METRIC_FLOAT_COUNTER, name, help, labels, NULL, 0, &s, err);
 
     if (rc == SA_OK)
         *out = &s->v.gauge;
@@ -508,7 +530,8 @@ int sa_metrics_write(struct sa_metrics *m, struct sa_buf *out)
         if (rc == SA_OK)
             rc = append_escaped(out, f->help, 0);
         if (rc == SA_OK)
-            rc = sa_buf_printf(out, "\n# TYPE %s %s\n", f->name, type_name(f->type));
+            rc = sa_buf_printf(out, "\n# TYPE %s %s\n", f->name,
+                               f->float_counter ? "counter" : type_name(f->type));
         for (const struct series *s = f->series; rc == SA_OK && s; s = s->next)
             rc = write_series(out, f, s);
     }
@@ -526,7 +549,7 @@ void sa_metrics_visit(struct sa_metrics *m,
         for (const struct series *s = f->series; s; s = s->next) {
             struct sa_metric_sample sample = {
                 .name = f->name,
-                .type = f->type,
+                .type = f->float_counter ? SA_METRIC_COUNTER : f->type,
                 .n_labels = f->n_labels,
                 .label_names = (const char *const *)f->label_names,
                 .label_values = (const char *const *)s->label_values,

@@ -107,6 +107,12 @@ int sa_metrics_counter(struct sa_metrics *m, const char *name, const char *help,
 int sa_metrics_gauge(struct sa_metrics *m, const char *name, const char *help,
                      const char *const *labels, struct sa_gauge **out,
                      struct sa_err *err);
+/* A counter whose value is read, not counted, and not a whole number
+ * (process_cpu_seconds_total): a gauge's storage, set by a collector,
+ * exposed with TYPE counter. The caller keeps it monotonic. */
+int sa_metrics_float_counter(struct sa_metrics *m, const char *name, const char *help,
+                             const char *const *labels, struct sa_gauge **out,
+                             struct sa_err *err);
 /* `bounds` (n_bounds <= SA_METRICS_MAX_BUCKETS, increasing, finite) must
  * outlive the registry: pass a static array such as
  * sa_metrics_latency_buckets. */
@@ -174,6 +180,20 @@ static inline void sa_histogram_observe(struct sa_histogram *h, double v)
     atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
     if (v > 0)
         atomic_fetch_add_explicit(&h->sum_nano, (uint64_t)(v * 1e9 + 0.5),
+                                  memory_order_relaxed);
+}
+
+/* Observe the same value n times (one ack covering n records). */
+static inline void sa_histogram_observe_n(struct sa_histogram *h, double v, uint64_t n)
+{
+    size_t i = 0;
+
+    while (i < h->n_bounds && v > h->bounds[i])
+        i++;
+    atomic_fetch_add_explicit(&h->buckets[i], n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->count, n, memory_order_relaxed);
+    if (v > 0)
+        atomic_fetch_add_explicit(&h->sum_nano, (uint64_t)(v * 1e9 + 0.5) * n,
                                   memory_order_relaxed);
 }
 

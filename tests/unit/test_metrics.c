@@ -75,7 +75,7 @@ static void test_text_format(void **state)
 {
     struct sa_metrics *m = sa_metrics_new();
     struct sa_counter *c;
-    struct sa_gauge *g, *up;
+    struct sa_gauge *g, *up, *cpu;
     struct sa_histogram *h;
     struct sa_buf b;
     struct sa_err err = {0};
@@ -97,6 +97,10 @@ static void test_text_format(void **state)
                                           3, &h, &err),
                      SA_OK);
     assert_int_equal(sa_metrics_gauge(m, "d_up", "Up.", NULL, &up, &err), SA_OK);
+    assert_int_equal(
+        sa_metrics_float_counter(m, "e_seconds_total", "CPU.", NULL, &cpu, &err),
+        SA_OK);
+    sa_gauge_set(cpu, 0.25);
     sa_counter_add(c, 42);
     sa_gauge_set(g, 2.5);
     sa_gauge_add(g, -1);
@@ -122,7 +126,13 @@ static void test_text_format(void **state)
                         "c_seconds_count{sink=\"k\"} 4\n"
                         "# HELP d_up Up.\n"
                         "# TYPE d_up gauge\n"
-                        "d_up 1\n");
+                        "d_up 1\n"
+                        "# HELP e_seconds_total CPU.\n"
+                        "# TYPE e_seconds_total counter\n"
+                        "e_seconds_total 0.25\n");
+    /* a float counter is not a gauge of the same name (M2) */
+    assert_int_equal(sa_metrics_gauge(m, "e_seconds_total", "CPU.", NULL, &g, &err),
+                     SA_EINVAL);
 
     /* the writer stops at the buffer's cap instead of growing past it */
     struct sa_buf small;
