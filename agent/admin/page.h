@@ -8,10 +8,20 @@
 #ifndef SA_ADMIN_PAGE_H
 #define SA_ADMIN_PAGE_H
 
+#include "agent/base/error.h"
+
 #include <stddef.h>
 
 /* The document (UTF-8, not NUL-terminated); generated. */
 extern const unsigned char sa_page_html[];
 extern const size_t sa_page_html_len;
+
+/* Create the process's sample ring (series.h) over the global metrics
+ * registry and start its thread; nothing when it runs already. The admin
+ * server calls it when it starts. SA_ENOMEM. */
+int sa_page_start(struct sa_err *err);
+/* Stop and free the ring (GET /api/v1/series answers 503 until the next
+ * start). */
+void sa_page_stop(void);
 
 #endif

@@ -79,13 +79,21 @@ function fillTable(id, rows, columns, emptyText) {
 
 // ---- numbers from /api/v1/status -----------------------------------------
 
-function renderStatus(st) {
+// The newest value of a series of the ring (null: none yet).
+function newest(values) {
+  for (let i = (values || []).length - 1; i >= 0; i--)
+    if (values[i] !== null) return values[i];
+  return null;
+}
+
+// st: /api/v1/status; se: /api/v1/series, whose newest samples give each
+// sink's health (syncagent_sink_up) and acknowledged total.
+function renderStatus(st, se) {
   $("agent-id").textContent = st.agent_id || st.agent || "";
   $("version").textContent = st.version || "?";
-  const cv = st.config_version !== undefined ? st.config_version
-           : st.config && st.config.version !== undefined ? st.config.version : null;
-  $("config-version").textContent = cv === null ? "?" : String(cv);
-  $("config-version").dataset.value = cv === null ? "" : String(cv);
+  const cv = st.config_version || null;
+  $("config-version").textContent = cv === null ? "?" : cv;
+  $("config-version").dataset.value = cv === null ? "" : cv;
 
   const used = st.used_bytes, max = st.max_bytes;
   setNum("spool-used", used, "B");
@@ -116,21 +124,22 @@ function renderStatus(st) {
   setNum("deadletters", st.deadletters);
   setNum("deadletters-open", st.deadletters_open);
 
-  const sinks = st.sinks || [];
+  const sinks = st.sinks || [], sampled = se.sinks || {};
   let up = 0, maxLag = 0;
   const rows = sinks.map(s => {
-    const isUp = s.up === undefined ? !s.last_error : !!s.up;
-    if (isUp) up++;
+    const ring = sampled[s.sink] || {};
+    const upNow = newest(ring.up), acked = newest(ring.acked);
+    const health = upNow === null ? {text: "starting", cls: "warn", value: ""}
+                 : upNow > 0 ? {text: "up", cls: "ok", value: 1}
+                 : {text: "down", cls: "bad", value: 0};
+    if (upNow > 0) up++;
     maxLag = Math.max(maxLag, s.lag_records || 0);
-    return [s.sink, s.type || "",
-            {text: isUp ? "up" : "down", cls: isUp ? "ok" : "bad", value: isUp ? 1 : 0},
+    return [s.sink, s.type || "", health,
             {text: fmtNum(s.lag_records), cls: "num", value: s.lag_records},
-            {text: s.lag_seconds === undefined ? "" : Number(s.lag_seconds).toFixed(1),
-             cls: "num", value: s.lag_seconds},
-            {text: s.acked === undefined ? "" : fmtNum(s.acked), cls: "num", value: s.acked},
-            s.last_error || ""];
+            {text: Number(s.lag_seconds || 0).toFixed(1), cls: "num", value: s.lag_seconds},
+            {text: fmtNum(acked), cls: "num", value: acked === null ? "" : acked}];
   });
-  fillTable("sinks", rows, 7, "no sinks");
+  fillTable("sinks", rows, 6, "no sinks");
   setNum("sinks-up", up);
   setNum("sinks-total", sinks.length);
   setNum("max-lag", maxLag);
@@ -141,7 +150,7 @@ function renderStatus(st) {
     {text: fmtNum(s.segments), cls: "num", value: s.segments},
     {text: fmtBytes(s.bytes || 0), cls: "num", value: s.bytes}]), 4, "no records spooled");
 
-  const latest = st.deadletters_latest || st.latest_deadletters || [];
+  const latest = st.deadletters_latest || [];
   fillTable("deadletter-latest", latest.map(d => [
     d.created_ms ? fmtTime(d.created_ms) : "", d.stream || "",
     d.location || d.source || "", d.reason || ""]), 4, "none");
@@ -195,7 +204,8 @@ function drawChart(id, t, lines, windowMs) {
     svg.appendChild(label);
   }
   const minutes = svgEl("text", {class: "axis", x: PAD_L, y: H - 4});
-  minutes.textContent = "-" + Math.round(windowMs / 60000) + " min";
+  minutes.textContent = windowMs >= 120000 ? "-" + Math.round(windowMs / 60000) + " min"
+                                            : "-" + Math.round(windowMs / 1000) + " s";
   svg.appendChild(minutes);
   const nowLabel = svgEl("text", {class: "axis", x: W, y: H - 4, "text-anchor": "end"});
   nowLabel.textContent = "now";
@@ -228,7 +238,12 @@ function drawChart(id, t, lines, windowMs) {
 }
 
 function renderSeries(se) {
-  const t = se.t || [], windowMs = (se.interval_ms || 5000) * (se.capacity || 180);
+  // The ring's whole span (15 minutes) once it is full; until then what it
+  // holds (a minute at least), so that a fresh agent's charts are not a
+  // sliver at the right edge.
+  const t = se.t || [], full = (se.interval_ms || 5000) * (se.capacity || 180);
+  const held = t.length ? t[t.length - 1] - t[0] : 0;
+  const windowMs = Math.min(full, Math.max(held, 60000));
   const streams = se.streams || {}, sinks = se.sinks || {}, agent = se.agent || {};
   drawChart("chart-ingest", t, Object.keys(streams).sort()
     .filter(k => streams[k].ingested)
@@ -258,7 +273,7 @@ let refreshes = 0;
 async function refresh() {
   try {
     const [st, se] = await Promise.all([getJSON("api/v1/status"), getJSON("api/v1/series")]);
-    renderStatus(st);
+    renderStatus(st, se);
     renderSeries(se);
     refreshes++;
     document.body.dataset.refreshes = String(refreshes);
