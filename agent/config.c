@@ -40,6 +40,7 @@
 #include "agent/base/buf.h"
 #include "agent/base/log.h"
 #include "agent/config_value.h"
+#include "agent/quality/quality.h"
 #include "agent/schemas.h"
 #include "store/segment.h"
 
@@ -288,8 +289,8 @@ static const struct section sections[] = {
 };
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 
-static const char *const top_keys[] = {"agent",  "spool",   "batch", "admin",
-                                       "health", "sources", "sinks", NULL};
+static const char *const top_keys[] = {"agent",   "spool", "batch", "admin",  "health",
+                                       "sources", "sinks", "streams", NULL};
 
 static struct sa_conf_origin *section_origin(struct sa_config *cfg, size_t s)
 {
@@ -1156,7 +1157,7 @@ static int fail_yaml(struct loader *ld, const yaml_parser_t *parser, const char 
 static int load_root(struct loader *ld, yaml_node_t *root)
 {
     int have[N_SECTIONS] = {0};
-    yaml_node_t *sources = NULL, *sinks = NULL;
+    yaml_node_t *sources = NULL, *sinks = NULL, *streams = NULL;
     int rc;
 
     if (root && is_null(root))
@@ -1194,8 +1195,10 @@ static int load_root(struct loader *ld, yaml_node_t *root)
             if ((rc = load_sinks(ld, v)))
                 return rc;
             sinks = v;
+        } else if (strcmp(scalar_text(k), "streams") == 0) {
+            streams = v; /* after the sources, whose streams it names */
         } else {
-            return fail_unknown_key(ld, k, NULL, top_keys, N_SECTIONS + 2);
+            return fail_unknown_key(ld, k, NULL, top_keys, N_SECTIONS + 3);
         }
     }
     for (size_t s = 0; s < N_SECTIONS; s++) {
@@ -1213,6 +1216,11 @@ static int load_root(struct loader *ld, yaml_node_t *root)
                                           ld->cfg->n_sinks)))
         return rc;
     if (sinks && (rc = check_sink_streams(ld, sinks)))
+        return rc;
+    if (streams &&
+        ((rc = sa_quality_conf_load(&ld->doc, streams, ld->name, &ld->cfg->quality,
+                                    ld->err)) ||
+         (rc = sa_quality_conf_check_streams(ld->cfg->quality, ld->cfg, ld->err))))
         return rc;
     return SA_OK;
 }
@@ -1353,6 +1361,7 @@ void sa_config_free(struct sa_config *cfg)
         free_entries(sink_common_conf, sink);
     }
     free(cfg->sinks);
+    sa_quality_conf_free(cfg->quality);
     free(cfg->path);
     free(cfg);
 }
@@ -1372,6 +1381,10 @@ int sa_config_check(const struct sa_config *cfg, const struct sa_schema_set *sch
         if (schemas)
             schema = sa_schemas_lookup(schemas, src->schema, &unknown);
         if (src->ops->check && (rc = src->ops->check(src, schema, err)))
+            return rc;
+        const struct sa_quality_stream *qs =
+            sa_quality_conf_stream(cfg->quality, src->stream);
+        if (qs && schema && (rc = sa_quality_check_schema(qs, cfg->path, schema, err)))
             return rc;
     }
     for (size_t i = 0; i < cfg->n_sinks; i++) {
@@ -1512,4 +1525,5 @@ void sa_config_describe(FILE *out)
                  sa_sink_types[t]->desc ? sa_sink_types[t]->desc : "");
         describe_table(out, title, sa_sink_types[t]->conf, &w);
     }
+    sa_quality_describe(out);
 }

@@ -16,6 +16,7 @@
  *   sources: - {name, type, stream, schema, <type-specific keys>}
  *   sinks:   - {name, type, streams, retry_initial, retry_max,
  *               max_in_flight, <type-specific keys>}
+ *   streams: <stream>: {quality: [rules]}  (agent/quality/quality_conf.c)
  */
 #ifndef SA_AGENT_CONFIG_H
 #define SA_AGENT_CONFIG_H
@@ -27,6 +28,8 @@
 #include "sync/sink.h"
 
 #include <stdio.h>
+
+struct sa_quality_conf;
 
 struct sa_agent_conf {
     char *id;          /* default: the host name */
@@ -62,6 +65,7 @@ struct sa_config {
     size_t n_sources;
     struct sa_sink_conf *sinks;
     size_t n_sinks;
+    struct sa_quality_conf *quality; /* `streams:` (agent/quality/), or NULL */
 };
 
 /* Load and validate path. On error *out is NULL and err holds one line:

@@ -54,6 +54,8 @@ int sa_status_read(const struct sa_config *cfg, struct sa_spool *spool,
     if (rc == SA_OK && out->spool.deadletters_open > 0)
         rc = sa_spool_deadletter_latest(spool, SA_STATUS_LATEST_DEADLETTERS,
                                         &out->latest, &out->n_latest, err);
+    if (rc == SA_OK)
+        rc = sa_spool_quality_totals(spool, &out->quality, &out->n_quality, err);
     return rc;
 }
 
@@ -63,6 +65,7 @@ void sa_status_fini(struct sa_status *st)
         return;
     free(st->sinks);
     sa_spool_deadletter_rows_free(st->latest, st->n_latest);
+    free(st->quality);
     sa_spool_status_fini(&st->spool);
     memset(st, 0, sizeof *st);
 }
@@ -87,6 +90,24 @@ static json_t *latest_json(const struct sa_status *status)
                                            d->stream, "source", d->source, "location",
                                            d->location, "reason", d->reason));
     }
+    return a;
+}
+
+const char *sa_status_quality_action(const char *kind)
+{
+    return strcmp(kind, "rejected") == 0  ? "reject"
+           : strcmp(kind, "dropped") == 0 ? "drop"
+                                          : "tag";
+}
+
+static json_t *quality_json(const struct sa_rollup_row *q, size_t n_q)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n_q; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I}", "stream", q[i].name,
+                                           "rule", q[i].reason, "action",
+                                           sa_status_quality_action(q[i].kind),
+                                           "records", (json_int_t)q[i].n));
     return a;
 }
 
@@ -125,6 +146,8 @@ char *sa_status_json(const struct sa_config *cfg, const struct sa_status *status
     json_object_set_new(root, "streams", streams);
     json_object_set_new(root, "sinks", sinks);
     json_object_set_new(root, "deadletters", json_integer(st->deadletters));
+    json_object_set_new(root, "quality_failures",
+                        quality_json(status->quality, status->n_quality));
     json_object_set_new(root, "deadletters_open", json_integer(st->deadletters_open));
     json_object_set_new(root, "deadletters_latest", latest_json(status));
     json_object_set_new(root, "dropped_records",

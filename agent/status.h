@@ -28,6 +28,8 @@ struct sa_status {
     size_t n_sinks;
     struct sa_deadletter_row *latest; /* newest open dead letters first */
     size_t n_latest;
+    struct sa_rollup_row *quality; /* quality failures in total, malloc'd */
+    size_t n_quality;
 };
 
 /* Read everything from spool (any handle; a read-only one is enough).
@@ -39,6 +41,9 @@ void sa_status_fini(struct sa_status *st);
 
 /* A sink's lag in seconds: the age of its oldest unacknowledged segment. */
 double sa_status_lag_seconds(const struct sa_status_sink *sink, int64_t now_ms);
+
+/* The action a quality roll-up kind stands for (reject, drop, tag). */
+const char *sa_status_quality_action(const char *kind);
 
 /* The `status --json` object, indented; malloc'd text (NULL: no memory). */
 char *sa_status_json(const struct sa_config *cfg, const struct sa_status *st);
