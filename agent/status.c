@@ -51,11 +51,11 @@ int sa_status_read(const struct sa_config *cfg, struct sa_spool *spool,
         return sa_err_set(err, SA_ENOMEM, "out of memory");
     out->n_sinks = cfg->n_sinks;
     rc = collect_lags(cfg, spool, &out->spool, out->sinks, err);
+    if (rc == SA_OK)
+        rc = sa_spool_quality_totals(spool, &out->quality, &out->n_quality, err);
     if (rc == SA_OK && out->spool.deadletters_open > 0)
         rc = sa_spool_deadletter_latest(spool, SA_STATUS_LATEST_DEADLETTERS,
                                         &out->latest, &out->n_latest, err);
-    if (rc == SA_OK)
-        rc = sa_spool_quality_totals(spool, &out->quality, &out->n_quality, err);
     return rc;
 }
 
@@ -64,8 +64,8 @@ void sa_status_fini(struct sa_status *st)
     if (!st)
         return;
     free(st->sinks);
-    sa_spool_deadletter_rows_free(st->latest, st->n_latest);
     free(st->quality);
+    sa_spool_deadletter_rows_free(st->latest, st->n_latest);
     sa_spool_status_fini(&st->spool);
     memset(st, 0, sizeof *st);
 }
@@ -75,22 +75,6 @@ double sa_status_lag_seconds(const struct sa_status_sink *sink, int64_t now)
     return sink->oldest_ms > 0 && now > sink->oldest_ms
                ? (double)(now - sink->oldest_ms) / 1000.0
                : 0.0;
-}
-
-/* The newest open dead letters: where each came from and why. */
-static json_t *latest_json(const struct sa_status *status)
-{
-    json_t *a = json_array();
-
-    for (size_t i = 0; i < status->n_latest; i++) {
-        const struct sa_deadletter_row *d = &status->latest[i];
-        json_array_append_new(a, json_pack("{s:I, s:I, s:s, s:s, s:s, s:s}", "id",
-                                           (json_int_t)d->id, "created_ms",
-                                           (json_int_t)d->created_ms, "stream",
-                                           d->stream, "source", d->source, "location",
-                                           d->location, "reason", d->reason));
-    }
-    return a;
 }
 
 const char *sa_status_quality_action(const char *kind)
@@ -108,6 +92,22 @@ static json_t *quality_json(const struct sa_rollup_row *q, size_t n_q)
                                            "rule", q[i].reason, "action",
                                            sa_status_quality_action(q[i].kind),
                                            "records", (json_int_t)q[i].n));
+    return a;
+}
+
+/* The newest open dead letters: where each came from and why. */
+static json_t *latest_json(const struct sa_status *status)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; i < status->n_latest; i++) {
+        const struct sa_deadletter_row *d = &status->latest[i];
+        json_array_append_new(a, json_pack("{s:I, s:I, s:s, s:s, s:s, s:s}", "id",
+                                           (json_int_t)d->id, "created_ms",
+                                           (json_int_t)d->created_ms, "stream",
+                                           d->stream, "source", d->source, "location",
+                                           d->location, "reason", d->reason));
+    }
     return a;
 }
 

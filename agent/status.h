@@ -26,10 +26,10 @@ struct sa_status {
     struct sa_spool_status spool;
     struct sa_status_sink *sinks; /* one per cfg->sinks, in order */
     size_t n_sinks;
-    struct sa_deadletter_row *latest; /* newest open dead letters first */
-    size_t n_latest;
     struct sa_rollup_row *quality; /* quality failures in total, malloc'd */
     size_t n_quality;
+    struct sa_deadletter_row *latest; /* newest open dead letters first */
+    size_t n_latest;
 };
 
 /* Read everything from spool (any handle; a read-only one is enough).
