@@ -46,6 +46,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1224,6 +1225,21 @@ static int load_root(struct loader *ld, yaml_node_t *root)
     return SA_OK;
 }
 
+/* The first 16 hex digits of the text's SHA-256 (struct sa_config's
+ * version); "unknown" if libcrypto fails. */
+static void config_version(const char *text, size_t len, char out[17])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+
+    if (!EVP_Digest(text, len, md, &md_len, EVP_sha256(), NULL) || md_len < 8) {
+        snprintf(out, 17, "unknown");
+        return;
+    }
+    for (size_t i = 0; i < 8; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
 int sa_config_load_string(const char *text, const char *name, struct sa_config **out,
                           struct sa_err *err)
 {
@@ -1252,6 +1268,7 @@ int sa_config_load_string(const char *text, const char *name, struct sa_config *
         goto out;
     }
     have_parser = 1;
+    config_version(text, len, ld.cfg->version);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &ld.doc)) {
         rc = fail_yaml(&ld, &parser, text, len);

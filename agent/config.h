@@ -49,6 +49,10 @@ struct sa_batch_conf {
 
 struct sa_config {
     char *path; /* the file it came from */
+    /* The config's version: the first 16 hex digits of the SHA-256 of its
+     * text, so that agents running the same config show the same one and
+     * every edit shows a new one (status, the status page). */
+    char version[17];
     struct sa_agent_conf agent;
     struct sa_spool_opts spool; /* spool.path defaults to data_dir/spool.db */
     struct sa_batch_conf batch;

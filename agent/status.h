@@ -9,6 +9,7 @@
 #define SA_AGENT_STATUS_H
 
 #include "agent/config.h"
+#include "store/deadletter.h"
 #include "store/spool.h"
 
 struct sa_status_sink {
@@ -18,12 +19,17 @@ struct sa_status_sink {
     int64_t superseded; /* acknowledged as superseded by a newer version */
 };
 
+/* How many of the newest open dead letters the status names. */
+#define SA_STATUS_LATEST_DEADLETTERS 5
+
 struct sa_status {
     struct sa_spool_status spool;
     struct sa_status_sink *sinks; /* one per cfg->sinks, in order */
     size_t n_sinks;
     struct sa_rollup_row *quality; /* quality failures in total, malloc'd */
     size_t n_quality;
+    struct sa_deadletter_row *latest; /* newest open dead letters first */
+    size_t n_latest;
 };
 
 /* Read everything from spool (any handle; a read-only one is enough).

@@ -274,6 +274,11 @@
     XX(DEADLETTER_OPEN_BY_STREAM, "SELECT stream, count(*)"                 \
        " FROM deadletters WHERE state = 'open'"                             \
        " GROUP BY stream ORDER BY stream")                                  \
+    /* the newest open ones, without their raw input (the status page) */  \
+    XX(DEADLETTER_LATEST, "SELECT id, created_ms, stream, source, location,"\
+       " reason, NULL, state, resolved_ms, resolved_how, NULL, 0, 0, NULL,"  \
+       " NULL, last_replay_error FROM deadletters WHERE state = 'open'"     \
+       " ORDER BY id DESC LIMIT ?1")                                        \
     XX(DEADLETTER_LOCATIONS, "SELECT location FROM deadletters"             \
        " WHERE source = ?1")                                                \
     XX(DEADLETTER_LIST, "SELECT id, created_ms, stream, source, location,"  \

@@ -807,6 +807,14 @@ static void test_deadletter_settle(void **state)
     assert_string_equal(rows[1].last_replay_error, "still bad");
     assert_null(rows[1].header);
     sa_spool_deadletter_rows_free(rows, n);
+    /* the newest open ones (the status page): id 2 only, without raw */
+    assert_int_equal(sa_spool_deadletter_latest(s, 5, &rows, &n, &err), SA_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(rows[0].id, 2);
+    assert_string_equal(rows[0].location, "f.csv:3:1");
+    assert_string_equal(rows[0].reason, "bad");
+    assert_int_equal(rows[0].raw_len, 0);
+    sa_spool_deadletter_rows_free(rows, n);
     assert_int_equal(sa_spool_status(s, &st, &err), SA_OK);
     assert_int_equal(st.deadletters, 2);
     assert_int_equal(st.deadletters_open, 1);
