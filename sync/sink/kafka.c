@@ -49,19 +49,23 @@
  *
  * EXACTLY ONCE (`exactly_once: true`)
  *
- * A transactional producer, transactional.id "syncagent-<agent id>-<sink
- * name>". send() opens a transaction when none is open and produces into
- * it; the delivery reports only mark the transaction failed (and remember
- * permanent failures). poll_acks commits when the transaction holds
- * max_in_flight records, is older than `transaction_interval`, or failed:
- * it first produces the cursor just past the transaction's last record,
+ * A transactional producer, transactional.id "syncagent-<origin id>-<sink
+ * name>": the spool's identity, unique by construction and kept across
+ * restarts, rather than agent.id, which hosts cloned from one image share
+ * (two producers with one transactional.id fence each other; a fence says
+ * so in one line, log_fenced). send() opens a transaction when none is
+ * open and produces into it; the delivery reports only mark the
+ * transaction failed (and remember permanent failures). poll_acks commits
+ * when the transaction holds max_in_flight records, is older than
+ * `transaction_interval`, or failed: it first produces the cursor just
+ * past the transaction's last record,
  * {"origin_id":…,"segment_id":…,"record_index":…}, keyed
- * "<agent id>/<sink name>", to the compacted `cursor_topic`, then calls
- * rd_kafka_commit_transaction. Only after the commit are the
- * transaction's records acked OK. An abortable error aborts and acks them
- * RETRY (a permanently failed record REJECT); a fatal one or a failed
- * abort recreates the producer, whose init_transactions fences the old
- * one and aborts what it left open.
+ * "<origin id>/<sink name>", to the compacted `cursor_topic`, then calls
+ * rd_kafka_commit_transaction. Only after the commit are the transaction's
+ * records acked OK. An abortable error aborts and acks them RETRY (a
+ * permanently failed record REJECT); a fatal one or a failed abort
+ * recreates the producer, whose init_transactions fences the old one and
+ * aborts what it left open.
  *
  * start_cursor runs init_transactions first (so every transaction of an
  * earlier instance is finished), then reads `cursor_topic` with a
@@ -69,8 +73,11 @@
  * sink back to the dispatcher, which resumes there. The spool's own cursor
  * can lag behind Kafka's (a kill -9 between commit and cursor save); the
  * one in Kafka is what a read_committed consumer saw, so records come
- * exactly once. A cursor from another spool (origin_id differs: the spool
- * was recreated) is ignored.
+ * exactly once. Versions before the origin id keyed cursors
+ * "<agent id>/<sink name>": while this spool has no cursor under its own
+ * key, the last one of this spool (origin_id) under the old key is taken
+ * (once: the next commit writes the new key). Cursors of other spools
+ * under the old key (agents sharing an agent.id) are counted, not used.
  *
  * If the dispatcher rewinds (a backoff that gave up on outstanding
  * outcomes) while a transaction is open, the next send starts before the
@@ -240,10 +247,14 @@ struct kafka_sink {
     struct sa_sink *sink;
     const char *name;
     char agent_id[128];
-    char cursor_key[400];
+    char txn_id[300];     /* transactional.id: syncagent-<origin id>-<sink> */
+    char cursor_key[400]; /* <origin id>/<sink> */
+    char legacy_key[400]; /* <agent id>/<sink>, the key before the origin id's */
     rd_kafka_t *rk;
     int fatal; /* the producer hit a fatal error: recreate it */
     int brokers_down; /* librdkafka said so; cleared by the next delivery */
+    int degraded;     /* an error event since the last delivery */
+    int fence_logged; /* log_fenced said it for this producer */
 
     struct topic *topics;
     size_t n_topics;
@@ -369,8 +380,30 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     slot_release(ks, i);
 }
 
+/* Fencing: a newer producer with the same transactional.id took over. */
+static int fenced(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR__FENCED || e == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+           e == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
+}
+
+/* Said once per producer, in words an operator can act on. */
+static void log_fenced(struct kafka_sink *ks)
+{
+    if (ks->fence_logged)
+        return;
+    ks->fence_logged = 1;
+    sa_log_error("kafka producer fenced: another instance uses the same "
+                 "transactional.id (a copy of this spool's data directory)",
+                 "sink", ks->name, "transactional_id", ks->txn_id);
+}
+
+/* librdkafka logs what it reports here through on_log already (facility
+ * FAIL, ERROR, ...): an error event only sets state, and a fatal error,
+ * which the log does not explain, gets its own line. */
 static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
 {
+
     struct kafka_sink *ks = opaque;
     char buf[512];
 
@@ -467,7 +500,7 @@ static int producer_new(struct kafka_sink *ks, struct sa_err *err)
     if (!rc)
         rc = conf_set(conf, ks->name, "message.timeout.ms", num, err);
     if (!rc && o->exactly_once)
-        rc = conf_set(conf, ks->name, "transactional.id", id, err);
+        rc = conf_set(conf, ks->name, "transactional.id", ks->txn_id, err);
     if (!rc)
         rc = base_conf(ks, conf, 1, err);
     if (rc) {
@@ -486,6 +519,7 @@ static int producer_new(struct kafka_sink *ks, struct sa_err *err)
     }
     ks->fatal = 0;
     ks->txn_inited = 0;
+    ks->fence_logged = 0;
     return SA_OK;
 }
 
@@ -555,6 +589,8 @@ static int txn_error(struct kafka_sink *ks, const char *what, rd_kafka_error_t *
                         "sink %s: %s: %s", ks->name, what, rd_kafka_error_string(e));
     if (rd_kafka_error_is_fatal(e))
         ks->fatal = 1;
+    if (fenced(rd_kafka_error_code(e)))
+        log_fenced(ks);
     rd_kafka_error_destroy(e);
     return rc;
 }
@@ -803,7 +839,10 @@ static void txn_commit(struct kafka_sink *ks)
              * sent again; should the commit have gone through after all,
              * they are in Kafka twice (the cursor read back on the next
              * start is right either way). */
-            sa_log_warn("kafka commit failed", "sink", ks->name, "error", why);
+            if (fenced(rd_kafka_error_code(e)))
+                log_fenced(ks);
+            else
+                sa_log_warn("kafka commit failed", "sink", ks->name, "error", why);
             rd_kafka_error_destroy(e);
             producer_drop(ks, 1);
         }
@@ -865,7 +904,13 @@ static int kafka_open(struct sa_sink *sink, struct sa_err *err)
     ks->name = sink->conf->name;
     snprintf(ks->agent_id, sizeof ks->agent_id, "%s",
              sink->conf->agent_id ? sink->conf->agent_id : "agent");
-    snprintf(ks->cursor_key, sizeof ks->cursor_key, "%s/%s", ks->agent_id, ks->name);
+    /* The exactly-once identity is the spool's, not the host's: agent.id
+     * defaults to the host name, which hosts cloned from one image share,
+     * and two producers with one transactional.id fence each other. */
+    snprintf(ks->txn_id, sizeof ks->txn_id, "syncagent-%s-%s", sink->origin_id,
+             ks->name);
+    snprintf(ks->cursor_key, sizeof ks->cursor_key, "%s/%s", sink->origin_id, ks->name);
+    snprintf(ks->legacy_key, sizeof ks->legacy_key, "%s/%s", ks->agent_id, ks->name);
     sa_buf_init(&ks->value, 64u * 1024 * 1024);
     ks->max_in_flight = sink->conf->max_in_flight > 0 ? sink->conf->max_in_flight
                                                       : DEFAULT_MAX_IN_FLIGHT;
@@ -1193,30 +1238,43 @@ static int create_cursor_topic(struct kafka_sink *ks, struct sa_err *err)
     return rc;
 }
 
+/* What read_cursor found: the cursor under this spool's key, and the one
+ * an earlier version stored under "<agent id>/<sink>" (used only while
+ * the first is missing). */
+struct found_cursors {
+    struct sa_cursor cursor, legacy;
+    int have, have_legacy;
+    unsigned others; /* cursors of other spools under the legacy key */
+};
+
 /* Apply one cursor message's value if it is this spool's. A value that
  * cannot be read is logged with the reason and skipped: the cursor before
- * it, if any, stands. */
-static void take_cursor(struct kafka_sink *ks, const rd_kafka_message_t *m,
-                        struct sa_cursor *found, int *have)
+ * it, if any, stands. Under the legacy key, agents sharing an agent.id
+ * each wrote their own spool's: those are counted, not logged one by one. */
+static void take_cursor(struct kafka_sink *ks, const rd_kafka_message_t *m, int legacy,
+                        struct found_cursors *f)
 {
     struct sa_kafka_cursor c;
     struct sa_err err = {0};
     char what[SA_ERR_MSG_MAX];
+    struct sa_cursor *found = legacy ? &f->legacy : &f->cursor;
+    int *have = legacy ? &f->have_legacy : &f->have;
 
     if (!m->payload) {
         *have = 0; /* a tombstone: forgotten */
         return;
     }
-    snprintf(what, sizeof what,
-             "sink %s: cursor in %s [%" PRId32 "] at offset %" PRId64, ks->name,
+    snprintf(what, sizeof what, "cursor in %s [%" PRId32 "] at offset %" PRId64,
              ks->o->cursor_topic, m->partition, m->offset);
     if (sa_kafka_cursor_parse(m->payload, m->len, what, &c, &err)) {
         sa_log_warn("kafka sink: unreadable cursor ignored", "sink", ks->name, "error",
                     err.msg);
     } else if (strcmp(c.origin_id, ks->sink->origin_id) != 0) {
-        sa_log_warn("kafka sink: cursor of another spool ignored", "sink", ks->name,
-                    "origin_id", c.origin_id);
-        *have = 0;
+        if (legacy)
+            f->others++;
+        else
+            sa_log_warn("kafka sink: cursor of another spool ignored", "sink", ks->name,
+                        "origin_id", c.origin_id);
     } else {
         *found = c.cursor;
         *have = 1;
@@ -1224,7 +1282,7 @@ static void take_cursor(struct kafka_sink *ks, const rd_kafka_message_t *m,
 }
 
 /* Read cursor_topic to its end with a read_committed consumer. */
-static int read_cursor(struct kafka_sink *ks, struct sa_cursor *found, int *have,
+static int read_cursor(struct kafka_sink *ks, struct found_cursors *found,
                        struct sa_err *err)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -1235,9 +1293,9 @@ static int read_cursor(struct kafka_sink *ks, struct sa_cursor *found, int *have
     char errstr[512];
     int n_parts = 0, n_eof = 0, rc;
     int64_t deadline = sa_mono_ms() + CURSOR_READ_TIMEOUT_MS;
-    size_t key_len = strlen(ks->cursor_key);
+    size_t key_len = strlen(ks->cursor_key), legacy_len = strlen(ks->legacy_key);
 
-    *have = 0;
+    memset(found, 0, sizeof *found);
     if (!conf)
         return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
     rc = base_conf(ks, conf, 0, err);
@@ -1303,7 +1361,10 @@ static int read_cursor(struct kafka_sink *ks, struct sa_cursor *found, int *have
             goto out;
         } else if (m->key_len == key_len &&
                    memcmp(m->key, ks->cursor_key, key_len) == 0) {
-            take_cursor(ks, m, found, have);
+            take_cursor(ks, m, 0, found);
+        } else if (m->key_len == legacy_len &&
+                   memcmp(m->key, ks->legacy_key, legacy_len) == 0) {
+            take_cursor(ks, m, 1, found);
         }
         rd_kafka_message_destroy(m);
     }
@@ -1324,24 +1385,38 @@ static int kafka_start_cursor(struct sa_sink *sink, struct sa_cursor *inout,
                               struct sa_err *err)
 {
     struct kafka_sink *ks = sink->ctx;
-    struct sa_cursor found = {0, 0};
-    int have = 0, rc;
+    struct found_cursors f;
     char seg[32], idx[16];
+    int rc;
 
     if (!ks->o->exactly_once)
         return SA_OK;
     /* init_transactions first: it finishes what an earlier instance left
      * open, so what the consumer reads is final. */
     if ((rc = producer_ready(ks, err)) || (rc = create_cursor_topic(ks, err)) ||
-        (rc = read_cursor(ks, &found, &have, err)))
+        (rc = read_cursor(ks, &f, err)))
         return rc;
-    if (!have)
+    if (!f.have && f.have_legacy) {
+        /* Written by a version that keyed cursors by agent.id: taken once;
+         * the next commit stores it under this spool's key. */
+        f.cursor = f.legacy;
+        f.have = 1;
+        sa_log_info("kafka sink: cursor taken over from its old key", "sink", ks->name,
+                    "from", ks->legacy_key, "to", ks->cursor_key);
+    }
+    if (!f.have && f.others) {
+        char n[16];
+        snprintf(n, sizeof n, "%u", f.others);
+        sa_log_info("kafka sink: cursors of other spools under the old key ignored",
+                    "sink", ks->name, "key", ks->legacy_key, "count", n);
+    }
+    if (!f.have)
         return SA_OK;
-    snprintf(seg, sizeof seg, "%" PRId64, found.segment_id);
-    snprintf(idx, sizeof idx, "%u", found.record_index);
+    snprintf(seg, sizeof seg, "%" PRId64, f.cursor.segment_id);
+    snprintf(idx, sizeof idx, "%u", f.cursor.record_index);
     sa_log_info("kafka sink resumes from its committed cursor", "sink", ks->name,
                 "segment", seg, "record", idx);
-    *inout = found;
+    *inout = f.cursor;
     return SA_OK;
 }
 
