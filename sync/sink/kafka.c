@@ -351,6 +351,11 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         outcome = SA_SINK_OK;
         ks->brokers_down = 0;
+        if (ks->degraded) {
+            /* librdkafka logs the failures, not the recovery. */
+            ks->degraded = 0;
+            sa_log_info("kafka brokers reachable again: delivering", "sink", ks->name);
+        }
     } else {
         outcome = permanent(msg->err) ? SA_SINK_REJECT : SA_SINK_RETRY;
         reason = rd_kafka_err2str(msg->err);
@@ -408,14 +413,20 @@ static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
     char buf[512];
 
     if (code == RD_KAFKA_RESP_ERR__FATAL) {
-        rd_kafka_fatal_error(rk, buf, sizeof buf);
+        rd_kafka_resp_err_t e = rd_kafka_fatal_error(rk, buf, sizeof buf);
         ks->fatal = 1;
-        sa_log_warn("kafka producer fatal error", "sink", ks->name, "error", buf);
+        if (fenced(e))
+            log_fenced(ks);
+        else
+            sa_log_warn("kafka producer fatal error", "sink", ks->name, "error", buf);
         return;
     }
+    if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && !ks->brokers_down)
+        /* Not in librdkafka's log: said once per outage. */
+        sa_log_warn("kafka brokers all down", "sink", ks->name, "error", reason);
     if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
         ks->brokers_down = 1;
-    sa_log_warn("kafka error", "sink", ks->name, "error", reason);
+    ks->degraded = 1;
 }
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
