@@ -69,7 +69,8 @@ struct runtime {
 
 static void notify_dispatcher(void *arg) { sa_dispatcher_notify(arg); }
 
-static void runtime_stop(struct runtime *rt, int64_t grace_ms)
+/* hand_over: a reload, where sinks in backoff are not waited for. */
+static void runtime_stop(struct runtime *rt, int64_t grace_ms, int hand_over)
 {
     struct sa_err err = {0};
 
@@ -80,7 +81,9 @@ static void runtime_stop(struct runtime *rt, int64_t grace_ms)
                         "error", err.msg);
         sa_pipeline_close(rt->pipeline);
     }
-    if (rt->dispatcher)
+    if (rt->dispatcher && hand_over)
+        sa_dispatcher_hand_over(rt->dispatcher, grace_ms);
+    else if (rt->dispatcher)
         sa_dispatcher_stop(rt->dispatcher, grace_ms);
     sa_housekeeper_stop(rt->housekeeper);
     sa_spool_close(rt->spool);
@@ -139,7 +142,7 @@ static int runtime_start(struct runtime *rt, struct sa_config *cfg,
 out:
     free(names);
     if (rc)
-        runtime_stop(rt, 0);
+        runtime_stop(rt, 0, 0);
     return rc;
 }
 
@@ -287,7 +290,7 @@ int sa_cmd_run(int argc, char **argv)
                              "previous config", "error", err.msg);
                 continue;
             }
-            runtime_stop(&rt, rt.cfg->agent.shutdown_grace_ms);
+            runtime_stop(&rt, rt.cfg->agent.shutdown_grace_ms, 1);
             if (runtime_start(&rt, new_cfg, new_schemas, &err)) {
                 sa_log_error("cannot start on the reloaded config", "error",
                              err.msg);
@@ -301,7 +304,7 @@ int sa_cmd_run(int argc, char **argv)
         sa_logf(SA_LOG_INFO, "stopping: committing and letting sinks drain",
                 "grace_ms=%lld", (long long)rt.cfg->agent.shutdown_grace_ms);
     progress_print(&pr, &rt, 1);
-    runtime_stop(&rt, rt.cfg->agent.shutdown_grace_ms);
+    runtime_stop(&rt, rt.cfg->agent.shutdown_grace_ms, 0);
     sa_log_info("agent stopped");
     return status;
 }

@@ -184,9 +184,17 @@
  *
  * sa_dispatcher_stop (sources are already stopped) sets a deadline of
  * grace_ms and wakes everyone. A worker leaves its loop when it is caught
- * up or the deadline passes, then collects the outcomes already there,
- * saves its cursor and closes its sink (finish). Trimming is not done
- * here: housekeeping calls sa_spool_trim.
+ * up or the deadline less a reserve passes (stop_due: the reserve is for
+ * finish), then collects the outcomes on their way until the deadline,
+ * saves its cursor, closes its sink, which is told the deadline
+ * (sa_sink.close_by_ms) and waits past it for nothing, and logs how many
+ * records stay spooled for the next start (finish). The whole stop takes
+ * grace_ms, however unreachable the upstream. Trimming is not done here:
+ * housekeeping calls sa_spool_trim.
+ *
+ * sa_dispatcher_hand_over is the same stop for a reload, except that a
+ * worker in BACKOFF leaves at once: it has nothing in flight worth
+ * waiting for, and the new config may be what fixes its upstream.
  */
 #include "sync/dispatcher.h"
 
@@ -290,7 +298,9 @@ struct sa_dispatcher {
     pthread_cond_t wake;
     uint64_t generation;
     int stopping;
+    int handing_over;      /* a reload: workers in backoff stop at once */
     int64_t stop_deadline; /* mono ms */
+    int64_t stop_reserve;  /* ms before the deadline kept for finish */
 
     pthread_mutex_t query_lock; /* guards query */
     struct sa_spool *query;
@@ -409,13 +419,26 @@ static void count(struct worker *w, uint64_t *field, uint64_t n)
     pthread_mutex_unlock(&w->lock);
 }
 
-static int stop_due(struct sa_dispatcher *d, int64_t now)
+/* Time to leave the loop: the deadline less finish's reserve passed, or
+ * (hand-over) the worker is in backoff. */
+static int stop_due(struct worker *w, int64_t now)
 {
+    struct sa_dispatcher *d = w->d;
     int due;
     pthread_mutex_lock(&d->lock);
-    due = d->stopping && now >= d->stop_deadline;
+    due = d->stopping && (now >= d->stop_deadline - d->stop_reserve ||
+                          (d->handing_over && w->backoff_until));
     pthread_mutex_unlock(&d->lock);
     return due;
+}
+
+static int64_t stop_deadline(struct sa_dispatcher *d)
+{
+    int64_t deadline;
+    pthread_mutex_lock(&d->lock);
+    deadline = d->stopping ? d->stop_deadline : 0;
+    pthread_mutex_unlock(&d->lock);
+    return deadline;
 }
 
 static int stopping(struct sa_dispatcher *d)
@@ -1342,28 +1365,42 @@ static void backoff_step(struct worker *w)
 
 /* --- the worker --------------------------------------------------------- */
 
-/* How long a stopping worker waits for outstanding outcomes. */
+/* How long a stopping worker waits for outstanding outcomes, at most:
+ * the part of the grace kept for it (sa_dispatcher_stop). */
 #define FINISH_WAIT_MS 2000
 
 static void finish(struct worker *w)
 {
-    char seg[32], idx[16];
+    char seg[32], idx[16], left[32];
+    int64_t deadline = stop_deadline(w->d), records = 0, oldest = 0;
+    struct sa_err err = {0};
 
     /* Outcomes still on their way (a Kafka batch in flight) are waited
-     * for a little, bounded: each one collected here is a record not sent
-     * again after the restart. */
+     * for a little, within the grace: each one collected here is a record
+     * not sent again after the restart. A worker in backoff has none
+     * worth waiting for. */
     int64_t until = sa_mono_ms() + FINISH_WAIT_MS;
-    while (w->outstanding > 0 && sa_mono_ms() < until)
+    if (deadline && deadline < until)
+        until = deadline;
+    while (w->outstanding > 0 && !w->backoff_until && sa_mono_ms() < until)
         collect_acks(w, 50);
     save_cursor(w, 1);
+    w->sink.close_by_ms = deadline;
     w->sink.ops->close(&w->sink);
     w->sink_open = 0;
     spans_clear(w);
     set_state(w, SA_SINK_STATE_STOPPED, NULL);
     snprintf(seg, sizeof seg, "%" PRId64, w->saved.segment_id);
     snprintf(idx, sizeof idx, "%u", w->saved.record_index);
-    sa_log_info("sink stopped", "sink", w->conf->name, "segment", seg,
-                "record", idx);
+    if (sa_spool_lag(w->spool, &w->saved, w->streams, w->n_streams, &records, &oldest,
+                     &err) == SA_OK)
+        snprintf(left, sizeof left, "%" PRId64, records);
+    else
+        snprintf(left, sizeof left, "unknown");
+    /* What the next start sends first, so that a stop with the upstream
+     * down says what it leaves behind. */
+    sa_log_info("sink stopped", "sink", w->conf->name, "segment", seg, "record", idx,
+                "spooled_for_next_start", left);
 }
 
 /* A sink that keeps its own durable cursor upstream (the optional
@@ -1437,7 +1474,7 @@ static void *worker_main(void *arg)
     for (;;) {
         int at_end, blocked, timeout = 0;
 
-        if (stop_due(d, sa_mono_ms()))
+        if (stop_due(w, sa_mono_ms()))
             break;
         if (w->backoff_until) {
             backoff_step(w);
@@ -1679,16 +1716,30 @@ int sa_dispatcher_caught_up(struct sa_dispatcher *d)
     return caught_up;
 }
 
-void sa_dispatcher_stop(struct sa_dispatcher *d, int64_t grace_ms)
+static void stop_workers(struct sa_dispatcher *d, int64_t grace_ms, int hand_over)
 {
     if (!d)
         return;
+    if (grace_ms < 0)
+        grace_ms = 0;
     pthread_mutex_lock(&d->lock);
     d->stopping = 1;
-    d->stop_deadline = sa_mono_ms() + (grace_ms > 0 ? grace_ms : 0);
+    d->handing_over = hand_over;
+    d->stop_deadline = sa_mono_ms() + grace_ms;
+    d->stop_reserve = grace_ms / 4 < FINISH_WAIT_MS ? grace_ms / 4 : FINISH_WAIT_MS;
     d->generation++;
     pthread_cond_broadcast(&d->wake);
     pthread_mutex_unlock(&d->lock);
     join_workers(d);
     free_dispatcher(d);
+}
+
+void sa_dispatcher_stop(struct sa_dispatcher *d, int64_t grace_ms)
+{
+    stop_workers(d, grace_ms, 0);
+}
+
+void sa_dispatcher_hand_over(struct sa_dispatcher *d, int64_t grace_ms)
+{
+    stop_workers(d, grace_ms, 1);
 }

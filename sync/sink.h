@@ -76,6 +76,10 @@ struct sa_sink {
     struct sa_spool *spool; /* the worker's handle: for schema lookups only */
     struct sa_schema_cache *schemas;
     void *ctx;
+    /* Set by the dispatcher before close: the mono ms (sa_mono_ms) its
+     * stop must be done by; close waits for nothing past it (flushing,
+     * committing). 0: no limit. */
+    int64_t close_by_ms;
 };
 
 struct sa_sink_ops {

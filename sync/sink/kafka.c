@@ -124,7 +124,9 @@
 #define QUEUE_FULL_WAIT_MS 10
 #define COMMIT_POLL_MS 10   /* txn_commit serving delivery reports */
 #define ABORT_FLUSH_MS 1000 /* reports of an aborted transaction still queued */
+#define CLOSE_FLUSH_MS 5000 /* at most, and never past the stop's grace */
 #define CURSOR_READ_TIMEOUT_MS 30000
+#define INIT_STEP_MS 5000 /* init_transactions, resumed until it is done */
 #define CURSOR_FETCH_WAIT_MS "10"
 
 enum kafka_encoding { ENC_AVRO, ENC_CONFLUENT, ENC_JSON };
@@ -606,6 +608,19 @@ static int txn_error(struct kafka_sink *ks, const char *what, rd_kafka_error_t *
     return rc;
 }
 
+/* How long a transaction call may wait: delivery_timeout, or while the
+ * dispatcher stops, what is left of its grace (sa_sink.close_by_ms). */
+static int op_timeout(const struct kafka_sink *ks)
+{
+    int64_t ms = ks->o->delivery_timeout_ms;
+    if (ks->sink->close_by_ms) {
+        int64_t left = ks->sink->close_by_ms - sa_mono_ms();
+        if (left < ms)
+            ms = left > 0 ? left : 0;
+    }
+    return (int)ms;
+}
+
 /* A usable producer: recreated after a fatal error, transactions
  * initialised once per producer. */
 static int producer_ready(struct kafka_sink *ks, struct sa_err *err)
@@ -618,11 +633,17 @@ static int producer_ready(struct kafka_sink *ks, struct sa_err *err)
     if (!ks->rk && (rc = producer_new(ks, err)))
         return rc;
     if (ks->o->exactly_once && !ks->txn_inited) {
-        e = rd_kafka_init_transactions(ks->rk, (int)ks->o->delivery_timeout_ms);
+        /* In steps: a timed-out init is resumed by the next call, and
+         * between calls the dispatcher sees a stop. */
+        int64_t step = ks->o->delivery_timeout_ms < INIT_STEP_MS
+                           ? ks->o->delivery_timeout_ms
+                           : INIT_STEP_MS;
+        e = rd_kafka_init_transactions(ks->rk, (int)step);
         if (e) {
             rc = txn_error(ks, "init_transactions", e, err);
-            /* A timed-out init may be retried; anything else starts over. */
-            producer_drop(ks, 1);
+            /* A timed-out init is resumed; anything else starts over. */
+            if (rc != SA_EAGAIN)
+                producer_drop(ks, 1);
             return rc;
         }
         ks->txn_inited = 1;
@@ -747,7 +768,7 @@ static void txn_abort(struct kafka_sink *ks, int report, const char *why)
             sa_log_warn("kafka purge failed", "sink", ks->name, "error",
                         rd_kafka_err2str(perr));
     }
-    e = rd_kafka_abort_transaction(ks->rk, (int)ks->o->delivery_timeout_ms);
+    e = rd_kafka_abort_transaction(ks->rk, op_timeout(ks));
     if (e) {
         sa_log_warn("kafka abort_transaction failed", "sink", ks->name, "error",
                     rd_kafka_error_string(e));
@@ -819,14 +840,14 @@ static void txn_commit(struct kafka_sink *ks)
      * (delivery_timeout, a minute by default) before the commit says the
      * transaction must be aborted. A failed report seen here aborts at
      * once. */
-    until = sa_mono_ms() + ks->o->delivery_timeout_ms;
+    until = sa_mono_ms() + op_timeout(ks);
     while (!ks->txn_failed && rd_kafka_outq_len(ks->rk) > 0 && sa_mono_ms() < until)
         rd_kafka_poll(ks->rk, COMMIT_POLL_MS);
     if (ks->txn_failed) {
         txn_abort(ks, 1, ks->txn_error[0] ? ks->txn_error : "a message failed");
         return;
     }
-    e = rd_kafka_commit_transaction(ks->rk, (int)ks->o->delivery_timeout_ms);
+    e = rd_kafka_commit_transaction(ks->rk, op_timeout(ks));
     /* A retriable error leaves the outcome unknown: librdkafka's contract
      * is to call commit_transaction again, which finishes the same
      * transaction, rather than to resend its records (duplicates). */
@@ -835,7 +856,7 @@ static void txn_commit(struct kafka_sink *ks)
                     rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
         sa_sleep_ms(100L * attempt);
-        e = rd_kafka_commit_transaction(ks->rk, (int)ks->o->delivery_timeout_ms);
+        e = rd_kafka_commit_transaction(ks->rk, op_timeout(ks));
     }
     rd_kafka_poll(ks->rk, 0);
     if (e) {
@@ -1438,14 +1459,21 @@ static void kafka_close(struct sa_sink *sink)
     if (!ks)
         return;
     if (ks->rk) {
-        if (ks->o->exactly_once && ks->in_txn) {
+        if (ks->o->exactly_once && ks->in_txn && op_timeout(ks) > 0) {
             /* Nobody waits for these acks any more; the cursor committed
              * with them tells the next start where to go on. */
             txn_commit(ks);
-        } else {
-            rd_kafka_flush(ks->rk, 5000);
+        } else if (!ks->o->exactly_once) {
+            rd_kafka_flush(ks->rk, op_timeout(ks) < CLOSE_FLUSH_MS ? op_timeout(ks)
+                                                                   : CLOSE_FLUSH_MS);
         }
         if (ks->rk) {
+            /* What is left (the broker unreachable, or a transaction with
+             * no time to commit) stays in the spool for the next start:
+             * purged rather than waited for past the stop's grace. An
+             * open transaction is aborted by the next init_transactions. */
+            rd_kafka_purge(ks->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            rd_kafka_poll(ks->rk, 0); /* the purged messages' reports */
             topics_free(ks);
             rd_kafka_destroy(ks->rk);
         }
