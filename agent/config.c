@@ -575,7 +575,8 @@ static int resolve(struct loader *ld, yaml_node_t *node, const char *what, char 
         } else {
             rc = fail_at(ld, node->start_mark,
                          "%s: unknown reference '${%.*s}' (use ${env:NAME} or "
-                         "${file:PATH})",
+                         "${file:PATH}; templates such as a Kafka topic take "
+                         "${stream} and ${agent_id})",
                          what, (int)ref_len, ref);
         }
         i = (size_t)(close - s) + 1;

@@ -403,6 +403,17 @@ static uint64_t rng_next(uint64_t *s)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
+/* Prefix err with "sink NAME: " and `what` once: sinks name themselves in
+ * their errors already, and "sink k: send: sink k: ..." says it twice. */
+static int sink_err_prefix(struct sa_err *err, const char *name, const char *what)
+{
+    size_t n = strlen(name);
+    if (strncmp(err->msg, "sink ", 5) == 0 && strncmp(err->msg + 5, name, n) == 0 &&
+        strncmp(err->msg + 5 + n, ": ", 2) == 0)
+        memmove(err->msg, err->msg + 7 + n, strlen(err->msg + 7 + n) + 1);
+    return sa_err_prefix(err, "sink %s: %s", name, what);
+}
+
 static void set_state(struct worker *w, int state, const struct sa_err *err)
 {
     pthread_mutex_lock(&w->lock);
@@ -1256,7 +1267,7 @@ static void fill(struct worker *w, int *at_end, int *blocked)
             uint32_t run_end;
             int skip;
             if (coalesce_run(w, &view, start, end, &skip, &run_end, &err)) {
-                sa_err_prefix(&err, "sink %s: ", w->conf->name);
+                sink_err_prefix(&err, w->conf->name, "");
                 enter_backoff(w, &err);
                 return;
             }
@@ -1301,7 +1312,7 @@ static void fill(struct worker *w, int *at_end, int *blocked)
         if (rc) {
             if (!err.msg[0])
                 sa_err_set(&err, rc, "%s", sa_strerror(rc));
-            sa_err_prefix(&err, "sink %s: send: ", w->conf->name);
+            sink_err_prefix(&err, w->conf->name, "send: ");
             count(w, &w->m.retried, end - start);
             enter_backoff(w, &err);
             return;
@@ -1422,7 +1433,7 @@ static int load_start_cursor(struct worker *w)
             break;
         if (!err.msg[0])
             sa_err_set(&err, SA_ESINK, "start_cursor failed");
-        sa_err_prefix(&err, "sink %s: ", w->conf->name);
+        sink_err_prefix(&err, w->conf->name, "");
         enter_backoff(w, &err);
         while (sa_mono_ms() < w->backoff_until && !stopping(w->d)) {
             pthread_mutex_lock(&w->d->lock);
@@ -1570,10 +1581,10 @@ static int worker_init(struct sa_dispatcher *d, struct worker *w,
                           conf->name, conf->type ? conf->type : "");
     rc = sa_spool_open(&w->spool, spool_opts, 0, err);
     if (rc)
-        return sa_err_prefix(err, "sink %s: ", conf->name);
+        return sink_err_prefix(err, conf->name, "");
     rc = sa_spool_cursor_get(w->spool, conf->name, &w->saved, err);
     if (rc)
-        return sa_err_prefix(err, "sink %s: ", conf->name);
+        return sink_err_prefix(err, conf->name, "");
     w->acked = w->send = w->m.cursor = w->saved;
     w->saved_mono_ms = sa_mono_ms();
     if (conf->coalesce) {
@@ -1591,7 +1602,7 @@ static int worker_init(struct sa_dispatcher *d, struct worker *w,
         return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", conf->name);
     rc = ops->open(&w->sink, err);
     if (rc)
-        return sa_err_prefix(err, "sink %s: ", conf->name);
+        return sink_err_prefix(err, conf->name, "");
     w->sink_open = 1;
     return SA_OK;
 }
