@@ -1301,6 +1301,12 @@ static void scan(struct sa_source *src)
              * is missing at the first look is reported as a failed file. */
             if (!ctx->scanned && !strpbrk(pattern, "*?["))
                 add_missing(src, pattern);
+            else if (!ctx->scanned)
+                /* Said once: a typo in a glob looked like an idle source. */
+                sa_log_warn(ctx->conf->watch
+                                ? "csv path matches no file yet (watching it)"
+                                : "csv path matches no file",
+                            "source", src->conf->name, "path", pattern);
             continue;
         }
         if (grc != 0) {
