@@ -7,10 +7,15 @@
  *                    sinks drain for agent.shutdown_grace, exit 0
  *   SIGHUP           reload the config: when the new one is valid, restart
  *                    sources and sinks on it; when not, keep running on the
- *                    old one and log why
+ *                    old one and log why (POST /api/v1/reload on the
+ *                    admin server does the same and waits for the outcome)
+ * The admin server (agent/admin/admin.c) lives across reloads: it is given
+ * each new runtime to read, and none while one is replaced.
  */
+#include "agent/admin/admin.h"
 #include "agent/base/clock.h"
 #include "agent/base/log.h"
+#include "agent/base/metrics.h"
 #include "agent/cli.h"
 #include "agent/commands.h"
 #include "agent/housekeeper.h"
@@ -30,6 +35,7 @@
 
 static atomic_int stop_flag;
 static atomic_int reload_flag;
+static struct sa_admin *admin; /* NULL: admin.enabled is false */
 
 static void on_stop(int sig)
 {
@@ -74,6 +80,7 @@ static void runtime_stop(struct runtime *rt, int64_t grace_ms, int hand_over)
 {
     struct sa_err err = {0};
 
+    sa_admin_set_runtime(admin, NULL); /* first: no handler reads what goes */
     if (rt->pipeline) {
         if (sa_pipeline_flush(rt->pipeline, &err))
             sa_log_warn("final commit failed; the sources will re-read the "
@@ -136,6 +143,11 @@ static int runtime_start(struct runtime *rt, struct sa_config *cfg,
     if (rc)
         goto out;
     sa_pipeline_on_commit(rt->pipeline, notify_dispatcher, rt->dispatcher);
+    sa_admin_set_runtime(admin, &(struct sa_admin_runtime){
+                                    .cfg = cfg,
+                                    .ingest = sa_pipeline_stats(rt->pipeline),
+                                    .dispatcher = rt->dispatcher,
+                                });
     sa_log_info("agent started", "agent_id", cfg->agent.id, "config", cfg->path,
                 "spool", cfg->spool.path, "origin_id",
                 sa_spool_origin_id(rt->spool));
@@ -189,6 +201,37 @@ static void progress_print(struct progress *pr, struct runtime *rt, int final)
     pr->last_spooled = spooled;
 }
 
+/* The admin server and the metrics only `run` has (process_*, reloads);
+ * admin.* is read once: a reload keeps the server as it started. */
+static struct sa_counter *reloads_ok, *reloads_failed;
+
+static int start_admin(const struct sa_config *cfg, struct sa_err *err)
+{
+    struct sa_metrics *m = sa_metrics_global();
+    static const char help[] = "Config reloads (SIGHUP or POST /api/v1/reload), "
+                               "by result: ok, failed (still on the old config).";
+    int rc;
+
+    rc = sa_admin_process_metrics(err);
+    if (rc == SA_OK)
+        rc = sa_metrics_counter(m, "syncagent_config_reloads_total", help,
+                                (const char *[]){"result", "ok", NULL}, &reloads_ok,
+                                err);
+    if (rc == SA_OK)
+        rc = sa_metrics_counter(m, "syncagent_config_reloads_total", help,
+                                (const char *[]){"result", "failed", NULL},
+                                &reloads_failed, err);
+    if (rc == SA_OK)
+        rc = sa_admin_start(&admin, cfg, &reload_flag, err);
+    return rc;
+}
+
+static void reload_done(int rc, const char *why)
+{
+    sa_counter_inc(rc == SA_OK ? reloads_ok : reloads_failed);
+    sa_admin_reload_done(admin, rc, why);
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -206,6 +249,11 @@ static void usage(FILE *out)
             "\n"
             "Signals: SIGINT/SIGTERM stop gracefully (commit, let sinks drain\n"
             "for agent.shutdown_grace); SIGHUP reloads the config.\n"
+            "Admin server (admin.listen, default 127.0.0.1:8686; admin.enabled:\n"
+            "false turns it off; SA_ADMIN_LISTEN overrides the address):\n"
+            "GET /metrics (Prometheus), /healthz, /readyz, /api/v1/status\n"
+            "(status --json, live), POST /api/v1/reload with\n"
+            "Authorization: Bearer <admin.token>.\n"
             "Logs are logfmt lines on stderr (agent.log_format: json for JSON).\n"
             "One writer (run, import) per data directory: while one holds\n"
             "<spool>-lock, another exits 2 naming its PID.\n");
@@ -248,8 +296,15 @@ int sa_cmd_run(int argc, char **argv)
     if (sa_cli_load(config_path, &cfg, &schemas, &err))
         return sa_cli_fail("run", &err);
     install_signals();
-    if (runtime_start(&rt, cfg, schemas, &err))
+    if (start_admin(cfg, &err)) {
+        sa_schemas_free(schemas);
+        sa_config_free(cfg);
         return sa_cli_fail("run", &err);
+    }
+    if (runtime_start(&rt, cfg, schemas, &err)) {
+        sa_admin_stop(admin);
+        return sa_cli_fail("run", &err);
+    }
     pr.tty = isatty(STDERR_FILENO);
     pr.start_ms = pr.last_ms = sa_mono_ms();
 
@@ -288,16 +343,20 @@ int sa_cmd_run(int argc, char **argv)
             if (sa_cli_load(config_path, &new_cfg, &new_schemas, &err)) {
                 sa_log_error("config reload failed, still running on the "
                              "previous config", "error", err.msg);
+                reload_done(err.rc, err.msg);
                 continue;
             }
             runtime_stop(&rt, rt.cfg->agent.shutdown_grace_ms, 1);
             if (runtime_start(&rt, new_cfg, new_schemas, &err)) {
                 sa_log_error("cannot start on the reloaded config", "error",
                              err.msg);
+                reload_done(err.rc, err.msg);
+                sa_admin_stop(admin);
                 return sa_cli_exit_code(err.rc);
             }
             sources_done = 0;
             sa_log_info("config reloaded");
+            reload_done(SA_OK, NULL);
         }
     }
     if (atomic_load(&stop_flag))
@@ -305,6 +364,8 @@ int sa_cmd_run(int argc, char **argv)
                 "grace_ms=%lld", (long long)rt.cfg->agent.shutdown_grace_ms);
     progress_print(&pr, &rt, 1);
     runtime_stop(&rt, rt.cfg->agent.shutdown_grace_ms, 0);
+    sa_admin_stop(admin);
+    admin = NULL;
     sa_log_info("agent stopped");
     return status;
 }

@@ -7,9 +7,9 @@
 #include "agent/base/clock.h"
 #include "agent/cli.h"
 #include "agent/commands.h"
+#include "agent/status.h"
 
 #include <getopt.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,47 +29,10 @@ static void usage(FILE *out)
             "  -h, --help          this help\n");
 }
 
-struct sink_lag {
-    const struct sa_sink_conf *conf;
-    struct sa_cursor cursor;
-    int64_t updated_ms, lag_records, oldest_ms;
-    int64_t superseded; /* acknowledged as superseded by a newer version */
-};
-
-static int collect_lags(const struct sa_config *cfg, struct sa_spool *spool,
-                        const struct sa_spool_status *st, struct sink_lag *lags,
-                        struct sa_err *err)
+static void print_table(const struct sa_config *cfg, const struct sa_status *status)
 {
-    for (size_t i = 0; i < cfg->n_sinks; i++) {
-        struct sink_lag *l = &lags[i];
-        int rc;
-        l->conf = &cfg->sinks[i];
-        memset(&l->cursor, 0, sizeof l->cursor);
-        l->updated_ms = 0;
-        l->superseded = 0;
-        for (size_t j = 0; j < st->n_sinks; j++)
-            if (strcmp(st->sinks[j].sink, l->conf->name) == 0) {
-                l->cursor = st->sinks[j].cursor;
-                l->updated_ms = st->sinks[j].updated_ms;
-                l->superseded = st->sinks[j].superseded;
-            }
-        rc = sa_spool_lag(spool, &l->cursor,
-                          (const char *const *)l->conf->streams.v,
-                          l->conf->streams.n, &l->lag_records, &l->oldest_ms, err);
-        if (rc)
-            return rc;
-    }
-    return SA_OK;
-}
-
-static double lag_seconds(int64_t oldest_ms, int64_t now)
-{
-    return oldest_ms > 0 && now > oldest_ms ? (double)(now - oldest_ms) / 1000.0 : 0.0;
-}
-
-static void print_table(const struct sa_config *cfg, const struct sa_spool_status *st,
-                        const struct sink_lag *lags)
-{
+    const struct sa_spool_status *st = &status->spool;
+    const struct sa_status_sink *lags = status->sinks;
     int64_t now = sa_now_ms();
 
     printf("spool      %s\n", cfg->spool.path);
@@ -93,7 +56,7 @@ static void print_table(const struct sa_config *cfg, const struct sa_spool_statu
                  lags[i].cursor.record_index);
         printf("%-20s %-8s %-20s %12lld %10.1f %12lld\n", lags[i].conf->name,
                lags[i].conf->type, cursor, (long long)lags[i].lag_records,
-               lag_seconds(lags[i].oldest_ms, now), (long long)lags[i].superseded);
+               sa_status_lag_seconds(&lags[i], now), (long long)lags[i].superseded);
     }
     if (st->blocked_since_ms)
         printf("ingest     BLOCKED for %.0f s: %s\n",
@@ -104,56 +67,6 @@ static void print_table(const struct sa_config *cfg, const struct sa_spool_statu
     if (st->audit_dropped_records)
         printf("dropped (when_full: drop_oldest) %lld records\n",
                (long long)st->audit_dropped_records);
-}
-
-static int print_json(const struct sa_config *cfg, const struct sa_spool_status *st,
-                      const struct sink_lag *lags)
-{
-    int64_t now = sa_now_ms();
-    json_t *root = json_object(), *streams = json_array(), *sinks = json_array();
-    char *text;
-
-    json_object_set_new(root, "spool", json_string(cfg->spool.path));
-    json_object_set_new(root, "origin_id", json_string(st->origin_id));
-    json_object_set_new(root, "next_seq", json_integer((json_int_t)st->next_seq));
-    json_object_set_new(root, "file_bytes", json_integer(st->file_bytes));
-    json_object_set_new(root, "used_bytes", json_integer(st->used_bytes));
-    json_object_set_new(root, "max_bytes", json_integer(cfg->spool.max_bytes));
-    for (size_t i = 0; i < st->n_streams; i++)
-        json_array_append_new(
-            streams, json_pack("{s:s, s:I, s:I, s:I}", "stream", st->streams[i].stream,
-                               "segments", (json_int_t)st->streams[i].segments,
-                               "records", (json_int_t)st->streams[i].records, "bytes",
-                               (json_int_t)st->streams[i].bytes));
-    for (size_t i = 0; i < cfg->n_sinks; i++)
-        json_array_append_new(
-            sinks, json_pack("{s:s, s:s, s:{s:I, s:I}, s:I, s:f, s:I}", "sink",
-                             lags[i].conf->name, "type", lags[i].conf->type,
-                             "cursor", "segment_id",
-                             (json_int_t)lags[i].cursor.segment_id, "record_index",
-                             (json_int_t)lags[i].cursor.record_index, "lag_records",
-                             (json_int_t)lags[i].lag_records, "lag_seconds",
-                             lag_seconds(lags[i].oldest_ms, now), "superseded",
-                             (json_int_t)lags[i].superseded));
-    json_object_set_new(root, "streams", streams);
-    json_object_set_new(root, "sinks", sinks);
-    json_object_set_new(root, "deadletters", json_integer(st->deadletters));
-    json_object_set_new(root, "deadletters_open", json_integer(st->deadletters_open));
-    json_object_set_new(root, "dropped_records",
-                        json_integer(st->audit_dropped_records));
-    json_object_set_new(root, "ingest_blocked",
-                        st->blocked_since_ms
-                            ? json_pack("{s:I, s:s}", "since_ms",
-                                        (json_int_t)st->blocked_since_ms, "reason",
-                                        st->blocked_reason)
-                            : json_null());
-    text = json_dumps(root, JSON_INDENT(2));
-    json_decref(root);
-    if (!text)
-        return SA_ENOMEM;
-    printf("%s\n", text);
-    free(text);
-    return SA_OK;
 }
 
 int sa_cmd_status(int argc, char **argv)
@@ -168,9 +81,9 @@ int sa_cmd_status(int argc, char **argv)
     int json = 0, opt, rc;
     struct sa_config *cfg = NULL;
     struct sa_spool *spool = NULL;
-    struct sa_spool_status st;
-    struct sink_lag *lags = NULL;
+    struct sa_status st;
     struct sa_err err = {0};
+    char *text;
 
     memset(&st, 0, sizeof st);
     optind = 1;
@@ -192,24 +105,22 @@ int sa_cmd_status(int argc, char **argv)
     rc = sa_spool_open(&spool, &cfg->spool, SA_SPOOL_READONLY, &err);
     if (rc)
         goto out;
-    rc = sa_spool_status(spool, &st, &err);
+    rc = sa_status_read(cfg, spool, &st, &err);
     if (rc)
         goto out;
-    lags = calloc(cfg->n_sinks + 1, sizeof *lags);
-    if (!lags) {
-        rc = sa_err_set(&err, SA_ENOMEM, "out of memory");
-        goto out;
+    if (json) {
+        text = sa_status_json(cfg, &st);
+        if (!text) {
+            rc = sa_err_set(&err, SA_ENOMEM, "out of memory");
+            goto out;
+        }
+        printf("%s\n", text);
+        free(text);
+    } else {
+        print_table(cfg, &st);
     }
-    rc = collect_lags(cfg, spool, &st, lags, &err);
-    if (rc)
-        goto out;
-    if (json)
-        rc = print_json(cfg, &st, lags);
-    else
-        print_table(cfg, &st, lags);
 out:
-    free(lags);
-    sa_spool_status_fini(&st);
+    sa_status_fini(&st);
     sa_spool_close(spool);
     sa_config_free(cfg);
     return rc ? sa_cli_fail("status", &err) : SA_EXIT_OK;

@@ -280,11 +280,15 @@ static const struct section sections[] = {
      offsetof(struct sa_config, spool_origin)},
     {"batch", batch_conf, offsetof(struct sa_config, batch),
      offsetof(struct sa_config, batch_origin)},
+    {"admin", sa_admin_conf_map, offsetof(struct sa_config, admin),
+     offsetof(struct sa_config, admin_origin)},
+    {"health", sa_health_conf_map, offsetof(struct sa_config, health),
+     offsetof(struct sa_config, health_origin)},
 };
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 
-static const char *const top_keys[] = {"agent",   "spool", "batch",
-                                       "sources", "sinks", NULL};
+static const char *const top_keys[] = {"agent",  "spool",   "batch", "admin",
+                                       "health", "sources", "sinks", NULL};
 
 static struct sa_conf_origin *section_origin(struct sa_config *cfg, size_t s)
 {

@@ -10,6 +10,9 @@
  *            shutdown_grace
  *   spool:   path, max_bytes, when_full, sync, compression
  *   batch:   max_records, max_bytes, linger
+ *   admin:   enabled, listen, token, max_connections, max_request_bytes,
+ *            request_timeout (agent/admin/admin_config.c)
+ *   health:  sink_down_after
  *   sources: - {name, type, stream, schema, <type-specific keys>}
  *   sinks:   - {name, type, streams, retry_initial, retry_max,
  *               max_in_flight, <type-specific keys>}
@@ -17,6 +20,7 @@
 #ifndef SA_AGENT_CONFIG_H
 #define SA_AGENT_CONFIG_H
 
+#include "agent/admin/admin_config.h"
 #include "agent/base/error.h"
 #include "agent/source/source.h"
 #include "store/spool.h"
@@ -45,8 +49,11 @@ struct sa_config {
     struct sa_agent_conf agent;
     struct sa_spool_opts spool; /* spool.path defaults to data_dir/spool.db */
     struct sa_batch_conf batch;
+    struct sa_admin_conf admin; /* agent/admin/admin_config.h */
+    struct sa_health_conf health;
     /* where the keys of each section were written (sa_conf_fail()) */
     struct sa_conf_origin agent_origin, spool_origin, batch_origin;
+    struct sa_conf_origin admin_origin, health_origin;
     struct sa_source_conf *sources;
     size_t n_sources;
     struct sa_sink_conf *sinks;

@@ -53,6 +53,7 @@
 
 #include "agent/base/clock.h"
 #include "agent/base/log.h"
+#include "agent/base/metrics.h"
 #include "agent/record.h"
 #include "agent/source/source.h"
 #include "store/hlc.h"
@@ -126,6 +127,8 @@ struct lane {
     size_t index;
     int opened;
     int finished; /* poll returned SA_EOF */
+    /* Prometheus series of this source, counted by the committer. */
+    struct sa_counter *ingested, *rejected_invalid, *rejected_full;
 };
 
 struct sa_batch {
@@ -169,6 +172,8 @@ struct sa_pipeline {
     void (*on_commit)(void *);
     void *on_commit_arg;
     struct sa_pipeline_stats stats;
+    struct sa_histogram *commit_seconds;
+    struct sa_gauge *paused;
 };
 
 static struct lane_buf *lane_buf(struct sa_pipeline *p, struct sa_source *src)
@@ -531,6 +536,22 @@ static int refusable(const struct sa_pipeline *p, const struct batch_buf *b)
     return 1;
 }
 
+/* A committed batch in the per-source counters: one add per lane and per
+ * dead letter, never per record. */
+static void count_commit(struct sa_pipeline *p, const struct batch_buf *b)
+{
+    if (!b->refused)
+        for (size_t i = 0; i < p->n_lanes; i++)
+            if (b->lanes[i].seg.count)
+                sa_counter_add(p->lanes[i].ingested, b->lanes[i].seg.count);
+    for (size_t d = 0; d < b->n_dls; d++)
+        for (size_t i = 0; i < p->n_lanes; i++)
+            if (strcmp(b->dls[d].source, p->lanes[i].src.conf->name) == 0) {
+                sa_counter_inc(p->lanes[i].rejected_invalid);
+                break;
+            }
+}
+
 static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_err *err)
 {
     struct sa_segment_builder **segs = NULL;
@@ -554,8 +575,11 @@ static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_er
     build_commit(p, b, 1, segs, offs, dls, &c);
 
     for (;;) {
+        int64_t t0 = sa_mono_us();
         memset(&res, 0, sizeof res);
         rc = sa_spool_commit(p->spool, &c, &res, err);
+        if (rc == SA_OK)
+            sa_histogram_observe(p->commit_seconds, (double)(sa_mono_us() - t0) / 1e6);
         if (rc == SA_EAGAIN && !(p->stop && atomic_load(p->stop))) {
             /* The write lock stayed busy past the busy timeout (a long
              * vacuum, a second process): nothing was written; go again. */
@@ -578,6 +602,8 @@ static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_er
             if (sa_spool_audit(p->spool, "reject", detail, err) != SA_OK)
                 sa_log_warn("cannot audit refused records", "error", err->msg);
             atomic_fetch_add(&p->stats.rejected, stored);
+            for (size_t i = 0; i < p->n_lanes; i++)
+                sa_counter_add(p->lanes[i].rejected_full, b->lanes[i].seg.count);
             stored = 0; /* the positions moved on, the records were not kept */
             b->refused = 1;
             break;
@@ -591,6 +617,7 @@ static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_er
             sa_log_warn("spool full, ingest paused until sinks drain", "detail",
                         err->msg);
             atomic_store(&p->stats.blocked, 1);
+            sa_gauge_set(p->paused, 1);
             waited = 1;
         }
         /* Tell `status` why (it reads the spool). On a full disk the note
@@ -623,6 +650,7 @@ static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_er
         sa_log_info("spool has room again, ingest resumed");
     atomic_fetch_add(&p->stats.records_spooled, stored);
     atomic_fetch_add(&p->stats.deadletters, b->n_dls);
+    count_commit(p, b);
     atomic_fetch_add(&p->stats.commits, 1);
     if (res.dropped_records)
         atomic_fetch_add(&p->stats.dropped, res.dropped_records);
@@ -630,6 +658,7 @@ out:
     if (waited) {
         struct sa_err note_err = {0};
         atomic_store(&p->stats.blocked, 0);
+        sa_gauge_set(p->paused, 0);
         if (sa_spool_note_blocked(p->spool, NULL, &note_err) != SA_OK)
             sa_log_warn("cannot clear the note that ingest is paused", "error",
                         note_err.msg);
@@ -785,6 +814,56 @@ static int batch_init(struct sa_pipeline *p, struct batch_buf *b,
     return SA_OK;
 }
 
+/* Rejected records are counted by a bounded set of reasons: "invalid" (the
+ * source dead-lettered the record: a bad row, a schema mismatch) and
+ * "spool_full" (when_full: reject refused it). */
+static int register_lane_metrics(struct lane *lane, const struct sa_source_conf *sc,
+                                 struct sa_err *err)
+{
+    struct sa_metrics *m = sa_metrics_global();
+    static const char rejected_help[] =
+        "Records refused on ingest, by reason: invalid (dead-lettered by the "
+        "source), spool_full (when_full: reject).";
+    int rc;
+
+    rc = sa_metrics_counter(
+        m, "syncagent_records_ingested_total",
+        "Records committed to the spool, by stream and source.",
+        (const char *[]){"stream", sc->stream, "source", sc->name, NULL},
+        &lane->ingested, err);
+    if (rc == SA_OK)
+        rc = sa_metrics_counter(m, "syncagent_records_rejected_total", rejected_help,
+                                (const char *[]){"stream", sc->stream, "source",
+                                                 sc->name, "reason", "invalid", NULL},
+                                &lane->rejected_invalid, err);
+    if (rc == SA_OK)
+        rc =
+            sa_metrics_counter(m, "syncagent_records_rejected_total", rejected_help,
+                               (const char *[]){"stream", sc->stream, "source",
+                                                sc->name, "reason", "spool_full", NULL},
+                               &lane->rejected_full, err);
+    return rc ? sa_err_prefix(err, "source %s: metrics: ", sc->name) : SA_OK;
+}
+
+static int register_pipeline_metrics(struct sa_pipeline *p, struct sa_err *err)
+{
+    struct sa_metrics *m = sa_metrics_global();
+    int rc;
+
+    rc = sa_metrics_histogram(m, "syncagent_commit_seconds",
+                              "Time one ingest commit (a batch) takes in the spool.",
+                              NULL, sa_metrics_latency_buckets,
+                              sa_metrics_latency_n_buckets, &p->commit_seconds, err);
+    if (rc == SA_OK)
+        rc = sa_metrics_gauge(m, "syncagent_ingest_paused",
+                              "1 while ingest waits for room in the spool "
+                              "(when_full: block).",
+                              NULL, &p->paused, err);
+    if (rc == SA_OK)
+        sa_gauge_set(p->paused, 0);
+    return rc;
+}
+
 int sa_pipeline_open(struct sa_pipeline **out, const struct sa_config *cfg,
                      const struct sa_source_conf *sources, size_t n_sources,
                      const struct sa_schema_set *schemas, struct sa_spool *spool,
@@ -802,6 +881,10 @@ int sa_pipeline_open(struct sa_pipeline **out, const struct sa_config *cfg,
     p->spool = spool;
     p->stop = stop;
     p->batch.p = p;
+    if ((rc = register_pipeline_metrics(p, err))) {
+        free(p);
+        return rc;
+    }
     sa_buf_init(&p->key, KEY_MAX);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
@@ -847,6 +930,9 @@ int sa_pipeline_open(struct sa_pipeline **out, const struct sa_config *cfg,
         struct lane *lane = &p->lanes[i];
 
         lane->index = i;
+        rc = register_lane_metrics(lane, sc, err);
+        if (rc)
+            goto out;
         lane->src.ops = sc->ops;
         lane->src.conf = sc;
         lane->src.schema = sa_schemas_lookup(schemas, sc->schema, err);

@@ -174,6 +174,24 @@ int sa_spool_deadletters_count(struct sa_spool *s, int64_t *count, int64_t *open
                                   "cannot count open dead letters", err);
 }
 
+int sa_spool_deadletters_by_stream(struct sa_spool *s,
+                                   void (*fn)(void *arg, const char *stream, int64_t n),
+                                   void *arg, struct sa_err *err)
+{
+    sqlite3_stmt *stmt = stmt_get(s, STMT_DEADLETTER_OPEN_BY_STREAM, err);
+    int rc;
+
+    if (!stmt)
+        return stmt_err(err);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        const char *stream = (const char *)sqlite3_column_text(stmt, 0);
+        fn(arg, stream ? stream : "", sqlite3_column_int64(stmt, 1));
+    }
+    stmt_done(stmt);
+    return rc == SQLITE_DONE ? SA_OK
+                             : fail(s, rc, "cannot count dead letters by stream", err);
+}
+
 static void row_fini(struct sa_deadletter_row *r)
 {
     free(r->stream);

@@ -49,6 +49,13 @@ int sa_spool_deadletter_get(struct sa_spool *spool, int64_t id,
                             struct sa_deadletter_row **row /* out */,
                             struct sa_err *err);
 
+/* Call fn(arg, stream, n) for every stream with open dead letters (the
+ * syncagent_deadletters{stream} gauge). The stream is only valid during
+ * the call. */
+int sa_spool_deadletters_by_stream(struct sa_spool *spool,
+                                   void (*fn)(void *arg, const char *stream, int64_t n),
+                                   void *arg, struct sa_err *err);
+
 /* Call fn(arg, location) for every dead letter whose source is `source`
  * (NULL locations skipped), in no particular order. A nonzero return from
  * fn stops the walk and is returned; fn sets err itself. One scan of the

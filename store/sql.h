@@ -245,6 +245,9 @@
     XX(DEADLETTER_COUNT, "SELECT count(*) FROM deadletters")                \
     XX(DEADLETTER_COUNT_OPEN, "SELECT count(*) FROM deadletters"            \
        " WHERE state = 'open'")                                             \
+    XX(DEADLETTER_OPEN_BY_STREAM, "SELECT stream, count(*)"                 \
+       " FROM deadletters WHERE state = 'open'"                             \
+       " GROUP BY stream ORDER BY stream")                                  \
     XX(DEADLETTER_LOCATIONS, "SELECT location FROM deadletters"             \
        " WHERE source = ?1")                                                \
     XX(DEADLETTER_LIST, "SELECT id, created_ms, stream, source, location,"  \

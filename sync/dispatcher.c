@@ -200,6 +200,7 @@
 
 #include "agent/base/clock.h"
 #include "agent/base/log.h"
+#include "agent/base/metrics.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -226,6 +227,7 @@ struct span {
     uint32_t n_passed;
     uint32_t prefix; /* leading PASSED records, for advance() */
     int segment_done; /* end is the segment's last record + 1 */
+    int64_t created_ms; /* the segment's commit time, for ack latency */
     uint8_t *state;   /* end - first entries of enum rec_state */
 };
 
@@ -291,6 +293,11 @@ struct worker {
 
     pthread_mutex_t lock; /* guards m */
     struct sa_sink_metrics m;
+
+    /* Prometheus series (agent/base/metrics.h), registered at init. */
+    struct sa_counter *acked_total, *superseded_total, *retries_total;
+    struct sa_gauge *up;
+    struct sa_histogram *ack_seconds;
 };
 
 struct sa_dispatcher {
@@ -512,8 +519,8 @@ static void spans_clear(struct worker *w)
 /* Add the span [first, end) of a segment after the last one: OUTSTANDING
  * records handed to the sink, or, with `passed`, records not offered
  * because their dead letter is stored already (DEAD LETTERS). */
-static int span_push(struct worker *w, int64_t segment_id, uint32_t first, uint32_t end,
-                     int segment_done, int passed)
+static int span_push(struct worker *w, int64_t segment_id, int64_t created_ms,
+                     uint32_t first, uint32_t end, int segment_done, int passed)
 {
     struct span *s;
 
@@ -540,6 +547,7 @@ static int span_push(struct worker *w, int64_t segment_id, uint32_t first, uint3
     s->n_passed = 0;
     s->prefix = 0;
     s->segment_done = segment_done;
+    s->created_ms = created_ms;
     w->n++;
     if (passed) {
         memset(s->state, REC_PASSED, end - first);
@@ -671,6 +679,11 @@ static void enter_backoff(struct worker *w, const struct sa_err *why)
     snprintf(attempt, sizeof attempt, "%u", w->attempt);
     sa_log_warn("sink backoff", "sink", w->conf->name, "error", why->msg,
                 "backoff_ms", ms, "attempt", attempt);
+    pthread_mutex_lock(&w->lock);
+    if (!w->m.failing_since_ms)
+        w->m.failing_since_ms = sa_now_ms();
+    pthread_mutex_unlock(&w->lock);
+    sa_gauge_set(w->up, 0);
     set_state(w, SA_SINK_STATE_BACKOFF, why);
 }
 
@@ -842,7 +855,7 @@ struct ack_tally {
 /* Apply one ack to the spans it overlaps, counting into *tally. Returns 1
  * when it asked for a retry (or a dead letter could not be stored), else 0. */
 static int apply_ack(struct worker *w, const struct sa_ack *ack,
-                     struct ack_tally *tally, struct sa_err *why)
+                     struct ack_tally *tally, int64_t now_ms, struct sa_err *why)
 {
     uint64_t lo = ack->first_index, hi = (uint64_t)ack->first_index + ack->count;
     uint64_t n_ok = 0, n_retry = 0, n_rej = 0, n_sup = 0;
@@ -873,6 +886,7 @@ static int apply_ack(struct worker *w, const struct sa_ack *ack,
          w->spans[i].first < hi;
          i++) {
         struct span *s = &w->spans[i];
+        uint64_t span_ok = n_ok;
         for (uint64_t r = lo > s->first ? lo : s->first; r < hi && r < s->end; r++) {
             uint8_t *st = &s->state[r - s->first];
             if (*st != REC_OUTSTANDING)
@@ -890,6 +904,13 @@ static int apply_ack(struct worker *w, const struct sa_ack *ack,
                     n_rej++;
                 n_sup += outcome == SA_SINK_SUPERSEDED;
             }
+        }
+        /* Commit to upstream acknowledgement, once per span and ack: the
+         * records of a span share their segment's commit time. */
+        if (n_ok > span_ok && s->created_ms > 0) {
+            int64_t ms = now_ms - s->created_ms;
+            sa_histogram_observe_n(w->ack_seconds, ms > 0 ? (double)ms / 1000.0 : 0,
+                                   n_ok - span_ok);
         }
     }
     w->passed_since_save += n_ok + n_rej;
@@ -912,12 +933,14 @@ static void collect_acks(struct worker *w, int timeout_ms)
 {
     struct sa_err why = {0};
     struct ack_tally tally = {0};
+    int64_t now_ms;
     int rc, retry = 0;
 
     sa_ack_list_clear(&w->acks);
     rc = w->sink.ops->poll_acks(&w->sink, &w->acks, timeout_ms);
+    now_ms = sa_now_ms(); /* wall time, as the segments' created_ms */
     for (size_t i = 0; i < w->acks.n; i++)
-        retry |= apply_ack(w, &w->acks.v[i], &tally, &why);
+        retry |= apply_ack(w, &w->acks.v[i], &tally, now_ms, &why);
     /* The metrics lock once per poll, not once per ack: the Kafka sink
      * reports about two acks per three records (deliveries of several
      * partitions interleave, so few of them merge). */
@@ -927,10 +950,16 @@ static void collect_acks(struct worker *w, int timeout_ms)
         w->m.superseded += tally.n_sup;
         w->m.rejected += tally.n_rej;
         w->m.retried += tally.n_retry;
+        if (tally.n_ok && !w->backoff_until)
+            w->m.failing_since_ms = 0;
         pthread_mutex_unlock(&w->lock);
+        sa_counter_add(w->acked_total, tally.n_ok);
+        sa_counter_add(w->superseded_total, tally.n_sup);
+        sa_counter_add(w->retries_total, tally.n_retry);
     }
     if (tally.n_ok && w->attempt > 0 && !w->backoff_until) {
         w->attempt = 0;
+        sa_gauge_set(w->up, 1);
         sa_log_info("sink recovered", "sink", w->conf->name);
     }
     advance(w);
@@ -1243,7 +1272,8 @@ static void fill(struct worker *w, int *at_end, int *blocked)
                 skip_end++;
                 k++;
             }
-            if (span_push(w, view.id, start, skip_end, skip_end == view.count, 1)) {
+            if (span_push(w, view.id, view.created_ms, start, skip_end,
+                          skip_end == view.count, 1)) {
                 sa_err_set(&err, SA_ENOMEM, "sink %s: in-flight list: out of memory",
                            w->conf->name);
                 enter_backoff(w, &err);
@@ -1273,7 +1303,8 @@ static void fill(struct worker *w, int *at_end, int *blocked)
             }
             if (skip) {
                 uint32_t n_sup = run_end - start;
-                if (span_push(w, view.id, start, run_end, run_end == view.count, 1)) {
+                if (span_push(w, view.id, view.created_ms, start, run_end,
+                              run_end == view.count, 1)) {
                     sa_err_set(&err, SA_ENOMEM,
                                "sink %s: in-flight list: out of memory", w->conf->name);
                     enter_backoff(w, &err);
@@ -1283,6 +1314,8 @@ static void fill(struct worker *w, int *at_end, int *blocked)
                 w->m.superseded += n_sup;
                 w->m.acked += n_sup;
                 pthread_mutex_unlock(&w->lock);
+                sa_counter_add(w->superseded_total, n_sup);
+                sa_counter_add(w->acked_total, n_sup);
                 w->superseded_unsaved += n_sup;
                 w->passed_since_save += n_sup;
                 w->coalesce->ahead -= n_sup;
@@ -1314,10 +1347,11 @@ static void fill(struct worker *w, int *at_end, int *blocked)
                 sa_err_set(&err, rc, "%s", sa_strerror(rc));
             sink_err_prefix(&err, w->conf->name, "send: ");
             count(w, &w->m.retried, end - start);
+            sa_counter_add(w->retries_total, end - start);
             enter_backoff(w, &err);
             return;
         }
-        if (span_push(w, view.id, start, end, end == view.count, 0)) {
+        if (span_push(w, view.id, view.created_ms, start, end, end == view.count, 0)) {
             /* The sink has the records but we cannot track them: treat
              * as a failure, they are sent again after the backoff. */
             sa_err_set(&err, SA_ENOMEM, "sink %s: in-flight list: out of memory",
@@ -1446,6 +1480,10 @@ static int load_start_cursor(struct worker *w)
             return 0;
     }
     w->attempt = 0;
+    pthread_mutex_lock(&w->lock);
+    w->m.failing_since_ms = 0;
+    pthread_mutex_unlock(&w->lock);
+    sa_gauge_set(w->up, 1);
     /* A cursor past every segment this spool ever had (a bug, a cursor
      * topic edited by hand, a salvaged spool) would skip what is spooled:
      * never trust it over the spool's own (I4; duplicates, not loss). */
@@ -1547,6 +1585,44 @@ static void free_dispatcher(struct sa_dispatcher *d)
     free(d);
 }
 
+/* The sink's series: the same handles again after a reload (metrics.h M1),
+ * so the counters keep counting across it. */
+static int register_metrics(struct worker *w, struct sa_err *err)
+{
+    struct sa_metrics *m = sa_metrics_global();
+    const char *const labels[] = {"sink", w->conf->name, NULL};
+    int rc;
+
+    rc = sa_metrics_counter(m, "syncagent_records_acked_total",
+                            "Records the sink's upstream acknowledged (superseded "
+                            "ones included).",
+                            labels, &w->acked_total, err);
+    if (rc == SA_OK)
+        rc = sa_metrics_counter(m, "syncagent_records_superseded_total",
+                                "Records acknowledged without being delivered because "
+                                "a newer version of their key was (coalesce).",
+                                labels, &w->superseded_total, err);
+    if (rc == SA_OK)
+        rc = sa_metrics_counter(m, "syncagent_sink_retries_total",
+                                "Records offered to the sink again after a failure.",
+                                labels, &w->retries_total, err);
+    if (rc == SA_OK)
+        rc = sa_metrics_gauge(m, "syncagent_sink_up",
+                              "1 while the sink delivers, 0 while it backs off after "
+                              "a failure.",
+                              labels, &w->up, err);
+    if (rc == SA_OK)
+        rc = sa_metrics_histogram(m, "syncagent_sink_ack_seconds",
+                                  "Time from a record's commit to the spool to its "
+                                  "acknowledgement by the sink's upstream.",
+                                  labels, sa_metrics_latency_buckets,
+                                  sa_metrics_latency_n_buckets, &w->ack_seconds, err);
+    if (rc)
+        return sa_err_prefix(err, "sink %s: metrics: ", w->conf->name);
+    sa_gauge_set(w->up, 1);
+    return SA_OK;
+}
+
 static int worker_init(struct sa_dispatcher *d, struct worker *w,
                        const struct sa_spool_opts *spool_opts,
                        const struct sa_sink_conf *conf, struct sa_err *err)
@@ -1573,6 +1649,9 @@ static int worker_init(struct sa_dispatcher *d, struct worker *w,
     pthread_mutex_init(&w->lock, NULL);
     snprintf(w->m.name, sizeof w->m.name, "%s", conf->name);
     w->m.state = SA_SINK_STATE_STARTING;
+    rc = register_metrics(w, err);
+    if (rc)
+        return rc;
 
     if (!ops)
         ops = sa_sink_type_find(conf->type ? conf->type : "");

@@ -38,6 +38,9 @@ struct sa_sink_metrics {
      * also counted in acked. */
     uint64_t superseded;
     struct sa_cursor cursor;
+    /* Wall ms of the first failure since the last delivery (0: none): how
+     * long the sink has been down, for /readyz (health.sink_down_after). */
+    int64_t failing_since_ms;
     char last_error[SA_ERR_MSG_MAX];
 };
 

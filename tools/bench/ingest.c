@@ -6,7 +6,7 @@
  * statement, WAL, synchronous=NORMAL, 1000 rows per transaction).
  *
  *   bench_ingest [-n RECORDS] [--schema SUBJECT] [--schemas-dir DIR]
- *                [--pipeline-only]
+ *                [--pipeline-only] [--admin ROUNDS]
  *
  * Prints records/s and MB/s (MB of Avro bodies) for
  *   generate     generator + Avro encoding alone, into memory
@@ -14,16 +14,31 @@
  *   spool        the same pre-encoded records as segments via sa_spool_commit
  *   pipeline     generate + encode + segment + commit, the daemon's path
  * and the ratios to the baseline. Timings are not tests: read the ratio.
+ *
+ * --admin ROUNDS: whether counting costs ingest (issue 13 §2). The pipeline
+ * ROUNDS times with the admin server off and ROUNDS times with it on and
+ * GET /metrics scraped every second (as Prometheus would), alternating in
+ * the same run; prints each run and the best of each mode, and their
+ * difference (target: within 2 %). The registry counts in both modes (it
+ * is always on); "on" adds the server, its spool reads and the scrapes.
  */
+#include "agent/admin/admin.h"
 #include "agent/base/clock.h"
+#include "agent/base/log.h"
+#include "agent/config.h"
 #include "agent/schemas.h"
 #include "store/spool.h"
 #include "tools/bench/lib/benchlib.h"
 
+#include <arpa/inet.h>
 #include <getopt.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* Pre-encoded records as segments of 1000 through sa_spool_commit. */
@@ -79,12 +94,176 @@ static double run_pipeline(const char *dir, const char *schemas_dir,
     return bench_pipeline(yaml, n, NULL);
 }
 
+/* --- --admin: the pipeline with the admin server on and scraped --------- */
+
+struct scraper {
+    struct sa_admin *admin;
+    atomic_int stop;
+    int scrapes, failures;
+    size_t bytes;
+};
+
+/* One GET /metrics over a fresh connection, as Prometheus does by default
+ * without keep-alive; returns the bytes read or -1. */
+static long scrape_once(const char *address)
+{
+    char host[64], req[128], buf[65536];
+    const char *colon = strrchr(address, ':');
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    long total = 0;
+    ssize_t n;
+    int fd, ok = 0;
+
+    snprintf(host, sizeof host, "%.*s", (int)(colon - address), address);
+    sa.sin_port = htons((uint16_t)atoi(colon + 1));
+    inet_pton(AF_INET, host, &sa.sin_addr);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    snprintf(req, sizeof req,
+             "GET /metrics HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", address);
+    if (write(fd, req, strlen(req)) == (ssize_t)strlen(req))
+        while ((n = read(fd, buf, sizeof buf)) > 0) {
+            if (total == 0)
+                ok = n > 12 && memcmp(buf, "HTTP/1.1 200", 12) == 0;
+            total += n;
+        }
+    close(fd);
+    return ok ? total : -1;
+}
+
+/* A scrape every second, the first a second in (when the run's spool
+ * exists), until told to stop. */
+static void *scraper_main(void *arg)
+{
+    struct scraper *s = arg;
+
+    for (;;) {
+        for (int i = 0; i < 100 && !atomic_load(&s->stop); i++)
+            sa_sleep_ms(10);
+        if (atomic_load(&s->stop))
+            break;
+        long n = scrape_once(sa_admin_address(s->admin));
+        if (n < 0) {
+            s->failures++;
+        } else {
+            s->scrapes++;
+            s->bytes += (size_t)n;
+        }
+    }
+    return NULL;
+}
+
+static double run_admin_round(const char *dir, const char *schemas_dir,
+                              const char *subject, size_t n, int round, int on,
+                              struct scraper *s, double *cpu)
+{
+    char yaml[2048], sub[1100];
+    struct sa_config *cfg = NULL;
+    struct sa_err err = {0};
+    atomic_int reload = 0;
+    pthread_t thread;
+    double secs;
+
+    snprintf(sub, sizeof sub, "%s/%s-%d", dir, on ? "on" : "off", round);
+    snprintf(yaml, sizeof yaml,
+             "agent:\n  data_dir: %s\n  schemas_dir: %s\n  log_level: warn\n"
+             "spool:\n  max_bytes: 64GiB\n"
+             "admin:\n  listen: 127.0.0.1:0\n"
+             "sources:\n  - name: gen\n    type: generator\n    stream: %s\n"
+             "    schema: %s\n    seed: 1\n    count: %zu\n    rate: 0\n"
+             "    start_time: %lld\n    interval: 1s\n"
+             "sinks:\n  - name: files\n    type: file\n    path: %s/out\n",
+             sub, schemas_dir, subject, subject, n, BENCH_START_MS, sub);
+    memset(s, 0, sizeof *s);
+    if (on) {
+        if (sa_config_load_string(yaml, "bench.yaml", &cfg, &err) ||
+            sa_admin_process_metrics(&err) ||
+            sa_admin_start(&s->admin, cfg, &reload, &err))
+            bench_die("admin", &err);
+        /* The spool gauges read the run's spool (created by the pipeline:
+         * until then their reads fail and are logged at warn). */
+        sa_admin_set_runtime(s->admin, &(struct sa_admin_runtime){.cfg = cfg});
+        if (pthread_create(&thread, NULL, scraper_main, s) != 0)
+            bench_die("scraper thread", NULL);
+    }
+    sync();
+    secs = bench_pipeline(yaml, n, cpu);
+    if (on) {
+        atomic_store(&s->stop, 1);
+        pthread_join(thread, NULL);
+        sa_admin_stop(s->admin);
+        sa_config_free(cfg);
+    }
+    bench_rmdir(sub);
+    return secs;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Medians, not bests: on a shared machine a run's wall time moves by tens
+ * of per cent with the neighbours' load; alternating the modes and taking
+ * the median of each keeps a passing load from landing on one mode. CPU
+ * seconds (the whole process: the server's threads count against "on")
+ * move less with the load than wall time. */
+static void run_admin(const char *dir, const char *schemas_dir, const char *subject,
+                      size_t n, int rounds)
+{
+    double wall[2][64], cpu[2][64];
+    struct scraper s;
+
+    if (rounds > 64)
+        rounds = 64;
+    printf("admin server cost: %zu records of %s a run, %d rounds, off then on "
+           "(scraped every second)\n",
+           n, subject, rounds);
+    for (int r = 0; r < rounds; r++)
+        for (int on = 0; on <= 1; on++) {
+            char name[32];
+            wall[on][r] =
+                run_admin_round(dir, schemas_dir, subject, n, r, on, &s, &cpu[on][r]);
+            snprintf(name, sizeof name, "%s-%d", on ? "on" : "off", r + 1);
+            bench_line(name, n, 0, wall[on][r], 0);
+            printf("           CPU %.3f s", cpu[on][r]);
+            if (on)
+                printf(", %d scrapes (%zu bytes), %d failed", s.scrapes, s.bytes,
+                       s.failures);
+            printf("\n");
+        }
+    double off_rps = (double)n / median(wall[0], rounds);
+    double on_rps = (double)n / median(wall[1], rounds);
+    double off_cpu = median(cpu[0], rounds), on_cpu = median(cpu[1], rounds);
+    double diff = (off_rps - on_rps) / off_rps * 100.0;
+    double cpu_diff = (on_cpu - off_cpu) / off_cpu * 100.0;
+    printf("median off %.0f rec/s, on %.0f rec/s: on is %.2f %% %s\n", off_rps, on_rps,
+           diff < 0 ? -diff : diff, diff < 0 ? "faster" : "slower");
+    printf("median CPU off %.3f s, on %.3f s: on uses %.2f %% %s\n", off_cpu, on_cpu,
+           cpu_diff < 0 ? -cpu_diff : cpu_diff, cpu_diff < 0 ? "less" : "more");
+    printf("target: throughput within 2 %%: %s\n",
+           diff <= 2.0 && diff >= -2.0 ? "met" : "NOT met");
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"schema", required_argument, NULL, 's'},
         {"schemas-dir", required_argument, NULL, 'S'},
         {"pipeline-only", no_argument, NULL, 'P'},
+        {"admin", required_argument, NULL, 'A'},
         {NULL, 0, NULL, 0},
     };
     size_t n = 1000000;
@@ -94,17 +273,28 @@ int main(int argc, char **argv)
     const struct sa_schema *schema;
     struct bench_encoded enc;
     struct sa_err err = {0};
-    int opt, pipeline_only = 0;
+    int opt, pipeline_only = 0, admin_rounds = 0;
 
     while ((opt = getopt_long(argc, argv, "n:", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'n': n = (size_t)strtoull(optarg, NULL, 10); break;
-        case 's': subject = optarg; break;
-        case 'S': schemas_dir = optarg; break;
-        case 'P': pipeline_only = 1; break;
+        case 'n':
+            n = (size_t)strtoull(optarg, NULL, 10);
+            break;
+        case 's':
+            subject = optarg;
+            break;
+        case 'S':
+            schemas_dir = optarg;
+            break;
+        case 'P':
+            pipeline_only = 1;
+            break;
+        case 'A':
+            admin_rounds = atoi(optarg);
+            break;
         default:
             fprintf(stderr, "usage: bench_ingest [-n N] [--schema S] "
-                            "[--schemas-dir DIR] [--pipeline-only]\n");
+                            "[--schemas-dir DIR] [--pipeline-only] [--admin ROUNDS]\n");
             return 2;
         }
     }
@@ -114,6 +304,11 @@ int main(int argc, char **argv)
     schema = sa_schemas_lookup(schemas, subject, &err);
     if (!schema)
         bench_die("schema", &err);
+    if (admin_rounds > 0) {
+        sa_log_setup(SA_LOG_WARN, SA_LOG_LOGFMT);
+        run_admin(dir, schemas_dir, subject, n, admin_rounds);
+        goto out;
+    }
     if (pipeline_only) {
         /* For profiling the daemon's path alone. */
         bench_line("pipeline", n, 0, run_pipeline(dir, schemas_dir, subject, n), 0);
