@@ -185,7 +185,8 @@ static const struct sa_conf_entry kafka_conf[] = {
      .def = "false",
      .offset = offsetof(struct kafka_opts, exactly_once),
      .desc = "transactional producer; the sink's cursor is committed to "
-             "cursor_topic in the same transaction as the records"},
+             "cursor_topic in the same transaction as the records; the "
+             "transactional.id and the cursor's key are the spool's origin_id"},
     {.type = SA_CONF_STR,
      .key = "cursor_topic",
      .def = "_syncagent.cursors",
