@@ -67,13 +67,12 @@
  * recreates the producer, whose init_transactions fences the old one and
  * aborts what it left open.
  *
- * start_cursor runs init_transactions first (so every transaction of an
- * earlier instance is finished), then reads `cursor_topic` with a
- * read_committed consumer to its end and hands the last cursor of this
- * sink back to the dispatcher, which resumes there. The spool's own cursor
- * can lag behind Kafka's (a kill -9 between commit and cursor save); the
- * one in Kafka is what a read_committed consumer saw, so records come
- * exactly once. Versions before the origin id keyed cursors
+ * start_cursor (kafka_cursor.c) runs init_transactions first (so every transaction of
+ * an earlier instance is finished), then reads `cursor_topic` with a read_committed
+ * consumer to its end and hands the last cursor of this sink back to the dispatcher,
+ * which resumes there. The spool's own cursor can lag behind Kafka's (a kill -9 between
+ * commit and cursor save); the one in Kafka is what a read_committed consumer saw, so
+ * records come exactly once. Versions before the origin id keyed cursors
  * "<agent id>/<sink name>": while this spool has no cursor under its own
  * key, the last one of this spool (origin_id) under the old key is taken
  * (once: the next commit writes the new key). Cursors of other spools
@@ -112,6 +111,7 @@
 #include "sync/encode.h"
 #include "sync/registry.h"
 #include "sync/sink/kafka_cursor.h"
+#include "sync/sink/kafka_private.h"
 
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
@@ -125,27 +125,7 @@
 #define COMMIT_POLL_MS 10   /* txn_commit serving delivery reports */
 #define ABORT_FLUSH_MS 1000 /* reports of an aborted transaction still queued */
 #define CLOSE_FLUSH_MS 5000 /* at most, and never past the stop's grace */
-#define CURSOR_READ_TIMEOUT_MS 30000
-#define INIT_STEP_MS 5000 /* init_transactions, resumed until it is done */
-#define CURSOR_FETCH_WAIT_MS "10"
-
-enum kafka_encoding { ENC_AVRO, ENC_CONFLUENT, ENC_JSON };
-
-struct kafka_opts {
-    char *brokers;
-    char *topic;
-    int encoding; /* enum kafka_encoding */
-    char *schema_registry;
-    char *registry_username;
-    char *registry_password;
-    int exactly_once;
-    char *cursor_topic;
-    int64_t transaction_interval_ms;
-    int64_t delivery_timeout_ms;
-    int64_t linger_ms;
-    char *compression;
-    struct sa_kvlist kafka;
-};
+#define INIT_STEP_MS 5000   /* init_transactions, resumed until it is done */
 
 static const char *const encoding_symbols[] = {"avro", "confluent", "json", NULL};
 
@@ -224,62 +204,6 @@ static const struct sa_conf_entry kafka_conf[] = {
      .desc = "librdkafka properties passed through (TLS, SASL, batch sizes, ...); "
              "they override the sink's own settings"},
     {.key = NULL},
-};
-
-/* Where a message came from: its slot number is the message opaque. */
-struct slot {
-    int64_t segment_id;
-    uint32_t index;
-    uint32_t next_free; /* free-list link; UINT32_MAX ends it */
-    int used;
-};
-
-struct topic {
-    char *stream;
-    rd_kafka_topic_t *rkt;
-};
-
-/* Records [first, first + count) of a segment sent in the open transaction. */
-struct txn_range {
-    int64_t segment_id;
-    uint32_t first, count;
-};
-
-struct kafka_sink {
-    const struct kafka_opts *o;
-    struct sa_sink *sink;
-    const char *name;
-    char agent_id[128];
-    char txn_id[300];     /* transactional.id: syncagent-<origin id>-<sink> */
-    char cursor_key[400]; /* <origin id>/<sink> */
-    char legacy_key[400]; /* <agent id>/<sink>, the key before the origin id's */
-    rd_kafka_t *rk;
-    int fatal; /* the producer hit a fatal error: recreate it */
-    int brokers_down; /* librdkafka said so; cleared by the next delivery */
-    int degraded;     /* an error event since the last delivery */
-    int fence_logged; /* log_fenced said it for this producer */
-
-    struct topic *topics;
-    size_t n_topics;
-
-    struct slot *slots;
-    uint32_t n_slots, free_head, n_free;
-
-    struct sa_ack_list acks; /* outcomes waiting for poll_acks */
-    struct sa_buf value;
-    struct sa_registry *registry; /* encoding: confluent */
-    int64_t max_in_flight;
-
-    /* exactly_once */
-    int in_txn, txn_failed, txn_inited;
-    int64_t txn_begin_ms;
-    int64_t txn_records;
-    struct sa_cursor txn_next; /* just past the last record sent */
-    struct txn_range *ranges;
-    size_t n_ranges, cap_ranges;
-    struct sa_ack_list rejects; /* permanent failures inside the transaction */
-    char txn_error[200];
-    int txn_error_purged; /* txn_error is a purge, a consequence */
 };
 
 /* --- small helpers ------------------------------------------------------ */
@@ -441,8 +365,8 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 
 /* --- the producer ------------------------------------------------------- */
 
-static int conf_set(rd_kafka_conf_t *conf, const char *sink, const char *key,
-                    const char *value, struct sa_err *err)
+int sa_kafka_conf_set(rd_kafka_conf_t *conf, const char *sink, const char *key,
+                      const char *value, struct sa_err *err)
 {
     char errstr[512];
     if (rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
@@ -464,20 +388,20 @@ static int connection_property(const char *key)
     return 0;
 }
 
-static int base_conf(struct kafka_sink *ks, rd_kafka_conf_t *conf, int producer,
-                     struct sa_err *err)
+int sa_kafka_base_conf(struct kafka_sink *ks, rd_kafka_conf_t *conf, int producer,
+                       struct sa_err *err)
 {
     const struct kafka_opts *o = ks->o;
     int rc;
 
     rd_kafka_conf_set_log_cb(conf, on_log);
-    if ((rc = conf_set(conf, ks->name, "bootstrap.servers", o->brokers, err)))
+    if ((rc = sa_kafka_conf_set(conf, ks->name, "bootstrap.servers", o->brokers, err)))
         return rc;
     for (size_t i = 0; i < o->kafka.n; i++) {
         if (!producer && !connection_property(o->kafka.v[i].key))
             continue;
-        if ((rc =
-                 conf_set(conf, ks->name, o->kafka.v[i].key, o->kafka.v[i].value, err)))
+        if ((rc = sa_kafka_conf_set(conf, ks->name, o->kafka.v[i].key,
+                                    o->kafka.v[i].value, err)))
             return rc;
     }
     return SA_OK;
@@ -504,19 +428,19 @@ static int producer_new(struct kafka_sink *ks, struct sa_err *err)
     if (!conf)
         return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
     snprintf(id, sizeof id, "syncagent-%s-%s", ks->agent_id, ks->name);
-    rc = conf_set(conf, ks->name, "client.id", id, err);
+    rc = sa_kafka_conf_set(conf, ks->name, "client.id", id, err);
     for (size_t i = 0; !rc && i < sizeof defaults / sizeof defaults[0]; i++)
-        rc = conf_set(conf, ks->name, defaults[i].key, defaults[i].value, err);
+        rc = sa_kafka_conf_set(conf, ks->name, defaults[i].key, defaults[i].value, err);
     snprintf(num, sizeof num, "%" PRId64, o->linger_ms);
     if (!rc)
-        rc = conf_set(conf, ks->name, "linger.ms", num, err);
+        rc = sa_kafka_conf_set(conf, ks->name, "linger.ms", num, err);
     snprintf(num, sizeof num, "%" PRId64, o->delivery_timeout_ms);
     if (!rc)
-        rc = conf_set(conf, ks->name, "message.timeout.ms", num, err);
+        rc = sa_kafka_conf_set(conf, ks->name, "message.timeout.ms", num, err);
     if (!rc && o->exactly_once)
-        rc = conf_set(conf, ks->name, "transactional.id", ks->txn_id, err);
+        rc = sa_kafka_conf_set(conf, ks->name, "transactional.id", ks->txn_id, err);
     if (!rc)
-        rc = base_conf(ks, conf, 1, err);
+        rc = sa_kafka_base_conf(ks, conf, 1, err);
     if (rc) {
         rd_kafka_conf_destroy(conf);
         return rc;
@@ -624,7 +548,7 @@ static int op_timeout(const struct kafka_sink *ks)
 
 /* A usable producer: recreated after a fatal error, transactions
  * initialised once per producer. */
-static int producer_ready(struct kafka_sink *ks, struct sa_err *err)
+int sa_kafka_producer_ready(struct kafka_sink *ks, struct sa_err *err)
 {
     rd_kafka_error_t *e;
     int rc;
@@ -1023,7 +947,7 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
         else if (ks->txn_failed)
             txn_abort(ks, 1, ks->txn_error);
     }
-    if ((rc = producer_ready(ks, err)))
+    if ((rc = sa_kafka_producer_ready(ks, err)))
         return rc;
     /* A transaction that just ended with RETRY outcomes (aborted above, or
      * dropped with a failed producer): no new one before the dispatcher
@@ -1223,236 +1147,6 @@ static int kafka_poll_acks(struct sa_sink *sink, struct sa_ack_list *acks,
     return rc;
 }
 
-/* --- exactly_once: the cursor in Kafka ---------------------------------- */
-
-static int create_cursor_topic(struct kafka_sink *ks, struct sa_err *err)
-{
-    char errstr[512];
-    rd_kafka_NewTopic_t *nt;
-    rd_kafka_queue_t *q;
-    rd_kafka_event_t *ev = NULL;
-    int rc = SA_OK;
-
-    nt = rd_kafka_NewTopic_new(ks->o->cursor_topic, 1, -1, errstr, sizeof errstr);
-    if (!nt)
-        return sa_err_set(err, SA_ECONFIG, "sink %s: cursor topic %s: %s", ks->name,
-                          ks->o->cursor_topic, errstr);
-    if (rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact")) {
-        rd_kafka_NewTopic_destroy(nt);
-        return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
-    }
-    q = rd_kafka_queue_new(ks->rk);
-    rd_kafka_CreateTopics(ks->rk, &nt, 1, NULL, q);
-    ev = rd_kafka_queue_poll(q, CURSOR_READ_TIMEOUT_MS);
-    if (!ev) {
-        rc = sa_err_set(err, SA_EAGAIN, "sink %s: creating topic %s: no answer",
-                        ks->name, ks->o->cursor_topic);
-    } else if (rd_kafka_event_error(ev)) {
-        rc = sa_err_set(err, SA_EAGAIN, "sink %s: creating topic %s: %s", ks->name,
-                        ks->o->cursor_topic, rd_kafka_event_error_string(ev));
-    } else {
-        const rd_kafka_CreateTopics_result_t *res =
-            rd_kafka_event_CreateTopics_result(ev);
-        size_t n = 0;
-        const rd_kafka_topic_result_t **tr =
-            rd_kafka_CreateTopics_result_topics(res, &n);
-        for (size_t i = 0; i < n; i++) {
-            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
-            if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-                rc = sa_err_set(err, SA_EAGAIN, "sink %s: creating topic %s: %s",
-                                ks->name, ks->o->cursor_topic,
-                                rd_kafka_topic_result_error_string(tr[i]));
-        }
-    }
-    if (ev)
-        rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
-    return rc;
-}
-
-/* What read_cursor found: the cursor under this spool's key, and the one
- * an earlier version stored under "<agent id>/<sink>" (used only while
- * the first is missing). */
-struct found_cursors {
-    struct sa_cursor cursor, legacy;
-    int have, have_legacy;
-    unsigned others; /* cursors of other spools under the legacy key */
-};
-
-/* Apply one cursor message's value if it is this spool's. A value that
- * cannot be read is logged with the reason and skipped: the cursor before
- * it, if any, stands. Under the legacy key, agents sharing an agent.id
- * each wrote their own spool's: those are counted, not logged one by one. */
-static void take_cursor(struct kafka_sink *ks, const rd_kafka_message_t *m, int legacy,
-                        struct found_cursors *f)
-{
-    struct sa_kafka_cursor c;
-    struct sa_err err = {0};
-    char what[SA_ERR_MSG_MAX];
-    struct sa_cursor *found = legacy ? &f->legacy : &f->cursor;
-    int *have = legacy ? &f->have_legacy : &f->have;
-
-    if (!m->payload) {
-        *have = 0; /* a tombstone: forgotten */
-        return;
-    }
-    snprintf(what, sizeof what, "cursor in %s [%" PRId32 "] at offset %" PRId64,
-             ks->o->cursor_topic, m->partition, m->offset);
-    if (sa_kafka_cursor_parse(m->payload, m->len, what, &c, &err)) {
-        sa_log_warn("kafka sink: unreadable cursor ignored", "sink", ks->name, "error",
-                    err.msg);
-    } else if (strcmp(c.origin_id, ks->sink->origin_id) != 0) {
-        if (legacy)
-            f->others++;
-        else
-            sa_log_warn("kafka sink: cursor of another spool ignored", "sink", ks->name,
-                        "origin_id", c.origin_id);
-    } else {
-        *found = c.cursor;
-        *have = 1;
-    }
-}
-
-/* Read cursor_topic to its end with a read_committed consumer. */
-static int read_cursor(struct kafka_sink *ks, struct found_cursors *found,
-                       struct sa_err *err)
-{
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_t *rk = NULL;
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *rkt = NULL;
-    char errstr[512];
-    int n_parts = 0, n_eof = 0, rc;
-    int64_t deadline = sa_mono_ms() + CURSOR_READ_TIMEOUT_MS;
-    size_t key_len = strlen(ks->cursor_key), legacy_len = strlen(ks->legacy_key);
-
-    memset(found, 0, sizeof *found);
-    if (!conf)
-        return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
-    rc = base_conf(ks, conf, 0, err);
-    if (!rc)
-        rc = conf_set(conf, ks->name, "isolation.level", "read_committed", err);
-    if (!rc)
-        rc = conf_set(conf, ks->name, "enable.partition.eof", "true", err);
-    /* The end of a partition shows as a fetch that comes back empty, and
-     * the broker holds an empty fetch for fetch.wait.max.ms (500 ms by
-     * default): every start would wait that long for nothing. */
-    if (!rc)
-        rc = conf_set(conf, ks->name, "fetch.wait.max.ms", CURSOR_FETCH_WAIT_MS, err);
-    if (!rc)
-        rc = conf_set(conf, ks->name, "group.id", ks->cursor_key, err);
-    if (!rc)
-        rc = conf_set(conf, ks->name, "enable.auto.commit", "false", err);
-    if (rc) {
-        rd_kafka_conf_destroy(conf);
-        return rc;
-    }
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        return sa_err_set(err, SA_ECONFIG, "sink %s: creating a consumer: %s", ks->name,
-                          errstr);
-    }
-    rkt = rd_kafka_topic_new(rk, ks->o->cursor_topic, NULL);
-    if (!rkt || rd_kafka_metadata(rk, 0, rkt, &md, CURSOR_READ_TIMEOUT_MS) ||
-        md->topic_cnt != 1 || md->topics[0].err) {
-        rc = sa_err_set(err, SA_EAGAIN, "sink %s: metadata of %s: %s", ks->name,
-                        ks->o->cursor_topic,
-                        md && md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err)
-                                                 : "no answer");
-        goto out;
-    }
-    n_parts = md->topics[0].partition_cnt;
-    parts = rd_kafka_topic_partition_list_new(n_parts);
-    for (int i = 0; i < n_parts; i++)
-        rd_kafka_topic_partition_list_add(parts, ks->o->cursor_topic,
-                                          md->topics[0].partitions[i].id)
-            ->offset = RD_KAFKA_OFFSET_BEGINNING;
-    if (rd_kafka_assign(rk, parts)) {
-        rc = sa_err_set(err, SA_ESINK, "sink %s: assigning %s failed", ks->name,
-                        ks->o->cursor_topic);
-        goto out;
-    }
-    while (n_eof < n_parts) {
-        rd_kafka_message_t *m;
-        if (sa_mono_ms() > deadline) {
-            rc = sa_err_set(err, SA_EAGAIN, "sink %s: reading %s: timed out", ks->name,
-                            ks->o->cursor_topic);
-            goto out;
-        }
-        m = rd_kafka_consumer_poll(rk, 200);
-        if (!m)
-            continue;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            n_eof++;
-        } else if (m->err) {
-            rc = sa_err_set(err, SA_EAGAIN, "sink %s: reading %s: %s", ks->name,
-                            ks->o->cursor_topic, rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
-            goto out;
-        } else if (m->key_len == key_len &&
-                   memcmp(m->key, ks->cursor_key, key_len) == 0) {
-            take_cursor(ks, m, 0, found);
-        } else if (m->key_len == legacy_len &&
-                   memcmp(m->key, ks->legacy_key, legacy_len) == 0) {
-            take_cursor(ks, m, 1, found);
-        }
-        rd_kafka_message_destroy(m);
-    }
-    rc = SA_OK;
-out:
-    if (parts)
-        rd_kafka_topic_partition_list_destroy(parts);
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    if (rkt)
-        rd_kafka_topic_destroy(rkt);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-    return rc;
-}
-
-static int kafka_start_cursor(struct sa_sink *sink, struct sa_cursor *inout,
-                              struct sa_err *err)
-{
-    struct kafka_sink *ks = sink->ctx;
-    struct found_cursors f;
-    char seg[32], idx[16];
-    int rc;
-
-    if (!ks->o->exactly_once)
-        return SA_OK;
-    /* init_transactions first: it finishes what an earlier instance left
-     * open, so what the consumer reads is final. */
-    if ((rc = producer_ready(ks, err)) || (rc = create_cursor_topic(ks, err)) ||
-        (rc = read_cursor(ks, &f, err)))
-        return rc;
-    if (!f.have && f.have_legacy) {
-        /* Written by a version that keyed cursors by agent.id: taken once;
-         * the next commit stores it under this spool's key. */
-        f.cursor = f.legacy;
-        f.have = 1;
-        sa_log_info("kafka sink: cursor taken over from its old key", "sink", ks->name,
-                    "from", ks->legacy_key, "to", ks->cursor_key);
-    }
-    if (!f.have && f.others) {
-        char n[16];
-        snprintf(n, sizeof n, "%u", f.others);
-        sa_log_info("kafka sink: cursors of other spools under the old key ignored",
-                    "sink", ks->name, "key", ks->legacy_key, "count", n);
-    }
-    if (!f.have)
-        return SA_OK;
-    snprintf(seg, sizeof seg, "%" PRId64, f.cursor.segment_id);
-    snprintf(idx, sizeof idx, "%u", f.cursor.record_index);
-    sa_log_info("kafka sink resumes from its committed cursor", "sink", ks->name,
-                "segment", seg, "record", idx);
-    *inout = f.cursor;
-    return SA_OK;
-}
-
 static void kafka_close(struct sa_sink *sink)
 {
     struct kafka_sink *ks = sink->ctx;
@@ -1500,6 +1194,6 @@ const struct sa_sink_ops sa_sink_kafka_ops = {
     .open = kafka_open,
     .send = kafka_send,
     .poll_acks = kafka_poll_acks,
-    .start_cursor = kafka_start_cursor,
+    .start_cursor = sa_kafka_start_cursor,
     .close = kafka_close,
 };
