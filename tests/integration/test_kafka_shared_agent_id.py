@@ -41,6 +41,8 @@ def config(work, name, seed, brokers, cursor_topic, exactly_once=True, count=N, 
     return work.write(name + ".yaml", "\n".join([
         "agent:", "  id: " + AGENT_ID, "  data_dir: " + work.join("data-" + name),
         "  schemas_dir: " + SCHEMAS_DIR, "  shutdown_grace: 2s",
+        # Two agents at once: not both on the admin server's default port.
+        "admin:", "  enabled: false",
         "batch:", "  max_records: 1000", "  linger: 20ms",
         "sources:",
         "  - name: sensors", "    type: generator", "    stream: sensor_reading",
