@@ -1525,6 +1525,10 @@ static void *worker_main(void *arg)
 
         if (stop_due(w, sa_mono_ms()))
             break;
+        /* Stopping: what the sink still does (a transaction's commit in
+         * poll_acks) waits no longer than the grace either. */
+        if (!w->sink.close_by_ms)
+            w->sink.close_by_ms = stop_deadline(d);
         if (w->backoff_until) {
             backoff_step(w);
             continue;

@@ -125,7 +125,7 @@
 #define COMMIT_POLL_MS 10   /* txn_commit serving delivery reports */
 #define ABORT_FLUSH_MS 1000 /* reports of an aborted transaction still queued */
 #define CLOSE_FLUSH_MS 5000 /* at most, and never past the stop's grace */
-#define INIT_STEP_MS 5000   /* init_transactions, resumed until it is done */
+#define INIT_STEP_MS 2000   /* init_transactions, resumed until it is done */
 
 static const char *const encoding_symbols[] = {"avro", "confluent", "json", NULL};
 
@@ -534,7 +534,8 @@ static int txn_error(struct kafka_sink *ks, const char *what, rd_kafka_error_t *
 }
 
 /* How long a transaction call may wait: delivery_timeout, or while the
- * dispatcher stops, what is left of its grace (sa_sink.close_by_ms). */
+ * dispatcher stops, what is left of its grace (sa_sink.close_by_ms), in
+ * poll_acks' commits as in close. */
 static int op_timeout(const struct kafka_sink *ks)
 {
     int64_t ms = ks->o->delivery_timeout_ms;
