@@ -1425,6 +1425,13 @@ static void finish(struct worker *w)
      * not sent again after the restart. A worker in backoff has none
      * worth waiting for. */
     int64_t until = sa_mono_ms() + FINISH_WAIT_MS;
+    int hand_over;
+
+    pthread_mutex_lock(&w->d->lock);
+    hand_over = w->d->handing_over;
+    pthread_mutex_unlock(&w->d->lock);
+    if (hand_over && w->backoff_until)
+        deadline = sa_mono_ms(); /* its sink flushes and commits nothing either */
     if (deadline && deadline < until)
         until = deadline;
     while (w->outstanding > 0 && !w->backoff_until && sa_mono_ms() < until)
