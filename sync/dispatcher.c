@@ -184,9 +184,17 @@
  *
  * sa_dispatcher_stop (sources are already stopped) sets a deadline of
  * grace_ms and wakes everyone. A worker leaves its loop when it is caught
- * up or the deadline passes, then collects the outcomes already there,
- * saves its cursor and closes its sink (finish). Trimming is not done
- * here: housekeeping calls sa_spool_trim.
+ * up or the deadline less a reserve passes (stop_due: the reserve is for
+ * finish), then collects the outcomes on their way until the deadline,
+ * saves its cursor, closes its sink, which is told the deadline
+ * (sa_sink.close_by_ms) and waits past it for nothing, and logs how many
+ * records stay spooled for the next start (finish). The whole stop takes
+ * grace_ms, however unreachable the upstream. Trimming is not done here:
+ * housekeeping calls sa_spool_trim.
+ *
+ * sa_dispatcher_hand_over is the same stop for a reload, except that a
+ * worker in BACKOFF leaves at once: it has nothing in flight worth
+ * waiting for, and the new config may be what fixes its upstream.
  */
 #include "sync/dispatcher.h"
 
@@ -299,7 +307,9 @@ struct sa_dispatcher {
     pthread_cond_t wake;
     uint64_t generation;
     int stopping;
+    int handing_over;      /* a reload: workers in backoff stop at once */
     int64_t stop_deadline; /* mono ms */
+    int64_t stop_reserve;  /* ms before the deadline kept for finish */
 
     pthread_mutex_t query_lock; /* guards query */
     struct sa_spool *query;
@@ -402,6 +412,17 @@ static uint64_t rng_next(uint64_t *s)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
+/* Prefix err with "sink NAME: " and `what` once: sinks name themselves in
+ * their errors already, and "sink k: send: sink k: ..." says it twice. */
+static int sink_err_prefix(struct sa_err *err, const char *name, const char *what)
+{
+    size_t n = strlen(name);
+    if (strncmp(err->msg, "sink ", 5) == 0 && strncmp(err->msg + 5, name, n) == 0 &&
+        strncmp(err->msg + 5 + n, ": ", 2) == 0)
+        memmove(err->msg, err->msg + 7 + n, strlen(err->msg + 7 + n) + 1);
+    return sa_err_prefix(err, "sink %s: %s", name, what);
+}
+
 static void set_state(struct worker *w, int state, const struct sa_err *err)
 {
     pthread_mutex_lock(&w->lock);
@@ -418,13 +439,26 @@ static void count(struct worker *w, uint64_t *field, uint64_t n)
     pthread_mutex_unlock(&w->lock);
 }
 
-static int stop_due(struct sa_dispatcher *d, int64_t now)
+/* Time to leave the loop: the deadline less finish's reserve passed, or
+ * (hand-over) the worker is in backoff. */
+static int stop_due(struct worker *w, int64_t now)
 {
+    struct sa_dispatcher *d = w->d;
     int due;
     pthread_mutex_lock(&d->lock);
-    due = d->stopping && now >= d->stop_deadline;
+    due = d->stopping && (now >= d->stop_deadline - d->stop_reserve ||
+                          (d->handing_over && w->backoff_until));
     pthread_mutex_unlock(&d->lock);
     return due;
+}
+
+static int64_t stop_deadline(struct sa_dispatcher *d)
+{
+    int64_t deadline;
+    pthread_mutex_lock(&d->lock);
+    deadline = d->stopping ? d->stop_deadline : 0;
+    pthread_mutex_unlock(&d->lock);
+    return deadline;
 }
 
 static int stopping(struct sa_dispatcher *d)
@@ -1267,7 +1301,7 @@ static void fill(struct worker *w, int *at_end, int *blocked)
             uint32_t run_end;
             int skip;
             if (coalesce_run(w, &view, start, end, &skip, &run_end, &err)) {
-                sa_err_prefix(&err, "sink %s: ", w->conf->name);
+                sink_err_prefix(&err, w->conf->name, "");
                 enter_backoff(w, &err);
                 return;
             }
@@ -1315,7 +1349,7 @@ static void fill(struct worker *w, int *at_end, int *blocked)
         if (rc) {
             if (!err.msg[0])
                 sa_err_set(&err, rc, "%s", sa_strerror(rc));
-            sa_err_prefix(&err, "sink %s: send: ", w->conf->name);
+            sink_err_prefix(&err, w->conf->name, "send: ");
             count(w, &w->m.retried, end - start);
             sa_counter_add(w->retries_total, end - start);
             enter_backoff(w, &err);
@@ -1380,28 +1414,49 @@ static void backoff_step(struct worker *w)
 
 /* --- the worker --------------------------------------------------------- */
 
-/* How long a stopping worker waits for outstanding outcomes. */
+/* How long a stopping worker waits for outstanding outcomes, at most:
+ * the part of the grace kept for it (sa_dispatcher_stop). */
 #define FINISH_WAIT_MS 2000
 
 static void finish(struct worker *w)
 {
-    char seg[32], idx[16];
+    char seg[32], idx[16], left[32];
+    int64_t deadline = stop_deadline(w->d), records = 0, oldest = 0;
+    struct sa_err err = {0};
 
     /* Outcomes still on their way (a Kafka batch in flight) are waited
-     * for a little, bounded: each one collected here is a record not sent
-     * again after the restart. */
+     * for a little, within the grace: each one collected here is a record
+     * not sent again after the restart. A worker in backoff has none
+     * worth waiting for. */
     int64_t until = sa_mono_ms() + FINISH_WAIT_MS;
-    while (w->outstanding > 0 && sa_mono_ms() < until)
+    int hand_over;
+
+    pthread_mutex_lock(&w->d->lock);
+    hand_over = w->d->handing_over;
+    pthread_mutex_unlock(&w->d->lock);
+    if (hand_over && w->backoff_until)
+        deadline = sa_mono_ms(); /* its sink flushes and commits nothing either */
+    if (deadline && deadline < until)
+        until = deadline;
+    while (w->outstanding > 0 && !w->backoff_until && sa_mono_ms() < until)
         collect_acks(w, 50);
     save_cursor(w, 1);
+    w->sink.close_by_ms = deadline;
     w->sink.ops->close(&w->sink);
     w->sink_open = 0;
     spans_clear(w);
     set_state(w, SA_SINK_STATE_STOPPED, NULL);
     snprintf(seg, sizeof seg, "%" PRId64, w->saved.segment_id);
     snprintf(idx, sizeof idx, "%u", w->saved.record_index);
-    sa_log_info("sink stopped", "sink", w->conf->name, "segment", seg,
-                "record", idx);
+    if (sa_spool_lag(w->spool, &w->saved, w->streams, w->n_streams, &records, &oldest,
+                     &err) == SA_OK)
+        snprintf(left, sizeof left, "%" PRId64, records);
+    else
+        snprintf(left, sizeof left, "unknown");
+    /* What the next start sends first, so that a stop with the upstream
+     * down says what it leaves behind. */
+    sa_log_info("sink stopped", "sink", w->conf->name, "segment", seg, "record", idx,
+                "spooled_for_next_start", left);
 }
 
 /* A sink that keeps its own durable cursor upstream (the optional
@@ -1423,7 +1478,7 @@ static int load_start_cursor(struct worker *w)
             break;
         if (!err.msg[0])
             sa_err_set(&err, SA_ESINK, "start_cursor failed");
-        sa_err_prefix(&err, "sink %s: ", w->conf->name);
+        sink_err_prefix(&err, w->conf->name, "");
         enter_backoff(w, &err);
         while (sa_mono_ms() < w->backoff_until && !stopping(w->d)) {
             pthread_mutex_lock(&w->d->lock);
@@ -1479,8 +1534,12 @@ static void *worker_main(void *arg)
     for (;;) {
         int at_end, blocked, timeout = 0;
 
-        if (stop_due(d, sa_mono_ms()))
+        if (stop_due(w, sa_mono_ms()))
             break;
+        /* Stopping: what the sink still does (a transaction's commit in
+         * poll_acks) waits no longer than the grace either. */
+        if (!w->sink.close_by_ms)
+            w->sink.close_by_ms = stop_deadline(d);
         if (w->backoff_until) {
             backoff_step(w);
             continue;
@@ -1616,10 +1675,10 @@ static int worker_init(struct sa_dispatcher *d, struct worker *w,
                           conf->name, conf->type ? conf->type : "");
     rc = sa_spool_open(&w->spool, spool_opts, 0, err);
     if (rc)
-        return sa_err_prefix(err, "sink %s: ", conf->name);
+        return sink_err_prefix(err, conf->name, "");
     rc = sa_spool_cursor_get(w->spool, conf->name, &w->saved, err);
     if (rc)
-        return sa_err_prefix(err, "sink %s: ", conf->name);
+        return sink_err_prefix(err, conf->name, "");
     w->acked = w->send = w->m.cursor = w->saved;
     w->saved_mono_ms = sa_mono_ms();
     if (conf->coalesce) {
@@ -1637,7 +1696,7 @@ static int worker_init(struct sa_dispatcher *d, struct worker *w,
         return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", conf->name);
     rc = ops->open(&w->sink, err);
     if (rc)
-        return sa_err_prefix(err, "sink %s: ", conf->name);
+        return sink_err_prefix(err, conf->name, "");
     w->sink_open = 1;
     return SA_OK;
 }
@@ -1762,16 +1821,30 @@ int sa_dispatcher_caught_up(struct sa_dispatcher *d)
     return caught_up;
 }
 
-void sa_dispatcher_stop(struct sa_dispatcher *d, int64_t grace_ms)
+static void stop_workers(struct sa_dispatcher *d, int64_t grace_ms, int hand_over)
 {
     if (!d)
         return;
+    if (grace_ms < 0)
+        grace_ms = 0;
     pthread_mutex_lock(&d->lock);
     d->stopping = 1;
-    d->stop_deadline = sa_mono_ms() + (grace_ms > 0 ? grace_ms : 0);
+    d->handing_over = hand_over;
+    d->stop_deadline = sa_mono_ms() + grace_ms;
+    d->stop_reserve = grace_ms / 4 < FINISH_WAIT_MS ? grace_ms / 4 : FINISH_WAIT_MS;
     d->generation++;
     pthread_cond_broadcast(&d->wake);
     pthread_mutex_unlock(&d->lock);
     join_workers(d);
     free_dispatcher(d);
+}
+
+void sa_dispatcher_stop(struct sa_dispatcher *d, int64_t grace_ms)
+{
+    stop_workers(d, grace_ms, 0);
+}
+
+void sa_dispatcher_hand_over(struct sa_dispatcher *d, int64_t grace_ms)
+{
+    stop_workers(d, grace_ms, 1);
 }
