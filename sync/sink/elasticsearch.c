@@ -50,6 +50,14 @@
  *     again (the anchors resend whole batches, or drop the failed items)
  *   any other 4xx (mapping, parse, invalid index)       SA_SINK_REJECT with
  *     "HTTP <status> <error.type>: <error.reason>": dead-lettered
+ * A request answered 413 (its body is over the server's
+ * http.max_content_length) is split in halves, each sent again as a
+ * request of its own, down to one item; one item refused with 413 alone is
+ * SA_SINK_REJECT (dead-lettered with that reason). The halves are queued
+ * in `split` and submitted after sa_http_poll returns. The sink also
+ * lowers its byte limit for new bulks to half the refused body, so a
+ * server whose limit is below max_bulk_bytes costs one split, not one per
+ * bulk (logged once per lowering).
  * A request that fails as a whole (no connection, timeout, a non-2xx
  * status, a body the parser refuses) is SA_SINK_RETRY for all its records:
  * the dispatcher backs off and sends them again from its cursor (whole
@@ -167,6 +175,8 @@ struct es_sink {
     struct bulk *open;      /* being filled by send(); NULL when empty */
     struct bulk *in_flight; /* submitted, callback not run yet */
     struct bulk retry;      /* items waiting to be sent again alone */
+    struct bulk *split;     /* halves of bulks refused with 413, to submit */
+    size_t max_bulk_bytes;  /* max_bulk_bytes, lowered by 413 answers */
     int64_t retry_at_ms;    /* monotonic; when the retry queue may go */
     int retry_in_flight;    /* a bulk of the retry queue is in flight */
     unsigned retry_attempt; /* reset by a retry bulk without failures */
@@ -176,7 +186,7 @@ struct es_sink {
     struct sa_ack_list own_acks;
     struct installed *templates;
     size_t n_templates;
-    uint64_t superseded, retried_items, rejected;
+    uint64_t superseded, retried_items, rejected, splits;
     struct sa_buf line; /* index names, template bodies */
     /* `"_index":"<name>","_id":` of every record of the segment being
      * sent when its index does not depend on the event time (no strftime
@@ -474,6 +484,20 @@ static void submit_retries(struct es_sink *es)
         sa_log_warn("bulk retry not sent", "sink", es->name, "error", err.msg);
 }
 
+/* Submit the halves of requests refused with 413. */
+static void submit_splits(struct es_sink *es)
+{
+    struct sa_err err = {0};
+
+    while (es->split) {
+        struct bulk *b = es->split;
+        es->split = b->next;
+        b->next = NULL;
+        if (submit(es, b, &err))
+            sa_log_warn("bulk request not sent", "sink", es->name, "error", err.msg);
+    }
+}
+
 static void retry_item(struct es_sink *es, const struct sa_http_response *resp,
                        const struct item *it)
 {
@@ -506,6 +530,78 @@ static int retryable(const struct sa_es_bulk_item *it)
            (it->error_type && strcmp(it->error_type, ES_ERROR_TYPE_REJECTED) == 0);
 }
 
+/* Items [from, to) of b, their lines copied from the request's body, as a
+ * new bulk queued in es->split. */
+static int queue_part(struct es_sink *es, const struct bulk *b,
+                      const struct sa_buf *body, size_t from, size_t to)
+{
+    struct bulk *part = bulk_new(SIZE_MAX / 2);
+    int rc = part ? SA_OK : SA_ENOMEM;
+
+    for (size_t i = from; i < to && !rc; i++) {
+        const struct item *it = &b->items[i];
+        size_t off = part->body.len;
+        if (it->off + it->len > body->len)
+            rc = SA_EINVAL;
+        if (!rc)
+            rc = sa_buf_append(&part->body, body->data + it->off, it->len);
+        if (!rc)
+            rc = bulk_add_item(part, it->segment_id, it->index, off, it->len);
+    }
+    if (rc) {
+        bulk_free(part);
+        return rc;
+    }
+    part->next = es->split;
+    es->split = part;
+    return SA_OK;
+}
+
+/* A request refused with 413: its halves are sent again on their own; one
+ * item alone is dead-lettered. New bulks stay below the refused size. */
+static void split_too_large(struct es_sink *es, const struct bulk *b,
+                            const struct sa_http_response *resp)
+{
+    const struct sa_buf *body = resp->request_body;
+    char reason[SA_ERR_MSG_MAX], n[24], bytes[24];
+    size_t half = b->n / 2;
+
+    snprintf(bytes, sizeof bytes, "%zu", body ? body->len : (size_t)0);
+    if (b->n == 1) {
+        snprintf(reason, sizeof reason,
+                 "HTTP 413 request too large: the record alone makes a %s-byte _bulk "
+                 "body, more than the server takes (http.max_content_length)",
+                 bytes);
+        es->rejected++;
+        all_items(es, b, SA_SINK_REJECT, reason);
+        return;
+    }
+    if (!body || queue_part(es, b, body, 0, half) != SA_OK) {
+        all_items(es, b, SA_SINK_RETRY,
+                  "sink could not split a request refused with 413");
+        return;
+    }
+    if (queue_part(es, b, body, half, b->n) != SA_OK) {
+        /* The first half is queued: only the second comes back. */
+        for (size_t i = half; i < b->n; i++)
+            sa_ack_list_push(es->acks, b->items[i].segment_id, b->items[i].index, 1,
+                             SA_SINK_RETRY,
+                             "sink could not split a request refused with 413");
+        return;
+    }
+    es->splits++;
+    snprintf(n, sizeof n, "%zu", b->n);
+    sa_log_warn("bulk request too large (HTTP 413), sending it again in halves", "sink",
+                es->name, "items", n, "bytes", bytes);
+    if (body->len / 2 < es->max_bulk_bytes) {
+        char limit[24];
+        es->max_bulk_bytes = body->len / 2 > 0 ? body->len / 2 : 1;
+        snprintf(limit, sizeof limit, "%zu", es->max_bulk_bytes);
+        sa_log_warn("bulk byte limit lowered below what the server refused", "sink",
+                    es->name, "max_bulk_bytes", limit);
+    }
+}
+
 static void request_done(const struct sa_http_response *resp, void *arg)
 {
     struct es_sink *es = arg;
@@ -526,6 +622,10 @@ static void request_done(const struct sa_http_response *resp, void *arg)
     if (resp->status == 0) {
         sa_log_warn("bulk request failed", "sink", es->name, "error", resp->error);
         all_items(es, b, SA_SINK_RETRY, resp->error);
+        goto out;
+    }
+    if (resp->status == 413) {
+        split_too_large(es, b, resp);
         goto out;
     }
     if (resp->status < 200 || resp->status > 299) {
@@ -757,7 +857,7 @@ static int es_send(struct sa_sink *sink, const struct sa_segment_view *view,
             (rc = append_record(es, schema, view->stream, view, &rec, err)))
             return rc;
         if (es->open->n >= (size_t)es->o->max_bulk_records ||
-            es->open->body.len >= (size_t)es->o->max_bulk_bytes) {
+            es->open->body.len >= es->max_bulk_bytes) {
             if ((rc = flush_open(es, err)))
                 return rc;
         }
@@ -774,6 +874,7 @@ static int es_poll_acks(struct sa_sink *sink, struct sa_ack_list *acks, int time
     if (flush_open(es, &err))
         sa_log_warn("bulk request not sent", "sink", es->name, "error", err.msg);
     submit_retries(es);
+    submit_splits(es);
     if (es->own_acks.n > 0) {
         wait = 0;
     } else if (sa_http_in_flight(es->http) == 0) {
@@ -790,6 +891,7 @@ static int es_poll_acks(struct sa_sink *sink, struct sa_ack_list *acks, int time
         sa_log_warn("http client failed", "sink", es->name, "error", err.msg);
         rc = err.rc ? err.rc : SA_ESINK;
     }
+    submit_splits(es);
     for (size_t i = 0; i < es->own_acks.n && !rc; i++) {
         const struct sa_ack *a = &es->own_acks.v[i];
         rc = sa_ack_list_push(acks, a->segment_id, a->first_index, a->count, a->outcome,
@@ -846,6 +948,7 @@ static int es_open(struct sa_sink *sink, struct sa_err *err)
         sink->conf->retry_initial_ms > 0 ? sink->conf->retry_initial_ms : 100;
     es->retry_max_ms = sink->conf->retry_max_ms > 0 ? sink->conf->retry_max_ms : 30000;
     es->rng = (uint64_t)sa_mono_us() | 1;
+    es->max_bulk_bytes = (size_t)o->max_bulk_bytes;
     sa_buf_init(&es->retry.body, SIZE_MAX / 2);
     sa_buf_init(&es->index_part, 4 * INDEX_NAME_MAX);
     sa_buf_init(&es->line, 64 * 1024);
@@ -862,13 +965,15 @@ static void es_close(struct sa_sink *sink)
 
     if (!es)
         return;
-    if (es->superseded || es->retried_items || es->rejected) {
-        char superseded[24], retried[24], rejected[24];
+    if (es->superseded || es->retried_items || es->rejected || es->splits) {
+        char superseded[24], retried[24], rejected[24], splits[24];
         snprintf(superseded, sizeof superseded, "%" PRIu64, es->superseded);
         snprintf(retried, sizeof retried, "%" PRIu64, es->retried_items);
         snprintf(rejected, sizeof rejected, "%" PRIu64, es->rejected);
+        snprintf(splits, sizeof splits, "%" PRIu64, es->splits);
         sa_log_info("elasticsearch sink totals", "sink", es->name, "superseded",
-                    superseded, "items_retried", retried, "rejected", rejected);
+                    superseded, "items_retried", retried, "rejected", rejected,
+                    "split_413", splits);
     }
     /* Requests in flight are aborted without callbacks; their records
      * were never acked, so the dispatcher sends them again next time. */
@@ -879,6 +984,11 @@ static void es_close(struct sa_sink *sink)
         es->in_flight = next;
     }
     bulk_free(es->open);
+    while (es->split) {
+        struct bulk *next = es->split->next;
+        bulk_free(es->split);
+        es->split = next;
+    }
     bulk_fini(&es->retry);
     for (size_t i = 0; i < es->n_templates; i++)
         free(es->templates[i].stream);
