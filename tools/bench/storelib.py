@@ -260,7 +260,8 @@ def run(store, doc):
     then the coalesce backlog; prints the figures, the ratio last."""
     ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("-n", type=int, default=1000000, help="records in the backlog")
-    ap.add_argument("--runs", type=int, default=3, help="drain and ceiling, in turns")
+    ap.add_argument("--runs", type=int, default=4,
+                    help="drain and ceiling, in turns (even: each goes first as often)")
     ap.add_argument("--url", help="a running server (default: start one)")
     ap.add_argument("--schema", default="sensor_reading:v1")
     ap.add_argument("--coalesce-n", type=int, default=500000,
