@@ -133,10 +133,13 @@
  *
  * Memory is the table: one entry per key read ahead, at most
  * coalesce_window records plus one segment ahead of `send`; entries whose
- * last position `send` has passed are dropped whenever the table is half
- * full (coalesce_rehash, which then sizes it at four times what is
- * left): never the backlog (I5). Dropping such an entry early is safe: a
- * record whose key has no entry is offered. A rewind (backoff) empties
+ * last position `send` has passed are dropped whenever the table is three
+ * quarters full (coalesce_rehash, which then sizes it at twice what is
+ * left, so that it grows by half at a time): never the backlog (I5). A
+ * slot is 48 bytes, the positions kept without struct sa_cursor's
+ * padding: at 50k keys the table was 9.4 MB (72-byte slots, four times
+ * the keys) and most of a coalescing drain's memory. Dropping such an
+ * entry early is safe: a record whose key has no entry is offered. A rewind (backoff) empties
  * the table and reads ahead again from `acked`, so the records offered
  * again are judged afresh; the superseded ones among them are counted
  * again (the count is a figure, not an invariant). A segment that does
@@ -240,11 +243,12 @@ struct posset {
 /* One key read ahead (COALESCING above). */
 struct ckey {
     char *key; /* stream, NUL, key bytes; owned. NULL: a free slot */
-    size_t len;
-    uint64_t hash;
     int64_t best_version;
-    struct sa_cursor best; /* the record to offer */
-    struct sa_cursor last; /* where the key was last seen */
+    int64_t best_segment; /* the record to offer: best_segment, best_index */
+    int64_t last_segment; /* where the key was last seen */
+    uint32_t best_index, last_index;
+    uint32_t len;  /* a key lies in a segment, an SQLite blob (< 2 GiB) */
+    uint32_t hash; /* ckey_hash's low bits */
 };
 
 struct coalescer {
@@ -987,14 +991,26 @@ static uint64_t ckey_hash(const uint8_t *p, size_t len)
     return h;
 }
 
-/* The slot holding key, or the free slot where it would go. */
-static size_t ckey_slot(const struct coalescer *c, const uint8_t *key, size_t len,
-                        uint64_t hash)
+static struct sa_cursor ckey_best(const struct ckey *k)
 {
-    size_t mask = c->cap - 1, i = (size_t)hash & mask;
+    return (struct sa_cursor){k->best_segment, k->best_index};
+}
+
+static struct sa_cursor ckey_last(const struct ckey *k)
+{
+    return (struct sa_cursor){k->last_segment, k->last_index};
+}
+
+/* The slot holding key, or the free slot where it would go (linear
+ * probing; cap is any size, not a power of two, so that it grows by
+ * half). */
+static size_t ckey_slot(const struct coalescer *c, const uint8_t *key, size_t len,
+                        uint32_t hash)
+{
+    size_t i = hash % c->cap;
     while (c->slots[i].key && !(c->slots[i].hash == hash && c->slots[i].len == len &&
                                 memcmp(c->slots[i].key, key, len) == 0))
-        i = (i + 1) & mask;
+        i = i + 1 == c->cap ? 0 : i + 1;
     return i;
 }
 
@@ -1007,32 +1023,34 @@ static void coalesce_clear(struct coalescer *c)
     c->n = 0;
 }
 
-/* Rebuild the table with room for four times what it keeps, dropping the
- * keys last seen before `before` (send has passed every record of
- * theirs): what it holds is the keys of the records read ahead, never
- * the backlog's. */
+/* Rebuild the table with room for twice what it keeps, dropping the keys
+ * last seen before `before` (send has passed every record of theirs):
+ * what it holds is the keys of the records read ahead, never the
+ * backlog's. */
 static int coalesce_rehash(struct coalescer *c, const struct sa_cursor *before)
 {
-    size_t keep = 0, cap = 64;
+    size_t keep = 0, cap;
     struct ckey *slots;
 
-    for (size_t i = 0; i < c->cap; i++)
-        keep += c->slots[i].key && cursor_cmp(&c->slots[i].last, before) >= 0;
-    while (cap < 4 * (keep + 1))
-        cap *= 2;
+    for (size_t i = 0; i < c->cap; i++) {
+        struct sa_cursor last = ckey_last(&c->slots[i]);
+        keep += c->slots[i].key && cursor_cmp(&last, before) >= 0;
+    }
+    cap = 2 * (keep + 1) < 64 ? 64 : 2 * (keep + 1);
     slots = calloc(cap, sizeof *slots);
     if (!slots)
         return SA_ENOMEM;
     for (size_t i = 0; i < c->cap; i++) {
         struct ckey *k = &c->slots[i];
+        struct sa_cursor last = ckey_last(k);
         size_t j;
         if (!k->key)
             continue;
-        if (cursor_cmp(&k->last, before) < 0) {
+        if (cursor_cmp(&last, before) < 0) {
             free(k->key);
             continue;
         }
-        for (j = (size_t)k->hash & (cap - 1); slots[j].key; j = (j + 1) & (cap - 1))
+        for (j = k->hash % cap; slots[j].key; j = j + 1 == cap ? 0 : j + 1)
             ;
         slots[j] = *k;
     }
@@ -1049,41 +1067,48 @@ static int coalesce_note(struct coalescer *c, const char *stream,
                          const struct sa_cursor *send)
 {
     struct ckey *k;
-    uint64_t hash;
+    struct sa_cursor best, last;
+    uint32_t hash;
     size_t i;
     int rc;
 
-    /* Under half full, so that probes stay short: make room, dropping the
-     * keys send has passed (their last record is behind it). */
-    if (2 * (c->n + 1) > c->cap && (rc = coalesce_rehash(c, send)))
+    /* At most three quarters full, so that probes stay short: make room,
+     * dropping the keys send has passed (their last record is behind it). */
+    if (4 * (c->n + 1) > 3 * c->cap && (rc = coalesce_rehash(c, send)))
         return rc;
     sa_buf_reset(&c->key);
     if ((rc = sa_buf_append_str(&c->key, stream)) ||
         (rc = sa_buf_append_byte(&c->key, 0)) ||
         (rc = sa_buf_append(&c->key, rec->key, rec->key_len)))
         return rc;
-    hash = ckey_hash(c->key.data, c->key.len);
+    hash = (uint32_t)ckey_hash(c->key.data, c->key.len);
     i = ckey_slot(c, c->key.data, c->key.len, hash);
     k = &c->slots[i];
     if (k->key) {
         /* Monotonic, also when a failed scan notes a record again. */
+        best = ckey_best(k);
+        last = ckey_last(k);
         if (rec->version > k->best_version ||
-            (rec->version == k->best_version && cursor_cmp(pos, &k->best) > 0)) {
+            (rec->version == k->best_version && cursor_cmp(pos, &best) > 0)) {
             k->best_version = rec->version;
-            k->best = *pos;
+            k->best_segment = pos->segment_id;
+            k->best_index = pos->record_index;
         }
-        if (cursor_cmp(pos, &k->last) > 0)
-            k->last = *pos;
+        if (cursor_cmp(pos, &last) > 0) {
+            k->last_segment = pos->segment_id;
+            k->last_index = pos->record_index;
+        }
         return SA_OK;
     }
     k->key = malloc(c->key.len);
     if (!k->key)
         return SA_ENOMEM;
     memcpy(k->key, c->key.data, c->key.len);
-    k->len = c->key.len;
+    k->len = (uint32_t)c->key.len;
     k->hash = hash;
     k->best_version = rec->version;
-    k->best = k->last = *pos;
+    k->best_segment = k->last_segment = pos->segment_id;
+    k->best_index = k->last_index = pos->record_index;
     c->n++;
     return SA_OK;
 }
@@ -1140,7 +1165,8 @@ static int coalesce_superseded(const struct coalescer *c, const char *stream,
                                const struct sa_cursor *pos, struct sa_buf *scratch)
 {
     const struct ckey *k;
-    uint64_t hash;
+    struct sa_cursor best;
+    uint32_t hash;
 
     if (!rec->key_len || cursor_cmp(pos, &c->scan) >= 0 || c->n == 0)
         return 0;
@@ -1148,9 +1174,12 @@ static int coalesce_superseded(const struct coalescer *c, const char *stream,
     if (sa_buf_append_str(scratch, stream) || sa_buf_append_byte(scratch, 0) ||
         sa_buf_append(scratch, rec->key, rec->key_len))
         return 0; /* when in doubt, send */
-    hash = ckey_hash(scratch->data, scratch->len);
+    hash = (uint32_t)ckey_hash(scratch->data, scratch->len);
     k = &c->slots[ckey_slot(c, scratch->data, scratch->len, hash)];
-    return k->key && cursor_cmp(&k->best, pos) != 0;
+    if (!k->key)
+        return 0;
+    best = ckey_best(k);
+    return cursor_cmp(&best, pos) != 0;
 }
 
 /* How many records from `start` (before `end`) are superseded (*skip = 1)

@@ -260,13 +260,14 @@ def run(store, doc):
     then the coalesce backlog; prints the figures, the ratio last."""
     ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("-n", type=int, default=1000000, help="records in the backlog")
-    ap.add_argument("--runs", type=int, default=3, help="drain and ceiling, in turns")
+    ap.add_argument("--runs", type=int, default=4,
+                    help="drain and ceiling, in turns (even: each goes first as often)")
     ap.add_argument("--url", help="a running server (default: start one)")
     ap.add_argument("--schema", default="sensor_reading:v1")
-    ap.add_argument("--coalesce-n", type=int, default=1000000,
+    ap.add_argument("--coalesce-n", type=int, default=500000,
                     help="records of the coalesce backlog (10 versions a key; 0: skip)")
     ap.add_argument("--coalesce-window", type=int, default=0,
-                    help="coalesce_window (default: the coalesce backlog)")
+                    help="the sink's coalesce_window (default: its default, 100000)")
     store.add_args(ap)
     args = ap.parse_args()
     subject = args.schema.split(":")[0]
@@ -372,9 +373,9 @@ def run(store, doc):
                 str(START_MS), "--interval", "1s", "--schemas-dir", SCHEMAS, "-o",
                 coal_csv])
             keys = versioned_csv(coal_csv, coal_csv + ".v", 10)
-            window = args.coalesce_window or args.coalesce_n
-            coal_cfg = config("coal", "coal", url, coal_t, [
-                "    coalesce: true", "    coalesce_window: %d" % window])
+            window = args.coalesce_window or 100000
+            coal_cfg = config("coal", "coal", url, coal_t, ["    coalesce: true"] + (
+                ["    coalesce_window: %d" % window] if args.coalesce_window else []))
             sh([SYNCAGENT, "import", "-c", coal_cfg, "--stream", subject,
                 coal_csv + ".v"], stdout=subprocess.DEVNULL)
             store.prepare(url, coal_t, [])
