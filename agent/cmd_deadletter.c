@@ -456,7 +456,7 @@ static int list(int argc, char **argv)
         usage(stderr);
         return SA_EXIT_USAGE;
     }
-    rc = sa_config_load(config_path, &cfg, &err);
+    rc = sa_config_load_offline(config_path, &cfg, &err);
     if (!rc)
         rc = sa_spool_open(&spool, &cfg->spool, SA_SPOOL_READONLY, &err);
     if (!rc) {
@@ -626,7 +626,7 @@ static int export(int argc, char **argv)
         return SA_EXIT_USAGE;
     }
     es.err = &err;
-    rc = sa_config_load(config_path, &cfg, &err);
+    rc = sa_config_load_offline(config_path, &cfg, &err);
     if (!rc)
         rc = sa_spool_open(&spool, &cfg->spool, SA_SPOOL_READONLY, &err);
     if (!rc && out_path) {

@@ -372,7 +372,7 @@ int sa_cmd_report(int argc, char **argv)
         usage(stderr);
         return SA_EXIT_USAGE;
     }
-    if ((rc = sa_config_load(config_path, &cfg, &err)))
+    if ((rc = sa_config_load_offline(config_path, &cfg, &err)))
         goto out;
     if ((rc = sa_spool_open(&spool, &cfg->spool, SA_SPOOL_READONLY, &err)))
         goto out;

@@ -75,7 +75,8 @@ struct runtime {
 
 static void notify_dispatcher(void *arg) { sa_dispatcher_notify(arg); }
 
-static void runtime_stop(struct runtime *rt, int64_t grace_ms)
+/* hand_over: a reload, where sinks in backoff are not waited for. */
+static void runtime_stop(struct runtime *rt, int64_t grace_ms, int hand_over)
 {
     struct sa_err err = {0};
 
@@ -87,7 +88,9 @@ static void runtime_stop(struct runtime *rt, int64_t grace_ms)
                         "error", err.msg);
         sa_pipeline_close(rt->pipeline);
     }
-    if (rt->dispatcher)
+    if (rt->dispatcher && hand_over)
+        sa_dispatcher_hand_over(rt->dispatcher, grace_ms);
+    else if (rt->dispatcher)
         sa_dispatcher_stop(rt->dispatcher, grace_ms);
     sa_housekeeper_stop(rt->housekeeper);
     sa_spool_close(rt->spool);
@@ -151,7 +154,7 @@ static int runtime_start(struct runtime *rt, struct sa_config *cfg,
 out:
     free(names);
     if (rc)
-        runtime_stop(rt, 0);
+        runtime_stop(rt, 0, 0);
     return rc;
 }
 
@@ -343,7 +346,7 @@ int sa_cmd_run(int argc, char **argv)
                 reload_done(err.rc, err.msg);
                 continue;
             }
-            runtime_stop(&rt, rt.cfg->agent.shutdown_grace_ms);
+            runtime_stop(&rt, rt.cfg->agent.shutdown_grace_ms, 1);
             if (runtime_start(&rt, new_cfg, new_schemas, &err)) {
                 sa_log_error("cannot start on the reloaded config", "error",
                              err.msg);
@@ -360,7 +363,7 @@ int sa_cmd_run(int argc, char **argv)
         sa_logf(SA_LOG_INFO, "stopping: committing and letting sinks drain",
                 "grace_ms=%lld", (long long)rt.cfg->agent.shutdown_grace_ms);
     progress_print(&pr, &rt, 1);
-    runtime_stop(&rt, rt.cfg->agent.shutdown_grace_ms);
+    runtime_stop(&rt, rt.cfg->agent.shutdown_grace_ms, 0);
     sa_admin_stop(admin);
     admin = NULL;
     sa_log_info("agent stopped");

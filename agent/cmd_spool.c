@@ -72,7 +72,7 @@ static int verify(int argc, char **argv)
     }
     memset(&opts, 0, sizeof opts);
     if (config_path) {
-        rc = sa_config_load(config_path, &cfg, &err);
+        rc = sa_config_load_offline(config_path, &cfg, &err);
         if (rc)
             goto out;
         opts = cfg->spool;
@@ -121,7 +121,7 @@ static int salvage(int argc, char **argv)
         return SA_EXIT_USAGE;
     }
     if (config_path) {
-        rc = sa_config_load(config_path, &cfg, &err);
+        rc = sa_config_load_offline(config_path, &cfg, &err);
         if (rc)
             goto out;
         path = cfg->spool.path;

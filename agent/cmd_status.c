@@ -111,7 +111,7 @@ int sa_cmd_status(int argc, char **argv)
         usage(stderr);
         return SA_EXIT_USAGE;
     }
-    rc = sa_config_load(config_path, &cfg, &err);
+    rc = sa_config_load_offline(config_path, &cfg, &err);
     if (rc)
         goto out;
     rc = sa_spool_open(&spool, &cfg->spool, SA_SPOOL_READONLY, &err);

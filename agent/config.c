@@ -305,6 +305,10 @@ struct loader {
     yaml_document_t doc;
     struct sa_config *cfg;
     struct sa_err *err;
+    /* sa_config_load_offline: ${env:} and ${file:} in sinks' settings are
+     * kept as written (in_sink: loading a sink; kept_refs: how many). */
+    int offline, in_sink;
+    unsigned kept_refs;
 };
 
 /* A layer is one table filling one struct: a source's common keys fill
@@ -552,6 +556,13 @@ static int resolve(struct loader *ld, yaml_node_t *node, const char *what, char 
             /* A template variable for the component to fill in per record
              * (the Kafka sink's topic: edge.${stream}): kept as written. */
             rc = sa_buf_append(&buf, s + i, ref_len + 3);
+        } else if (ld->offline && ld->in_sink &&
+                   ((ref_len > 4 && strncmp(ref, "env:", 4) == 0) ||
+                    (ref_len > 5 && strncmp(ref, "file:", 5) == 0))) {
+            /* A sink's secret or address, for a command that connects
+             * nowhere: not needed, so neither looked up nor required. */
+            rc = sa_buf_append(&buf, s + i, ref_len + 3);
+            ld->kept_refs++;
         } else if (ref_len > 4 && strncmp(ref, "env:", 4) == 0) {
             char name[256];
             const char *value;
@@ -581,7 +592,8 @@ static int resolve(struct loader *ld, yaml_node_t *node, const char *what, char 
         } else {
             rc = fail_at(ld, node->start_mark,
                          "%s: unknown reference '${%.*s}' (use ${env:NAME} or "
-                         "${file:PATH})",
+                         "${file:PATH}; templates such as a Kafka topic take "
+                         "${stream} and ${agent_id})",
                          what, (int)ref_len, ref);
         }
         i = (size_t)(close - s) + 1;
@@ -629,12 +641,15 @@ static int set_scalar(struct loader *ld, const struct sa_conf_entry *e, void *ba
     if (is_null(node))
         return fail_at(ld, node->start_mark,
                        "%s: no value (remove the key to use the default)", what);
+    unsigned kept = ld->kept_refs;
     if ((rc = resolve(ld, node, what, &text)))
         return rc;
     rc = convert_value(ld, e, text, base, why, sizeof why);
     free(text);
     if (rc == SA_ENOMEM)
         return fail_nomem(ld);
+    if (rc && ld->kept_refs != kept)
+        return SA_OK; /* a reference kept as written is no number: the default */
     if (rc)
         return fail_at(ld, node->start_mark, "%s: %s", what, why);
     return SA_OK;
@@ -998,7 +1013,10 @@ static int load_sinks(struct loader *ld, yaml_node_t *list)
             return fail_nomem(ld);
         struct layer layers[] = {{sink_common_conf, sink},
                                  {sink->ops->conf, sink->opts}};
-        if ((rc = apply_map(ld, item, where, layers, 2, &sink->origin)))
+        ld->in_sink = 1;
+        rc = apply_map(ld, item, where, layers, 2, &sink->origin);
+        ld->in_sink = 0;
+        if (rc)
             return rc;
     }
     return SA_OK;
@@ -1240,10 +1258,10 @@ static void config_version(const char *text, size_t len, char out[17])
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-int sa_config_load_string(const char *text, const char *name, struct sa_config **out,
-                          struct sa_err *err)
+static int load_string(const char *text, const char *name, int offline,
+                       struct sa_config **out, struct sa_err *err)
 {
-    struct loader ld = {.name = name, .err = err};
+    struct loader ld = {.name = name, .err = err, .offline = offline};
     yaml_parser_t parser;
     yaml_document_t extra;
     int have_parser = 0, have_doc = 0;
@@ -1300,7 +1318,14 @@ out:
     return SA_OK;
 }
 
-int sa_config_load(const char *path, struct sa_config **out, struct sa_err *err)
+int sa_config_load_string(const char *text, const char *name, struct sa_config **out,
+                          struct sa_err *err)
+{
+    return load_string(text, name, 0, out, err);
+}
+
+static int load_file(const char *path, int offline, struct sa_config **out,
+                     struct sa_err *err)
 {
     struct sa_buf buf;
     char chunk[8192];
@@ -1330,9 +1355,19 @@ int sa_config_load(const char *path, struct sa_config **out, struct sa_err *err)
         rc = sa_err_set(err, SA_ENOMEM, "%s: out of memory", path);
     fclose(f);
     if (rc == SA_OK)
-        rc = sa_config_load_string((const char *)buf.data, path, out, err);
+        rc = load_string((const char *)buf.data, path, offline, out, err);
     sa_buf_fini(&buf);
     return rc;
+}
+
+int sa_config_load(const char *path, struct sa_config **out, struct sa_err *err)
+{
+    return load_file(path, 0, out, err);
+}
+
+int sa_config_load_offline(const char *path, struct sa_config **out, struct sa_err *err)
+{
+    return load_file(path, 1, out, err);
 }
 
 void sa_config_free(struct sa_config *cfg)

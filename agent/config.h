@@ -73,6 +73,14 @@ struct sa_config {
  * paths in it (keys flagged SA_CONF_PATH, their defaults, ${file:PATH})
  * are taken from the directory of path, and stored joined to it. */
 int sa_config_load(const char *path, struct sa_config **out, struct sa_err *err);
+/* The same for commands that connect nowhere (status, spool verify,
+ * deadletter list/export, report): ${env:NAME} and ${file:PATH} in the
+ * sinks' settings are kept as written, neither looked up nor required
+ * (a key that needs a number gets its default), so that reading the
+ * spool needs none of the sinks' secrets and addresses. Such a config
+ * must never open a sink. */
+int sa_config_load_offline(const char *path, struct sa_config **out,
+                           struct sa_err *err);
 /* Same from a string; `name` stands for the file name in errors. */
 int sa_config_load_string(const char *text, const char *name,
                           struct sa_config **out, struct sa_err *err);

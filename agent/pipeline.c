@@ -139,6 +139,8 @@ struct batch_buf {
     struct lane_buf *lanes; /* one per lane */
     struct pending_deadletter *dls;
     size_t n_dls, cap_dls;
+    struct sa_file_moved *moves; /* its strings are owned */
+    size_t n_moves, cap_moves;
     uint64_t n_records;
     size_t queued_bytes; /* records' and dead letters' bytes, when handed over */
     int has_pending; /* records, positions or dead letters */
@@ -466,6 +468,43 @@ int sa_batch_deadletter_set_header(struct sa_batch *batch, struct sa_source *src
     return SA_OK;
 }
 
+static void move_fini(struct sa_file_moved *m)
+{
+    free((char *)m->source);
+    free((char *)m->file_key);
+    free((char *)m->from);
+    free((char *)m->to);
+}
+
+int sa_batch_file_moved(struct sa_batch *batch, struct sa_source *src,
+                        const char *file_key, const char *from, const char *to,
+                        struct sa_err *err)
+{
+    struct batch_buf *b = batch->p->fill;
+    struct sa_file_moved *m;
+
+    if (b->n_moves == b->cap_moves) {
+        size_t cap = b->cap_moves ? b->cap_moves * 2 : 4;
+        struct sa_file_moved *v = realloc(b->moves, cap * sizeof *v);
+        if (!v)
+            return sa_err_set(err, SA_ENOMEM, "out of memory");
+        b->moves = v;
+        b->cap_moves = cap;
+    }
+    m = &b->moves[b->n_moves];
+    m->source = strdup(src->conf->name);
+    m->file_key = strdup(file_key);
+    m->from = strdup(from);
+    m->to = strdup(to);
+    if (!m->source || !m->file_key || !m->from || !m->to) {
+        move_fini(m);
+        return sa_err_set(err, SA_ENOMEM, "out of memory");
+    }
+    b->n_moves++;
+    mark_pending(b);
+    return SA_OK;
+}
+
 /* --- batches -------------------------------------------------------------- */
 
 static void batch_clear(struct sa_pipeline *p, struct batch_buf *b)
@@ -486,6 +525,9 @@ static void batch_clear(struct sa_pipeline *p, struct batch_buf *b)
     for (size_t i = 0; i < b->n_dls; i++)
         deadletter_fini(&b->dls[i]);
     b->n_dls = 0;
+    for (size_t i = 0; i < b->n_moves; i++)
+        move_fini(&b->moves[i]);
+    b->n_moves = 0;
     b->n_records = 0;
     b->has_pending = 0;
     b->hlc = 0;
@@ -504,6 +546,7 @@ static void batch_fini(struct sa_pipeline *p, struct batch_buf *b)
     }
     free(b->lanes);
     free(b->dls);
+    free(b->moves);
     b->lanes = NULL;
 }
 
@@ -548,6 +591,8 @@ static void build_commit(struct sa_pipeline *p, struct batch_buf *b, int with_re
     c->n_offsets = n_offs;
     c->deadletters = dls;
     c->n_deadletters = b->n_dls;
+    c->moves = b->moves;
+    c->n_moves = b->n_moves;
 }
 
 /* str as a JSON string (for audit details). */

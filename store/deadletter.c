@@ -133,6 +133,35 @@ out:
     return rc;
 }
 
+int sa_spool_deadletters_moved(struct sa_spool *s, const struct sa_commit *c,
+                               struct sa_err *err)
+{
+    sqlite3_stmt *stmt;
+    int src, rc = SA_OK;
+
+    if (c->n_moves == 0)
+        return SA_OK;
+    if (!(stmt = sa_spool_stmt(s, STMT_DEADLETTER_MOVED, err)))
+        return stmt_err(err);
+    for (size_t i = 0; i < c->n_moves && !rc; i++) {
+        const struct sa_file_moved *m = &c->moves[i];
+        src = sqlite3_bind_text(stmt, 1, m->source, -1, SQLITE_STATIC);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_text(stmt, 2, m->file_key, -1, SQLITE_STATIC);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_text(stmt, 3, m->from, -1, SQLITE_STATIC);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_text(stmt, 4, m->to, -1, SQLITE_STATIC);
+        if (src == SQLITE_OK)
+            src = sqlite3_step(stmt);
+        if (src != SQLITE_DONE)
+            rc = sa_spool_fail(s, src, "cannot note where a file was moved", err);
+        sqlite3_reset(stmt);
+    }
+    stmt_done(stmt);
+    return rc;
+}
+
 /* --- reading ------------------------------------------------------------ */
 
 int sa_spool_deadletters_count(struct sa_spool *s, int64_t *count, int64_t *open,

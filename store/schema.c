@@ -367,6 +367,8 @@ static int resolve_field(struct sa_schema_field *f, const json_t *jfield,
     if (copy_aliases(f, json_object_get(jfield, "aliases")))
         return SA_ENOMEM;
     f->name = strdup(json_string_value(json_object_get(jfield, "name")));
+    if (f->name)
+        f->name_len = strlen(f->name);
     return f->name ? SA_OK : SA_ENOMEM;
 }
 
@@ -612,6 +614,7 @@ void sa_schema_free(struct sa_schema *schema)
         free(schema->fields[i].aliases);
     }
     free(schema->fields);
+    free(schema->reader_from);
     if (schema->iface)
         avro_value_iface_decref(schema->iface);
     if (schema->avro)
@@ -685,6 +688,46 @@ out:
     return rc;
 }
 
+int sa_schema_reader_field(const struct sa_schema *writer,
+                           const struct sa_schema *reader, size_t j)
+{
+    const struct sa_schema_field *rf = &reader->fields[j];
+
+    if (j < writer->n_fields && strcmp(writer->fields[j].name, rf->name) == 0)
+        return (int)j;
+    for (size_t i = 0; i < writer->n_fields; i++) {
+        if (strcmp(writer->fields[i].name, rf->name) == 0)
+            return (int)i;
+        for (size_t a = 0; a < rf->n_aliases; a++)
+            if (strcmp(writer->fields[i].name, rf->aliases[a]) == 0)
+                return (int)i;
+    }
+    return -1;
+}
+
+int sa_schema_link_reader(struct sa_schema *writer, const struct sa_schema *reader)
+{
+    int *from = NULL, last = -1;
+
+    if (writer->reader == reader && (!reader || writer->reader_from))
+        return SA_OK;
+    if (reader &&
+        !(from = malloc((reader->n_fields ? reader->n_fields : 1) * sizeof *from)))
+        return SA_ENOMEM;
+    free(writer->reader_from);
+    writer->reader_from = from;
+    writer->reader = reader;
+    writer->reader_in_order = 1;
+    for (size_t j = 0; reader && j < reader->n_fields; j++) {
+        from[j] = sa_schema_reader_field(writer, reader, j);
+        if (from[j] >= 0 && from[j] <= last)
+            writer->reader_in_order = 0;
+        if (from[j] >= 0)
+            last = from[j];
+    }
+    return SA_OK;
+}
+
 int sa_schema_cache_get_resolved(struct sa_schema_cache *cache, struct sa_spool *spool,
                                  int64_t schema_id, const struct sa_schema **out,
                                  struct sa_err *err)
@@ -704,8 +747,10 @@ int sa_schema_cache_get_resolved(struct sa_schema_cache *cache, struct sa_spool 
         return rc;
     /* The cache owns both; the writer is only reachable const from here. */
     for (size_t i = 0; i < cache->n; i++)
-        if (cache->v[i] == writer)
-            cache->v[i]->reader =
-                reader && reader->version > writer->version ? reader : NULL;
+        if (cache->v[i] == writer &&
+            sa_schema_link_reader(cache->v[i],
+                                  reader && reader->version > writer->version ? reader
+                                                                              : NULL))
+            return sa_err_set(err, SA_ENOMEM, "schema cache: out of memory");
     return SA_OK;
 }

@@ -43,6 +43,7 @@ enum sa_logical {
  * (record setters, generator, encoders) need no JSON and no lookups. */
 struct sa_schema_field {
     char *name;
+    size_t name_len;     /* strlen(name): the JSON encoder writes it per record */
     avro_schema_t type;  /* the field's declared type (borrowed from avro) */
     avro_type_t kind;    /* the value type: for ["null", T] the type of T */
     avro_schema_t value; /* the schema of that value type */
@@ -73,6 +74,13 @@ struct sa_schema {
      * else NULL: JSON encodings resolve records to it (sync/encode.h).
      * Set by sa_schema_cache_get_resolved, owned by the same cache. */
     const struct sa_schema *reader;
+    /* With reader: reader_from[j] is the writer field reader field j takes
+     * its value from (the same name, else one of its aliases), -1 for
+     * none (the reader's default); reader_in_order when those writer
+     * fields come in increasing order, so a record resolves in one pass.
+     * Set with reader, so that encoding does no name lookups. */
+    int *reader_from;
+    int reader_in_order;
 };
 
 /* Parse `json` (an .avsc). The top level must be a record. *out is owned by
@@ -115,6 +123,18 @@ int sa_schema_missing_required(const struct sa_schema *schema, const int *presen
 int sa_schema_canonical_form(const char *json, struct sa_buf *out, struct sa_err *err);
 /* CRC-64-AVRO (the Rabin fingerprint of the Avro spec). */
 uint64_t sa_crc64_avro(const void *data, size_t len);
+
+/* The writer field that reader field j takes its value from, -1 for none:
+ * the same name, or one of the reader field's aliases (Avro resolution).
+ * The field at the same index is tried first: versions mostly add at the
+ * end. */
+int sa_schema_reader_field(const struct sa_schema *writer,
+                           const struct sa_schema *reader, size_t j);
+
+/* Set writer->reader (NULL: none) with its reader_from map and
+ * reader_in_order. writer does not own reader. SA_ENOMEM leaves writer
+ * as it was. */
+int sa_schema_link_reader(struct sa_schema *writer, const struct sa_schema *reader);
 
 /* Per-thread cache of schemas by spool id, loaded from the spool's
  * schemas table on first use (sinks decode with the writer schema). */

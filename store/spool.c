@@ -907,7 +907,7 @@ int sa_spool_commit(struct sa_spool *spool, const struct sa_commit *commit,
     if (!commit || (commit->n_segments && !commit->segments) ||
         (commit->n_offsets && !commit->offsets) ||
         (commit->n_deadletters && !commit->deadletters) ||
-        (commit->n_settles && !commit->settles))
+        (commit->n_settles && !commit->settles) || (commit->n_moves && !commit->moves))
         return sa_err_set(err, SA_EINVAL, "spool %s: bad commit", spool->path);
     for (size_t i = 0; i < commit->n_offsets; i++)
         if (!commit->offsets[i].source)
@@ -1045,6 +1045,9 @@ int sa_spool_commit(struct sa_spool *spool, const struct sa_commit *commit,
     if (rc)
         goto out;
     rc = sa_spool_deadletters_settle(spool, commit, now, err);
+    if (rc)
+        goto out;
+    rc = sa_spool_deadletters_moved(spool, commit, err);
     if (rc)
         goto out;
     if (commit->audit_kind) {

@@ -138,6 +138,15 @@ struct sa_audit_add {
     const char *detail; /* JSON */
 };
 
+/* A source moved an input file it finished (csv on_done: move:<dir>):
+ * its dead letters (by source and file_key) at `from` name `to` from
+ * now on, in their location and in raw_file. */
+struct sa_file_moved {
+    const char *source;
+    const char *file_key;
+    const char *from, *to;
+};
+
 struct sa_commit {
     struct sa_segment_builder *const *segments; /* closed, non-empty */
     size_t n_segments;
@@ -159,6 +168,9 @@ struct sa_commit {
     size_t n_rollups;
     const struct sa_audit_add *audits;
     size_t n_audits;
+    /* Files moved since the last commit (applied after the dead letters). */
+    const struct sa_file_moved *moves;
+    size_t n_moves;
     /* The newest hybrid logical clock value given to these records (0:
      * none), stored as meta.hlc in the same transaction (store/hlc.h). */
     int64_t hlc;

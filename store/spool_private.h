@@ -204,6 +204,9 @@ int sa_spool_deadletters_put(struct sa_spool *s, const struct sa_commit *c, int6
 /* Inside sa_spool_commit's transaction: the commit's settles (replay). */
 int sa_spool_deadletters_settle(struct sa_spool *s, const struct sa_commit *c,
                                 int64_t now, struct sa_err *err);
+/* Inside sa_spool_commit's transaction: the commit's moved files. */
+int sa_spool_deadletters_moved(struct sa_spool *s, const struct sa_commit *c,
+                               struct sa_err *err);
 /* Inside sa_spool_status's read transaction: count them. */
 int sa_spool_deadletters_count(struct sa_spool *s, int64_t *count,
                                int64_t *open /* out */, struct sa_err *err);

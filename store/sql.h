@@ -297,6 +297,13 @@
     /* replay: one still failing stays open, its reason kept, with why */   \
     XX(DEADLETTER_REPLAY_ERROR, "UPDATE deadletters"                        \
        " SET last_replay_error = ?2 WHERE id = ?1 AND state = 'open'")      \
+    /* on_done moved a file: its dead letters say where it went (?1     \
+     * source, ?2 file_key, ?3 old path, ?4 new path) */                   \
+    XX(DEADLETTER_MOVED, "UPDATE deadletters"                              \
+       " SET location = ?4 || substr(location, length(?3) + 1),"            \
+       " raw_file = CASE WHEN raw_file = ?3 THEN ?4 ELSE raw_file END"      \
+       " WHERE source = ?1 AND file_key = ?2"                               \
+       " AND substr(location, 1, length(?3) + 1) = ?3 || ':'")              \
     XX(AUDIT_INSERT, "INSERT INTO audit(ts_ms, kind, detail)"               \
        " VALUES (?1, ?2, ?3)")                                              \
     XX(AUDIT_DROPPED, "SELECT coalesce(sum(json_extract(detail,"            \

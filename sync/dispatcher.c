@@ -133,10 +133,13 @@
  *
  * Memory is the table: one entry per key read ahead, at most
  * coalesce_window records plus one segment ahead of `send`; entries whose
- * last position `send` has passed are dropped whenever the table is half
- * full (coalesce_rehash, which then sizes it at four times what is
- * left): never the backlog (I5). Dropping such an entry early is safe: a
- * record whose key has no entry is offered. A rewind (backoff) empties
+ * last position `send` has passed are dropped whenever the table is three
+ * quarters full (coalesce_rehash, which then sizes it at twice what is
+ * left, so that it grows by half at a time): never the backlog (I5). A
+ * slot is 48 bytes, the positions kept without struct sa_cursor's
+ * padding: at 50k keys the table was 9.4 MB (72-byte slots, four times
+ * the keys) and most of a coalescing drain's memory. Dropping such an
+ * entry early is safe: a record whose key has no entry is offered. A rewind (backoff) empties
  * the table and reads ahead again from `acked`, so the records offered
  * again are judged afresh; the superseded ones among them are counted
  * again (the count is a figure, not an invariant). A segment that does
@@ -184,9 +187,17 @@
  *
  * sa_dispatcher_stop (sources are already stopped) sets a deadline of
  * grace_ms and wakes everyone. A worker leaves its loop when it is caught
- * up or the deadline passes, then collects the outcomes already there,
- * saves its cursor and closes its sink (finish). Trimming is not done
- * here: housekeeping calls sa_spool_trim.
+ * up or the deadline less a reserve passes (stop_due: the reserve is for
+ * finish), then collects the outcomes on their way until the deadline,
+ * saves its cursor, closes its sink, which is told the deadline
+ * (sa_sink.close_by_ms) and waits past it for nothing, and logs how many
+ * records stay spooled for the next start (finish). The whole stop takes
+ * grace_ms, however unreachable the upstream. Trimming is not done here:
+ * housekeeping calls sa_spool_trim.
+ *
+ * sa_dispatcher_hand_over is the same stop for a reload, except that a
+ * worker in BACKOFF leaves at once: it has nothing in flight worth
+ * waiting for, and the new config may be what fixes its upstream.
  */
 #include "sync/dispatcher.h"
 
@@ -232,11 +243,12 @@ struct posset {
 /* One key read ahead (COALESCING above). */
 struct ckey {
     char *key; /* stream, NUL, key bytes; owned. NULL: a free slot */
-    size_t len;
-    uint64_t hash;
     int64_t best_version;
-    struct sa_cursor best; /* the record to offer */
-    struct sa_cursor last; /* where the key was last seen */
+    int64_t best_segment; /* the record to offer: best_segment, best_index */
+    int64_t last_segment; /* where the key was last seen */
+    uint32_t best_index, last_index;
+    uint32_t len;  /* a key lies in a segment, an SQLite blob (< 2 GiB) */
+    uint32_t hash; /* ckey_hash's low bits */
 };
 
 struct coalescer {
@@ -299,7 +311,9 @@ struct sa_dispatcher {
     pthread_cond_t wake;
     uint64_t generation;
     int stopping;
+    int handing_over;      /* a reload: workers in backoff stop at once */
     int64_t stop_deadline; /* mono ms */
+    int64_t stop_reserve;  /* ms before the deadline kept for finish */
 
     pthread_mutex_t query_lock; /* guards query */
     struct sa_spool *query;
@@ -402,6 +416,17 @@ static uint64_t rng_next(uint64_t *s)
     return x * 0x2545F4914F6CDD1DULL;
 }
 
+/* Prefix err with "sink NAME: " and `what` once: sinks name themselves in
+ * their errors already, and "sink k: send: sink k: ..." says it twice. */
+static int sink_err_prefix(struct sa_err *err, const char *name, const char *what)
+{
+    size_t n = strlen(name);
+    if (strncmp(err->msg, "sink ", 5) == 0 && strncmp(err->msg + 5, name, n) == 0 &&
+        strncmp(err->msg + 5 + n, ": ", 2) == 0)
+        memmove(err->msg, err->msg + 7 + n, strlen(err->msg + 7 + n) + 1);
+    return sa_err_prefix(err, "sink %s: %s", name, what);
+}
+
 static void set_state(struct worker *w, int state, const struct sa_err *err)
 {
     pthread_mutex_lock(&w->lock);
@@ -418,13 +443,26 @@ static void count(struct worker *w, uint64_t *field, uint64_t n)
     pthread_mutex_unlock(&w->lock);
 }
 
-static int stop_due(struct sa_dispatcher *d, int64_t now)
+/* Time to leave the loop: the deadline less finish's reserve passed, or
+ * (hand-over) the worker is in backoff. */
+static int stop_due(struct worker *w, int64_t now)
 {
+    struct sa_dispatcher *d = w->d;
     int due;
     pthread_mutex_lock(&d->lock);
-    due = d->stopping && now >= d->stop_deadline;
+    due = d->stopping && (now >= d->stop_deadline - d->stop_reserve ||
+                          (d->handing_over && w->backoff_until));
     pthread_mutex_unlock(&d->lock);
     return due;
+}
+
+static int64_t stop_deadline(struct sa_dispatcher *d)
+{
+    int64_t deadline;
+    pthread_mutex_lock(&d->lock);
+    deadline = d->stopping ? d->stop_deadline : 0;
+    pthread_mutex_unlock(&d->lock);
+    return deadline;
 }
 
 static int stopping(struct sa_dispatcher *d)
@@ -953,14 +991,26 @@ static uint64_t ckey_hash(const uint8_t *p, size_t len)
     return h;
 }
 
-/* The slot holding key, or the free slot where it would go. */
-static size_t ckey_slot(const struct coalescer *c, const uint8_t *key, size_t len,
-                        uint64_t hash)
+static struct sa_cursor ckey_best(const struct ckey *k)
 {
-    size_t mask = c->cap - 1, i = (size_t)hash & mask;
+    return (struct sa_cursor){k->best_segment, k->best_index};
+}
+
+static struct sa_cursor ckey_last(const struct ckey *k)
+{
+    return (struct sa_cursor){k->last_segment, k->last_index};
+}
+
+/* The slot holding key, or the free slot where it would go (linear
+ * probing; cap is any size, not a power of two, so that it grows by
+ * half). */
+static size_t ckey_slot(const struct coalescer *c, const uint8_t *key, size_t len,
+                        uint32_t hash)
+{
+    size_t i = hash % c->cap;
     while (c->slots[i].key && !(c->slots[i].hash == hash && c->slots[i].len == len &&
                                 memcmp(c->slots[i].key, key, len) == 0))
-        i = (i + 1) & mask;
+        i = i + 1 == c->cap ? 0 : i + 1;
     return i;
 }
 
@@ -973,32 +1023,34 @@ static void coalesce_clear(struct coalescer *c)
     c->n = 0;
 }
 
-/* Rebuild the table with room for four times what it keeps, dropping the
- * keys last seen before `before` (send has passed every record of
- * theirs): what it holds is the keys of the records read ahead, never
- * the backlog's. */
+/* Rebuild the table with room for twice what it keeps, dropping the keys
+ * last seen before `before` (send has passed every record of theirs):
+ * what it holds is the keys of the records read ahead, never the
+ * backlog's. */
 static int coalesce_rehash(struct coalescer *c, const struct sa_cursor *before)
 {
-    size_t keep = 0, cap = 64;
+    size_t keep = 0, cap;
     struct ckey *slots;
 
-    for (size_t i = 0; i < c->cap; i++)
-        keep += c->slots[i].key && cursor_cmp(&c->slots[i].last, before) >= 0;
-    while (cap < 4 * (keep + 1))
-        cap *= 2;
+    for (size_t i = 0; i < c->cap; i++) {
+        struct sa_cursor last = ckey_last(&c->slots[i]);
+        keep += c->slots[i].key && cursor_cmp(&last, before) >= 0;
+    }
+    cap = 2 * (keep + 1) < 64 ? 64 : 2 * (keep + 1);
     slots = calloc(cap, sizeof *slots);
     if (!slots)
         return SA_ENOMEM;
     for (size_t i = 0; i < c->cap; i++) {
         struct ckey *k = &c->slots[i];
+        struct sa_cursor last = ckey_last(k);
         size_t j;
         if (!k->key)
             continue;
-        if (cursor_cmp(&k->last, before) < 0) {
+        if (cursor_cmp(&last, before) < 0) {
             free(k->key);
             continue;
         }
-        for (j = (size_t)k->hash & (cap - 1); slots[j].key; j = (j + 1) & (cap - 1))
+        for (j = k->hash % cap; slots[j].key; j = j + 1 == cap ? 0 : j + 1)
             ;
         slots[j] = *k;
     }
@@ -1015,41 +1067,48 @@ static int coalesce_note(struct coalescer *c, const char *stream,
                          const struct sa_cursor *send)
 {
     struct ckey *k;
-    uint64_t hash;
+    struct sa_cursor best, last;
+    uint32_t hash;
     size_t i;
     int rc;
 
-    /* Under half full, so that probes stay short: make room, dropping the
-     * keys send has passed (their last record is behind it). */
-    if (2 * (c->n + 1) > c->cap && (rc = coalesce_rehash(c, send)))
+    /* At most three quarters full, so that probes stay short: make room,
+     * dropping the keys send has passed (their last record is behind it). */
+    if (4 * (c->n + 1) > 3 * c->cap && (rc = coalesce_rehash(c, send)))
         return rc;
     sa_buf_reset(&c->key);
     if ((rc = sa_buf_append_str(&c->key, stream)) ||
         (rc = sa_buf_append_byte(&c->key, 0)) ||
         (rc = sa_buf_append(&c->key, rec->key, rec->key_len)))
         return rc;
-    hash = ckey_hash(c->key.data, c->key.len);
+    hash = (uint32_t)ckey_hash(c->key.data, c->key.len);
     i = ckey_slot(c, c->key.data, c->key.len, hash);
     k = &c->slots[i];
     if (k->key) {
         /* Monotonic, also when a failed scan notes a record again. */
+        best = ckey_best(k);
+        last = ckey_last(k);
         if (rec->version > k->best_version ||
-            (rec->version == k->best_version && cursor_cmp(pos, &k->best) > 0)) {
+            (rec->version == k->best_version && cursor_cmp(pos, &best) > 0)) {
             k->best_version = rec->version;
-            k->best = *pos;
+            k->best_segment = pos->segment_id;
+            k->best_index = pos->record_index;
         }
-        if (cursor_cmp(pos, &k->last) > 0)
-            k->last = *pos;
+        if (cursor_cmp(pos, &last) > 0) {
+            k->last_segment = pos->segment_id;
+            k->last_index = pos->record_index;
+        }
         return SA_OK;
     }
     k->key = malloc(c->key.len);
     if (!k->key)
         return SA_ENOMEM;
     memcpy(k->key, c->key.data, c->key.len);
-    k->len = c->key.len;
+    k->len = (uint32_t)c->key.len;
     k->hash = hash;
     k->best_version = rec->version;
-    k->best = k->last = *pos;
+    k->best_segment = k->last_segment = pos->segment_id;
+    k->best_index = k->last_index = pos->record_index;
     c->n++;
     return SA_OK;
 }
@@ -1106,7 +1165,8 @@ static int coalesce_superseded(const struct coalescer *c, const char *stream,
                                const struct sa_cursor *pos, struct sa_buf *scratch)
 {
     const struct ckey *k;
-    uint64_t hash;
+    struct sa_cursor best;
+    uint32_t hash;
 
     if (!rec->key_len || cursor_cmp(pos, &c->scan) >= 0 || c->n == 0)
         return 0;
@@ -1114,9 +1174,12 @@ static int coalesce_superseded(const struct coalescer *c, const char *stream,
     if (sa_buf_append_str(scratch, stream) || sa_buf_append_byte(scratch, 0) ||
         sa_buf_append(scratch, rec->key, rec->key_len))
         return 0; /* when in doubt, send */
-    hash = ckey_hash(scratch->data, scratch->len);
+    hash = (uint32_t)ckey_hash(scratch->data, scratch->len);
     k = &c->slots[ckey_slot(c, scratch->data, scratch->len, hash)];
-    return k->key && cursor_cmp(&k->best, pos) != 0;
+    if (!k->key)
+        return 0;
+    best = ckey_best(k);
+    return cursor_cmp(&best, pos) != 0;
 }
 
 /* How many records from `start` (before `end`) are superseded (*skip = 1)
@@ -1267,7 +1330,7 @@ static void fill(struct worker *w, int *at_end, int *blocked)
             uint32_t run_end;
             int skip;
             if (coalesce_run(w, &view, start, end, &skip, &run_end, &err)) {
-                sa_err_prefix(&err, "sink %s: ", w->conf->name);
+                sink_err_prefix(&err, w->conf->name, "");
                 enter_backoff(w, &err);
                 return;
             }
@@ -1315,7 +1378,7 @@ static void fill(struct worker *w, int *at_end, int *blocked)
         if (rc) {
             if (!err.msg[0])
                 sa_err_set(&err, rc, "%s", sa_strerror(rc));
-            sa_err_prefix(&err, "sink %s: send: ", w->conf->name);
+            sink_err_prefix(&err, w->conf->name, "send: ");
             count(w, &w->m.retried, end - start);
             sa_counter_add(w->retries_total, end - start);
             enter_backoff(w, &err);
@@ -1380,28 +1443,49 @@ static void backoff_step(struct worker *w)
 
 /* --- the worker --------------------------------------------------------- */
 
-/* How long a stopping worker waits for outstanding outcomes. */
+/* How long a stopping worker waits for outstanding outcomes, at most:
+ * the part of the grace kept for it (sa_dispatcher_stop). */
 #define FINISH_WAIT_MS 2000
 
 static void finish(struct worker *w)
 {
-    char seg[32], idx[16];
+    char seg[32], idx[16], left[32];
+    int64_t deadline = stop_deadline(w->d), records = 0, oldest = 0;
+    struct sa_err err = {0};
 
     /* Outcomes still on their way (a Kafka batch in flight) are waited
-     * for a little, bounded: each one collected here is a record not sent
-     * again after the restart. */
+     * for a little, within the grace: each one collected here is a record
+     * not sent again after the restart. A worker in backoff has none
+     * worth waiting for. */
     int64_t until = sa_mono_ms() + FINISH_WAIT_MS;
-    while (w->outstanding > 0 && sa_mono_ms() < until)
+    int hand_over;
+
+    pthread_mutex_lock(&w->d->lock);
+    hand_over = w->d->handing_over;
+    pthread_mutex_unlock(&w->d->lock);
+    if (hand_over && w->backoff_until)
+        deadline = sa_mono_ms(); /* its sink flushes and commits nothing either */
+    if (deadline && deadline < until)
+        until = deadline;
+    while (w->outstanding > 0 && !w->backoff_until && sa_mono_ms() < until)
         collect_acks(w, 50);
     save_cursor(w, 1);
+    w->sink.close_by_ms = deadline;
     w->sink.ops->close(&w->sink);
     w->sink_open = 0;
     spans_clear(w);
     set_state(w, SA_SINK_STATE_STOPPED, NULL);
     snprintf(seg, sizeof seg, "%" PRId64, w->saved.segment_id);
     snprintf(idx, sizeof idx, "%u", w->saved.record_index);
-    sa_log_info("sink stopped", "sink", w->conf->name, "segment", seg,
-                "record", idx);
+    if (sa_spool_lag(w->spool, &w->saved, w->streams, w->n_streams, &records, &oldest,
+                     &err) == SA_OK)
+        snprintf(left, sizeof left, "%" PRId64, records);
+    else
+        snprintf(left, sizeof left, "unknown");
+    /* What the next start sends first, so that a stop with the upstream
+     * down says what it leaves behind. */
+    sa_log_info("sink stopped", "sink", w->conf->name, "segment", seg, "record", idx,
+                "spooled_for_next_start", left);
 }
 
 /* A sink that keeps its own durable cursor upstream (the optional
@@ -1423,7 +1507,7 @@ static int load_start_cursor(struct worker *w)
             break;
         if (!err.msg[0])
             sa_err_set(&err, SA_ESINK, "start_cursor failed");
-        sa_err_prefix(&err, "sink %s: ", w->conf->name);
+        sink_err_prefix(&err, w->conf->name, "");
         enter_backoff(w, &err);
         while (sa_mono_ms() < w->backoff_until && !stopping(w->d)) {
             pthread_mutex_lock(&w->d->lock);
@@ -1479,8 +1563,12 @@ static void *worker_main(void *arg)
     for (;;) {
         int at_end, blocked, timeout = 0;
 
-        if (stop_due(d, sa_mono_ms()))
+        if (stop_due(w, sa_mono_ms()))
             break;
+        /* Stopping: what the sink still does (a transaction's commit in
+         * poll_acks) waits no longer than the grace either. */
+        if (!w->sink.close_by_ms)
+            w->sink.close_by_ms = stop_deadline(d);
         if (w->backoff_until) {
             backoff_step(w);
             continue;
@@ -1616,10 +1704,10 @@ static int worker_init(struct sa_dispatcher *d, struct worker *w,
                           conf->name, conf->type ? conf->type : "");
     rc = sa_spool_open(&w->spool, spool_opts, 0, err);
     if (rc)
-        return sa_err_prefix(err, "sink %s: ", conf->name);
+        return sink_err_prefix(err, conf->name, "");
     rc = sa_spool_cursor_get(w->spool, conf->name, &w->saved, err);
     if (rc)
-        return sa_err_prefix(err, "sink %s: ", conf->name);
+        return sink_err_prefix(err, conf->name, "");
     w->acked = w->send = w->m.cursor = w->saved;
     w->saved_mono_ms = sa_mono_ms();
     if (conf->coalesce) {
@@ -1637,7 +1725,7 @@ static int worker_init(struct sa_dispatcher *d, struct worker *w,
         return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", conf->name);
     rc = ops->open(&w->sink, err);
     if (rc)
-        return sa_err_prefix(err, "sink %s: ", conf->name);
+        return sink_err_prefix(err, conf->name, "");
     w->sink_open = 1;
     return SA_OK;
 }
@@ -1762,16 +1850,30 @@ int sa_dispatcher_caught_up(struct sa_dispatcher *d)
     return caught_up;
 }
 
-void sa_dispatcher_stop(struct sa_dispatcher *d, int64_t grace_ms)
+static void stop_workers(struct sa_dispatcher *d, int64_t grace_ms, int hand_over)
 {
     if (!d)
         return;
+    if (grace_ms < 0)
+        grace_ms = 0;
     pthread_mutex_lock(&d->lock);
     d->stopping = 1;
-    d->stop_deadline = sa_mono_ms() + (grace_ms > 0 ? grace_ms : 0);
+    d->handing_over = hand_over;
+    d->stop_deadline = sa_mono_ms() + grace_ms;
+    d->stop_reserve = grace_ms / 4 < FINISH_WAIT_MS ? grace_ms / 4 : FINISH_WAIT_MS;
     d->generation++;
     pthread_cond_broadcast(&d->wake);
     pthread_mutex_unlock(&d->lock);
     join_workers(d);
     free_dispatcher(d);
+}
+
+void sa_dispatcher_stop(struct sa_dispatcher *d, int64_t grace_ms)
+{
+    stop_workers(d, grace_ms, 0);
+}
+
+void sa_dispatcher_hand_over(struct sa_dispatcher *d, int64_t grace_ms)
+{
+    stop_workers(d, grace_ms, 1);
 }

@@ -54,8 +54,11 @@ size_t sa_dispatcher_metrics(struct sa_dispatcher *d, struct sa_sink_metrics *ou
                              size_t max);
 /* 1 when every sink has acknowledged everything committed so far. */
 int sa_dispatcher_caught_up(struct sa_dispatcher *d);
-/* Stop: workers keep draining for up to grace_ms, then close their sinks.
- * Frees d. */
+/* Stop: workers keep draining for up to grace_ms, then close their sinks;
+ * returns within about grace_ms, whatever the upstreams do. Frees d. */
 void sa_dispatcher_stop(struct sa_dispatcher *d, int64_t grace_ms);
+/* The same for a reload (SIGHUP): a sink in backoff is closed at once
+ * rather than after grace_ms. Frees d. */
+void sa_dispatcher_hand_over(struct sa_dispatcher *d, int64_t grace_ms);
 
 #endif

@@ -43,6 +43,57 @@ struct reader {
     const uint8_t *p, *start, *end;
 };
 
+/* Room for n more bytes: the check inline, the growth in buf.c. A sink's
+ * buffer keeps its size from one record to the next, so nearly every
+ * call returns at once (sa_buf_reserve was a tenth of a drain's CPU). */
+static inline int room(struct sa_buf *out, size_t n)
+{
+    return out->cap - out->len >= n ? SA_OK : sa_buf_reserve(out, n);
+}
+
+static inline int put_raw(struct sa_buf *out, const void *p, size_t n)
+{
+    int rc = room(out, n);
+
+    if (rc)
+        return rc;
+    memcpy(out->data + out->len, p, n);
+    out->len += n;
+    return SA_OK;
+}
+
+static inline int put_byte(struct sa_buf *out, uint8_t c)
+{
+    int rc = room(out, 1);
+
+    if (rc)
+        return rc;
+    out->data[out->len++] = c;
+    return SA_OK;
+}
+
+#define put_lit(out, lit) put_raw(out, lit, sizeof lit - 1)
+
+/* `"name":`, after a comma unless first: one reserve for all of it. */
+static int put_key(struct sa_buf *out, const char *name, size_t len, int first)
+{
+    int rc = room(out, len + 4);
+    uint8_t *w;
+
+    if (rc)
+        return rc;
+    w = out->data + out->len;
+    if (!first)
+        *w++ = ',';
+    *w++ = '"';
+    memcpy(w, name, len);
+    w += len;
+    *w++ = '"';
+    *w++ = ':';
+    out->len = (size_t)(w - out->data);
+    return SA_OK;
+}
+
 static int read_long(struct reader *r, int64_t *out)
 {
     uint64_t v;
@@ -62,14 +113,14 @@ static int put_u64(struct sa_buf *out, uint64_t v)
         tmp[--n] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    return sa_buf_append(out, tmp + n, sizeof tmp - n);
+    return put_raw(out, tmp + n, sizeof tmp - n);
 }
 
 static int put_i64(struct sa_buf *out, int64_t v)
 {
     int rc = SA_OK;
     if (v < 0) {
-        rc = sa_buf_append_byte(out, '-');
+        rc = put_byte(out, '-');
         return rc ? rc : put_u64(out, 0 - (uint64_t)v);
     }
     return put_u64(out, (uint64_t)v);
@@ -103,7 +154,7 @@ static int put_short_decimal(struct sa_buf *out, double d)
         }
         if (m < 0)
             tmp[--n] = '-';
-        return sa_buf_append(out, tmp + n, sizeof tmp - n) ? -1 : 1;
+        return put_raw(out, tmp + n, sizeof tmp - n) ? -1 : 1;
     }
     return 0;
 }
@@ -114,7 +165,7 @@ static int put_double(struct sa_buf *out, double d, int is_float)
     int n;
 
     if (!isfinite(d))
-        return sa_buf_append_str(out, "null");
+        return put_lit(out, "null");
     if (!is_float && (n = put_short_decimal(out, d)) != 0)
         return n > 0 ? SA_OK : SA_ETOOBIG;
     /* Shortest of %.15g / %.17g (%.9g for float) that reads back exactly. */
@@ -125,25 +176,97 @@ static int put_double(struct sa_buf *out, double d, int is_float)
         if (strtod(tmp, NULL) != d)
             n = snprintf(tmp, sizeof tmp, "%.17g", d);
     }
-    return sa_buf_append(out, tmp, (size_t)n);
+    return put_raw(out, tmp, (size_t)n);
 }
+
+/* Which bytes go into a JSON string as they are: bit 1 in text (UTF-8
+ * passes through), bit 2 in bytes (ASCII only; the rest as \u00XX). */
+#define PLAIN_TEXT 1
+#define PLAIN_BYTES 2
+static const uint8_t plain[256] = {
+#define P3 PLAIN_TEXT | PLAIN_BYTES
+#define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+    R16(0),
+    R16(0), /* control characters */
+    P3,
+    P3,
+    0,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3, /* '"' */
+    R16(P3),
+    R16(P3),
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    0,
+    P3,
+    P3,
+    P3, /* '\\' */
+    R16(P3),
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    P3,
+    0, /* DEL */
+    R16(PLAIN_TEXT),
+    R16(PLAIN_TEXT),
+    R16(PLAIN_TEXT),
+    R16(PLAIN_TEXT),
+    R16(PLAIN_TEXT),
+    R16(PLAIN_TEXT),
+    R16(PLAIN_TEXT),
+    R16(PLAIN_TEXT),
+#undef R16
+#undef P3
+};
 
 /* A JSON string from UTF-8 text (as_bytes: every byte a \u00XX or ASCII
  * code point, for Avro bytes and fixed). */
 static int put_string(struct sa_buf *out, const uint8_t *s, size_t len, int as_bytes)
 {
     static const char hex[] = "0123456789abcdef";
+    const uint8_t mask = as_bytes ? PLAIN_BYTES : PLAIN_TEXT;
     int rc;
 
     /* Worst case 6 bytes per input byte plus quotes: reserve once. */
-    if (len > (SIZE_MAX - 2) / 6 || (rc = sa_buf_reserve(out, len * 6 + 2)))
+    if (len > (SIZE_MAX - 2) / 6 || (rc = room(out, len * 6 + 2)))
         return len > (SIZE_MAX - 2) / 6 ? SA_ETOOBIG : rc;
     uint8_t *w = out->data + out->len;
     *w++ = '"';
     for (size_t i = 0; i < len; i++) {
         uint8_t c = s[i];
-        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f &&
-            (c < 0x80 || !as_bytes)) {
+        if (plain[c] & mask) {
             *w++ = c;
             continue;
         }
@@ -186,26 +309,46 @@ static int corrupt(const struct reader *r, struct sa_err *err, const char *what)
 static int put_value(avro_schema_t s, struct reader *r, struct sa_buf *out, int depth,
                      struct sa_err *err);
 
+/* A top-level field's value. An ["null", T] union goes through the
+ * branches the schema parse found, not avro-c's branch table (a hash
+ * lookup per record). */
+static int put_field(const struct sa_schema_field *f, struct reader *r,
+                     struct sa_buf *out, struct sa_err *err)
+{
+    int64_t branch;
+
+    if (!f->nullable || f->value_branch < 0)
+        return put_value(f->type, r, out, 1, err);
+    if (read_long(r, &branch))
+        return corrupt(r, err, "bad union branch");
+    if (branch == f->null_branch)
+        return put_lit(out, "null");
+    if (branch != f->value_branch)
+        return corrupt(r, err, "bad union branch");
+    return put_value(f->value, r, out, 2, err);
+}
+
 static int put_record_fields(avro_schema_t s, const struct sa_schema *top,
                              struct reader *r, struct sa_buf *out, int depth,
                              struct sa_err *err)
 {
-    size_t n = avro_schema_record_size(s);
-    int rc = sa_buf_append_byte(out, '{');
+    size_t n = top ? top->n_fields : avro_schema_record_size(s);
+    int rc = put_byte(out, '{');
 
     for (size_t i = 0; !rc && i < n; i++) {
-        const char *name =
-            top ? top->fields[i].name : avro_schema_record_field_name(s, (int)i);
-        avro_schema_t ft = top ? top->fields[i].type
-                               : avro_schema_record_field_get_by_index(s, (int)i);
         /* Field names are Avro names ([A-Za-z_][A-Za-z0-9_]*): no escaping. */
-        if (i && (rc = sa_buf_append_byte(out, ',')))
-            break;
-        if ((rc = sa_buf_append_byte(out, '"')) ||
-            (rc = sa_buf_append_str(out, name)) || (rc = sa_buf_append(out, "\":", 2)))
-            break;
-        if ((rc = put_value(ft, r, out, depth + 1, err)))
-            return rc;
+        if (top) {
+            const struct sa_schema_field *f = &top->fields[i];
+            if ((rc = put_key(out, f->name, f->name_len, i == 0)) ||
+                (rc = put_field(f, r, out, err)))
+                return rc;
+        } else {
+            const char *name = avro_schema_record_field_name(s, (int)i);
+            if ((rc = put_key(out, name, strlen(name), i == 0)) ||
+                (rc = put_value(avro_schema_record_field_get_by_index(s, (int)i), r,
+                                out, depth + 1, err)))
+                return rc;
+        }
     }
     return rc;
 }
@@ -216,7 +359,7 @@ static int put_blocks(avro_schema_t s, int is_map, struct reader *r, struct sa_b
     avro_schema_t inner =
         is_map ? avro_schema_map_values(s) : avro_schema_array_items(s);
     int64_t count, block_bytes;
-    int first = 1, rc = sa_buf_append_byte(out, is_map ? '{' : '[');
+    int first = 1, rc = put_byte(out, is_map ? '{' : '[');
 
     while (!rc) {
         if (read_long(r, &count))
@@ -231,7 +374,7 @@ static int put_blocks(avro_schema_t s, int is_map, struct reader *r, struct sa_b
         /* Items may take no bytes (null): a huge count is bounded by the
          * output buffer's cap, not by the body. */
         for (int64_t i = 0; i < count; i++) {
-            if (!first && (rc = sa_buf_append_byte(out, ',')))
+            if (!first && (rc = put_byte(out, ',')))
                 return rc;
             first = 0;
             if (is_map) {
@@ -239,7 +382,7 @@ static int put_blocks(avro_schema_t s, int is_map, struct reader *r, struct sa_b
                 if (read_long(r, &klen) || klen < 0 || klen > r->end - r->p)
                     return corrupt(r, err, "bad map key");
                 if ((rc = put_string(out, r->p, (size_t)klen, 0)) ||
-                    (rc = sa_buf_append_byte(out, ':')))
+                    (rc = put_byte(out, ':')))
                     return rc;
                 r->p += klen;
             }
@@ -247,7 +390,7 @@ static int put_blocks(avro_schema_t s, int is_map, struct reader *r, struct sa_b
                 return rc;
         }
     }
-    return rc ? rc : sa_buf_append_byte(out, is_map ? '}' : ']');
+    return rc ? rc : put_byte(out, is_map ? '}' : ']');
 }
 
 static int put_value(avro_schema_t s, struct reader *r, struct sa_buf *out, int depth,
@@ -261,11 +404,11 @@ static int put_value(avro_schema_t s, struct reader *r, struct sa_buf *out, int 
                           MAX_DEPTH);
     switch (avro_typeof(s)) {
     case AVRO_NULL:
-        return sa_buf_append_str(out, "null");
+        return put_lit(out, "null");
     case AVRO_BOOLEAN:
         if (r->p >= r->end || *r->p > 1)
             return corrupt(r, err, "bad boolean");
-        return sa_buf_append_str(out, *r->p++ ? "true" : "false");
+        return *r->p++ ? put_lit(out, "true") : put_lit(out, "false");
     case AVRO_INT32:
     case AVRO_INT64:
         if (read_long(r, &l))
@@ -321,7 +464,7 @@ static int put_value(avro_schema_t s, struct reader *r, struct sa_buf *out, int 
     case AVRO_RECORD:
         if ((rc = put_record_fields(s, NULL, r, out, depth, err)))
             return rc;
-        return sa_buf_append_byte(out, '}');
+        return put_byte(out, '}');
     case AVRO_ARRAY:
         return put_blocks(s, 0, r, out, depth, err);
     case AVRO_MAP:
@@ -331,6 +474,63 @@ static int put_value(avro_schema_t s, struct reader *r, struct sa_buf *out, int 
     default:
         return sa_err_set(err, SA_ESCHEMA, "avro body: unsupported schema type");
     }
+}
+
+/* The writer field reader field j takes its value from (see
+ * sa_schema.reader_from, which sa_schema_cache_get_resolved fills). */
+static int from_field(const struct sa_schema *writer, size_t j)
+{
+    return writer->reader_from ? writer->reader_from[j]
+                               : sa_schema_reader_field(writer, writer->reader, j);
+}
+
+/* A writer field the reader dropped: decoded (it is checked, and the
+ * reader moves past it), then forgotten. */
+static int skip_field(const struct sa_schema_field *f, struct reader *r,
+                      struct sa_buf *out, struct sa_err *err)
+{
+    size_t mark = out->len;
+    int rc = put_field(f, r, out, err);
+
+    out->len = mark;
+    return rc;
+}
+
+/* The record's top-level fields in the reader's shape (see sa_encode_json)
+ * when the reader takes the writer's fields in their order (versions that
+ * add fields, or drop some): one pass, writing as it decodes. Appends the
+ * object without its closing brace. */
+static int put_resolved_in_order(const struct sa_schema *writer, struct reader *r,
+                                 struct sa_buf *out, struct sa_err *err)
+{
+    const struct sa_schema *reader = writer->reader;
+    size_t next = 0; /* the next writer field to decode */
+    int rc = put_byte(out, '{'), first = 1;
+
+    for (size_t j = 0; !rc && j < reader->n_fields; j++) {
+        const struct sa_schema_field *rf = &reader->fields[j];
+        int i = from_field(writer, j);
+
+        /* A field the writer lacks takes the reader's default; without
+         * one (a reader that is not backward compatible) it is left out
+         * rather than failing a record that is fine as written. */
+        if (i < 0 && !rf->default_json)
+            continue;
+        for (; !rc && i >= 0 && next < (size_t)i; next++)
+            rc = skip_field(&writer->fields[next], r, out, err);
+        if (rc || (rc = put_key(out, rf->name, rf->name_len, first)))
+            break;
+        first = 0;
+        if (i >= 0) {
+            rc = put_field(&writer->fields[i], r, out, err);
+            next++;
+        } else {
+            rc = put_raw(out, rf->default_json, strlen(rf->default_json));
+        }
+    }
+    for (; !rc && next < writer->n_fields; next++)
+        rc = skip_field(&writer->fields[next], r, out, err);
+    return rc;
 }
 
 /* Append len bytes that out already holds at off (before out->len). */
@@ -345,34 +545,14 @@ static int append_own(struct sa_buf *out, size_t off, size_t len)
     return SA_OK;
 }
 
-/* The writer field a reader field takes its value from, -1 for none: the
- * same name, or one of the reader field's aliases (Avro resolution). The
- * field at the same index is tried first: versions mostly add at the end. */
-static int writer_field_for(const struct sa_schema *writer,
-                            const struct sa_schema *reader, size_t j)
-{
-    const struct sa_schema_field *rf = &reader->fields[j];
-
-    if (j < writer->n_fields && strcmp(writer->fields[j].name, rf->name) == 0)
-        return (int)j;
-    for (size_t i = 0; i < writer->n_fields; i++) {
-        if (strcmp(writer->fields[i].name, rf->name) == 0)
-            return (int)i;
-        for (size_t a = 0; a < rf->n_aliases; a++)
-            if (strcmp(writer->fields[i].name, rf->aliases[a]) == 0)
-                return (int)i;
-    }
-    return -1;
-}
-
-/* The record's top-level fields in the reader's shape (see sa_encode_json):
- * each writer field is decoded first, after the object's place in out,
- * then the object is put together from those spans in reader order and
- * moved down over them. Appends the object without its closing brace. */
-static int put_resolved_fields(const struct sa_schema *writer,
-                               const struct sa_schema *reader, struct reader *r,
+/* The same for a reader that reorders the writer's fields: each writer
+ * field is decoded first, after the object's place in out, then the
+ * object is put together from those spans in reader order and moved down
+ * over them. */
+static int put_resolved_fields(const struct sa_schema *writer, struct reader *r,
                                struct sa_buf *out, struct sa_err *err)
 {
+    const struct sa_schema *reader = writer->reader;
     size_t base = out->len, scratch_end, stack_spans[2 * 64];
     size_t *spans = stack_spans;
     int rc = SA_OK, first = 1;
@@ -382,29 +562,23 @@ static int put_resolved_fields(const struct sa_schema *writer,
         return SA_ENOMEM;
     for (size_t i = 0; !rc && i < writer->n_fields; i++) {
         spans[2 * i] = out->len;
-        rc = put_value(writer->fields[i].type, r, out, 1, err);
+        rc = put_field(&writer->fields[i], r, out, err);
         spans[2 * i + 1] = out->len - spans[2 * i];
     }
     scratch_end = out->len;
     if (!rc)
-        rc = sa_buf_append_byte(out, '{');
+        rc = put_byte(out, '{');
     for (size_t j = 0; !rc && j < reader->n_fields; j++) {
         const struct sa_schema_field *rf = &reader->fields[j];
-        int i = writer_field_for(writer, reader, j);
+        int i = from_field(writer, j);
 
-        /* A field the writer lacks takes the reader's default; without
-         * one (a reader that is not backward compatible) it is left out
-         * rather than failing a record that is fine as written. */
         if (i < 0 && !rf->default_json)
-            continue;
-        if ((!first && (rc = sa_buf_append_byte(out, ','))) ||
-            (rc = sa_buf_append_byte(out, '"')) ||
-            (rc = sa_buf_append_str(out, rf->name)) ||
-            (rc = sa_buf_append(out, "\":", 2)))
+            continue; /* as in put_resolved_in_order */
+        if ((rc = put_key(out, rf->name, rf->name_len, first)))
             break;
         first = 0;
         rc = i >= 0 ? append_own(out, spans[2 * i], spans[2 * i + 1])
-                    : sa_buf_append_str(out, rf->default_json);
+                    : put_raw(out, rf->default_json, strlen(rf->default_json));
     }
     if (!rc) {
         size_t len = out->len - scratch_end;
@@ -425,39 +599,39 @@ int sa_encode_json(const struct sa_schema *schema, const uint8_t *body, size_t b
     int rc;
 
     if (schema->reader && schema->reader != schema)
-        rc = put_resolved_fields(schema, schema->reader, &r, out, err);
+        rc = schema->reader_from && schema->reader_in_order
+                 ? put_resolved_in_order(schema, &r, out, err)
+                 : put_resolved_fields(schema, &r, out, err);
     else
         rc = put_record_fields(schema->avro, schema, &r, out, 0, err);
     if (!rc && r.p != r.end)
         rc = corrupt(&r, err, "trailing bytes");
     if (!rc && rec_meta) {
         if (origin_id) {
-            rc = sa_buf_append_str(out, ",\"_origin_id\":");
+            rc = put_lit(out, ",\"_origin_id\":");
             if (!rc)
                 rc = put_string(out, (const uint8_t *)origin_id, strlen(origin_id), 0);
         }
         if (!rc)
-            rc = sa_buf_append_str(out, ",\"_seq\":");
+            rc = put_lit(out, ",\"_seq\":");
         if (!rc)
             rc = put_u64(out, rec_meta->seq);
         if (!rc)
-            rc = sa_buf_append_str(out, rec_meta->op == SA_OP_DELETE
-                                            ? ",\"_op\":\"delete\""
-                                            : ",\"_op\":\"upsert\"");
+            rc = rec_meta->op == SA_OP_DELETE ? put_lit(out, ",\"_op\":\"delete\"")
+                                              : put_lit(out, ",\"_op\":\"upsert\"");
         /* The quality rules it failed with action tag (agent/quality/):
          * rule names are [A-Za-z0-9_.-], nothing to escape. */
         if (!rc && rec_meta->tags_len) {
             const char *t = rec_meta->tags, *end = t + rec_meta->tags_len;
-            rc = sa_buf_append_str(out, ",\"_quality\":[\"");
+            rc = put_lit(out, ",\"_quality\":[\"");
             for (; !rc && t < end; t++)
-                rc = *t == ',' ? sa_buf_append_str(out, "\",\"")
-                               : sa_buf_append_byte(out, (uint8_t)*t);
+                rc = *t == ',' ? put_lit(out, "\",\"") : put_byte(out, (uint8_t)*t);
             if (!rc)
-                rc = sa_buf_append_str(out, "\"]");
+                rc = put_lit(out, "\"]");
         }
     }
     if (!rc)
-        rc = sa_buf_append_byte(out, '}');
+        rc = put_byte(out, '}');
     if (rc) {
         out->len = mark;
         if (!err || err->rc != rc)
@@ -467,6 +641,16 @@ int sa_encode_json(const struct sa_schema *schema, const uint8_t *body, size_t b
             sa_err_prefix(err, "schema %s v%d: ", schema->subject, schema->version);
     }
     return rc;
+}
+
+int sa_encode_json_string(struct sa_buf *out, const char *s, size_t len)
+{
+    return put_string(out, (const uint8_t *)s, len, 0);
+}
+
+int sa_encode_json_i64(struct sa_buf *out, int64_t v)
+{
+    return put_i64(out, v);
 }
 
 int sa_encode_single_object(const struct sa_schema *schema, const uint8_t *body,

@@ -19,10 +19,16 @@
  * schema->reader is set (schemas from sa_sink_schema: the newest version
  * of the subject), the object has the reader's fields (Avro schema
  * resolution, see encode.c), so that v1 and v2 records look alike. */
-int sa_encode_json(const struct sa_schema *schema, const uint8_t *body,
-                   size_t body_len, const char *origin_id,
-                   const struct sa_record_view *rec_meta, struct sa_buf *out,
-                   struct sa_err *err);
+int sa_encode_json(const struct sa_schema *schema, const uint8_t *body, size_t body_len,
+                   const char *origin_id, const struct sa_record_view *rec_meta,
+                   struct sa_buf *out, struct sa_err *err);
+
+/* Append s[0, len) (UTF-8 text) as a JSON string, quoted and escaped the
+ * way sa_encode_json writes string fields. */
+int sa_encode_json_string(struct sa_buf *out, const char *s, size_t len);
+
+/* Append v as a JSON integer (decimal digits, no snprintf). */
+int sa_encode_json_i64(struct sa_buf *out, int64_t v);
 
 /* Avro single-object encoding (Avro spec, "Single-object encoding"):
  * C3 01, the 8-byte little-endian CRC-64-AVRO fingerprint of the writer

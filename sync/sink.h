@@ -76,6 +76,10 @@ struct sa_sink {
     struct sa_spool *spool; /* the worker's handle: for schema lookups only */
     struct sa_schema_cache *schemas;
     void *ctx;
+    /* Set by the dispatcher once it stops: the mono ms (sa_mono_ms) the
+     * stop must be done by; the sink waits for nothing past it (flushing,
+     * committing), in poll_acks or close. 0: no stop yet. */
+    int64_t close_by_ms;
 };
 
 struct sa_sink_ops {

@@ -31,19 +31,32 @@
  * rules, comma-separated, kept in its frame (store/segment.h
  * SA_FRAME_TAGGED) for the sinks.
  *
+ * INVARIANTS
+ *
+ *   Q1 Every upsert of a stream with rules ends in exactly one of: framed
+ *      into the batch (tagged or not), dead-lettered by its source with
+ *      the deciding rule's reason, or counted as dropped in the batch
+ *      (pipeline.c). None leaves without a trace (DESIGN.md I4).
+ *   Q2 Drop and tag counts reach the daily roll-ups in the commit of the
+ *      batch they were counted in (store/rollup.c), with the positions
+ *      of the records they stand for: after kill -9 the roll-ups match
+ *      what the sources read again.
+ *   Q3 A rule's configuration is immutable while a checker uses it; a
+ *      reload makes new checkers (and finds the same metric series).
+ *
  * THE DUPLICATE WINDOW (unique_within)
  *
  * Keyed by the schema's x-key, over ingest time (the wall clock when the
  * record is checked). Memory is bounded by unique_keys (default 100,000)
  * entries of 16 bytes in a ring, in arrival order, plus an open-addressing
- * table of 4-byte slots at most half full: about 24 bytes a key, 2.4 MB at
+ * table of 4-byte slots at most half full: about 26 bytes a key, 2.6 MB at
  * the default. Entries older than the window leave from the ring's head as
- * time passes. When the ring is full the oldest key is forgotten before
- * its time (counted: sa_quality_unique_evicted, logged once); a duplicate
- * of a forgotten key then passes. Keys are compared by a 64-bit hash: two
- * different keys collide with probability about n/2^64, negligible beside
- * the bound. A key enters the window when first seen, and its duplicates
- * inside the window do not extend it.
+ * time passes. When the ring is full the oldest key is forgotten before its
+ * time (counted in syncagent_quality_unique_evicted_total, logged once); a
+ * duplicate of a forgotten key then passes. Keys are compared by a 64-bit
+ * hash: two different keys collide with probability about n/2^64,
+ * negligible beside the bound. A key enters the window when first seen, and
+ * its duplicates inside the window do not extend it.
  */
 #include "agent/quality/quality.h"
 
@@ -98,7 +111,9 @@ struct rule_state {
     /* syncagent_quality_failures_total{stream,rule,action}; two sources
      * of one stream share the series (M2), and so this count. */
     struct sa_counter *failures;
-    atomic_uint_fast64_t evicted;
+    /* syncagent_quality_unique_evicted_total{stream,rule}: keys a full
+     * window forgot early (unique rules only) */
+    struct sa_counter *evicted;
 };
 
 struct sa_quality {
@@ -182,7 +197,7 @@ static int window_seen(struct rule_state *rs, int64_t now, const char *key, size
             return 1;
     if (w->n == w->cap) {
         window_pop(w);
-        atomic_fetch_add_explicit(&rs->evicted, 1, memory_order_relaxed);
+        sa_counter_inc(rs->evicted);
         if (!w->warned) {
             w->warned = 1;
             sa_log_warn("quality: duplicate window full, oldest keys forgotten early",
@@ -457,6 +472,18 @@ int sa_quality_new(struct sa_quality **out, const struct sa_quality_stream *qs,
                                  "stream %s: quality rule '%s': metrics: ", qs->stream,
                                  rs->rule->name);
         }
+        if (rs->rule->check == SA_QC_UNIQUE &&
+            (rc = sa_metrics_counter(
+                 sa_metrics_global(), "syncagent_quality_unique_evicted_total",
+                 "Keys a full unique_within window forgot before their time "
+                 "(unique_keys): a duplicate of one of them may pass.",
+                 (const char *[]){"stream", qs->stream, "rule", rs->rule->name, NULL},
+                 &rs->evicted, err))) {
+            sa_quality_free(q);
+            return sa_err_prefix(err,
+                                 "stream %s: quality rule '%s': metrics: ", qs->stream,
+                                 rs->rule->name);
+        }
         if (rs->rule->check == SA_QC_REGEX &&
             !(rs->memo = calloc(1, sizeof *rs->memo))) {
             sa_quality_free(q);
@@ -505,9 +532,8 @@ uint64_t sa_quality_failures(const struct sa_quality *q, size_t i)
 
 uint64_t sa_quality_unique_evicted(const struct sa_quality *q, size_t i)
 {
-    return i < q->n_rules
-               ? atomic_load_explicit(&q->rules[i].evicted, memory_order_relaxed)
-               : 0;
+    return i < q->n_rules && q->rules[i].evicted ? sa_counter_get(q->rules[i].evicted)
+                                                 : 0;
 }
 
 /* --- against a schema ----------------------------------------------------- */

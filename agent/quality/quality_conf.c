@@ -61,7 +61,7 @@ static const struct rule_key rule_keys[] = {
      "long (ingest time)"},
     {"unique_keys", "integer",
      "keys the unique_within window remembers (default 100000, "
-     "about 24 bytes each); past it the oldest are forgotten early "
+     "about 26 bytes each); past it the oldest are forgotten early "
      "and counted"},
     {NULL, NULL, NULL},
 };

@@ -108,6 +108,12 @@ int sa_batch_deadletter_ref(struct sa_batch *batch, struct sa_source *src,
                             const char *location, const char *reason,
                             const char *file, int64_t file_offset, int64_t length,
                             struct sa_err *err);
+/* src moved a finished input file from `from` to `to` (csv on_done:
+ * move:<dir>): with the batch, its dead letters (by file_key) are made
+ * to name where it went. Copied. */
+int sa_batch_file_moved(struct sa_batch *batch, struct sa_source *src,
+                        const char *file_key, const char *from, const char *to,
+                        struct sa_err *err);
 /* What a replay needs to name the fields of the CSV row src dead-lettered
  * last (by sa_batch_deadletter or _ref, just before): the header line of
  * its file as read (header_len bytes, a line end at its end is dropped;

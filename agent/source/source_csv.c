@@ -171,6 +171,11 @@ struct csv_file {
     struct csv_file *next;
 };
 
+struct moved_file {
+    char key[SA_FILE_KEY_MAX];
+    char *from, *to;
+};
+
 struct csv_ctx {
     const struct sa_csv_source_conf *conf;
     struct sa_csv_opts parse_opts;
@@ -181,6 +186,10 @@ struct csv_ctx {
     int64_t last_scan_mono;
     int scanned;
     char *move_dir;
+    /* Files on_done moved, for the next batch (sa_batch_file_moved): their
+     * dead letters then name where they went. */
+    struct moved_file *moved;
+    size_t n_moved, cap_moved;
     size_t null_string_len; /* fields longer than this (and than 0) are never
                                null: 0 without null_string */
 };
@@ -1213,9 +1222,15 @@ static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
             f->done_reported = 1;
             f->on_done_pending = !f->failed;
             f->on_done_gen = sa_batch_generation(batch);
-            sa_logf(SA_LOG_INFO, "csv file finished",
-                    "source=%s file=%s accepted=%" PRIu64 " rejected=%" PRIu64,
-                    src->conf->name, f->path, f->accepted, f->rejected);
+            char accepted[24], rejected[24];
+            snprintf(accepted, sizeof accepted, "%" PRIu64, f->accepted);
+            snprintf(rejected, sizeof rejected, "%" PRIu64, f->rejected);
+            /* Rejected rows never reach a sink: say where they are. */
+            sa_log(f->rejected ? SA_LOG_WARN : SA_LOG_INFO, "csv file finished",
+                   "source", src->conf->name, "file", f->path, "accepted", accepted,
+                   "rejected", rejected, "dead_letters",
+                   f->rejected ? "syncagent deadletter list" : (const char *)0,
+                   (const char *)0);
             /* Only its identity is kept from now on (I5: a watched
              * directory of many files must not keep a window each). */
             file_close_handles(f);
@@ -1301,6 +1316,12 @@ static void scan(struct sa_source *src)
              * is missing at the first look is reported as a failed file. */
             if (!ctx->scanned && !strpbrk(pattern, "*?["))
                 add_missing(src, pattern);
+            else if (!ctx->scanned)
+                /* Said once: a typo in a glob looked like an idle source. */
+                sa_log_warn(ctx->conf->watch
+                                ? "csv path matches no file yet (watching it)"
+                                : "csv path matches no file",
+                            "source", src->conf->name, "path", pattern);
             continue;
         }
         if (grc != 0) {
@@ -1509,17 +1530,47 @@ out:
     return rc;
 }
 
+/* Hand the files moved since the last poll to the batch. */
+static int report_moves(struct csv_ctx *ctx, struct sa_source *src,
+                        struct sa_batch *batch, struct sa_err *err)
+{
+    for (size_t i = 0; i < ctx->n_moved; i++) {
+        struct moved_file *m = &ctx->moved[i];
+        int rc = sa_batch_file_moved(batch, src, m->key, m->from, m->to, err);
+        if (rc)
+            return rc;
+    }
+    for (size_t i = 0; i < ctx->n_moved; i++) {
+        free(ctx->moved[i].from);
+        free(ctx->moved[i].to);
+    }
+    ctx->n_moved = 0;
+    return SA_OK;
+}
+
+/* A finished file whose move is still to come or to be reported. */
+static int moves_pending(const struct csv_ctx *ctx)
+{
+    if (!ctx->move_dir)
+        return 0;
+    for (const struct csv_file *f = ctx->files; f; f = f->next)
+        if (f->on_done_pending)
+            return 1;
+    return ctx->n_moved > 0;
+}
+
 static int csv_poll(struct sa_source *src, struct sa_batch *batch, struct sa_err *err)
 {
     struct csv_ctx *ctx = src->ctx;
-    int added = 0, open_files = 0;
+    int added = 0, open_files = 0, rc;
 
+    if (ctx->n_moved && (rc = report_moves(ctx, src, batch, err)))
+        return rc;
     if ((ctx->conf->watch || ctx->conf->tail) &&
         sa_mono_ms() - ctx->last_scan_mono >= ctx->conf->poll_interval_ms)
         scan(src);
     for (struct csv_file *f = ctx->files; f; f = f->next) {
         size_t room = sa_batch_room(batch);
-        int rc;
         if (f->done && f->done_reported)
             continue;
         open_files++;
@@ -1529,9 +1580,36 @@ static int csv_poll(struct sa_source *src, struct sa_batch *batch, struct sa_err
         if (rc)
             return rc;
     }
-    if (open_files == 0 && !ctx->conf->watch && !ctx->conf->tail)
+    if (open_files == 0 && !ctx->conf->watch && !ctx->conf->tail && !moves_pending(ctx))
         return SA_EOF;
     return SA_OK;
+}
+
+/* Remember a move for the next poll (out of memory: its dead letters keep
+ * the old path; the log line says where it went). Rows rejected in an
+ * earlier run may name it too, so every moved file is reported. */
+static void note_move(struct csv_ctx *ctx, const struct csv_file *f, const char *target)
+{
+    struct moved_file *m;
+
+    if (ctx->n_moved == ctx->cap_moved) {
+        size_t cap = ctx->cap_moved ? ctx->cap_moved * 2 : 8;
+        struct moved_file *v = realloc(ctx->moved, cap * sizeof *v);
+        if (!v)
+            return;
+        ctx->moved = v;
+        ctx->cap_moved = cap;
+    }
+    m = &ctx->moved[ctx->n_moved];
+    snprintf(m->key, sizeof m->key, "%s", f->key);
+    m->from = strdup(f->path);
+    m->to = strdup(target);
+    if (!m->from || !m->to) {
+        free(m->from);
+        free(m->to);
+        return;
+    }
+    ctx->n_moved++;
 }
 
 static void apply_on_done(struct csv_ctx *ctx, struct sa_source *src,
@@ -1551,9 +1629,11 @@ static void apply_on_done(struct csv_ctx *ctx, struct sa_source *src,
         if (sa_move_into(f->path, ctx->move_dir, target, sizeof target) != 0)
             sa_log_error("cannot move a finished csv file", "file", f->path, "to",
                          target, "error", strerror(errno));
-        else
+        else {
             sa_log_info("finished csv file moved", "source", src->conf->name, "file",
                         f->path, "to", target);
+            note_move(ctx, f, target);
+        }
     }
 }
 
@@ -1606,6 +1686,11 @@ static void csv_close(struct sa_source *src)
     }
     sa_spool_offset_rows_free(ctx->rows, ctx->n_rows);
     sa_record_fini(&ctx->rec);
+    for (size_t i = 0; i < ctx->n_moved; i++) {
+        free(ctx->moved[i].from);
+        free(ctx->moved[i].to);
+    }
+    free(ctx->moved);
     free(ctx->move_dir);
     free(ctx);
     src->ctx = NULL;

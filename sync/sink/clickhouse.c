@@ -26,7 +26,10 @@
  * ENGINE = ReplacingMergeTree(_version) ORDER BY the x-key field (else
  * (_origin_id, _seq)). 18.16 has only the one-argument ReplacingMergeTree:
  * the row with the highest _version of a key survives merges, and reads
- * with FINAL see only that row.
+ * with FINAL see only that row. It then reads the table's columns and adds
+ * (ALTER TABLE ... ADD COLUMN, with the field's Avro default) every field
+ * of the newest schema that the table lacks, so a table made for v1 takes
+ * v2's records (ch_table.h, TABLE EVOLUTION); each column added is logged.
  *
  * OUTCOMES (per block, in the response callback)
  *
@@ -60,6 +63,7 @@
 #include "sync/encode.h"
 #include "sync/http.h"
 #include "sync/sink/ch_error.h"
+#include "sync/sink/ch_table.h"
 
 #include <inttypes.h>
 #include <stddef.h>
@@ -70,8 +74,6 @@
 #define LINE_MAX_BYTES (64u * 1024 * 1024)
 /* Records encoded between two turns of the transfers in flight. */
 #define DRIVE_EVERY 1024
-#define TAIL_UPSERT ",\"_op\":\"upsert\"}"
-#define TAIL_DELETE ",\"_op\":\"delete\"}"
 
 struct ch_opts {
     struct sa_http_conf http;
@@ -99,7 +101,8 @@ static const struct sa_conf_entry ch_conf[] = {
      .def = "false",
      .offset = offsetof(struct ch_opts, create_table),
      .desc = "create the table from the Avro schema when missing: "
-             "ReplacingMergeTree(_version) ordered by the x-key field"},
+             "ReplacingMergeTree(_version) ordered by the x-key field; add the "
+             "columns a newer schema version brings"},
     {.type = SA_CONF_INT,
      .key = "block_records",
      .def = "20000",
@@ -149,6 +152,7 @@ struct ch_sink {
     struct sa_sink *sink;
     struct sa_http_client *http;
     struct sa_buf body, line;
+    struct sa_buf row_tail; /* ,"_origin_id":"...","_seq": */
     struct sa_ack_list acks;
     struct ch_table *tables;
     size_t n_tables;
@@ -197,21 +201,6 @@ static int url_escape(struct sa_buf *b, const char *s)
     return rc;
 }
 
-/* A ClickHouse identifier in backquotes; a backquote or backslash inside
- * is escaped. */
-static int quote_ident(struct sa_buf *b, const char *s)
-{
-    int rc = sa_buf_append_byte(b, '`');
-
-    for (const char *p = s; *p && !rc; p++) {
-        if (*p == '`' || *p == '\\')
-            rc = sa_buf_append_byte(b, '\\');
-        if (!rc)
-            rc = sa_buf_append_byte(b, (uint8_t)*p);
-    }
-    return rc ? rc : sa_buf_append_byte(b, '`');
-}
-
 /* The table's name for a stream: the template with ${stream} replaced. */
 static int table_name(const struct ch_opts *o, const char *stream, struct sa_buf *out)
 {
@@ -231,100 +220,31 @@ static int table_name(const struct ch_opts *o, const char *stream, struct sa_buf
 
 /* --- table creation --------------------------------------------------------- */
 
-/* The ClickHouse type of an Avro value type (not a union). Timestamps stay
- * Int64 ms/us (18.16 has no DateTime64: a DateTime would drop the ms). */
-static int ch_type(avro_schema_t s, struct sa_buf *out)
-{
-    switch (avro_typeof(s)) {
-    case AVRO_BOOLEAN:
-        return sa_buf_append_str(out, "UInt8");
-    case AVRO_INT32:
-        return sa_buf_append_str(out, "Int32"); /* date: days since 1970 */
-    case AVRO_INT64:
-        return sa_buf_append_str(out, "Int64");
-    case AVRO_FLOAT:
-        return sa_buf_append_str(out, "Float32");
-    case AVRO_DOUBLE:
-        return sa_buf_append_str(out, "Float64");
-    case AVRO_STRING:
-    case AVRO_BYTES:
-    case AVRO_FIXED:
-    case AVRO_ENUM:
-        return sa_buf_append_str(out, "String");
-    case AVRO_ARRAY: {
-        avro_schema_t items = avro_schema_array_items(s);
-        int rc;
-        if (avro_typeof(items) == AVRO_ARRAY || avro_typeof(items) == AVRO_UNION)
-            return SA_ESCHEMA;
-        if ((rc = sa_buf_append_str(out, "Array(")) || (rc = ch_type(items, out)))
-            return rc;
-        return sa_buf_append_byte(out, ')');
-    }
-    default:
-        return SA_ESCHEMA; /* records, maps, other unions: no column type */
-    }
-}
-
-static int create_sql(const struct sa_schema *schema, const char *qualified,
-                      struct sa_buf *sql, struct sa_err *err, const char *sink_name)
-{
-    int rc;
-
-    sa_buf_reset(sql);
-    if ((rc = sa_buf_printf(sql, "CREATE TABLE IF NOT EXISTS %s (", qualified)))
-        return rc;
-    for (size_t i = 0; i < schema->n_fields; i++) {
-        const struct sa_schema_field *f = &schema->fields[i];
-        if ((rc = quote_ident(sql, f->name)) || (rc = sa_buf_append_byte(sql, ' ')))
-            return rc;
-        if (f->nullable && (rc = sa_buf_append_str(sql, "Nullable(")))
-            return rc;
-        rc = f->nullable && f->value_branch < 0 ? SA_ESCHEMA : ch_type(f->value, sql);
-        if (rc == SA_ESCHEMA || (f->nullable && avro_typeof(f->value) == AVRO_ARRAY))
-            return sa_err_set(err, SA_ESCHEMA,
-                              "sink %s: create_table: field %s of schema %s v%d has no "
-                              "ClickHouse column type here (records, maps, unions "
-                              "other than [\"null\", T], nullable arrays); create the "
-                              "table yourself",
-                              sink_name, f->name, schema->subject, schema->version);
-        if (rc || (f->nullable && (rc = sa_buf_append_byte(sql, ')'))) ||
-            (rc = sa_buf_append_str(sql, ", ")))
-            return rc;
-    }
-    if ((rc = sa_buf_append_str(sql,
-                                "`_origin_id` String, `_seq` UInt64, "
-                                "`_version` Int64, `_deleted` UInt8) "
-                                "ENGINE = ReplacingMergeTree(`_version`) ORDER BY ")))
-        return rc;
-    if (schema->key_field >= 0 && !schema->fields[schema->key_field].nullable)
-        rc = quote_ident(sql, schema->fields[schema->key_field].name);
-    else
-        rc = sa_buf_append_str(sql, "(`_origin_id`, `_seq`)");
-    return rc ? rc : sa_buf_terminate(sql);
-}
-
-/* Run one statement synchronously. A refusal is an error with ClickHouse's
- * reason; a transport failure SA_EAGAIN. */
-static int run_sql(struct ch_sink *cs, const char *sql, struct sa_err *err)
+/* Run one statement synchronously; its answer into *answer when not NULL
+ * (reset first). A refusal is an error with ClickHouse's reason; a
+ * transport failure SA_EAGAIN. */
+static int run_sql(struct ch_sink *cs, const char *sql, struct sa_buf *answer,
+                   struct sa_err *err)
 {
     struct sa_http_request req = {.method = "POST", .path = "/"};
-    struct sa_buf resp;
+    struct sa_buf own, *resp = answer ? answer : &own;
     long status = 0;
     int rc;
 
     sa_buf_init(&req.body, 1u << 20);
-    sa_buf_init(&resp, 1u << 20);
+    sa_buf_init(&own, 1u << 20);
+    sa_buf_reset(resp);
     if ((rc = sa_buf_append_str(&req.body, sql))) {
         sa_buf_fini(&req.body);
         goto out;
     }
-    if ((rc = sa_http_call(cs->http, &req, &status, &resp, NULL, err))) {
+    if ((rc = sa_http_call(cs->http, &req, &status, resp, NULL, err))) {
         sa_err_prefix(err, "sink %s: ", cs->name);
         goto out;
     }
     if (status != 200) {
         struct sa_ch_error ce;
-        if (sa_ch_error_parse(resp.data, resp.len, &ce, NULL) == SA_OK)
+        if (sa_ch_error_parse(resp->data, resp->len, &ce, NULL) == SA_OK)
             rc = sa_err_set(err, SA_ESINK, "sink %s: HTTP %ld: Code: %d: %s", cs->name,
                             status, ce.code, ce.message);
         else
@@ -332,7 +252,49 @@ static int run_sql(struct ch_sink *cs, const char *sql, struct sa_err *err)
     }
 out:
     sa_buf_fini(&req.body);
-    sa_buf_fini(&resp);
+    sa_buf_fini(&own);
+    return rc;
+}
+
+/* Add to the table `qualified` (database.name) every field of schema it
+ * lacks (ch_table.h, TABLE EVOLUTION); each added column is logged. */
+static int add_missing_columns(struct ch_sink *cs, const struct sa_schema *schema,
+                               const char *name, const char *qualified,
+                               struct sa_err *err)
+{
+    struct sa_buf sql, columns;
+    int rc;
+
+    sa_buf_init(&sql, 1u << 20);
+    sa_buf_init(&columns, 16u << 20);
+    if ((rc = sa_ch_columns_sql(cs->o->database, name, &sql))) {
+        sa_err_set(err, rc, "sink %s: %s", cs->name, sa_strerror(rc));
+        goto out;
+    }
+    if ((rc = run_sql(cs, (const char *)sql.data, &columns, err))) {
+        sa_err_prefix(err, "reading the columns of %s: ", qualified);
+        goto out;
+    }
+    for (size_t i = 0; i < schema->n_fields && !rc; i++) {
+        const struct sa_schema_field *f = &schema->fields[i];
+        if (sa_ch_has_column(columns.data, columns.len, f->name))
+            continue;
+        if ((rc = sa_ch_add_column_sql(schema, f, qualified, cs->name, &sql, err))) {
+            if (err->rc != rc)
+                sa_err_set(err, rc, "sink %s: %s", cs->name, sa_strerror(rc));
+            break;
+        }
+        if ((rc = run_sql(cs, (const char *)sql.data, NULL, err))) {
+            sa_err_prefix(err, "adding column %s of %s v%d to %s: ", f->name,
+                          schema->subject, schema->version, qualified);
+            break;
+        }
+        sa_log_info("clickhouse column added", "sink", cs->name, "table", qualified,
+                    "column", f->name, "sql", (const char *)sql.data);
+    }
+out:
+    sa_buf_fini(&sql);
+    sa_buf_fini(&columns);
     return rc;
 }
 
@@ -355,27 +317,32 @@ static int table_for(struct ch_sink *cs, const char *stream,
     sa_buf_init(&qualified, 8192);
     sa_buf_init(&path, 64u * 1024);
     if ((rc = table_name(cs->o, stream, &name)) ||
-        (rc = quote_ident(&qualified, cs->o->database)) ||
+        (rc = sa_ch_quote_ident(&qualified, cs->o->database)) ||
         (rc = sa_buf_append_byte(&qualified, '.')) ||
-        (rc = quote_ident(&qualified, (const char *)name.data)) ||
+        (rc = sa_ch_quote_ident(&qualified, (const char *)name.data)) ||
         (rc = sa_buf_terminate(&qualified))) {
         sa_err_set(err, rc, "sink %s: table name: %s", cs->name, sa_strerror(rc));
         goto out;
     }
     if (cs->o->create_table) {
-        struct sa_buf sql;
-        sa_buf_init(&sql, 1u << 20);
         /* The rows come in the newest shape of their subject (the JSON
          * encoder resolves every record to it): the table gets that. */
-        rc = create_sql(schema->reader ? schema->reader : schema,
-                        (const char *)qualified.data, &sql, err, cs->name);
+        const struct sa_schema *shape = schema->reader ? schema->reader : schema;
+        struct sa_buf sql;
+        sa_buf_init(&sql, 1u << 20);
+        rc = sa_ch_create_sql(shape, (const char *)qualified.data, cs->name, &sql, err);
         if (rc && err->rc != rc)
             sa_err_set(err, rc, "sink %s: create_table: %s", cs->name, sa_strerror(rc));
-        if (!rc && (rc = run_sql(cs, (const char *)sql.data, err)) == SA_OK)
+        if (!rc && (rc = run_sql(cs, (const char *)sql.data, NULL, err)) != SA_OK)
+            sa_err_prefix(err, "creating %s: ", (const char *)qualified.data);
+        /* A table made for an older version of the subject gets the
+         * columns the newer one added. */
+        if (!rc)
+            rc = add_missing_columns(cs, shape, (const char *)name.data,
+                                     (const char *)qualified.data, err);
+        if (!rc)
             sa_log_info("clickhouse table ready", "sink", cs->name, "table",
                         (const char *)qualified.data);
-        else if (rc)
-            sa_err_prefix(err, "creating %s: ", (const char *)qualified.data);
         sa_buf_fini(&sql);
         if (rc)
             goto out;
@@ -461,57 +428,61 @@ static int submit_block(struct ch_sink *cs, const struct ch_block *b,
 
 static void on_response(const struct sa_http_response *resp, void *arg);
 
-/* The decimal text of v, written backwards ending just before `end`;
- * returns where it starts (snprintf cost a tenth of the drain's CPU). */
-static char *decimal_i64(char *end, int64_t v)
+/* The decimal digits of u written at w; returns the end (snprintf cost a
+ * tenth of the drain's CPU). */
+static uint8_t *put_decimal(uint8_t *w, uint64_t u)
 {
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    uint8_t tmp[20], *p = tmp + sizeof tmp;
+    size_t n;
+
     do {
-        *--end = (char)('0' + u % 10);
+        *--p = (uint8_t)('0' + u % 10);
         u /= 10;
     } while (u);
-    if (v < 0)
-        *--end = '-';
-    return end;
+    n = (size_t)(tmp + sizeof tmp - p);
+    memcpy(w, p, n);
+    return w + n;
 }
 
-/* Append the row of rec to out: the JSON object with its _op tail
- * replaced by the version and delete columns, and a newline. On error out
- * is as it was. */
+/* Append the row of rec to out: the record's JSON object with the
+ * identity and conflict columns before its closing brace, and a newline.
+ * _origin_id and the keys around it are the same in every row: written
+ * once at open (cs->row_tail). On error out is as it was. */
 static int encode_row(struct ch_sink *cs, const struct sa_schema *schema,
                       const struct sa_record_view *rec, struct sa_buf *out,
                       struct sa_err *err)
 {
-    static const char version_key[] = ",\"_version\":";
-    size_t tail = strlen(TAIL_UPSERT), mark = out->len;
-    char num[24], *p = decimal_i64(num + sizeof num, rec->version);
-    size_t num_len = (size_t)(num + sizeof num - p);
+    static const char version_key[] = ",\"_version\":",
+                      deleted_key[] = ",\"_deleted\":";
+    size_t mark = out->len;
+    uint8_t *w;
     int rc;
 
-    /* Without quality tags: the table has no _quality column, and the
-     * object must end with its _op member (below). */
-    struct sa_record_view meta = *rec;
-    meta.tags = NULL;
-    meta.tags_len = 0;
-    if ((rc = sa_encode_json(schema, rec->body, rec->body_len, cs->sink->origin_id,
-                             &meta, out, err)))
+    if ((rc = sa_encode_json(schema, rec->body, rec->body_len, NULL, NULL, out, err)))
         return rc;
-    /* sa_encode_json ends every object with its _op member. */
-    if (out->len - mark < tail ||
-        (memcmp(out->data + out->len - tail, TAIL_UPSERT, tail) != 0 &&
-         memcmp(out->data + out->len - tail, TAIL_DELETE, tail) != 0)) {
-        out->len = mark;
-        return sa_err_set(err, SA_EINVAL, "sink %s: unexpected JSON encoding",
-                          cs->name);
-    }
-    out->len -= tail;
-    if ((rc = sa_buf_append(out, version_key, sizeof version_key - 1)) ||
-        (rc = sa_buf_append(out, p, num_len)) ||
-        (rc = sa_buf_append_str(out, rec->op == SA_OP_DELETE ? ",\"_deleted\":1}\n"
-                                                             : ",\"_deleted\":0}\n"))) {
+    /* The closing brace sa_encode_json ends every object with goes last. */
+    out->len--;
+    /* The tail, the seq and the version (20 digits and a sign at most). */
+    if ((rc = sa_buf_reserve(out, cs->row_tail.len + sizeof version_key +
+                                      sizeof deleted_key + 2 * 21 + 4))) {
         out->len = mark;
         return sa_err_set(err, rc, "sink %s: %s", cs->name, sa_strerror(rc));
     }
+    w = out->data + out->len;
+    memcpy(w, cs->row_tail.data, cs->row_tail.len);
+    w = put_decimal(w + cs->row_tail.len, rec->seq);
+    memcpy(w, version_key, sizeof version_key - 1);
+    w += sizeof version_key - 1;
+    if (rec->version < 0)
+        *w++ = '-';
+    w = put_decimal(w, rec->version < 0 ? 0 - (uint64_t)rec->version
+                                        : (uint64_t)rec->version);
+    memcpy(w, deleted_key, sizeof deleted_key - 1);
+    w += sizeof deleted_key - 1;
+    *w++ = rec->op == SA_OP_DELETE ? '1' : '0';
+    *w++ = '}';
+    *w++ = '\n';
+    out->len = (size_t)(w - out->data);
     return SA_OK;
 }
 
@@ -796,6 +767,14 @@ static int ch_open(struct sa_sink *sink, struct sa_err *err)
     cs->name = sink->conf->name;
     sa_buf_init(&cs->body, (size_t)o->block_bytes + LINE_MAX_BYTES);
     sa_buf_init(&cs->line, LINE_MAX_BYTES);
+    sa_buf_init(&cs->row_tail, 4096);
+    if ((rc = sa_buf_append_str(&cs->row_tail, ",\"_origin_id\":")) ||
+        (rc = sa_encode_json_string(&cs->row_tail, sink->origin_id,
+                                    strlen(sink->origin_id))) ||
+        (rc = sa_buf_append_str(&cs->row_tail, ",\"_seq\":"))) {
+        ch_close(sink);
+        return sa_err_set(err, rc, "sink %s: %s", sink->conf->name, sa_strerror(rc));
+    }
     if ((rc = sa_http_client_new(&o->http, cs->name, &cs->http, err))) {
         ch_close(sink);
         return rc;
@@ -835,6 +814,7 @@ static void ch_close(struct sa_sink *sink)
     free(cs->splits);
     sa_buf_fini(&cs->body);
     sa_buf_fini(&cs->line);
+    sa_buf_fini(&cs->row_tail);
     sa_ack_list_fini(&cs->acks);
     free(cs);
     sink->ctx = NULL;

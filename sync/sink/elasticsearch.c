@@ -50,6 +50,14 @@
  *     again (the anchors resend whole batches, or drop the failed items)
  *   any other 4xx (mapping, parse, invalid index)       SA_SINK_REJECT with
  *     "HTTP <status> <error.type>: <error.reason>": dead-lettered
+ * A request answered 413 (its body is over the server's
+ * http.max_content_length) is split in halves, each sent again as a
+ * request of its own, down to one item; one item refused with 413 alone is
+ * SA_SINK_REJECT (dead-lettered with that reason). The halves are queued
+ * in `split` and submitted after sa_http_poll returns. The sink also
+ * lowers its byte limit for new bulks to half the refused body, so a
+ * server whose limit is below max_bulk_bytes costs one split, not one per
+ * bulk (logged once per lowering).
  * A request that fails as a whole (no connection, timeout, a non-2xx
  * status, a body the parser refuses) is SA_SINK_RETRY for all its records:
  * the dispatcher backs off and sends them again from its cursor (whole
@@ -167,6 +175,8 @@ struct es_sink {
     struct bulk *open;      /* being filled by send(); NULL when empty */
     struct bulk *in_flight; /* submitted, callback not run yet */
     struct bulk retry;      /* items waiting to be sent again alone */
+    struct bulk *split;     /* halves of bulks refused with 413, to submit */
+    size_t max_bulk_bytes;  /* max_bulk_bytes, lowered by 413 answers */
     int64_t retry_at_ms;    /* monotonic; when the retry queue may go */
     int retry_in_flight;    /* a bulk of the retry queue is in flight */
     unsigned retry_attempt; /* reset by a retry bulk without failures */
@@ -176,33 +186,16 @@ struct es_sink {
     struct sa_ack_list own_acks;
     struct installed *templates;
     size_t n_templates;
-    uint64_t superseded, retried_items, rejected;
-    struct sa_buf scratch; /* a record's JSON */
-    struct sa_buf line;    /* index names, template bodies */
+    uint64_t superseded, retried_items, rejected, splits;
+    struct sa_buf line; /* index names, template bodies */
+    /* `"_index":"<name>","_id":` of every record of the segment being
+     * sent when its index does not depend on the event time (no strftime
+     * conversion): rendered once per send(), not per record. */
+    struct sa_buf index_part;
+    int index_fixed;
 };
 
 /* --- small helpers ------------------------------------------------------ */
-
-static int append_json_string(struct sa_buf *b, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    int rc = sa_buf_append_byte(b, '"');
-
-    for (size_t i = 0; i < len && !rc; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            uint8_t esc[2] = {'\\', c};
-            rc = sa_buf_append(b, esc, 2);
-        } else if (c < 0x20) {
-            uint8_t esc[6] = {
-                '\\', 'u', '0', '0', (uint8_t)hex[c >> 4], (uint8_t)hex[c & 15]};
-            rc = sa_buf_append(b, esc, 6);
-        } else {
-            rc = sa_buf_append_byte(b, c);
-        }
-    }
-    return rc ? rc : sa_buf_append_byte(b, '"');
-}
 
 static struct bulk *bulk_new(size_t max_bytes)
 {
@@ -336,7 +329,7 @@ static int template_body(struct es_sink *es, const char *pattern,
     int first = 1;
 
     if (!rc)
-        rc = append_json_string(b, pattern, strlen(pattern));
+        rc = sa_encode_json_string(b, pattern, strlen(pattern));
     if (!rc)
         rc = sa_buf_printf(b,
                            "],\"priority\":100,%s\"template\":{\"mappings\":{"
@@ -355,7 +348,7 @@ static int template_body(struct es_sink *es, const char *pattern,
             rc = sa_buf_append_byte(b, ',');
         first = 0;
         if (!rc)
-            rc = append_json_string(b, f->name, strlen(f->name));
+            rc = sa_encode_json_string(b, f->name, strlen(f->name));
         if (!rc && strcmp(type, "binary-ish") == 0)
             rc = sa_buf_printf(b, ":{\"type\":\"keyword\",\"index\":false}");
         else if (!rc)
@@ -437,11 +430,16 @@ static int ensure_template(struct es_sink *es, const char *stream,
 
 /* --- requests ----------------------------------------------------------- */
 
+/* The response keeps only what request_done reads: a full one repeats
+ * _index, _id, _version, result, _shards, _seq_no and _primary_term for
+ * every item, and parsing that was two thirds of the drain's CPU. */
+#define BULK_PATH "/_bulk?filter_path=errors,error,status,items.*.status,items.*.error"
+
 static int submit(struct es_sink *es, struct bulk *b, struct sa_err *err)
 {
     static const char *const headers[] = {"Content-Type: application/x-ndjson", NULL};
     struct sa_http_request req = {
-        .method = "POST", .path = "/_bulk", .headers = headers};
+        .method = "POST", .path = BULK_PATH, .headers = headers};
     int rc;
 
     req.body = b->body;
@@ -486,6 +484,20 @@ static void submit_retries(struct es_sink *es)
         sa_log_warn("bulk retry not sent", "sink", es->name, "error", err.msg);
 }
 
+/* Submit the halves of requests refused with 413. */
+static void submit_splits(struct es_sink *es)
+{
+    struct sa_err err = {0};
+
+    while (es->split) {
+        struct bulk *b = es->split;
+        es->split = b->next;
+        b->next = NULL;
+        if (submit(es, b, &err))
+            sa_log_warn("bulk request not sent", "sink", es->name, "error", err.msg);
+    }
+}
+
 static void retry_item(struct es_sink *es, const struct sa_http_response *resp,
                        const struct item *it)
 {
@@ -518,6 +530,78 @@ static int retryable(const struct sa_es_bulk_item *it)
            (it->error_type && strcmp(it->error_type, ES_ERROR_TYPE_REJECTED) == 0);
 }
 
+/* Items [from, to) of b, their lines copied from the request's body, as a
+ * new bulk queued in es->split. */
+static int queue_part(struct es_sink *es, const struct bulk *b,
+                      const struct sa_buf *body, size_t from, size_t to)
+{
+    struct bulk *part = bulk_new(SIZE_MAX / 2);
+    int rc = part ? SA_OK : SA_ENOMEM;
+
+    for (size_t i = from; i < to && !rc; i++) {
+        const struct item *it = &b->items[i];
+        size_t off = part->body.len;
+        if (it->off + it->len > body->len)
+            rc = SA_EINVAL;
+        if (!rc)
+            rc = sa_buf_append(&part->body, body->data + it->off, it->len);
+        if (!rc)
+            rc = bulk_add_item(part, it->segment_id, it->index, off, it->len);
+    }
+    if (rc) {
+        bulk_free(part);
+        return rc;
+    }
+    part->next = es->split;
+    es->split = part;
+    return SA_OK;
+}
+
+/* A request refused with 413: its halves are sent again on their own; one
+ * item alone is dead-lettered. New bulks stay below the refused size. */
+static void split_too_large(struct es_sink *es, const struct bulk *b,
+                            const struct sa_http_response *resp)
+{
+    const struct sa_buf *body = resp->request_body;
+    char reason[SA_ERR_MSG_MAX], n[24], bytes[24];
+    size_t half = b->n / 2;
+
+    snprintf(bytes, sizeof bytes, "%zu", body ? body->len : (size_t)0);
+    if (b->n == 1) {
+        snprintf(reason, sizeof reason,
+                 "HTTP 413 request too large: the record alone makes a %s-byte _bulk "
+                 "body, more than the server takes (http.max_content_length)",
+                 bytes);
+        es->rejected++;
+        all_items(es, b, SA_SINK_REJECT, reason);
+        return;
+    }
+    if (!body || queue_part(es, b, body, 0, half) != SA_OK) {
+        all_items(es, b, SA_SINK_RETRY,
+                  "sink could not split a request refused with 413");
+        return;
+    }
+    if (queue_part(es, b, body, half, b->n) != SA_OK) {
+        /* The first half is queued: only the second comes back. */
+        for (size_t i = half; i < b->n; i++)
+            sa_ack_list_push(es->acks, b->items[i].segment_id, b->items[i].index, 1,
+                             SA_SINK_RETRY,
+                             "sink could not split a request refused with 413");
+        return;
+    }
+    es->splits++;
+    snprintf(n, sizeof n, "%zu", b->n);
+    sa_log_warn("bulk request too large (HTTP 413), sending it again in halves", "sink",
+                es->name, "items", n, "bytes", bytes);
+    if (body->len / 2 < es->max_bulk_bytes) {
+        char limit[24];
+        es->max_bulk_bytes = body->len / 2 > 0 ? body->len / 2 : 1;
+        snprintf(limit, sizeof limit, "%zu", es->max_bulk_bytes);
+        sa_log_warn("bulk byte limit lowered below what the server refused", "sink",
+                    es->name, "max_bulk_bytes", limit);
+    }
+}
+
 static void request_done(const struct sa_http_response *resp, void *arg)
 {
     struct es_sink *es = arg;
@@ -538,6 +622,10 @@ static void request_done(const struct sa_http_response *resp, void *arg)
     if (resp->status == 0) {
         sa_log_warn("bulk request failed", "sink", es->name, "error", resp->error);
         all_items(es, b, SA_SINK_RETRY, resp->error);
+        goto out;
+    }
+    if (resp->status == 413) {
+        split_too_large(es, b, resp);
         goto out;
     }
     if (resp->status < 200 || resp->status > 299) {
@@ -629,14 +717,17 @@ static int flush_open(struct es_sink *es, struct sa_err *err)
     return submit(es, b, err);
 }
 
-/* The action line (and source line) of rec into the open bulk. */
-static int append_record(struct es_sink *es, struct sa_sink *sink,
-                         const struct sa_schema *schema, const char *stream,
-                         const struct sa_segment_view *view,
+/* The action line (and source line) of rec into the open bulk: written
+ * straight into the body (sa_buf_printf's two vsnprintf calls a piece and
+ * a copy of the source through a scratch buffer were a fifth of the
+ * drain's CPU). */
+static int append_record(struct es_sink *es, const struct sa_schema *schema,
+                         const char *stream, const struct sa_segment_view *view,
                          const struct sa_record_view *rec, struct sa_err *err)
 {
+    static const char version_key[] = ",\"version\":";
+    static const char version_type[] = ",\"version_type\":\"external_gte\"}}\n";
     struct bulk *b = es->open;
-    char index[INDEX_NAME_MAX], id[96];
     size_t start = b->body.len;
     int is_delete = rec->op == SA_OP_DELETE;
     int rc;
@@ -652,47 +743,60 @@ static int append_record(struct es_sink *es, struct sa_sink *sink,
         return sa_ack_list_push(es->acks, view->id, rec->index, 1, SA_SINK_REJECT,
                                 reason);
     }
-    if ((rc = index_name(es, stream, rec->event_ms, index, err)))
-        return rc;
-    /* The source first: a record that does not encode is rejected alone. */
-    sa_buf_reset(&es->scratch);
+    rc = sa_buf_append_str(&b->body, is_delete            ? "{\"delete\":{"
+                                     : es->o->data_stream ? "{\"create\":{"
+                                                          : "{\"index\":{");
+    if (!rc && es->index_fixed) {
+        rc = sa_buf_append(&b->body, es->index_part.data, es->index_part.len);
+    } else if (!rc) {
+        char index[INDEX_NAME_MAX];
+        if ((rc = index_name(es, stream, rec->event_ms, index, err))) {
+            b->body.len = start;
+            return rc;
+        }
+        if (!(rc = sa_buf_append_str(&b->body, "\"_index\":")) &&
+            !(rc = sa_encode_json_string(&b->body, index, strlen(index))))
+            rc = sa_buf_append_str(&b->body, ",\"_id\":");
+    }
+    if (!rc && schema->key_field >= 0 && rec->key_len > 0) {
+        rc = sa_encode_json_string(&b->body, rec->key, rec->key_len);
+    } else if (!rc) {
+        char id[96];
+        int n = snprintf(id, sizeof id, "%s:%" PRIu64, es->origin_id, rec->seq);
+        rc = sa_encode_json_string(&b->body, id, (size_t)n < sizeof id ? (size_t)n : 0);
+    }
+    if (!rc && !es->o->data_stream) {
+        if (!(rc = sa_buf_append(&b->body, version_key, sizeof version_key - 1)) &&
+            !(rc = sa_encode_json_i64(&b->body, rec->version)))
+            rc = sa_buf_append(&b->body, version_type, sizeof version_type - 1);
+    } else if (!rc) {
+        rc = sa_buf_append(&b->body, "}}\n", 3);
+    }
+    if (rc)
+        goto nomem;
     if (!is_delete) {
+        /* The source: a record that does not encode is rejected alone. */
         struct sa_err enc = {0};
-        if (sa_encode_json(schema, rec->body, rec->body_len, NULL, NULL, &es->scratch,
-                           &enc) != SA_OK)
+        rc = sa_encode_json(schema, rec->body, rec->body_len, NULL, NULL, &b->body,
+                            &enc);
+        if (rc == SA_ENOMEM || rc == SA_ETOOBIG) {
+            b->body.len = start;
+            goto nomem;
+        }
+        if (rc) {
+            b->body.len = start;
             return sa_ack_list_push(es->acks, view->id, rec->index, 1, SA_SINK_REJECT,
                                     enc.msg[0] ? enc.msg : "cannot encode as JSON");
-        if (es->o->data_stream && es->scratch.len >= 2) {
-            /* "{...}" -> "{...,"@timestamp":N}" */
-            es->scratch.len--;
-            rc = sa_buf_printf(&es->scratch, "%s\"@timestamp\":%" PRId64 "}",
-                               es->scratch.len > 1 ? "," : "", rec->event_ms);
-            if (rc)
-                goto nomem;
         }
-    }
-    rc = sa_buf_printf(&b->body, "{\"%s\":{\"_index\":",
-                       is_delete            ? "delete"
-                       : es->o->data_stream ? "create"
-                                            : "index");
-    if (!rc)
-        rc = append_json_string(&b->body, index, strlen(index));
-    if (!rc)
-        rc = sa_buf_printf(&b->body, ",\"_id\":");
-    if (!rc && schema->key_field >= 0 && rec->key_len > 0) {
-        rc = append_json_string(&b->body, rec->key, rec->key_len);
-    } else if (!rc) {
-        snprintf(id, sizeof id, "%s:%" PRIu64, es->origin_id, rec->seq);
-        rc = append_json_string(&b->body, id, strlen(id));
-    }
-    if (!rc && !es->o->data_stream)
-        rc = sa_buf_printf(&b->body,
-                           ",\"version\":%" PRId64 ",\"version_type\":\"external_gte\"",
-                           rec->version);
-    if (!rc)
-        rc = sa_buf_printf(&b->body, "}}\n");
-    if (!rc && !is_delete) {
-        rc = sa_buf_append(&b->body, es->scratch.data, es->scratch.len);
+        if (es->o->data_stream) {
+            /* "{...}" -> "{...,"@timestamp":N}" */
+            int empty = b->body.data[b->body.len - 2] == '{';
+            b->body.len--;
+            if (!(rc = sa_buf_append_str(&b->body, empty ? "\"@timestamp\":"
+                                                         : ",\"@timestamp\":")) &&
+                !(rc = sa_encode_json_i64(&b->body, rec->event_ms)))
+                rc = sa_buf_append_byte(&b->body, '}');
+        }
         if (!rc)
             rc = sa_buf_append_byte(&b->body, '\n');
     }
@@ -702,10 +806,31 @@ static int append_record(struct es_sink *es, struct sa_sink *sink,
         b->body.len = start;
         goto nomem;
     }
-    (void)sink;
     return SA_OK;
 nomem:
     return sa_err_set(err, rc, "sink %s: bulk body: %s", es->name, sa_strerror(rc));
+}
+
+/* es->index_part for the records of stream, when their index does not
+ * depend on their event time. */
+static int fix_index(struct es_sink *es, const char *stream, struct sa_err *err)
+{
+    int rc = expand_vars(es->o->index, stream, es->agent_id, &es->line);
+
+    es->index_fixed = 0;
+    if (rc)
+        return sa_err_set(err, rc, "sink %s: index '%s': %s", es->name, es->o->index,
+                          rc == SA_ECONFIG ? "unknown variable" : sa_strerror(rc));
+    if (strchr((const char *)es->line.data, '%') || es->line.len >= INDEX_NAME_MAX)
+        return SA_OK; /* per record (and a name too long is refused there) */
+    sa_buf_reset(&es->index_part);
+    if ((rc = sa_buf_append_str(&es->index_part, "\"_index\":")) ||
+        (rc = sa_encode_json_string(&es->index_part, (const char *)es->line.data,
+                                    es->line.len)) ||
+        (rc = sa_buf_append_str(&es->index_part, ",\"_id\":")))
+        return sa_err_set(err, rc, "sink %s: %s", es->name, sa_strerror(rc));
+    es->index_fixed = 1;
+    return SA_OK;
 }
 
 static int es_send(struct sa_sink *sink, const struct sa_segment_view *view,
@@ -723,14 +848,16 @@ static int es_send(struct sa_sink *sink, const struct sa_segment_view *view,
         return rc;
     if (es->o->manage_template && (rc = ensure_template(es, view->stream, schema, err)))
         return rc;
+    if ((rc = fix_index(es, view->stream, err)))
+        return rc;
     sa_segment_iter_init(&it, view);
     while ((rc = sa_segment_iter_next(&it, &rec, err)) == SA_OK &&
            rec.index < view->count) {
         if ((rc = open_bulk(es, err)) ||
-            (rc = append_record(es, sink, schema, view->stream, view, &rec, err)))
+            (rc = append_record(es, schema, view->stream, view, &rec, err)))
             return rc;
         if (es->open->n >= (size_t)es->o->max_bulk_records ||
-            es->open->body.len >= (size_t)es->o->max_bulk_bytes) {
+            es->open->body.len >= es->max_bulk_bytes) {
             if ((rc = flush_open(es, err)))
                 return rc;
         }
@@ -747,6 +874,7 @@ static int es_poll_acks(struct sa_sink *sink, struct sa_ack_list *acks, int time
     if (flush_open(es, &err))
         sa_log_warn("bulk request not sent", "sink", es->name, "error", err.msg);
     submit_retries(es);
+    submit_splits(es);
     if (es->own_acks.n > 0) {
         wait = 0;
     } else if (sa_http_in_flight(es->http) == 0) {
@@ -763,6 +891,7 @@ static int es_poll_acks(struct sa_sink *sink, struct sa_ack_list *acks, int time
         sa_log_warn("http client failed", "sink", es->name, "error", err.msg);
         rc = err.rc ? err.rc : SA_ESINK;
     }
+    submit_splits(es);
     for (size_t i = 0; i < es->own_acks.n && !rc; i++) {
         const struct sa_ack *a = &es->own_acks.v[i];
         rc = sa_ack_list_push(acks, a->segment_id, a->first_index, a->count, a->outcome,
@@ -819,8 +948,9 @@ static int es_open(struct sa_sink *sink, struct sa_err *err)
         sink->conf->retry_initial_ms > 0 ? sink->conf->retry_initial_ms : 100;
     es->retry_max_ms = sink->conf->retry_max_ms > 0 ? sink->conf->retry_max_ms : 30000;
     es->rng = (uint64_t)sa_mono_us() | 1;
+    es->max_bulk_bytes = (size_t)o->max_bulk_bytes;
     sa_buf_init(&es->retry.body, SIZE_MAX / 2);
-    sa_buf_init(&es->scratch, (size_t)o->max_bulk_bytes + 1024 * 1024);
+    sa_buf_init(&es->index_part, 4 * INDEX_NAME_MAX);
     sa_buf_init(&es->line, 64 * 1024);
     if ((rc = sa_http_client_new(&o->http, es->name, &es->http, err))) {
         es_close(sink);
@@ -835,13 +965,15 @@ static void es_close(struct sa_sink *sink)
 
     if (!es)
         return;
-    if (es->superseded || es->retried_items || es->rejected) {
-        char superseded[24], retried[24], rejected[24];
+    if (es->superseded || es->retried_items || es->rejected || es->splits) {
+        char superseded[24], retried[24], rejected[24], splits[24];
         snprintf(superseded, sizeof superseded, "%" PRIu64, es->superseded);
         snprintf(retried, sizeof retried, "%" PRIu64, es->retried_items);
         snprintf(rejected, sizeof rejected, "%" PRIu64, es->rejected);
+        snprintf(splits, sizeof splits, "%" PRIu64, es->splits);
         sa_log_info("elasticsearch sink totals", "sink", es->name, "superseded",
-                    superseded, "items_retried", retried, "rejected", rejected);
+                    superseded, "items_retried", retried, "rejected", rejected,
+                    "split_413", splits);
     }
     /* Requests in flight are aborted without callbacks; their records
      * were never acked, so the dispatcher sends them again next time. */
@@ -852,12 +984,17 @@ static void es_close(struct sa_sink *sink)
         es->in_flight = next;
     }
     bulk_free(es->open);
+    while (es->split) {
+        struct bulk *next = es->split->next;
+        bulk_free(es->split);
+        es->split = next;
+    }
     bulk_fini(&es->retry);
     for (size_t i = 0; i < es->n_templates; i++)
         free(es->templates[i].stream);
     free(es->templates);
     sa_ack_list_fini(&es->own_acks);
-    sa_buf_fini(&es->scratch);
+    sa_buf_fini(&es->index_part);
     sa_buf_fini(&es->line);
     free(es);
     sink->ctx = NULL;

@@ -63,6 +63,13 @@ int sa_es_bulk_parse(const void *body, size_t len, size_t n_expected, const char
                      struct sa_es_bulk *out /* out */, struct sa_err *err);
 void sa_es_bulk_fini(struct sa_es_bulk *bulk);
 
+/* The same through jansson alone. sa_es_bulk_parse reads the usual
+ * response without it and falls back to this for anything else (see
+ * es_bulk.c); the tests and the fuzz target compare the two. */
+int sa_es_bulk_parse_full(const void *body, size_t len, size_t n_expected,
+                          const char *what, struct sa_es_bulk *out /* out */,
+                          struct sa_err *err);
+
 /* The error of a whole failed request's body ("TYPE: REASON" from
  * {"error":{"type","reason"}} or {"error":"text"}; else the body's first
  * bytes) as one line into out[0, n). For messages only. */

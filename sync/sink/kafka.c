@@ -49,28 +49,34 @@
  *
  * EXACTLY ONCE (`exactly_once: true`)
  *
- * A transactional producer, transactional.id "syncagent-<agent id>-<sink
- * name>". send() opens a transaction when none is open and produces into
- * it; the delivery reports only mark the transaction failed (and remember
- * permanent failures). poll_acks commits when the transaction holds
- * max_in_flight records, is older than `transaction_interval`, or failed:
- * it first produces the cursor just past the transaction's last record,
+ * A transactional producer, transactional.id "syncagent-<origin id>-<sink
+ * name>": the spool's identity, unique by construction and kept across
+ * restarts, rather than agent.id, which hosts cloned from one image share
+ * (two producers with one transactional.id fence each other; a fence says
+ * so in one line, log_fenced). send() opens a transaction when none is
+ * open and produces into it; the delivery reports only mark the
+ * transaction failed (and remember permanent failures). poll_acks commits
+ * when the transaction holds max_in_flight records, is older than
+ * `transaction_interval`, or failed: it first produces the cursor just
+ * past the transaction's last record,
  * {"origin_id":…,"segment_id":…,"record_index":…}, keyed
- * "<agent id>/<sink name>", to the compacted `cursor_topic`, then calls
- * rd_kafka_commit_transaction. Only after the commit are the
- * transaction's records acked OK. An abortable error aborts and acks them
- * RETRY (a permanently failed record REJECT); a fatal one or a failed
- * abort recreates the producer, whose init_transactions fences the old
- * one and aborts what it left open.
+ * "<origin id>/<sink name>", to the compacted `cursor_topic`, then calls
+ * rd_kafka_commit_transaction. Only after the commit are the transaction's
+ * records acked OK. An abortable error aborts and acks them RETRY (a
+ * permanently failed record REJECT); a fatal one or a failed abort
+ * recreates the producer, whose init_transactions fences the old one and
+ * aborts what it left open.
  *
- * start_cursor runs init_transactions first (so every transaction of an
- * earlier instance is finished), then reads `cursor_topic` with a
- * read_committed consumer to its end and hands the last cursor of this
- * sink back to the dispatcher, which resumes there. The spool's own cursor
- * can lag behind Kafka's (a kill -9 between commit and cursor save); the
- * one in Kafka is what a read_committed consumer saw, so records come
- * exactly once. A cursor from another spool (origin_id differs: the spool
- * was recreated) is ignored.
+ * start_cursor (kafka_cursor.c) runs init_transactions first (so every transaction of
+ * an earlier instance is finished), then reads `cursor_topic` with a read_committed
+ * consumer to its end and hands the last cursor of this sink back to the dispatcher,
+ * which resumes there. The spool's own cursor can lag behind Kafka's (a kill -9 between
+ * commit and cursor save); the one in Kafka is what a read_committed consumer saw, so
+ * records come exactly once. Versions before the origin id keyed cursors
+ * "<agent id>/<sink name>": while this spool has no cursor under its own
+ * key, the last one of this spool (origin_id) under the old key is taken
+ * (once: the next commit writes the new key). Cursors of other spools
+ * under the old key (agents sharing an agent.id) are counted, not used.
  *
  * If the dispatcher rewinds (a backoff that gave up on outstanding
  * outcomes) while a transaction is open, the next send starts before the
@@ -105,6 +111,7 @@
 #include "sync/encode.h"
 #include "sync/registry.h"
 #include "sync/sink/kafka_cursor.h"
+#include "sync/sink/kafka_private.h"
 
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
@@ -117,26 +124,8 @@
 #define QUEUE_FULL_WAIT_MS 10
 #define COMMIT_POLL_MS 10   /* txn_commit serving delivery reports */
 #define ABORT_FLUSH_MS 1000 /* reports of an aborted transaction still queued */
-#define CURSOR_READ_TIMEOUT_MS 30000
-#define CURSOR_FETCH_WAIT_MS "10"
-
-enum kafka_encoding { ENC_AVRO, ENC_CONFLUENT, ENC_JSON };
-
-struct kafka_opts {
-    char *brokers;
-    char *topic;
-    int encoding; /* enum kafka_encoding */
-    char *schema_registry;
-    char *registry_username;
-    char *registry_password;
-    int exactly_once;
-    char *cursor_topic;
-    int64_t transaction_interval_ms;
-    int64_t delivery_timeout_ms;
-    int64_t linger_ms;
-    char *compression;
-    struct sa_kvlist kafka;
-};
+#define CLOSE_FLUSH_MS 5000 /* at most, and never past the stop's grace */
+#define INIT_STEP_MS 2000   /* init_transactions, resumed until it is done */
 
 static const char *const encoding_symbols[] = {"avro", "confluent", "json", NULL};
 
@@ -176,7 +165,8 @@ static const struct sa_conf_entry kafka_conf[] = {
      .def = "false",
      .offset = offsetof(struct kafka_opts, exactly_once),
      .desc = "transactional producer; the sink's cursor is committed to "
-             "cursor_topic in the same transaction as the records"},
+             "cursor_topic in the same transaction as the records; the "
+             "transactional.id and the cursor's key are the spool's origin_id"},
     {.type = SA_CONF_STR,
      .key = "cursor_topic",
      .def = "_syncagent.cursors",
@@ -214,58 +204,6 @@ static const struct sa_conf_entry kafka_conf[] = {
      .desc = "librdkafka properties passed through (TLS, SASL, batch sizes, ...); "
              "they override the sink's own settings"},
     {.key = NULL},
-};
-
-/* Where a message came from: its slot number is the message opaque. */
-struct slot {
-    int64_t segment_id;
-    uint32_t index;
-    uint32_t next_free; /* free-list link; UINT32_MAX ends it */
-    int used;
-};
-
-struct topic {
-    char *stream;
-    rd_kafka_topic_t *rkt;
-};
-
-/* Records [first, first + count) of a segment sent in the open transaction. */
-struct txn_range {
-    int64_t segment_id;
-    uint32_t first, count;
-};
-
-struct kafka_sink {
-    const struct kafka_opts *o;
-    struct sa_sink *sink;
-    const char *name;
-    char agent_id[128];
-    char cursor_key[400];
-    rd_kafka_t *rk;
-    int fatal; /* the producer hit a fatal error: recreate it */
-    int brokers_down; /* librdkafka said so; cleared by the next delivery */
-
-    struct topic *topics;
-    size_t n_topics;
-
-    struct slot *slots;
-    uint32_t n_slots, free_head, n_free;
-
-    struct sa_ack_list acks; /* outcomes waiting for poll_acks */
-    struct sa_buf value;
-    struct sa_registry *registry; /* encoding: confluent */
-    int64_t max_in_flight;
-
-    /* exactly_once */
-    int in_txn, txn_failed, txn_inited;
-    int64_t txn_begin_ms;
-    int64_t txn_records;
-    struct sa_cursor txn_next; /* just past the last record sent */
-    struct txn_range *ranges;
-    size_t n_ranges, cap_ranges;
-    struct sa_ack_list rejects; /* permanent failures inside the transaction */
-    char txn_error[200];
-    int txn_error_purged; /* txn_error is a purge, a consequence */
 };
 
 /* --- small helpers ------------------------------------------------------ */
@@ -340,6 +278,11 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         outcome = SA_SINK_OK;
         ks->brokers_down = 0;
+        if (ks->degraded) {
+            /* librdkafka logs the failures, not the recovery. */
+            ks->degraded = 0;
+            sa_log_info("kafka brokers reachable again: delivering", "sink", ks->name);
+        }
     } else {
         outcome = permanent(msg->err) ? SA_SINK_REJECT : SA_SINK_RETRY;
         reason = rd_kafka_err2str(msg->err);
@@ -369,20 +312,48 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
     slot_release(ks, i);
 }
 
+/* Fencing: a newer producer with the same transactional.id took over. */
+static int fenced(rd_kafka_resp_err_t e)
+{
+    return e == RD_KAFKA_RESP_ERR__FENCED || e == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+           e == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
+}
+
+/* Said once per producer, in words an operator can act on. */
+static void log_fenced(struct kafka_sink *ks)
+{
+    if (ks->fence_logged)
+        return;
+    ks->fence_logged = 1;
+    sa_log_error("kafka producer fenced: another instance uses the same "
+                 "transactional.id (a copy of this spool's data directory)",
+                 "sink", ks->name, "transactional_id", ks->txn_id);
+}
+
+/* librdkafka logs what it reports here through on_log already (facility
+ * FAIL, ERROR, ...): an error event only sets state, and a fatal error,
+ * which the log does not explain, gets its own line. */
 static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
 {
+
     struct kafka_sink *ks = opaque;
     char buf[512];
 
     if (code == RD_KAFKA_RESP_ERR__FATAL) {
-        rd_kafka_fatal_error(rk, buf, sizeof buf);
+        rd_kafka_resp_err_t e = rd_kafka_fatal_error(rk, buf, sizeof buf);
         ks->fatal = 1;
-        sa_log_warn("kafka producer fatal error", "sink", ks->name, "error", buf);
+        if (fenced(e))
+            log_fenced(ks);
+        else
+            sa_log_warn("kafka producer fatal error", "sink", ks->name, "error", buf);
         return;
     }
+    if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && !ks->brokers_down)
+        /* Not in librdkafka's log: said once per outage. */
+        sa_log_warn("kafka brokers all down", "sink", ks->name, "error", reason);
     if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
         ks->brokers_down = 1;
-    sa_log_warn("kafka error", "sink", ks->name, "error", reason);
+    ks->degraded = 1;
 }
 
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
@@ -394,8 +365,8 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
 
 /* --- the producer ------------------------------------------------------- */
 
-static int conf_set(rd_kafka_conf_t *conf, const char *sink, const char *key,
-                    const char *value, struct sa_err *err)
+int sa_kafka_conf_set(rd_kafka_conf_t *conf, const char *sink, const char *key,
+                      const char *value, struct sa_err *err)
 {
     char errstr[512];
     if (rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK)
@@ -417,20 +388,20 @@ static int connection_property(const char *key)
     return 0;
 }
 
-static int base_conf(struct kafka_sink *ks, rd_kafka_conf_t *conf, int producer,
-                     struct sa_err *err)
+int sa_kafka_base_conf(struct kafka_sink *ks, rd_kafka_conf_t *conf, int producer,
+                       struct sa_err *err)
 {
     const struct kafka_opts *o = ks->o;
     int rc;
 
     rd_kafka_conf_set_log_cb(conf, on_log);
-    if ((rc = conf_set(conf, ks->name, "bootstrap.servers", o->brokers, err)))
+    if ((rc = sa_kafka_conf_set(conf, ks->name, "bootstrap.servers", o->brokers, err)))
         return rc;
     for (size_t i = 0; i < o->kafka.n; i++) {
         if (!producer && !connection_property(o->kafka.v[i].key))
             continue;
-        if ((rc =
-                 conf_set(conf, ks->name, o->kafka.v[i].key, o->kafka.v[i].value, err)))
+        if ((rc = sa_kafka_conf_set(conf, ks->name, o->kafka.v[i].key,
+                                    o->kafka.v[i].value, err)))
             return rc;
     }
     return SA_OK;
@@ -457,19 +428,19 @@ static int producer_new(struct kafka_sink *ks, struct sa_err *err)
     if (!conf)
         return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
     snprintf(id, sizeof id, "syncagent-%s-%s", ks->agent_id, ks->name);
-    rc = conf_set(conf, ks->name, "client.id", id, err);
+    rc = sa_kafka_conf_set(conf, ks->name, "client.id", id, err);
     for (size_t i = 0; !rc && i < sizeof defaults / sizeof defaults[0]; i++)
-        rc = conf_set(conf, ks->name, defaults[i].key, defaults[i].value, err);
+        rc = sa_kafka_conf_set(conf, ks->name, defaults[i].key, defaults[i].value, err);
     snprintf(num, sizeof num, "%" PRId64, o->linger_ms);
     if (!rc)
-        rc = conf_set(conf, ks->name, "linger.ms", num, err);
+        rc = sa_kafka_conf_set(conf, ks->name, "linger.ms", num, err);
     snprintf(num, sizeof num, "%" PRId64, o->delivery_timeout_ms);
     if (!rc)
-        rc = conf_set(conf, ks->name, "message.timeout.ms", num, err);
+        rc = sa_kafka_conf_set(conf, ks->name, "message.timeout.ms", num, err);
     if (!rc && o->exactly_once)
-        rc = conf_set(conf, ks->name, "transactional.id", id, err);
+        rc = sa_kafka_conf_set(conf, ks->name, "transactional.id", ks->txn_id, err);
     if (!rc)
-        rc = base_conf(ks, conf, 1, err);
+        rc = sa_kafka_base_conf(ks, conf, 1, err);
     if (rc) {
         rd_kafka_conf_destroy(conf);
         return rc;
@@ -486,6 +457,7 @@ static int producer_new(struct kafka_sink *ks, struct sa_err *err)
     }
     ks->fatal = 0;
     ks->txn_inited = 0;
+    ks->fence_logged = 0;
     return SA_OK;
 }
 
@@ -555,13 +527,29 @@ static int txn_error(struct kafka_sink *ks, const char *what, rd_kafka_error_t *
                         "sink %s: %s: %s", ks->name, what, rd_kafka_error_string(e));
     if (rd_kafka_error_is_fatal(e))
         ks->fatal = 1;
+    if (fenced(rd_kafka_error_code(e)))
+        log_fenced(ks);
     rd_kafka_error_destroy(e);
     return rc;
 }
 
+/* How long a transaction call may wait: delivery_timeout, or while the
+ * dispatcher stops, what is left of its grace (sa_sink.close_by_ms), in
+ * poll_acks' commits as in close. */
+static int op_timeout(const struct kafka_sink *ks)
+{
+    int64_t ms = ks->o->delivery_timeout_ms;
+    if (ks->sink->close_by_ms) {
+        int64_t left = ks->sink->close_by_ms - sa_mono_ms();
+        if (left < ms)
+            ms = left > 0 ? left : 0;
+    }
+    return (int)ms;
+}
+
 /* A usable producer: recreated after a fatal error, transactions
  * initialised once per producer. */
-static int producer_ready(struct kafka_sink *ks, struct sa_err *err)
+int sa_kafka_producer_ready(struct kafka_sink *ks, struct sa_err *err)
 {
     rd_kafka_error_t *e;
     int rc;
@@ -571,11 +559,17 @@ static int producer_ready(struct kafka_sink *ks, struct sa_err *err)
     if (!ks->rk && (rc = producer_new(ks, err)))
         return rc;
     if (ks->o->exactly_once && !ks->txn_inited) {
-        e = rd_kafka_init_transactions(ks->rk, (int)ks->o->delivery_timeout_ms);
+        /* In steps: a timed-out init is resumed by the next call, and
+         * between calls the dispatcher sees a stop. */
+        int64_t step = ks->o->delivery_timeout_ms < INIT_STEP_MS
+                           ? ks->o->delivery_timeout_ms
+                           : INIT_STEP_MS;
+        e = rd_kafka_init_transactions(ks->rk, (int)step);
         if (e) {
             rc = txn_error(ks, "init_transactions", e, err);
-            /* A timed-out init may be retried; anything else starts over. */
-            producer_drop(ks, 1);
+            /* A timed-out init is resumed; anything else starts over. */
+            if (rc != SA_EAGAIN)
+                producer_drop(ks, 1);
             return rc;
         }
         ks->txn_inited = 1;
@@ -700,7 +694,7 @@ static void txn_abort(struct kafka_sink *ks, int report, const char *why)
             sa_log_warn("kafka purge failed", "sink", ks->name, "error",
                         rd_kafka_err2str(perr));
     }
-    e = rd_kafka_abort_transaction(ks->rk, (int)ks->o->delivery_timeout_ms);
+    e = rd_kafka_abort_transaction(ks->rk, op_timeout(ks));
     if (e) {
         sa_log_warn("kafka abort_transaction failed", "sink", ks->name, "error",
                     rd_kafka_error_string(e));
@@ -772,14 +766,14 @@ static void txn_commit(struct kafka_sink *ks)
      * (delivery_timeout, a minute by default) before the commit says the
      * transaction must be aborted. A failed report seen here aborts at
      * once. */
-    until = sa_mono_ms() + ks->o->delivery_timeout_ms;
+    until = sa_mono_ms() + op_timeout(ks);
     while (!ks->txn_failed && rd_kafka_outq_len(ks->rk) > 0 && sa_mono_ms() < until)
         rd_kafka_poll(ks->rk, COMMIT_POLL_MS);
     if (ks->txn_failed) {
         txn_abort(ks, 1, ks->txn_error[0] ? ks->txn_error : "a message failed");
         return;
     }
-    e = rd_kafka_commit_transaction(ks->rk, (int)ks->o->delivery_timeout_ms);
+    e = rd_kafka_commit_transaction(ks->rk, op_timeout(ks));
     /* A retriable error leaves the outcome unknown: librdkafka's contract
      * is to call commit_transaction again, which finishes the same
      * transaction, rather than to resend its records (duplicates). */
@@ -788,7 +782,7 @@ static void txn_commit(struct kafka_sink *ks)
                     rd_kafka_error_string(e));
         rd_kafka_error_destroy(e);
         sa_sleep_ms(100L * attempt);
-        e = rd_kafka_commit_transaction(ks->rk, (int)ks->o->delivery_timeout_ms);
+        e = rd_kafka_commit_transaction(ks->rk, op_timeout(ks));
     }
     rd_kafka_poll(ks->rk, 0);
     if (e) {
@@ -803,7 +797,10 @@ static void txn_commit(struct kafka_sink *ks)
              * sent again; should the commit have gone through after all,
              * they are in Kafka twice (the cursor read back on the next
              * start is right either way). */
-            sa_log_warn("kafka commit failed", "sink", ks->name, "error", why);
+            if (fenced(rd_kafka_error_code(e)))
+                log_fenced(ks);
+            else
+                sa_log_warn("kafka commit failed", "sink", ks->name, "error", why);
             rd_kafka_error_destroy(e);
             producer_drop(ks, 1);
         }
@@ -865,7 +862,13 @@ static int kafka_open(struct sa_sink *sink, struct sa_err *err)
     ks->name = sink->conf->name;
     snprintf(ks->agent_id, sizeof ks->agent_id, "%s",
              sink->conf->agent_id ? sink->conf->agent_id : "agent");
-    snprintf(ks->cursor_key, sizeof ks->cursor_key, "%s/%s", ks->agent_id, ks->name);
+    /* The exactly-once identity is the spool's, not the host's: agent.id
+     * defaults to the host name, which hosts cloned from one image share,
+     * and two producers with one transactional.id fence each other. */
+    snprintf(ks->txn_id, sizeof ks->txn_id, "syncagent-%s-%s", sink->origin_id,
+             ks->name);
+    snprintf(ks->cursor_key, sizeof ks->cursor_key, "%s/%s", sink->origin_id, ks->name);
+    snprintf(ks->legacy_key, sizeof ks->legacy_key, "%s/%s", ks->agent_id, ks->name);
     sa_buf_init(&ks->value, 64u * 1024 * 1024);
     ks->max_in_flight = sink->conf->max_in_flight > 0 ? sink->conf->max_in_flight
                                                       : DEFAULT_MAX_IN_FLIGHT;
@@ -945,7 +948,7 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
         else if (ks->txn_failed)
             txn_abort(ks, 1, ks->txn_error);
     }
-    if ((rc = producer_ready(ks, err)))
+    if ((rc = sa_kafka_producer_ready(ks, err)))
         return rc;
     /* A transaction that just ended with RETRY outcomes (aborted above, or
      * dropped with a failed producer): no new one before the dispatcher
@@ -1147,206 +1150,6 @@ static int kafka_poll_acks(struct sa_sink *sink, struct sa_ack_list *acks,
     return rc;
 }
 
-/* --- exactly_once: the cursor in Kafka ---------------------------------- */
-
-static int create_cursor_topic(struct kafka_sink *ks, struct sa_err *err)
-{
-    char errstr[512];
-    rd_kafka_NewTopic_t *nt;
-    rd_kafka_queue_t *q;
-    rd_kafka_event_t *ev = NULL;
-    int rc = SA_OK;
-
-    nt = rd_kafka_NewTopic_new(ks->o->cursor_topic, 1, -1, errstr, sizeof errstr);
-    if (!nt)
-        return sa_err_set(err, SA_ECONFIG, "sink %s: cursor topic %s: %s", ks->name,
-                          ks->o->cursor_topic, errstr);
-    if (rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact")) {
-        rd_kafka_NewTopic_destroy(nt);
-        return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
-    }
-    q = rd_kafka_queue_new(ks->rk);
-    rd_kafka_CreateTopics(ks->rk, &nt, 1, NULL, q);
-    ev = rd_kafka_queue_poll(q, CURSOR_READ_TIMEOUT_MS);
-    if (!ev) {
-        rc = sa_err_set(err, SA_EAGAIN, "sink %s: creating topic %s: no answer",
-                        ks->name, ks->o->cursor_topic);
-    } else if (rd_kafka_event_error(ev)) {
-        rc = sa_err_set(err, SA_EAGAIN, "sink %s: creating topic %s: %s", ks->name,
-                        ks->o->cursor_topic, rd_kafka_event_error_string(ev));
-    } else {
-        const rd_kafka_CreateTopics_result_t *res =
-            rd_kafka_event_CreateTopics_result(ev);
-        size_t n = 0;
-        const rd_kafka_topic_result_t **tr =
-            rd_kafka_CreateTopics_result_topics(res, &n);
-        for (size_t i = 0; i < n; i++) {
-            rd_kafka_resp_err_t e = rd_kafka_topic_result_error(tr[i]);
-            if (e && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-                rc = sa_err_set(err, SA_EAGAIN, "sink %s: creating topic %s: %s",
-                                ks->name, ks->o->cursor_topic,
-                                rd_kafka_topic_result_error_string(tr[i]));
-        }
-    }
-    if (ev)
-        rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
-    return rc;
-}
-
-/* Apply one cursor message's value if it is this spool's. A value that
- * cannot be read is logged with the reason and skipped: the cursor before
- * it, if any, stands. */
-static void take_cursor(struct kafka_sink *ks, const rd_kafka_message_t *m,
-                        struct sa_cursor *found, int *have)
-{
-    struct sa_kafka_cursor c;
-    struct sa_err err = {0};
-    char what[SA_ERR_MSG_MAX];
-
-    if (!m->payload) {
-        *have = 0; /* a tombstone: forgotten */
-        return;
-    }
-    snprintf(what, sizeof what,
-             "sink %s: cursor in %s [%" PRId32 "] at offset %" PRId64, ks->name,
-             ks->o->cursor_topic, m->partition, m->offset);
-    if (sa_kafka_cursor_parse(m->payload, m->len, what, &c, &err)) {
-        sa_log_warn("kafka sink: unreadable cursor ignored", "sink", ks->name, "error",
-                    err.msg);
-    } else if (strcmp(c.origin_id, ks->sink->origin_id) != 0) {
-        sa_log_warn("kafka sink: cursor of another spool ignored", "sink", ks->name,
-                    "origin_id", c.origin_id);
-        *have = 0;
-    } else {
-        *found = c.cursor;
-        *have = 1;
-    }
-}
-
-/* Read cursor_topic to its end with a read_committed consumer. */
-static int read_cursor(struct kafka_sink *ks, struct sa_cursor *found, int *have,
-                       struct sa_err *err)
-{
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    rd_kafka_t *rk = NULL;
-    rd_kafka_topic_partition_list_t *parts = NULL;
-    const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_topic_t *rkt = NULL;
-    char errstr[512];
-    int n_parts = 0, n_eof = 0, rc;
-    int64_t deadline = sa_mono_ms() + CURSOR_READ_TIMEOUT_MS;
-    size_t key_len = strlen(ks->cursor_key);
-
-    *have = 0;
-    if (!conf)
-        return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
-    rc = base_conf(ks, conf, 0, err);
-    if (!rc)
-        rc = conf_set(conf, ks->name, "isolation.level", "read_committed", err);
-    if (!rc)
-        rc = conf_set(conf, ks->name, "enable.partition.eof", "true", err);
-    /* The end of a partition shows as a fetch that comes back empty, and
-     * the broker holds an empty fetch for fetch.wait.max.ms (500 ms by
-     * default): every start would wait that long for nothing. */
-    if (!rc)
-        rc = conf_set(conf, ks->name, "fetch.wait.max.ms", CURSOR_FETCH_WAIT_MS, err);
-    if (!rc)
-        rc = conf_set(conf, ks->name, "group.id", ks->cursor_key, err);
-    if (!rc)
-        rc = conf_set(conf, ks->name, "enable.auto.commit", "false", err);
-    if (rc) {
-        rd_kafka_conf_destroy(conf);
-        return rc;
-    }
-    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
-    if (!rk) {
-        rd_kafka_conf_destroy(conf);
-        return sa_err_set(err, SA_ECONFIG, "sink %s: creating a consumer: %s", ks->name,
-                          errstr);
-    }
-    rkt = rd_kafka_topic_new(rk, ks->o->cursor_topic, NULL);
-    if (!rkt || rd_kafka_metadata(rk, 0, rkt, &md, CURSOR_READ_TIMEOUT_MS) ||
-        md->topic_cnt != 1 || md->topics[0].err) {
-        rc = sa_err_set(err, SA_EAGAIN, "sink %s: metadata of %s: %s", ks->name,
-                        ks->o->cursor_topic,
-                        md && md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err)
-                                                 : "no answer");
-        goto out;
-    }
-    n_parts = md->topics[0].partition_cnt;
-    parts = rd_kafka_topic_partition_list_new(n_parts);
-    for (int i = 0; i < n_parts; i++)
-        rd_kafka_topic_partition_list_add(parts, ks->o->cursor_topic,
-                                          md->topics[0].partitions[i].id)
-            ->offset = RD_KAFKA_OFFSET_BEGINNING;
-    if (rd_kafka_assign(rk, parts)) {
-        rc = sa_err_set(err, SA_ESINK, "sink %s: assigning %s failed", ks->name,
-                        ks->o->cursor_topic);
-        goto out;
-    }
-    while (n_eof < n_parts) {
-        rd_kafka_message_t *m;
-        if (sa_mono_ms() > deadline) {
-            rc = sa_err_set(err, SA_EAGAIN, "sink %s: reading %s: timed out", ks->name,
-                            ks->o->cursor_topic);
-            goto out;
-        }
-        m = rd_kafka_consumer_poll(rk, 200);
-        if (!m)
-            continue;
-        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-            n_eof++;
-        } else if (m->err) {
-            rc = sa_err_set(err, SA_EAGAIN, "sink %s: reading %s: %s", ks->name,
-                            ks->o->cursor_topic, rd_kafka_message_errstr(m));
-            rd_kafka_message_destroy(m);
-            goto out;
-        } else if (m->key_len == key_len &&
-                   memcmp(m->key, ks->cursor_key, key_len) == 0) {
-            take_cursor(ks, m, found, have);
-        }
-        rd_kafka_message_destroy(m);
-    }
-    rc = SA_OK;
-out:
-    if (parts)
-        rd_kafka_topic_partition_list_destroy(parts);
-    if (md)
-        rd_kafka_metadata_destroy(md);
-    if (rkt)
-        rd_kafka_topic_destroy(rkt);
-    rd_kafka_consumer_close(rk);
-    rd_kafka_destroy(rk);
-    return rc;
-}
-
-static int kafka_start_cursor(struct sa_sink *sink, struct sa_cursor *inout,
-                              struct sa_err *err)
-{
-    struct kafka_sink *ks = sink->ctx;
-    struct sa_cursor found = {0, 0};
-    int have = 0, rc;
-    char seg[32], idx[16];
-
-    if (!ks->o->exactly_once)
-        return SA_OK;
-    /* init_transactions first: it finishes what an earlier instance left
-     * open, so what the consumer reads is final. */
-    if ((rc = producer_ready(ks, err)) || (rc = create_cursor_topic(ks, err)) ||
-        (rc = read_cursor(ks, &found, &have, err)))
-        return rc;
-    if (!have)
-        return SA_OK;
-    snprintf(seg, sizeof seg, "%" PRId64, found.segment_id);
-    snprintf(idx, sizeof idx, "%u", found.record_index);
-    sa_log_info("kafka sink resumes from its committed cursor", "sink", ks->name,
-                "segment", seg, "record", idx);
-    *inout = found;
-    return SA_OK;
-}
-
 static void kafka_close(struct sa_sink *sink)
 {
     struct kafka_sink *ks = sink->ctx;
@@ -1354,14 +1157,21 @@ static void kafka_close(struct sa_sink *sink)
     if (!ks)
         return;
     if (ks->rk) {
-        if (ks->o->exactly_once && ks->in_txn) {
+        if (ks->o->exactly_once && ks->in_txn && op_timeout(ks) > 0) {
             /* Nobody waits for these acks any more; the cursor committed
              * with them tells the next start where to go on. */
             txn_commit(ks);
-        } else {
-            rd_kafka_flush(ks->rk, 5000);
+        } else if (!ks->o->exactly_once) {
+            rd_kafka_flush(ks->rk, op_timeout(ks) < CLOSE_FLUSH_MS ? op_timeout(ks)
+                                                                   : CLOSE_FLUSH_MS);
         }
         if (ks->rk) {
+            /* What is left (the broker unreachable, or a transaction with
+             * no time to commit) stays in the spool for the next start:
+             * purged rather than waited for past the stop's grace. An
+             * open transaction is aborted by the next init_transactions. */
+            rd_kafka_purge(ks->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            rd_kafka_poll(ks->rk, 0); /* the purged messages' reports */
             topics_free(ks);
             rd_kafka_destroy(ks->rk);
         }
@@ -1387,6 +1197,6 @@ const struct sa_sink_ops sa_sink_kafka_ops = {
     .open = kafka_open,
     .send = kafka_send,
     .poll_acks = kafka_poll_acks,
-    .start_cursor = kafka_start_cursor,
+    .start_cursor = sa_kafka_start_cursor,
     .close = kafka_close,
 };

@@ -2,7 +2,7 @@
 /*
  * The exactly-once cursor of the Kafka sink as it is read back from the
  * compacted cursor topic (sync/sink/kafka.c, EXACTLY ONCE): the value of a
- * message keyed "<agent id>/<sink name>",
+ * message keyed "<origin id>/<sink name>" (before: "<agent id>/<sink name>"),
  *   {"origin_id":"<the spool's origin id>","segment_id":S,"record_index":I}
  * the position just past the last record of a committed transaction. The
  * topic is shared and outlives the spool, so what comes back may be
@@ -32,8 +32,8 @@ struct sa_kafka_cursor {
  * "-_.:": a spool's is a UUID, and this much can be logged and written
  * back as it is), segment_id (0 to 2^63-1) and record_index (0 to
  * 2^32-1); other keys are allowed, for later versions. Otherwise
- * SA_EPARSE and err says "<what> <reason>": what names the message ("sink
- * k1: cursor in _syncagent.cursors [0] at offset 7"), the reason is one of
+ * SA_EPARSE and err says "<what> <reason>": what names the message ("cursor
+ * in _syncagent.cursors [0] at offset 7"), the reason is one of
  * bad JSON, a key twice, bytes after the object, a missing key, a wrong
  * type, a value out of range.
  */

@@ -15,6 +15,8 @@
  *     an array of that many items; each item's action name, status and
  *     _id are jansson's;
  *   - on SA_OK, the same body with one more expected item is refused;
+ *   - sa_es_bulk_parse_full (jansson alone) gives the same outcome, the
+ *     same items and the same message: the fast path changes no result;
  *   - every error type and reason, and every error message, is one line
  *     of valid UTF-8 without control characters; a message starts with
  *     what was parsed;
@@ -78,6 +80,32 @@ static void check_against_jansson(const uint8_t *body, size_t len,
     json_decref(root);
 }
 
+/* The full path's outcome is the same as sa_es_bulk_parse's. */
+static void check_full_path(const uint8_t *body, size_t size, int rc,
+                            const struct sa_es_bulk *bulk, const struct sa_err *err)
+{
+    struct sa_es_bulk full;
+    struct sa_err full_err = {0};
+    int full_rc = sa_es_bulk_parse_full(size ? body : NULL, size, SA_ES_ANY_COUNT, WHAT,
+                                        &full, &full_err);
+
+    CHECK(full_rc == rc);
+    if (rc != SA_OK) {
+        CHECK(strcmp(full_err.msg, err->msg) == 0);
+        return;
+    }
+    CHECK(full.errors == bulk->errors && full.n_items == bulk->n_items);
+    for (size_t i = 0; i < full.n_items; i++) {
+        const struct sa_es_bulk_item *a = &full.items[i], *b = &bulk->items[i];
+        CHECK(a->action == b->action && a->status == b->status);
+        CHECK(!a->id == !b->id && (!a->id || strcmp(a->id, b->id) == 0));
+        CHECK(!a->error_type == !b->error_type);
+        CHECK(!a->error_type || (strcmp(a->error_type, b->error_type) == 0 &&
+                                 strcmp(a->error_reason, b->error_reason) == 0));
+    }
+    sa_es_bulk_fini(&full);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sa_es_bulk bulk, again;
@@ -93,6 +121,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     rc = sa_es_bulk_parse(size ? body : NULL, size, SA_ES_ANY_COUNT, WHAT, &bulk, &err);
     CHECK(size == 0 || memcmp(body, data, size) == 0);
     CHECK(rc == SA_OK || rc == SA_EPARSE);
+    check_full_path(body, size, rc, &bulk, &err);
     if (rc == SA_OK) {
         check_against_jansson(body, size, &bulk);
         CHECK(sa_es_bulk_parse(body, size, bulk.n_items + 1, WHAT, &again, &err) ==

@@ -63,9 +63,10 @@ def order_csv(path, n, seed, bad_rows=0):
 class Agent:
     """`syncagent run` of a config made here: generator sources feeding
     streams `order` and `sensor_reading` at `rate` records/s each, a CSV
-    source watching <work>/NAME-in/*.csv (stream order), a file sink
-    `files` and, given `http_url`, an http sink `web`; admin server on a
-    free port. extra: more YAML at the top level (quality rules, ...)."""
+    source watching <work>/NAME-in/*.csv (stream order), a quality rule
+    that most orders fail (amount_small, action tag: they pass, counted),
+    a file sink `files` and, given `http_url`, an http sink `web`; admin
+    server on a free port. extra: more YAML at the top level."""
 
     def __init__(self, work, name, rate=200, http_url=None, spool_max="64MiB",
                  extra=""):
@@ -93,6 +94,8 @@ class Agent:
         if http_url:
             text += ("  - name: web\n    type: http\n    url: %s\n"
                      "    retry_initial: 100ms\n    retry_max: 500ms\n") % http_url
+        text += ("streams:\n  order:\n    quality:\n"
+                 "      - {column: amount, max: 50, action: tag, name: amount_small}\n")
         text += extra
         self.config_text = text
         self.config = work.write(name + ".yaml", text)

@@ -12,17 +12,35 @@ _counter = [0]
 
 
 def node_dir():
-    return os.path.join(os.environ["SA_BINARY_DIR"], "testenv", "opensearch")
+    """The fixture's directory: OpenSearch's, or the Elasticsearch 8 node's
+    when CTest runs the test again under the label elasticsearch
+    (SA_SEARCH_NODE=elasticsearch)."""
+    return os.path.join(os.environ["SA_BINARY_DIR"], "testenv",
+                        os.environ.get("SA_SEARCH_NODE") or "opensearch")
+
+
+def testenv_dir():
+    """The start/stop scripts of the fixture's node."""
+    from harness import SOURCE_DIR
+    return os.path.join(SOURCE_DIR, "tools", "testenv", os.path.basename(node_dir()))
 
 
 def base_url():
     """The fixture's URL; fails (never skips) when it is not up."""
     path = os.path.join(node_dir(), "url")
+    node = os.path.basename(node_dir())
     try:
         with open(path) as f:
-            return f.read().strip()
+            url = f.read().strip()
     except OSError as e:
-        fail("no OpenSearch fixture (%s): run through ctest (opensearch.start)" % e)
+        fail("no %s fixture (%s): run through ctest (%s.start)" % (node, e, node))
+    # The node is the one the label names (2.x OpenSearch, 8.x Elasticsearch).
+    nodes = request(url, "GET", "/_nodes?filter_path=nodes.*.version")["nodes"]
+    major = {"opensearch": "2.", "elasticsearch": "8."}[node]
+    versions = [n["version"] for n in nodes.values()]
+    if not all(v.startswith(major) for v in versions):
+        fail("the %s fixture at %s runs version %s" % (node, url, versions))
+    return url
 
 
 def request(url, method, path, body=None, ctype="application/json", ok=(200, 201)):

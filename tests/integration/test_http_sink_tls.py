@@ -3,10 +3,12 @@
 
 - the daemon starts trusting the wrong CA: the log names the sink, the
   URL and the certificate problem, nothing is delivered, and the sink
-  backs off instead of looping (connections counted over a few seconds);
+  keeps retrying but backs off instead of looping (at least one and at
+  most a few connections over a few seconds);
 - SIGHUP to the right CA but a host name the certificate does not
   carry (127.0.0.1): the same, naming the host;
-- SIGHUP to the right CA and name: every record arrives, none lost."""
+- SIGHUP to the right CA and name: every record arrives, none lost, none
+  dead-lettered, nothing left in the spool."""
 from http_harness import *
 
 N = 3000
@@ -48,6 +50,7 @@ with Workdir("http-tls") as work:
         n = quiet_then_count(rx)
         check(n <= MAX_CONNECTIONS_IN_WINDOW,
               "wrong CA: %d connections in %d s: no backoff" % (n, WINDOW_S))
+        check(n >= 1, "wrong CA: no connection in %d s: the sink gave up" % WINDOW_S)
         check(rx.log() == [], "wrong CA: a request got through")
         print("wrong CA: error names sink and URL; %d connections in %d s" % (n, WINDOW_S))
 
@@ -61,6 +64,7 @@ with Workdir("http-tls") as work:
         n = quiet_then_count(rx)
         check(n <= MAX_CONNECTIONS_IN_WINDOW,
               "wrong host: %d connections in %d s: no backoff" % (n, WINDOW_S))
+        check(n >= 1, "wrong host: no connection in %d s: the sink gave up" % WINDOW_S)
         check(rx.log() == [], "wrong host: a request got through")
         print("wrong host name: error names sink and URL; %d connections in %d s" % (
             n, WINDOW_S))
@@ -84,5 +88,11 @@ with Workdir("http-tls") as work:
         check(e["key_ok"], "Idempotency-Key %r does not match" % e["key"])
     dups = compare_stream(list(by_seq.values()), generate_jsonl("order", N, 7), origin,
                           "https")
+    # nothing went to the dead letters while the TLS setup was wrong
+    dls = run(["deadletter", "list", "-c", work.join("agent.yaml"), "--json"],
+              check_rc=0).stdout
+    check(dls.strip() == "", "dead letters: %s" % dls[:1000])
+    check(status_json(work.join("agent.yaml"))["sinks"][0]["lag_records"] == 0,
+          "records left in the spool")
     print("right CA: %d records delivered over %d requests, none lost" % (len(by_seq),
                                                                          len(log)))

@@ -2,7 +2,7 @@
 """exactly_once: damaged values in the cursor topic. The agent drains
 SA_KAFKA_CURSOR_RECORDS records (3000 by default) into Kafka with a
 transactional producer and stops; then values that are not cursors are
-produced after its last cursor, under its key, into the cursor topic (bad
+produced after its last cursor, under its key (<origin id>/<sink>), into the cursor topic (bad
 JSON, a negative segment id, trailing bytes, a key twice, a quote in the
 origin id, each of which would say "start again from the beginning" if it
 were taken). The next start must log each one with its place (sink, topic,
@@ -23,7 +23,6 @@ tag = uuid.uuid4().hex[:10]
 topic = "sa-cursor-data-" + tag
 cursor_topic = "sa-cursor-" + tag
 agent_id = "cur-" + tag
-key = agent_id + "/k"
 
 
 def produce(topic_name, pairs):
@@ -90,6 +89,7 @@ with Workdir("kafka-cursor") as work:
     run(["run", "-c", cfg, "--exit-when-synced"], check_rc=0, timeout=600)
     origin = status_json(cfg)["origin_id"]
     check_exactly_once(origin, "first run")
+    key = origin + "/k"  # the spool's identity, not agent.id
 
     cursors = [m for m in consume(addr, cursor_topic) if m["key"] == key.encode()]
     check(cursors, "no cursor under %s in %s" % (key, cursor_topic))
@@ -119,7 +119,7 @@ with Workdir("kafka-cursor") as work:
     check(len(ignored) == len(bad), "%d of %d bad cursors logged as ignored:\n%s" % (
         len(ignored), len(bad), proc.stderr[-4000:]))
     for (value, reason), offset, event in zip(bad, offsets, ignored):
-        where = "sink k: cursor in %s [0] at offset %d " % (cursor_topic, offset)
+        where = "cursor in %s [0] at offset %d " % (cursor_topic, offset)
         check(event.get("sink") == "k" and event.get("error", "").startswith(where)
               and reason in event["error"],
               "bad cursor %r: expected %r ... %r, logged %r" % (value, where, reason,

@@ -3,7 +3,8 @@
 times the undelivered messages out, the sink reports RETRY and the
 dispatcher backs off; when the broker comes back (same DIR, same port,
 same data) the backlog drains. Nothing is lost; duplicates (at least
-once) must be exact copies, and the test reports how many it saw."""
+once) must be exact copies, and the test reports how many it saw. The
+log says each librdkafka error once, and says when the broker is back."""
 import subprocess
 import time
 import uuid
@@ -50,6 +51,12 @@ with Workdir("kafka-outage") as work:
     text = log.read()
     check(rc == 0, "agent exited %d:\n%s" % (rc, text[-3000:]))
     check("sink backoff" in text, "the outage never reached the sink:\n" + text[-3000:])
+    # Each librdkafka error once (its own log line, not again as "kafka
+    # error"), and a word when the broker is back.
+    check('msg="kafka error"' not in text, "librdkafka errors logged twice:\n" +
+          "\n".join(l for l in text.splitlines() if "kafka error" in l)[:2000])
+    check("kafka brokers reachable again" in text,
+          "nothing said the broker came back:\n" + text[-3000:])
 
     st = status_json(cfg)
     msgs = consume(addr, topic)

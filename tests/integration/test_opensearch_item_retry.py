@@ -60,7 +60,7 @@ class Proxy(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(n) if n else None
         ctype = self.headers.get("Content-Type")
-        if self.command != "POST" or self.path != "/_bulk":
+        if self.command != "POST" or self.path.split("?")[0] != "/_bulk":
             self.answer(*self.forward(self.command, self.path, body, ctype))
             return
         lines = body.decode().split("\n")
@@ -86,7 +86,7 @@ class Proxy(http.server.BaseHTTPRequestHandler):
                     out_lines.append(src)
         results = []
         if out_lines:
-            status, text = self.forward("POST", "/_bulk",
+            status, text = self.forward("POST", self.path,
                                         ("\n".join(out_lines) + "\n").encode(),
                                         "application/x-ndjson")
             if status != 200:

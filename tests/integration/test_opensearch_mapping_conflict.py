@@ -6,6 +6,7 @@ field), and every other row is indexed; nothing is retried forever and
 the agent ends synced."""
 import json
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -57,8 +58,10 @@ with Workdir("os-mapping") as work:
         len(sink_dls), len(bad), dls[:3]))
     for d in sink_dls:
         reason = d.get("reason", "")
-        check(reason.startswith("HTTP 400 mapper_parsing_exception: failed to parse "
-                                "field [note] of type [long]"),
+        # OpenSearch: "mapper_parsing_exception: failed to parse field ...";
+        # Elasticsearch 8: "document_parsing_exception: [1:98] failed to ..."
+        check(re.match(r"HTTP 400 (mapper|document)_parsing_exception: (\[[0-9:]+\] )?"
+                       r"failed to parse field \[note\] of type \[long\]", reason),
               "dead letter reason %r" % reason)
     print("opensearch mapping conflict: %d rows, %d indexed, %d dead-lettered with "
           "the item's reason, e.g. %r" % (N, len(docs), len(sink_dls),

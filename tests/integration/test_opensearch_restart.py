@@ -17,7 +17,7 @@ N = 60000
 N_USER = 10000
 
 url = opensearch.base_url()
-env_dir = os.path.join(SOURCE_DIR, "tools", "testenv", "opensearch")
+env_dir = opensearch.testenv_dir()
 prefix = opensearch.fresh_index(url, "restart")
 with Workdir("os-restart") as work:
     schemas = opensearch.schemas_dir(work)

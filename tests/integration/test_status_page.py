@@ -137,6 +137,17 @@ with Workdir("status-page") as work:
         # files' total between the two reads of the status' lag bounds.
         check(all(r[2] == "1" for r in page["sinks"]), "sink health %r" % page["sinks"])
         check(page["agent"] == "page", "agent id %r" % page["agent"])
+        # Quality failures: the rule the agent runs, its count bracketed.
+        q1 = {(q["stream"], q["rule"], q["action"]): q["records"]
+              for q in st1["quality_failures"]}
+        q2 = {(q["stream"], q["rule"], q["action"]): q["records"]
+              for q in st2["quality_failures"]}
+        shown_q = {(r[0], r[1], r[2]): num(r[3]) for r in page["quality"]}
+        check(set(shown_q) == set(q2) and ("order", "amount_small", "tag") in q2,
+              "quality failures %r on the page, %r in the status" % (shown_q, q2))
+        for k, v in shown_q.items():
+            check(q1.get(k, 0) <= v <= q2[k], "quality %r: %d on the page, %d..%d" % (
+                k, v, q1.get(k, 0), q2[k]))
 
         # Nothing but the agent's own URLs was requested.
         foreign = [u for u in tab.requests if not u.startswith(agent.base + "/")]

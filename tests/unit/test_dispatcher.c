@@ -32,7 +32,7 @@
 
 #define N_RECORDS 500
 #define PER_SEGMENT 10
-#define MAX_RECORDS 1000
+#define MAX_RECORDS 5000
 #define POISON 123
 
 static const char *const tick_schema =
@@ -764,6 +764,9 @@ static void test_start_cursor_past_the_end(void **state)
 
 #define C_KEYS 7
 
+/* Keys in turns: C_KEYS, or more for the table's growth. */
+static int64_t c_keys = C_KEYS;
+
 /* Record n's key (NULL: none, every tenth from 3 on: POISON among them)
  * and version: k0's newest is its first record, k1's versions all tie
  * (the later wins), the others grow with n. */
@@ -771,15 +774,15 @@ static const char *c_key(int64_t n, char *buf, size_t size)
 {
     if (n % 10 == 3)
         return NULL;
-    snprintf(buf, size, "k%lld", (long long)(n % C_KEYS));
+    snprintf(buf, size, "k%lld", (long long)(n % c_keys));
     return buf;
 }
 
 static int64_t c_version(int64_t n)
 {
-    if (n % C_KEYS == 0)
+    if (n % c_keys == 0)
         return n == 0 ? 1000000000 : n;
-    if (n % C_KEYS == 1)
+    if (n % c_keys == 1)
         return 5;
     return n;
 }
@@ -789,10 +792,10 @@ static int c_is_best(int64_t n, int64_t total)
 {
     if (n % 10 == 3)
         return 0;
-    if (n % C_KEYS == 0)
+    if (n % c_keys == 0)
         return n == 0;
     for (int64_t m = n + 1; m < total; m++)
-        if (m % 10 != 3 && m % C_KEYS == n % C_KEYS)
+        if (m % 10 != 3 && m % c_keys == n % c_keys)
             return 0;
     return 1;
 }
@@ -847,6 +850,7 @@ static void test_coalesce_newest_only(void **state)
     int64_t keyed = 0;
 
     ts_reset(0, INT64_MAX, INT64_MAX);
+    c_keys = C_KEYS;
     f->conf.coalesce = 1;
     f->conf.coalesce_window = 1000;
     spool_keyed(f, N_RECORDS);
@@ -870,6 +874,43 @@ static void test_coalesce_newest_only(void **state)
     assert_int_equal(lag(f), 0);
 }
 
+/* 2000 keys in turns over 5000 records, a window of 2500: the table grows
+ * past its first size and drops keys send has passed while it reads
+ * ahead; still every key's newest record arrives once and nothing else
+ * keyed does (the next version of a key is always within the window). */
+static void test_coalesce_many_keys(void **state)
+{
+    struct fixture *f = *state;
+    struct sa_dispatcher *d;
+    struct sa_sink_metrics m[2];
+    const int64_t total = 5000;
+    int64_t keyed = 0, best = 0;
+
+    ts_reset(0, INT64_MAX, INT64_MAX);
+    c_keys = 2000;
+    f->conf.coalesce = 1;
+    f->conf.coalesce_window = 2500;
+    spool_keyed(f, total);
+    d = start(f);
+    wait_caught_up(d, 20000);
+    assert_int_equal(sa_dispatcher_metrics(d, m, 2), 1);
+    sa_dispatcher_stop(d, 1000);
+
+    snapshot();
+    assert_int_equal(seen.bad_view, 0);
+    for (int64_t n = 0; n < total; n++) {
+        int want = n % 10 == 3 || c_is_best(n, total);
+        keyed += n % 10 != 3;
+        best += n % 10 != 3 && want;
+        if (seen.received[n] != want)
+            fail_msg("record %lld offered %d times, expected %d", (long long)n,
+                     seen.received[n], want);
+    }
+    assert_int_equal(m[0].superseded, keyed - best);
+    assert_int_equal(m[0].acked, total);
+    assert_int_equal(lag(f), 0);
+}
+
 /* The misbehaving sink (retries, rewinds, EAGAIN, a failed send, a poison
  * record) and a window smaller than the backlog: every key's newest
  * record and every keyless one still arrive, and most old versions are
@@ -882,6 +923,7 @@ static void test_coalesce_with_rewinds(void **state)
     int64_t old_sent = 0;
 
     ts_reset(1, 12, INT64_MAX);
+    c_keys = C_KEYS;
     f->conf.coalesce = 1;
     f->conf.coalesce_window = 60;
     spool_keyed(f, N_RECORDS);
@@ -923,6 +965,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dead_letter_once_across_restart, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_coalesce_newest_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_coalesce_many_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coalesce_with_rewinds, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

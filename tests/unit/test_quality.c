@@ -243,6 +243,16 @@ static void test_unique_window(void **state)
         assert_int_equal(v.tags_len, 0);
     }
     assert_int_equal(sa_quality_unique_evicted(f->q, 0), 4);
+    {
+        struct sa_buf out;
+        sa_buf_init(&out, 1 << 20);
+        assert_int_equal(sa_metrics_write(sa_metrics_global(), &out), SA_OK);
+        assert_int_equal(sa_buf_terminate(&out), SA_OK);
+        assert_non_null(strstr((const char *)out.data,
+                               "syncagent_quality_unique_evicted_total{stream=\"t\","
+                               "rule=\"unique\"} 4"));
+        sa_buf_fini(&out);
+    }
     expect_pass(f, "id=k1", NOW, ""); /* forgotten early */
     expect_pass(f, "id=k8", NOW, "unique");
 }

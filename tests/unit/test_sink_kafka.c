@@ -533,6 +533,51 @@ static void test_eos_failed_transaction_stops_send(void **state)
     sa_schema_cache_free(sink.schemas);
 }
 
+/* exactly_once sink with an open transaction on segment 1. */
+static void eos_sink_open(struct fixture *f, struct sa_sink *sink)
+{
+    struct sa_err err = {0};
+
+    assert_int_equal(
+        sa_conf_set(sa_sink_kafka_ops.conf, f->conf.opts, "exactly_once", "true", &err),
+        SA_OK);
+    sink->ops = &sa_sink_kafka_ops;
+    sink->conf = &f->conf;
+    sink->origin_id = sa_spool_origin_id(f->spool);
+    sink->spool = f->spool;
+    sink->schemas = sa_schema_cache_new();
+    assert_non_null(sink->schemas);
+    if (sink->ops->open(sink, &err))
+        fail_msg("open: %s", err.msg);
+}
+
+/* A stop whose grace is over (sa_sink.close_by_ms passed) closes without
+ * committing the open transaction: nothing waits past the grace, and the
+ * records stay in the spool for the next start. */
+static void test_eos_close_keeps_deadline(void **state)
+{
+    struct fixture *f = *state;
+    struct sa_sink sink = {0};
+
+    assert_int_equal(rd_kafka_mock_topic_create(f->mock, CURSOR_TOPIC, 1, 3),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    spool_records(f, PER_SEGMENT);
+    eos_sink_open(f, &sink);
+    send_segment(&sink, f, 1, SA_OK);
+    sink.close_by_ms = sa_mono_ms() - 1;
+    sink.ops->close(&sink);
+    assert_int_equal(topic_hwm(f, CURSOR_TOPIC), 0);
+    sa_schema_cache_free(sink.schemas);
+
+    /* Without a deadline the close commits it, cursor and all. */
+    memset(&sink, 0, sizeof sink);
+    eos_sink_open(f, &sink);
+    send_segment(&sink, f, 1, SA_OK);
+    sink.ops->close(&sink);
+    assert_int_equal(topic_hwm(f, CURSOR_TOPIC), 1);
+    sa_schema_cache_free(sink.schemas);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -541,6 +586,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_eos_failed_transaction_stops_send, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_eos_close_keeps_deadline, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

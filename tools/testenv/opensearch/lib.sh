@@ -4,24 +4,29 @@
 OS_ENV_HOME=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../common.sh
 . "$OS_ENV_HOME/../common.sh"
+# The same scripts run an Elasticsearch 8 node (tools/testenv/elasticsearch,
+# whose scripts set SA_NODE_FLAVOUR=elasticsearch): the node's pom.xml and
+# Java sources (*.java) come from the flavour's folder.
+OS_FLAVOUR=${SA_NODE_FLAVOUR:-opensearch}
+OS_SRC=$(cd "$OS_ENV_HOME/../$OS_FLAVOUR" && pwd)
 # Classpath, compiled TestNode and fetch log; git-ignored. Override with
 # SA_OPENSEARCH_CACHE.
-OS_CACHE=${SA_OPENSEARCH_CACHE:-$OS_ENV_HOME/.cache}
+OS_CACHE=${SA_OPENSEARCH_CACHE:-$OS_SRC/.cache}
 # Where start/stop keep a node when no DIR is given.
 OS_DEFAULT_DIR=$OS_CACHE/node
 
 os_die() {
-  echo "opensearch: $*" >&2
+  echo "$OS_FLAVOUR: $*" >&2
   exit 1
 }
 
 os_log() {
-  echo "opensearch: $*" >&2
+  echo "$OS_FLAVOUR: $*" >&2
 }
 
 # Install what is missing from Debian's packages (tools/setup lists them too).
 os_need_packages() {
-  testenv_need opensearch javac=openjdk-17-jdk-headless mvn=maven curl=curl python3=python3
+  testenv_need "$OS_FLAVOUR" javac=openjdk-17-jdk-headless mvn=maven curl=curl python3=python3
 }
 
 # Resolve the node's jars into ~/.m2 (or -Dmaven.repo.local given in
@@ -32,7 +37,8 @@ os_fetch() {
   os_need_packages
   mkdir -p "$OS_CACHE"
   local stamp cp="$OS_CACHE/classpath"
-  stamp=$(cat "$OS_ENV_HOME/pom.xml" "$OS_ENV_HOME/TestNode.java" | sha256sum | cut -c1-16)
+  local sources=("$OS_SRC"/*.java)
+  stamp=$(cat "$OS_SRC/pom.xml" "${sources[@]}" | sha256sum | cut -c1-16)
   (
     flock 9
     if [ -s "$cp" ] && [ -f "$OS_CACHE/classes/TestNode.class" ] \
@@ -46,7 +52,7 @@ os_fetch() {
     os_log "fetching the node's jars with Maven (first time: ~45 MB)"
     # shellcheck disable=SC2086
     if ! mvn -q -B -Dstyle.color=never ${SA_OPENSEARCH_MAVEN_OPTS:-} \
-        -f "$OS_ENV_HOME/pom.xml" dependency:build-classpath \
+        -f "$OS_SRC/pom.xml" dependency:build-classpath \
         -Dmdep.includeScope=runtime -Dmdep.outputFile="$cp.tmp" \
         >"$OS_CACHE/fetch.log" 2>&1; then
       tail -n 50 "$OS_CACHE/fetch.log" >&2
@@ -55,9 +61,9 @@ os_fetch() {
     rm -rf "$OS_CACHE/classes"
     mkdir -p "$OS_CACHE/classes"
     if ! javac -d "$OS_CACHE/classes" -cp "$(cat "$cp.tmp")" \
-        "$OS_ENV_HOME/TestNode.java" >>"$OS_CACHE/fetch.log" 2>&1; then
+        "${sources[@]}" >>"$OS_CACHE/fetch.log" 2>&1; then
       tail -n 50 "$OS_CACHE/fetch.log" >&2
-      os_die "compiling TestNode.java failed"
+      os_die "compiling ${sources[*]##*/} failed"
     fi
     mv "$cp.tmp" "$cp"
     echo "$stamp" >"$OS_CACHE/classpath.stamp"

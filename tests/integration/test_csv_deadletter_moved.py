@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Dead letters follow a file that on_done moved: after `run` moves
+in/g.csv to done/g.csv, `deadletter list` names done/g.csv:LINE:COL (it
+named in/g.csv, where nothing is left), and a row kept by reference
+(longer than the read window) is read back from done/g.csv. The
+"csv file finished" line names the file, counts the rejected rows and
+says where they are (`syncagent deadletter list`)."""
+from dl_common import *
+
+with Workdir("csv-dl-moved") as work:
+    cfg = wx_config(work)
+    os.makedirs(work.join("done"))
+    with open(cfg) as f:
+        text = f.read()
+    text = text.replace("    watch: false\n", "    watch: false\n    on_done: move:%s\n"
+                        "    read_buffer: 4KiB\n    max_field: 1KiB\n" % work.join("done"))
+    with open(cfg, "w") as f:
+        f.write(text)
+    g = work.join("in", "g.csv")
+    long_note = "x" * 100000  # longer than the window (4 KiB + 4 x 1 KiB + 64 KiB)
+    write_csv(g, "station,note,id,temp\nS1,n1,1,1.5\nS2,n2,2,warm\nS3,%s,3,cold\n"
+              "S4,n4,4,2.5\n" % long_note)
+    proc = run(["run", "-c", cfg, "--exit-when-synced"], check_rc=0, timeout=120)
+    moved = work.join("done", "g.csv")
+    check(os.path.exists(moved) and not os.path.exists(g),
+          "on_done did not move the file:\n" + proc.stderr[-3000:])
+    dls = dl_list(cfg)
+    check(len(dls) == 2, "dead letters: %r" % dls)
+    for d in dls:
+        check(d["location"].startswith(moved + ":"),
+              "location %r does not name where the file went (%s)" % (
+                  d["location"], moved))
+    by_ref = [d for d in dls if d.get("raw_file")]
+    check(len(by_ref) == 1 and by_ref[0]["raw_file"] == moved,
+          "the row kept by reference does not point at the moved file: %r" % by_ref)
+    out = run(["deadletter", "export", "-c", cfg], check_rc=0).stdout
+    check(long_note in out and "S2,n2,2,warm" in out,
+          "export does not read the rows back:\n" + out[:2000])
+    line = [l for l in proc.stderr.splitlines() if "csv file finished" in l]
+    check(len(line) == 1 and "file=" + g in line[0] and "rejected=2" in line[0] and
+          'dead_letters="syncagent deadletter list"' in line[0],
+          "the finished line: %r" % line)
+print("ok")
