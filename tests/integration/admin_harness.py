@@ -3,6 +3,7 @@
 address its admin server listens on (from its log: SA_ADMIN_LISTEN makes it
 a free port), plain HTTP requests to it and a strict reader of the
 Prometheus text format."""
+import atexit
 import http.client
 import re
 import signal
@@ -10,6 +11,18 @@ import subprocess
 import time
 
 from harness import *
+
+
+RUNNING = []
+
+
+@atexit.register
+def _kill_left_over():
+    """A test that fails (sys.exit) leaves no agent running behind it."""
+    for agent in RUNNING:
+        if agent.proc.poll() is None:
+            agent.proc.kill()
+            agent.proc.wait()
 
 
 class Agent:
@@ -22,6 +35,7 @@ class Agent:
                                      stdout=subprocess.DEVNULL, stderr=self.log,
                                      env=env)
         self.address = None
+        RUNNING.append(self)
 
     def log_text(self):
         with open(self.log_path) as f:
