@@ -286,8 +286,10 @@ void sa_admin_dispatch(struct sa_admin *a, const struct sa_admin_request *req,
             *allow = r->method; /* one method per path in these tables */
         }
     if (!found) {
+        /* The method is not echoed: a client's bytes stay out of replies. */
         if (path_known)
-            sa_admin_reply(resp, 405, "method %s not allowed here", req->method);
+            sa_admin_reply(resp, 405, "method not allowed (allowed: %s)",
+                           strcmp(*allow, "GET") == 0 ? "GET, HEAD" : *allow);
         else
             sa_admin_reply(resp, 404, "not found");
         return;

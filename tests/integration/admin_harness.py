@@ -146,6 +146,15 @@ def value(families, name, **labels):
     return found[0]
 
 
+def value_or_none(families, name, **labels):
+    """value(), or None while the series is not registered yet (the
+    pipeline's and sinks' series appear when they start)."""
+    fam_name = re.sub(r'_(bucket|sum|count)$', '', name)
+    if name not in families and fam_name not in families:
+        return None
+    return value(families, name, **labels)
+
+
 def wait_for(what, cond, timeout=60):
     deadline = time.time() + timeout
     while True:

@@ -37,8 +37,8 @@ def test_endpoints(work):
     agent = Agent(work, cfg)
     agent.wait_address()
     wait_for("every record acknowledged",
-             lambda: agent.metrics().get("syncagent_records_acked_total") and
-             value(agent.metrics(), "syncagent_records_acked_total", sink="files") == COUNT)
+             lambda: value_or_none(agent.metrics(), "syncagent_records_acked_total",
+                                   sink="files") == COUNT)
     m = agent.metrics()
     check(value(m, "syncagent_records_ingested_total", stream="orders", source="gen") ==
           COUNT, "ingested_total")
