@@ -157,6 +157,7 @@ static void audit_locked(struct sa_fleet *f, const char *kind, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(row->detail, sizeof row->detail, fmt, ap);
     va_end(ap);
+    pthread_cond_broadcast(&f->cv);
 }
 
 /* Under mu: a new status to report. */
@@ -191,12 +192,17 @@ int sa_fleet_check_remote(const struct sa_config *r, struct sa_err *err)
         return sa_conf_fail(&r->spool_origin, "path", SA_ECONFIG, err,
                             "spool.path is local-only: a fleet config cannot set it");
     if (r->admin_origin.line)
-        return sa_conf_fail(&r->admin_origin, NULL, SA_ECONFIG, err,
+        return sa_conf_fail(&r->admin_origin,
+                            r->admin_origin.n_keys ? r->admin_origin.keys[0].key
+                                                   : "token",
+                            SA_ECONFIG, err,
                             "admin is local-only (its token above all): a fleet "
                             "config cannot set it");
     if (r->fleet.enabled)
-        return sa_conf_fail(&r->fleet_origin, NULL, SA_ECONFIG, err,
-                            "fleet is local-only: a fleet config cannot set it");
+        return sa_conf_fail(
+            &r->fleet_origin,
+            r->fleet_origin.n_keys ? r->fleet_origin.keys[0].key : "url", SA_ECONFIG,
+            err, "fleet is local-only: a fleet config cannot set it");
     if (r->version <= 0)
         return sa_err_set(err, SA_ECONFIG,
                           "%s: a fleet config needs a top-level `version:` above 0",
@@ -569,10 +575,36 @@ out:
     return res;
 }
 
+/* Write the queued audit rows on the poll thread's own spool connection:
+ * the writer's belongs to the pipeline (SQLite NOMUTEX, one thread each),
+ * and another connection is what SQLite's locking is for. */
+static void write_audit(struct sa_fleet *f, struct sa_spool **spool)
+{
+    struct audit_row rows[MAX_AUDIT];
+    struct sa_err err = {0};
+    size_t n;
+
+    pthread_mutex_lock(&f->mu);
+    n = f->n_audit;
+    memcpy(rows, f->audit, n * sizeof *rows);
+    f->n_audit = 0;
+    pthread_mutex_unlock(&f->mu);
+    if (!n)
+        return;
+    if (!*spool && sa_spool_open(spool, &f->local->spool, SA_SPOOL_QUIET, &err)) {
+        sa_log_warn("fleet: cannot open the spool for audit", "error", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (sa_spool_audit(*spool, rows[i].kind, rows[i].detail, &err))
+            sa_log_warn("fleet: cannot write an audit row", "error", err.msg);
+}
+
 static void *poll_main(void *arg)
 {
     struct sa_fleet *f = arg;
     struct sa_http_client *client = NULL;
+    struct sa_spool *audit_spool = NULL;
     struct sa_err err = {0};
     char etag[SA_HTTP_ETAG_MAX] = "";
     unsigned seed =
@@ -600,6 +632,7 @@ static void *poll_main(void *arg)
                 f->report_due = 1;
             pthread_mutex_unlock(&f->mu);
         }
+        write_audit(f, &audit_spool);
         pthread_mutex_lock(&f->mu);
         if (f->report_due) {
             pthread_mutex_unlock(&f->mu);
@@ -618,12 +651,14 @@ static void *poll_main(void *arg)
             until.tv_sec++;
             until.tv_nsec -= 1000000000L;
         }
-        while (!f->stopping && !f->report_due &&
+        while (!f->stopping && !f->report_due && !f->n_audit &&
                pthread_cond_timedwait(&f->cv, &f->mu, &until) == 0)
             ;
     }
     pthread_mutex_unlock(&f->mu);
+    write_audit(f, &audit_spool);
     report(f, client); /* last words: what runs at stop */
+    sa_spool_close(audit_spool);
     sa_http_client_free(client);
     return NULL;
 }
@@ -722,13 +757,8 @@ enum sa_fleet_action sa_fleet_tick(struct sa_fleet *f, struct sa_dispatcher *d,
                                    struct sa_schema_set **schemas)
 {
     enum sa_fleet_action act = SA_FLEET_NONE;
-    struct audit_row rows[MAX_AUDIT];
-    size_t n_rows;
-
+    (void)spool;
     pthread_mutex_lock(&f->mu);
-    n_rows = f->n_audit;
-    memcpy(rows, f->audit, n_rows * sizeof *rows);
-    f->n_audit = 0;
     if (f->pending_cfg && !f->in_probation) {
         size_t n_new = 0;
         *cfg = f->pending_cfg;
@@ -751,11 +781,6 @@ enum sa_fleet_action sa_fleet_tick(struct sa_fleet *f, struct sa_dispatcher *d,
         act = SA_FLEET_APPLY;
     }
     pthread_mutex_unlock(&f->mu);
-    for (size_t i = 0; i < n_rows; i++) {
-        struct sa_err err = {0};
-        if (sa_spool_audit(spool, rows[i].kind, rows[i].detail, &err))
-            sa_log_warn("fleet: cannot write an audit row", "error", err.msg);
-    }
     if (act == SA_FLEET_NONE && f->in_probation)
         act = probation_check(f, d, cfg, schemas);
     return act;
