@@ -272,6 +272,8 @@ static void usage(FILE *out)
             "                        sink has acknowledged every record\n"
             "  -h, --help            this help\n"
             "\n"
+            "With a fleet: section the agent also polls fleet.url for a signed\n"
+            "config and applies it (see `syncagent fleet --help`).\n"
             "Signals: SIGINT/SIGTERM stop gracefully (commit, let sinks drain\n"
             "for agent.shutdown_grace); SIGHUP reloads the config.\n"
             "Admin server (admin.listen, default 127.0.0.1:8686; admin.enabled:\n"
