@@ -75,6 +75,9 @@ def main():
             # kill -9 during applies, again and again
             version = 2
             for round_ in range(6):
+                for a in agents:
+                    wait_for("%s past probation of version %d" % (a.id, version),
+                             lambda: good_version(a) == version, timeout=120)
                 version += 1
                 fleet.sign(config(version, PUSHED if version % 2 else ""))
                 victim = agents[round_ % len(agents)]

@@ -90,6 +90,13 @@ def main():
                        "rollback" in s["error"] and s["version"] == 1,
                        "every agent REFUSED version 1 again as a rollback")
 
+            # a config that fails check is never signed
+            p = fleet.sign(config(3, "  - {name: bad, type: file, format: ndjson}\n"),
+                           check_rc=2)
+            check("path" in p.stderr, "fleet sign of a bad config: " + p.stderr)
+            p = fleet.sign(config(3).replace("schema: order", "schema: nope"), check_rc=2)
+            check("unknown schema" in p.stderr, "fleet sign: " + p.stderr)
+
             # 4. local-only keys: `fleet sign` refuses; signed anyway, the agents do
             for bad, key in (("agent: {id: stolen}\n", "agent.id"),
                              ("agent: {data_dir: /tmp}\n", "agent.data_dir"),
