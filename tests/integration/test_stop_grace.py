@@ -5,7 +5,8 @@ sink whose broker port is closed; no broker needed).
 SIGTERM keeps agent.shutdown_grace: the agent exits about the grace after
 the signal (it took grace + 7 s: 2 s more waiting for outcomes, 5 s of
 librdkafka flush), and "sink stopped" says how many records stay spooled
-for the next start.
+for the next start; with exactly_once too, while its
+transactions cannot be initialised.
 
 SIGHUP hands a sink in backoff over at once: the reload does not wait the
 grace (the old sink has nothing in flight, and the new config may be what
@@ -91,6 +92,32 @@ with Workdir("stop-grace") as work:
     st = status_json(cfg)
     check(st["sinks"][0]["lag_records"] == N, "status: %r" % st["sinks"])
 
+    # The same with exactly_once, stopped while the sink is still trying to
+    # initialise its transactions (init_transactions waited a whole
+    # delivery_timeout, 60 s, before a stop was seen).
+    cfg = config(work, "eos", "%ds" % grace_s, ["    exactly_once: true"])
+    log_path = work.join("eos.log")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([SYNCAGENT, "run", "-c", cfg], stdout=log,
+                                stderr=subprocess.STDOUT)
+    try:
+        wait_log(log_path, "sink started", proc)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=120)
+        took_eos = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with open(log_path) as f:
+        text = f.read()
+    check(rc == 0, "SIGTERM (exactly_once): exit %d:\n%s" % (rc, text[-3000:]))
+    check(took_eos < grace_s + 2.5, "SIGTERM (exactly_once) took %.1f s with "
+          "shutdown_grace %d s:\n%s" % (took_eos, grace_s, text[-3000:]))
+    check(re.search(r'msg="sink stopped" sink=k .*spooled_for_next_start=\d+', text),
+          "no count of the records left for the next start:\n" + text[-3000:])
+
     # SIGHUP while the sink backs off for 30 s, with a 30 s grace.
     cfg = config(work, "hup", "30s", ["    delivery_timeout: 1s",
                                       "    retry_initial: 30s", "    retry_max: 30s"])
@@ -108,5 +135,6 @@ with Workdir("stop-grace") as work:
         proc.wait()
     check(took_ms < 10000, "the reload took %d ms with a sink in backoff:\n%s" % (
         took_ms, text[-3000:]))
-print("stop within the grace: SIGTERM %.1f s (grace %d s); a reload with a sink in "
-      "backoff %.1f s (grace 30 s)" % (took, grace_s, took_ms / 1000.0))
+print("stop within the grace: SIGTERM %.1f s, exactly_once %.1f s (grace %d s); a "
+      "reload with a sink in backoff %.1f s (grace 30 s)" % (took, took_eos, grace_s,
+                                                            took_ms / 1000.0))
