@@ -10,6 +10,7 @@
 #include "agent/cli.h"
 #include "agent/cmd_deadletter.h"
 #include "agent/commands.h"
+#include "agent/quality/quality.h"
 #include "agent/record.h"
 #include "agent/source/csv.h"
 #include "agent/source/source_csv.h"
@@ -56,6 +57,16 @@ struct replay_source {
     struct replay_source *next;
 };
 
+/* A replayed row passes its stream's quality rules like any ingested one;
+ * one that fails a reject or a drop rule stays a dead letter with the
+ * reason (a replay does not drop what was kept), a tag rule tags it. */
+struct replay_quality {
+    const char *stream;
+    const struct sa_schema *schema;
+    struct sa_quality *q; /* NULL: the stream has no rules */
+    struct replay_quality *next;
+};
+
 struct replay {
     struct sa_config *cfg;
     struct sa_schema_set *schemas;
@@ -81,6 +92,8 @@ struct replay {
     struct sa_hlc hlc;
     int hlc_started;
     int64_t chunk_hlc;
+    /* quality rules' checkers, one per stream and schema met */
+    struct replay_quality *quality;
     /* totals */
     size_t resolved, failed, skipped;
     size_t unread; /* by reference, not readable: left open */
@@ -441,6 +454,51 @@ out:
     return rc;
 }
 
+/* The checker of stream's rules for rp->rec_schema, made at first use;
+ * *out NULL when the stream has none. */
+static int replay_quality(struct replay *rp, const char *stream,
+                          struct sa_quality **out, struct sa_err *err)
+{
+    struct replay_quality *rq;
+    const struct sa_quality_stream *qs;
+    int rc;
+
+    for (rq = rp->quality; rq; rq = rq->next)
+        if (rq->schema == rp->rec_schema && strcmp(rq->stream, stream) == 0) {
+            *out = rq->q;
+            return SA_OK;
+        }
+    if (!(rq = calloc(1, sizeof *rq)))
+        return sa_err_set(err, SA_ENOMEM, "out of memory");
+    rq->schema = rp->rec_schema;
+    if ((qs = sa_quality_conf_stream(rp->cfg->quality, stream)) &&
+        (rc = sa_quality_new(&rq->q, qs, rp->cfg->path, rp->rec_schema, err))) {
+        free(rq);
+        return rc;
+    }
+    /* stream belongs to a dead-letter row; copy it to outlive the row */
+    if (!(rq->stream = strdup(stream))) {
+        sa_quality_free(rq->q);
+        free(rq);
+        return sa_err_set(err, SA_ENOMEM, "out of memory");
+    }
+    rq->next = rp->quality;
+    rp->quality = rq;
+    *out = rq->q;
+    return SA_OK;
+}
+
+static void replay_quality_free(struct replay_quality *rq)
+{
+    while (rq) {
+        struct replay_quality *next = rq->next;
+        sa_quality_free(rq->q);
+        free((char *)rq->stream);
+        free(rq);
+        rq = next;
+    }
+}
+
 /* Append rp->rec to the chunk's segment of its stream and schema. */
 static int add_record(struct replay *rp, const char *stream, struct sa_err *err)
 {
@@ -495,10 +553,21 @@ static int add_record(struct replay *rp, const char *stream, struct sa_err *err)
     }
     if (rp->op == SA_OP_DELETE && rp->key.len == 0)
         return sa_err_set(err, SA_ERECORD, "a delete (op_column) without a key");
-    rc = sa_segment_add_versioned(b, event_ms, version, (const char *)rp->key.data,
-                                  rp->key.len, rp->op, rp->body.data, body_len);
+    struct sa_quality *q = NULL;
+    struct sa_quality_verdict verdict = {.tags_len = 0};
+    uint8_t *dst;
+    if ((rc = replay_quality(rp, stream, &q, err)))
+        return rc;
+    if (q && rp->op == SA_OP_UPSERT &&
+        !sa_quality_eval(q, &rp->rec, event_ms, sa_now_ms(), (const char *)rp->key.data,
+                         rp->key.len, &verdict, err))
+        return SA_ERECORD; /* err: the rule, the column, the value */
+    rc = sa_segment_add_reserve_tagged(b, event_ms, version, (const char *)rp->key.data,
+                                       rp->key.len, rp->op, verdict.tags,
+                                       verdict.tags_len, body_len, &dst);
     if (rc)
         return sa_err_set(err, rc, "cannot add a record of %zu bytes", body_len);
+    memcpy(dst, rp->body.data, body_len);
     rp->chunk_bytes += body_len + rp->key.len;
     return SA_OK;
 }
@@ -1020,6 +1089,7 @@ out:
     free(rp.settles);
     free(rp.texts);
     replay_sources_free(rp.sources);
+    replay_quality_free(rp.quality);
     names_free(rp.header, rp.n_header);
     if (rp.rec_schema)
         sa_record_fini(&rp.rec);

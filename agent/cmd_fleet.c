@@ -83,7 +83,7 @@ static int64_t published_version(const char *dir)
 
     snprintf(path, sizeof path, "%s/config.yaml", dir);
     if (sa_config_load_offline(path, &cfg, &err) == SA_OK)
-        v = cfg->version;
+        v = cfg->fleet_version;
     sa_config_free(cfg);
     return v;
 }
@@ -115,7 +115,7 @@ static int check_config(const char *path, int64_t *version, struct sa_err *err)
     }
     if ((rc = sa_cli_load_schemas(cfg, &schemas, err)) == SA_OK)
         rc = sa_config_check(cfg, schemas, err);
-    *version = cfg->version;
+    *version = cfg->fleet_version;
 out:
     sa_schemas_free(schemas);
     sa_config_free(cfg);

@@ -22,11 +22,23 @@ static void usage(FILE *out)
             "Show the spool: per stream the records and bytes spooled, per sink\n"
             "its cursor, its lag in records and seconds and the records it\n"
             "acknowledged as superseded by a newer version (coalesce), the dead-letter\n"
-            "count. Reads the spool directly: works while the daemon is down.\n"
+            "count, and the data quality rules' failures per stream, rule and\n"
+            "action (from the daily roll-ups). Reads the spool directly: works\n"
+            "while the daemon is down.\n"
             "\n"
             "  -c, --config FILE   the agent's YAML config (required)\n"
             "      --json          one JSON object instead of a table\n"
             "  -h, --help          this help\n");
+}
+
+static void print_quality(const struct sa_rollup_row *q, size_t n_q)
+{
+    if (!n_q)
+        return;
+    printf("\nquality failures (stream, rule, action: records)\n");
+    for (size_t i = 0; i < n_q; i++)
+        printf("  %-16s %-24s %-6s %lld\n", q[i].name, q[i].reason,
+               sa_status_quality_action(q[i].kind), (long long)q[i].n);
 }
 
 static void print_table(const struct sa_config *cfg, const struct sa_status *status)
@@ -118,6 +130,7 @@ int sa_cmd_status(int argc, char **argv)
         free(text);
     } else {
         print_table(cfg, &st);
+        print_quality(st.quality, st.n_quality);
     }
 out:
     sa_status_fini(&st);

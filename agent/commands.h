@@ -23,6 +23,7 @@ int sa_cmd_generate(int argc, char **argv);
 int sa_cmd_import(int argc, char **argv);
 int sa_cmd_check(int argc, char **argv);
 int sa_cmd_status(int argc, char **argv);
+int sa_cmd_report(int argc, char **argv);
 int sa_cmd_spool(int argc, char **argv);
 int sa_cmd_deadletter(int argc, char **argv);
 int sa_cmd_schema(int argc, char **argv);

@@ -40,11 +40,13 @@
 #include "agent/base/buf.h"
 #include "agent/base/log.h"
 #include "agent/config_value.h"
+#include "agent/quality/quality.h"
 #include "agent/schemas.h"
 #include "store/segment.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,9 +300,9 @@ static const struct section sections[] = {
 };
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 
-static const char *const top_keys[] = {"agent",   "spool", "batch",   "admin",
-                                       "health",  "fleet", "rollout", "selector",
-                                       "sources", "sinks", "version", NULL};
+static const char *const top_keys[] = {
+    "agent",   "spool", "batch",   "admin",  "health",  "fleet", "rollout",
+    "selector", "sources", "sinks", "streams", "version", NULL};
 
 static struct sa_conf_origin *section_origin(struct sa_config *cfg, size_t s)
 {
@@ -1185,7 +1187,7 @@ static int fail_yaml(struct loader *ld, const yaml_parser_t *parser, const char 
 static int load_root(struct loader *ld, yaml_node_t *root)
 {
     int have[N_SECTIONS] = {0};
-    yaml_node_t *sources = NULL, *sinks = NULL;
+    yaml_node_t *sources = NULL, *sinks = NULL, *streams = NULL;
     int rc;
 
     if (root && is_null(root))
@@ -1219,7 +1221,7 @@ static int load_root(struct loader *ld, yaml_node_t *root)
                 *(int *)((char *)ld->cfg + sections[s].present_offset) = 1;
         } else if (strcmp(scalar_text(k), "version") == 0) {
             if (!is_null(v) && (rc = set_value(ld, &sa_fleet_version_entry,
-                                               &ld->cfg->version, v, "version")))
+                                               &ld->cfg->fleet_version, v, "version")))
                 return rc;
         } else if (strcmp(scalar_text(k), "sources") == 0) {
             if ((rc = load_sources(ld, v)))
@@ -1229,8 +1231,10 @@ static int load_root(struct loader *ld, yaml_node_t *root)
             if ((rc = load_sinks(ld, v)))
                 return rc;
             sinks = v;
+        } else if (strcmp(scalar_text(k), "streams") == 0) {
+            streams = v; /* after the sources, whose streams it names */
         } else {
-            return fail_unknown_key(ld, k, NULL, top_keys, N_SECTIONS + 3);
+            return fail_unknown_key(ld, k, NULL, top_keys, N_SECTIONS + 4);
         }
     }
     for (size_t s = 0; s < N_SECTIONS; s++) {
@@ -1250,7 +1254,27 @@ static int load_root(struct loader *ld, yaml_node_t *root)
         return rc;
     if (sinks && (rc = check_sink_streams(ld, sinks)))
         return rc;
+    if (streams &&
+        ((rc = sa_quality_conf_load(&ld->doc, streams, ld->name, &ld->cfg->quality,
+                                    ld->err)) ||
+         (rc = sa_quality_conf_check_streams(ld->cfg->quality, ld->cfg, ld->err))))
+        return rc;
     return SA_OK;
+}
+
+/* The first 16 hex digits of the text's SHA-256 (struct sa_config's
+ * version); "unknown" if libcrypto fails. */
+static void config_version(const char *text, size_t len, char out[17])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int md_len = 0;
+
+    if (!EVP_Digest(text, len, md, &md_len, EVP_sha256(), NULL) || md_len < 8) {
+        snprintf(out, 17, "unknown");
+        return;
+    }
+    for (size_t i = 0; i < 8; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
 static int load_string(const char *text, const char *name, const char *dir, int offline,
@@ -1286,6 +1310,7 @@ static int load_string(const char *text, const char *name, const char *dir, int 
         goto out;
     }
     have_parser = 1;
+    config_version(text, len, ld.cfg->version);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &ld.doc)) {
         rc = fail_yaml(&ld, &parser, text, len);
@@ -1401,6 +1426,7 @@ void sa_config_free(struct sa_config *cfg)
         free_entries(sink_common_conf, sink);
     }
     free(cfg->sinks);
+    sa_quality_conf_free(cfg->quality);
     free(cfg->path);
     free(cfg);
 }
@@ -1420,6 +1446,10 @@ int sa_config_check(const struct sa_config *cfg, const struct sa_schema_set *sch
         if (schemas)
             schema = sa_schemas_lookup(schemas, src->schema, &unknown);
         if (src->ops->check && (rc = src->ops->check(src, schema, err)))
+            return rc;
+        const struct sa_quality_stream *qs =
+            sa_quality_conf_stream(cfg->quality, src->stream);
+        if (qs && schema && (rc = sa_quality_check_schema(qs, cfg->path, schema, err)))
             return rc;
     }
     for (size_t i = 0; i < cfg->n_sinks; i++) {
@@ -1560,4 +1590,5 @@ void sa_config_describe(FILE *out)
                  sa_sink_types[t]->desc ? sa_sink_types[t]->desc : "");
         describe_table(out, title, sa_sink_types[t]->conf, &w);
     }
+    sa_quality_describe(out);
 }

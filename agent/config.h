@@ -19,6 +19,7 @@
  *   sources: - {name, type, stream, schema, <type-specific keys>}
  *   sinks:   - {name, type, streams, retry_initial, retry_max,
  *               max_in_flight, <type-specific keys>}
+ *   streams: <stream>: {quality: [rules]}  (agent/quality/quality_conf.c)
  */
 #ifndef SA_AGENT_CONFIG_H
 #define SA_AGENT_CONFIG_H
@@ -31,6 +32,8 @@
 #include "sync/sink.h"
 
 #include <stdio.h>
+
+struct sa_quality_conf;
 
 struct sa_agent_conf {
     char *id;          /* default: the host name */
@@ -50,6 +53,10 @@ struct sa_batch_conf {
 
 struct sa_config {
     char *path; /* the file it came from */
+    /* The config's version: the first 16 hex digits of the SHA-256 of its
+     * text, so that agents running the same config show the same one and
+     * every edit shows a new one (status, the status page). */
+    char version[17];
     struct sa_agent_conf agent;
     struct sa_spool_opts spool; /* spool.path defaults to data_dir/spool.db */
     struct sa_batch_conf batch;
@@ -58,7 +65,7 @@ struct sa_config {
     struct sa_fleet_conf fleet;       /* agent/fleet/fleet_config.h */
     struct sa_rollout_conf rollout;   /* of a fleet config */
     struct sa_selector_conf selector; /* of a fleet config */
-    int64_t version;                  /* of a fleet config; 0: none */
+    int64_t fleet_version;            /* `version:` of a fleet config; 0: none */
     /* where the keys of each section were written (sa_conf_fail()) */
     struct sa_conf_origin agent_origin, spool_origin, batch_origin;
     struct sa_conf_origin admin_origin, health_origin;
@@ -67,6 +74,7 @@ struct sa_config {
     size_t n_sources;
     struct sa_sink_conf *sinks;
     size_t n_sinks;
+    struct sa_quality_conf *quality; /* `streams:` (agent/quality/), or NULL */
 };
 
 /* Load and validate path. On error *out is NULL and err holds one line:

@@ -21,10 +21,15 @@ struct command {
 
 static const struct command commands[] = {
     {"run", sa_cmd_run, "run the agent: sources -> spool -> sinks"},
-    {"import", sa_cmd_import, "spool CSV files once, reporting accepted and rejected rows"},
-    {"generate", sa_cmd_generate, "write synthetic records for a schema (csv, jsonl, avro)"},
+    {"import", sa_cmd_import,
+     "spool CSV files once, reporting accepted and rejected rows"},
+    {"generate", sa_cmd_generate,
+     "write synthetic records for a schema (csv, jsonl, avro)"},
     {"check", sa_cmd_check, "validate a config, or describe every config key"},
-    {"status", sa_cmd_status, "show the spool and each sink's lag (daemon need not run)"},
+    {"status", sa_cmd_status,
+     "show the spool and each sink's lag (daemon need not run)"},
+    {"report", sa_cmd_report,
+     "daily roll-ups: ingested, rejected, dropped, acked, audit"},
     {"deadletter", sa_cmd_deadletter, "list, export and replay rejected records"},
     {"spool", sa_cmd_spool, "spool maintenance: verify, salvage"},
     {"schema", sa_cmd_schema, "infer a schema from a CSV file (schema infer)"},

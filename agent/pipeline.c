@@ -48,12 +48,23 @@
  *                refused (a file: its rows would be lost) waits as under
  *                block instead.
  *   drop_oldest  done inside sa_spool_commit, which audits what it drops.
+ *
+ * Quality rules (agent/quality/). A lane whose stream has rules checks
+ * each upsert in sa_batch_add_record once its key and event time are
+ * known: a reject is the record's error (SA_ERECORD, dead-lettered by the
+ * source as any rejected row), a drop leaves it out and counts it in the
+ * batch, a tag frames it with the failed rules' names. The batch's counts
+ * reach the daily roll-ups in its own commit; drops are also audited,
+ * one row per rule at most once a minute with the records since the last
+ * (and the rest when the pipeline closes), so a steady stream of drops
+ * does not grow the audit table per commit.
  */
 #include "agent/pipeline.h"
 
 #include "agent/base/clock.h"
 #include "agent/base/log.h"
 #include "agent/base/metrics.h"
+#include "agent/quality/quality.h"
 #include "agent/record.h"
 #include "agent/source/source.h"
 #include "store/hlc.h"
@@ -100,11 +111,26 @@ struct pending_deadletter {
     char *header, *file_key; /* sa_batch_deadletter_set_header, else NULL */
 };
 
+/* Quality outcomes of one rule in one batch. */
+struct q_count {
+    uint32_t dropped, tagged;
+    char reason[200]; /* of the first drop */
+};
+
 /* What one source put into one batch. */
 struct lane_buf {
     struct sa_segment_builder seg;
     struct pending_offset *offsets;
     size_t n_offsets, cap_offsets;
+    struct q_count *q; /* one per quality rule of its stream, NULL: none */
+    int q_any;         /* some count is not zero */
+};
+
+/* Drops of one rule not audited yet (committer thread only). */
+struct drop_audit {
+    int64_t pending;
+    int64_t last_ms; /* of the last audit row, 0: none yet */
+    char reason[200];
 };
 
 struct batch_buf {
@@ -127,6 +153,8 @@ struct lane {
     size_t index;
     int opened;
     int finished; /* poll returned SA_EOF */
+    struct sa_quality *quality; /* its stream's rules, NULL: none */
+    struct drop_audit *drops;   /* one per rule */
     /* Prometheus series of this source, counted by the committer. */
     struct sa_counter *ingested, *rejected_invalid, *rejected_full;
 };
@@ -146,6 +174,8 @@ struct sa_pipeline {
     struct sa_batch batch;
     struct sa_buf key; /* sa_batch_add_record's key text */
     struct sa_hlc hlc; /* versions of records without x-version */
+    int64_t step_now_ms; /* the wall clock at the start of this step, for
+                          * the quality rules' freshness and windows */
     struct batch_buf bufs[PIPELINE_DEPTH];
     struct batch_buf *fill; /* sources add here */
     uint64_t next_generation;
@@ -241,10 +271,46 @@ int sa_batch_add_record(struct sa_batch *batch, struct sa_source *src,
         return sa_err_set(err, SA_ERECORD,
                           "key field '%s': longer than the %u bytes a key may have",
                           rec->schema->fields[rec->schema->key_field].name, KEY_MAX);
+    struct sa_quality *quality = ((struct lane *)src)->quality;
+    struct sa_quality_verdict verdict = {.tags_len = 0};
+    if (!rc && quality && op == SA_OP_UPSERT) {
+        struct lane_buf *lb = lane_buf(p, src);
+        if (!sa_quality_eval(quality, rec, event_ms, p->step_now_ms,
+                             (const char *)key->data, key->len, &verdict, err)) {
+            if (verdict.action == SA_QUALITY_REJECT)
+                return SA_ERECORD; /* err names the rule and the value */
+            struct q_count *qc = &lb->q[verdict.rule];
+            if (!qc->dropped++)
+                snprintf(qc->reason, sizeof qc->reason, "%s", err->msg);
+            lb->q_any = 1;
+            mark_pending(p->fill);
+            return SA_OK;
+        }
+        if (verdict.tags_len) {
+            /* Count each tag rule of the record (names are unique). */
+            for (size_t i = 0; i < sa_quality_n_rules(quality); i++) {
+                const struct sa_quality_rule *r = sa_quality_rule_at(quality, i);
+                size_t n = strlen(r->name);
+                const char *t = verdict.tags, *end = t + verdict.tags_len;
+                if (r->action != SA_QUALITY_TAG)
+                    continue;
+                while (t < end) {
+                    const char *comma = memchr(t, ',', (size_t)(end - t));
+                    size_t len = comma ? (size_t)(comma - t) : (size_t)(end - t);
+                    if (len == n && memcmp(t, r->name, n) == 0) {
+                        lb->q[i].tagged++;
+                        break;
+                    }
+                    t += len + 1;
+                }
+            }
+            lb->q_any = 1;
+        }
+    }
     if (!rc)
-        rc = sa_segment_add_reserve_versioned(&lane_buf(p, src)->seg, event_ms, version,
-                                              (const char *)key->data, key->len, op,
-                                              body_len, &body);
+        rc = sa_segment_add_reserve_tagged(
+            &lane_buf(p, src)->seg, event_ms, version, (const char *)key->data,
+            key->len, op, verdict.tags, verdict.tags_len, body_len, &body);
     /* FRAME_MAX makes room for any record; should one not fit all the
      * same, it is the record's error (dead-lettered), not the source's. */
     if (rc == SA_ETOOBIG)
@@ -451,6 +517,10 @@ static void batch_clear(struct sa_pipeline *p, struct batch_buf *b)
         for (size_t j = 0; j < lb->n_offsets; j++)
             free(lb->offsets[j].file_key);
         lb->n_offsets = 0;
+        if (lb->q_any) {
+            memset(lb->q, 0, sa_quality_n_rules(p->lanes[i].quality) * sizeof *lb->q);
+            lb->q_any = 0;
+        }
     }
     for (size_t i = 0; i < b->n_dls; i++)
         deadletter_fini(&b->dls[i]);
@@ -472,6 +542,7 @@ static void batch_fini(struct sa_pipeline *p, struct batch_buf *b)
     for (size_t i = 0; i < p->n_lanes; i++) {
         sa_segment_builder_fini(&b->lanes[i].seg);
         free(b->lanes[i].offsets);
+        free(b->lanes[i].q);
     }
     free(b->lanes);
     free(b->dls);
@@ -524,6 +595,79 @@ static void build_commit(struct sa_pipeline *p, struct batch_buf *b, int with_re
     c->n_moves = b->n_moves;
 }
 
+/* str as a JSON string (for audit details). */
+static int json_str(struct sa_buf *b, const char *str)
+{
+    int rc = sa_buf_append_str(b, "\"");
+    for (const unsigned char *c = (const unsigned char *)str; !rc && *c; c++)
+        rc = *c == '"' || *c == '\\' ? sa_buf_printf(b, "\\%c", *c)
+             : *c < 0x20             ? sa_buf_printf(b, "\\u%04x", *c)
+                                     : sa_buf_append(b, c, 1);
+    return rc ? rc : sa_buf_append_str(b, "\"");
+}
+
+/* Audit drops of a rule at most this often (see the top). */
+#define DROP_AUDIT_MS 60000
+
+/* Quality counts of a batch as roll-ups, and the drop audits now due
+ * (committer thread). The arrays have 2 and 1 entries per rule of every
+ * lane; details has room for one detail per rule. */
+static void quality_parts(struct sa_pipeline *p, struct batch_buf *b, int with_records,
+                          struct sa_rollup_add *rollups, struct sa_audit_add *audits,
+                          char (*details)[512], struct sa_commit *c)
+{
+    size_t n_r = 0, n_a = 0, slot = 0;
+    int64_t now = sa_now_ms();
+
+    for (size_t i = 0; i < p->n_lanes; i++) {
+        struct lane *lane = &p->lanes[i];
+        struct lane_buf *lb = &b->lanes[i];
+        size_t n = sa_quality_n_rules(lane->quality);
+        for (size_t r = 0; r < n; r++, slot++) {
+            const struct sa_quality_rule *rule = sa_quality_rule_at(lane->quality, r);
+            struct drop_audit *da = &lane->drops[r];
+            if (!lb->q_any && !da->pending)
+                continue;
+            if (lb->q_any && lb->q[r].dropped) {
+                rollups[n_r++] = (struct sa_rollup_add){
+                    lane->src.conf->stream, "dropped", rule->name, lb->q[r].dropped};
+                if (!da->pending)
+                    memcpy(da->reason, lb->q[r].reason, sizeof da->reason);
+                da->pending += lb->q[r].dropped;
+            }
+            if (lb->q_any && lb->q[r].tagged && with_records)
+                rollups[n_r++] = (struct sa_rollup_add){
+                    lane->src.conf->stream, "tagged", rule->name, lb->q[r].tagged};
+            if (da->pending && (!da->last_ms || now - da->last_ms >= DROP_AUDIT_MS)) {
+                struct sa_buf d;
+                sa_buf_init(&d, sizeof details[slot] - 1);
+                if (sa_buf_printf(&d, "{\"stream\":") == SA_OK &&
+                    json_str(&d, lane->src.conf->stream) == SA_OK &&
+                    sa_buf_printf(&d, ",\"source\":") == SA_OK &&
+                    json_str(&d, lane->src.conf->name) == SA_OK &&
+                    sa_buf_printf(&d, ",\"rule\":") == SA_OK &&
+                    json_str(&d, rule->name) == SA_OK &&
+                    sa_buf_printf(&d, ",\"records\":%lld,\"first_reason\":",
+                                  (long long)da->pending) == SA_OK &&
+                    json_str(&d, da->reason) == SA_OK &&
+                    sa_buf_append_str(&d, "}") == SA_OK) {
+                    memcpy(details[slot], d.data, d.len);
+                    details[slot][d.len] = '\0';
+                    audits[n_a++] =
+                        (struct sa_audit_add){"quality_drop", details[slot]};
+                    da->pending = 0;
+                    da->last_ms = now;
+                }
+                sa_buf_fini(&d);
+            }
+        }
+    }
+    c->rollups = rollups;
+    c->n_rollups = n_r;
+    c->audits = audits;
+    c->n_audits = n_a;
+}
+
 /* Commit one batch (on the committer thread), waiting out a full spool
  * under when_full: block. */
 /* May when_full: reject refuse this batch's records? Not when a source
@@ -557,14 +701,19 @@ static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_er
     struct sa_segment_builder **segs = NULL;
     struct sa_offset_update *offs = NULL;
     struct sa_deadletter *dls = NULL;
+    struct sa_rollup_add *rollups = NULL, *refused = NULL;
+    struct sa_audit_add *audits = NULL;
+    char(*details)[512] = NULL;
     struct sa_commit c;
     struct sa_commit_result res;
-    size_t n_offs = 0;
+    size_t n_offs = 0, n_rules = 0;
     uint64_t stored = b->n_records;
     int rc = SA_OK, waited = 0, noted = 0;
 
-    for (size_t i = 0; i < p->n_lanes; i++)
+    for (size_t i = 0; i < p->n_lanes; i++) {
         n_offs += b->lanes[i].n_offsets;
+        n_rules += sa_quality_n_rules(p->lanes[i].quality);
+    }
     segs = calloc(p->n_lanes + 1, sizeof *segs);
     offs = calloc(n_offs + 1, sizeof *offs);
     dls = calloc(b->n_dls + 1, sizeof *dls);
@@ -573,6 +722,16 @@ static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_er
         goto out;
     }
     build_commit(p, b, 1, segs, offs, dls, &c);
+    if (n_rules) {
+        rollups = calloc(2 * n_rules, sizeof *rollups);
+        audits = calloc(n_rules, sizeof *audits);
+        details = calloc(n_rules, sizeof *details);
+        if (!rollups || !audits || !details) {
+            rc = sa_err_set(err, SA_ENOMEM, "out of memory");
+            goto out;
+        }
+        quality_parts(p, b, 1, rollups, audits, details, &c);
+    }
 
     for (;;) {
         int64_t t0 = sa_mono_us();
@@ -593,7 +752,28 @@ static int commit_batch(struct sa_pipeline *p, struct batch_buf *b, struct sa_er
             char detail[160];
             sa_logf(SA_LOG_WARN, "spool full, records refused",
                     "records=%llu when_full=reject", (unsigned long long)stored);
+            size_t n_rollups = c.n_rollups, n_audits = c.n_audits, k = 0;
+            /* The roll-ups count the refused records as rejected
+             * (spool_full); tags of records not kept are not counted,
+             * drops and their audits are as they were. */
+            refused = calloc(n_rollups + p->n_lanes + 1, sizeof *refused);
+            if (!refused) {
+                rc = sa_err_set(err, SA_ENOMEM, "out of memory");
+                goto out;
+            }
+            for (size_t i = 0; i < n_rollups; i++)
+                if (strcmp(rollups[i].kind, "tagged") != 0)
+                    refused[k++] = rollups[i];
+            for (size_t i = 0; i < p->n_lanes; i++)
+                if (b->lanes[i].seg.count)
+                    refused[k++] = (struct sa_rollup_add){p->lanes[i].src.conf->stream,
+                                                          "rejected", "spool_full",
+                                                          b->lanes[i].seg.count};
             build_commit(p, b, 0, segs, offs, dls, &c);
+            c.rollups = refused;
+            c.n_rollups = k;
+            c.audits = audits;
+            c.n_audits = n_audits;
             rc = sa_spool_commit(p->spool, &c, &res, err);
             if (rc)
                 goto out;
@@ -666,6 +846,10 @@ out:
     free(segs);
     free(offs);
     free(dls);
+    free(rollups);
+    free(refused);
+    free(audits);
+    free(details);
     return rc;
 }
 
@@ -930,6 +1114,22 @@ int sa_pipeline_open(struct sa_pipeline **out, const struct sa_config *cfg,
         struct lane *lane = &p->lanes[i];
 
         lane->index = i;
+        const struct sa_quality_stream *qs =
+            sa_quality_conf_stream(cfg->quality, sc->stream);
+        if (qs) {
+            rc = sa_quality_new(&lane->quality, qs, cfg->path,
+                                sa_schemas_lookup(schemas, sc->schema, err), err);
+            if (!rc && !(lane->drops = calloc(qs->n_rules, sizeof *lane->drops)))
+                rc = sa_err_set(err, SA_ENOMEM, "out of memory");
+            for (int b = 0; !rc && b < PIPELINE_DEPTH; b++)
+                if (!(p->bufs[b].lanes[i].q =
+                          calloc(qs->n_rules, sizeof(struct q_count))))
+                    rc = sa_err_set(err, SA_ENOMEM, "out of memory");
+            if (rc) {
+                sa_err_prefix(err, "source %s: ", sc->name);
+                goto out;
+            }
+        }
         rc = register_lane_metrics(lane, sc, err);
         if (rc)
             goto out;
@@ -960,6 +1160,7 @@ int sa_pipeline_step(struct sa_pipeline *p, int *idle, struct sa_err *err)
     int rc;
 
     poll_committed(p);
+    p->step_now_ms = sa_now_ms();
 
     for (size_t i = 0; i < p->n_lanes; i++) {
         struct lane *lane = &p->lanes[i];
@@ -1051,6 +1252,23 @@ void sa_pipeline_close(struct sa_pipeline *p)
         struct lane *lane = &p->lanes[i];
         if (lane->opened && lane->src.ops->close)
             lane->src.ops->close(&lane->src);
+        /* Drops counted since their last audit row (the roll-ups have them
+         * already): audited now, outside a commit. */
+        for (size_t r = 0; lane->drops && r < sa_quality_n_rules(lane->quality); r++) {
+            struct drop_audit *da = &lane->drops[r];
+            struct sa_err aerr = {0};
+            char detail[600];
+            if (!da->pending)
+                continue;
+            snprintf(detail, sizeof detail,
+                     "{\"stream\":\"%s\",\"rule\":\"%s\",\"records\":%lld}",
+                     lane->src.conf->stream, sa_quality_rule_at(lane->quality, r)->name,
+                     (long long)da->pending);
+            if (sa_spool_audit(p->spool, "quality_drop", detail, &aerr) != SA_OK)
+                sa_log_warn("cannot audit dropped records", "error", aerr.msg);
+        }
+        sa_quality_free(lane->quality);
+        free(lane->drops);
     }
     for (int i = 0; i < PIPELINE_DEPTH; i++)
         batch_fini(p, &p->bufs[i]);

@@ -1297,3 +1297,36 @@ int sa_record_key(const struct sa_record *rec, struct sa_buf *out)
         return SA_OK;
     }
 }
+
+int sa_record_get(const struct sa_record *rec, int field, struct sa_field_value *out)
+{
+    const struct field_state *st;
+    const struct value *v;
+    const uint8_t *base;
+
+    if (field < 0 || (size_t)field >= rec->n_fields ||
+        !(v = value_of(rec, field, &base)))
+        return SA_ENOTFOUND;
+    out->kind = v->kind;
+    out->l = v->l;
+    out->d = v->d;
+    out->s = NULL;
+    out->len = 0;
+    switch (v->kind) {
+    case AVRO_STRING:
+    case AVRO_BYTES:
+        out->s = (const char *)base + v->str_at;
+        out->len = v->str_len;
+        break;
+    case AVRO_ENUM:
+        st = &PRIV(rec)->f[field];
+        if (v->l >= 0 && v->l < st->n_symbols && st->symbols[v->l].name) {
+            out->s = st->symbols[v->l].name;
+            out->len = st->symbols[v->l].len;
+        }
+        break;
+    default:
+        break;
+    }
+    return SA_OK;
+}

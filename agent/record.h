@@ -105,4 +105,22 @@ int sa_record_version(const struct sa_record *rec, int64_t *version /* out */);
 /* The key field's value as text, appended to out (nothing when no key). */
 int sa_record_key(const struct sa_record *rec, struct sa_buf *out);
 
+/* A field's value as set (or defaulted by sa_record_encoded_size), for
+ * the quality rules (agent/quality/). kind is the Avro type of the value
+ * (the branch taken, for unions: AVRO_NULL for a null); s points into the
+ * record (strings, bytes, an enum's symbol) and is valid until the record
+ * changes. */
+struct sa_field_value {
+    avro_type_t kind;
+    int64_t l; /* int, long, boolean, enum index, timestamps as stored */
+    double d;  /* float, double */
+    const char *s;
+    size_t len;
+};
+
+/* SA_OK with *out filled, SA_ENOTFOUND for a field neither set nor
+ * defaulted. */
+int sa_record_get(const struct sa_record *rec, int field,
+                  struct sa_field_value *out /* out */);
+
 #endif

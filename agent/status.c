@@ -50,7 +50,13 @@ int sa_status_read(const struct sa_config *cfg, struct sa_spool *spool,
     if (!out->sinks)
         return sa_err_set(err, SA_ENOMEM, "out of memory");
     out->n_sinks = cfg->n_sinks;
-    return collect_lags(cfg, spool, &out->spool, out->sinks, err);
+    rc = collect_lags(cfg, spool, &out->spool, out->sinks, err);
+    if (rc == SA_OK)
+        rc = sa_spool_quality_totals(spool, &out->quality, &out->n_quality, err);
+    if (rc == SA_OK && out->spool.deadletters_open > 0)
+        rc = sa_spool_deadletter_latest(spool, SA_STATUS_LATEST_DEADLETTERS,
+                                        &out->latest, &out->n_latest, err);
+    return rc;
 }
 
 void sa_status_fini(struct sa_status *st)
@@ -58,6 +64,8 @@ void sa_status_fini(struct sa_status *st)
     if (!st)
         return;
     free(st->sinks);
+    free(st->quality);
+    sa_spool_deadletter_rows_free(st->latest, st->n_latest);
     sa_spool_status_fini(&st->spool);
     memset(st, 0, sizeof *st);
 }
@@ -69,6 +77,40 @@ double sa_status_lag_seconds(const struct sa_status_sink *sink, int64_t now)
                : 0.0;
 }
 
+const char *sa_status_quality_action(const char *kind)
+{
+    return strcmp(kind, "rejected") == 0  ? "reject"
+           : strcmp(kind, "dropped") == 0 ? "drop"
+                                          : "tag";
+}
+
+static json_t *quality_json(const struct sa_rollup_row *q, size_t n_q)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n_q; i++)
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:I}", "stream", q[i].name,
+                                           "rule", q[i].reason, "action",
+                                           sa_status_quality_action(q[i].kind),
+                                           "records", (json_int_t)q[i].n));
+    return a;
+}
+
+/* The newest open dead letters: where each came from and why. */
+static json_t *latest_json(const struct sa_status *status)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; i < status->n_latest; i++) {
+        const struct sa_deadletter_row *d = &status->latest[i];
+        json_array_append_new(a, json_pack("{s:I, s:I, s:s, s:s, s:s, s:s}", "id",
+                                           (json_int_t)d->id, "created_ms",
+                                           (json_int_t)d->created_ms, "stream",
+                                           d->stream, "source", d->source, "location",
+                                           d->location, "reason", d->reason));
+    }
+    return a;
+}
+
 char *sa_status_json(const struct sa_config *cfg, const struct sa_status *status)
 {
     const struct sa_spool_status *st = &status->spool;
@@ -77,6 +119,9 @@ char *sa_status_json(const struct sa_config *cfg, const struct sa_status *status
     json_t *root = json_object(), *streams = json_array(), *sinks = json_array();
     char *text;
 
+    json_object_set_new(root, "agent_id", json_string(cfg->agent.id));
+    json_object_set_new(root, "version", json_string(SA_VERSION));
+    json_object_set_new(root, "config_version", json_string(cfg->version));
     json_object_set_new(root, "spool", json_string(cfg->spool.path));
     json_object_set_new(root, "origin_id", json_string(st->origin_id));
     json_object_set_new(root, "next_seq", json_integer((json_int_t)st->next_seq));
@@ -101,7 +146,10 @@ char *sa_status_json(const struct sa_config *cfg, const struct sa_status *status
     json_object_set_new(root, "streams", streams);
     json_object_set_new(root, "sinks", sinks);
     json_object_set_new(root, "deadletters", json_integer(st->deadletters));
+    json_object_set_new(root, "quality_failures",
+                        quality_json(status->quality, status->n_quality));
     json_object_set_new(root, "deadletters_open", json_integer(st->deadletters_open));
+    json_object_set_new(root, "deadletters_latest", latest_json(status));
     json_object_set_new(root, "dropped_records",
                         json_integer(st->audit_dropped_records));
     json_object_set_new(root, "ingest_blocked",

@@ -9,6 +9,7 @@
 #define SA_AGENT_STATUS_H
 
 #include "agent/config.h"
+#include "store/deadletter.h"
 #include "store/spool.h"
 
 struct sa_status_sink {
@@ -18,10 +19,17 @@ struct sa_status_sink {
     int64_t superseded; /* acknowledged as superseded by a newer version */
 };
 
+/* How many of the newest open dead letters the status names. */
+#define SA_STATUS_LATEST_DEADLETTERS 5
+
 struct sa_status {
     struct sa_spool_status spool;
     struct sa_status_sink *sinks; /* one per cfg->sinks, in order */
     size_t n_sinks;
+    struct sa_rollup_row *quality; /* quality failures in total, malloc'd */
+    size_t n_quality;
+    struct sa_deadletter_row *latest; /* newest open dead letters first */
+    size_t n_latest;
 };
 
 /* Read everything from spool (any handle; a read-only one is enough).
@@ -33,6 +41,9 @@ void sa_status_fini(struct sa_status *st);
 
 /* A sink's lag in seconds: the age of its oldest unacknowledged segment. */
 double sa_status_lag_seconds(const struct sa_status_sink *sink, int64_t now_ms);
+
+/* The action a quality roll-up kind stands for (reject, drop, tag). */
+const char *sa_status_quality_action(const char *kind);
 
 /* The `status --json` object, indented; malloc'd text (NULL: no memory). */
 char *sa_status_json(const struct sa_config *cfg, const struct sa_status *st);

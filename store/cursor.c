@@ -73,6 +73,53 @@ int sa_spool_cursor_set_counted(struct sa_spool *spool, const char *sink,
     return rc;
 }
 
+int sa_spool_cursor_set_rollup(struct sa_spool *spool, const char *sink,
+                               const struct sa_cursor *cursor, int64_t superseded,
+                               int64_t acked, struct sa_err *err)
+{
+    static const char *const kinds[] = {"acked", "superseded"};
+    int64_t counts[] = {acked, superseded};
+    char day[11];
+    int rc;
+
+    if (acked <= 0 && superseded <= 0)
+        return sa_spool_cursor_set_counted(spool, sink, cursor, superseded, err);
+    /* The counts move with the cursor: both or neither. */
+    if ((rc = run(spool, STMT_BEGIN_IMMEDIATE, "cannot begin a cursor update", err)))
+        return rc;
+    if ((rc = sa_spool_cursor_set_counted(spool, sink, cursor, superseded, err)))
+        goto out;
+    sa_rollup_day(sa_now_ms(), day);
+    for (size_t i = 0; i < 2 && !rc; i++) {
+        sqlite3_stmt *stmt;
+        int src;
+        if (counts[i] <= 0)
+            continue;
+        if (!(stmt = stmt_get(spool, STMT_ROLLUP_SINK_ADD, err))) {
+            rc = stmt_err(err);
+            break;
+        }
+        src = sqlite3_bind_text(stmt, 1, day, -1, SQLITE_STATIC);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_text(stmt, 2, sink, -1, SQLITE_STATIC);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_text(stmt, 3, kinds[i], -1, SQLITE_STATIC);
+        if (src == SQLITE_OK)
+            src = sqlite3_bind_int64(stmt, 4, counts[i]);
+        if (src == SQLITE_OK)
+            src = sqlite3_step(stmt);
+        if (src != SQLITE_DONE)
+            rc = fail(spool, src, "cannot add to a sink's roll-up", err);
+        stmt_done(stmt);
+    }
+    if (!rc)
+        rc = run(spool, STMT_COMMIT, "cannot commit a cursor update", err);
+out:
+    if (rc)
+        rollback(spool);
+    return rc;
+}
+
 int sa_spool_cursors_prune(struct sa_spool *spool, const char *const *names,
                            size_t n, struct sa_err *err)
 {

@@ -258,27 +258,24 @@ static int row_read(sqlite3_stmt *stmt, struct sa_deadletter_row *r, struct sa_e
     return SA_OK;
 }
 
-int sa_spool_deadletter_list(struct sa_spool *spool, int64_t after_id, size_t limit,
-                             struct sa_deadletter_row **rows, size_t *n,
-                             struct sa_err *err)
+/* Up to limit rows of stmt (bound but for its LIMIT, parameter `limit_at`)
+ * into a malloc'd array; `what` names the query in errors. */
+static int read_rows(struct sa_spool *spool, sqlite3_stmt *stmt, int limit_at,
+                     size_t limit, struct sa_deadletter_row **rows, size_t *n,
+                     const char *what, struct sa_err *err)
 {
-    sqlite3_stmt *stmt = sa_spool_stmt(spool, STMT_DEADLETTER_LIST, err);
     struct sa_deadletter_row *v = NULL;
     size_t count = 0;
     int src, rc = SA_OK;
 
     *rows = NULL;
     *n = 0;
-    if (!stmt)
-        return stmt_err(err);
     v = calloc(limit ? limit : 1, sizeof *v);
     if (!v) {
         stmt_done(stmt);
         return sa_err_set(err, SA_ENOMEM, "out of memory");
     }
-    src = sqlite3_bind_int64(stmt, 1, after_id);
-    if (src == SQLITE_OK)
-        src = sqlite3_bind_int64(stmt, 2, (sqlite3_int64)limit);
+    src = sqlite3_bind_int64(stmt, limit_at, (sqlite3_int64)limit);
     while (src == SQLITE_OK && count < limit &&
            (src = sqlite3_step(stmt)) == SQLITE_ROW) {
         rc = row_read(stmt, &v[count++], err);
@@ -287,7 +284,7 @@ int sa_spool_deadletter_list(struct sa_spool *spool, int64_t after_id, size_t li
         src = SQLITE_OK;
     }
     if (src != SQLITE_DONE && src != SQLITE_OK)
-        rc = sa_spool_fail(spool, src, "cannot list dead letters", err);
+        rc = sa_spool_fail(spool, src, what, err);
 out:
     stmt_done(stmt);
     if (rc) {
@@ -297,6 +294,39 @@ out:
     *rows = v;
     *n = count;
     return SA_OK;
+}
+
+int sa_spool_deadletter_list(struct sa_spool *spool, int64_t after_id, size_t limit,
+                             struct sa_deadletter_row **rows, size_t *n,
+                             struct sa_err *err)
+{
+    sqlite3_stmt *stmt = sa_spool_stmt(spool, STMT_DEADLETTER_LIST, err);
+    int src;
+
+    *rows = NULL;
+    *n = 0;
+    if (!stmt)
+        return stmt_err(err);
+    src = sqlite3_bind_int64(stmt, 1, after_id);
+    if (src != SQLITE_OK) {
+        stmt_done(stmt);
+        return sa_spool_fail(spool, src, "cannot list dead letters", err);
+    }
+    return read_rows(spool, stmt, 2, limit, rows, n, "cannot list dead letters", err);
+}
+
+int sa_spool_deadletter_latest(struct sa_spool *spool, size_t limit,
+                               struct sa_deadletter_row **rows, size_t *n,
+                               struct sa_err *err)
+{
+    sqlite3_stmt *stmt = sa_spool_stmt(spool, STMT_DEADLETTER_LATEST, err);
+
+    *rows = NULL;
+    *n = 0;
+    if (!stmt)
+        return stmt_err(err);
+    return read_rows(spool, stmt, 1, limit, rows, n,
+                     "cannot read the latest dead letters", err);
 }
 
 int sa_spool_deadletter_get(struct sa_spool *spool, int64_t id,

@@ -43,6 +43,13 @@ int sa_spool_deadletter_list(struct sa_spool *spool, int64_t after_id, size_t li
                              size_t *n /* out */, struct sa_err *err);
 void sa_spool_deadletter_rows_free(struct sa_deadletter_row *rows, size_t n);
 
+/* The newest open dead letters, newest first, at most limit of them,
+ * without their raw input (raw_len 0, raw_file NULL). *rows is malloc'd:
+ * sa_spool_deadletter_rows_free(). */
+int sa_spool_deadletter_latest(struct sa_spool *spool, size_t limit,
+                               struct sa_deadletter_row **rows /* out */,
+                               size_t *n /* out */, struct sa_err *err);
+
 /* The dead letter `id`; SA_ENOTFOUND when there is none. *row is malloc'd:
  * sa_spool_deadletter_rows_free(*row, 1). */
 int sa_spool_deadletter_get(struct sa_spool *spool, int64_t id,

@@ -7,7 +7,8 @@
  *   1  segments without codec, ids reused after a full trim, no audit
  *   2  dead letters without state nor raw rows kept by reference
  *   3  frames without a version
- *   4  the current format (sql.h SA_SQL_CREATE_V4, user_version 4)
+ *   4  no daily roll-ups, frames without quality tags
+ *   5  the current format (sql.h SA_SQL_CREATE_V5, user_version 5)
  * A spool also has meta.origin_id; a database without it is not ours.
  *
  * Nothing is written before the file has been recognised: the first
@@ -41,6 +42,7 @@ static const struct step steps[] = {
     {1, SA_SQL_MIGRATE_1_2},
     {2, SA_SQL_MIGRATE_2_3},
     {3, SA_SQL_MIGRATE_3_4},
+    {4, SA_SQL_MIGRATE_4_5},
 };
 
 int sa_store_rc(int sqlite_rc)
@@ -206,7 +208,7 @@ static int create(sqlite3 *db, const char *path, unsigned flags, int *raced,
         rc = SA_OK;
         goto out;
     }
-    rc = exec(db, path, SA_SQL_CREATE_V4, "cannot create the spool tables", err);
+    rc = exec(db, path, SA_SQL_CREATE_V5, "cannot create the spool tables", err);
     if (rc)
         goto out;
     if (make_uuid(origin_id) != 0) {

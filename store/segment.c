@@ -72,9 +72,10 @@ static inline size_t varint_len(uint64_t v)
  * full builder (SA_ETOOBIG) is left exactly as it was and the caller can
  * close it and put the record into the next one. The header goes straight
  * into the reserved room: this runs for every record ingested. */
-int sa_segment_add_reserve_versioned(struct sa_segment_builder *b, int64_t event_ms,
-                                     int64_t version, const char *key, size_t key_len,
-                                     enum sa_op op, size_t body_len, uint8_t **body)
+int sa_segment_add_reserve_tagged(struct sa_segment_builder *b, int64_t event_ms,
+                                  int64_t version, const char *key, size_t key_len,
+                                  enum sa_op op, const char *tags, size_t tags_len,
+                                  size_t body_len, uint8_t **body)
 {
     uint64_t event_zz = sa_zigzag_encode(event_ms);
     uint64_t version_zz = sa_zigzag_encode(version);
@@ -84,14 +85,18 @@ int sa_segment_add_reserve_versioned(struct sa_segment_builder *b, int64_t event
 
     if (op != SA_OP_UPSERT && op != SA_OP_DELETE)
         return SA_EINVAL;
-    if (key_len && !key)
+    if ((key_len && !key) || (tags_len && !tags))
         return SA_EINVAL;
+    if (tags_len > SA_FRAME_TAGS_MAX)
+        return SA_ETOOBIG;
     if (b->count == UINT32_MAX)
         return SA_ETOOBIG;
     if (key_len > SIZE_MAX / 4 || body_len > SIZE_MAX / 4)
         return SA_ETOOBIG;
     inner = varint_len(b->count) + varint_len(event_zz) + varint_len(key_len) +
             key_len + 1 + varint_len(version_zz) + body_len;
+    if (tags_len)
+        inner += varint_len(tags_len) + tags_len;
     total = varint_len(inner) + inner;
     rc = sa_buf_reserve(&b->frames, total);
     if (rc)
@@ -105,8 +110,14 @@ int sa_segment_add_reserve_versioned(struct sa_segment_builder *b, int64_t event
     if (key_len)
         memcpy(p, key, key_len);
     p += key_len;
-    *p++ = (uint8_t)((unsigned)op | SA_FRAME_VERSIONED);
+    *p++ =
+        (uint8_t)((unsigned)op | SA_FRAME_VERSIONED | (tags_len ? SA_FRAME_TAGGED : 0));
     p += sa_varint_encode(p, version_zz);
+    if (tags_len) {
+        p += sa_varint_encode(p, tags_len);
+        memcpy(p, tags, tags_len);
+        p += tags_len;
+    }
     *body = p;
     b->frames.len += total;
     /* The committer read this buffer on the other core last time. */
@@ -118,6 +129,14 @@ int sa_segment_add_reserve_versioned(struct sa_segment_builder *b, int64_t event
         b->max_event_ms = event_ms;
     b->count++;
     return SA_OK;
+}
+
+int sa_segment_add_reserve_versioned(struct sa_segment_builder *b, int64_t event_ms,
+                                     int64_t version, const char *key, size_t key_len,
+                                     enum sa_op op, size_t body_len, uint8_t **body)
+{
+    return sa_segment_add_reserve_tagged(b, event_ms, version, key, key_len, op, NULL,
+                                         0, body_len, body);
 }
 
 int sa_segment_add_versioned(struct sa_segment_builder *b, int64_t event_ms,
@@ -175,7 +194,7 @@ int sa_segment_iter_next(struct sa_segment_iter *it, struct sa_record_view *out,
     for (;;) {
         const uint8_t *q, *frame_end;
         uint64_t frame_len, seq_delta, event_zz, key_len, version_zz;
-        unsigned op;
+        unsigned op, tagged;
         size_t n;
 
         if (it->index >= view->count) {
@@ -220,11 +239,12 @@ int sa_segment_iter_next(struct sa_segment_iter *it, struct sa_record_view *out,
         q += key_len;
         if (q == frame_end)
             return corrupt(it, err, "frame ends before its op byte");
-        op = *q & ~SA_FRAME_VERSIONED;
+        op = *q & ~(SA_FRAME_VERSIONED | SA_FRAME_TAGGED);
         if (op != SA_OP_UPSERT && op != SA_OP_DELETE)
             return corrupt(it, err, "unknown op");
         out->op = (enum sa_op)op;
         out->event_ms = sa_zigzag_decode(event_zz);
+        tagged = *q & SA_FRAME_TAGGED;
         if (*q++ & SA_FRAME_VERSIONED) {
             n = sa_varint_decode(q, frame_end, &version_zz);
             if (n == 0)
@@ -233,6 +253,21 @@ int sa_segment_iter_next(struct sa_segment_iter *it, struct sa_record_view *out,
             out->version = sa_zigzag_decode(version_zz);
         } else {
             out->version = out->event_ms; /* written before spool format 4 */
+        }
+        out->tags = NULL;
+        out->tags_len = 0;
+        if (tagged) {
+            uint64_t tags_len;
+            n = sa_varint_decode(q, frame_end, &tags_len);
+            if (n == 0)
+                return corrupt(it, err, "truncated tags length");
+            q += n;
+            if (tags_len == 0 || tags_len > SA_FRAME_TAGS_MAX ||
+                tags_len > (uint64_t)(frame_end - q))
+                return corrupt(it, err, "tags length exceeds the frame");
+            out->tags = (const char *)q;
+            out->tags_len = (size_t)tags_len;
+            q += tags_len;
         }
         out->body = q;
         out->body_len = (size_t)(frame_end - q);

@@ -14,13 +14,17 @@
  *                              SA_FRAME_VERSIONED when a version follows
  *   zigzag  version            only with SA_FRAME_VERSIONED: the record's
  *                              version for last-writer-wins
+ *   varint  tags_len, tags     only with SA_FRAME_TAGGED (spool format 5):
+ *                              the names of the quality rules the record
+ *                              failed with action tag, comma-separated
  *   ...     Avro binary body   rest of the frame
  *
  * Frames written before spool format 4 have no version (the bit is
  * clear); their version reads as their event time, the best order they
  * have. The builder always writes the bit now. The flag is per frame, not
  * per segment, so an old segment needs no rewrite and a reader needs no
- * segment-level flag.
+ * segment-level flag. The tags follow the same idea: an untagged record
+ * pays nothing, and frames written before format 5 never have the bit.
  *
  * The builder appends frames in memory; the reader walks them and checks
  * every length, so a damaged segment yields SA_ECORRUPT, never a crash.
@@ -36,6 +40,10 @@
 enum sa_op { SA_OP_UPSERT = 0, SA_OP_DELETE = 1 };
 /* The op byte's bit that says a version follows it (spool format 4). */
 #define SA_FRAME_VERSIONED 0x80u
+/* The op byte's bit that says quality tags follow the version (format 5). */
+#define SA_FRAME_TAGGED 0x40u
+/* The most bytes of tags one frame may carry. */
+#define SA_FRAME_TAGS_MAX 1024u
 enum sa_codec { SA_CODEC_NONE = 0, SA_CODEC_DEFLATE = 1 };
 
 /* A segment being filled by the writer thread. Caller-owned (init/fini). */
@@ -66,6 +74,12 @@ int sa_segment_add_versioned(struct sa_segment_builder *b, int64_t event_ms,
 int sa_segment_add_reserve_versioned(struct sa_segment_builder *b, int64_t event_ms,
                                      int64_t version, const char *key, size_t key_len,
                                      enum sa_op op, size_t body_len, uint8_t **body);
+/* The same with quality tags (tags_len bytes, comma-separated rule
+ * names, at most SA_FRAME_TAGS_MAX; tags_len 0: none). */
+int sa_segment_add_reserve_tagged(struct sa_segment_builder *b, int64_t event_ms,
+                                  int64_t version, const char *key, size_t key_len,
+                                  enum sa_op op, const char *tags, size_t tags_len,
+                                  size_t body_len, uint8_t **body);
 /* Both with the event time as the version: for tests and tools that
  * build segments by hand, where any order will do. */
 int sa_segment_add(struct sa_segment_builder *b, int64_t event_ms, const char *key,
@@ -87,6 +101,10 @@ struct sa_record_view {
     const char *key;
     size_t key_len;
     enum sa_op op;
+    /* The quality rules it failed with action tag, comma-separated (not
+     * NUL-terminated); NULL and 0 when none. */
+    const char *tags;
+    size_t tags_len;
     const uint8_t *body;
     size_t body_len;
 };

@@ -1055,6 +1055,13 @@ int sa_spool_commit(struct sa_spool *spool, const struct sa_commit *commit,
         if (rc)
             goto out;
     }
+    for (size_t i = 0; i < commit->n_audits; i++)
+        if ((rc = audit_insert(spool, commit->audits[i].kind, commit->audits[i].detail,
+                               err)))
+            goto out;
+    rc = sa_spool_rollup_commit(spool, commit, now, err);
+    if (rc)
+        goto out;
     rc = run(spool, STMT_COMMIT, "cannot commit", err);
     if (rc)
         goto out;

@@ -22,8 +22,9 @@
  * older one. A file with a newer version is refused with SA_EFORMAT.
  * 2: segments.codec, AUTOINCREMENT segment ids, the audit table.
  * 3: dead letters' state (open, resolved) and raw rows kept by reference.
- * 4: frames may carry a version (segment.h), meta.hlc. */
-#define SA_SPOOL_FORMAT 4
+ * 4: frames may carry a version (segment.h), meta.hlc.
+ * 5: daily roll-ups (rollup.c), frames may carry quality tags. */
+#define SA_SPOOL_FORMAT 5
 
 enum sa_when_full { SA_FULL_BLOCK, SA_FULL_DROP_OLDEST, SA_FULL_REJECT };
 enum sa_spool_sync { SA_SYNC_NORMAL, SA_SYNC_FULL };
@@ -132,6 +133,20 @@ struct sa_file_moved {
     const char *from, *to;
 };
 
+/* One roll-up counter of a stream to add to (rollup.c): kind "dropped"
+ * or "tagged", reason the quality rule's name. */
+struct sa_rollup_add {
+    const char *stream;
+    const char *kind;
+    const char *reason;
+    int64_t n;
+};
+
+struct sa_audit_add {
+    const char *kind;
+    const char *detail; /* JSON */
+};
+
 struct sa_commit {
     struct sa_segment_builder *const *segments; /* closed, non-empty */
     size_t n_segments;
@@ -149,6 +164,13 @@ struct sa_commit {
     /* Files moved since the last commit (applied after the dead letters). */
     const struct sa_file_moved *moves;
     size_t n_moves;
+    /* Roll-up counts the caller adds (quality drops and tags), and more
+     * audit rows, in the same transaction. Records ingested and dead
+     * letters are rolled up from the segments and dead letters above. */
+    const struct sa_rollup_add *rollups;
+    size_t n_rollups;
+    const struct sa_audit_add *audits;
+    size_t n_audits;
     /* The newest hybrid logical clock value given to these records (0:
      * none), stored as meta.hlc in the same transaction (store/hlc.h). */
     int64_t hlc;
@@ -218,6 +240,11 @@ int sa_spool_cursor_set(struct sa_spool *spool, const char *sink,
 int sa_spool_cursor_set_counted(struct sa_spool *spool, const char *sink,
                                 const struct sa_cursor *cursor, int64_t superseded,
                                 struct sa_err *err);
+/* The same again, adding `acked` records to the sink's daily roll-up
+ * (and `superseded` to it too), in one transaction with the cursor. */
+int sa_spool_cursor_set_rollup(struct sa_spool *spool, const char *sink,
+                               const struct sa_cursor *cursor, int64_t superseded,
+                               int64_t acked, struct sa_err *err);
 /* Delete cursor rows of sinks not in names[] and audit each removal. */
 int sa_spool_cursors_prune(struct sa_spool *spool, const char *const *names,
                            size_t n, struct sa_err *err);
@@ -322,6 +349,45 @@ int sa_spool_audit(struct sa_spool *spool, const char *kind,
  * at start, while there is room. */
 int sa_spool_note_blocked(struct sa_spool *spool, const char *reason,
                           struct sa_err *err);
+
+/* --- daily roll-ups (rollup.c) ------------------------------------------ */
+
+/* One roll-up row: day "YYYY-MM-DD" (UTC), name a stream or a sink, kind
+ * and reason as in sql.h SA_SQL_CREATE_ROLLUPS_V5 (reason "" for sinks). */
+struct sa_rollup_row {
+    char day[11];
+    char name[128];
+    char kind[16];
+    char reason[192];
+    int64_t n;
+};
+
+/* The UTC day of ms since the epoch, "YYYY-MM-DD". */
+void sa_rollup_day(int64_t ms, char out[11]);
+/* Rows of day >= since_day ("" for all), ordered by day and name. *rows
+ * is malloc'd (free()). Works on a read-only handle. */
+int sa_spool_rollup_streams(struct sa_spool *spool, const char *since_day,
+                            struct sa_rollup_row **rows /* out */, size_t *n /* out */,
+                            struct sa_err *err);
+int sa_spool_rollup_sinks(struct sa_spool *spool, const char *since_day,
+                          struct sa_rollup_row **rows /* out */, size_t *n /* out */,
+                          struct sa_err *err);
+/* Quality failures in total: name the stream, reason the rule (without
+ * "quality:"), kind "rejected", "dropped" or "tagged"; day is empty. */
+int sa_spool_quality_totals(struct sa_spool *spool,
+                            struct sa_rollup_row **rows /* out */, size_t *n /* out */,
+                            struct sa_err *err);
+
+struct sa_audit_row {
+    int64_t ts_ms;
+    char *kind;   /* malloc'd */
+    char *detail; /* malloc'd */
+};
+/* Audit rows written at or after since_ms, oldest first, at most limit. */
+int sa_spool_audit_since(struct sa_spool *spool, int64_t since_ms, int64_t limit,
+                         struct sa_audit_row **rows /* out */, size_t *n /* out */,
+                         struct sa_err *err);
+void sa_spool_audit_rows_free(struct sa_audit_row *rows, size_t n);
 
 /* --- status and verification -------------------------------------------- */
 

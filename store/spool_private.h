@@ -93,6 +93,9 @@ sqlite3_stmt *sa_spool_stream_stmt(struct sa_spool *s, enum stmt_id all,
                                    enum stmt_id one, enum stmt_id set,
                                    const char *const *streams, size_t n,
                                    struct sa_err *err);
+/* Add a commit's roll-ups (rollup.c), inside its transaction. */
+int sa_spool_rollup_commit(struct sa_spool *s, const struct sa_commit *c, int64_t now,
+                           struct sa_err *err);
 /* Read "<path>-note" into st (reserve.c); no file, no note. */
 int sa_spool_status_blocked(struct sa_spool *s, struct sa_spool_status *st,
                             struct sa_err *err);

@@ -84,7 +84,21 @@
     " location TEXT, reason TEXT NOT NULL, raw BLOB,"                       \
     SA_SQL_DEADLETTER_COLUMNS_V3 ");"
 
-#define SA_SQL_CREATE_V4                                                    \
+/* Daily roll-ups (format 5), one row per UTC day, scope and counter:
+ * streams: kind 'ingested' (reason ''), 'rejected' (reason: its class,
+ * "quality:<rule>" for a quality rule), 'dropped' and 'tagged' (reason:
+ * the quality rule); sinks: kind 'acked', 'superseded', 'deadlettered'.
+ * Added to by the transactions that already commit (sa_spool_commit,
+ * the sink cursor's save), never per record. */
+#define SA_SQL_CREATE_ROLLUPS_V5                                            \
+    "CREATE TABLE rollup_streams(day TEXT NOT NULL, stream TEXT NOT NULL,"  \
+    " kind TEXT NOT NULL, reason TEXT NOT NULL, n INTEGER NOT NULL,"        \
+    " PRIMARY KEY(day, stream, kind, reason)) WITHOUT ROWID;"               \
+    "CREATE TABLE rollup_sinks(day TEXT NOT NULL, sink TEXT NOT NULL,"      \
+    " kind TEXT NOT NULL, n INTEGER NOT NULL,"                              \
+    " PRIMARY KEY(day, sink, kind)) WITHOUT ROWID;"
+
+#define SA_SQL_CREATE_V5                                                    \
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"                  \
     "CREATE TABLE schemas(id INTEGER PRIMARY KEY, subject TEXT NOT NULL,"   \
     " version INTEGER NOT NULL, fingerprint INTEGER NOT NULL,"              \
@@ -100,12 +114,13 @@
     " updated_ms INTEGER NOT NULL, PRIMARY KEY(source, file_key));"         \
     SA_SQL_CREATE_DEADLETTERS_V3                                            \
     SA_SQL_CREATE_AUDIT_V2                                                  \
-    "PRAGMA user_version = 4;"
+    SA_SQL_CREATE_ROLLUPS_V5                                                \
+    "PRAGMA user_version = 5;"
 
 /* Bound: ?1 origin_id, ?2 created_ms. */
 #define SA_SQL_INIT_META                                                    \
     "INSERT INTO meta(key, value) VALUES ('origin_id', ?1),"                \
-    " ('next_seq', 1), ('format', 4), ('created_ms', ?2)"
+    " ('next_seq', 1), ('format', 5), ('created_ms', ?2)"
 
 /* --- migration 1 -> 2 ---------------------------------------------------
  * Format 1 had segments without the codec column and with a plain
@@ -166,6 +181,17 @@
     "INSERT INTO meta(key, value) VALUES ('format', 4)"                     \
     " ON CONFLICT(key) DO UPDATE SET value = excluded.value;"              \
     "PRAGMA user_version = 4;"
+
+/* --- migration 4 -> 5 ---------------------------------------------------
+ * The daily roll-ups (report), and frames may carry quality tags
+ * (segment.h: SA_FRAME_TAGGED). Format 4 frames lack the bit and read as
+ * before, so no segment changes; an older syncagent, which would call a
+ * tagged frame corrupt, no longer opens the file. */
+#define SA_SQL_MIGRATE_4_5                                                  \
+    SA_SQL_CREATE_ROLLUPS_V5                                                \
+    "INSERT INTO meta(key, value) VALUES ('format', 5)"                     \
+    " ON CONFLICT(key) DO UPDATE SET value = excluded.value;"              \
+    "PRAGMA user_version = 5;"
 
 /* Audit of a migration step: ?1 ts_ms, ?2 detail. */
 #define SA_SQL_AUDIT_MIGRATE                                                \
@@ -248,6 +274,11 @@
     XX(DEADLETTER_OPEN_BY_STREAM, "SELECT stream, count(*)"                 \
        " FROM deadletters WHERE state = 'open'"                             \
        " GROUP BY stream ORDER BY stream")                                  \
+    /* the newest open ones, without their raw input (the status page) */  \
+    XX(DEADLETTER_LATEST, "SELECT id, created_ms, stream, source, location,"\
+       " reason, NULL, state, resolved_ms, resolved_how, NULL, 0, 0, NULL,"  \
+       " NULL, last_replay_error FROM deadletters WHERE state = 'open'"     \
+       " ORDER BY id DESC LIMIT ?1")                                        \
     XX(DEADLETTER_LOCATIONS, "SELECT location FROM deadletters"             \
        " WHERE source = ?1")                                                \
     XX(DEADLETTER_LIST, "SELECT id, created_ms, stream, source, location,"  \
@@ -277,6 +308,29 @@
        " VALUES (?1, ?2, ?3)")                                              \
     XX(AUDIT_DROPPED, "SELECT coalesce(sum(json_extract(detail,"            \
        " '$.records')), 0) FROM audit WHERE kind = 'drop_oldest'")          \
+    /* roll-ups: ?1 day, ?2 stream or sink, ?3 kind, then ?4 reason, ?5 n  \
+     * (streams) or ?4 n (sinks) */                                        \
+    XX(ROLLUP_STREAM_ADD, "INSERT INTO rollup_streams(day, stream, kind,"   \
+       " reason, n) VALUES (?1, ?2, ?3, ?4, ?5)"                            \
+       " ON CONFLICT(day, stream, kind, reason) DO UPDATE SET"              \
+       " n = n + excluded.n")                                               \
+    XX(ROLLUP_SINK_ADD, "INSERT INTO rollup_sinks(day, sink, kind, n)"      \
+       " VALUES (?1, ?2, ?3, ?4)"                                           \
+       " ON CONFLICT(day, sink, kind) DO UPDATE SET n = n + excluded.n")    \
+    /* report: rows of day >= ?1 */                                        \
+    XX(ROLLUP_STREAMS_SINCE, "SELECT day, stream, kind, reason, n"          \
+       " FROM rollup_streams WHERE day >= ?1"                               \
+       " ORDER BY day, stream, kind, reason")                               \
+    XX(ROLLUP_SINKS_SINCE, "SELECT day, sink, kind, n FROM rollup_sinks"    \
+       " WHERE day >= ?1 ORDER BY day, sink, kind")                         \
+    /* status: quality failures in total per stream, rule and action */    \
+    XX(ROLLUP_QUALITY_TOTALS, "SELECT stream, reason, kind, sum(n)"         \
+       " FROM rollup_streams WHERE kind IN ('dropped', 'tagged')"           \
+       " OR (kind = 'rejected' AND reason LIKE 'quality:%')"                \
+       " GROUP BY stream, reason, kind ORDER BY stream, reason, kind")      \
+    /* report: audit rows since ?1 (ms), oldest first, at most ?2 */       \
+    XX(AUDIT_SINCE, "SELECT ts_ms, kind, detail FROM audit"                 \
+       " WHERE ts_ms >= ?1 ORDER BY id LIMIT ?2")                           \
     XX(CURSOR_GET, "SELECT segment_id, record_index FROM sink_cursors"      \
        " WHERE sink = ?1")                                                  \
     XX(CURSOR_PUT, "INSERT INTO sink_cursors(sink, segment_id,"             \

@@ -283,6 +283,8 @@ struct worker {
 
     struct coalescer *coalesce; /* NULL: coalesce is off */
     int64_t superseded_unsaved; /* counted since the last save_cursor */
+    int64_t acked_unsaved;      /* acknowledged (not superseded), likewise:
+                                 * the daily roll-up moves with the cursor */
 
     struct sa_ack_list acks;
     unsigned attempt;       /* consecutive failures, for the backoff */
@@ -636,8 +638,8 @@ static void save_cursor(struct worker *w, int force)
     if (!force && now - w->saved_mono_ms < SAVE_INTERVAL_MS &&
         w->passed_since_save < SAVE_EVERY_RECORDS)
         return;
-    if (sa_spool_cursor_set_counted(w->spool, w->conf->name, &w->acked,
-                                    w->superseded_unsaved, &err)) {
+    if (sa_spool_cursor_set_rollup(w->spool, w->conf->name, &w->acked,
+                                   w->superseded_unsaved, w->acked_unsaved, &err)) {
         /* The cursor stays in memory and is written next time; until then a
          * crash only means more duplicates. */
         sa_log_warn("sink cursor not saved", "sink", w->conf->name, "error",
@@ -649,6 +651,7 @@ static void save_cursor(struct worker *w, int force)
     w->saved_mono_ms = now;
     w->passed_since_save = 0;
     w->superseded_unsaved = 0;
+    w->acked_unsaved = 0;
     pthread_mutex_lock(&w->lock);
     w->m.cursor = w->saved;
     pthread_mutex_unlock(&w->lock);
@@ -919,6 +922,7 @@ static int apply_ack(struct worker *w, const struct sa_ack *ack,
     tally->n_retry += n_retry;
     tally->n_sup += n_sup;
     w->superseded_unsaved += (int64_t)n_sup;
+    w->acked_unsaved += (int64_t)(n_ok - n_sup);
     if (n_retry) {
         if (outcome == ack->outcome)
             sa_err_set(why, SA_ESINK, "sink %s: retry requested: %s",

@@ -444,6 +444,17 @@ int sa_encode_json(const struct sa_schema *schema, const uint8_t *body, size_t b
             rc = sa_buf_append_str(out, rec_meta->op == SA_OP_DELETE
                                             ? ",\"_op\":\"delete\""
                                             : ",\"_op\":\"upsert\"");
+        /* The quality rules it failed with action tag (agent/quality/):
+         * rule names are [A-Za-z0-9_.-], nothing to escape. */
+        if (!rc && rec_meta->tags_len) {
+            const char *t = rec_meta->tags, *end = t + rec_meta->tags_len;
+            rc = sa_buf_append_str(out, ",\"_quality\":[\"");
+            for (; !rc && t < end; t++)
+                rc = *t == ',' ? sa_buf_append_str(out, "\",\"")
+                               : sa_buf_append_byte(out, (uint8_t)*t);
+            if (!rc)
+                rc = sa_buf_append_str(out, "\"]");
+        }
     }
     if (!rc)
         rc = sa_buf_append_byte(out, '}');

@@ -63,6 +63,8 @@
  */
 #include "agent/admin/admin_private.h"
 
+#include "agent/admin/page.h"
+
 #include "agent/base/clock.h"
 #include "agent/base/log.h"
 #include "agent/pipeline.h"
@@ -782,6 +784,10 @@ int sa_admin_start(struct sa_admin **out, const struct sa_config *cfg,
     }
     a->listen_fd = -1; /* the daemon's now: MHD_stop_daemon closes it */
     a->collector_id = sa_metrics_add_collector(sa_metrics_global(), collect_spool, a);
+    /* The status page's sample ring (page.c): history from now on. */
+    rc = sa_page_start(err);
+    if (rc)
+        goto out;
     sa_log_info("admin server listening", "address", a->address, "token",
                 a->conf.token && a->conf.token[0] ? "set" : "none");
     *out = a;
@@ -799,6 +805,7 @@ void sa_admin_stop(struct sa_admin *a)
         sa_metrics_remove_collector(sa_metrics_global(), a->collector_id);
     if (a->daemon)
         MHD_stop_daemon(a->daemon);
+    sa_page_stop();
     if (a->listen_fd >= 0)
         close(a->listen_fd);
     sa_admin_set_runtime(a, NULL);

@@ -203,7 +203,7 @@ int sa_fleet_check_remote(const struct sa_config *r, struct sa_err *err)
             &r->fleet_origin,
             r->fleet_origin.n_keys ? r->fleet_origin.keys[0].key : "url", SA_ECONFIG,
             err, "fleet is local-only: a fleet config cannot set it");
-    if (r->version <= 0)
+    if (r->fleet_version <= 0)
         return sa_err_set(err, SA_ECONFIG,
                           "%s: a fleet config needs a top-level `version:` above 0",
                           r->path);
@@ -343,7 +343,7 @@ int sa_fleet_open(struct sa_fleet **out, const char *config_path, struct sa_err 
         struct sa_config *g = NULL;
         struct sa_err gerr = {0};
         if (sa_config_load_string(f->good_text, f->good_path, &g, &gerr) == SA_OK) {
-            f->good_version = f->cur_version = g->version;
+            f->good_version = f->cur_version = g->fleet_version;
         } else {
             sa_log_warn("fleet: the last good config does not load; starting on "
                         "the local file",
@@ -531,7 +531,7 @@ static enum poll_result poll_once(struct sa_fleet *f, struct sa_http_client *cli
         sa_err_prefix(&err, "bad signature: ");
     }
     pthread_mutex_lock(&f->mu);
-    version = cfg ? cfg->version : 0;
+    version = cfg ? cfg->fleet_version : 0;
     if (!cfg) {
         refuse_locked(f, 0, err.msg);
     } else if (version <= f->cur_version) {

@@ -231,10 +231,20 @@ static int generator_poll(struct sa_source *src, struct sa_batch *batch,
             while (is_delete(st, fill));
             op = SA_OP_DELETE;
         }
-        if ((rc = sa_generator_fill(&st->gen, fill, &st->rec, err)) ||
-            (rc = sa_batch_add_record(
-                 batch, src, &st->rec,
-                 st->gen.start_ms + (int64_t)index * st->gen.interval_ms, op, err)))
+        if ((rc = sa_generator_fill(&st->gen, fill, &st->rec, err)))
+            break;
+        rc = sa_batch_add_record(
+            batch, src, &st->rec,
+            st->gen.start_ms + (int64_t)index * st->gen.interval_ms, op, err);
+        if (rc == SA_ERECORD) {
+            /* Refused by a quality rule: dead-lettered with its index,
+             * from which the same seed generates it again. */
+            char where[64];
+            snprintf(where, sizeof where, "generator index %llu",
+                     (unsigned long long)index);
+            rc = sa_batch_deadletter(batch, src, where, err->msg, NULL, 0, err);
+        }
+        if (rc)
             break;
         st->next++;
         added++;

@@ -488,8 +488,13 @@ static int encode_row(struct ch_sink *cs, const struct sa_schema *schema,
     size_t num_len = (size_t)(num + sizeof num - p);
     int rc;
 
-    if ((rc = sa_encode_json(schema, rec->body, rec->body_len, cs->sink->origin_id, rec,
-                             out, err)))
+    /* Without quality tags: the table has no _quality column, and the
+     * object must end with its _op member (below). */
+    struct sa_record_view meta = *rec;
+    meta.tags = NULL;
+    meta.tags_len = 0;
+    if ((rc = sa_encode_json(schema, rec->body, rec->body_len, cs->sink->origin_id,
+                             &meta, out, err)))
         return rc;
     /* sa_encode_json ends every object with its _op member. */
     if (out->len - mark < tail ||

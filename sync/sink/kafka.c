@@ -1029,7 +1029,9 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
                        event_ms_buf + sizeof event_ms_buf - event_ms) ||
             ADD_HEADER(h, "op", is_delete ? "delete" : "upsert", 6) ||
             ADD_HEADER(h, "version", rec_version,
-                       rec_version_buf + sizeof rec_version_buf - rec_version)) {
+                       rec_version_buf + sizeof rec_version_buf - rec_version) ||
+            /* quality rules failed with action tag (agent/quality/) */
+            (rec.tags_len && ADD_HEADER(h, "quality", rec.tags, rec.tags_len))) {
             rd_kafka_headers_destroy(h);
             rc = sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
             break;

@@ -81,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             CHECK(cfg != NULL);
             rc = sa_fleet_check_remote(cfg, &err);
             if (rc == SA_OK) {
-                CHECK(cfg->version > 0);
+                CHECK(cfg->fleet_version > 0);
                 CHECK(!cfg->fleet.enabled && cfg->admin_origin.line == 0);
                 CHECK(cfg->rollout.percent >= 0 && cfg->rollout.percent <= 100);
             } else {

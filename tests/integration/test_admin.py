@@ -209,10 +209,10 @@ def test_readyz_sink_down(work):
         f.write("health:\n  sink_down_after: 1s\n")
     agent = Agent(work, cfg, name="down")
     agent.wait_address()
-    body = wait_for("/readyz 503", lambda: (lambda r: r[0] == 503 and r[2])(
-        agent.get("/readyz")))
-    check("sink web has failed" in body and "health.sink_down_after" in body,
-          "/readyz reason: %r" % body)
+    body = wait_for("/readyz 503 for the sink", lambda: (
+        lambda r: r[0] == 503 and "sink web has failed" in r[2] and r[2])(
+            agent.get("/readyz")))
+    check("health.sink_down_after" in body, "/readyz reason: %r" % body)
     check(value(agent.metrics(), "syncagent_sink_up", sink="web") == 0, "sink_up")
     check(agent.get("/healthz")[0] == 200, "/healthz while a sink is down")
     recv.plan([], default=None)
@@ -238,8 +238,9 @@ def test_readyz_paused(work):
     agent = Agent(work, cfg, name="full")
     agent.wait_address()
     body = wait_for("/readyz 503 for the full spool", lambda: (
-        lambda r: r[0] == 503 and r[2])(agent.get("/readyz")), timeout=120)
-    check("ingest paused" in body, "/readyz reason: %r" % body)
+        lambda r: r[0] == 503 and "ingest paused" in r[2] and r[2])(
+            agent.get("/readyz")), timeout=120)
+    check("spool.max_bytes" in body, "/readyz reason: %r" % body)
     check(value(agent.metrics(), "syncagent_ingest_paused") == 1, "ingest_paused")
     recv.plan([], default=None)
     wait_for("/readyz 200 once the sink drains", lambda: agent.get("/readyz")[0] == 200,

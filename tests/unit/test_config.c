@@ -300,6 +300,18 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->n_sinks, 0);
     sa_config_free(cfg);
 
+    /* the version is the text's SHA-256, cut to 16 hex digits: the same
+     * text gives the same one, any edit another */
+    if (sa_config_load_string("", "empty.yaml", &cfg, &err) != SA_OK)
+        fail_msg("%s", err.msg);
+    assert_string_equal(cfg->version, "e3b0c44298fc1c14"); /* sha256("") */
+    sa_config_free(cfg);
+    if (sa_config_load_string("# edited\n", "empty.yaml", &cfg, &err) != SA_OK)
+        fail_msg("%s", err.msg);
+    assert_int_equal(strlen(cfg->version), 16);
+    assert_string_not_equal(cfg->version, "e3b0c44298fc1c14");
+    sa_config_free(cfg);
+
     /* spool.path follows data_dir, with or without a trailing slash */
     if (sa_config_load_string("agent: {data_dir: /var/lib/sa/}\n", "x.yaml", &cfg,
                               &err) != SA_OK)

@@ -167,7 +167,7 @@ static void test_remote_check(void **state)
                                            "selector: {labels: {region: eu}}\n",
                                            "f.yaml", &cfg, &err),
                      SA_OK);
-    assert_int_equal(cfg->version, 7);
+    assert_int_equal(cfg->fleet_version, 7);
     assert_int_equal(cfg->rollout.percent, 10);
     assert_int_equal(cfg->selector.labels.n, 1);
     assert_false(cfg->fleet.enabled);

@@ -410,6 +410,51 @@ static void test_hlc(void **state)
     assert_true(sa_hlc_next(&hlc, INT64_MAX) == d + 3);
 }
 
+/* Quality tags (format 5): read back with the record, absent on the
+ * others, and a damaged tags length is SA_ECORRUPT. */
+static void test_tags(void **state)
+{
+    struct sa_segment_builder b;
+    struct sa_segment_view v;
+    struct sa_segment_iter it;
+    struct sa_record_view rec;
+    struct sa_err err = {0};
+    uint8_t *body;
+    (void)state;
+
+    assert_int_equal(sa_segment_builder_init(&b, "orders", 7, 0), SA_OK);
+    assert_int_equal(sa_segment_add_reserve_tagged(&b, 5, 9, "k", 1, SA_OP_UPSERT,
+                                                   "amount_max,cc", 13, 2, &body),
+                     SA_OK);
+    memcpy(body, "b1", 2);
+    assert_int_equal(sa_segment_add(&b, 6, "j", 1, SA_OP_UPSERT, "b2", 2), SA_OK);
+    assert_int_equal(sa_segment_add_reserve_tagged(&b, 5, 9, "k", 1, SA_OP_UPSERT, "x",
+                                                   SA_FRAME_TAGS_MAX + 1, 2, &body),
+                     SA_ETOOBIG);
+    v = view_of(b.frames.data, b.frames.len, b.count);
+    sa_segment_iter_init(&it, &v);
+    assert_int_equal(sa_segment_iter_next(&it, &rec, &err), SA_OK);
+    assert_int_equal(rec.tags_len, 13);
+    assert_memory_equal(rec.tags, "amount_max,cc", 13);
+    assert_true(rec.version == 9);
+    assert_memory_equal(rec.body, "b1", 2);
+    assert_int_equal(sa_segment_iter_next(&it, &rec, &err), SA_OK);
+    assert_null(rec.tags);
+    assert_int_equal(rec.tags_len, 0);
+    assert_memory_equal(rec.body, "b2", 2);
+    assert_int_equal(sa_segment_iter_next(&it, &rec, &err), SA_EOF);
+    {
+        /* [len][seq][event][key_len 0][op|V|T][version][tags_len 9 > left] */
+        const uint8_t cut[] = {
+            7, 0, 42,  0,  SA_OP_UPSERT | SA_FRAME_VERSIONED | SA_FRAME_TAGGED,
+            2, 9, 'a', 'b'};
+        assert_int_equal(walk(cut, sizeof cut, 1, &err), SA_ECORRUPT);
+        assert_non_null(strstr(err.msg, "tags"));
+    }
+    sa_segment_builder_fini(&b);
+}
+
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -421,6 +466,7 @@ int main(void)
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_bad_lengths),
         cmocka_unit_test(test_versions),
+        cmocka_unit_test(test_tags),
         cmocka_unit_test(test_hlc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
