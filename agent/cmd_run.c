@@ -257,6 +257,23 @@ static int fleet_turn(struct runtime *rt, int *restarted, struct sa_err *err)
     return rc;
 }
 
+/* Ingest failed: on a fleet config in probation, roll back to the last
+ * good one (1) rather than exit; 0: not in probation; -1: the good one
+ * did not start either (nothing runs). */
+static int fleet_pipeline_failed(struct runtime *rt, struct sa_err *err)
+{
+    struct sa_config *cfg = NULL;
+    struct sa_schema_set *schemas = NULL;
+    int rc;
+
+    if (!sa_fleet_pipeline_failed(fleet, err->msg, &cfg, &schemas))
+        return 0;
+    runtime_stop(rt, rt->cfg ? rt->cfg->agent.shutdown_grace_ms : 0, 1);
+    rc = runtime_start(rt, cfg, schemas, err);
+    sa_fleet_started(fleet, rc, err->msg, &cfg, &schemas);
+    return rc == SA_OK ? 1 : -1;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -363,6 +380,16 @@ int sa_cmd_run(int argc, char **argv)
                 break;
             } else if (rc) {
                 sa_log_error("ingest failed", "error", err.msg);
+                int back = fleet ? fleet_pipeline_failed(&rt, &err) : 0;
+                if (back > 0) {
+                    sources_done = 0;
+                    continue;
+                }
+                if (back < 0) {
+                    sa_admin_stop(admin);
+                    sa_fleet_stop(fleet);
+                    return sa_cli_exit_code(err.rc);
+                }
                 status = sa_cli_exit_code(rc);
                 break;
             }

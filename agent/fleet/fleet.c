@@ -98,7 +98,7 @@ struct sa_fleet {
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int stopping, report_due;
+    int stopping, report_due, report_failed;
     char *good_text, *cur_text;
     int64_t good_version, cur_version, rolled_back_version;
     struct sa_config *pending_cfg;
@@ -110,6 +110,8 @@ struct sa_fleet {
     int64_t applied_at_ms, last_poll_ms;
     struct audit_row audit[MAX_AUDIT];
     size_t n_audit;
+
+    char last_poll_error[SA_ERR_MSG_MAX]; /* poll thread only */
 
     /* main thread only */
     int in_probation;
@@ -457,7 +459,7 @@ static void report(struct sa_fleet *f, struct sa_http_client *client)
     if (err.rc) {
         sa_log_warn("fleet: cannot report the status", "error", err.msg);
         pthread_mutex_lock(&f->mu);
-        f->report_due = 1; /* again on the next poll */
+        f->report_failed = 1; /* again after the next poll, not at once */
         pthread_mutex_unlock(&f->mu);
     }
 }
@@ -476,12 +478,31 @@ static int get(struct sa_http_client *client, const char *path, const char *etag
     return sa_http_call(client, &req, status, body, NULL, err);
 }
 
-/* Refuse a fetched config (under mu). */
+/* Refuse a fetched config (under mu). The same refusal again (a bad
+ * signature is fetched again on every poll) is neither logged nor
+ * reported twice. */
 static void refuse_locked(struct sa_fleet *f, int64_t version, const char *why)
 {
+    if (strcmp(f->status, "REFUSED") == 0 && strcmp(f->error, why) == 0)
+        return;
     sa_log_warn("fleet: config refused", "error", why);
     audit_locked(f, "fleet_refused", "version=%lld %s", (long long)version, why);
     set_status_locked(f, "REFUSED", why);
+}
+
+/* a and b equal but for their digits ("after 3 ms" and "after 0 ms"). */
+static int same_but_numbers(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        while (*a >= '0' && *a <= '9')
+            a++;
+        while (*b >= '0' && *b <= '9')
+            b++;
+        if (*a != *b)
+            return 0;
+        if (!*a)
+            return 1;
+    }
 }
 
 /* One poll; returns its result. etag: the last processed one, updated. */
@@ -497,6 +518,7 @@ static enum poll_result poll_once(struct sa_fleet *f, struct sa_http_client *cli
     char new_etag[SA_HTTP_ETAG_MAX];
     long status = 0;
     int64_t version;
+    int sig_bad = 0;
 
     sa_buf_init(&text, SA_FLEET_MAX_BYTES);
     sa_buf_init(&sigtext, SA_FLEET_MAX_BYTES);
@@ -511,9 +533,20 @@ static enum poll_result poll_once(struct sa_fleet *f, struct sa_http_client *cli
         sa_err_set(&err, SA_ESINK, "GET %s: HTTP %ld", f->name, status);
         goto out;
     }
+    /* The bytes that run already (a restart, a server without ETags): the
+     * same as a 304, not a replay to refuse. */
+    pthread_mutex_lock(&f->mu);
+    if (f->cur_text && strcmp(f->cur_text, (const char *)text.data) == 0)
+        res = POLL_NOT_MODIFIED;
+    pthread_mutex_unlock(&f->mu);
+    if (res == POLL_NOT_MODIFIED) {
+        snprintf(etag, SA_HTTP_ETAG_MAX, "%s", new_etag);
+        goto out;
+    }
     if (get(client, "/config.yaml.sig", NULL, &status, &sigtext, &err))
         goto out;
     res = POLL_REFUSED;
+    sig_bad = 1;
     if (status == 404)
         sa_err_set(&err, SA_EPARSE, "bad signature: %s.sig is missing", f->name);
     else if (status != 200) {
@@ -524,9 +557,11 @@ static enum poll_result poll_once(struct sa_fleet *f, struct sa_http_client *cli
         sa_err_set(&err, SA_EPARSE, "%s: contains a NUL byte", f->name);
     } else if (sa_fleet_sig_parse(sigtext.data, sigtext.len, sig, &err) == SA_OK) {
         if (sa_fleet_verify(&f->local->fleet.public_keys, text.data, text.len, sig,
-                            &err) == SA_OK)
+                            &err) == SA_OK) {
+            sig_bad = 0;
             sa_fleet_compose(f->config_path, (const char *)text.data, f->name, &cfg,
                              &schemas, &err);
+        }
     } else {
         sa_err_prefix(&err, "bad signature: ");
     }
@@ -562,12 +597,20 @@ static enum poll_result poll_once(struct sa_fleet *f, struct sa_http_client *cli
         audit_locked(f, "fleet_fetched", "version=%lld", (long long)version);
     }
     pthread_mutex_unlock(&f->mu);
-    /* Processed: the same bytes again are a 304. */
-    if (res != POLL_ERROR)
+    /* Processed: the same bytes again are a 304. Not after a bad signature:
+     * the signature may be what changes next (config.yaml written before
+     * config.yaml.sig), so the pair is fetched again on every poll. */
+    if (res != POLL_ERROR && !sig_bad)
         snprintf(etag, SA_HTTP_ETAG_MAX, "%s", new_etag);
 out:
-    if (res == POLL_ERROR)
+    /* Once per streak of the same failure: a fleet server down for an
+     * hour is one line, and one more when it is back. */
+    if (res == POLL_ERROR && !same_but_numbers(f->last_poll_error, err.msg))
         sa_log_warn("fleet: poll failed; running on as before", "error", err.msg);
+    else if (res != POLL_ERROR && f->last_poll_error[0])
+        sa_log_info("fleet: polling again");
+    snprintf(f->last_poll_error, sizeof f->last_poll_error, "%s",
+             res == POLL_ERROR ? err.msg : "");
     sa_config_free(cfg);
     sa_schemas_free(schemas);
     sa_buf_fini(&text);
@@ -628,8 +671,9 @@ static void *poll_main(void *arg)
             sa_counter_inc(f->polls[res]);
             pthread_mutex_lock(&f->mu);
             f->last_poll_ms = sa_now_ms();
-            if (++since_report >= HEARTBEAT_POLLS)
+            if (++since_report >= HEARTBEAT_POLLS || f->report_failed)
                 f->report_due = 1;
+            f->report_failed = 0;
             pthread_mutex_unlock(&f->mu);
         }
         write_audit(f, &audit_spool);
@@ -684,6 +728,10 @@ static void write_good_locked(struct sa_fleet *f)
                 "path=%s error=\"%s\"", f->good_path, strerror(errno));
 }
 
+static enum sa_fleet_action rollback_locked(struct sa_fleet *f, const char *why,
+                                            struct sa_config **cfg,
+                                            struct sa_schema_set **schemas);
+
 static enum sa_fleet_action probation_check(struct sa_fleet *f, struct sa_dispatcher *d,
                                             struct sa_config **cfg,
                                             struct sa_schema_set **schemas)
@@ -692,7 +740,6 @@ static enum sa_fleet_action probation_check(struct sa_fleet *f, struct sa_dispat
     int64_t now = sa_mono_ms();
     size_t n;
     char why[SA_ERR_MSG_MAX] = "";
-    struct sa_err err = {0};
 
     if (now < f->next_probe_ms)
         return SA_FLEET_NONE;
@@ -733,6 +780,16 @@ static enum sa_fleet_action probation_check(struct sa_fleet *f, struct sa_dispat
         pthread_mutex_unlock(&f->mu);
         return SA_FLEET_NONE;
     }
+    return rollback_locked(f, why, cfg, schemas);
+}
+
+/* Under mu, which it releases: back to the last good config, for why. */
+static enum sa_fleet_action rollback_locked(struct sa_fleet *f, const char *why,
+                                            struct sa_config **cfg,
+                                            struct sa_schema_set **schemas)
+{
+    struct sa_err err = {0};
+
     sa_log_error("fleet: rolling back to the last good config", "error", why);
     audit_locked(f, "fleet_rolled_back", "version=%lld %s", (long long)f->cur_version,
                  why);
@@ -873,6 +930,22 @@ void sa_fleet_stop(struct sa_fleet *f)
     pthread_mutex_destroy(&f->mu);
     pthread_cond_destroy(&f->cv);
     free(f);
+}
+
+int sa_fleet_pipeline_failed(struct sa_fleet *f, const char *why,
+                             struct sa_config **cfg, struct sa_schema_set **schemas)
+{
+    char msg[SA_ERR_MSG_MAX];
+
+    if (!f->in_probation)
+        return 0;
+    free_names(f->probe, f->n_probe);
+    f->probe = NULL;
+    f->n_probe = 0;
+    f->in_probation = 0;
+    snprintf(msg, sizeof msg, "the pipeline failed in probation: %s", why);
+    pthread_mutex_lock(&f->mu);
+    return rollback_locked(f, msg, cfg, schemas) == SA_FLEET_ROLLBACK;
 }
 
 int sa_fleet_reload(struct sa_fleet *f, struct sa_config **cfg,

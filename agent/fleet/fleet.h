@@ -59,6 +59,12 @@ enum sa_fleet_action sa_fleet_tick(struct sa_fleet *f, struct sa_dispatcher *d,
 int sa_fleet_started(struct sa_fleet *f, int rc, const char *why,
                      struct sa_config **cfg, struct sa_schema_set **schemas);
 
+/* The pipeline failed (ingest): during probation, the fleet config is
+ * rolled back: 1 with the last good config in *cfg and *schemas, for the
+ * caller to start on (then sa_fleet_started). 0: not on probation. */
+int sa_fleet_pipeline_failed(struct sa_fleet *f, const char *why,
+                             struct sa_config **cfg, struct sa_schema_set **schemas);
+
 /* For a SIGHUP: the local file read again, composed with the fleet config
  * that runs (or alone when none does). */
 int sa_fleet_reload(struct sa_fleet *f, struct sa_config **cfg,

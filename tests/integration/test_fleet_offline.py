@@ -102,6 +102,13 @@ def main():
         for a in agents:
             p = harness.run(["spool", "verify", "-c", a.config])
             check(p.returncode == 0, "%s: spool verify: %s" % (a.id, p.stdout))
+            # restarting on the config the server still has is no replay
+            check("rollback refused" not in a.log_text(),
+                  "%s refused the config it runs after a restart" % a.id)
+            # a server down for a while is one line (per process: before the
+            # first config, while down, and after off-0's restart)
+            check(a.log_text().count("poll failed") <= 3,
+                  "%s logged every failed poll" % a.id)
         print("ok: kept running while nginx was down, restarted on the last good "
               "config, caught up, and survived 6 kill -9 during applies")
 

@@ -34,9 +34,11 @@ def all_report(fleet, ids, pred, what):
     return wait_for(what, ok, timeout=120)
 
 
-def raw_sign(fleet, text):
+def raw_sign(fleet, work, text):
     """Sign bytes with openssl itself, bypassing `fleet sign`'s checks."""
-    path = os.path.join(fleet.dir, "config.yaml")
+    staged = work.join("raw")
+    os.makedirs(staged, exist_ok=True)
+    path = os.path.join(staged, "config.yaml")
     with open(path, "w") as f:
         f.write(text)
     sig = subprocess.run(["openssl", "pkeyutl", "-sign", "-rawin", "-inkey",
@@ -44,6 +46,7 @@ def raw_sign(fleet, text):
                          check=True, capture_output=True).stdout
     with open(path + ".sig", "w") as f:
         f.write(base64.b64encode(sig).decode() + "\n")
+    fleet.publish(staged)
 
 
 def main():
@@ -84,12 +87,6 @@ def main():
                        "every agent REFUSED the changed byte as a bad signature")
             check(all(a.alive() for a in agents), "an agent died on a bad signature")
 
-            # 3. a validly signed older version: refused as a rollback
-            fleet.publish(v1)
-            all_report(fleet, ids, lambda s: s["status"] == "REFUSED" and
-                       "rollback" in s["error"] and s["version"] == 1,
-                       "every agent REFUSED version 1 again as a rollback")
-
             # a config that fails check is never signed
             p = fleet.sign(config(3, "  - {name: bad, type: file, format: ndjson}\n"),
                            check_rc=2)
@@ -104,7 +101,7 @@ def main():
                              ("fleet: {url: 'http://evil/', public_keys: [evil.pub]}\n", "fleet")):
                 p = fleet.sign(config(3, extra=bad), check_rc=2)
                 check("local-only" in p.stderr, "fleet sign: %s" % p.stderr)
-            raw_sign(fleet, config(3, extra="agent: {id: stolen}\n"))
+            raw_sign(fleet, work, config(3, extra="agent: {id: stolen}\n"))
             all_report(fleet, ids, lambda s: s["status"] == "REFUSED" and
                        "agent.id is local-only" in s["error"] and s["version"] == 1,
                        "every agent REFUSED agent.id")
@@ -133,6 +130,12 @@ def main():
             all_report(fleet, ids, lambda s: s["version"] == 6 and s["status"] == "APPLIED",
                        "every agent APPLIED version 6 at 100 %")
 
+            # a validly signed older version: refused as a rollback
+            fleet.publish(v1)
+            all_report(fleet, ids, lambda s: s["status"] == "REFUSED" and
+                       "rollback" in s["error"] and s["version"] == 6,
+                       "every agent REFUSED the older version 1 as a rollback")
+
             # 7. a selector: only region eu
             eu = [a.id for i, a in enumerate(agents) if i % 2]
             fleet.sign(config(7, extra="selector: {labels: {region: eu}}\n"))
@@ -154,7 +157,9 @@ def main():
                 p = harness.run(["fleet", "status", where], check_rc=0)
                 check("%d agents" % N in p.stdout, p.stdout)
                 check("version 7      APPLIED" in p.stdout and
-                      "version 6      APPLIED" in p.stdout, p.stdout)
+                      "version 6      REFUSED" in p.stdout and
+                      "not applied (%d)" % (N - len(eu)) in p.stdout and
+                      "rollback refused" in p.stdout, p.stdout)
             p = harness.run(["fleet", "verify", fleet.dir, "--pub",
                              os.path.join(fleet.keys, "fleet.pub"), "--schemas",
                              harness.SCHEMAS_DIR], check_rc=0)
