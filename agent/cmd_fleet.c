@@ -49,7 +49,7 @@ static void usage(FILE *out)
             "  status   the agents' reports (DIR/status/*.json, or URL/status/ as\n"
             "           nginx's JSON autoindex): agents per version and status,\n"
             "           failures with their reasons, agents silent for more than\n"
-            "           three poll intervals\n"
+            "           three poll intervals past their heartbeat (every 10 polls)\n"
             "\n"
             "Exit: 0 ok; 1 a runtime failure; 2 bad usage or a bad config,\n"
             "key or signature.\n");
@@ -414,7 +414,9 @@ static int cmd_status(int argc, char **argv)
             asprintf(&failures[n_failures], "  %s: %s (version %lld): %s", id, st,
                      (long long)v, error ? error : "") >= 0)
             n_failures++;
-        if (interval > 0 && last && (now - last) * 1000 > 3 * interval &&
+        /* An agent reports at least every HEARTBEAT_POLLS polls: silent is
+         * more than three poll intervals past that. */
+        if (interval > 0 && last && (now - last) * 1000 > (10 + 3) * interval &&
             asprintf(&silent[n_silent], "  %s: last poll %llds ago", id,
                      (long long)(now - last)) >= 0)
             n_silent++;

@@ -8,6 +8,7 @@ selector picks by label; `fleet status` sums it up."""
 import base64
 import os
 import shutil
+import signal
 import subprocess
 
 import harness
@@ -160,6 +161,11 @@ def main():
                       "version 6      REFUSED" in p.stdout and
                       "not applied (%d)" % (N - len(eu)) in p.stdout and
                       "rollback refused" in p.stdout, p.stdout)
+            # an agent gone without a word: silent once past its heartbeat
+            agents[0].stop(signal.SIGKILL)
+            wait_for("fleet status naming %s silent" % ids[0], lambda: ids[0] + ": last poll"
+                     in harness.run(["fleet", "status", fleet.dir]).stdout.split(
+                         "silent for more than")[-1])
             p = harness.run(["fleet", "verify", fleet.dir, "--pub",
                              os.path.join(fleet.keys, "fleet.pub"), "--schemas",
                              harness.SCHEMAS_DIR], check_rc=0)
