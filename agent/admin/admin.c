@@ -594,6 +594,12 @@ void sa_admin_set_runtime(struct sa_admin *a, const struct sa_admin_runtime *rt)
     a->have_rt = rt != NULL;
     a->gauges_mono_ms = 0;
     if (rt) {
+        /* Said once the agent is up, not at the bind: a start that fails
+         * later (a data directory another writer holds) prints one line. */
+        if (!a->announced)
+            sa_log_info("admin server listening", "address", a->address, "token",
+                        a->conf.token && a->conf.token[0] ? "set" : "none");
+        a->announced = 1;
         a->rt = *rt;
         if (register_runtime_gauges(a, rt->cfg, &err)) {
             sa_log_warn("admin: cannot register the spool gauges", "error", err.msg);
@@ -788,8 +794,6 @@ int sa_admin_start(struct sa_admin **out, const struct sa_config *cfg,
     rc = sa_page_start(err);
     if (rc)
         goto out;
-    sa_log_info("admin server listening", "address", a->address, "token",
-                a->conf.token && a->conf.token[0] ? "set" : "none");
     *out = a;
 out:
     if (rc)

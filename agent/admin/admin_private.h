@@ -14,6 +14,7 @@ struct sa_admin {
     struct sa_admin_conf conf; /* copied at start; strings owned */
     struct sa_health_conf health;
     char address[80]; /* what it listens on, for logs and tests */
+    int announced;    /* "admin server listening" was logged */
     struct MHD_Daemon *daemon;
     int listen_fd;
 
