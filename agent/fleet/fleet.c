@@ -40,12 +40,15 @@
  *   RUNNING --poll: new version, signed, valid, selected--> PENDING
  *   RUNNING --poll: bad signature, invalid, local-only key, not above
  *             the current version--> RUNNING (status REFUSED)
+ *   RUNNING --poll: 304, the running bytes again, or not selected
+ *             (rollout, selector; or the version last rolled back)--> RUNNING
  *   PENDING --main: started--> PROBATION (status APPLIED)
  *   PENDING --main: start failed--> RUNNING on good (status FAILED)
  *   PROBATION --probation over, every new sink acknowledged or never
  *             failed--> RUNNING (good := current, good.yaml written)
  *   PROBATION --a new sink failing without an acknowledgement at the end
- *             of probation--> RUNNING on good (status ROLLED_BACK)
+ *             of probation, or ingest failing (sa_fleet_pipeline_failed)-->
+ *             RUNNING on good (status ROLLED_BACK)
  *
  * The status JSON is PUT after each change and, as a heartbeat, every
  * HEARTBEAT_POLLS polls without one.
