@@ -20,8 +20,8 @@
 #include "agent/base/log.h"
 #include "agent/base/metrics.h"
 #include "agent/cli.h"
-#include "agent/fleet/fleet.h"
 #include "agent/commands.h"
+#include "agent/fleet/fleet.h"
 #include "agent/housekeeper.h"
 #include "agent/pipeline.h"
 #include "sync/dispatcher.h"
@@ -40,7 +40,7 @@
 static atomic_int stop_flag;
 static atomic_int reload_flag;
 static struct sa_admin *admin; /* NULL: admin.enabled is false */
-static struct sa_fleet *fleet;  /* NULL: no fleet: section */
+static struct sa_fleet *fleet; /* NULL: no fleet: section */
 
 static void on_stop(int sig)
 {

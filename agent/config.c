@@ -301,7 +301,7 @@ static const struct section sections[] = {
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 
 static const char *const top_keys[] = {
-    "agent",   "spool", "batch",   "admin",  "health",  "fleet", "rollout",
+    "agent",    "spool",   "batch", "admin",   "health",  "fleet", "rollout",
     "selector", "sources", "sinks", "streams", "version", NULL};
 
 static struct sa_conf_origin *section_origin(struct sa_config *cfg, size_t s)
