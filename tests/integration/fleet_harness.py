@@ -75,14 +75,14 @@ class Fleet:
             os.rename(self.dir + "/." + f, os.path.join(self.dir, f))
 
     def agent(self, agent_id, labels=None, poll="300ms", probation="1s",
-              local_sinks="", rate=20):
+              local_sinks="", rate=20, admin=False):
         d = self.work.join(agent_id)
         os.makedirs(d, exist_ok=True)
         lab = ", ".join("%s: %s" % kv for kv in (labels or {}).items())
         text = "\n".join([
             "agent: {id: %s, data_dir: data, schemas_dir: %s, shutdown_grace: 1s}"
             % (agent_id, SCHEMAS_DIR),
-            "admin: {enabled: false}",
+            "admin: {enabled: %s, listen: '127.0.0.1:0'}" % ("true" if admin else "false"),
             "fleet:",
             "  url: " + self.url,
             "  public_keys: [%s]" % os.path.join(self.keys, "fleet.pub"),
@@ -147,6 +147,15 @@ class Agent:
     def log_text(self):
         with open(self.log) as f:
             return f.read()
+
+    def metrics(self):
+        """The agent's /metrics, from the address its last start logged."""
+        import re
+        import urllib.request
+        addr = re.findall(r'msg="admin server listening" address=(\S+)', self.log_text())
+        check(addr, self.id + ": no admin server address in the log")
+        with urllib.request.urlopen("http://%s/metrics" % addr[-1], timeout=10) as r:
+            return r.read().decode()
 
     def audit(self):
         import sqlite3

@@ -32,7 +32,7 @@ def main():
     rnd = random.Random(14)
     with harness.Workdir("fleet-offline") as work:
         fleet = Fleet(work, "offline")
-        agents = [fleet.agent("off-%d" % i) for i in range(3)]
+        agents = [fleet.agent("off-%d" % i, admin=(i == 2)) for i in range(3)]
         try:
             for a in agents:
                 a.start()
@@ -96,6 +96,15 @@ def main():
                 wait_for("%s back on version %d" % (victim.id, version), lambda:
                          (victim.status() or {}).get("version") == version and
                          good_version(victim) == version, timeout=120)
+            # the metrics of the last agent: the version it runs, its polls
+            m = wait_for("syncagent_config_version %d in /metrics" % version, lambda: (
+                lambda t: ("syncagent_config_version %d" % version) in t and t)(
+                    agents[2].metrics()))
+            for result in ("new", "not_modified"):
+                line = [x for x in m.splitlines() if x.startswith(
+                    'syncagent_fleet_polls_total{result="%s"}' % result)]
+                check(line and int(line[0].split()[-1]) >= 1,
+                      "no %s polls counted: %s" % (result, line))
         finally:
             fleet.stop_all()
             nginx_start()
