@@ -96,6 +96,15 @@ def main():
                 wait_for("%s back on version %d" % (victim.id, version), lambda:
                          (victim.status() or {}).get("version") == version and
                          good_version(victim) == version, timeout=120)
+            # SIGHUP re-reads the local file under the fleet config it runs,
+            # rather than falling back to the local file alone
+            agents[1].proc.send_signal(signal.SIGHUP)
+            wait_for("off-1 reloaded", lambda: "config reloaded" in agents[1].log_text())
+            started = [x for x in agents[1].log_text().splitlines()
+                       if 'msg="agent started"' in x][-1]
+            check("config=%s/config.yaml" % fleet.url in started,
+                  "off-1 reloaded onto the local file: " + started)
+
             # the metrics of the last agent: the version it runs, its polls
             m = wait_for("syncagent_config_version %d in /metrics" % version, lambda: (
                 lambda t: ("syncagent_config_version %d" % version) in t and t)(
