@@ -18,6 +18,32 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+int sa_cli_load_schemas(const struct sa_config *cfg, struct sa_schema_set **schemas,
+                        struct sa_err *err)
+{
+    int rc;
+
+    rc = sa_schemas_load(cfg->agent.schemas_dir,
+                         (enum sa_compat)cfg->agent.compatibility, schemas, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < cfg->n_sources; i++) {
+        const struct sa_source_conf *sc = &cfg->sources[i];
+        if (!sa_schemas_lookup(*schemas, sc->schema, err)) {
+            /* Not written, the schema is the stream's name. */
+            int written = 0;
+            for (size_t k = 0; k < sc->origin.n_keys; k++)
+                written |= strcmp(sc->origin.keys[k].key, "schema") == 0;
+            rc = sa_conf_fail(&sc->origin, written ? "schema" : "stream", err->rc, err,
+                              "%s", err->msg);
+            sa_schemas_free(*schemas);
+            *schemas = NULL;
+            return rc;
+        }
+    }
+    return SA_OK;
+}
+
 int sa_cli_load(const char *path, struct sa_config **cfg,
                 struct sa_schema_set **schemas, struct sa_err *err)
 {
@@ -29,26 +55,8 @@ int sa_cli_load(const char *path, struct sa_config **cfg,
         return rc;
     sa_log_setup((enum sa_log_level)(*cfg)->agent.log_level,
                  (enum sa_log_format)(*cfg)->agent.log_format);
-    rc = sa_schemas_load((*cfg)->agent.schemas_dir,
-                         (enum sa_compat)(*cfg)->agent.compatibility, schemas, err);
-    if (rc)
-        goto out;
-    for (size_t i = 0; i < (*cfg)->n_sources; i++) {
-        const struct sa_source_conf *sc = &(*cfg)->sources[i];
-        if (!sa_schemas_lookup(*schemas, sc->schema, err)) {
-            /* Not written, the schema is the stream's name. */
-            int written = 0;
-            for (size_t k = 0; k < sc->origin.n_keys; k++)
-                written |= strcmp(sc->origin.keys[k].key, "schema") == 0;
-            rc = sa_conf_fail(&sc->origin, written ? "schema" : "stream", err->rc, err,
-                              "%s", err->msg);
-            goto out;
-        }
-    }
-out:
+    rc = sa_cli_load_schemas(*cfg, schemas, err);
     if (rc) {
-        sa_schemas_free(*schemas);
-        *schemas = NULL;
         sa_config_free(*cfg);
         *cfg = NULL;
     }

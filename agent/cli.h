@@ -13,6 +13,11 @@
 int sa_cli_load(const char *path, struct sa_config **cfg /* out */,
                 struct sa_schema_set **schemas /* out */, struct sa_err *err);
 
+/* The schemas cfg names (agent.schemas_dir), each source's looked up;
+ * errors name the source's key. */
+int sa_cli_load_schemas(const struct sa_config *cfg,
+                        struct sa_schema_set **schemas /* out */, struct sa_err *err);
+
 /* Make sure agent.data_dir exists and is writable (creating it when
  * missing), take the spool's one-writer lock (store/lock.h), then open the
  * spool with SA_SPOOL_CREATE and store the schemas in it. Every command

@@ -11,6 +11,9 @@
  *                    admin server does the same and waits for the outcome)
  * The admin server (agent/admin/admin.c) lives across reloads: it is given
  * each new runtime to read, and none while one is replaced.
+ * With a fleet: section, agent/fleet/fleet.c polls for a signed config; the
+ * loop applies it (and rolls it back) by the same stop-and-start a SIGHUP
+ * does, so the spool, cursors and offsets stay.
  */
 #include "agent/admin/admin.h"
 #include "agent/base/clock.h"
@@ -18,6 +21,7 @@
 #include "agent/base/metrics.h"
 #include "agent/cli.h"
 #include "agent/commands.h"
+#include "agent/fleet/fleet.h"
 #include "agent/housekeeper.h"
 #include "agent/pipeline.h"
 #include "sync/dispatcher.h"
@@ -36,6 +40,7 @@
 static atomic_int stop_flag;
 static atomic_int reload_flag;
 static struct sa_admin *admin; /* NULL: admin.enabled is false */
+static struct sa_fleet *fleet; /* NULL: no fleet: section */
 
 static void on_stop(int sig)
 {
@@ -232,6 +237,43 @@ static void reload_done(int rc, const char *why)
     sa_admin_reload_done(admin, rc, why);
 }
 
+/* One turn of fleet config push: apply a new fleet config, or roll back to
+ * the last good one, by the stop-and-start of a reload. Sets *restarted;
+ * an error only when no config at all would start. */
+static int fleet_turn(struct runtime *rt, int *restarted, struct sa_err *err)
+{
+    struct sa_config *cfg = NULL;
+    struct sa_schema_set *schemas = NULL;
+    int again = sa_fleet_tick(fleet, rt->dispatcher, rt->spool, &cfg, &schemas) !=
+                SA_FLEET_NONE;
+    int rc = SA_OK;
+
+    *restarted = again;
+    while (again) {
+        runtime_stop(rt, rt->cfg ? rt->cfg->agent.shutdown_grace_ms : 0, 1);
+        rc = runtime_start(rt, cfg, schemas, err);
+        again = sa_fleet_started(fleet, rc, err->msg, &cfg, &schemas);
+    }
+    return rc;
+}
+
+/* Ingest failed: on a fleet config in probation, roll back to the last
+ * good one (1) rather than exit; 0: not in probation; -1: the good one
+ * did not start either (nothing runs). */
+static int fleet_pipeline_failed(struct runtime *rt, struct sa_err *err)
+{
+    struct sa_config *cfg = NULL;
+    struct sa_schema_set *schemas = NULL;
+    int rc;
+
+    if (!sa_fleet_pipeline_failed(fleet, err->msg, &cfg, &schemas))
+        return 0;
+    runtime_stop(rt, rt->cfg ? rt->cfg->agent.shutdown_grace_ms : 0, 1);
+    rc = runtime_start(rt, cfg, schemas, err);
+    sa_fleet_started(fleet, rc, err->msg, &cfg, &schemas);
+    return rc == SA_OK ? 1 : -1;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -247,6 +289,8 @@ static void usage(FILE *out)
             "                        sink has acknowledged every record\n"
             "  -h, --help            this help\n"
             "\n"
+            "With a fleet: section the agent also polls fleet.url for a signed\n"
+            "config and applies it (see `syncagent fleet --help`).\n"
             "Signals: SIGINT/SIGTERM stop gracefully (commit, let sinks drain\n"
             "for agent.shutdown_grace); SIGHUP reloads the config.\n"
             "Admin server (admin.listen, default 127.0.0.1:8686; admin.enabled:\n"
@@ -295,6 +339,14 @@ int sa_cmd_run(int argc, char **argv)
     }
     if (sa_cli_load(config_path, &cfg, &schemas, &err))
         return sa_cli_fail("run", &err);
+    if (cfg->fleet.enabled) {
+        if (sa_fleet_open(&fleet, config_path, &err)) {
+            sa_schemas_free(schemas);
+            sa_config_free(cfg);
+            return sa_cli_fail("run", &err);
+        }
+        sa_fleet_initial(fleet, &cfg, &schemas);
+    }
     install_signals();
     if (start_admin(cfg, &err)) {
         sa_schemas_free(schemas);
@@ -303,13 +355,20 @@ int sa_cmd_run(int argc, char **argv)
     }
     if (runtime_start(&rt, cfg, schemas, &err)) {
         sa_admin_stop(admin);
+        sa_fleet_stop(fleet);
+        return sa_cli_fail("run", &err);
+    }
+    if (fleet && sa_fleet_start(fleet, &err)) {
+        runtime_stop(&rt, 0, 0);
+        sa_admin_stop(admin);
+        sa_fleet_stop(fleet);
         return sa_cli_fail("run", &err);
     }
     pr.tty = isatty(STDERR_FILENO);
     pr.start_ms = pr.last_ms = sa_mono_ms();
 
     while (!atomic_load(&stop_flag)) {
-        int idle = 0;
+        int idle = 0, restarted = 0;
         int rc = SA_OK;
 
         if (!sources_done) {
@@ -321,6 +380,16 @@ int sa_cmd_run(int argc, char **argv)
                 break;
             } else if (rc) {
                 sa_log_error("ingest failed", "error", err.msg);
+                int back = fleet ? fleet_pipeline_failed(&rt, &err) : 0;
+                if (back > 0) {
+                    sources_done = 0;
+                    continue;
+                }
+                if (back < 0) {
+                    sa_admin_stop(admin);
+                    sa_fleet_stop(fleet);
+                    return sa_cli_exit_code(err.rc);
+                }
                 status = sa_cli_exit_code(rc);
                 break;
             }
@@ -336,11 +405,21 @@ int sa_cmd_run(int argc, char **argv)
         }
         progress_print(&pr, &rt, 0);
 
+        if (fleet && fleet_turn(&rt, &restarted, &err)) {
+            sa_log_error("cannot start on any config", "error", err.msg);
+            sa_admin_stop(admin);
+            sa_fleet_stop(fleet);
+            return sa_cli_exit_code(err.rc);
+        }
+        if (restarted)
+            sources_done = 0;
+
         if (atomic_exchange(&reload_flag, 0)) {
             struct sa_config *new_cfg = NULL;
             struct sa_schema_set *new_schemas = NULL;
             sa_log_info("reloading config", "config", config_path);
-            if (sa_cli_load(config_path, &new_cfg, &new_schemas, &err)) {
+            if (fleet ? sa_fleet_reload(fleet, &new_cfg, &new_schemas, &err)
+                      : sa_cli_load(config_path, &new_cfg, &new_schemas, &err)) {
                 sa_log_error("config reload failed, still running on the "
                              "previous config", "error", err.msg);
                 reload_done(err.rc, err.msg);
@@ -352,8 +431,11 @@ int sa_cmd_run(int argc, char **argv)
                              err.msg);
                 reload_done(err.rc, err.msg);
                 sa_admin_stop(admin);
+                sa_fleet_stop(fleet);
                 return sa_cli_exit_code(err.rc);
             }
+            if (fleet)
+                sa_fleet_started(fleet, SA_OK, NULL, &new_cfg, &new_schemas);
             sources_done = 0;
             sa_log_info("config reloaded");
             reload_done(SA_OK, NULL);
@@ -364,6 +446,8 @@ int sa_cmd_run(int argc, char **argv)
                 "grace_ms=%lld", (long long)rt.cfg->agent.shutdown_grace_ms);
     progress_print(&pr, &rt, 1);
     runtime_stop(&rt, rt.cfg->agent.shutdown_grace_ms, 0);
+    sa_fleet_stop(fleet);
+    fleet = NULL;
     sa_admin_stop(admin);
     admin = NULL;
     sa_log_info("agent stopped");

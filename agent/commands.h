@@ -27,5 +27,6 @@ int sa_cmd_report(int argc, char **argv);
 int sa_cmd_spool(int argc, char **argv);
 int sa_cmd_deadletter(int argc, char **argv);
 int sa_cmd_schema(int argc, char **argv);
+int sa_cmd_fleet(int argc, char **argv);
 
 #endif

@@ -273,24 +273,36 @@ struct section {
     const struct sa_conf_entry *conf;
     size_t offset;        /* of the section's struct inside struct sa_config */
     size_t origin_offset; /* of its struct sa_conf_origin */
+    /* Offset of an int set to 1 when the section is written; such a section
+     * gets no defaults when absent (its required keys are only required
+     * when it is there). 0: always filled. */
+    size_t present_offset;
 };
 
 static const struct section sections[] = {
     {"agent", agent_conf, offsetof(struct sa_config, agent),
-     offsetof(struct sa_config, agent_origin)},
+     offsetof(struct sa_config, agent_origin), 0},
     {"spool", spool_conf, offsetof(struct sa_config, spool),
-     offsetof(struct sa_config, spool_origin)},
+     offsetof(struct sa_config, spool_origin), 0},
     {"batch", batch_conf, offsetof(struct sa_config, batch),
-     offsetof(struct sa_config, batch_origin)},
+     offsetof(struct sa_config, batch_origin), 0},
     {"admin", sa_admin_conf_map, offsetof(struct sa_config, admin),
-     offsetof(struct sa_config, admin_origin)},
+     offsetof(struct sa_config, admin_origin), 0},
     {"health", sa_health_conf_map, offsetof(struct sa_config, health),
-     offsetof(struct sa_config, health_origin)},
+     offsetof(struct sa_config, health_origin), 0},
+    {"fleet", sa_fleet_conf_map, offsetof(struct sa_config, fleet),
+     offsetof(struct sa_config, fleet_origin),
+     offsetof(struct sa_config, fleet.enabled)},
+    {"rollout", sa_rollout_conf_map, offsetof(struct sa_config, rollout),
+     offsetof(struct sa_config, rollout_origin), 0},
+    {"selector", sa_selector_conf_map, offsetof(struct sa_config, selector),
+     offsetof(struct sa_config, selector_origin), 0},
 };
 #define N_SECTIONS (sizeof sections / sizeof sections[0])
 
-static const char *const top_keys[] = {"agent",   "spool", "batch", "admin",  "health",
-                                       "sources", "sinks", "streams", NULL};
+static const char *const top_keys[] = {
+    "agent",    "spool",   "batch", "admin",   "health",  "fleet", "rollout",
+    "selector", "sources", "sinks", "streams", "version", NULL};
 
 static struct sa_conf_origin *section_origin(struct sa_config *cfg, size_t s)
 {
@@ -1205,6 +1217,12 @@ static int load_root(struct loader *ld, yaml_node_t *root)
                                 section_origin(ld->cfg, s))))
                 return rc;
             have[s] = 1;
+            if (sections[s].present_offset)
+                *(int *)((char *)ld->cfg + sections[s].present_offset) = 1;
+        } else if (strcmp(scalar_text(k), "version") == 0) {
+            if (!is_null(v) && (rc = set_value(ld, &sa_fleet_version_entry,
+                                               &ld->cfg->fleet_version, v, "version")))
+                return rc;
         } else if (strcmp(scalar_text(k), "sources") == 0) {
             if ((rc = load_sources(ld, v)))
                 return rc;
@@ -1216,13 +1234,14 @@ static int load_root(struct loader *ld, yaml_node_t *root)
         } else if (strcmp(scalar_text(k), "streams") == 0) {
             streams = v; /* after the sources, whose streams it names */
         } else {
-            return fail_unknown_key(ld, k, NULL, top_keys, N_SECTIONS + 3);
+            return fail_unknown_key(ld, k, NULL, top_keys, N_SECTIONS + 4);
         }
     }
     for (size_t s = 0; s < N_SECTIONS; s++) {
         struct layer layer = {sections[s].conf, (char *)ld->cfg + sections[s].offset};
-        if (!have[s] && (rc = apply_map(ld, NULL, sections[s].key, &layer, 1,
-                                        section_origin(ld->cfg, s))))
+        if (!have[s] && !sections[s].present_offset &&
+            (rc = apply_map(ld, NULL, sections[s].key, &layer, 1,
+                            section_origin(ld->cfg, s))))
             return rc;
     }
     if ((rc = derive_defaults(ld)))
@@ -1258,7 +1277,7 @@ static void config_version(const char *text, size_t len, char out[17])
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-static int load_string(const char *text, const char *name, int offline,
+static int load_string(const char *text, const char *name, const char *dir, int offline,
                        struct sa_config **out, struct sa_err *err)
 {
     struct loader ld = {.name = name, .err = err, .offline = offline};
@@ -1274,7 +1293,12 @@ static int load_string(const char *text, const char *name, int offline,
         rc = fail_nomem(&ld);
         goto out;
     }
-    if (strchr(name, '/')) {
+    if (dir) {
+        if (!(ld.dir = strdup(dir))) {
+            rc = fail_nomem(&ld);
+            goto out;
+        }
+    } else if (strchr(name, '/')) {
         size_t dlen = (size_t)(strrchr(name, '/') - name);
         if (!(ld.dir = strndup(name, dlen ? dlen : 1))) {
             rc = fail_nomem(&ld);
@@ -1321,7 +1345,13 @@ out:
 int sa_config_load_string(const char *text, const char *name, struct sa_config **out,
                           struct sa_err *err)
 {
-    return load_string(text, name, 0, out, err);
+    return load_string(text, name, NULL, 0, out, err);
+}
+
+int sa_config_load_string_at(const char *text, const char *name, const char *dir,
+                             struct sa_config **out, struct sa_err *err)
+{
+    return load_string(text, name, dir, 0, out, err);
 }
 
 static int load_file(const char *path, int offline, struct sa_config **out,
@@ -1355,7 +1385,7 @@ static int load_file(const char *path, int offline, struct sa_config **out,
         rc = sa_err_set(err, SA_ENOMEM, "%s: out of memory", path);
     fclose(f);
     if (rc == SA_OK)
-        rc = load_string((const char *)buf.data, path, offline, out, err);
+        rc = load_string((const char *)buf.data, path, NULL, offline, out, err);
     sa_buf_fini(&buf);
     return rc;
 }

@@ -13,6 +13,9 @@
  *   admin:   enabled, listen, token, max_connections, max_request_bytes,
  *            request_timeout (agent/admin/admin_config.c)
  *   health:  sink_down_after
+ *   fleet:   url, public_keys, poll_interval, labels, probation (+ the HTTP
+ *            client's keys); version, rollout, selector: the fleet config's
+ *            own (agent/fleet/fleet_config.c)
  *   sources: - {name, type, stream, schema, <type-specific keys>}
  *   sinks:   - {name, type, streams, retry_initial, retry_max,
  *               max_in_flight, <type-specific keys>}
@@ -23,6 +26,7 @@
 
 #include "agent/admin/admin_config.h"
 #include "agent/base/error.h"
+#include "agent/fleet/fleet_config.h"
 #include "agent/source/source.h"
 #include "store/spool.h"
 #include "sync/sink.h"
@@ -58,9 +62,14 @@ struct sa_config {
     struct sa_batch_conf batch;
     struct sa_admin_conf admin; /* agent/admin/admin_config.h */
     struct sa_health_conf health;
+    struct sa_fleet_conf fleet;       /* agent/fleet/fleet_config.h */
+    struct sa_rollout_conf rollout;   /* of a fleet config */
+    struct sa_selector_conf selector; /* of a fleet config */
+    int64_t fleet_version;            /* `version:` of a fleet config; 0: none */
     /* where the keys of each section were written (sa_conf_fail()) */
     struct sa_conf_origin agent_origin, spool_origin, batch_origin;
     struct sa_conf_origin admin_origin, health_origin;
+    struct sa_conf_origin fleet_origin, rollout_origin, selector_origin;
     struct sa_source_conf *sources;
     size_t n_sources;
     struct sa_sink_conf *sinks;
@@ -82,8 +91,12 @@ int sa_config_load(const char *path, struct sa_config **out, struct sa_err *err)
 int sa_config_load_offline(const char *path, struct sa_config **out,
                            struct sa_err *err);
 /* Same from a string; `name` stands for the file name in errors. */
-int sa_config_load_string(const char *text, const char *name,
-                          struct sa_config **out, struct sa_err *err);
+int sa_config_load_string(const char *text, const char *name, struct sa_config **out,
+                          struct sa_err *err);
+/* The same, relative paths taken from dir rather than from name's directory
+ * (a fleet config: name is its URL, its paths are the local config's). */
+int sa_config_load_string_at(const char *text, const char *name, const char *dir,
+                             struct sa_config **out, struct sa_err *err);
 void sa_config_free(struct sa_config *cfg);
 
 /* Run every source's and sink's check (ops->check): what their open

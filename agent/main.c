@@ -33,6 +33,7 @@ static const struct command commands[] = {
     {"deadletter", sa_cmd_deadletter, "list, export and replay rejected records"},
     {"spool", sa_cmd_spool, "spool maintenance: verify, salvage"},
     {"schema", sa_cmd_schema, "infer a schema from a CSV file (schema infer)"},
+    {"fleet", sa_cmd_fleet, "fleet config push: keygen, sign, verify, status"},
     {"version", cmd_version, "print the version and the library versions"},
     {"help", cmd_help, "this list"},
 };

@@ -62,6 +62,7 @@ struct transfer {
     struct sa_buf response;
     int too_big; /* the response went past max_response_bytes */
     int64_t retry_after_ms;
+    char etag[SA_HTTP_ETAG_MAX];
     char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -73,6 +74,7 @@ struct sa_http_client {
     struct transfer *transfers; /* in flight */
     size_t n_in_flight;
     struct sa_http_stats stats;
+    char last_etag[SA_HTTP_ETAG_MAX]; /* of the last sa_http_call */
 };
 
 /* curl_global_init is not thread-safe on every libcurl: run it once. It
@@ -257,10 +259,20 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
     static const char name[] = "retry-after:";
 
     /* A new status line (after a 100 Continue, say): forget the last. */
-    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0)
+    if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
         t->retry_after_ms = -1;
-    else if (n > sizeof name - 1 && n < 128 &&
-             strncasecmp(data, name, sizeof name - 1) == 0) {
+        t->etag[0] = '\0';
+    } else if (n > 5 && n < sizeof t->etag + 5 && strncasecmp(data, "etag:", 5) == 0) {
+        size_t b = 5, e = n;
+        while (b < e && (data[b] == ' ' || data[b] == '\t'))
+            b++;
+        while (e > b &&
+               (data[e - 1] == '\r' || data[e - 1] == '\n' || data[e - 1] == ' '))
+            e--;
+        memcpy(t->etag, data + b, e - b);
+        t->etag[e - b] = '\0';
+    } else if (n > sizeof name - 1 && n < 128 &&
+               strncasecmp(data, name, sizeof name - 1) == 0) {
         char value[128];
         memcpy(value, data + sizeof name - 1, n - (sizeof name - 1));
         value[n - (sizeof name - 1)] = '\0';
@@ -623,6 +635,7 @@ int sa_http_call(struct sa_http_client *c, struct sa_http_request *req, long *st
     int rc;
 
     *status = 0;
+    c->last_etag[0] = '\0';
     if (retry_after_ms)
         *retry_after_ms = -1;
     if ((rc = setup_transfer(c, req, &t, err)))
@@ -638,6 +651,7 @@ int sa_http_call(struct sa_http_client *c, struct sa_http_request *req, long *st
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, status);
     if (retry_after_ms)
         *retry_after_ms = t->retry_after_ms;
+    memcpy(c->last_etag, t->etag, sizeof c->last_etag);
     if (response_body) {
         sa_buf_reset(response_body);
         if ((t->response.len &&
@@ -649,6 +663,11 @@ int sa_http_call(struct sa_http_client *c, struct sa_http_request *req, long *st
 out:
     transfer_free(t);
     return rc;
+}
+
+const char *sa_http_last_etag(const struct sa_http_client *c)
+{
+    return c->last_etag;
 }
 
 void sa_http_client_stats(const struct sa_http_client *c, struct sa_http_stats *out)

@@ -227,6 +227,11 @@ int sa_http_call(struct sa_http_client *client, struct sa_http_request *req,
                  long *status /* out */, struct sa_buf *response_body /* out */,
                  int64_t *retry_after_ms /* out */, struct sa_err *err);
 
+/* The ETag header of the last sa_http_call's response ("" when it had
+ * none, or failed), as sent (quotes kept), for an If-None-Match. */
+#define SA_HTTP_ETAG_MAX 256
+const char *sa_http_last_etag(const struct sa_http_client *client);
+
 /* Connections opened and requests finished so far (keep-alive shows as
  * fewer connections than requests). */
 struct sa_http_stats {

@@ -25,4 +25,12 @@ int sa_dir_usable(const char *path, char *why, size_t why_len);
  */
 int sa_move_into(const char *path, const char *dir, char *target, size_t target_len);
 
+/*
+ * Replace the file at path with len bytes of data, atomically: write
+ * path.tmp, fsync it, rename it over path, fsync the directory. After a
+ * crash (kill -9, power loss) path holds the old bytes or the new ones,
+ * never a mix. 0, or -1 with errno set (path is then untouched).
+ */
+int sa_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
 #endif
