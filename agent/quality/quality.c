@@ -60,6 +60,7 @@
  */
 #include "agent/quality/quality.h"
 
+#include "agent/base/buf.h"
 #include "agent/base/log.h"
 #include "agent/base/metrics.h"
 #include "agent/record.h"
@@ -108,6 +109,7 @@ struct rule_state {
     int field; /* schema field index, -1: none */
     struct window win;
     struct regex_memo *memo; /* regex rules: recent values' outcomes */
+    struct sa_buf text;      /* regex rules: the value, NUL-terminated */
     /* syncagent_quality_failures_total{stream,rule,action}; two sources
      * of one stream share the series (M2), and so this count. */
     struct sa_counter *failures;
@@ -268,12 +270,17 @@ static size_t utf8_length(const char *s, size_t len)
     return n;
 }
 
-/* The value is not NUL-terminated: REG_STARTEND (glibc, BSD) bounds the
- * match by pmatch[0] instead, so nothing is copied. */
-static int regex_match(const regex_t *re, const char *s, size_t len)
+/* The value is not NUL-terminated, so it is copied into rs->text first.
+ * REG_STARTEND would bound the match without a copy, but sanitizers'
+ * regexec interceptors read the string up to a NUL regardless, and the
+ * memo below keeps the copy off the common path. 1 matched, 0 not, -1 out
+ * of memory. */
+static int regex_match(struct rule_state *rs, const char *s, size_t len)
 {
-    regmatch_t range = {.rm_so = 0, .rm_eo = (regoff_t)len};
-    return regexec(re, s, 1, &range, REG_STARTEND) == 0;
+    sa_buf_reset(&rs->text);
+    if (sa_buf_append(&rs->text, s, len) || sa_buf_terminate(&rs->text))
+        return -1;
+    return regexec(&rs->rule->re, (const char *)rs->text.data, 0, NULL, 0) == 0;
 }
 
 static int memo_match(struct rule_state *rs, const char *s, size_t len)
@@ -283,12 +290,13 @@ static int memo_match(struct rule_state *rs, const char *s, size_t len)
     int matched;
 
     if (!rs->memo || len == 0 || len > MEMO_VALUE_MAX)
-        return regex_match(&rs->rule->re, s, len);
+        return regex_match(rs, s, len);
     h = key_hash(s, len);
     e = &rs->memo->e[h & (MEMO_ENTRIES - 1)];
     if (e->hash == h && e->len == len && memcmp(e->value, s, len) == 0)
         return e->matched;
-    matched = regex_match(&rs->rule->re, s, len);
+    if ((matched = regex_match(rs, s, len)) < 0)
+        return matched;
     e->hash = h;
     e->len = (uint8_t)len;
     e->matched = (uint8_t)matched;
@@ -304,7 +312,7 @@ static int check_rule(struct rule_state *rs, const struct sa_record *rec,
     const struct sa_quality_rule *r = rs->rule;
     struct sa_field_value v;
     char shown[VALUE_QUOTE_MAX + 40];
-    int have = 0;
+    int have = 0, m;
 
     if (rs->field >= 0) {
         have = sa_record_get(rec, rs->field, &v) == SA_OK && v.kind != AVRO_NULL;
@@ -334,7 +342,11 @@ static int check_rule(struct rule_state *rs, const struct sa_record *rec,
     case SA_QC_REGEX:
         if (!have || !v.s)
             return 1;
-        if (!memo_match(rs, v.s, v.len))
+        m = memo_match(rs, v.s, v.len);
+        if (m < 0)
+            return FAIL("quality rule '%s': column %s: out of memory for the regex check",
+                        r->name, r->column);
+        if (!m)
             return FAIL("quality rule '%s' failed: column %s = %s does not match /%s/",
                         r->name, r->column, SHOWN(), r->pattern);
         return 1;
@@ -458,6 +470,7 @@ int sa_quality_new(struct sa_quality **out, const struct sa_quality_stream *qs,
     for (size_t i = 0; i < qs->n_rules; i++) {
         struct rule_state *rs = &q->rules[i];
         rs->rule = &qs->rules[i];
+        sa_buf_init(&rs->text, SIZE_MAX - 1);
         rs->field =
             rs->rule->column ? sa_record_field_index(schema, rs->rule->column) : -1;
         if ((rc = sa_metrics_counter(
@@ -510,6 +523,7 @@ void sa_quality_free(struct sa_quality *q)
     for (size_t i = 0; i < q->n_rules; i++) {
         window_fini(&q->rules[i].win);
         free(q->rules[i].memo);
+        sa_buf_fini(&q->rules[i].text);
     }
     free(q->rules);
     free(q);
