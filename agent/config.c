@@ -12,7 +12,8 @@
  *   - reject unknown and duplicate keys, with a did-you-mean hint,
  *   - fill defaults from their config-syntax `def` strings,
  *   - free what was allocated (free_entries()), and
- *   - print `syncagent check --describe` (sa_config_describe()).
+ *   - print `syncagent check --describe` (sa_config_describe(), in
+ *     config_describe.c).
  *
  * Every error is one line "FILE:LINE:COL: what", FILE being the name the
  * caller gave, LINE and COL 1-based and pointing at the offending key or
@@ -36,6 +37,7 @@
  * `check`'s data directory) name FILE:LINE:COL like the loader does.
  */
 #include "agent/config.h"
+#include "agent/config_private.h"
 
 #include "agent/base/buf.h"
 #include "agent/base/log.h"
@@ -187,7 +189,7 @@ static const struct sa_conf_entry batch_conf[] = {
     {0},
 };
 
-static const struct sa_conf_entry source_common_conf[] = {
+const struct sa_conf_entry sa_source_common_conf[] = {
     {.type = SA_CONF_STR,
      .key = "name",
      .offset = offsetof(struct sa_source_conf, name),
@@ -211,7 +213,7 @@ static const struct sa_conf_entry source_common_conf[] = {
     {0},
 };
 
-static const struct sa_conf_entry sink_common_conf[] = {
+const struct sa_conf_entry sa_sink_common_conf[] = {
     {.type = SA_CONF_STR,
      .key = "name",
      .offset = offsetof(struct sa_sink_conf, name),
@@ -268,18 +270,7 @@ static const struct sa_conf_entry sink_common_conf[] = {
     {0},
 };
 
-struct section {
-    const char *key;
-    const struct sa_conf_entry *conf;
-    size_t offset;        /* of the section's struct inside struct sa_config */
-    size_t origin_offset; /* of its struct sa_conf_origin */
-    /* Offset of an int set to 1 when the section is written; such a section
-     * gets no defaults when absent (its required keys are only required
-     * when it is there). 0: always filled. */
-    size_t present_offset;
-};
-
-static const struct section sections[] = {
+const struct section sa_config_sections[] = {
     {"agent", agent_conf, offsetof(struct sa_config, agent),
      offsetof(struct sa_config, agent_origin), 0},
     {"spool", spool_conf, offsetof(struct sa_config, spool),
@@ -298,7 +289,8 @@ static const struct section sections[] = {
     {"selector", sa_selector_conf_map, offsetof(struct sa_config, selector),
      offsetof(struct sa_config, selector_origin), 0},
 };
-#define N_SECTIONS (sizeof sections / sizeof sections[0])
+#define N_SECTIONS (sizeof sa_config_sections / sizeof sa_config_sections[0])
+const size_t sa_config_n_sections = N_SECTIONS;
 
 static const char *const top_keys[] = {
     "agent",    "spool",   "batch", "admin",   "health",  "fleet", "rollout",
@@ -306,7 +298,7 @@ static const char *const top_keys[] = {
 
 static struct sa_conf_origin *section_origin(struct sa_config *cfg, size_t s)
 {
-    return (struct sa_conf_origin *)((char *)cfg + sections[s].origin_offset);
+    return (struct sa_conf_origin *)((char *)cfg + sa_config_sections[s].origin_offset);
 }
 
 /* --- the loader ---------------------------------------------------------- */
@@ -782,7 +774,7 @@ static int fail_unknown_key(struct loader *ld, yaml_node_t *k, const char *where
     return fail_at(ld, k->start_mark, "unknown key '%s' %s", scalar_text(k), in);
 }
 
-static size_t table_len(const struct sa_conf_entry *conf)
+size_t sa_config_table_len(const struct sa_conf_entry *conf)
 {
     size_t n = 0;
     while (conf && conf[n].key)
@@ -826,7 +818,7 @@ static int apply_map(struct loader *ld, yaml_node_t *map, const char *where,
     int rc;
 
     for (size_t l = 0; l < n_layers; l++)
-        if (n_layers > 2 || table_len(layers[l].conf) > MAX_TABLE_KEYS)
+        if (n_layers > 2 || sa_config_table_len(layers[l].conf) > MAX_TABLE_KEYS)
             return sa_err_set(ld->err, SA_EINVAL, "%s: config map too large", where);
 
     origin->file = ld->cfg->path;
@@ -976,7 +968,7 @@ static int load_sources(struct loader *ld, yaml_node_t *list)
         free(type);
         if (!(src->opts = calloc(1, src->ops->opts_size ? src->ops->opts_size : 1)))
             return fail_nomem(ld);
-        struct layer layers[] = {{source_common_conf, src},
+        struct layer layers[] = {{sa_source_common_conf, src},
                                  {src->ops->conf, src->opts}};
         if ((rc = apply_map(ld, item, where, layers, 2, &src->origin)))
             return rc;
@@ -1023,7 +1015,7 @@ static int load_sinks(struct loader *ld, yaml_node_t *list)
         free(type);
         if (!(sink->opts = calloc(1, sink->ops->opts_size ? sink->ops->opts_size : 1)))
             return fail_nomem(ld);
-        struct layer layers[] = {{sink_common_conf, sink},
+        struct layer layers[] = {{sa_sink_common_conf, sink},
                                  {sink->ops->conf, sink->opts}};
         ld->in_sink = 1;
         rc = apply_map(ld, item, where, layers, 2, &sink->origin);
@@ -1205,20 +1197,20 @@ static int load_root(struct loader *ld, yaml_node_t *root)
         k = node_at(ld, p->key);
         v = node_at(ld, p->value);
         for (s = 0; s < N_SECTIONS; s++)
-            if (strcmp(scalar_text(k), sections[s].key) == 0)
+            if (strcmp(scalar_text(k), sa_config_sections[s].key) == 0)
                 break;
         if (s < N_SECTIONS) {
-            struct layer layer = {sections[s].conf,
-                                  (char *)ld->cfg + sections[s].offset};
+            struct layer layer = {sa_config_sections[s].conf,
+                                  (char *)ld->cfg + sa_config_sections[s].offset};
             if (!is_null(v) && v->type != YAML_MAPPING_NODE)
                 return fail_at(ld, v->start_mark, "%s: expected a mapping, got %s",
-                               sections[s].key, kind_name(v));
-            if ((rc = apply_map(ld, is_null(v) ? NULL : v, sections[s].key, &layer, 1,
-                                section_origin(ld->cfg, s))))
+                               sa_config_sections[s].key, kind_name(v));
+            if ((rc = apply_map(ld, is_null(v) ? NULL : v, sa_config_sections[s].key,
+                                &layer, 1, section_origin(ld->cfg, s))))
                 return rc;
             have[s] = 1;
-            if (sections[s].present_offset)
-                *(int *)((char *)ld->cfg + sections[s].present_offset) = 1;
+            if (sa_config_sections[s].present_offset)
+                *(int *)((char *)ld->cfg + sa_config_sections[s].present_offset) = 1;
         } else if (strcmp(scalar_text(k), "version") == 0) {
             if (!is_null(v) && (rc = set_value(ld, &sa_fleet_version_entry,
                                                &ld->cfg->fleet_version, v, "version")))
@@ -1238,9 +1230,10 @@ static int load_root(struct loader *ld, yaml_node_t *root)
         }
     }
     for (size_t s = 0; s < N_SECTIONS; s++) {
-        struct layer layer = {sections[s].conf, (char *)ld->cfg + sections[s].offset};
-        if (!have[s] && !sections[s].present_offset &&
-            (rc = apply_map(ld, NULL, sections[s].key, &layer, 1,
+        struct layer layer = {sa_config_sections[s].conf,
+                              (char *)ld->cfg + sa_config_sections[s].offset};
+        if (!have[s] && !sa_config_sections[s].present_offset &&
+            (rc = apply_map(ld, NULL, sa_config_sections[s].key, &layer, 1,
                             section_origin(ld->cfg, s))))
             return rc;
     }
@@ -1405,7 +1398,8 @@ void sa_config_free(struct sa_config *cfg)
     if (!cfg)
         return;
     for (size_t s = 0; s < N_SECTIONS; s++) {
-        free_entries(sections[s].conf, (char *)cfg + sections[s].offset);
+        free_entries(sa_config_sections[s].conf,
+                     (char *)cfg + sa_config_sections[s].offset);
         free(section_origin(cfg, s)->keys);
     }
     for (size_t i = 0; i < cfg->n_sources; i++) {
@@ -1414,7 +1408,7 @@ void sa_config_free(struct sa_config *cfg)
             free_entries(src->ops->conf, src->opts);
         free(src->opts);
         free(src->origin.keys);
-        free_entries(source_common_conf, src);
+        free_entries(sa_source_common_conf, src);
     }
     free(cfg->sources);
     for (size_t i = 0; i < cfg->n_sinks; i++) {
@@ -1423,7 +1417,7 @@ void sa_config_free(struct sa_config *cfg)
             free_entries(sink->ops->conf, sink->opts);
         free(sink->opts);
         free(sink->origin.keys);
-        free_entries(sink_common_conf, sink);
+        free_entries(sa_sink_common_conf, sink);
     }
     free(cfg->sinks);
     sa_quality_conf_free(cfg->quality);
@@ -1458,137 +1452,4 @@ int sa_config_check(const struct sa_config *cfg, const struct sa_schema_set *sch
             return rc;
     }
     return SA_OK;
-}
-
-/* --- describe ------------------------------------------------------------ */
-
-static const char *type_name(enum sa_conf_type type)
-{
-    switch (type) {
-    case SA_CONF_STR:
-        return "string";
-    case SA_CONF_INT:
-        return "integer";
-    case SA_CONF_DOUBLE:
-        return "number";
-    case SA_CONF_BOOL:
-        return "bool";
-    case SA_CONF_SIZE:
-        return "size";
-    case SA_CONF_DURATION:
-        return "duration";
-    case SA_CONF_ENUM:
-        return "enum";
-    case SA_CONF_STRLIST:
-        return "list";
-    case SA_CONF_MAP:
-        return "map";
-    }
-    return "?";
-}
-
-static const char *default_text(const struct sa_conf_entry *e)
-{
-    if (e->flags & SA_CONF_REQUIRED)
-        return "required";
-    return e->def ? e->def : "-";
-}
-
-struct widths {
-    int key, type, def;
-};
-
-static void measure(const struct sa_conf_entry *conf, struct widths *w)
-{
-    for (const struct sa_conf_entry *e = conf; e && e->key; e++) {
-        int k = (int)strlen(e->key), t = (int)strlen(type_name(e->type)),
-            d = (int)strlen(default_text(e));
-        w->key = k > w->key ? k : w->key;
-        w->type = t > w->type ? t : w->type;
-        w->def = d > w->def ? d : w->def;
-    }
-}
-
-static void describe_table(FILE *out, const char *title,
-                           const struct sa_conf_entry *conf, const struct widths *w)
-{
-    fprintf(out, "\n%s\n", title);
-    if (!table_len(conf)) {
-        fprintf(out, "  (no keys of its own)\n");
-        return;
-    }
-    for (const struct sa_conf_entry *e = conf; e->key; e++) {
-        fprintf(out, "  %-*s  %-*s  %-*s  %s", w->key, e->key, w->type,
-                type_name(e->type), w->def, default_text(e), e->desc ? e->desc : "");
-        if (e->type == SA_CONF_ENUM) {
-            char list[160];
-            join_symbols(list, sizeof list, e->symbols);
-            fprintf(out, "; one of: %s", list);
-        }
-        if (e->min < e->max) {
-            char lo[32], hi[32];
-            format_value(lo, sizeof lo, e, e->min);
-            format_value(hi, sizeof hi, e, e->max);
-            fprintf(out, "; %s..%s", lo, hi);
-        }
-        if (e->flags & SA_CONF_SECRET)
-            fprintf(out, "; secret: never printed");
-        if (e->flags & SA_CONF_PATH)
-            fprintf(out, "; relative to the config file's directory");
-        fputc('\n', out);
-    }
-}
-
-void sa_config_describe(FILE *out)
-{
-    struct widths w = {3, 4, 7}; /* the header words */
-    char title[160];
-
-    for (size_t s = 0; s < N_SECTIONS; s++)
-        measure(sections[s].conf, &w);
-    measure(source_common_conf, &w);
-    measure(sink_common_conf, &w);
-    for (size_t t = 0; sa_source_types[t]; t++)
-        measure(sa_source_types[t]->conf, &w);
-    for (size_t t = 0; sa_sink_types[t]; t++)
-        measure(sa_sink_types[t]->conf, &w);
-
-    fprintf(out,
-            "syncagent configuration: one YAML file with the sections below.\n"
-            "\n"
-            "Sizes are a whole number with a unit: B, KB, MB, GB (powers of 1000)\n"
-            "or KiB, MiB, GiB (powers of 1024); a plain number is bytes.\n"
-            "Durations are a whole number with a unit: ms, s, m, h. A plain\n"
-            "number is an error (is 5 five seconds or five milliseconds?), except 0.\n"
-            "Booleans are true/false, yes/no or on/off. Lists are a YAML sequence\n"
-            "or a single value.\n"
-            "A value may contain ${env:NAME} (an environment variable; unset is\n"
-            "an error) and ${file:PATH} (the file's contents less one trailing\n"
-            "newline); write $${ for a literal ${. Secret keys are never printed.\n"
-            "A relative path (data_dir, schemas_dir, spool and csv paths, on_done\n"
-            "move:<dir>, file sink paths, ${file:PATH}) is taken from the\n"
-            "directory of the config file, not from the working directory.\n"
-            "\n"
-            "  %-*s  %-*s  %-*s  %s\n",
-            w.key, "KEY", w.type, "TYPE", w.def, "DEFAULT", "DESCRIPTION");
-    for (size_t s = 0; s < N_SECTIONS; s++) {
-        snprintf(title, sizeof title, "%s:", sections[s].key);
-        describe_table(out, title, sections[s].conf, &w);
-    }
-    describe_table(out, "sources: (a list; these keys in every entry)",
-                   source_common_conf, &w);
-    for (size_t t = 0; sa_source_types[t]; t++) {
-        snprintf(title, sizeof title, "sources: type: %s - %s",
-                 sa_source_types[t]->name,
-                 sa_source_types[t]->desc ? sa_source_types[t]->desc : "");
-        describe_table(out, title, sa_source_types[t]->conf, &w);
-    }
-    describe_table(out, "sinks: (a list; these keys in every entry)", sink_common_conf,
-                   &w);
-    for (size_t t = 0; sa_sink_types[t]; t++) {
-        snprintf(title, sizeof title, "sinks: type: %s - %s", sa_sink_types[t]->name,
-                 sa_sink_types[t]->desc ? sa_sink_types[t]->desc : "");
-        describe_table(out, title, sa_sink_types[t]->conf, &w);
-    }
-    sa_quality_describe(out);
 }

@@ -113,14 +113,15 @@
  * Draining a long backlog, most records of a busy key are old versions
  * that the store would only overwrite (or refuse as older). With coalesce
  * the worker reads ahead of `send` by up to coalesce_window records
- * (coalesce_scan; `scan` is the first record not read ahead yet) and keeps,
+ * (sa_coalesce_scan; `scan` is the first record not read ahead yet) and keeps,
  * per (stream, key), the position and version of the newest record seen
  * (best: highest version, the later one on a tie) and the last position
  * the key was seen at (struct ckey, an open-addressing table). fill() then
  * offers a record only when it is its key's best: the others (superseded)
  * get a PASSED span without the sink, are counted in `superseded` and
  * stored with the cursor (sa_spool_cursor_set_counted), so that `status`
- * shows them.
+ * shows them. The table, the reading ahead and that question live in
+ * coalesce.c.
  *
  *   Invariant P4: a record is passed as superseded only when it lies
  *                 before `scan` (it was read ahead) and its key's best is
@@ -200,6 +201,7 @@
  * waiting for, and the new config may be what fixes its upstream.
  */
 #include "sync/dispatcher.h"
+#include "sync/dispatcher_private.h"
 
 #include "agent/base/clock.h"
 #include "agent/base/log.h"
@@ -234,78 +236,6 @@ struct span {
     uint8_t *state;   /* end - first entries of enum rec_state */
 };
 
-/* A sorted set of record positions (see DEAD LETTERS above). */
-struct posset {
-    struct sa_cursor *v; /* ascending, no duplicates */
-    size_t n, cap;
-};
-
-/* One key read ahead (COALESCING above). */
-struct ckey {
-    char *key; /* stream, NUL, key bytes; owned. NULL: a free slot */
-    int64_t best_version;
-    int64_t best_segment; /* the record to offer: best_segment, best_index */
-    int64_t last_segment; /* where the key was last seen */
-    uint32_t best_index, last_index;
-    uint32_t len;  /* a key lies in a segment, an SQLite blob (< 2 GiB) */
-    uint32_t hash; /* ckey_hash's low bits */
-};
-
-struct coalescer {
-    struct ckey *slots; /* cap of them, a power of two; linear probing */
-    size_t cap, n;
-    struct sa_cursor scan; /* the first record not read ahead */
-    int64_t ahead;         /* records read ahead of send (about) */
-    int64_t window;        /* coalesce_window */
-    struct sa_buf key;     /* scratch: stream NUL key */
-};
-
-struct worker {
-    struct sa_dispatcher *d;
-    const struct sa_sink_conf *conf;
-    const char *const *streams;
-    size_t n_streams;
-    int64_t max_in_flight, retry_initial_ms, retry_max_ms;
-
-    struct sa_spool *spool;
-    struct sa_sink sink;
-    int sink_open;
-    pthread_t thread;
-    int thread_started;
-
-    struct sa_cursor send, acked, saved;
-    int64_t saved_mono_ms;
-    uint64_t passed_since_save;
-
-    struct span *spans; /* spans[head .. n) are live */
-    size_t head, n, cap;
-    int64_t outstanding; /* records in spans with no outcome yet */
-
-    struct posset dead;   /* dead-lettered in this run, at or after acked */
-    struct posset stored; /* dead letters of earlier runs, at or after acked */
-    int stored_loaded;    /* `stored` was read (at the first rejection) */
-
-    struct coalescer *coalesce; /* NULL: coalesce is off */
-    int64_t superseded_unsaved; /* counted since the last save_cursor */
-    int64_t acked_unsaved;      /* acknowledged (not superseded), likewise:
-                                 * the daily roll-up moves with the cursor */
-
-    struct sa_ack_list acks;
-    unsigned attempt;       /* consecutive failures, for the backoff */
-    int64_t backoff_until;  /* mono ms; 0: not backing off */
-    int64_t backoff_drain_until;
-    uint64_t seen_generation;
-    uint64_t rng;
-
-    pthread_mutex_t lock; /* guards m */
-    struct sa_sink_metrics m;
-
-    /* Prometheus series (agent/base/metrics.h), registered at init. */
-    struct sa_counter *acked_total, *superseded_total, *retries_total;
-    struct sa_gauge *up;
-    struct sa_histogram *ack_seconds;
-};
-
 struct sa_dispatcher {
     pthread_mutex_t lock; /* guards generation, stopping, stop_deadline */
     pthread_cond_t wake;
@@ -324,7 +254,7 @@ struct sa_dispatcher {
 
 /* --- small helpers ------------------------------------------------------ */
 
-static int cursor_cmp(const struct sa_cursor *a, const struct sa_cursor *b)
+int sa_dispatcher_cursor_cmp(const struct sa_cursor *a, const struct sa_cursor *b)
 {
     if (a->segment_id != b->segment_id)
         return a->segment_id < b->segment_id ? -1 : 1;
@@ -342,7 +272,7 @@ static size_t posset_find(const struct posset *set, int64_t segment_id, uint32_t
     size_t lo = 0, hi = set->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (cursor_cmp(&set->v[mid], &at) < 0)
+        if (sa_dispatcher_cursor_cmp(&set->v[mid], &at) < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -391,7 +321,7 @@ static void posset_add(struct posset *set, int64_t segment_id, uint32_t index)
 static void posset_prune(struct posset *set, const struct sa_cursor *at)
 {
     size_t i;
-    if (set->n == 0 || cursor_cmp(&set->v[0], at) >= 0)
+    if (set->n == 0 || sa_dispatcher_cursor_cmp(&set->v[0], at) >= 0)
         return;
     i = posset_find(set, at->segment_id, at->record_index);
     memmove(set->v, set->v + i, (set->n - i) * sizeof *set->v);
@@ -637,7 +567,7 @@ static void save_cursor(struct worker *w, int force)
     struct sa_err err = {0};
     int64_t now = sa_mono_ms();
 
-    if (cursor_cmp(&w->saved, &w->acked) == 0)
+    if (sa_dispatcher_cursor_cmp(&w->saved, &w->acked) == 0)
         return;
     if (!force && now - w->saved_mono_ms < SAVE_INTERVAL_MS &&
         w->passed_since_save < SAVE_EVERY_RECORDS)
@@ -724,7 +654,7 @@ static int stored_add(void *arg, const char *location, struct sa_err *err)
         return SA_OK; /* not one of ours */
     {
         struct sa_cursor at = {segment_id, index};
-        if (cursor_cmp(&at, &w->acked) < 0)
+        if (sa_dispatcher_cursor_cmp(&at, &w->acked) < 0)
             return SA_OK; /* passed for good */
     }
     if (posset_reserve(&w->stored, 1))
@@ -980,269 +910,6 @@ static void collect_acks(struct worker *w, int timeout_ms)
         enter_backoff(w, &why);
 }
 
-/* --- coalescing ----------------------------------------------------------- */
-
-static uint64_t ckey_hash(const uint8_t *p, size_t len)
-{
-    /* FNV-1a: keys are short, and the table is the worker's own. */
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ p[i]) * 0x100000001b3ULL;
-    return h;
-}
-
-static struct sa_cursor ckey_best(const struct ckey *k)
-{
-    return (struct sa_cursor){k->best_segment, k->best_index};
-}
-
-static struct sa_cursor ckey_last(const struct ckey *k)
-{
-    return (struct sa_cursor){k->last_segment, k->last_index};
-}
-
-/* The slot holding key, or the free slot where it would go (linear
- * probing; cap is any size, not a power of two, so that it grows by
- * half). */
-static size_t ckey_slot(const struct coalescer *c, const uint8_t *key, size_t len,
-                        uint32_t hash)
-{
-    size_t i = hash % c->cap;
-    while (c->slots[i].key && !(c->slots[i].hash == hash && c->slots[i].len == len &&
-                                memcmp(c->slots[i].key, key, len) == 0))
-        i = i + 1 == c->cap ? 0 : i + 1;
-    return i;
-}
-
-static void coalesce_clear(struct coalescer *c)
-{
-    for (size_t i = 0; i < c->cap; i++) {
-        free(c->slots[i].key);
-        c->slots[i].key = NULL;
-    }
-    c->n = 0;
-}
-
-/* Rebuild the table with room for twice what it keeps, dropping the keys
- * last seen before `before` (send has passed every record of theirs):
- * what it holds is the keys of the records read ahead, never the
- * backlog's. */
-static int coalesce_rehash(struct coalescer *c, const struct sa_cursor *before)
-{
-    size_t keep = 0, cap;
-    struct ckey *slots;
-
-    for (size_t i = 0; i < c->cap; i++) {
-        struct sa_cursor last = ckey_last(&c->slots[i]);
-        keep += c->slots[i].key && cursor_cmp(&last, before) >= 0;
-    }
-    cap = 2 * (keep + 1) < 64 ? 64 : 2 * (keep + 1);
-    slots = calloc(cap, sizeof *slots);
-    if (!slots)
-        return SA_ENOMEM;
-    for (size_t i = 0; i < c->cap; i++) {
-        struct ckey *k = &c->slots[i];
-        struct sa_cursor last = ckey_last(k);
-        size_t j;
-        if (!k->key)
-            continue;
-        if (cursor_cmp(&last, before) < 0) {
-            free(k->key);
-            continue;
-        }
-        for (j = k->hash % cap; slots[j].key; j = j + 1 == cap ? 0 : j + 1)
-            ;
-        slots[j] = *k;
-    }
-    free(c->slots);
-    c->slots = slots;
-    c->cap = cap;
-    c->n = keep;
-    return SA_OK;
-}
-
-/* Note one record read ahead at pos; `send` is the worker's. */
-static int coalesce_note(struct coalescer *c, const char *stream,
-                         const struct sa_record_view *rec, const struct sa_cursor *pos,
-                         const struct sa_cursor *send)
-{
-    struct ckey *k;
-    struct sa_cursor best, last;
-    uint32_t hash;
-    size_t i;
-    int rc;
-
-    /* At most three quarters full, so that probes stay short: make room,
-     * dropping the keys send has passed (their last record is behind it). */
-    if (4 * (c->n + 1) > 3 * c->cap && (rc = coalesce_rehash(c, send)))
-        return rc;
-    sa_buf_reset(&c->key);
-    if ((rc = sa_buf_append_str(&c->key, stream)) ||
-        (rc = sa_buf_append_byte(&c->key, 0)) ||
-        (rc = sa_buf_append(&c->key, rec->key, rec->key_len)))
-        return rc;
-    hash = (uint32_t)ckey_hash(c->key.data, c->key.len);
-    i = ckey_slot(c, c->key.data, c->key.len, hash);
-    k = &c->slots[i];
-    if (k->key) {
-        /* Monotonic, also when a failed scan notes a record again. */
-        best = ckey_best(k);
-        last = ckey_last(k);
-        if (rec->version > k->best_version ||
-            (rec->version == k->best_version && cursor_cmp(pos, &best) > 0)) {
-            k->best_version = rec->version;
-            k->best_segment = pos->segment_id;
-            k->best_index = pos->record_index;
-        }
-        if (cursor_cmp(pos, &last) > 0) {
-            k->last_segment = pos->segment_id;
-            k->last_index = pos->record_index;
-        }
-        return SA_OK;
-    }
-    k->key = malloc(c->key.len);
-    if (!k->key)
-        return SA_ENOMEM;
-    memcpy(k->key, c->key.data, c->key.len);
-    k->len = (uint32_t)c->key.len;
-    k->hash = hash;
-    k->best_version = rec->version;
-    k->best_segment = k->last_segment = pos->segment_id;
-    k->best_index = k->last_index = pos->record_index;
-    c->n++;
-    return SA_OK;
-}
-
-/* Read ahead of send until coalesce_window records are (or the end of the
- * spool is). The view it reads is gone by the time fill reads its own. */
-static int coalesce_scan(struct worker *w, struct sa_err *err)
-{
-    struct coalescer *c = w->coalesce;
-    int rc;
-
-    if (cursor_cmp(&c->scan, &w->send) < 0) {
-        /* First call, or a rewind: start over at send. */
-        coalesce_clear(c);
-        c->scan = w->send;
-        c->ahead = 0;
-    }
-    while (c->ahead < c->window) {
-        struct sa_segment_view view;
-        struct sa_segment_iter it;
-        struct sa_record_view rec;
-
-        rc = sa_spool_read_after(w->spool, &c->scan, w->streams, w->n_streams, &view,
-                                 err);
-        if (rc == SA_EOF)
-            return SA_OK;
-        if (rc)
-            return rc;
-        if (view.id != c->scan.segment_id)
-            view.start_index = 0;
-        else if (view.start_index < c->scan.record_index)
-            view.start_index = c->scan.record_index;
-        sa_segment_iter_init(&it, &view);
-        while ((rc = sa_segment_iter_next(&it, &rec, err)) == SA_OK) {
-            struct sa_cursor pos = {view.id, rec.index};
-            c->ahead++;
-            if (rec.key_len &&
-                (rc = coalesce_note(c, view.stream, &rec, &pos, &w->send)))
-                return sa_err_set(err, rc, "coalesce: out of memory");
-        }
-        if (rc == SA_ECORRUPT)
-            return SA_OK; /* read no further; the sink meets it as usual */
-        if (rc != SA_EOF)
-            return rc;
-        c->scan.segment_id = view.id + 1;
-        c->scan.record_index = 0;
-    }
-    return SA_OK;
-}
-
-/* 1 when the record at pos is superseded (P4). */
-static int coalesce_superseded(const struct coalescer *c, const char *stream,
-                               const struct sa_record_view *rec,
-                               const struct sa_cursor *pos, struct sa_buf *scratch)
-{
-    const struct ckey *k;
-    struct sa_cursor best;
-    uint32_t hash;
-
-    if (!rec->key_len || cursor_cmp(pos, &c->scan) >= 0 || c->n == 0)
-        return 0;
-    sa_buf_reset(scratch);
-    if (sa_buf_append_str(scratch, stream) || sa_buf_append_byte(scratch, 0) ||
-        sa_buf_append(scratch, rec->key, rec->key_len))
-        return 0; /* when in doubt, send */
-    hash = (uint32_t)ckey_hash(scratch->data, scratch->len);
-    k = &c->slots[ckey_slot(c, scratch->data, scratch->len, hash)];
-    if (!k->key)
-        return 0;
-    best = ckey_best(k);
-    return cursor_cmp(&best, pos) != 0;
-}
-
-/* How many records from `start` (before `end`) are superseded (*skip = 1)
- * or not (*skip = 0), in one run. */
-static int coalesce_run(struct worker *w, const struct sa_segment_view *view,
-                        uint32_t start, uint32_t end, int *skip, uint32_t *run_end,
-                        struct sa_err *err)
-{
-    struct sa_segment_view part = *view;
-    struct sa_segment_iter it;
-    struct sa_record_view rec;
-    int rc, first = 1;
-
-    part.start_index = start;
-    *run_end = start;
-    *skip = 0;
-    sa_segment_iter_init(&it, &part);
-    while (*run_end < end && (rc = sa_segment_iter_next(&it, &rec, err)) == SA_OK) {
-        struct sa_cursor pos = {view->id, rec.index};
-        int sup = coalesce_superseded(w->coalesce, view->stream, &rec, &pos,
-                                      &w->coalesce->key);
-        if (first)
-            *skip = sup;
-        else if (sup != *skip)
-            break;
-        first = 0;
-        (*run_end)++;
-    }
-    if (*run_end == start)
-        return rc == SA_OK || rc == SA_EOF
-                   ? sa_err_set(err, SA_ECORRUPT,
-                                "segment %" PRId64 ": no record at %u", view->id, start)
-                   : rc;
-    return SA_OK;
-}
-
-static void coalesce_free(struct coalescer *c)
-{
-    if (!c)
-        return;
-    coalesce_clear(c);
-    free(c->slots);
-    sa_buf_fini(&c->key);
-    free(c);
-}
-
-static struct coalescer *coalesce_new(int64_t window)
-{
-    struct coalescer *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
-    c->cap = 1024;
-    c->slots = calloc(c->cap, sizeof *c->slots);
-    if (!c->slots) {
-        free(c);
-        return NULL;
-    }
-    c->window = window;
-    c->scan.segment_id = -1; /* before any send: the first scan starts over */
-    sa_buf_init(&c->key, (size_t)1 << 20);
-    return c;
-}
-
 /* --- sending ------------------------------------------------------------ */
 
 /* Records the sink may hold: max_in_flight, or a probe while the last
@@ -1267,7 +934,7 @@ static void fill(struct worker *w, int *at_end, int *blocked)
         size_t k;
         int64_t room = window(w) - w->outstanding;
 
-        if (w->coalesce && (rc = coalesce_scan(w, &err))) {
+        if (w->coalesce && (rc = sa_coalesce_scan(w, &err))) {
             sa_err_prefix(&err, "sink %s: reading ahead to coalesce: ", w->conf->name);
             enter_backoff(w, &err);
             return;
@@ -1329,7 +996,7 @@ static void fill(struct worker *w, int *at_end, int *blocked)
         if (w->coalesce) {
             uint32_t run_end;
             int skip;
-            if (coalesce_run(w, &view, start, end, &skip, &run_end, &err)) {
+            if (sa_coalesce_run(w, &view, start, end, &skip, &run_end, &err)) {
                 sink_err_prefix(&err, w->conf->name, "");
                 enter_backoff(w, &err);
                 return;
@@ -1527,7 +1194,7 @@ static int load_start_cursor(struct worker *w)
     /* A cursor past every segment this spool ever had (a bug, a cursor
      * topic edited by hand, a salvaged spool) would skip what is spooled:
      * never trust it over the spool's own (I4; duplicates, not loss). */
-    if (cursor_cmp(&start, &w->saved) != 0) {
+    if (sa_dispatcher_cursor_cmp(&start, &w->saved) != 0) {
         int64_t last = 0;
         if (sa_spool_last_segment_id(w->spool, &last, &err) != SA_OK ||
             start.segment_id > last + 1) {
@@ -1610,7 +1277,7 @@ static void worker_fini(struct worker *w)
     free(w->spans);
     posset_fini(&w->dead);
     posset_fini(&w->stored);
-    coalesce_free(w->coalesce);
+    sa_coalesce_free(w->coalesce);
     sa_ack_list_fini(&w->acks);
     sa_schema_cache_free(w->sink.schemas);
     sa_spool_close(w->spool);
@@ -1711,8 +1378,9 @@ static int worker_init(struct sa_dispatcher *d, struct worker *w,
     w->acked = w->send = w->m.cursor = w->saved;
     w->saved_mono_ms = sa_mono_ms();
     if (conf->coalesce) {
-        w->coalesce = coalesce_new(conf->coalesce_window > 0 ? conf->coalesce_window
-                                                             : DEFAULT_COALESCE_WINDOW);
+        w->coalesce =
+            sa_coalesce_new(conf->coalesce_window > 0 ? conf->coalesce_window
+                                                      : DEFAULT_COALESCE_WINDOW);
         if (!w->coalesce)
             return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", conf->name);
     }

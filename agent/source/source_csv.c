@@ -35,8 +35,14 @@
  *
  * on_done (keep | delete | move:<dir>) is applied to a finished file only
  * after the commit that holds its last row (the `committed` hook).
+ *
+ * This file finds, identifies, opens and closes the files and holds the
+ * source operations; reading a file's rows into records (the window,
+ * rejects, skipping, rotation checks) is in csv_read.c, and what the two
+ * share in source_csv_private.h.
  */
 #include "agent/source/source_csv.h"
+#include "agent/source/source_csv_private.h"
 
 #include "agent/base/clock.h"
 #include "agent/base/fsutil.h"
@@ -121,82 +127,9 @@ static const struct sa_conf_entry csv_conf[] = {
 };
 #undef OPT
 
-struct csv_file {
-    char *path;
-    dev_t dev;
-    ino_t ino;
-    char key[SA_FILE_KEY_MAX];
-    int fd;
-    gzFile gz;
-    int is_gz;
-    struct sa_csv_parser parser;
-    struct sa_buf win; /* bytes read and not yet consumed start at win_pos */
-    size_t win_pos;
-    int64_t win_offset;  /* file offset of win.data[0] */
-    int64_t committed;   /* offset last handed to the batch */
-    int header_pending;
-    int *col_map; /* CSV column -> schema field, -1 = ignored */
-    size_t n_cols;
-    int op_col;   /* the op_column's index, -1 = none */
-    int key_col;  /* the column of the x-key field, -1 = none */
-    uint64_t accepted, rejected;
-    int eof;     /* the last read returned nothing */
-    int done;    /* finished: no more rows will come */
-    int failed;  /* set aside */
-    int done_reported;
-    int rotated; /* renamed away: finish at the next end of file */
-    int64_t size;  /* when opened */
-    uint64_t first_gen; /* batch generation of its first position, 0: none yet */
-    size_t fp_len; /* fingerprint: hash of the first fp_len bytes */
-    uint64_t fp_hash;
-    int missing; /* a configured plain path that does not exist */
-    int skipping; /* following a row longer than the window, see skip_step */
-    struct sa_csv_skip skip;
-    int cr_only; /* its first bytes have CR line ends and no LF */
-    char *read_error; /* why window_fill failed, when errno does not say */
-    char *header_line; /* its header row as read, kept with its dead letters */
-    size_t header_len;
-    /* The counts at positions handed to batches that are not committed
-     * yet, oldest first, and at the last committed one: a report after a
-     * stop (Ctrl-C, a full spool) counts only what is in the spool. */
-    struct pending_counts {
-        uint64_t gen, accepted, rejected;
-    } *pending; /* as many as batches wait to commit (the queue is bounded) */
-    size_t n_pending, cap_pending;
-    uint64_t durable_accepted, durable_rejected;
-    int seen_done; /* stored as done before this run: nothing read again */
-    int on_done_pending; /* done offset handed to the batch, not yet committed */
-    uint64_t on_done_gen; /* ... in this batch generation */
-    char *error;
-    struct csv_file *next;
-};
-
-struct moved_file {
-    char key[SA_FILE_KEY_MAX];
-    char *from, *to;
-};
-
-struct csv_ctx {
-    const struct sa_csv_source_conf *conf;
-    struct sa_csv_opts parse_opts;
-    struct sa_offset_row *rows; /* stored positions of this source */
-    size_t n_rows;
-    struct csv_file *files;
-    struct sa_record rec;
-    int64_t last_scan_mono;
-    int scanned;
-    char *move_dir;
-    /* Files on_done moved, for the next batch (sa_batch_file_moved): their
-     * dead letters then name where they went. */
-    struct moved_file *moved;
-    size_t n_moved, cap_moved;
-    size_t null_string_len; /* fields longer than this (and than 0) are never
-                               null: 0 without null_string */
-};
-
 /* A blank line: one unquoted empty field ("" on a line of its own is a
  * value, the empty string). */
-static int blank_row(const struct sa_csv_row *row)
+int sa_csv_blank_row(const struct sa_csv_row *row)
 {
     return row->n_fields == 1 && row->fields[0].len == 0 &&
            !(row->quoted && row->quoted[0]);
@@ -230,7 +163,7 @@ static const struct sa_offset_row *find_row(struct csv_ctx *ctx, struct csv_file
     return NULL;
 }
 
-static void make_key(struct csv_file *f, off_t size)
+void sa_csv_make_key(struct csv_file *f, off_t size)
 {
     struct sa_file_key key;
 
@@ -260,7 +193,7 @@ static char *absolute_path(const char *path)
     return out;
 }
 
-static void file_close_handles(struct csv_file *f)
+void sa_csv_file_close_handles(struct csv_file *f)
 {
     if (f->gz) {
         gzclose(f->gz); /* closes fd too */
@@ -274,7 +207,7 @@ static void file_close_handles(struct csv_file *f)
 
 static void file_free(struct csv_file *f)
 {
-    file_close_handles(f);
+    sa_csv_file_close_handles(f);
     sa_csv_fini(&f->parser);
     sa_buf_fini(&f->win);
     free(f->col_map);
@@ -286,10 +219,7 @@ static void file_free(struct csv_file *f)
     free(f);
 }
 
-static void file_fail(struct csv_ctx *ctx, struct sa_source *src, struct csv_file *f,
-                      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void file_fail(struct csv_ctx *ctx, struct sa_source *src, struct csv_file *f,
+void sa_csv_file_fail(struct csv_ctx *ctx, struct sa_source *src, struct csv_file *f,
                       const char *fmt, ...)
 {
     char msg[512];
@@ -302,13 +232,13 @@ static void file_fail(struct csv_ctx *ctx, struct sa_source *src, struct csv_fil
     f->error = strdup(msg);
     f->failed = 1;
     f->done = 1;
-    file_close_handles(f);
+    sa_csv_file_close_handles(f);
     sa_log_error("csv file set aside", "source", src->conf->name, "file", f->path,
                  "error", msg);
 }
 
 /* Seek the decompressing reader to offset and reset the window there. */
-static int file_seek(struct csv_file *f, int64_t offset, int64_t line)
+int sa_csv_file_seek(struct csv_file *f, int64_t offset, int64_t line)
 {
     if (f->gz) {
         if (gzseek(f->gz, (z_off_t)offset, SEEK_SET) < 0)
@@ -325,12 +255,10 @@ static int file_seek(struct csv_file *f, int64_t offset, int64_t line)
     return 0;
 }
 
-static int window_fill(struct csv_ctx *ctx, struct csv_file *f);
-
 /* Keep the header row's bytes (without its line end): dead letters carry
  * them, so that `deadletter replay` names a row's fields by its own
  * header, not by whatever file has that name later. */
-static int keep_header_line(struct csv_file *f, const char *raw, size_t len)
+int sa_csv_keep_header_line(struct csv_file *f, const char *raw, size_t len)
 {
     while (len > 0 && (raw[len - 1] == '\n' || raw[len - 1] == '\r'))
         len--;
@@ -372,7 +300,7 @@ static int free_alias_field(const struct sa_schema *schema, const char *header,
 /* Map the header (or the configured columns) onto the schema's fields: by
  * exact name, by a field's alias, or by the normalized name (`eol-lts` ->
  * eol_lts); the columns mapped by the last two rules are logged. */
-static int map_columns(struct sa_source *src, struct csv_file *f,
+int sa_csv_map_columns(struct sa_source *src, struct csv_file *f,
                        const struct sa_csv_row *header)
 {
     struct csv_ctx *ctx = src->ctx;
@@ -421,17 +349,18 @@ static int map_columns(struct sa_source *src, struct csv_file *f,
         }
         for (size_t j = 0; j < i && f->col_map[i] >= 0; j++)
             if (f->col_map[j] == f->col_map[i]) {
-                file_fail(ctx, src, f,
-                          "%s:1: column %zu '%s' appears twice in the "
-                          "header (as field '%s')",
-                          f->path, i + 1, s, schema->fields[f->col_map[i]].name);
+                sa_csv_file_fail(ctx, src, f,
+                                 "%s:1: column %zu '%s' appears twice in the "
+                                 "header (as field '%s')",
+                                 f->path, i + 1, s, schema->fields[f->col_map[i]].name);
                 sa_buf_fini(&mapped);
                 return -1;
             }
         if (f->col_map[i] < 0 && ctx->conf->extra_columns == 0) {
-            file_fail(ctx, src, f, "%s:1: column %zu '%s' is not a field of schema "
-                      "%s:v%d (set extra_columns: ignore to skip it)", f->path, i + 1,
-                      s, schema->subject, schema->version);
+            sa_csv_file_fail(ctx, src, f,
+                             "%s:1: column %zu '%s' is not a field of schema "
+                             "%s:v%d (set extra_columns: ignore to skip it)",
+                             f->path, i + 1, s, schema->subject, schema->version);
             sa_buf_fini(&mapped);
             return -1;
         }
@@ -455,15 +384,15 @@ static int map_columns(struct sa_source *src, struct csv_file *f,
         missing = sa_schema_missing_required(schema, present, &why);
         free(present);
         if (missing) {
-            file_fail(ctx, src, f, "%s:1: %s", f->path, why.msg);
+            sa_csv_file_fail(ctx, src, f, "%s:1: %s", f->path, why.msg);
             sa_buf_fini(&mapped);
             return -1;
         }
     }
     if (ctx->conf->op_column && f->op_col < 0) {
-        file_fail(ctx, src, f, "%s:1: op_column '%s' is not a column of the %s",
-                  f->path, ctx->conf->op_column,
-                  ctx->conf->columns.n ? "columns setting" : "header");
+        sa_csv_file_fail(ctx, src, f, "%s:1: op_column '%s' is not a column of the %s",
+                         f->path, ctx->conf->op_column,
+                         ctx->conf->columns.n ? "columns setting" : "header");
         sa_buf_fini(&mapped);
         return -1;
     }
@@ -529,17 +458,17 @@ static struct csv_file *file_open(struct sa_source *src, const char *path,
     f->header_pending = ctx->conf->header;
     f->fd = open(path, O_RDONLY | O_CLOEXEC);
     if (f->fd < 0) {
-        file_fail(ctx, src, f, "cannot open %s: %s", path, strerror(errno));
+        sa_csv_file_fail(ctx, src, f, "cannot open %s: %s", path, strerror(errno));
         return f;
     }
     row = find_row(ctx, f);
     if (!row)
-        make_key(f, st->st_size);
+        sa_csv_make_key(f, st->st_size);
     /* Plain files are read with read(): exact positions for tail. */
     if (f->is_gz) {
         f->gz = gzdopen(f->fd, "rb");
         if (!f->gz) {
-            file_fail(ctx, src, f, "cannot read %s: out of memory", path);
+            sa_csv_file_fail(ctx, src, f, "cannot read %s: out of memory", path);
             return f;
         }
         gzbuffer(f->gz, 256 * 1024);
@@ -548,12 +477,12 @@ static struct csv_file *file_open(struct sa_source *src, const char *path,
         f->done = 1;
         f->done_reported = 1;
         f->seen_done = 1;
-        file_close_handles(f);
+        sa_csv_file_close_handles(f);
         return f;
     }
     if (ctx->conf->columns.n) {
         struct sa_csv_row none = {0};
-        if (map_columns(src, f, &none) != 0)
+        if (sa_csv_map_columns(src, f, &none) != 0)
             return f;
     }
     if (row && row->offset > 0) {
@@ -565,25 +494,28 @@ static struct csv_file *file_open(struct sa_source *src, const char *path,
                 size_t used;
                 int rc = sa_csv_next(&f->parser, (const char *)f->win.data + f->win_pos,
                                      f->win.len - f->win_pos, f->eof, &hdr, &used, &where);
-                if (rc == SA_OK && blank_row(&hdr)) {
+                if (rc == SA_OK && sa_csv_blank_row(&hdr)) {
                     f->win_pos += used;
                 } else if (rc == SA_OK) {
                     f->header_pending = 0;
-                    if (keep_header_line(f, (const char *)f->win.data + f->win_pos, used))
+                    if (sa_csv_keep_header_line(
+                            f, (const char *)f->win.data + f->win_pos, used))
                         return f;
-                    if (!ctx->conf->columns.n && map_columns(src, f, &hdr) != 0)
+                    if (!ctx->conf->columns.n && sa_csv_map_columns(src, f, &hdr) != 0)
                         return f;
                 } else if (rc == SA_EAGAIN && !f->eof) {
-                    if (window_fill(ctx, f) < 0)
+                    if (sa_csv_window_fill(ctx, f) < 0)
                         return f;
                 } else {
-                    file_fail(ctx, src, f, "%s:1: cannot read the header again", path);
+                    sa_csv_file_fail(ctx, src, f, "%s:1: cannot read the header again",
+                                     path);
                     return f;
                 }
             }
         }
-        if (file_seek(f, row->offset, row->line) != 0) {
-            file_fail(ctx, src, f, "cannot seek %s to offset %" PRId64, path, row->offset);
+        if (sa_csv_file_seek(f, row->offset, row->line) != 0) {
+            sa_csv_file_fail(ctx, src, f, "cannot seek %s to offset %" PRId64, path,
+                             row->offset);
             return f;
         }
         f->committed = row->offset;
@@ -600,7 +532,7 @@ static struct csv_file *file_open(struct sa_source *src, const char *path,
  * forgotten (it grew, or its inode now holds another file) is matched as
  * at a restart (find_row) and never read again from its start.
  */
-static int remember_done(struct csv_ctx *ctx, const char *key, int64_t offset,
+int sa_csv_remember_done(struct csv_ctx *ctx, const char *key, int64_t offset,
                          int64_t line)
 {
     struct sa_offset_row *r = NULL;
@@ -624,624 +556,6 @@ static int remember_done(struct csv_ctx *ctx, const char *key, int64_t offset,
     r->line = line;
     r->done = 1;
     return 0;
-}
-
-/* --- reading -------------------------------------------------------------- */
-
-/* Read more into the window. 1: got bytes, 0: nothing now, -1: failed. */
-static int window_fill(struct csv_ctx *ctx, struct csv_file *f)
-{
-    size_t chunk = (size_t)ctx->conf->read_buffer;
-    int got;
-
-    if (f->win_pos > 0 && (f->win_pos == f->win.len || f->win_pos >= f->win.len / 2 ||
-                           f->win.len + chunk > f->win.max)) {
-        memmove(f->win.data, f->win.data + f->win_pos, f->win.len - f->win_pos);
-        f->win.len -= f->win_pos;
-        f->win_offset += (int64_t)f->win_pos;
-        f->win_pos = 0;
-    }
-    if (f->win.len + chunk > f->win.max)
-        chunk = f->win.max - f->win.len;
-    if (chunk == 0)
-        return -2; /* a row longer than the window */
-    if (sa_buf_reserve(&f->win, chunk) != SA_OK)
-        return -1;
-    if (f->gz) {
-        int zerr = Z_OK;
-        const char *zmsg;
-        got = gzread(f->gz, f->win.data + f->win.len, (unsigned)chunk);
-        zmsg = got <= 0 ? gzerror(f->gz, &zerr) : NULL;
-        /* A gzip stream cut short reads as its end with Z_BUF_ERROR: the
-         * last row may be cut too, so nothing after the last whole row is
-         * taken and the file is set aside. */
-        if (got < 0 || zerr == Z_BUF_ERROR || (zerr != Z_OK && zerr != Z_STREAM_END)) {
-            free(f->read_error);
-            f->read_error = strdup(zerr == Z_BUF_ERROR
-                                       ? "truncated gzip stream (unexpected end of file)"
-                                   : zerr == Z_ERRNO ? strerror(errno)
-                                                     : zmsg ? zmsg : "gzip read error");
-            return -1;
-        }
-        if (got == 0)
-            gzclearerr(f->gz);
-    } else {
-        ssize_t n;
-        do
-            n = read(f->fd, f->win.data + f->win.len, chunk);
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-            return -1;
-        got = (int)n;
-    }
-    if (got == 0) {
-        f->eof = 1;
-        return 0;
-    }
-    f->eof = 0;
-    f->win.len += (size_t)got;
-    if (f->win_offset == 0 && f->win_pos == 0 && f->win.len == (size_t)got) {
-        /* A UTF-8 byte order mark at the start of the file is not data. */
-        if (f->win.len >= 3 && memcmp(f->win.data, "\xEF\xBB\xBF", 3) == 0)
-            f->win_pos = 3;
-        /* Lines ended by CR alone (classic Mac OS): no LF in the first
-         * read, and more than one CR. */
-        if (!memchr(f->win.data, '\n', f->win.len)) {
-            const uint8_t *cr = memchr(f->win.data, '\r', f->win.len);
-            f->cr_only =
-                cr && memchr(cr + 1, '\r', f->win.len - (size_t)(cr + 1 - f->win.data));
-        }
-    }
-    return 1;
-}
-
-/* Why the last window_fill failed. */
-static const char *read_error_text(const struct csv_file *f)
-{
-    if (f->read_error)
-        return f->read_error;
-    return errno ? strerror(errno) : "read error";
-}
-
-static int64_t column_of(const char *row_start, const char *p)
-{
-    const char *q = p;
-    while (q > row_start && q[-1] != '\n')
-        q--;
-    return (int64_t)(p - q) + 1;
-}
-
-/* One more bad row of f: past max_errors, the file is set aside. */
-static void count_reject(struct sa_source *src, struct csv_file *f)
-{
-    struct csv_ctx *ctx = src->ctx;
-
-    f->rejected++;
-    if (ctx->conf->max_errors >= 0 && f->rejected > (uint64_t)ctx->conf->max_errors)
-        file_fail(ctx, src, f, "%s: more than %" PRId64 " bad rows; the file is set "
-                  "aside (the rows before are kept)", f->path, ctx->conf->max_errors);
-}
-
-/* The dead letter just added for a row of f: it carries f's header and
- * identity (for replay and export), and counts toward max_errors. */
-static int rejected(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
-                    struct sa_err *err)
-{
-    int rc = sa_batch_deadletter_set_header(batch, src, f->header_line, f->header_len,
-                                            f->key, err);
-    if (rc)
-        return rc;
-    count_reject(src, f);
-    return SA_OK;
-}
-
-static int reject_row(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
-                      int64_t line, int64_t column, const char *reason,
-                      const void *raw, size_t raw_len, struct sa_err *err)
-{
-    char location[600];
-    int rc;
-
-    snprintf(location, sizeof location, "%s:%" PRId64 ":%" PRId64, f->path, line, column);
-    rc = sa_batch_deadletter(batch, src, location, reason, raw, raw_len, err);
-    return rc ? rc : rejected(src, batch, f, err);
-}
-
-/*
- * PostgreSQL's COPY CSV rule for what is null: an unquoted empty field
- * (sa_record_set_text: null, the default, or the empty string) or one
- * spelled as null_string is null; a quoted "" is the empty string where a
- * string goes. A null_string where no null may go takes the field's
- * default, if any. SA_EAGAIN: none of these, the text is a value.
- */
-static int set_null_or_empty(struct sa_source *src, int field, const struct sa_csv_field *cf,
-                             int quoted, struct sa_err *err)
-{
-    struct csv_ctx *ctx = src->ctx;
-    const struct sa_schema_field *sf = &src->schema->fields[field];
-    const char *ns = ctx->conf->null_string;
-
-    if (quoted)
-        return cf->len == 0 && sf->kind == AVRO_STRING
-                   ? sa_record_set_string(&ctx->rec, field, "", 0, err)
-                   : SA_EAGAIN;
-    if (!ns || cf->len != ctx->null_string_len || memcmp(cf->p, ns, cf->len) != 0)
-        return SA_EAGAIN;
-    if (!sf->nullable && sf->default_json)
-        return SA_OK; /* left unset: the encoder applies the default */
-    return sa_record_set_null(&ctx->rec, field, err);
-}
-
-int sa_csv_parse_op(const char *p, size_t len)
-{
-    static const char *const upserts[] = {"", "u", "upsert", "i", "insert", "update"};
-    static const char *const deletes[] = {"d", "delete"};
-
-    while (len && (*p == ' ' || *p == '\t'))
-        p++, len--;
-    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\r'))
-        len--;
-    for (size_t i = 0; i < sizeof upserts / sizeof *upserts; i++)
-        if (strlen(upserts[i]) == len && strncasecmp(p, upserts[i], len) == 0)
-            return SA_OP_UPSERT;
-    for (size_t i = 0; i < sizeof deletes / sizeof *deletes; i++)
-        if (strlen(deletes[i]) == len && strncasecmp(p, deletes[i], len) == 0)
-            return SA_OP_DELETE;
-    return -1;
-}
-
-/* Turn one row into a record and add it; a row that does not fit the
- * schema is dead-lettered. */
-static int add_row(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
-                   const struct sa_csv_row *row, const char *raw, size_t raw_len,
-                   struct sa_err *err)
-{
-    struct csv_ctx *ctx = src->ctx;
-    struct sa_record *rec = &ctx->rec;
-    struct sa_err rerr;
-    char reason[SA_ERR_MSG_MAX + 64];
-    enum sa_op op = SA_OP_UPSERT;
-    int rc;
-
-    sa_err_clear(&rerr); /* not = {0}: that zeroes 260 bytes per row */
-    sa_record_reset(rec);
-    if (row->n_fields != f->n_cols) {
-        int missing = -1; /* the first missing column that cannot be left out */
-        for (size_t i = row->n_fields; i < f->n_cols && ctx->conf->short_rows; i++) {
-            int field = f->col_map[i];
-            const struct sa_schema_field *sf;
-            if (field < 0)
-                continue;
-            sf = &src->schema->fields[field];
-            if (sf->nullable)
-                rc = sa_record_set_null(rec, field, &rerr);
-            else if (sf->default_json)
-                rc = SA_OK; /* left unset: the encoder applies the default */
-            else
-                rc = SA_ERECORD;
-            if (rc) {
-                missing = (int)i;
-                break;
-            }
-        }
-        if (row->n_fields > f->n_cols || !ctx->conf->short_rows) {
-            snprintf(reason, sizeof reason, "row has %zu fields, the header has %zu",
-                     row->n_fields, f->n_cols);
-            return reject_row(src, batch, f, row->line, 1, reason, raw, raw_len, err);
-        }
-        if (missing >= 0) {
-            snprintf(reason, sizeof reason,
-                     "row has %zu fields, the header has %zu: "
-                     "column %d (field '%s') is missing and has no null and no default",
-                     row->n_fields, f->n_cols, missing + 1,
-                     src->schema->fields[f->col_map[missing]].name);
-            return reject_row(src, batch, f, row->line, 1, reason, raw, raw_len, err);
-        }
-    }
-    /* Rows with no quoted field and sources without null_string (most of
-     * them) take the text as it is: one test per row, and one call of
-     * sa_record_set_text, which is inlined only while it has one caller. */
-    const int plain = !row->quoted && !ctx->conf->null_string;
-    for (size_t i = 0; i < row->n_fields; i++) {
-        const struct sa_csv_field *cf = &row->fields[i];
-        int field = f->col_map[i];
-        if (field < 0)
-            continue;
-        rc = SA_EAGAIN;
-        if (!plain && cf->len <= ctx->null_string_len)
-            rc = set_null_or_empty(src, field, cf, row->quoted && row->quoted[i], &rerr);
-        if (rc == SA_EAGAIN)
-            rc = sa_record_set_text(rec, field, cf->p, cf->len, &rerr);
-        if (rc != SA_OK) {
-            const char *p = row->fields[i].p;
-            int64_t col = p >= raw && p < raw + raw_len ? column_of(raw, p) : 1;
-            snprintf(reason, sizeof reason, "column %zu: %s", i + 1, rerr.msg);
-            return reject_row(src, batch, f, row->line, col, reason, raw, raw_len, err);
-        }
-    }
-    if (f->op_col >= 0) {
-        const struct sa_csv_field *cf =
-            (size_t)f->op_col < row->n_fields ? &row->fields[f->op_col] : NULL;
-        int key_empty = f->key_col < 0 || (size_t)f->key_col >= row->n_fields ||
-                        row->fields[f->key_col].len == 0;
-        op = cf ? sa_csv_parse_op(cf->p, cf->len) : SA_OP_UPSERT;
-        if ((int)op < 0) {
-            snprintf(reason, sizeof reason,
-                     "column %d (op_column '%s'): '%.*s' is neither a delete (delete, d) "
-                     "nor an upsert (upsert, u, insert, i, update, empty)",
-                     f->op_col + 1, ctx->conf->op_column,
-                     (int)(cf->len > 64 ? 64 : cf->len), cf->p);
-            return reject_row(src, batch, f, row->line,
-                              cf->p >= raw && cf->p < raw + raw_len ? column_of(raw, cf->p)
-                                                                    : 1,
-                              reason, raw, raw_len, err);
-        }
-        if (op == SA_OP_DELETE && key_empty) {
-            snprintf(reason, sizeof reason,
-                     "a delete (op_column '%s') without a key: %s", ctx->conf->op_column,
-                     src->schema->key_field < 0 ? "the schema names no x-key field"
-                                                : "its key column is empty or missing");
-            return reject_row(src, batch, f, row->line, 1, reason, raw, raw_len, err);
-        }
-    }
-    /* No event-time field: the time it was read. */
-    rc = sa_batch_add_record(batch, src, rec, SA_EVENT_NOW, op, &rerr);
-    if (rc == SA_ERECORD)
-        return reject_row(src, batch, f, row->line, 1, rerr.msg, raw, raw_len, err);
-    if (rc) {
-        *err = rerr;
-        return rc;
-    }
-    f->accepted++;
-    return SA_OK;
-}
-
-/*
- * At the end of a followed file: has it been truncated or rewritten in
- * place (copytruncate: smaller than our position, or its first bytes no
- * longer match the fingerprint), or renamed away (the path names another
- * file now)? A truncated file is read again from its start under a new
- * identity. A renamed one is read to its end once more -- the writer may
- * have appended between our last read and the rename -- and then left.
- */
-static void check_rotation(struct sa_source *src, struct csv_file *f)
-{
-    struct csv_ctx *ctx = src->ctx;
-    struct stat cur, mine;
-    int64_t pos = f->win_offset + (int64_t)f->win_pos;
-    int truncated;
-    uint64_t hash;
-
-    if (f->gz || fstat(f->fd, &mine) != 0)
-        return;
-    truncated = mine.st_size < pos;
-    if (!truncated && f->fp_len > 0 && pos >= (int64_t)f->fp_len)
-        truncated = sa_file_key_hash(f->fd, f->fp_len, &hash) != 0 || hash != f->fp_hash;
-    if (truncated) {
-        sa_logf(SA_LOG_INFO, "csv file truncated, reading it again from the start",
-                "source=%s size=%lld offset=%" PRId64 " key=%s", src->conf->name,
-                (long long)mine.st_size, pos, f->key);
-        if (file_seek(f, 0, 1) == 0) {
-            f->skipping = 0;
-            f->header_pending = ctx->conf->header;
-            f->committed = -1; /* the new identity's position must be stored */
-            f->rotated = 0;
-            make_key(f, mine.st_size);
-        }
-        return;
-    }
-    if (f->rotated) {
-        f->done = 1;
-        sa_log_info("csv file rotated away and read to its end", "source",
-                    src->conf->name, "file", f->path);
-        return;
-    }
-    if (stat(f->path, &cur) != 0 || cur.st_ino != f->ino || cur.st_dev != f->dev)
-        f->rotated = 1;
-}
-
-/*
- * Is a watched file finished being written? A file dropped into a watched
- * directory may still grow: its end counts (and a last line without a
- * newline is taken) only once it has not changed for poll_interval.
- * Files named on the command line (`import`, watch: false) are complete.
- */
-static int quiet(struct csv_ctx *ctx, struct csv_file *f)
-{
-    struct stat st;
-    struct timespec now;
-
-    if (!ctx->conf->watch || f->gz || fstat(f->fd, &st) != 0)
-        return 1;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t)(now.tv_sec - st.st_mtim.tv_sec) * 1000 +
-               (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000 >=
-           ctx->conf->poll_interval_ms;
-}
-
-/* A row whose bytes are not kept: the `length` bytes at `offset` of the
- * file (I4: where to read it back, never a cut-off copy; for a .gz file,
- * offsets after decompression). */
-static int reject_ref(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
-                      int64_t line, int64_t column, const char *why, int64_t offset,
-                      int64_t length, struct sa_err *err)
-{
-    char location[600], reason[512];
-    int rc;
-
-    snprintf(location, sizeof location, "%s:%" PRId64 ":%" PRId64, f->path, line, column);
-    snprintf(reason, sizeof reason, "%s; kept by reference: the %" PRId64
-             " bytes at offset %" PRId64 " of the file%s", why, length, offset,
-             f->is_gz ? " (after decompression)" : "");
-    rc = sa_batch_deadletter_ref(batch, src, location, reason, f->path, offset, length,
-                                 err);
-    return rc ? rc : rejected(src, batch, f, err);
-}
-
-/*
- * The row at the window's start does not fit in the window: follow it
- * with the parser's skip scanner (csv.h), reading on through the window
- * without keeping what was scanned. The position handed to the batch
- * stays at the row's start until it is decided (a kill -9 starts over).
- */
-static void skip_begin(struct csv_file *f)
-{
-    sa_csv_skip_begin(&f->skip, f->win_offset + (int64_t)f->win_pos, f->parser.line);
-    f->skipping = 1;
-}
-
-/* The skipped row is decided: dead-letter it and go on after it. */
-static int skip_done(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
-                     const struct sa_csv_skipped *out, struct sa_err *err)
-{
-    struct csv_ctx *ctx = src->ctx;
-    const int64_t start = f->skip.start, length = out->end - start, line = f->skip.line;
-    char why[256];
-
-    f->skipping = 0;
-    if (f->header_pending) {
-        file_fail(ctx, src, f, "%s:%" PRId64 ": the header %s", f->path, line,
-                  out->stray ? out->where.reason : "does not fit in the read window");
-        return SA_OK;
-    }
-    if (!out->stray) {
-        /* It ended in the bytes just read: go on right after it. */
-        f->win_pos = (size_t)(out->end - f->win_offset);
-        f->parser.line = line + out->lines;
-        snprintf(why, sizeof why,
-                 "row longer than %zu bytes (read_buffer + 4 x "
-                 "max_field + 64 KiB)",
-                 (size_t)f->win.max);
-        return reject_ref(src, batch, f, line, 1, why, start, length, err);
-    }
-    /* A stray quote: the row is the quote's line, behind the read
-     * position. Read it again when it fits, then go on after it. */
-    if ((uint64_t)length <= f->win.max) {
-        if (file_seek(f, start, line) != 0)
-            goto seek_failed;
-        while (f->win.len < (size_t)length) {
-            int got = window_fill(ctx, f);
-            if (got <= 0) {
-                file_fail(ctx, src, f, "cannot read %s again at offset %" PRId64 ": %s",
-                          f->path, start, got < 0 ? strerror(errno) : "it got shorter");
-                return SA_OK;
-            }
-        }
-        f->win_pos = (size_t)length;
-        f->parser.line = line + out->lines;
-        return reject_row(src, batch, f, out->where.line, out->where.column,
-                          out->where.reason, f->win.data, (size_t)length, err);
-    }
-    if (file_seek(f, out->end, line + out->lines) != 0)
-        goto seek_failed;
-    return reject_ref(src, batch, f, out->where.line, out->where.column,
-                      out->where.reason, start, length, err);
-seek_failed:
-    file_fail(ctx, src, f,
-              "cannot seek %s back to offset %" PRId64 " after a stray quote", f->path,
-              start);
-    return SA_OK;
-}
-
-/* One step of following a long row: scan what the window holds, or read
- * more. SA_OK: go on; SA_EAGAIN: nothing more to read now; else an error. */
-static int skip_step(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
-                     struct sa_err *err)
-{
-    struct csv_ctx *ctx = src->ctx;
-    struct sa_csv_skipped out;
-    size_t avail = f->win.len - f->win_pos;
-    int got;
-
-    if (avail > 0) {
-        int rc =
-            sa_csv_skip_feed(&f->parser, &f->skip,
-                             (const char *)f->win.data + f->win_pos, avail, 0, &out);
-        if (rc == SA_OK)
-            return skip_done(src, batch, f, &out, err);
-        f->win_pos = f->win.len; /* scanned: the next fill drops it */
-        return SA_OK;
-    }
-    got = window_fill(ctx, f);
-    if (got > 0)
-        return SA_OK;
-    if (got < 0) {
-        file_fail(ctx, src, f, "cannot read %s: %s", f->path, read_error_text(f));
-        return SA_OK;
-    }
-    if (ctx->conf->tail || !quiet(ctx, f))
-        return SA_EAGAIN;
-    sa_csv_skip_feed(&f->parser, &f->skip, "", 0, 1, &out);
-    return skip_done(src, batch, f, &out, err);
-}
-
-/* The counts that go with the position just handed to batch generation
- * gen (see csv_file.pending). */
-static void note_counts(struct csv_file *f, uint64_t gen)
-{
-    size_t at = f->n_pending;
-
-    if (at > 0 && f->pending[at - 1].gen == gen) {
-        at--; /* the same batch */
-    } else if (at == f->cap_pending) {
-        size_t cap = f->cap_pending ? 2 * f->cap_pending : 8;
-        struct pending_counts *v = realloc(f->pending, cap * sizeof *v);
-        if (!v) {
-            if (at == 0)
-                return; /* no memory: reported as of the last commit */
-            at--;       /* no memory: the newest counts stand for the last batch too */
-        } else {
-            f->pending = v;
-            f->cap_pending = cap;
-            f->n_pending++;
-        }
-    } else {
-        f->n_pending++;
-    }
-    f->pending[at].gen = gen;
-    f->pending[at].accepted = f->accepted;
-    f->pending[at].rejected = f->rejected;
-}
-
-/* Read rows of f into the batch, up to room. */
-static int read_file(struct sa_source *src, struct sa_batch *batch, struct csv_file *f,
-                     size_t room, int *added, struct sa_err *err)
-{
-    struct csv_ctx *ctx = src->ctx;
-    int tail = ctx->conf->tail;
-    int rc = SA_OK;
-
-    while (!f->done && (size_t)*added < room && sa_batch_room(batch) > 0) {
-        struct sa_csv_row row;
-        struct sa_csv_error where;
-        size_t used;
-        const char *start = (const char *)f->win.data + f->win_pos;
-        size_t avail = f->win.len - f->win_pos;
-        int prc;
-
-        if (f->cr_only) {
-            file_fail(ctx, src, f, "%s: lines end with CR alone (classic Mac OS), which "
-                      "this reader does not take; convert them first, e.g. tr '\\r' "
-                      "'\\n'", f->path);
-            break;
-        }
-        if (f->skipping) {
-            rc = skip_step(src, batch, f, err);
-            if (rc == SA_EAGAIN)
-                break;
-            if (rc)
-                return rc;
-            continue;
-        }
-        /* Parsed as if more may come; only a row cut off by the end of the
-         * window asks whether this is really the end (quiet() costs an
-         * fstat, too much for every row). */
-        prc = sa_csv_next(&f->parser, start, avail, 0, &row, &used, &where);
-        if (prc == SA_EAGAIN && f->eof && !tail && quiet(ctx, f))
-            prc = sa_csv_next(&f->parser, start, avail, 1, &row, &used, &where);
-
-        if (prc == SA_EAGAIN) {
-            int got;
-            if (f->eof && !tail && avail == 0 && quiet(ctx, f)) {
-                f->done = 1;
-                break;
-            }
-            /* A followed file that was at its end: before reading on, make
-             * sure it is still the same file, so that bytes written after a
-             * truncation are never read at the old position. */
-            if (tail && f->eof) {
-                check_rotation(src, f);
-                if (f->done)
-                    break;
-            }
-            got = window_fill(ctx, f);
-            if (got == -2) {
-                skip_begin(f); /* a row longer than the window */
-                continue;
-            }
-            if (got < 0) {
-                file_fail(ctx, src, f, "cannot read %s: %s", f->path,
-                          read_error_text(f));
-                break;
-            }
-            if (got == 0 && (tail || avail == 0 || !quiet(ctx, f)))
-                break; /* wait for more, or done above on the next pass */
-            continue;
-        }
-        f->win_pos += used;
-        if (prc == SA_EPARSE && f->header_pending) {
-            file_fail(ctx, src, f, "%s:%" PRId64 ":%" PRId64 ": bad header: %s", f->path,
-                      where.line, where.column, where.reason);
-            break;
-        }
-        if (prc == SA_EPARSE) {
-            rc = reject_row(src, batch, f, where.line, where.column, where.reason, start,
-                            used, err);
-            if (rc)
-                return rc;
-            continue;
-        }
-        if (blank_row(&row))
-            continue;
-        if (f->header_pending) {
-            f->header_pending = 0;
-            if (keep_header_line(f, start, used) ||
-                (!ctx->conf->columns.n && map_columns(src, f, &row) != 0))
-                break;
-            continue;
-        }
-        if (!f->col_map) {
-            file_fail(ctx, src, f, "%s: no header and no columns configured", f->path);
-            break;
-        }
-        uint64_t before = f->accepted;
-        rc = add_row(src, batch, f, &row, start, used, err);
-        if (rc)
-            return rc;
-        *added += (int)(f->accepted - before);
-    }
-
-    /* Hand the position after the last consumed row to the batch (while
-     * a long row is followed, its start). */
-    int64_t pos = f->skipping ? f->skip.start : f->win_offset + (int64_t)f->win_pos;
-    if (pos != f->committed || (f->done && !f->done_reported)) {
-        /* A file set aside is not stored as done: the next start tries it
-         * again from here (a read error may pass, a fixed config may map
-         * its columns). */
-        rc = sa_batch_offset(batch, src, f->key, pos, f->parser.line,
-                             f->done && !f->failed, err);
-        if (rc)
-            return rc;
-        f->committed = pos;
-        note_counts(f, sa_batch_generation(batch));
-        if (!f->first_gen)
-            f->first_gen = sa_batch_generation(batch);
-        if (f->done && !f->failed && remember_done(ctx, f->key, pos, f->parser.line) != 0)
-            return sa_err_set(err, SA_ENOMEM, "out of memory");
-        if (f->done && !f->done_reported) {
-            f->done_reported = 1;
-            f->on_done_pending = !f->failed;
-            f->on_done_gen = sa_batch_generation(batch);
-            char accepted[24], rejected[24];
-            snprintf(accepted, sizeof accepted, "%" PRIu64, f->accepted);
-            snprintf(rejected, sizeof rejected, "%" PRIu64, f->rejected);
-            /* Rejected rows never reach a sink: say where they are. */
-            sa_log(f->rejected ? SA_LOG_WARN : SA_LOG_INFO, "csv file finished",
-                   "source", src->conf->name, "file", f->path, "accepted", accepted,
-                   "rejected", rejected, "dead_letters",
-                   f->rejected ? "syncagent deadletter list" : (const char *)0,
-                   (const char *)0);
-            /* Only its identity is kept from now on (I5: a watched
-             * directory of many files must not keep a window each). */
-            file_close_handles(f);
-            sa_buf_fini(&f->win);
-            sa_csv_fini(&f->parser);
-            f->win_pos = 0;
-            free(f->col_map);
-            f->col_map = NULL;
-        }
-    }
-    return SA_OK;
 }
 
 /* --- scanning for files ------------------------------------------------------ */
@@ -1297,7 +611,7 @@ static void add_missing(struct sa_source *src, const char *path)
     f->missing = 1;
     f->done_reported = 1;
     sa_buf_init(&f->win, 1);
-    file_fail(ctx, src, f, "cannot read %s: %s", path, strerror(ENOENT));
+    sa_csv_file_fail(ctx, src, f, "cannot read %s: %s", path, strerror(ENOENT));
     f->next = ctx->files;
     ctx->files = f;
 }
@@ -1576,7 +890,7 @@ static int csv_poll(struct sa_source *src, struct sa_batch *batch, struct sa_err
         open_files++;
         if (room == 0)
             break;
-        rc = read_file(src, batch, f, room, &added, err);
+        rc = sa_csv_read_file(src, batch, f, room, &added, err);
         if (rc)
             return rc;
     }
@@ -1654,7 +968,7 @@ static void csv_committed(struct sa_source *src, uint64_t generation, uint64_t r
         f->n_pending -= n;
         if (f->on_done_pending && f->on_done_gen <= generation) {
             f->on_done_pending = 0;
-            file_close_handles(f);
+            sa_csv_file_close_handles(f);
             if (refused && f->first_gen && f->first_gen <= refused) {
                 /* Some of its records may have been refused for a full
                  * spool (when_full: reject): the file is the only copy. */
