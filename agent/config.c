@@ -313,7 +313,35 @@ struct loader {
      * kept as written (in_sink: loading a sink; kept_refs: how many). */
     int offline, in_sink;
     unsigned kept_refs;
+    /* Loading a sink: its keys and resolved values, in the order written,
+     * go into its settings_hash (NULL: not loading a sink). */
+    EVP_MD_CTX *sink_md;
 };
+
+/* One key ('K'), value ('V') or map key ('M') into the sink's hash. The
+ * tag and the NUL (no value holds one) keep "a: bc" apart from "ab: c". */
+static void hash_setting(struct loader *ld, char tag, const char *text)
+{
+    if (ld->sink_md) {
+        EVP_DigestUpdate(ld->sink_md, &tag, 1);
+        EVP_DigestUpdate(ld->sink_md, text, strlen(text) + 1);
+    }
+}
+
+/* The first 16 hex digits of md's SHA-256 (a sink's settings_hash);
+ * "unknown" if libcrypto fails. */
+static void digest_hex16(EVP_MD_CTX *md, char out[17])
+{
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned int d_len = 0;
+
+    if (!EVP_DigestFinal_ex(md, d, &d_len) || d_len < 8) {
+        snprintf(out, 17, "unknown");
+        return;
+    }
+    for (size_t i = 0; i < 8; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
 
 /* A layer is one table filling one struct: a source's common keys fill
  * its sa_source_conf, its type's keys fill its opts. */
@@ -639,6 +667,7 @@ static int set_scalar(struct loader *ld, const struct sa_conf_entry *e, void *ba
                        kind_name(node));
     if (is_null(node) && enum_has_null(e)) {
         /* `short_rows: null` means the symbol, not "no value". */
+        hash_setting(ld, 'V', "null");
         rc = convert(e, "null", base, why, sizeof why);
         return rc == SA_ENOMEM ? fail_nomem(ld) : rc;
     }
@@ -648,6 +677,7 @@ static int set_scalar(struct loader *ld, const struct sa_conf_entry *e, void *ba
     unsigned kept = ld->kept_refs;
     if ((rc = resolve(ld, node, what, &text)))
         return rc;
+    hash_setting(ld, 'V', text);
     rc = convert_value(ld, e, text, base, why, sizeof why);
     free(text);
     if (rc == SA_ENOMEM)
@@ -693,6 +723,8 @@ static int set_map(struct loader *ld, const struct sa_conf_entry *e, void *base,
         map->n = i + 1;
         if ((rc = resolve(ld, v, sub, &map->v[i].value)))
             return rc;
+        hash_setting(ld, 'M', map->v[i].key);
+        hash_setting(ld, 'V', map->v[i].value);
     }
     return SA_OK;
 }
@@ -856,6 +888,7 @@ static int apply_map(struct loader *ld, yaml_node_t *map, const char *where,
                 return fail_unknown_key(ld, k, where, names, n_names);
             }
             snprintf(what, sizeof what, "%s.%s", where, found->key);
+            hash_setting(ld, 'K', found->key);
             if ((rc = set_value(ld, found, layers[layer].base, node_at(ld, p->value),
                                 what)))
                 return rc;
@@ -1018,10 +1051,16 @@ static int load_sinks(struct loader *ld, yaml_node_t *list)
         struct layer layers[] = {{sa_sink_common_conf, sink},
                                  {sink->ops->conf, sink->opts}};
         ld->in_sink = 1;
+        if (!(ld->sink_md = EVP_MD_CTX_new()) ||
+            !EVP_DigestInit_ex(ld->sink_md, EVP_sha256(), NULL))
+            return fail_nomem(ld); /* load_string frees sink_md */
         rc = apply_map(ld, item, where, layers, 2, &sink->origin);
         ld->in_sink = 0;
         if (rc)
             return rc;
+        digest_hex16(ld->sink_md, sink->settings_hash);
+        EVP_MD_CTX_free(ld->sink_md);
+        ld->sink_md = NULL;
     }
     return SA_OK;
 }
@@ -1259,15 +1298,14 @@ static int load_root(struct loader *ld, yaml_node_t *root)
  * version); "unknown" if libcrypto fails. */
 static void config_version(const char *text, size_t len, char out[17])
 {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
 
-    if (!EVP_Digest(text, len, md, &md_len, EVP_sha256(), NULL) || md_len < 8) {
+    if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL) ||
+        !EVP_DigestUpdate(md, text, len))
         snprintf(out, 17, "unknown");
-        return;
-    }
-    for (size_t i = 0; i < 8; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+    else
+        digest_hex16(md, out);
+    EVP_MD_CTX_free(md);
 }
 
 static int load_string(const char *text, const char *name, const char *dir, int offline,
@@ -1322,6 +1360,7 @@ static int load_string(const char *text, const char *name, const char *dir, int 
                      "a second YAML document; the configuration is one document");
     yaml_document_delete(&extra);
 out:
+    EVP_MD_CTX_free(ld.sink_md);
     free(ld.dir);
     if (have_doc)
         yaml_document_delete(&ld.doc);

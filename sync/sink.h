@@ -33,6 +33,10 @@ struct sa_sink_conf {
     void *opts;
     const char *agent_id; /* agent.id, borrowed from the config */
     struct sa_conf_origin origin; /* where its keys were written */
+    /* 16 hex digits of the SHA-256 of its keys and resolved values as
+     * written (agent/config.c): a fleet config's sink of the same name but
+     * other settings is a changed sink, put on probation. */
+    char settings_hash[17];
 };
 
 enum sa_sink_outcome {

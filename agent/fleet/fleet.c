@@ -44,11 +44,19 @@
  *             (rollout, selector; or the version last rolled back)--> RUNNING
  *   PENDING --main: started--> PROBATION (status APPLIED)
  *   PENDING --main: start failed--> RUNNING on good (status FAILED)
- *   PROBATION --probation over, every new sink acknowledged or never
- *             failed--> RUNNING (good := current, good.yaml written)
- *   PROBATION --a new sink failing without an acknowledgement at the end
- *             of probation, or ingest failing (sa_fleet_pipeline_failed)-->
- *             RUNNING on good (status ROLLED_BACK)
+ *   PROBATION --probation over, every new or changed sink acknowledged
+ *             or never failed--> RUNNING (good := current, good.yaml
+ *             written)
+ *   PROBATION --a new or changed sink failing without an acknowledgement
+ *             at the end of probation, or ingest failing
+ *             (sa_fleet_pipeline_failed)--> RUNNING on good (status
+ *             ROLLED_BACK)
+ *
+ * A sink is new when the running config has none of its name, changed
+ * when the running one of its name has other settings (settings_hash,
+ * agent/config.c: its keys and resolved values as written, so that a key
+ * moved or set to its default's value also counts; probation costs a
+ * working sink nothing).
  *
  * The status JSON is PUT after each change and, as a heartbeat, every
  * HEARTBEAT_POLLS polls without one.
@@ -119,9 +127,9 @@ struct sa_fleet {
     /* main thread only */
     int in_probation;
     int64_t probation_end_ms, next_probe_ms;
-    char **probe; /* new sinks on probation; NULL once acknowledged */
+    char **probe; /* new or changed sinks on probation; NULL once acknowledged */
     size_t n_probe;
-    char **running_sinks;
+    char **running_sinks; /* sink_key() of each sink of the running config */
     size_t n_running;
 
     struct sa_gauge *version_gauge;
@@ -135,14 +143,22 @@ static void free_names(char **v, size_t n)
     free(v);
 }
 
-static char **sink_names(const struct sa_config *cfg, size_t *n)
+/* A sink as probation tells them apart: its settings' hash and its name,
+ * so that a sink keeping its name but pointed elsewhere is a changed one. */
+static char *sink_key(const struct sa_sink_conf *s)
+{
+    char *key;
+    return asprintf(&key, "%s %s", s->settings_hash, s->name) < 0 ? NULL : key;
+}
+
+static char **sink_keys(const struct sa_config *cfg, size_t *n)
 {
     char **v = calloc(cfg->n_sinks + 1, sizeof *v);
     *n = 0;
     if (!v)
         return NULL;
     for (size_t i = 0; i < cfg->n_sinks; i++)
-        if ((v[i] = strdup(cfg->sinks[i].name)))
+        if ((v[i] = sink_key(&cfg->sinks[i])))
             *n = i + 1;
     return v;
 }
@@ -408,7 +424,7 @@ void sa_fleet_initial(struct sa_fleet *f, struct sa_config **cfg,
             f->good_version = f->cur_version = 0;
         }
     }
-    f->running_sinks = sink_names(*cfg, &f->n_running);
+    f->running_sinks = sink_keys(*cfg, &f->n_running);
     sa_gauge_set(f->version_gauge, (double)f->cur_version);
 }
 
@@ -826,16 +842,19 @@ enum sa_fleet_action sa_fleet_tick(struct sa_fleet *f, struct sa_dispatcher *d,
         f->pending_cfg = NULL;
         f->pending_schemas = NULL;
         f->applying = 1;
-        /* The sinks on probation: those the running config does not have. */
+        /* The sinks on probation: those the running config does not have
+         * with the same name and settings (new or changed). */
         free_names(f->probe, f->n_probe);
         f->probe = calloc((*cfg)->n_sinks + 1, sizeof *f->probe);
         for (size_t i = 0; f->probe && i < (*cfg)->n_sinks; i++) {
+            char *key = sink_key(&(*cfg)->sinks[i]);
             size_t j;
-            for (j = 0; j < f->n_running; j++)
-                if (strcmp(f->running_sinks[j], (*cfg)->sinks[i].name) == 0)
+            for (j = 0; key && j < f->n_running; j++)
+                if (strcmp(f->running_sinks[j], key) == 0)
                     break;
-            if (j == f->n_running)
+            if (!key || j == f->n_running)
                 f->probe[n_new++] = strdup((*cfg)->sinks[i].name);
+            free(key);
         }
         f->n_probe = n_new;
         act = SA_FLEET_APPLY;
@@ -856,7 +875,7 @@ int sa_fleet_started(struct sa_fleet *f, int rc, const char *why,
     if (!f->applying) { /* a rollback, or a SIGHUP reload */
         if (rc == SA_OK && *cfg) {
             free_names(f->running_sinks, f->n_running);
-            f->running_sinks = sink_names(*cfg, &f->n_running);
+            f->running_sinks = sink_keys(*cfg, &f->n_running);
         }
         sa_gauge_set(f->version_gauge, (double)f->cur_version);
         pthread_mutex_unlock(&f->mu);
@@ -870,7 +889,7 @@ int sa_fleet_started(struct sa_fleet *f, int rc, const char *why,
         f->cur_version = f->pending_version;
         f->applied_at_ms = sa_now_ms();
         free_names(f->running_sinks, f->n_running);
-        f->running_sinks = sink_names(*cfg, &f->n_running);
+        f->running_sinks = sink_keys(*cfg, &f->n_running);
         audit_locked(f, "fleet_applied", "version=%lld", (long long)f->cur_version);
         set_status_locked(f, "APPLIED", NULL);
         sa_logf(SA_LOG_INFO, "fleet: config applied", "version=%lld probation_ms=%lld",

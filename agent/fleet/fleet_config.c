@@ -33,9 +33,9 @@ const struct sa_conf_entry sa_fleet_conf_map[] = {
      .key = "probation",
      .def = "60s",
      .offset = offsetof(struct sa_fleet_conf, probation_ms),
-     .desc = "after a fleet config is applied: a new sink that fails without "
-             "an acknowledgement in this time rolls the agent back to the last "
-             "good config",
+     .desc = "after a fleet config is applied: a new or changed sink that "
+             "fails without an acknowledgement in this time rolls the agent "
+             "back to the last good config",
      .min = 0,
      .max = 24 * HOUR},
     {0},

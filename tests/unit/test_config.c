@@ -597,6 +597,63 @@ static void test_describe(void **state)
     free(text);
 }
 
+/* A sink's settings_hash (fleet probation, agent/fleet/fleet.c): the
+ * same settings give the same one whatever the layout, the other sinks
+ * or their order; another value, even through ${env:}, another one. */
+static const char *sink_hash(const char *sinks, char out[17])
+{
+    struct sa_config *cfg = NULL;
+    struct sa_err err = {0};
+    char text[1024];
+
+    snprintf(text, sizeof text,
+             "sources:\n"
+             "  - {name: g1, type: generator, stream: ab}\n"
+             "  - {name: g2, type: generator, stream: a}\n"
+             "  - {name: g3, type: generator, stream: b}\n"
+             "sinks:\n%s",
+             sinks);
+    if (sa_config_load_string(text, "hash.yaml", &cfg, &err) != SA_OK)
+        fail_msg("%s", err.msg);
+    assert_int_equal(strlen(cfg->sinks[cfg->n_sinks - 1].settings_hash), 16);
+    snprintf(out, 17, "%s", cfg->sinks[cfg->n_sinks - 1].settings_hash);
+    sa_config_free(cfg);
+    return out;
+}
+
+static void test_sink_settings_hash(void **state)
+{
+    char a[17], b[17];
+
+    (void)state;
+    sink_hash("  - {name: s, type: http, url: 'http://h:1/in'}\n", a);
+    assert_string_equal(a, sink_hash("  # moved below another sink\n"
+                                     "  - {name: t, type: file, path: out}\n"
+                                     "  - name: s\n"
+                                     "    type: http\n"
+                                     "    url: http://h:1/in\n",
+                                     b));
+    assert_string_not_equal(a, sink_hash("  - {name: s, type: http, url: "
+                                         "'http://h:2/in'}\n",
+                                         b));
+    assert_string_not_equal(a, sink_hash("  - {name: s2, type: http, url: "
+                                         "'http://h:1/in'}\n",
+                                         b));
+    /* keys, values and list items are told apart */
+    sink_hash("  - {name: s, type: file, path: o, streams: [ab]}\n", a);
+    assert_string_not_equal(a, sink_hash("  - {name: s, type: file, path: o, "
+                                         "streams: [a, b]}\n",
+                                         b));
+    /* resolved: the same text naming another value is another sink */
+    setenv("SA_TEST_URL", "http://h:1/in", 1);
+    sink_hash("  - {name: s, type: http, url: '${env:SA_TEST_URL}'}\n", a);
+    setenv("SA_TEST_URL", "http://h:2/in", 1);
+    assert_string_not_equal(a, sink_hash("  - {name: s, type: http, "
+                                         "url: '${env:SA_TEST_URL}'}\n",
+                                         b));
+    unsetenv("SA_TEST_URL");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -612,6 +669,7 @@ int main(void)
         cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_describe),
+        cmocka_unit_test(test_sink_settings_hash),
     };
     return cmocka_run_group_tests(tests, setup_data_dir, NULL);
 }
