@@ -136,7 +136,9 @@
  * coalesce_window records plus one segment ahead of `send`; entries whose
  * last position `send` has passed are dropped whenever the table is three
  * quarters full (coalesce_rehash, which then sizes it at twice what is
- * left, so that it grows by half at a time): never the backlog (I5). A
+ * left, so that it grows by half at a time), and whenever send has passed
+ * the last records of half the keys (coalesce_release: after the end of
+ * a backlog no new key comes to make room): never the backlog (I5). A
  * slot is 48 bytes, the positions kept without struct sa_cursor's
  * padding: at 50k keys the table was 9.4 MB (72-byte slots, four times
  * the keys) and most of a coalescing drain's memory. Dropping such an

@@ -37,6 +37,9 @@ struct sa_sink_metrics {
      * key was pending (coalesce) or was already upstream (SA_SINK_SUPERSEDED);
      * also counted in acked. */
     uint64_t superseded;
+    /* Keys in the coalesce read-ahead table now (its memory, about 110
+     * bytes a key); 0 without coalesce. */
+    uint64_t coalesce_keys;
     struct sa_cursor cursor;
     /* Wall ms of the first failure since the last delivery (0: none): how
      * long the sink has been down, for /readyz (health.sink_down_after). */

@@ -34,6 +34,8 @@ struct coalescer {
     size_t cap, n;
     struct sa_cursor scan; /* the first record not read ahead */
     int64_t ahead;         /* records read ahead of send (about) */
+    int64_t scanned;       /* records read ahead in all (ahead counts down) */
+    int64_t passed_at;     /* scanned - ahead at the last look for passed keys */
     int64_t window;        /* coalesce_window */
     struct sa_buf key;     /* scratch: stream NUL key */
 };

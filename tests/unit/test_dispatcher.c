@@ -911,6 +911,33 @@ static void test_coalesce_many_keys(void **state)
     assert_int_equal(lag(f), 0);
 }
 
+/* A backlog read ahead whole (the window spans it): 2000 keys of two
+ * versions each fill the table, and the keys send has passed leave it as
+ * the drain goes on, not only when a new key needs room (there is none
+ * after the end of the backlog). */
+static void test_coalesce_releases_passed_keys(void **state)
+{
+    struct fixture *f = *state;
+    struct sa_dispatcher *d;
+    struct sa_sink_metrics m[2];
+    const int64_t total = 4000;
+
+    ts_reset(0, INT64_MAX, INT64_MAX);
+    c_keys = 2000;
+    f->conf.coalesce = 1;
+    f->conf.coalesce_window = 10000;
+    spool_keyed(f, total);
+    d = start(f);
+    wait_caught_up(d, 20000);
+    assert_int_equal(sa_dispatcher_metrics(d, m, 2), 1);
+    sa_dispatcher_stop(d, 1000);
+
+    assert_int_equal(m[0].acked, total);
+    if (m[0].coalesce_keys * 2 >= (uint64_t)c_keys)
+        fail_msg("%llu keys still in the table after the drain",
+                 (unsigned long long)m[0].coalesce_keys);
+}
+
 /* The misbehaving sink (retries, rewinds, EAGAIN, a failed send, a poison
  * record) and a window smaller than the backlog: every key's newest
  * record and every keyless one still arrive, and most old versions are
@@ -967,6 +994,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_coalesce_newest_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coalesce_many_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_coalesce_with_rewinds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_coalesce_releases_passed_keys, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

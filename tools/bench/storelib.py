@@ -163,6 +163,9 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SYNCAGENT = os.path.join(ROOT, "build", "syncagent")
 SCHEMAS = os.path.join(ROOT, "schemas")
 START_MS = 1767225600000
+# The admin server stays on, as in the figures, on a port of its own: on a
+# shared machine 8686 may be taken and the drain would exit 2.
+os.environ.setdefault("SA_ADMIN_LISTEN", "127.0.0.1:0")
 
 
 def sh(args, **kw):
