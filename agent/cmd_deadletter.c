@@ -635,11 +635,12 @@ static int export(int argc, char **argv)
         mode_t mask = umask(0);
         int fd;
         umask(mask);
-        tmp_path = malloc(strlen(out_path) + 8);
+        size_t tmp_size = strlen(out_path) + sizeof ".XXXXXX";
+        tmp_path = malloc(tmp_size);
         if (!tmp_path) {
             rc = sa_err_set(&err, SA_ENOMEM, "out of memory");
         } else {
-            sprintf(tmp_path, "%s.XXXXXX", out_path);
+            snprintf(tmp_path, tmp_size, "%s.XXXXXX", out_path);
             fd = mkstemp(tmp_path);
             if (fd < 0 || fchmod(fd, 0666 & ~mask) != 0 ||
                 !(es.out = fdopen(fd, "w"))) {

@@ -62,13 +62,15 @@ static void *main_loop(void *arg)
 
 static void start(void)
 {
-    char dir[] = "/tmp/sa-fuzz-admin-XXXXXX", yaml[1024];
+    const char *tmp = getenv("TMPDIR");
+    char dir[512], yaml[2048];
     struct sa_spool *spool;
     struct sa_err err = {0};
     pthread_t thread;
     const char *colon;
 
     sa_log_setup(SA_LOG_ERROR, SA_LOG_LOGFMT);
+    snprintf(dir, sizeof dir, "%s/sa-fuzz-admin-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     CHECK(mkdtemp(dir) != NULL);
     snprintf(yaml, sizeof yaml,
              "agent:\n  data_dir: %s\n"
