@@ -521,7 +521,8 @@ int sa_csv_read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
         struct sa_csv_row row;
         struct sa_csv_error where;
         size_t used;
-        const char *start = (const char *)f->win.data + f->win_pos;
+        /* No buffer before the first read: NULL + 0 is undefined too. */
+        const char *start = f->win.data ? (const char *)f->win.data + f->win_pos : "";
         size_t avail = f->win.len - f->win_pos;
         int prc;
 
