@@ -318,11 +318,22 @@ int sa_csv_map_columns(struct sa_source *src, struct csv_file *f,
     for (size_t i = 0; i < n; i++) {
         char name[256];
         enum sa_header_match how;
-        if (ctx->conf->columns.n)
+        if (ctx->conf->columns.n) {
             snprintf(name, sizeof name, "%s", ctx->conf->columns.v[i]);
-        else
+        } else if (header->fields[i].len &&
+                   memchr(header->fields[i].p, '\0', header->fields[i].len)) {
+            /* Names end at a NUL below ("s1\0x" would map to s1), and a
+             * header holding one is not text: most often UTF-16. */
+            sa_csv_file_fail(ctx, src, f,
+                             "%s:1: column %zu of the header holds a NUL byte: not "
+                             "UTF-8 text (UTF-16?)",
+                             f->path, i + 1);
+            sa_buf_fini(&mapped);
+            return -1;
+        } else {
             snprintf(name, sizeof name, "%.*s", (int)header->fields[i].len,
                      header->fields[i].p);
+        }
         /* Header names may carry spaces around them. */
         char *s = name;
         while (*s == ' ')
