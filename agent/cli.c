@@ -196,8 +196,7 @@ int sa_cli_open_spool_rw(const struct sa_config *cfg, struct sa_schema_set *sche
     return rc;
 }
 
-int sa_cli_parse_int(const char *cmd, const char *opt, const char *text, int64_t min,
-                     int64_t max, int64_t *out)
+int sa_cli_whole_number(const char *text, int64_t min, int64_t max, int64_t *out)
 {
     const char *p = text;
     uint64_t magnitude = 0, limit;
@@ -227,6 +226,14 @@ int sa_cli_parse_int(const char *cmd, const char *opt, const char *text, int64_t
         goto bad;
     return 0;
 bad:
+    return -1;
+}
+
+int sa_cli_parse_int(const char *cmd, const char *opt, const char *text, int64_t min,
+                     int64_t max, int64_t *out)
+{
+    if (sa_cli_whole_number(text, min, max, out) == 0)
+        return 0;
     if (min == 0 && max == INT64_MAX)
         fprintf(stderr, "syncagent %s: %s: '%s' is not a whole number >= 0\n", cmd, opt,
                 text);

@@ -45,6 +45,11 @@ int sa_cli_open_spool_rw(const struct sa_config *cfg, struct sa_schema_set *sche
 int sa_cli_parse_int(const char *cmd, const char *opt, const char *text, int64_t min,
                      int64_t max, int64_t *out /* out */);
 
+/* The same rule without the message, for an argument that holds a number
+ * among other text (report --since 7d): 0 with *out set, or -1. */
+int sa_cli_whole_number(const char *text, int64_t min, int64_t max,
+                        int64_t *out /* out */);
+
 /* "syncagent CMD: message" on stderr; returns the exit code for rc. */
 int sa_cli_fail(const char *cmd, const struct sa_err *err);
 int sa_cli_exit_code(int rc);
