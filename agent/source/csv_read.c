@@ -334,7 +334,10 @@ static void check_rotation(struct sa_source *src, struct csv_file *f)
         return;
     }
     if (f->rotated) {
-        f->done = 1;
+        /* Its end is final now: what is left is read as at the end of a
+         * file read once (a last line without its newline, a quote that
+         * never closed), never dropped. */
+        f->ended = 1;
         sa_log_info("csv file rotated away and read to its end", "source",
                     src->conf->name, "file", f->path);
         return;
@@ -360,6 +363,15 @@ static int quiet(struct csv_ctx *ctx, struct csv_file *f)
     return (int64_t)(now.tv_sec - st.st_mtim.tv_sec) * 1000 +
                (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000 >=
            ctx->conf->poll_interval_ms;
+}
+
+/* Whether f, at the end of what it holds, will hold no more: a file read
+ * once that stopped changing, or a followed one rotated away and read to
+ * its end. Only then is a row without its newline complete, and a quote
+ * that never closed a stray one. */
+static int finished(struct csv_ctx *ctx, struct csv_file *f)
+{
+    return f->ended || (!ctx->conf->tail && quiet(ctx, f));
 }
 
 /* A row whose bytes are not kept: the `length` bytes at `offset` of the
@@ -475,7 +487,12 @@ static int skip_step(struct sa_source *src, struct sa_batch *batch, struct csv_f
                          read_error_text(f));
         return SA_OK;
     }
-    if (ctx->conf->tail || !quiet(ctx, f))
+    /* A followed file's end is final once it is rotated away (found at
+     * one end of file, decided at the next: the writer may have appended
+     * before the rename). */
+    if (ctx->conf->tail && !f->ended)
+        check_rotation(src, f);
+    if (!finished(ctx, f))
         return SA_EAGAIN;
     sa_csv_skip_feed(&f->parser, &f->skip, "", 0, 1, &out);
     return skip_done(src, batch, f, &out, err);
@@ -546,22 +563,22 @@ int sa_csv_read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
          * window asks whether this is really the end (quiet() costs an
          * fstat, too much for every row). */
         prc = sa_csv_next(&f->parser, start, avail, 0, &row, &used, &where);
-        if (prc == SA_EAGAIN && f->eof && !tail && quiet(ctx, f))
+        if (prc == SA_EAGAIN && f->eof && finished(ctx, f))
             prc = sa_csv_next(&f->parser, start, avail, 1, &row, &used, &where);
 
         if (prc == SA_EAGAIN) {
             int got;
-            if (f->eof && !tail && avail == 0 && quiet(ctx, f)) {
+            if (f->eof && avail == 0 && finished(ctx, f)) {
                 f->done = 1;
                 break;
             }
             /* A followed file that was at its end: before reading on, make
              * sure it is still the same file, so that bytes written after a
              * truncation are never read at the old position. */
-            if (tail && f->eof) {
+            if (tail && f->eof && !f->ended) {
                 check_rotation(src, f);
-                if (f->done)
-                    break;
+                if (f->ended)
+                    continue; /* the rest is decided as at a file's end */
             }
             got = sa_csv_window_fill(ctx, f);
             if (got == -2) {
