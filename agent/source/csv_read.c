@@ -53,6 +53,10 @@ int sa_csv_window_fill(struct csv_ctx *ctx, struct csv_file *f)
         const char *zmsg;
         got = gzread(f->gz, f->win.data + f->win.len, (unsigned)chunk);
         zmsg = got <= 0 ? gzerror(f->gz, &zerr) : NULL;
+        /* zlib names a gzdopen'ed file "<fd:N>: ", which says nothing here
+         * (the path comes first in the message). */
+        if (zmsg && strncmp(zmsg, "<fd:", 4) == 0 && strstr(zmsg, ">: "))
+            zmsg = strstr(zmsg, ">: ") + 3;
         /* A gzip stream cut short reads as its end with Z_BUF_ERROR: the
          * last row may be cut too, so nothing after the last whole row is
          * taken and the file is set aside. */
@@ -577,7 +581,8 @@ int sa_csv_read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
         struct sa_csv_row row;
         struct sa_csv_error where;
         size_t used;
-        const char *start = (const char *)f->win.data + f->win_pos;
+        /* No buffer before the first read: NULL + 0 is undefined too. */
+        const char *start = f->win.data ? (const char *)f->win.data + f->win_pos : "";
         size_t avail = f->win.len - f->win_pos;
         int prc;
 

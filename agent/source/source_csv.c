@@ -47,6 +47,7 @@
 #include "agent/base/clock.h"
 #include "agent/base/fsutil.h"
 #include "agent/base/log.h"
+#include "agent/base/text.h"
 #include "agent/record.h"
 #include "agent/source/csv.h"
 #include "agent/source/file_key.h"
@@ -297,6 +298,26 @@ static int free_alias_field(const struct sa_schema *schema, const char *header,
     return -1;
 }
 
+/* What to do about a header column that is no field: skip it, or, for a
+ * header read as one column that holds a delimiter other than the
+ * configured one, the setting that reads it (a semicolon file read with
+ * the default comma is the common case). */
+static const char *unknown_column_advice(const char *name, size_t n_cols,
+                                         char delimiter)
+{
+    static const char *const hints[] = {
+        "the header holds commas: set delimiter: comma",
+        "the header holds semicolons: set delimiter: semicolon",
+        "the header holds tabs: set delimiter: tab",
+        "the header holds '|': set delimiter: pipe",
+    };
+
+    for (size_t k = 0; n_cols == 1 && k < sizeof delimiter_chars; k++)
+        if (delimiter_chars[k] != delimiter && strchr(name, delimiter_chars[k]))
+            return hints[k];
+    return "set extra_columns: ignore to skip it";
+}
+
 /* Map the header (or the configured columns) onto the schema's fields: by
  * exact name, by a field's alias, or by the normalized name (`eol-lts` ->
  * eol_lts); the columns mapped by the last two rules are logged. */
@@ -316,13 +337,24 @@ int sa_csv_map_columns(struct sa_source *src, struct csv_file *f,
     f->n_cols = n;
     f->op_col = f->key_col = -1;
     for (size_t i = 0; i < n; i++) {
-        char name[256];
+        char name[256], shown[128]; /* shown: the name quoted, cut to fit */
         enum sa_header_match how;
-        if (ctx->conf->columns.n)
+        if (ctx->conf->columns.n) {
             snprintf(name, sizeof name, "%s", ctx->conf->columns.v[i]);
-        else
+        } else if (header->fields[i].len &&
+                   memchr(header->fields[i].p, '\0', header->fields[i].len)) {
+            /* Names end at a NUL below ("s1\0x" would map to s1), and a
+             * header holding one is not text: most often UTF-16. */
+            sa_csv_file_fail(ctx, src, f,
+                             "%s:1: column %zu of the header holds a NUL byte: not "
+                             "UTF-8 text (UTF-16?)",
+                             f->path, i + 1);
+            sa_buf_fini(&mapped);
+            return -1;
+        } else {
             snprintf(name, sizeof name, "%.*s", (int)header->fields[i].len,
                      header->fields[i].p);
+        }
         /* Header names may carry spaces around them. */
         char *s = name;
         while (*s == ' ')
@@ -349,18 +381,22 @@ int sa_csv_map_columns(struct sa_source *src, struct csv_file *f,
         }
         for (size_t j = 0; j < i && f->col_map[i] >= 0; j++)
             if (f->col_map[j] == f->col_map[i]) {
+                sa_text_quote(shown, sizeof shown, s, strlen(s));
                 sa_csv_file_fail(ctx, src, f,
-                                 "%s:1: column %zu '%s' appears twice in the "
+                                 "%s:1: column %zu %s appears twice in the "
                                  "header (as field '%s')",
-                                 f->path, i + 1, s, schema->fields[f->col_map[i]].name);
+                                 f->path, i + 1, shown,
+                                 schema->fields[f->col_map[i]].name);
                 sa_buf_fini(&mapped);
                 return -1;
             }
         if (f->col_map[i] < 0 && ctx->conf->extra_columns == 0) {
+            sa_text_quote(shown, sizeof shown, s, strlen(s));
             sa_csv_file_fail(ctx, src, f,
-                             "%s:1: column %zu '%s' is not a field of schema "
-                             "%s:v%d (set extra_columns: ignore to skip it)",
-                             f->path, i + 1, s, schema->subject, schema->version);
+                             "%s:1: column %zu %s is not a field of schema "
+                             "%s:v%d (%s)",
+                             f->path, i + 1, shown, schema->subject, schema->version,
+                             unknown_column_advice(s, n, ctx->parse_opts.delimiter));
             sa_buf_fini(&mapped);
             return -1;
         }
