@@ -383,3 +383,28 @@ out:
     stmt_done(stmt);
     return rc;
 }
+
+int sa_spool_deadletter_open_keys_at(struct sa_spool *spool, const char *source,
+                                     const char *path,
+                                     void (*fn)(void *arg, const char *file_key,
+                                                int64_t n),
+                                     void *arg, struct sa_err *err)
+{
+    sqlite3_stmt *stmt = sa_spool_stmt(spool, STMT_DEADLETTER_OPEN_KEYS_AT, err);
+    int src, rc = SA_OK;
+
+    if (!stmt)
+        return stmt_err(err);
+    src = sqlite3_bind_text(stmt, 1, source, -1, SQLITE_STATIC);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_text(stmt, 2, path, -1, SQLITE_STATIC);
+    while (src == SQLITE_OK && (src = sqlite3_step(stmt)) == SQLITE_ROW) {
+        fn(arg, (const char *)sqlite3_column_text(stmt, 0),
+           sqlite3_column_int64(stmt, 1));
+        src = SQLITE_OK;
+    }
+    if (src != SQLITE_DONE)
+        rc = sa_spool_fail(spool, src, "cannot read dead letters", err);
+    stmt_done(stmt);
+    return rc;
+}

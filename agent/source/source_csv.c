@@ -1062,6 +1062,7 @@ void sa_source_csv_report(struct sa_source *src,
             .failed = f->failed,
             .seen_done = f->seen_done,
             .error = f->error,
+            .key = f->key[0] ? f->key : NULL,
         };
         fn(arg, &r);
     }

@@ -47,6 +47,7 @@ struct csv_file {
     int failed;  /* set aside */
     int done_reported;
     int rotated; /* renamed away: finish at the next end of file */
+    int ended;   /* rotated away and read to its end: it holds all it ever will */
     int64_t size;  /* when opened */
     uint64_t first_gen; /* batch generation of its first position, 0: none yet */
     size_t fp_len; /* fingerprint: hash of the first fp_len bytes */
