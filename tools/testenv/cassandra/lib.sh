@@ -22,9 +22,15 @@ cass_log() {
 }
 
 # Install what is missing from Debian's packages (tools/setup lists them
-# too) and the driver into the testenv venv (common.sh).
+# too).
 cass_need() {
   testenv_need cassandra java=openjdk-17-jre-headless mvn=maven python3=python3
+}
+
+# Install the driver into the testenv venv (common.sh). start does it
+# while the JVM boots: on a first run the venv's lock may be held by
+# spark/fetch installing pyspark.
+cass_need_driver() {
   testenv_pip cassandra "$CASS_DRIVER"
 }
 
