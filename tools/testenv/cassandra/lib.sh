@@ -9,8 +9,6 @@ CASS_ENV_HOME=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CASS_CACHE=${SA_CASSANDRA_CACHE:-$CASS_ENV_HOME/../.cache/cassandra}
 # Where start/stop keep a node when no DIR is given.
 CASS_DEFAULT_DIR=$CASS_CACHE/node
-# The Python driver that the ready check, cql and the tests use.
-CASS_DRIVER=cassandra-driver==3.30.1=cassandra
 
 cass_die() {
   echo "cassandra: $*" >&2
@@ -31,7 +29,7 @@ cass_need() {
 # while the JVM boots: on a first run the venv's lock may be held by
 # spark/fetch installing pyspark.
 cass_need_driver() {
-  testenv_pip cassandra "$CASS_DRIVER"
+  testenv_pip cassandra "$TESTENV_CASSANDRA_DRIVER"
 }
 
 # Copy cassandra-all and its runtime dependencies (tools/testenv/cassandra/

@@ -30,7 +30,7 @@ spark_fetch() {
   testenv_need spark java=openjdk-17-jre-headless mvn=maven python3=python3
   # The driver first, in a call of its own: cassandra/start, which may run
   # beside this (spark/servers), waits on the venv's lock for it.
-  testenv_pip spark cassandra-driver==3.30.1=cassandra
+  testenv_pip spark "$TESTENV_CASSANDRA_DRIVER"
   testenv_pip spark "$SPARK_PYSPARK"
   mkdir -p "$SPARK_CACHE"
   SPARK_CACHE=$(cd "$SPARK_CACHE" && pwd)
