@@ -429,6 +429,8 @@ static int reject_ref(struct sa_source *src, struct sa_batch *batch, struct csv_
              f->is_gz ? " (after decompression)" : "");
     rc = sa_batch_deadletter_ref(batch, src, location, reason, f->path, offset, length,
                                  err);
+    if (rc == SA_OK)
+        f->rejected_by_ref++;
     return rc ? rc : rejected(src, batch, f, err);
 }
 

@@ -967,7 +967,16 @@ static void apply_on_done(struct csv_ctx *ctx, struct sa_source *src,
 {
     const char *how = ctx->conf->on_done;
 
-    if (strcmp(how, "delete") == 0) {
+    if (strcmp(how, "delete") == 0 && f->rejected_by_ref) {
+        /* Those dead letters are the file's bytes at an offset: deleting
+         * it would lose them (a move keeps them: they follow it). */
+        char n[24];
+        snprintf(n, sizeof n, "%" PRIu64, f->rejected_by_ref);
+        sa_log_warn("finished csv file kept, not deleted: some of its rejected "
+                    "rows are kept by reference into it (longer than the read "
+                    "window); delete it once they are replayed or resolved",
+                    "source", src->conf->name, "file", f->path, "dead_letters", n);
+    } else if (strcmp(how, "delete") == 0) {
         if (unlink(f->path) != 0)
             sa_log_error("cannot delete a finished csv file", "file", f->path,
                          "error", strerror(errno));

@@ -42,6 +42,7 @@ struct csv_file {
     int op_col;   /* the op_column's index, -1 = none */
     int key_col;  /* the column of the x-key field, -1 = none */
     uint64_t accepted, rejected;
+    uint64_t rejected_by_ref; /* of them, kept as offset and length into it */
     int eof;     /* the last read returned nothing */
     int done;    /* finished: no more rows will come */
     int failed;  /* set aside */

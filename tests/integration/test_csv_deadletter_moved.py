@@ -4,7 +4,8 @@ in/g.csv to done/g.csv, `deadletter list` names done/g.csv:LINE:COL (it
 named in/g.csv, where nothing is left), and a row kept by reference
 (longer than the read window) is read back from done/g.csv. The
 "csv file finished" line names the file, counts the rejected rows and
-says where they are (`syncagent deadletter list`)."""
+says where they are (`syncagent deadletter list`). on_done: delete keeps a
+file that a dead letter kept by reference points into."""
 from dl_common import *
 
 with Workdir("csv-dl-moved") as work:
@@ -40,4 +41,30 @@ with Workdir("csv-dl-moved") as work:
     check(len(line) == 1 and "file=" + g in line[0] and "rejected=2" in line[0] and
           'dead_letters="syncagent deadletter list"' in line[0],
           "the finished line: %r" % line)
+
+# on_done: delete and a row kept by reference: its bytes exist only in the
+# file, so the file is kept (it was deleted, and the dead letter pointed at
+# nothing); a file whose rejected rows are kept whole is deleted.
+with Workdir("csv-dl-deleted") as work:
+    cfg = wx_config(work)
+    with open(cfg) as f:
+        text = f.read()
+    text = text.replace("    watch: false\n", "    watch: false\n    on_done: delete\n"
+                        "    read_buffer: 4KiB\n    max_field: 1KiB\n")
+    with open(cfg, "w") as f:
+        f.write(text)
+    g = work.join("in", "g.csv")
+    h = work.join("in", "h.csv")
+    long_note = "x" * 100000
+    write_csv(g, "station,note,id,temp\nS1,n1,1,1.5\nS3,%s,3,cold\n" % long_note)
+    write_csv(h, "station,note,id,temp\nS5,n5,5,1.5\nS6,n6,6,warm\n")
+    proc = run(["run", "-c", cfg, "--exit-when-synced"], check_rc=0, timeout=120)
+    check(os.path.exists(g), "on_done: delete deleted a file a dead letter points "
+          "into:\n" + proc.stderr[-3000:])
+    check(not os.path.exists(h), "on_done: delete kept a file whose rejected rows "
+          "are kept whole")
+    check("finished csv file kept, not deleted" in proc.stderr, proc.stderr[-3000:])
+    out = run(["deadletter", "export", "-c", cfg], check_rc=0).stdout
+    check(long_note in out and "S6,n6,6,warm" in out,
+          "export does not read the rows back:\n" + out[:2000])
 print("ok")
