@@ -158,6 +158,9 @@ static const struct sa_offset_row *find_row(struct csv_ctx *ctx, struct csv_file
             snprintf(f->key, sizeof f->key, "%s", r->file_key);
             f->fp_len = key.len;
             f->fp_hash = key.hash;
+            for (size_t k = 0; k < ctx->n_ref_files; k++)
+                if (strcmp(ctx->ref_files[k].key, f->key) == 0)
+                    f->rejected_by_ref += ctx->ref_files[k].n;
             return r;
         }
     }
@@ -839,6 +842,20 @@ static int csv_check(const struct sa_source_conf *sc, const struct sa_schema *sc
     return SA_OK;
 }
 
+/* One file with open dead letters kept by reference (out of memory: not
+ * remembered, as if it had none: on_done deletes it as before). */
+static void note_ref_file(void *arg, const char *file_key, int64_t n)
+{
+    struct csv_ctx *ctx = arg;
+    struct ref_file *v = realloc(ctx->ref_files, (ctx->n_ref_files + 1) * sizeof *v);
+
+    if (!v)
+        return;
+    ctx->ref_files = v;
+    snprintf(v[ctx->n_ref_files].key, sizeof v->key, "%s", file_key);
+    v[ctx->n_ref_files++].n = (uint64_t)n;
+}
+
 static int csv_open(struct sa_source *src, struct sa_err *err)
 {
     const struct sa_csv_source_conf *conf = src->conf->opts;
@@ -870,6 +887,9 @@ static int csv_open(struct sa_source *src, struct sa_err *err)
         goto out;
     rc = sa_spool_offset_list(src->spool, src->conf->name, &ctx->rows, &ctx->n_rows,
                               err);
+    if (rc == SA_OK && strcmp(conf->on_done, "delete") == 0)
+        rc = sa_spool_deadletter_open_refs(src->spool, src->conf->name, note_ref_file,
+                                           ctx, err);
     if (rc)
         goto out;
     scan(src);
@@ -1044,6 +1064,7 @@ static void csv_close(struct sa_source *src)
         file_free(f);
     }
     sa_spool_offset_rows_free(ctx->rows, ctx->n_rows);
+    free(ctx->ref_files);
     sa_record_fini(&ctx->rec);
     for (size_t i = 0; i < ctx->n_moved; i++) {
         free(ctx->moved[i].from);

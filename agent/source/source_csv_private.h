@@ -85,6 +85,14 @@ struct csv_ctx {
     struct sa_csv_opts parse_opts;
     struct sa_offset_row *rows; /* stored positions of this source */
     size_t n_rows;
+    /* With on_done: delete, the files with open dead letters kept by
+     * reference, as stored at open: a file resumed after a restart is kept
+     * for them too. */
+    struct ref_file {
+        char key[SA_FILE_KEY_MAX];
+        uint64_t n;
+    } *ref_files;
+    size_t n_ref_files;
     struct csv_file *files;
     struct sa_record rec;
     int64_t last_scan_mono;
