@@ -3,6 +3,8 @@
 file through `syncagent import --wait-synced` into a file sink. The
 accepted rows must equal expected.jsonl, in order; the dead letters must
 name the expected line, column and reason, in order."""
+import base64
+import gzip
 import shutil
 
 from harness import *
@@ -25,6 +27,13 @@ def run_case(name):
         check(len(inputs) == 1, "%s: expected one input.* file" % name)
         data = work.join(inputs[0])
         shutil.copy(os.path.join(case_dir, inputs[0]), data)
+        with open(data, "rb") as f:
+            input_bytes = f.read()
+        if data.endswith(".gz"):
+            try:
+                input_bytes = gzip.decompress(input_bytes)
+            except (OSError, EOFError):
+                pass  # a case of a broken .gz file
         extra = ""
         if os.path.exists(os.path.join(case_dir, "source.yaml")):
             extra = "".join("    " + l for l in open(os.path.join(case_dir, "source.yaml")))
@@ -74,6 +83,10 @@ def run_case(name):
             # for bytes that are not UTF-8)
             check(d.get("raw") or d.get("raw_base64") or d.get("raw_file"),
                   "%s: dead letter %s shows no raw row: %s" % (name, d["location"], d))
+            raw = (base64.b64decode(d["raw_base64"]) if d.get("raw_base64") else
+                   (d.get("raw") or "").encode())
+            check(raw in input_bytes, "%s: dead letter %s: raw %r is not in the input" % (
+                name, d["location"], raw[:200]))
         return len(got), len(dls)
 
 
