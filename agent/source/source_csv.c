@@ -958,7 +958,7 @@ static int csv_poll(struct sa_source *src, struct sa_batch *batch, struct sa_err
 /* Remember a move for the next poll (out of memory: its dead letters keep
  * the old path; the log line says where it went). Rows rejected in an
  * earlier run may name it too, so every moved file is reported. */
-static void note_move(struct csv_ctx *ctx, const struct csv_file *f, const char *target)
+void sa_csv_note_move(struct csv_ctx *ctx, const struct csv_file *f, const char *target)
 {
     struct moved_file *m;
 
@@ -1011,7 +1011,7 @@ static void apply_on_done(struct csv_ctx *ctx, struct sa_source *src,
         else {
             sa_log_info("finished csv file moved", "source", src->conf->name, "file",
                         f->path, "to", target);
-            note_move(ctx, f, target);
+            sa_csv_note_move(ctx, f, target);
         }
     }
 }

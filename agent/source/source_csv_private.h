@@ -116,6 +116,10 @@ void sa_csv_file_close_handles(struct csv_file *f);
 /* Set f aside with the reason, logged and reported. */
 void sa_csv_file_fail(struct csv_ctx *ctx, struct sa_source *src, struct csv_file *f,
                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* f was moved to target (on_done, or rotated away by rename): its dead
+ * letters are told with the next batch (sa_batch_file_moved). */
+void sa_csv_note_move(struct csv_ctx *ctx, const struct csv_file *f,
+                      const char *target);
 /* Seek the decompressing reader to offset and reset the window there. */
 int sa_csv_file_seek(struct csv_file *f, int64_t offset, int64_t line);
 /* Keep the header row's bytes (without its line end) for dead letters. */
