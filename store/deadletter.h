@@ -84,4 +84,13 @@ int sa_spool_deadletter_open_keys_at(struct sa_spool *spool, const char *source,
                                      void (*fn)(void *arg, const char *file_key,
                                                 int64_t n),
                                      void *arg, struct sa_err *err);
+
+/* Call fn(arg, file_key, n) for each file with open dead letters of
+ * `source` kept by reference (raw_file, offset, length), with how many:
+ * the CSV source keeps such a file from on_done: delete, also when it
+ * resumes it after a restart. The key is only valid during the call. */
+int sa_spool_deadletter_open_refs(struct sa_spool *spool, const char *source,
+                                  void (*fn)(void *arg, const char *file_key,
+                                             int64_t n),
+                                  void *arg, struct sa_err *err);
 #endif

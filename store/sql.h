@@ -286,6 +286,10 @@
        " WHERE state = 'open' AND source = ?1"                              \
        " AND substr(location, 1, length(?2) + 1) = ?2 || ':'"               \
        " GROUP BY file_key")                                                \
+    /* the open ones of a source kept by reference, per file (?1) */      \
+    XX(DEADLETTER_OPEN_REFS, "SELECT file_key, count(*) FROM deadletters"   \
+       " WHERE state = 'open' AND source = ?1 AND raw_file IS NOT NULL"     \
+       " AND file_key IS NOT NULL GROUP BY file_key")                       \
     XX(DEADLETTER_LIST, "SELECT id, created_ms, stream, source, location,"  \
        " reason, raw, state, resolved_ms, resolved_how, raw_file,"          \
        " raw_offset, raw_length, header, file_key, last_replay_error"       \

@@ -19,8 +19,10 @@
 #include "agent/base/log.h"
 #include "agent/tz.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,6 +313,44 @@ static int add_row(struct sa_source *src, struct sa_batch *batch, struct csv_fil
  * identity. A renamed one is read to its end once more -- the writer may
  * have appended between our last read and the rename -- and then left.
  */
+/*
+ * Where a file rotated away by rename went, when it stayed in its
+ * directory (app.csv -> app.csv.1): found by its inode. Its dead letters
+ * and what is logged from now on name it there, as after an on_done move,
+ * since the old path holds another file now (a row kept by reference
+ * would point into that one).
+ */
+static void follow_rename(struct sa_source *src, struct csv_file *f)
+{
+    char *copy = strdup(f->path), *dir, *target = NULL;
+    struct dirent *de;
+    DIR *d;
+
+    if (!copy)
+        return;
+    dir = dirname(copy);
+    d = opendir(dir);
+    while (d && !target && (de = readdir(d))) {
+        char full[4096];
+        struct stat st;
+        if (snprintf(full, sizeof full, "%s/%s", dir, de->d_name) >= (int)sizeof full)
+            continue;
+        if (lstat(full, &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == f->dev &&
+            st.st_ino == f->ino)
+            target = strdup(full);
+    }
+    if (d)
+        closedir(d);
+    free(copy);
+    if (!target)
+        return;
+    sa_log_info("csv file rotated away by rename", "source", src->conf->name, "file",
+                f->path, "to", target);
+    sa_csv_note_move(src->ctx, f, target);
+    free(f->path);
+    f->path = target;
+}
+
 static void check_rotation(struct sa_source *src, struct csv_file *f)
 {
     struct csv_ctx *ctx = src->ctx;
@@ -346,8 +386,10 @@ static void check_rotation(struct sa_source *src, struct csv_file *f)
                     src->conf->name, "file", f->path);
         return;
     }
-    if (stat(f->path, &cur) != 0 || cur.st_ino != f->ino || cur.st_dev != f->dev)
+    if (stat(f->path, &cur) != 0 || cur.st_ino != f->ino || cur.st_dev != f->dev) {
         f->rotated = 1;
+        follow_rename(src, f);
+    }
 }
 
 /*
@@ -429,6 +471,8 @@ static int reject_ref(struct sa_source *src, struct sa_batch *batch, struct csv_
              f->is_gz ? " (after decompression)" : "");
     rc = sa_batch_deadletter_ref(batch, src, location, reason, f->path, offset, length,
                                  err);
+    if (rc == SA_OK)
+        f->rejected_by_ref++;
     return rc ? rc : rejected(src, batch, f, err);
 }
 

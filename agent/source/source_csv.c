@@ -158,6 +158,9 @@ static const struct sa_offset_row *find_row(struct csv_ctx *ctx, struct csv_file
             snprintf(f->key, sizeof f->key, "%s", r->file_key);
             f->fp_len = key.len;
             f->fp_hash = key.hash;
+            for (size_t k = 0; k < ctx->n_ref_files; k++)
+                if (strcmp(ctx->ref_files[k].key, f->key) == 0)
+                    f->rejected_by_ref += ctx->ref_files[k].n;
             return r;
         }
     }
@@ -839,6 +842,20 @@ static int csv_check(const struct sa_source_conf *sc, const struct sa_schema *sc
     return SA_OK;
 }
 
+/* One file with open dead letters kept by reference (out of memory: not
+ * remembered, as if it had none: on_done deletes it as before). */
+static void note_ref_file(void *arg, const char *file_key, int64_t n)
+{
+    struct csv_ctx *ctx = arg;
+    struct ref_file *v = realloc(ctx->ref_files, (ctx->n_ref_files + 1) * sizeof *v);
+
+    if (!v)
+        return;
+    ctx->ref_files = v;
+    snprintf(v[ctx->n_ref_files].key, sizeof v->key, "%s", file_key);
+    v[ctx->n_ref_files++].n = (uint64_t)n;
+}
+
 static int csv_open(struct sa_source *src, struct sa_err *err)
 {
     const struct sa_csv_source_conf *conf = src->conf->opts;
@@ -870,6 +887,9 @@ static int csv_open(struct sa_source *src, struct sa_err *err)
         goto out;
     rc = sa_spool_offset_list(src->spool, src->conf->name, &ctx->rows, &ctx->n_rows,
                               err);
+    if (rc == SA_OK && strcmp(conf->on_done, "delete") == 0)
+        rc = sa_spool_deadletter_open_refs(src->spool, src->conf->name, note_ref_file,
+                                           ctx, err);
     if (rc)
         goto out;
     scan(src);
@@ -938,7 +958,7 @@ static int csv_poll(struct sa_source *src, struct sa_batch *batch, struct sa_err
 /* Remember a move for the next poll (out of memory: its dead letters keep
  * the old path; the log line says where it went). Rows rejected in an
  * earlier run may name it too, so every moved file is reported. */
-static void note_move(struct csv_ctx *ctx, const struct csv_file *f, const char *target)
+void sa_csv_note_move(struct csv_ctx *ctx, const struct csv_file *f, const char *target)
 {
     struct moved_file *m;
 
@@ -967,7 +987,16 @@ static void apply_on_done(struct csv_ctx *ctx, struct sa_source *src,
 {
     const char *how = ctx->conf->on_done;
 
-    if (strcmp(how, "delete") == 0) {
+    if (strcmp(how, "delete") == 0 && f->rejected_by_ref) {
+        /* Those dead letters are the file's bytes at an offset: deleting
+         * it would lose them (a move keeps them: they follow it). */
+        char n[24];
+        snprintf(n, sizeof n, "%" PRIu64, f->rejected_by_ref);
+        sa_log_warn("finished csv file kept, not deleted: some of its rejected "
+                    "rows are kept by reference into it (longer than the read "
+                    "window); delete it once they are replayed or resolved",
+                    "source", src->conf->name, "file", f->path, "dead_letters", n);
+    } else if (strcmp(how, "delete") == 0) {
         if (unlink(f->path) != 0)
             sa_log_error("cannot delete a finished csv file", "file", f->path,
                          "error", strerror(errno));
@@ -982,7 +1011,7 @@ static void apply_on_done(struct csv_ctx *ctx, struct sa_source *src,
         else {
             sa_log_info("finished csv file moved", "source", src->conf->name, "file",
                         f->path, "to", target);
-            note_move(ctx, f, target);
+            sa_csv_note_move(ctx, f, target);
         }
     }
 }
@@ -1035,6 +1064,7 @@ static void csv_close(struct sa_source *src)
         file_free(f);
     }
     sa_spool_offset_rows_free(ctx->rows, ctx->n_rows);
+    free(ctx->ref_files);
     sa_record_fini(&ctx->rec);
     for (size_t i = 0; i < ctx->n_moved; i++) {
         free(ctx->moved[i].from);
