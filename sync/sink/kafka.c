@@ -1042,6 +1042,20 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
         return SA_EAGAIN;
     if ((rc = sa_sink_schema(sink, view->schema_id, &schema, err)))
         return rc;
+    if (ks->o->headers == HEADERS_COMPACT && strchr(schema->subject, ';')) {
+        /* A subject is a directory name under schemas/: nothing else stops
+         * a ';', which would shift the identity header's fields. Refused
+         * before a transaction begins or the registry learns the schema:
+         * these records are never sent. */
+        char why[160];
+        snprintf(why, sizeof why,
+                 "headers: compact cannot carry schema subject '%s': it "
+                 "holds a ';'",
+                 schema->subject);
+        sa_ack_list_push(&ks->acks, view->id, view->start_index, n_records,
+                         SA_SINK_REJECT, why);
+        return SA_OK;
+    }
     if (!(rkt = topic_for(ks, view->stream, err)))
         return err->rc;
     if (ks->o->exactly_once && !ks->in_txn) {
@@ -1076,19 +1090,6 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
         }
     }
 
-    if (ks->o->headers == HEADERS_COMPACT &&
-        memchr(schema->subject, ';', subject_len)) {
-        /* A subject is a directory name under schemas/: nothing else stops
-         * a ';', which would shift the identity header's fields. */
-        char why[160];
-        snprintf(why, sizeof why,
-                 "headers: compact cannot carry schema subject '%s': it "
-                 "holds a ';'",
-                 schema->subject);
-        sa_ack_list_push(&ks->acks, view->id, view->start_index, n_records,
-                         SA_SINK_REJECT, why);
-        return SA_OK;
-    }
     if (ks->o->headers == HEADERS_COMPACT) {
         /* Room for the identity header of any record of this view: the
          * fixed parts, three numbers of 20 digits and a sign, separators. */
