@@ -12,11 +12,13 @@
  * consumer can drop duplicates by (origin_id, seq) (I3) and keep each
  * key's newest version. With `headers: compact` the seven are one header,
  * identity = "1;<origin_id>;<seq>;<schema_subject>;<schema_version>;
- * <event_time_ms>;<op>;<version>" (identity_value): librdkafka allocates,
- * copies and frees an object per header and keeps them until the delivery
- * report, a window later, which was a quarter of a drained record's
- * instructions and half of the window's memory. Value by
- * `encoding`:
+ * <event_time_ms>;<op>;<version>" (identity_value), nothing escaped: no
+ * field can hold a ';' (kafka_send dead-letters the records of a subject
+ * that does), so a consumer splits at every one; the `quality` header stays
+ * apart. Why: librdkafka allocates, copies and frees an object per header
+ * and keeps them until the delivery report, a window later, which was a
+ * quarter of a drained record's instructions and half of the window's
+ * memory. Value by `encoding`:
  *   avro       Avro single-object encoding: C3 01, the writer schema's
  *              CRC-64-AVRO fingerprint (little-endian), the Avro body;
  *   confluent  magic byte 0, the 4-byte Schema Registry id, the body;
