@@ -314,6 +314,10 @@ static const char *unknown_column_advice(const char *name, size_t n_cols,
         "the header holds tabs: set delimiter: tab",
         "the header holds '|': set delimiter: pipe",
     };
+    /* One hint per delimiter, in delimiter_chars' order: a delimiter
+     * added without its hint would read past the table. */
+    _Static_assert(sizeof hints / sizeof hints[0] == sizeof delimiter_chars,
+                   "a hint for each delimiter");
 
     for (size_t k = 0; n_cols == 1 && k < sizeof delimiter_chars; k++)
         if (delimiter_chars[k] != delimiter && strchr(name, delimiter_chars[k]))

@@ -12,11 +12,13 @@
  * consumer can drop duplicates by (origin_id, seq) (I3) and keep each
  * key's newest version. With `headers: compact` the seven are one header,
  * identity = "1;<origin_id>;<seq>;<schema_subject>;<schema_version>;
- * <event_time_ms>;<op>;<version>" (identity_value): librdkafka allocates,
- * copies and frees an object per header and keeps them until the delivery
- * report, a window later, which was a quarter of a drained record's
- * instructions and half of the window's memory. Value by
- * `encoding`:
+ * <event_time_ms>;<op>;<version>" (identity_value), nothing escaped: no
+ * field can hold a ';' (kafka_send dead-letters the records of a subject
+ * that does), so a consumer splits at every one; the `quality` header stays
+ * apart. Why: librdkafka allocates, copies and frees an object per header
+ * and keeps them until the delivery report, a window later, which was a
+ * quarter of a drained record's instructions and half of the window's
+ * memory. Value by `encoding`:
  *   avro       Avro single-object encoding: C3 01, the writer schema's
  *              CRC-64-AVRO fingerprint (little-endian), the Avro body;
  *   confluent  magic byte 0, the 4-byte Schema Registry id, the body;
@@ -1042,6 +1044,20 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
         return SA_EAGAIN;
     if ((rc = sa_sink_schema(sink, view->schema_id, &schema, err)))
         return rc;
+    if (ks->o->headers == HEADERS_COMPACT && strchr(schema->subject, ';')) {
+        /* A subject is a directory name under schemas/: nothing else stops
+         * a ';', which would shift the identity header's fields. Refused
+         * before a transaction begins or the registry learns the schema:
+         * these records are never sent. */
+        char why[160];
+        snprintf(why, sizeof why,
+                 "headers: compact cannot carry schema subject '%s': it "
+                 "holds a ';'",
+                 schema->subject);
+        sa_ack_list_push(&ks->acks, view->id, view->start_index, n_records,
+                         SA_SINK_REJECT, why);
+        return SA_OK;
+    }
     if (!(rkt = topic_for(ks, view->stream, err)))
         return err->rc;
     if (ks->o->exactly_once && !ks->in_txn) {
@@ -1076,19 +1092,6 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
         }
     }
 
-    if (ks->o->headers == HEADERS_COMPACT &&
-        memchr(schema->subject, ';', subject_len)) {
-        /* A subject is a directory name under schemas/: nothing else stops
-         * a ';', which would shift the identity header's fields. */
-        char why[160];
-        snprintf(why, sizeof why,
-                 "headers: compact cannot carry schema subject '%s': it "
-                 "holds a ';'",
-                 schema->subject);
-        sa_ack_list_push(&ks->acks, view->id, view->start_index, n_records,
-                         SA_SINK_REJECT, why);
-        return SA_OK;
-    }
     if (ks->o->headers == HEADERS_COMPACT) {
         /* Room for the identity header of any record of this view: the
          * fixed parts, three numbers of 20 digits and a sign, separators. */

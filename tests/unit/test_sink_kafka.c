@@ -16,6 +16,9 @@
  * A second case injects MSG_SIZE_TOO_LARGE, a permanent error: the
  * records of the failed batch become dead letters, the rest arrive.
  *
+ * Two cases run `headers: compact`: the identity header holds exactly its
+ * record's fields, and a schema subject holding a ';' is dead-lettered.
+ *
  * A third drives the sink with exactly_once by hand, as the dispatcher
  * does, and fails a transaction while segments are still being sent (the
  * mock does not hide aborted records from a read_committed consumer, so
@@ -68,6 +71,7 @@ struct fixture {
     rd_kafka_t *mock_rk;
     rd_kafka_mock_cluster_t *mock;
     struct sa_sink_conf conf;
+    int compact; /* headers: compact, check_topic reads the identity header */
 };
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -219,8 +223,46 @@ static int64_t header_int(rd_kafka_message_t *msg, const char *name)
     return strtoll(buf, NULL, 10);
 }
 
+/* headers: compact: the message's only header is identity, exactly
+ * "1;origin_id;seq;tick;1;event_time_ms;op;version" for record n = seq - 1
+ * (spool_records: event time 1700000000000 + n, every 97th a delete), the
+ * version a decimal number. Returns the seq. */
+static int64_t identity_seq(struct fixture *f, rd_kafka_message_t *msg)
+{
+    rd_kafka_headers_t *h = NULL;
+    const void *v;
+    size_t len, want_len;
+    char text[256], want[256], *end;
+    const char *origin = sa_spool_origin_id(f->spool), *version;
+    int64_t seq, n;
+
+    assert_int_equal(rd_kafka_message_headers(msg, &h), RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_int_equal(rd_kafka_header_cnt(h), 1);
+    assert_int_equal(rd_kafka_header_get_last(h, "identity", &v, &len),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+    assert_true(len < sizeof text);
+    memcpy(text, v, len);
+    text[len] = '\0';
+    /* The seq is the one field the message itself does not tell. */
+    assert_int_equal(strncmp(text, "1;", 2), 0);
+    assert_int_equal(strncmp(text + 2, origin, strlen(origin)), 0);
+    assert_int_equal(text[2 + strlen(origin)], ';');
+    seq = strtoll(text + 3 + strlen(origin), &end, 10);
+    assert_int_equal(*end, ';');
+    n = seq - 1;
+    want_len = (size_t)snprintf(want, sizeof want, "1;%s;%lld;tick;1;%lld;%s;", origin,
+                                (long long)seq, (long long)(1700000000000 + n),
+                                n % 97 == 0 ? "delete" : "upsert");
+    assert_true(len > want_len);
+    assert_memory_equal(text, want, want_len);
+    version = text + want_len;
+    assert_int_equal(strspn(version, "0123456789"), strlen(version));
+    return seq;
+}
+
 /* Sum of high watermarks; reads what the mock kept and checks order,
- * keys, values. Returns the number of messages read. */
+ * keys, values (and with f->compact the identity header). Returns the
+ * number of messages read. */
 static int64_t check_topic(struct fixture *f, int64_t *sum_hwm)
 {
     char errstr[256];
@@ -264,7 +306,8 @@ static int64_t check_topic(struct fixture *f, int64_t *sum_hwm)
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             eofs++;
         } else {
-            int64_t seq = header_int(m, "seq"), n = seq - 1;
+            int64_t seq = f->compact ? identity_seq(f, m) : header_int(m, "seq");
+            int64_t n = seq - 1;
             int key = (int)(n % N_KEYS);
             char want_key[16];
             int klen = snprintf(want_key, sizeof want_key, "key-%d", key);
@@ -359,6 +402,29 @@ static void test_permanent_error_dead_letters(void **state)
     assert_int_equal((int64_t)m.rejected, st.deadletters);
     assert_int_equal(sum_hwm + st.deadletters, n);
     sa_spool_status_fini(&st);
+}
+
+/* headers: compact: every message carries the one identity header, its
+ * eight fields those of its record (identity_seq), deletes included; the
+ * order, keys and values are those of the default layout. */
+static void test_compact_identity_header(void **state)
+{
+    struct fixture *f = *state;
+    struct sa_sink_metrics m;
+    struct sa_err err = {0};
+    int64_t sum_hwm = 0, n_read;
+    const int64_t n = 1000;
+
+    assert_int_equal(
+        sa_conf_set(sa_sink_kafka_ops.conf, f->conf.opts, "headers", "compact", &err),
+        SA_OK);
+    f->compact = 1;
+    spool_records(f, n);
+    drain(f, 60000, &m);
+    assert_int_equal(m.rejected, 0);
+    n_read = check_topic(f, &sum_hwm);
+    assert_int_equal(sum_hwm, n);
+    assert_true(n_read > 0 && n_read <= n);
 }
 
 /* headers: compact joins the identity fields with ';': records of a
@@ -615,6 +681,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retriable_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_permanent_error_dead_letters, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_compact_identity_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compact_refuses_semicolon_subject, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_eos_failed_transaction_stops_send, setup,

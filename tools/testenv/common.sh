@@ -91,3 +91,28 @@ testenv_need_pkg() {
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
     || { echo "$name: apt-get install ${missing[*]} failed" >&2; exit 1; }
 }
+
+# testenv_args SCRIPT MIN MAX USAGE ARG...: --help prints SCRIPT's header
+# comment and exits 0; fewer than MIN or more than MAX ARGs, or an ARG
+# that looks like an option (a mistyped one would otherwise be taken for
+# a DIR, created, and a server started in it), print USAGE and exit 2.
+# Call it with the arguments that are left once the script's own options
+# are taken off.
+testenv_args() {
+  local script=$1 min=$2 max=$3 usage=$4 a
+  shift 4
+  for a in "$@"; do
+    case $a in
+      -h|--help)
+        sed -n '3,/^[^#]/s/^# \{0,1\}//p' "$script"
+        exit 0 ;;
+      -*)
+        echo "usage: $usage (unknown option $a; --help)" >&2
+        exit 2 ;;
+    esac
+  done
+  if [ $# -lt "$min" ] || [ $# -gt "$max" ]; then
+    echo "usage: $usage (--help)" >&2
+    exit 2
+  fi
+}
