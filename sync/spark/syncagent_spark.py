@@ -206,6 +206,7 @@ class Schema:
         self.json = json.loads(text)
         self.subject = subject
         self.version = version
+        self.from_registry = False
         if not isinstance(self.json, dict) or self.json.get("type") != "record":
             raise ValueError("the top level is not a record schema")
         self.fields = self.json["fields"]
@@ -248,9 +249,9 @@ class Schemas:
             self.auth = "Basic " + base64.b64encode(
                 ("%s:%s" % (user, password or "")).encode()).decode()
         self.by_fp = {}  # upper-case hex of the 8 little-endian bytes -> Schema
-        self.by_id = {}  # registry id -> Schema
+        self.by_id = {}  # (registry id, schema_subject header) -> Schema
         self.newest = {}  # subject -> Schema (directory)
-        self.registry_latest = {}  # topic -> Schema
+        self.registry_latest = {}  # <topic>-value -> Schema or None
         if directory:
             self.load_directory(directory)
 
@@ -290,16 +291,18 @@ class Schemas:
         with urllib.request.urlopen(req, timeout=30) as r:
             return json.loads(r.read())
 
-    def writer(self, enc, ref):
-        """The writer schema, or (None, reason)."""
+    def writer(self, enc, ref, subject=None):
+        """The writer schema, or (None, reason). subject: the message's
+        schema_subject header, the directory subject of a registry
+        schema."""
         if enc == "so":
             s = self.by_fp.get(ref)
             if s is None:
                 return None, ("unknown writer schema: fingerprint %s is no "
                               "<subject>/v<N>.avsc of the schemas directory" % ref)
             return s, None
-        if ref in self.by_id:
-            return self.by_id[ref], None
+        if (ref, subject) in self.by_id:
+            return self.by_id[(ref, subject)], None
         if not self.registry:
             return None, "a Confluent-framed value (schema id %s) and no --schema-registry" % ref
         try:
@@ -309,35 +312,37 @@ class Schemas:
                 return None, "schema id %s: not in the registry" % ref
             raise
         try:
-            s = Schema(got["schema"], None, None)
+            s = Schema(got["schema"], subject, None)
         except (ValueError, KeyError) as e:
             return None, "schema id %s: %s" % (ref, e)
-        self.by_id[ref] = s
+        s.from_registry = True
+        self.by_id[(ref, subject)] = s
         return s, None
 
     def reader(self, topic, writers):
-        """The newest schema for a topic whose writers are given: the newest
-        directory version of their subject, or the registry's latest of
-        <topic>-value, whichever is newer in the registry's sense (a later
-        registry version; the directory otherwise)."""
-        subjects = {w.subject for w in writers if w.subject}
-        best = None
-        for subj in subjects:
-            cand = self.newest.get(subj)
-            if cand is not None:
-                best = cand
-        if any(w.subject is None for w in writers) and self.registry:
-            try:
-                got = self._get("/subjects/%s/versions/latest" %
-                                urllib.parse.quote(topic + "-value", safe=""))
-                best = Schema(got["schema"], topic + "-value", got.get("version"))
-            except urllib.error.HTTPError as e:
-                if e.code != 404:
-                    raise
-        if best is None:
-            # the writers themselves: the one with the most fields
-            best = max(writers, key=lambda w: len(w.fields))
-        return best
+        """The newest schema for a topic: the newest version in the schemas
+        directory of the writers' subject (the schema_subject header names
+        it for registry writers too), else the registry's latest version of
+        <topic>-value, else the writer with the most fields. The directory
+        comes first because it is stable: a registry's latest is the last
+        registered, which an agent sending v1 after v2 makes v1."""
+        for w in writers:
+            if w.subject in self.newest:
+                return self.newest[w.subject]
+        if self.registry and any(w.subject is None or w.from_registry for w in writers):
+            key = topic + "-value"
+            if key not in self.registry_latest:
+                try:
+                    got = self._get("/subjects/%s/versions/latest" %
+                                    urllib.parse.quote(key, safe=""))
+                    self.registry_latest[key] = Schema(got["schema"], key, got.get("version"))
+                except urllib.error.HTTPError as e:
+                    if e.code != 404:
+                        raise
+                    self.registry_latest[key] = None
+            if self.registry_latest[key] is not None:
+                return self.registry_latest[key]
+        return max(writers, key=lambda w: len(w.fields))
 
 
 # --- Cassandra -------------------------------------------------------------
@@ -633,7 +638,7 @@ class Job:
         started = time.time()
         b = self.framed(batch_df).persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            refs = b.groupBy("topic", "_enc", "_ref").count().collect()
+            refs = b.groupBy("topic", "_enc", "_ref", "_h_schema_subject").count().collect()
             stats = {"batch": batch_id, "messages": sum(r["count"] for r in refs),
                      "upserts": 0, "deletes": 0, "dead_letters": 0, "superseded": 0,
                      "absent": 0}
@@ -655,7 +660,7 @@ class Job:
         for r in refs:
             if r["_enc"] is None:
                 continue
-            s, why = self.schemas.writer(r["_enc"], r["_ref"])
+            s, why = self.schemas.writer(r["_enc"], r["_ref"], r["_h_schema_subject"])
             if s is None:
                 unknown[(r["_enc"], r["_ref"])] = why
             else:
