@@ -37,7 +37,9 @@ import fastavro  # noqa: E402
 from fastavro.schema import fingerprint, to_parsing_canonical_form  # noqa: E402
 
 BINARY_DIR = os.environ.get("SA_BINARY_DIR") or os.getcwd()
-KAFKA_DIR = os.path.join(BINARY_DIR, "testenv", "kafka")
+# The fixture's broker; the label spark has its own (SA_KAFKA_DIR, set by
+# CMake), beside that label's Cassandra and OpenSearch.
+KAFKA_DIR = os.environ.get("SA_KAFKA_DIR") or os.path.join(BINARY_DIR, "testenv", "kafka")
 TESTENV = os.path.join(SOURCE_DIR, "tools", "testenv", "kafka")
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 

@@ -14,7 +14,9 @@ _counter = [0]
 def node_dir():
     """The fixture's directory: OpenSearch's, or the Elasticsearch 8 node's
     when CTest runs the test again under the label elasticsearch
-    (SA_SEARCH_NODE=elasticsearch)."""
+    (SA_SEARCH_NODE=elasticsearch), or the label spark's (SA_OPENSEARCH_DIR)."""
+    if os.environ.get("SA_OPENSEARCH_DIR"):
+        return os.environ["SA_OPENSEARCH_DIR"]
     return os.path.join(os.environ["SA_BINARY_DIR"], "testenv",
                         os.environ.get("SA_SEARCH_NODE") or "opensearch")
 

@@ -20,3 +20,70 @@ testenv_need() {
     exit 1
   fi
 }
+
+# The Python of the testenv: a venv under tools/testenv/.cache/python
+# (git-ignored, SA_TESTENV_VENV moves it) that holds what the Spark and
+# Cassandra environments need from PyPI (pyspark, cassandra-driver), so
+# that only the first run downloads them. Tests of the label spark run
+# under it.
+TESTENV_VENV=${SA_TESTENV_VENV:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/.cache/python}
+
+# testenv_pip NAME REQUIREMENT=MODULE...: create the venv when it is
+# missing and pip-install every REQUIREMENT (e.g. pyspark==3.5.7) whose
+# MODULE does not import at that version, logging as NAME. Two callers at
+# once install once (a lock beside the venv).
+testenv_pip() {
+  local name=$1 missing=() pair req module want
+  shift
+  testenv_need "$name" python3=python3
+  mkdir -p "$(dirname "$TESTENV_VENV")"
+  (
+    flock 9
+    if [ ! -x "$TESTENV_VENV/bin/python" ]; then
+      echo "$name: creating the venv $TESTENV_VENV" >&2
+      python3 -m venv "$TESTENV_VENV" >&2 || {
+        # Debian's python3 has venv only with python3-venv.
+        testenv_need_pkg "$name" python3-venv
+        rm -rf "$TESTENV_VENV"
+        python3 -m venv "$TESTENV_VENV" >&2
+      } || { echo "$name: python3 -m venv $TESTENV_VENV failed" >&2; exit 1; }
+    fi
+    for pair in "$@"; do
+      req=${pair%=*}
+      module=${pair##*=}
+      want=""
+      case $req in *==*) want=${req#*==} ;; esac
+      "$TESTENV_VENV/bin/python" - "$module" "$want" 2>/dev/null <<'PY' || missing+=("${req}")
+import importlib.metadata, importlib, sys
+module, want = sys.argv[1], sys.argv[2]
+importlib.import_module(module)
+if want:
+    dist = {"cassandra": "cassandra-driver"}.get(module, module)
+    sys.exit(importlib.metadata.version(dist) != want)
+PY
+    done
+    [ ${#missing[@]} -eq 0 ] && exit 0
+    echo "$name: pip install ${missing[*]} into $TESTENV_VENV" >&2
+    "$TESTENV_VENV/bin/python" -m pip install -q --disable-pip-version-check \
+      "${missing[@]}" >&2 || { echo "$name: pip install ${missing[*]} failed" >&2; exit 1; }
+  ) 9>"$TESTENV_VENV.lock" || exit 1
+}
+
+# testenv_need_pkg NAME PACKAGE...: install Debian packages unconditionally
+# missing from dpkg (for packages without a command of their own).
+testenv_need_pkg() {
+  local name=$1 missing=() p
+  shift
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+      || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "$name: installing ${missing[*]}" >&2
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq >&2
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
+    || { echo "$name: apt-get install ${missing[*]} failed" >&2; exit 1; }
+}
