@@ -610,8 +610,23 @@ class Job:
             if args.cassandra else None
         self.opensearch = OpenSearch(args.opensearch, args.gc_deletes) \
             if args.opensearch else None
+        try:
+            self.jvm_pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
+        except Exception:  # noqa: BLE001 - only the CPU figure depends on it
+            self.jvm_pid = None
         self.totals = {"messages": 0, "upserts": 0, "deletes": 0, "dead_letters": 0,
                        "superseded": 0}
+
+    def cpu_seconds(self):
+        """CPU seconds of the driver: its JVM (in local mode, the executors
+        too) and this process; None where /proc cannot tell."""
+        try:
+            with open("/proc/%d/stat" % self.jvm_pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, TypeError):
+            return None
+        return ((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") +
+                sum(os.times()[:2]))
 
     def framed(self, df):
         """Header fields and the value's framing as columns."""
@@ -635,7 +650,7 @@ class Job:
     def process(self, batch_df, batch_id):
         from pyspark import StorageLevel
         from pyspark.sql import functions as F
-        started = time.time()
+        started, cpu0 = time.time(), self.cpu_seconds()
         b = self.framed(batch_df).persist(StorageLevel.MEMORY_AND_DISK)
         try:
             refs = b.groupBy("topic", "_enc", "_ref", "_h_schema_subject").count().collect()
@@ -650,6 +665,8 @@ class Job:
         for k in self.totals:
             self.totals[k] += stats.get(k, 0)
         stats["seconds"] = round(time.time() - started, 3)
+        if cpu0 is not None:
+            stats["cpu_seconds"] = round(self.cpu_seconds() - cpu0, 3)
         if not self.args.quiet and stats["messages"]:
             print("batch " + json.dumps(stats, sort_keys=True), flush=True)
 
@@ -690,10 +707,20 @@ class Job:
             reason = reason.when(has_value & (F.col("_enc") == enc) & (F.col("_ref") == ref),
                                  F.lit(why))
         if reader is not None:
-            reason = reason.when(has_value & decoded.isNull(), F.concat(
+            # PERMISSIVE from_avro gives a record of nulls for a body that
+            # does not decode (Spark 3.5), not a null.
+            every = None
+            for f in reader.fields:
+                c = decoded.getField(f["name"]).isNull()
+                every = c if every is None else every & c
+            reason = reason.when(has_value & (decoded.isNull() | every), F.concat(
                 F.lit("the Avro body does not decode with its writer schema ("),
                 F.when(F.col("_enc") == "so", F.concat(F.lit("fingerprint "), F.col("_ref")))
                 .otherwise(F.concat(F.lit("registry id "), F.col("_ref"))), F.lit(")")))
+            if reader.key:
+                # a null primary key would fail the whole Cassandra write
+                reason = reason.when(has_value & decoded.getField(reader.key).isNull(),
+                                     F.lit("the key field %s is null" % reader.key))
         reason = reason.when(op.isNull() | ~op.isin("upsert", "delete"), F.concat(
             F.lit("op header is "), F.coalesce(F.concat(F.lit("'"), op, F.lit("'")),
                                                 F.lit("missing")),

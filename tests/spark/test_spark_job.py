@@ -5,14 +5,15 @@ label's real Kafka, Cassandra and OpenSearch and the real registry.
 Two agents write interleaved versions of the same keys, some of them
 deletes, in both schema versions of one subject, exactly once into one
 topic: agent A in Avro single-object encoding, agent B in the Confluent
-wire format. Before them, two messages no agent wrote (kcat): text that is
-not Avro, and a single-object frame with a fingerprint no schema has. The
+wire format. Before them, three messages no agent wrote (kcat): text that is
+not Avro, a single-object frame with a fingerprint no schema has, and
+one of item v1's fingerprint whose body ends early. The
 job starts streaming, is killed (SIGKILL, its JVM too) after its first
 micro-batch, and is restarted on its checkpoint in batch mode
 (availableNow). Then Cassandra and OpenSearch must each hold exactly the
 newest version of every key the agents were given (v1 records with v2's
 defaults), deleted keys absent, as many rows as live keys, the Cassandra
-writetime and the OpenSearch _version equal to the version; the two
+writetime and the OpenSearch _version equal to the version; the three
 foreign messages are in the dead-letter topic with their reasons."""
 import json
 import os
@@ -25,7 +26,8 @@ import uuid
 
 from sparkenv import *  # noqa: F403 (servers, cql)
 from harness import Workdir, check, fail, run, SOURCE_DIR  # noqa: E402
-from kafka_harness import consume  # noqa: E402
+from kafka_harness import consume, fastavro, fingerprint, to_parsing_canonical_form  # noqa
+
 
 JOB = os.path.join(SOURCE_DIR, "sync", "spark", "run")
 SCHEMAS = os.path.join(SOURCE_DIR, "tests", "data", "spark", "schemas")
@@ -118,6 +120,12 @@ with Workdir("spark-job") as work:
     with open(work.join("badfp.bin"), "wb") as f:
         f.write(b"\xc3\x01" + bytes(8) + b"\x02")
     kcat_produce(work.join("badfp.bin"), "k001", ["op=upsert", "version=99"])
+    with open(os.path.join(SCHEMAS, "item", "v1.avsc")) as f:
+        v1_fp = bytes.fromhex(fingerprint(to_parsing_canonical_form(
+            fastavro.parse_schema(json.load(f))), "CRC-64-AVRO"))
+    with open(work.join("cut.bin"), "wb") as f:
+        f.write(b"\xc3\x01" + v1_fp + b"\x08k0")  # the id's 4 bytes cut after 2
+    kcat_produce(work.join("cut.bin"), "k002", ["op=upsert", "version=99"])
 
     agents = [subprocess.Popen([os.environ.get("SYNCAGENT") or
                                 os.path.join(SOURCE_DIR, "build", "syncagent"),
@@ -128,7 +136,7 @@ with Workdir("spark-job") as work:
         out, _ = p.communicate(timeout=300)
         check(p.returncode == 0, "agent %s exited %d:\n%s" % (a, p.returncode, out[-3000:]))
     msgs = consume(addr, topic)
-    check(len(msgs) == n_records + 2, "%d messages in %s, expected %d records + 2 foreign"
+    check(len(msgs) == n_records + 3, "%d messages in %s, expected %d records + 3 foreign"
           % (len(msgs), topic, n_records))
 
     # --- the job: streaming, killed after its first micro-batch ------------
@@ -207,16 +215,17 @@ with Workdir("spark-job") as work:
     # --- dead letters ------------------------------------------------------
     dls = consume(addr, dead_topic)
     reasons = sorted(m["headers"].get("dlq_reason", "") for m in dls)
-    check(len(dls) == 2, "%d dead letters, expected the 2 foreign messages: %s"
+    check(len(dls) == 3, "%d dead letters, expected the 3 foreign messages: %s"
           % (len(dls), reasons))
     check(any(r.startswith("not Avro") for r in reasons) and
-          any(r.startswith("unknown writer schema") for r in reasons),
+          any(r.startswith("unknown writer schema") for r in reasons) and
+          any(r.startswith("the Avro body does not decode") for r in reasons),
           "dead-letter reasons: %s" % reasons)
     check(any(m["value"] == b"this is not avro" and m["headers"].get("dlq_topic") == topic
               for m in dls), "the text message is not in the dead-letter topic as it was")
 
     print("spark job: %d records from 2 agents (%d keys, %d live), first run %d messages "
           "in %d batches then SIGKILL, restart %s; Cassandra and OpenSearch hold exactly "
-          "the newest versions; 2 dead letters; %.0f s"
+          "the newest versions; 3 dead letters; %.0f s"
           % (n_records, KEYS, len(live), done_first, len(batches), json.dumps(totals),
              time.time() - started))
