@@ -75,7 +75,11 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 
 class UsageError(Exception):
-    pass
+    """Bad arguments or schemas: exit 2."""
+
+
+class StartError(Exception):
+    """A store or the registry cannot be reached at start: exit 1."""
 
 
 # --- arguments ------------------------------------------------------------
@@ -606,10 +610,28 @@ class Job:
         self.args = args
         self.schemas = Schemas(spark, args.schemas, args.schema_registry,
                                args.schema_registry_user, args.schema_registry_password)
-        self.cassandra = Cassandra(spark, args.keyspace, args.replication_factor) \
-            if args.cassandra else None
-        self.opensearch = OpenSearch(args.opensearch, args.gc_deletes) \
-            if args.opensearch else None
+        self.cassandra = self.opensearch = None
+        for name, url in (("OpenSearch", args.opensearch),
+                          ("the schema registry", args.schema_registry and
+                           args.schema_registry.rstrip("/") + "/subjects")):
+            if not url:
+                continue
+            try:
+                st, got = http_json("GET", url, timeout=30)
+            except (OSError, ValueError) as e:
+                raise StartError("cannot reach %s at %s: %s" % (name, url, e))
+            if st >= 300:
+                raise StartError("%s at %s answers HTTP %d: %s" % (name, url, st,
+                                                                  str(got)[:300]))
+        if args.cassandra:
+            try:
+                self.cassandra = Cassandra(spark, args.keyspace, args.replication_factor)
+            except Exception as e:  # py4j's error: the driver's message inside
+                lines = [l for l in str(e).splitlines() if "Exception" in l]
+                raise StartError("cannot use Cassandra at %s: %s" % (
+                    args.cassandra, (lines or str(e).splitlines() or ["?"])[0].strip()))
+        if args.opensearch:
+            self.opensearch = OpenSearch(args.opensearch, args.gc_deletes)
         try:
             self.jvm_pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
         except Exception:  # noqa: BLE001 - only the CPU figure depends on it
@@ -920,6 +942,9 @@ def main(argv=None):
     except UsageError as e:
         print("sync/spark/run: %s" % e, file=sys.stderr)
         return EXIT_USAGE
+    except StartError as e:
+        print("sync/spark/run: %s" % e, file=sys.stderr)
+        return 1
     finally:
         spark.stop()
     return 0
