@@ -24,12 +24,13 @@ nulls or the schema's defaults for what an older version lacks.
 
 ONE MICRO-BATCH (foreachBatch, `process`)
 
-  1. the header fields and the framing become columns; the batch is cached;
+  1. the header fields and the framing become columns (read twice from
+     Kafka rather than cached: cheaper, see `process`);
   2. the driver collects the distinct (topic, encoding, schema reference) of
      the batch and resolves each writer schema (schemas directory, then the
      registry; cached), and the newest schema of the topic's subject;
   3. per topic: decode, then give every message either a place (upsert,
-     delete) or a dead-letter reason; create the Cassandra table and the
+     delete) or a dead-letter reason (cached; one pass counts each); create the Cassandra table and the
      OpenSearch index from the newest schema when missing (Cassandra: ALTER
      TABLE ADD for columns a newer version brings);
   4. Cassandra: upserts through the connector with a per-row writetime = the
@@ -44,7 +45,10 @@ ONE MICRO-BATCH (foreachBatch, `process`)
      runs it again from the checkpoint); other item errors are dead letters;
   6. dead letters: the message as it came (key, value, headers) plus the
      headers dlq_reason, dlq_topic, dlq_partition, dlq_offset, to the
-     dead-letter topic. A bad message never stops the stream.
+     dead-letter topic. A bad message never stops the stream. At least
+     once: a batch run again after a kill sends its dead letters again
+     (Spark's Kafka writer has no transactions); the dlq_* headers tell
+     the copies.
 
 Every write is idempotent under newest-version-wins, so a batch that runs
 twice (a kill between the writes and the checkpoint's commit) changes
@@ -673,17 +677,26 @@ class Job:
         from pyspark import StorageLevel
         from pyspark.sql import functions as F
         started, cpu0 = time.time(), self.cpu_seconds()
-        b = self.framed(batch_df).persist(StorageLevel.MEMORY_AND_DISK)
+        # The schema references need only the framing: Spark reads just
+        # those columns. The decoded topic is cached (process_topic), not
+        # this: caching every message's value and headers cost more than
+        # reading the batch from Kafka again, unless several topics each
+        # read it.
+        b = self.framed(batch_df)
+        refs = b.groupBy("topic", "_enc", "_ref", "_h_schema_subject").count().collect()
+        topics = sorted({r["topic"] for r in refs})
+        if len(topics) > 1:
+            b = b.persist(StorageLevel.MEMORY_AND_DISK)
+        stats = {"batch": batch_id, "messages": sum(r["count"] for r in refs),
+                 "upserts": 0, "deletes": 0, "dead_letters": 0, "superseded": 0,
+                 "absent": 0}
         try:
-            refs = b.groupBy("topic", "_enc", "_ref", "_h_schema_subject").count().collect()
-            stats = {"batch": batch_id, "messages": sum(r["count"] for r in refs),
-                     "upserts": 0, "deletes": 0, "dead_letters": 0, "superseded": 0,
-                     "absent": 0}
-            for topic in sorted({r["topic"] for r in refs}):
+            for topic in topics:
                 self.process_topic(b, topic, [r for r in refs if r["topic"] == topic],
                                    stats)
         finally:
-            b.unpersist()
+            if len(topics) > 1:
+                b.unpersist()
         for k in self.totals:
             self.totals[k] += stats.get(k, 0)
         stats["seconds"] = round(time.time() - started, 3)
@@ -758,16 +771,21 @@ class Job:
         from pyspark import StorageLevel
         t = t.persist(StorageLevel.MEMORY_AND_DISK)
         try:
-            bad = t.filter(F.col("_reason").isNotNull())
-            self.dead_letter(bad, stats)
-            if reader is None:
+            # One pass counts every outcome; the writes skip what is absent.
+            n = {"bad": 0, "upsert": 0, "delete": 0}
+            for r in t.groupBy(F.col("_reason").isNull().alias("ok"), "_h_op").count() \
+                      .collect():
+                n[r["_h_op"] if r["ok"] else "bad"] += r["count"]
+            if n["bad"]:
+                self.dead_letter(t.filter(F.col("_reason").isNotNull()), n["bad"], stats)
+            stats["upserts"] += n["upsert"]
+            stats["deletes"] += n["delete"]
+            if reader is None or not (n["upsert"] or n["delete"]):
                 return
             good = t.filter(F.col("_reason").isNull())
-            for r in good.groupBy("_h_op").count().collect():
-                stats["upserts" if r["_h_op"] == "upsert" else "deletes"] += r["count"]
             name = stream_name(topic, self.args.topic_prefix)
             if self.cassandra:
-                self.to_cassandra(good, name, reader, stats)
+                self.to_cassandra(good, name, reader, n)
             if self.opensearch:
                 self.to_opensearch(good, (self.args.index_prefix + name).lower(), reader,
                                    stats)
@@ -801,17 +819,19 @@ class Job:
                         .alias("_event_time"))
         return cols
 
-    def to_cassandra(self, good, table, reader, stats):
+    def to_cassandra(self, good, table, reader, n):
         from pyspark.sql import functions as F
         self.cassandra.ensure_table(table, reader)
         factor = reader.version_micros_factor()
-        ups = good.filter(F.col("_h_op") == "upsert").select(
-            *self.record_columns(reader, False),
-            (F.col("_ver") * F.lit(factor)).alias("sa_writetime"))
-        (ups.write.format("org.apache.spark.sql.cassandra")
-         .options(keyspace=self.args.keyspace, table=table, writetime="sa_writetime")
-         .mode("append").save())
-        dels = good.filter(F.col("_h_op") == "delete").select("_key", "_ver").collect()
+        if n["upsert"]:
+            ups = good.filter(F.col("_h_op") == "upsert").select(
+                *self.record_columns(reader, False),
+                (F.col("_ver") * F.lit(factor)).alias("sa_writetime"))
+            (ups.write.format("org.apache.spark.sql.cassandra")
+             .options(keyspace=self.args.keyspace, table=table, writetime="sa_writetime")
+             .mode("append").save())
+        dels = good.filter(F.col("_h_op") == "delete").select("_key", "_ver").collect() \
+            if n["delete"] else []
         if dels and reader.key:
             bad = self.cassandra.delete(table, reader,
                                         [(r["_key"], r["_ver"] * factor) for r in dels])
@@ -839,7 +859,7 @@ class Job:
         if failed:
             self.dead_letter_items(index, failed, stats)
 
-    def dead_letter(self, bad, stats):
+    def dead_letter(self, bad, count, stats):
         from pyspark.sql import functions as F
         out = bad.select(
             F.col("key"), F.col("value"),
@@ -853,12 +873,10 @@ class Job:
                 F.struct(F.lit("dlq_offset").alias("key"),
                          F.col("offset").cast("string").cast("binary").alias("value"))))
             .alias("headers"))
-        n = out.count()
-        if n:
-            (out.write.format("kafka")
-             .option("kafka.bootstrap.servers", self.args.bootstrap_servers)
-             .option("topic", self.args.dead_letter_topic).save())
-            stats["dead_letters"] += n
+        (out.write.format("kafka")
+         .option("kafka.bootstrap.servers", self.args.bootstrap_servers)
+         .option("topic", self.args.dead_letter_topic).save())
+        stats["dead_letters"] += count
 
     def dead_letter_items(self, index, failed, stats):
         """Documents OpenSearch refused for good: their id and the reason."""
