@@ -145,13 +145,9 @@ static int open_rw(const struct sa_config *cfg, struct sa_schema_set *schemas,
     return rc;
 }
 
-int sa_cli_open_spool_rw(const struct sa_config *cfg, struct sa_schema_set *schemas,
-                         struct sa_spool **out, struct sa_err *err)
+int sa_cli_lock_data_dir(const struct sa_config *cfg, struct sa_err *err)
 {
     const char *dir = cfg->agent.data_dir;
-    int rc;
-
-    *out = NULL;
     char failed[4096];
 
     if (sa_mkdirs(dir, 0750, failed, sizeof failed) != 0)
@@ -160,7 +156,17 @@ int sa_cli_open_spool_rw(const struct sa_config *cfg, struct sa_schema_set *sche
     if (access(dir, R_OK | W_OK | X_OK) != 0)
         return sa_err_set(err, SA_ECONFIG, "agent.data_dir %s is not readable and "
                           "writable: %s", dir, strerror(errno));
-    rc = lock_spool(cfg, err);
+    return lock_spool(cfg, err);
+}
+
+int sa_cli_open_spool_rw(const struct sa_config *cfg, struct sa_schema_set *schemas,
+                         struct sa_spool **out, struct sa_err *err)
+{
+    const char *dir = cfg->agent.data_dir;
+    int rc;
+
+    *out = NULL;
+    rc = sa_cli_lock_data_dir(cfg, err);
     if (rc)
         return rc;
     rc = open_rw(cfg, schemas, out, err);
@@ -190,8 +196,7 @@ int sa_cli_open_spool_rw(const struct sa_config *cfg, struct sa_schema_set *sche
     return rc;
 }
 
-int sa_cli_parse_int(const char *cmd, const char *opt, const char *text, int64_t min,
-                     int64_t max, int64_t *out)
+int sa_cli_whole_number(const char *text, int64_t min, int64_t max, int64_t *out)
 {
     const char *p = text;
     uint64_t magnitude = 0, limit;
@@ -221,6 +226,14 @@ int sa_cli_parse_int(const char *cmd, const char *opt, const char *text, int64_t
         goto bad;
     return 0;
 bad:
+    return -1;
+}
+
+int sa_cli_parse_int(const char *cmd, const char *opt, const char *text, int64_t min,
+                     int64_t max, int64_t *out)
+{
+    if (sa_cli_whole_number(text, min, max, out) == 0)
+        return 0;
     if (min == 0 && max == INT64_MAX)
         fprintf(stderr, "syncagent %s: %s: '%s' is not a whole number >= 0\n", cmd, opt,
                 text);

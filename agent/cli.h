@@ -19,6 +19,15 @@ int sa_cli_load_schemas(const struct sa_config *cfg,
                         struct sa_schema_set **schemas /* out */, struct sa_err *err);
 
 /* Make sure agent.data_dir exists and is writable (creating it when
+ * missing) and take the spool's one-writer lock, or keep it when this
+ * process holds it already: what sa_cli_open_spool_rw() does first. `run`
+ * calls it before anything else that a second instance would trip over
+ * (the admin server's port), so that the second one is told who holds
+ * the data directory. SA_EBUSY, naming the holder's PID, when another
+ * process holds it. */
+int sa_cli_lock_data_dir(const struct sa_config *cfg, struct sa_err *err);
+
+/* Make sure agent.data_dir exists and is writable (creating it when
  * missing), take the spool's one-writer lock (store/lock.h), then open the
  * spool with SA_SPOOL_CREATE and store the schemas in it. Every command
  * that commits to the spool opens it here. The lock stays with the
@@ -35,6 +44,11 @@ int sa_cli_open_spool_rw(const struct sa_config *cfg, struct sa_schema_set *sche
  * stderr. */
 int sa_cli_parse_int(const char *cmd, const char *opt, const char *text, int64_t min,
                      int64_t max, int64_t *out /* out */);
+
+/* The same rule without the message, for an argument that holds a number
+ * among other text (report --since 7d): 0 with *out set, or -1. */
+int sa_cli_whole_number(const char *text, int64_t min, int64_t max,
+                        int64_t *out /* out */);
 
 /* "syncagent CMD: message" on stderr; returns the exit code for rc. */
 int sa_cli_fail(const char *cmd, const struct sa_err *err);

@@ -13,6 +13,12 @@
  * A directory stands for the *.csv and *.csv.gz files in it (any case,
  * not hidden ones). Only regular files are taken: a pipe has no position
  * to commit and cannot be read again.
+ *
+ * A file read under a path whose open dead letters came from another file
+ * (a new inode or other first bytes) is most often that file fixed in
+ * place with sed -i or an editor: its rows were new to the source, so all
+ * of them were spooled, the good ones again. import says so and points to
+ * `deadletter export` / `replay`, the repair that spools each row once.
  */
 #include "agent/base/clock.h"
 #include "agent/base/fsutil.h"
@@ -21,11 +27,13 @@
 #include "agent/commands.h"
 #include "agent/housekeeper.h"
 #include "agent/pipeline.h"
+#include "agent/source/file_key.h"
 #include "agent/source/source_csv.h"
 #include "sync/dispatcher.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <libgen.h>
@@ -35,6 +43,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static atomic_int stop_flag;
 
@@ -56,7 +65,9 @@ static void usage(FILE *out)
         "`FILE: N accepted, M rejected` for each file, and a total for several.\n"
         "A file already imported is not spooled again. A directory stands for\n"
         "the *.csv and *.csv.gz files in it (any case, hidden files left out).\n"
-        "Only regular files: a pipe or /dev/stdin is refused.\n"
+        "Only regular files: a pipe or /dev/stdin is refused. A file fixed in\n"
+        "place (sed -i) is a new file, spooled whole: fix rejected rows with\n"
+        "`syncagent deadletter export` and `replay` (import warns).\n"
         "\n"
         "  -c, --config FILE   the agent's YAML config (required)\n"
         "  -s, --stream S      the stream to import into; its CSV source in the\n"
@@ -322,6 +333,8 @@ static void restore_source(struct import_source *is)
 
 struct report_state {
     const char *on_done; /* keep, delete, move:DIR */
+    struct sa_spool *spool;
+    const char *source;  /* the CSV source's name */
     int keep_all;        /* records were refused (when_full: reject) */
     size_t n_files;
     uint64_t accepted, rejected;
@@ -355,10 +368,70 @@ static void apply_on_done(const struct report_state *rs,
     }
 }
 
+/* The open dead letters at a path that came from another file than the
+ * one there now. */
+struct replaced {
+    const char *path, *key;
+    int64_t n;
+};
+
+static void count_replaced(void *arg, const char *file_key, int64_t n)
+{
+    struct replaced *rp = arg;
+    struct sa_file_key key;
+    struct stat st;
+    int fd, same = 0;
+
+    /* No key (an older spool) or an unreadable file: cannot tell. */
+    if (!file_key || strcmp(file_key, rp->key) == 0 ||
+        sa_file_key_parse(file_key, &key) != 0)
+        return;
+    fd = open(rp->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    if (fstat(fd, &st) == 0)
+        same = sa_file_key_matches(&key, fd, st.st_dev, st.st_ino);
+    close(fd);
+    if (!same)
+        rp->n += n;
+}
+
+/* How many open dead letters at r's path another file left (asked before
+ * --on-done moves the file away). */
+static int64_t replaced_deadletters(const struct report_state *rs,
+                                    const struct sa_csv_file_report *r)
+{
+    struct replaced rp = {.path = r->path, .key = r->key};
+    struct sa_err err = {0};
+
+    if (!r->key || r->seen_done || (!r->accepted && !r->rejected))
+        return 0;
+    if (sa_spool_deadletter_open_keys_at(rs->spool, rs->source, r->path, count_replaced,
+                                         &rp, &err))
+        return 0;
+    return rp.n;
+}
+
+static void warn_replaced(const struct sa_csv_file_report *r, int64_t n)
+{
+    if (!n)
+        return;
+    fflush(stdout); /* after the file's summary line */
+    fprintf(stderr,
+            "syncagent import: %s: %" PRId64 " open dead letters came from an "
+            "earlier file of this name; if this one is that file fixed in "
+            "place (sed -i and editors write a new file), every row of it was "
+            "spooled, those spooled before again. Repair rejected rows with "
+            "`syncagent deadletter export` and `syncagent deadletter replay "
+            "--from FIXED.csv` instead: each row goes in once\n",
+            r->path, n);
+}
+
 static void print_file(void *arg, const struct sa_csv_file_report *r)
 {
     struct report_state *rs = arg;
     char done[4200] = "";
+    int64_t replaced;
 
     rs->n_files++;
     rs->accepted += r->accepted;
@@ -369,10 +442,12 @@ static void print_file(void *arg, const struct sa_csv_file_report *r)
                r->accepted, r->rejected, r->error ? r->error : "");
         return;
     }
+    replaced = replaced_deadletters(rs, r);
     apply_on_done(rs, r, done, sizeof done);
     printf("%s: %" PRIu64 " accepted, %" PRIu64 " rejected%s%s\n", r->path, r->accepted,
            r->rejected,
            r->seen_done ? " (already imported, nothing spooled again)" : "", done);
+    warn_replaced(r, replaced);
 }
 
 int sa_cmd_import(int argc, char **argv)
@@ -489,6 +564,8 @@ int sa_cmd_import(int argc, char **argv)
     if (rc)
         goto out;
     /* Records refused for a full spool exist only in their files. */
+    report.spool = spool;
+    report.source = is.conf->name;
     report.keep_all =
         atomic_load(&sa_pipeline_stats(pipe)->rejected) > 0 || atomic_load(&stop_flag);
     sa_source_csv_report(sa_pipeline_source(pipe, 0), print_file, &report);

@@ -49,12 +49,17 @@ static void usage(FILE *out)
 static int parse_since(const char *text, int64_t *ms)
 {
     size_t len = strlen(text);
-    char *end;
-    long long days;
+    char digits[32];
+    int64_t days;
 
     if (len > 1 && text[len - 1] == 'd') {
-        days = strtoll(text, &end, 10);
-        if (end != text + len - 1 || days < 1 || days > 36600)
+        /* The CLI's one number rule (no sign, no spaces): " 7d" and "+7d"
+         * are refused as "7x" is. */
+        if (len > sizeof digits)
+            return -1;
+        memcpy(digits, text, len - 1);
+        digits[len - 1] = '\0';
+        if (sa_cli_whole_number(digits, 1, 36600, &days))
             return -1;
         *ms = days * DAY_MS;
         return 0;

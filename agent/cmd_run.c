@@ -348,7 +348,12 @@ int sa_cmd_run(int argc, char **argv)
         sa_fleet_initial(fleet, &cfg, &schemas);
     }
     install_signals();
-    if (start_admin(cfg, &err)) {
+    /* The lock before the admin server: a second `run` on the same data
+     * directory would find the first one's port taken, and say so instead
+     * of naming the writer that holds the directory. What the config
+     * refuses is refused before the data directory is created. */
+    if (sa_config_check(cfg, schemas, &err) || sa_cli_lock_data_dir(cfg, &err) ||
+        start_admin(cfg, &err)) {
         sa_schemas_free(schemas);
         sa_config_free(cfg);
         return sa_cli_fail("run", &err);

@@ -88,6 +88,7 @@ struct infer {
     struct column *cols;
     size_t n_cols;
     uint64_t rows, short_rows, long_rows, bad_rows;
+    int more; /* the file has rows after the sample */
 };
 
 static const char *const delimiter_names[] = {"comma", "semicolon", "tab", "pipe",
@@ -108,6 +109,8 @@ static void usage(FILE *out)
         "names are the headers made Avro names (lower case, other characters\n"
         "'_'), with the header as an alias. An existing file is never\n"
         "overwritten. Prints a source snippet (YAML) that imports the file.\n"
+        "When the file has more rows than N, it says so: rows after them may\n"
+        "not fit the types (read more with --rows).\n"
         "\n"
         "A value must come back as written: a number with a leading zero\n"
         "(02134) makes its column a string, and so does a decimal with a\n"
@@ -491,6 +494,19 @@ static int sample(const char *path, char delimiter, uint64_t max_rows,
     }
     if (!have_header)
         rc = sa_err_set(err, SA_EPARSE, "%s: no header row", path);
+    /* Anything but line ends after the sample: rows the schema was not
+     * chosen for, which the user has to hear about. */
+    while (rc == SA_OK && inf->rows >= max_rows && !inf->more) {
+        int got;
+        for (size_t i = pos; i < win.len && !inf->more; i++)
+            inf->more = win.data[i] != '\n' && win.data[i] != '\r';
+        if (inf->more || eof)
+            break;
+        pos = win.len = 0;
+        got = gzread(gz, win.data, READ_CHUNK);
+        eof = got <= 0;
+        win.len = got > 0 ? (size_t)got : 0;
+    }
 out:
     if (gz)
         gzclose(gz);
@@ -640,8 +656,15 @@ static int infer_main(int argc, char **argv)
     }
     if ((rc = write_schema(dir, subject, text, path, sizeof path, &err)))
         goto out;
-    printf("wrote %s: %zu fields from %llu rows of %s\n", path, inf.n_cols,
-           (unsigned long long)inf.rows, file);
+    printf("wrote %s: %zu fields from %s%llu rows of %s\n", path, inf.n_cols,
+           inf.more ? "the first " : "", (unsigned long long)inf.rows, file);
+    if (inf.more)
+        fprintf(stderr,
+                "syncagent schema infer: %s has more rows than the %llu read: "
+                "the types fit those only (a later empty value, larger number "
+                "or text in a number column makes import reject its row); "
+                "read more with --rows N\n",
+                file, (unsigned long long)inf.rows);
     /* Rows no schema can make the source take: say so. */
     if (inf.long_rows)
         fprintf(stderr,

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* syncagent's entry point: the table of subcommands, after git's
  * { "add", cmd_add } table. */
+#include "agent/allocator.h"
 #include "agent/commands.h"
 
 #include <avro.h>
-#include <malloc.h>
 #include <librdkafka/rdkafka.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -48,15 +48,22 @@ static void usage(FILE *out)
                  "them to sinks with retries and checkpoints.\n\ncommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    char alloc[64];
+
     fprintf(out, "\n'syncagent COMMAND --help' explains a command.\n");
+    fprintf(out, "Built with %s (cmake -DSA_MALLOC=system|jemalloc|mimalloc).\n",
+            sa_allocator_describe(alloc, sizeof alloc));
 }
 
 static int cmd_version(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    printf("syncagent %s (sqlite %s, librdkafka %s)\n", SA_VERSION,
-           sqlite3_libversion(), rd_kafka_version_str());
+    char alloc[64];
+
+    printf("syncagent %s (sqlite %s, librdkafka %s, %s)\n", SA_VERSION,
+           sqlite3_libversion(), rd_kafka_version_str(),
+           sa_allocator_describe(alloc, sizeof alloc));
     return SA_EXIT_OK;
 }
 
@@ -70,11 +77,7 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-#ifdef M_ARENA_MAX
-    /* glibc gives every thread that allocates (librdkafka runs several) a
-     * malloc arena of its own, each keeping its peak: two bound the RSS. */
-    mallopt(M_ARENA_MAX, 2);
-#endif
+    sa_allocator_init();
     if (argc < 2) {
         usage(stderr);
         return SA_EXIT_USAGE;

@@ -383,3 +383,47 @@ out:
     stmt_done(stmt);
     return rc;
 }
+
+/* fn(arg, file_key, count) for each row of stmt, bound to source and, when
+ * not NULL, path. */
+static int keys_counted(struct sa_spool *spool, sqlite3_stmt *stmt, const char *source,
+                        const char *path,
+                        void (*fn)(void *arg, const char *file_key, int64_t n),
+                        void *arg, struct sa_err *err)
+{
+    int src, rc = SA_OK;
+
+    if (!stmt)
+        return stmt_err(err);
+    src = sqlite3_bind_text(stmt, 1, source, -1, SQLITE_STATIC);
+    if (src == SQLITE_OK && path)
+        src = sqlite3_bind_text(stmt, 2, path, -1, SQLITE_STATIC);
+    while (src == SQLITE_OK && (src = sqlite3_step(stmt)) == SQLITE_ROW) {
+        fn(arg, (const char *)sqlite3_column_text(stmt, 0),
+           sqlite3_column_int64(stmt, 1));
+        src = SQLITE_OK;
+    }
+    if (src != SQLITE_DONE)
+        rc = sa_spool_fail(spool, src, "cannot read dead letters", err);
+    stmt_done(stmt);
+    return rc;
+}
+
+int sa_spool_deadletter_open_keys_at(struct sa_spool *spool, const char *source,
+                                     const char *path,
+                                     void (*fn)(void *arg, const char *file_key,
+                                                int64_t n),
+                                     void *arg, struct sa_err *err)
+{
+    return keys_counted(spool, sa_spool_stmt(spool, STMT_DEADLETTER_OPEN_KEYS_AT, err),
+                        source, path, fn, arg, err);
+}
+
+int sa_spool_deadletter_open_refs(struct sa_spool *spool, const char *source,
+                                  void (*fn)(void *arg, const char *file_key,
+                                             int64_t n),
+                                  void *arg, struct sa_err *err)
+{
+    return keys_counted(spool, sa_spool_stmt(spool, STMT_DEADLETTER_OPEN_REFS, err),
+                        source, NULL, fn, arg, err);
+}

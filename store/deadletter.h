@@ -72,4 +72,25 @@ int sa_spool_deadletter_locations(struct sa_spool *spool, const char *source,
                                   int (*fn)(void *arg, const char *location,
                                             struct sa_err *err),
                                   void *arg, struct sa_err *err);
+
+/* Call fn(arg, file_key, n) for each file that the open dead letters of
+ * `source` located in `path` ("PATH:line:column") came from, with how many
+ * there are (file_key NULL: a spool older than file keys). `import` asks
+ * when it has read a file, to tell a file fixed in place (a new inode)
+ * from the one whose rows were rejected. The key is only valid during the
+ * call. */
+int sa_spool_deadletter_open_keys_at(struct sa_spool *spool, const char *source,
+                                     const char *path,
+                                     void (*fn)(void *arg, const char *file_key,
+                                                int64_t n),
+                                     void *arg, struct sa_err *err);
+
+/* Call fn(arg, file_key, n) for each file with open dead letters of
+ * `source` kept by reference (raw_file, offset, length), with how many:
+ * the CSV source keeps such a file from on_done: delete, also when it
+ * resumes it after a restart. The key is only valid during the call. */
+int sa_spool_deadletter_open_refs(struct sa_spool *spool, const char *source,
+                                  void (*fn)(void *arg, const char *file_key,
+                                             int64_t n),
+                                  void *arg, struct sa_err *err);
 #endif

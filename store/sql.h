@@ -281,6 +281,15 @@
        " ORDER BY id DESC LIMIT ?1")                                        \
     XX(DEADLETTER_LOCATIONS, "SELECT location FROM deadletters"             \
        " WHERE source = ?1")                                                \
+    /* import: the files of the open ones at a path (?1 source, ?2 path) */ \
+    XX(DEADLETTER_OPEN_KEYS_AT, "SELECT file_key, count(*) FROM deadletters"\
+       " WHERE state = 'open' AND source = ?1"                              \
+       " AND substr(location, 1, length(?2) + 1) = ?2 || ':'"               \
+       " GROUP BY file_key")                                                \
+    /* the open ones of a source kept by reference, per file (?1) */      \
+    XX(DEADLETTER_OPEN_REFS, "SELECT file_key, count(*) FROM deadletters"   \
+       " WHERE state = 'open' AND source = ?1 AND raw_file IS NOT NULL"     \
+       " AND file_key IS NOT NULL GROUP BY file_key")                       \
     XX(DEADLETTER_LIST, "SELECT id, created_ms, stream, source, location,"  \
        " reason, raw, state, resolved_ms, resolved_how, raw_file,"          \
        " raw_offset, raw_length, header, file_key, last_replay_error"       \

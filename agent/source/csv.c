@@ -587,6 +587,11 @@ void sa_csv_skip_begin(struct sa_csv_skip *s, int64_t start, int64_t line)
     s->quote_eol = -1;
 }
 
+int64_t sa_csv_skip_open_quote(const struct sa_csv_skip *s)
+{
+    return s->state == SKIP_QUOTED ? s->quote_at : -1;
+}
+
 static int skip_stray(const struct sa_csv_skip *s, int64_t close_at,
                       unsigned char after, struct sa_csv_skipped *out)
 {

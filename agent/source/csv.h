@@ -135,6 +135,10 @@ int sa_csv_skip_feed(const struct sa_csv_parser *p, struct sa_csv_skip *s,
                      const char *buf, size_t len, int at_eof,
                      struct sa_csv_skipped *out);
 
+/* The file offset of the opening quote of the quoted field the scan is
+ * inside of, or -1 when it is not inside one. */
+int64_t sa_csv_skip_open_quote(const struct sa_csv_skip *s);
+
 /* 1 when s[0, len) is valid UTF-8 (no overlongs, no surrogates). */
 int sa_utf8_valid(const char *s, size_t len);
 

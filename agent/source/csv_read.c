@@ -19,8 +19,10 @@
 #include "agent/base/log.h"
 #include "agent/tz.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,10 @@ int sa_csv_window_fill(struct csv_ctx *ctx, struct csv_file *f)
         const char *zmsg;
         got = gzread(f->gz, f->win.data + f->win.len, (unsigned)chunk);
         zmsg = got <= 0 ? gzerror(f->gz, &zerr) : NULL;
+        /* zlib names a gzdopen'ed file "<fd:N>: ", which says nothing here
+         * (the path comes first in the message). */
+        if (zmsg && strncmp(zmsg, "<fd:", 4) == 0 && strstr(zmsg, ">: "))
+            zmsg = strstr(zmsg, ">: ") + 3;
         /* A gzip stream cut short reads as its end with Z_BUF_ERROR: the
          * last row may be cut too, so nothing after the last whole row is
          * taken and the file is set aside. */
@@ -307,6 +313,44 @@ static int add_row(struct sa_source *src, struct sa_batch *batch, struct csv_fil
  * identity. A renamed one is read to its end once more -- the writer may
  * have appended between our last read and the rename -- and then left.
  */
+/*
+ * Where a file rotated away by rename went, when it stayed in its
+ * directory (app.csv -> app.csv.1): found by its inode. Its dead letters
+ * and what is logged from now on name it there, as after an on_done move,
+ * since the old path holds another file now (a row kept by reference
+ * would point into that one).
+ */
+static void follow_rename(struct sa_source *src, struct csv_file *f)
+{
+    char *copy = strdup(f->path), *dir, *target = NULL;
+    struct dirent *de;
+    DIR *d;
+
+    if (!copy)
+        return;
+    dir = dirname(copy);
+    d = opendir(dir);
+    while (d && !target && (de = readdir(d))) {
+        char full[4096];
+        struct stat st;
+        if (snprintf(full, sizeof full, "%s/%s", dir, de->d_name) >= (int)sizeof full)
+            continue;
+        if (lstat(full, &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == f->dev &&
+            st.st_ino == f->ino)
+            target = strdup(full);
+    }
+    if (d)
+        closedir(d);
+    free(copy);
+    if (!target)
+        return;
+    sa_log_info("csv file rotated away by rename", "source", src->conf->name, "file",
+                f->path, "to", target);
+    sa_csv_note_move(src->ctx, f, target);
+    free(f->path);
+    f->path = target;
+}
+
 static void check_rotation(struct sa_source *src, struct csv_file *f)
 {
     struct csv_ctx *ctx = src->ctx;
@@ -334,13 +378,18 @@ static void check_rotation(struct sa_source *src, struct csv_file *f)
         return;
     }
     if (f->rotated) {
-        f->done = 1;
+        /* Its end is final now: what is left is read as at the end of a
+         * file read once (a last line without its newline, a quote that
+         * never closed), never dropped. */
+        f->ended = 1;
         sa_log_info("csv file rotated away and read to its end", "source",
                     src->conf->name, "file", f->path);
         return;
     }
-    if (stat(f->path, &cur) != 0 || cur.st_ino != f->ino || cur.st_dev != f->dev)
+    if (stat(f->path, &cur) != 0 || cur.st_ino != f->ino || cur.st_dev != f->dev) {
         f->rotated = 1;
+        follow_rename(src, f);
+    }
 }
 
 /*
@@ -348,18 +397,62 @@ static void check_rotation(struct sa_source *src, struct csv_file *f)
  * directory may still grow: its end counts (and a last line without a
  * newline is taken) only once it has not changed for poll_interval.
  * Files named on the command line (`import`, watch: false) are complete.
+ * A followed file (tail) is asked only about a quote that holds the rows
+ * after it (open_quote_too_long): it is finished when rotated away.
  */
 static int quiet(struct csv_ctx *ctx, struct csv_file *f)
 {
     struct stat st;
     struct timespec now;
 
-    if (!ctx->conf->watch || f->gz || fstat(f->fd, &st) != 0)
+    if ((!ctx->conf->watch && !ctx->conf->tail) || f->gz || fstat(f->fd, &st) != 0)
         return 1;
     clock_gettime(CLOCK_REALTIME, &now);
     return (int64_t)(now.tv_sec - st.st_mtim.tv_sec) * 1000 +
                (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000 >=
            ctx->conf->poll_interval_ms;
+}
+
+/* Whether f, at the end of what it holds, will hold no more: a file read
+ * once that stopped changing, or a followed one rotated away and read to
+ * its end. Only then is a row without its newline complete, and a quote
+ * that never closed a stray one. */
+static int finished(struct csv_ctx *ctx, struct csv_file *f)
+{
+    return f->ended || (!ctx->conf->tail && quiet(ctx, f));
+}
+
+/*
+ * A followed file is finished only when it is rotated away, so a quote
+ * that opens a field and never closes would hold every row after it until
+ * then. Once that field is longer than max_field it is no field of any row
+ * (issue 11: it is not a field), and once the file has not changed for
+ * poll_interval it is decided as at the end of the file: its line is a
+ * stray one and the rows after it are read. s scanned the row up to file
+ * offset end.
+ */
+static int open_quote_too_long(struct csv_ctx *ctx, struct csv_file *f,
+                               const struct sa_csv_skip *s, int64_t end)
+{
+    int64_t at = sa_csv_skip_open_quote(s);
+
+    return at >= 0 && end - at > (int64_t)f->parser.opts.max_field && quiet(ctx, f);
+}
+
+/* The same for a row inside the window: the avail bytes at start that
+ * hold no complete row. */
+static int stray_in_window(struct csv_ctx *ctx, struct csv_file *f, const char *start,
+                           size_t avail)
+{
+    struct sa_csv_skip s;
+    struct sa_csv_skipped out;
+
+    if (avail <= f->parser.opts.max_field)
+        return 0;
+    sa_csv_skip_begin(&s, 0, f->parser.line);
+    if (sa_csv_skip_feed(&f->parser, &s, start, avail, 0, &out) != SA_EAGAIN)
+        return 0;
+    return open_quote_too_long(ctx, f, &s, (int64_t)avail);
 }
 
 /* A row whose bytes are not kept: the `length` bytes at `offset` of the
@@ -378,6 +471,8 @@ static int reject_ref(struct sa_source *src, struct sa_batch *batch, struct csv_
              f->is_gz ? " (after decompression)" : "");
     rc = sa_batch_deadletter_ref(batch, src, location, reason, f->path, offset, length,
                                  err);
+    if (rc == SA_OK)
+        f->rejected_by_ref++;
     return rc ? rc : rejected(src, batch, f, err);
 }
 
@@ -475,7 +570,16 @@ static int skip_step(struct sa_source *src, struct sa_batch *batch, struct csv_f
                          read_error_text(f));
         return SA_OK;
     }
-    if (ctx->conf->tail || !quiet(ctx, f))
+    /* A followed file's end is final once it is rotated away (found at
+     * one end of file, decided at the next: the writer may have appended
+     * before the rename). */
+    if (ctx->conf->tail && !f->ended) {
+        check_rotation(src, f);
+        if (!f->skipping)
+            return SA_OK; /* truncated: read again from its start */
+    }
+    if (!finished(ctx, f) &&
+        !(ctx->conf->tail && open_quote_too_long(ctx, f, &f->skip, f->skip.pos)))
         return SA_EAGAIN;
     sa_csv_skip_feed(&f->parser, &f->skip, "", 0, 1, &out);
     return skip_done(src, batch, f, &out, err);
@@ -521,7 +625,8 @@ int sa_csv_read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
         struct sa_csv_row row;
         struct sa_csv_error where;
         size_t used;
-        const char *start = (const char *)f->win.data + f->win_pos;
+        /* No buffer before the first read: NULL + 0 is undefined too. */
+        const char *start = f->win.data ? (const char *)f->win.data + f->win_pos : "";
         size_t avail = f->win.len - f->win_pos;
         int prc;
 
@@ -546,22 +651,23 @@ int sa_csv_read_file(struct sa_source *src, struct sa_batch *batch, struct csv_f
          * window asks whether this is really the end (quiet() costs an
          * fstat, too much for every row). */
         prc = sa_csv_next(&f->parser, start, avail, 0, &row, &used, &where);
-        if (prc == SA_EAGAIN && f->eof && !tail && quiet(ctx, f))
+        if (prc == SA_EAGAIN && f->eof &&
+            (finished(ctx, f) || (tail && stray_in_window(ctx, f, start, avail))))
             prc = sa_csv_next(&f->parser, start, avail, 1, &row, &used, &where);
 
         if (prc == SA_EAGAIN) {
             int got;
-            if (f->eof && !tail && avail == 0 && quiet(ctx, f)) {
+            if (f->eof && avail == 0 && finished(ctx, f)) {
                 f->done = 1;
                 break;
             }
             /* A followed file that was at its end: before reading on, make
              * sure it is still the same file, so that bytes written after a
              * truncation are never read at the old position. */
-            if (tail && f->eof) {
+            if (tail && f->eof && !f->ended) {
                 check_rotation(src, f);
-                if (f->done)
-                    break;
+                if (f->ended)
+                    continue; /* the rest is decided as at a file's end */
             }
             got = sa_csv_window_fill(ctx, f);
             if (got == -2) {

@@ -47,6 +47,7 @@
 #include "agent/base/clock.h"
 #include "agent/base/fsutil.h"
 #include "agent/base/log.h"
+#include "agent/base/text.h"
 #include "agent/record.h"
 #include "agent/source/csv.h"
 #include "agent/source/file_key.h"
@@ -157,6 +158,9 @@ static const struct sa_offset_row *find_row(struct csv_ctx *ctx, struct csv_file
             snprintf(f->key, sizeof f->key, "%s", r->file_key);
             f->fp_len = key.len;
             f->fp_hash = key.hash;
+            for (size_t k = 0; k < ctx->n_ref_files; k++)
+                if (strcmp(ctx->ref_files[k].key, f->key) == 0)
+                    f->rejected_by_ref += ctx->ref_files[k].n;
             return r;
         }
     }
@@ -297,6 +301,26 @@ static int free_alias_field(const struct sa_schema *schema, const char *header,
     return -1;
 }
 
+/* What to do about a header column that is no field: skip it, or, for a
+ * header read as one column that holds a delimiter other than the
+ * configured one, the setting that reads it (a semicolon file read with
+ * the default comma is the common case). */
+static const char *unknown_column_advice(const char *name, size_t n_cols,
+                                         char delimiter)
+{
+    static const char *const hints[] = {
+        "the header holds commas: set delimiter: comma",
+        "the header holds semicolons: set delimiter: semicolon",
+        "the header holds tabs: set delimiter: tab",
+        "the header holds '|': set delimiter: pipe",
+    };
+
+    for (size_t k = 0; n_cols == 1 && k < sizeof delimiter_chars; k++)
+        if (delimiter_chars[k] != delimiter && strchr(name, delimiter_chars[k]))
+            return hints[k];
+    return "set extra_columns: ignore to skip it";
+}
+
 /* Map the header (or the configured columns) onto the schema's fields: by
  * exact name, by a field's alias, or by the normalized name (`eol-lts` ->
  * eol_lts); the columns mapped by the last two rules are logged. */
@@ -316,13 +340,24 @@ int sa_csv_map_columns(struct sa_source *src, struct csv_file *f,
     f->n_cols = n;
     f->op_col = f->key_col = -1;
     for (size_t i = 0; i < n; i++) {
-        char name[256];
+        char name[256], shown[128]; /* shown: the name quoted, cut to fit */
         enum sa_header_match how;
-        if (ctx->conf->columns.n)
+        if (ctx->conf->columns.n) {
             snprintf(name, sizeof name, "%s", ctx->conf->columns.v[i]);
-        else
+        } else if (header->fields[i].len &&
+                   memchr(header->fields[i].p, '\0', header->fields[i].len)) {
+            /* Names end at a NUL below ("s1\0x" would map to s1), and a
+             * header holding one is not text: most often UTF-16. */
+            sa_csv_file_fail(ctx, src, f,
+                             "%s:1: column %zu of the header holds a NUL byte: not "
+                             "UTF-8 text (UTF-16?)",
+                             f->path, i + 1);
+            sa_buf_fini(&mapped);
+            return -1;
+        } else {
             snprintf(name, sizeof name, "%.*s", (int)header->fields[i].len,
                      header->fields[i].p);
+        }
         /* Header names may carry spaces around them. */
         char *s = name;
         while (*s == ' ')
@@ -349,18 +384,22 @@ int sa_csv_map_columns(struct sa_source *src, struct csv_file *f,
         }
         for (size_t j = 0; j < i && f->col_map[i] >= 0; j++)
             if (f->col_map[j] == f->col_map[i]) {
+                sa_text_quote(shown, sizeof shown, s, strlen(s));
                 sa_csv_file_fail(ctx, src, f,
-                                 "%s:1: column %zu '%s' appears twice in the "
+                                 "%s:1: column %zu %s appears twice in the "
                                  "header (as field '%s')",
-                                 f->path, i + 1, s, schema->fields[f->col_map[i]].name);
+                                 f->path, i + 1, shown,
+                                 schema->fields[f->col_map[i]].name);
                 sa_buf_fini(&mapped);
                 return -1;
             }
         if (f->col_map[i] < 0 && ctx->conf->extra_columns == 0) {
+            sa_text_quote(shown, sizeof shown, s, strlen(s));
             sa_csv_file_fail(ctx, src, f,
-                             "%s:1: column %zu '%s' is not a field of schema "
-                             "%s:v%d (set extra_columns: ignore to skip it)",
-                             f->path, i + 1, s, schema->subject, schema->version);
+                             "%s:1: column %zu %s is not a field of schema "
+                             "%s:v%d (%s)",
+                             f->path, i + 1, shown, schema->subject, schema->version,
+                             unknown_column_advice(s, n, ctx->parse_opts.delimiter));
             sa_buf_fini(&mapped);
             return -1;
         }
@@ -803,6 +842,20 @@ static int csv_check(const struct sa_source_conf *sc, const struct sa_schema *sc
     return SA_OK;
 }
 
+/* One file with open dead letters kept by reference (out of memory: not
+ * remembered, as if it had none: on_done deletes it as before). */
+static void note_ref_file(void *arg, const char *file_key, int64_t n)
+{
+    struct csv_ctx *ctx = arg;
+    struct ref_file *v = realloc(ctx->ref_files, (ctx->n_ref_files + 1) * sizeof *v);
+
+    if (!v)
+        return;
+    ctx->ref_files = v;
+    snprintf(v[ctx->n_ref_files].key, sizeof v->key, "%s", file_key);
+    v[ctx->n_ref_files++].n = (uint64_t)n;
+}
+
 static int csv_open(struct sa_source *src, struct sa_err *err)
 {
     const struct sa_csv_source_conf *conf = src->conf->opts;
@@ -834,6 +887,9 @@ static int csv_open(struct sa_source *src, struct sa_err *err)
         goto out;
     rc = sa_spool_offset_list(src->spool, src->conf->name, &ctx->rows, &ctx->n_rows,
                               err);
+    if (rc == SA_OK && strcmp(conf->on_done, "delete") == 0)
+        rc = sa_spool_deadletter_open_refs(src->spool, src->conf->name, note_ref_file,
+                                           ctx, err);
     if (rc)
         goto out;
     scan(src);
@@ -902,7 +958,7 @@ static int csv_poll(struct sa_source *src, struct sa_batch *batch, struct sa_err
 /* Remember a move for the next poll (out of memory: its dead letters keep
  * the old path; the log line says where it went). Rows rejected in an
  * earlier run may name it too, so every moved file is reported. */
-static void note_move(struct csv_ctx *ctx, const struct csv_file *f, const char *target)
+void sa_csv_note_move(struct csv_ctx *ctx, const struct csv_file *f, const char *target)
 {
     struct moved_file *m;
 
@@ -931,7 +987,16 @@ static void apply_on_done(struct csv_ctx *ctx, struct sa_source *src,
 {
     const char *how = ctx->conf->on_done;
 
-    if (strcmp(how, "delete") == 0) {
+    if (strcmp(how, "delete") == 0 && f->rejected_by_ref) {
+        /* Those dead letters are the file's bytes at an offset: deleting
+         * it would lose them (a move keeps them: they follow it). */
+        char n[24];
+        snprintf(n, sizeof n, "%" PRIu64, f->rejected_by_ref);
+        sa_log_warn("finished csv file kept, not deleted: some of its rejected "
+                    "rows are kept by reference into it (longer than the read "
+                    "window); delete it once they are replayed or resolved",
+                    "source", src->conf->name, "file", f->path, "dead_letters", n);
+    } else if (strcmp(how, "delete") == 0) {
         if (unlink(f->path) != 0)
             sa_log_error("cannot delete a finished csv file", "file", f->path,
                          "error", strerror(errno));
@@ -946,7 +1011,7 @@ static void apply_on_done(struct csv_ctx *ctx, struct sa_source *src,
         else {
             sa_log_info("finished csv file moved", "source", src->conf->name, "file",
                         f->path, "to", target);
-            note_move(ctx, f, target);
+            sa_csv_note_move(ctx, f, target);
         }
     }
 }
@@ -999,6 +1064,7 @@ static void csv_close(struct sa_source *src)
         file_free(f);
     }
     sa_spool_offset_rows_free(ctx->rows, ctx->n_rows);
+    free(ctx->ref_files);
     sa_record_fini(&ctx->rec);
     for (size_t i = 0; i < ctx->n_moved; i++) {
         free(ctx->moved[i].from);
@@ -1026,6 +1092,7 @@ void sa_source_csv_report(struct sa_source *src,
             .failed = f->failed,
             .seen_done = f->seen_done,
             .error = f->error,
+            .key = f->key[0] ? f->key : NULL,
         };
         fn(arg, &r);
     }

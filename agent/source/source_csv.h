@@ -43,6 +43,7 @@ struct sa_csv_file_report {
     int done, failed;
     int seen_done;     /* finished before this run (imported already) */
     const char *error; /* why the file failed, or NULL */
+    const char *key;   /* its identity (file_key.h), or NULL if never opened */
 };
 
 /* Call fn for every file the source has seen. */

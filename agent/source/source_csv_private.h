@@ -42,11 +42,13 @@ struct csv_file {
     int op_col;   /* the op_column's index, -1 = none */
     int key_col;  /* the column of the x-key field, -1 = none */
     uint64_t accepted, rejected;
+    uint64_t rejected_by_ref; /* of them, kept as offset and length into it */
     int eof;     /* the last read returned nothing */
     int done;    /* finished: no more rows will come */
     int failed;  /* set aside */
     int done_reported;
     int rotated; /* renamed away: finish at the next end of file */
+    int ended;   /* rotated away and read to its end: it holds all it ever will */
     int64_t size;  /* when opened */
     uint64_t first_gen; /* batch generation of its first position, 0: none yet */
     size_t fp_len; /* fingerprint: hash of the first fp_len bytes */
@@ -83,6 +85,14 @@ struct csv_ctx {
     struct sa_csv_opts parse_opts;
     struct sa_offset_row *rows; /* stored positions of this source */
     size_t n_rows;
+    /* With on_done: delete, the files with open dead letters kept by
+     * reference, as stored at open: a file resumed after a restart is kept
+     * for them too. */
+    struct ref_file {
+        char key[SA_FILE_KEY_MAX];
+        uint64_t n;
+    } *ref_files;
+    size_t n_ref_files;
     struct csv_file *files;
     struct sa_record rec;
     int64_t last_scan_mono;
@@ -106,6 +116,10 @@ void sa_csv_file_close_handles(struct csv_file *f);
 /* Set f aside with the reason, logged and reported. */
 void sa_csv_file_fail(struct csv_ctx *ctx, struct sa_source *src, struct csv_file *f,
                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* f was moved to target (on_done, or rotated away by rename): its dead
+ * letters are told with the next batch (sa_batch_file_moved). */
+void sa_csv_note_move(struct csv_ctx *ctx, const struct csv_file *f,
+                      const char *target);
 /* Seek the decompressing reader to offset and reset the window there. */
 int sa_csv_file_seek(struct csv_file *f, int64_t offset, int64_t line);
 /* Keep the header row's bytes (without its line end) for dead letters. */

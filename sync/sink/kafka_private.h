@@ -17,11 +17,13 @@
 #include <stdint.h>
 
 enum kafka_encoding { ENC_AVRO, ENC_CONFLUENT, ENC_JSON };
+enum kafka_headers { HEADERS_SEPARATE, HEADERS_COMPACT };
 
 struct kafka_opts {
     char *brokers;
     char *topic;
     int encoding; /* enum kafka_encoding */
+    int headers;  /* enum kafka_headers */
     char *schema_registry;
     char *registry_username;
     char *registry_password;
@@ -75,6 +77,7 @@ struct kafka_sink {
 
     struct sa_ack_list acks; /* outcomes waiting for poll_acks */
     struct sa_buf value;
+    struct sa_buf ident;          /* headers: compact, the identity header's value */
     struct sa_registry *registry; /* encoding: confluent */
     int64_t max_in_flight;
 

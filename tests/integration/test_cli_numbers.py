@@ -3,7 +3,9 @@
 sa_cli_parse_int): a value that is not a whole number in range -- 'x',
 '-3' where only >= 0 makes sense, '3x', ' 3', '+3', one past INT64_MAX --
 is refused with exit 2 and a message naming the option and the value,
-before anything runs. Good values still work: `deadletter list --limit N`
+before anything runs: deadletter list --limit, generate -n/--seed/
+--start-time, schema infer --rows, deadletter replay/resolve --id and
+report --since's days. Good values still work: `deadletter list --limit N`
 shows N entries."""
 from harness import *
 
@@ -36,6 +38,17 @@ with Workdir("cli-numbers") as work:
         for flag in ("--seed", "--start-time"):
             cases.append((["generate", "--schema", "user", "-n", "1", flag, v,
                            "--format", "csv", "--schemas-dir", SCHEMAS_DIR], flag, v))
+    for v in BAD_COUNT + ["0"]:
+        cases.append((["schema", "infer", work.join("in", "bad.csv"), "--subject", "s",
+                       "-o", work.join("schemas"), "--rows", v], "--rows", v))
+        cases.append((["deadletter", "replay", "-c", cfg, "--id", v], "--id", v))
+        cases.append((["deadletter", "resolve", "-c", cfg, "--id", v, "--note", "n"],
+                      "--id", v))
+    # report --since: a number of days with its unit; the number follows the
+    # same rule (" 7d" and "+7d" were taken for 7 days).
+    for v in (" 7d", "+7d", "7xd", "d", "0d", "-1d", "36601d", "7",
+              "99999999999999999999d"):
+        cases.append((["report", "-c", cfg, "--since", v], "--since", v))
     for args, flag, value in cases:
         proc = run(args)
         check(proc.returncode == 2, "%r: exit %d, expected 2\nstdout: %s\nstderr: %s" % (
@@ -56,4 +69,7 @@ with Workdir("cli-numbers") as work:
                 "--start-time", "-1000", "--format", "jsonl", "--schemas-dir",
                 SCHEMAS_DIR], check_rc=0)
     check(len(proc.stdout.splitlines()) == 3, "generate -n 3: " + proc.stdout)
+    for since in ("1d", "7d", "36h"):
+        run(["report", "-c", cfg, "--since", since], check_rc=0)
+    check(not os.path.exists(work.join("schemas")), "a refused schema infer wrote")
 print("cli numbers: %d bad values refused with exit 2, good ones work" % len(cases))

@@ -3,6 +3,8 @@
 file through `syncagent import --wait-synced` into a file sink. The
 accepted rows must equal expected.jsonl, in order; the dead letters must
 name the expected line, column and reason, in order."""
+import base64
+import gzip
 import shutil
 
 from harness import *
@@ -25,22 +27,30 @@ def run_case(name):
         check(len(inputs) == 1, "%s: expected one input.* file" % name)
         data = work.join(inputs[0])
         shutil.copy(os.path.join(case_dir, inputs[0]), data)
+        with open(data, "rb") as f:
+            input_bytes = f.read()
+        if data.endswith(".gz"):
+            try:
+                input_bytes = gzip.decompress(input_bytes)
+            except (OSError, EOFError):
+                pass  # a case of a broken .gz file
         extra = ""
         if os.path.exists(os.path.join(case_dir, "source.yaml")):
             extra = "".join("    " + l for l in open(os.path.join(case_dir, "source.yaml")))
+        stream = (read_lines(os.path.join(case_dir, "stream")) or ["csv_test"])[0]
         out = work.join("out")
         cfg = work.write("agent.yaml", (
             "agent:\n  data_dir: %s\n  schemas_dir: %s\n"
-            "sources:\n  - name: csv\n    type: csv\n    stream: csv_test\n"
+            "sources:\n  - name: csv\n    type: csv\n    stream: %s\n"
             "    path: %s\n    watch: false\n%s"
             "sinks:\n  - name: files\n    type: file\n    path: %s\n") % (
-                work.join("data"), SCHEMAS, data, extra, out))
+                work.join("data"), SCHEMAS, stream, data, extra, out))
         # import exits 3 when rows went to the dead letters, else 0.
         default_exit = "3" if read_lines(
             os.path.join(case_dir, "expected_deadletters.txt")) else "0"
         want_exit = int((read_lines(os.path.join(case_dir, "expected_exit")) or
                          [default_exit])[0])
-        proc = run(["import", "-c", cfg, "--stream", "csv_test", "--wait-synced", data])
+        proc = run(["import", "-c", cfg, "--stream", stream, "--wait-synced", data])
         check(proc.returncode == want_exit, "%s: import exited %d, expected %d\n%s%s" % (
             name, proc.returncode, want_exit, proc.stdout, proc.stderr[-3000:]))
         for want_log in read_lines(os.path.join(case_dir, "expected_log.txt")):
@@ -48,7 +58,7 @@ def run_case(name):
                   % (name, want_log, proc.stdout, proc.stderr[-3000:]))
 
         got = [strip_meta(r) for r in sorted(
-            read_ndjson_by_stream(out).get("csv_test", []), key=lambda r: r["_seq"])]
+            read_ndjson_by_stream(out).get(stream, []), key=lambda r: r["_seq"])]
         want = [json.loads(l) for l in read_lines(os.path.join(case_dir, "expected.jsonl"))]
         check(len(got) == len(want), "%s: %d rows accepted, expected %d:\n%s" % (
             name, len(got), len(want), "\n".join(json.dumps(g) for g in got)))
@@ -67,8 +77,16 @@ def run_case(name):
             check(d["location"] == "%s:%s" % (data, where) and reason in d["reason"],
                   "%s: dead letter %s %r, expected %s %r" % (
                       name, d["location"], d["reason"], where, reason))
-            check(d["stream"] == "csv_test" and d["source"] in ("csv", "import"),
+            check(d["stream"] == stream and d["source"] in ("csv", "import"),
                   "%s: dead letter stream/source %r/%r" % (name, d["stream"], d["source"]))
+            # the row itself, never nothing (issue 16 bug 6: "raw": null
+            # for bytes that are not UTF-8)
+            check(d.get("raw") or d.get("raw_base64") or d.get("raw_file"),
+                  "%s: dead letter %s shows no raw row: %s" % (name, d["location"], d))
+            raw = (base64.b64decode(d["raw_base64"]) if d.get("raw_base64") else
+                   (d.get("raw") or "").encode())
+            check(raw in input_bytes, "%s: dead letter %s: raw %r is not in the input" % (
+                name, d["location"], raw[:200]))
         return len(got), len(dls)
 
 

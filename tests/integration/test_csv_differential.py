@@ -17,13 +17,18 @@ empty string in a string field; a quoted "" is the empty string. So a
 None or '' in the nullable column reads back as '' when the writer quoted
 it (quote-all, or a one-field row) and as null otherwise.
 
-The first seed is fixed (it holds the cases that found issue 16's bugs);
-then new seeds, each printed (SA_SEED=N replays one), until
-SA_CSV_DIFF_SECONDS (default 40) have passed.
+The first seed is fixed (it holds the cases that found issue 16's bugs),
+then a new seed, printed: SA_SEED=N replays one seed, SA_SEED=N
+SA_CSV_FILE=I one file of it. With SA_CSV_DIFF_SECONDS=S new seeds follow
+until S seconds have passed: the fuzz label runs it so, next to the
+libFuzzer targets (tools/fuzz, CI). A file that fails is kept, with the
+source keys that read it, in SA_CSV_DIFF_KEEP (default
+csv-differential/ in the build directory), and its path is printed.
 """
 import csv
 import io
 import random
+import shutil
 import time
 
 from harness import *
@@ -118,48 +123,81 @@ def make_file(work, seed, idx):
     return path, stream, extra, meant, label
 
 
+def keep_failed(path, stream, extra, seed, idx):
+    """Copy a file that failed, and the source keys that read it, where the
+    run leaves them; say how to replay it."""
+    os.makedirs(KEEP_DIR, exist_ok=True)
+    kept = os.path.join(KEEP_DIR, os.path.basename(path))
+    shutil.copy(path, kept)
+    with open(kept + ".yaml", "w") as f:
+        f.write("stream: %s\n%s" % (stream, extra))
+    print("FAILED: seed %d file %d; the file is kept as %s, the source keys that "
+          "read it in %s.yaml; SA_SEED=%d SA_CSV_FILE=%d replays it" % (
+              seed, idx, kept, kept, seed, idx), file=sys.stderr, flush=True)
+
+
 def run_seed(work, seed, files):
-    global rejected
     rows = 0
-    for idx in range(files):
+    for idx in files:
         path, stream, extra, meant, label = make_file(work, seed, idx)
-        got, dls, proc = import_csv(work, path, stream, extra)
-        want_dls = [m["_reject"] for m in meant if m["_reject"]]
-        meant = [{k: v for k, v in m.items() if k != "_reject"} for m in meant
-                 if not m["_reject"]]
-        where = [int(d["location"].rsplit(":", 2)[1]) for d in dls]
-        check(len(where) == len(want_dls) and all(
-            first <= w <= last for w, (first, last) in zip(where, want_dls)), "%s: dead letters at lines %s, expected %s; the first: "
-              "%s" % (label, where[:10], want_dls[:10], [
-                  (d["location"], d["reason"]) for d in dls[:2]]))
-        check(len(got) == len(meant), "%s: %d rows spooled, %d expected\n%s" % (
-            label, len(got), len(meant), proc.stderr[-1500:]))
-        for i, (g, m) in enumerate(zip(got, meant)):
-            if g != m:
-                diff = {k: (g.get(k), m.get(k)) for k in m if g.get(k) != m.get(k)}
-                fail("%s: row %d differs (got, written): %r" % (
-                    label, i + 1, {k: (repr(a)[:120], repr(b)[:120])
-                                   for k, (a, b) in diff.items()}))
-        rows += len(meant) + len(want_dls)
-        rejected += len(want_dls)
+        try:
+            rows += check_file(work, path, stream, extra, meant, label)
+        except SystemExit:
+            keep_failed(path, stream, extra, seed, idx)
+            raise
         os.remove(path)
     return rows
 
 
-budget = float(os.environ.get("SA_CSV_DIFF_SECONDS", "40"))
+def check_file(work, path, stream, extra, meant, label):
+    """Import one file; every row must be as written or, when too long, one
+    dead letter within its own lines. Returns the rows the file held."""
+    global rejected
+    got, dls, proc = import_csv(work, path, stream, extra)
+    check(proc.returncode in (0, 3), "%s: import exited %d\n%s" % (
+        label, proc.returncode, proc.stderr[-3000:]))
+    want_dls = [m["_reject"] for m in meant if m["_reject"]]
+    meant = [{k: v for k, v in m.items() if k != "_reject"} for m in meant
+             if not m["_reject"]]
+    where = [int(d["location"].rsplit(":", 2)[1]) for d in dls]
+    check(len(where) == len(want_dls) and all(
+        first <= w <= last for w, (first, last) in zip(where, want_dls)),
+        "%s: dead letters at lines %s, expected %s; the first: %s" % (
+            label, where[:10], want_dls[:10], [(d["location"], d["reason"])
+                                               for d in dls[:2]]))
+    check(len(got) == len(meant), "%s: %d rows spooled, %d expected\n%s" % (
+        label, len(got), len(meant), proc.stderr[-1500:]))
+    for i, (g, m) in enumerate(zip(got, meant)):
+        if g != m:
+            diff = {k: (g.get(k), m.get(k)) for k in m if g.get(k) != m.get(k)}
+            fail("%s: row %d differs (got, written): %r" % (
+                label, i + 1, {k: (repr(a)[:120], repr(b)[:120])
+                               for k, (a, b) in diff.items()}))
+    rejected += len(want_dls)
+    return len(meant) + len(want_dls)
+
+
+FILES_PER_SEED = 12
+KEEP_DIR = os.environ.get("SA_CSV_DIFF_KEEP") or os.path.join(
+    os.environ.get("SA_BINARY_DIR") or os.getcwd(), "csv-differential")
+budget = float(os.environ.get("SA_CSV_DIFF_SECONDS", "0"))
 started = time.monotonic()
 with Workdir("csv-diff") as work:
+    files = list(range(FILES_PER_SEED))
     if os.environ.get("SA_SEED"):
         seeds = [int(os.environ["SA_SEED"])]
+        if os.environ.get("SA_CSV_FILE"):
+            files = [int(os.environ["SA_CSV_FILE"])]
     else:
-        seeds = [20261206]
-    total = files = rejected = 0
-    while True:
-        seed = seeds.pop(0) if seeds else random.randrange(1 << 30)
+        seeds = [20261206, random.randrange(1 << 30)]
+    total = n_files = rejected = 0
+    while seeds:
+        seed = seeds.pop(0)
         print("seed %d (SA_SEED=%d replays it)" % (seed, seed), flush=True)
-        total += run_seed(work, seed, 12)
-        files += 12
-        if os.environ.get("SA_SEED") or time.monotonic() - started > budget:
-            break
+        total += run_seed(work, seed, files)
+        n_files += len(files)
+        if not seeds and not os.environ.get("SA_SEED") and \
+                time.monotonic() - started < budget:
+            seeds.append(random.randrange(1 << 30))
     print("csv differential: %d files, %d rows, every field as written, %d rows rightly "
-          "dead-lettered" % (files, total, rejected))
+          "dead-lettered" % (n_files, total, rejected))

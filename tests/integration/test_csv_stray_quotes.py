@@ -13,7 +13,8 @@ hold.
    again from the line after them.
 2. Text inside a quoted field that is longer than the window is never read
    as rows (it used to invent records), and the row is one dead letter
-   kept by file offset and length; the rows after it are read.
+   kept by file offset and length; the rows after it are read, at their
+   own line numbers.
 3. The same for a row longer than the window whose fields are all within
    max_field (read_buffer 4KiB: 1,331 invented records before).
 4. A stray quote with no other quote after it in a .gz file: decided at the
@@ -109,13 +110,15 @@ with Workdir("csv-stray") as work:
     path = work.join("inject.csv")
     with open(path, "w") as f:
         f.write(HEADER + 'L,"' + "x" * 1400000 + '\nINJ,a,b,c,d,e,1,1.5\n",b,c,d,e,1,1.5\n'
-                "real,a,b,c,d,e,1,1.5\n")
+                "real,a,b,c,d,e,1,1.5\nbad,a,b,c,d,e,x,1\n")
     real = {"id": "real", "s1": "a", "s2": "b", "s3": "c", "s4": "d", "sn": "e", "n": 1,
             "d": 1.5}
     for extra in ("", "read_buffer: 4KiB\n"):
         got, dls, proc = import_csv(work, path, "csv_strings", extra)
         check(got == [real], "inject (%r): accepted %s" % (extra, [g["id"] for g in got]))
-        check(len(dls) == 1 and dls[0]["location"].endswith(":2:1"),
+        # the long row is lines 2-4: the bad row after it is line 6
+        check(len(dls) == 2 and dls[0]["location"].endswith(":2:1") and
+              dls[1]["location"].endswith(":6:15"),
               "inject (%r): dead letters %s" % (extra, [(d["location"], d["reason"])
                                                        for d in dls]))
         print("inject %r: %s" % (extra, dls[0]["reason"][:160]))

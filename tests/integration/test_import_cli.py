@@ -12,7 +12,10 @@
   dead letters;
 - a directory stands for the CSV files in it; one without any is refused;
 - an empty file never seen before is 0 accepted, 0 rejected, not "already
-  imported"."""
+  imported";
+- a file with open dead letters fixed in place (sed -i: a new inode) and
+  imported again is spooled whole, the good rows again: import warns and
+  names the repair that spools each row once (deadletter export/replay)."""
 from harness import *
 
 
@@ -128,5 +131,22 @@ with Workdir("import-cli") as work:
           "%d records spooled, expected %d" % (st["next_seq"] - 1, 30 + 15 + 3 + 16))
     check(st["deadletters"] == 2 and st["deadletters_open"] == 2,
           "dead letters: %r" % st)
+    check("earlier file" not in proc.stderr, "a warning for a file seen once")
+
+    # The repair the issue saw go wrong: the file with rejected rows fixed
+    # in place the way sed -i does it (a new file renamed over the old
+    # one) and imported again. Every row of it is new to the source, so
+    # all are spooled, the 10 good ones again: import says so, and points
+    # to deadletter export/replay. Imported unchanged, nothing is said.
+    proc = run(["import", "-c", cfg, bad], check_rc=0)
+    check("earlier file" not in proc.stderr, "a warning for the same file:\n" +
+          proc.stderr)
+    users_csv(bad + ".fixed", 12, 3)
+    os.rename(bad + ".fixed", bad)
+    proc = run(["import", "-c", cfg, bad], check_rc=0)
+    check(lines_of(proc) == ["%s: 12 accepted, 0 rejected" % bad], proc.stdout)
+    check("%s: 2 open dead letters came from an earlier file of this name" % bad
+          in proc.stderr and "deadletter replay" in proc.stderr,
+          "no warning for a file fixed in place:\n" + proc.stderr[-2000:])
     print("import cli: keep by default, delete/move, summaries, exit 3, directory, "
-          "empty file")
+          "empty file, a file fixed in place is named")

@@ -8,7 +8,8 @@ While it runs: a second `run` (also after a SIGHUP reload), `import` and
 `deadletter replay` are refused the same way and spool nothing; `status`,
 `spool verify`, `deadletter list`, `deadletter export` and `check` work
 beside it. kill -9 of the holder: a restart right after takes the lock and
-goes on."""
+goes on. Two daemons that also share admin.listen: the second one is still
+refused for the data directory, not for the port."""
 import signal
 import subprocess
 import time
@@ -178,3 +179,33 @@ with Workdir("one-writer") as work:
     print("one writer: second run, import and deadletter replay refused with the "
           "holder's pid (also after a reload); readers ran beside it; 2000 rows "
           "delivered once; a restart after kill -9 took the lock")
+
+# Two daemons on the default admin setup: both want the same port. The
+# second is still told who holds the data directory, not that the port is
+# taken (it used to start its admin server before taking the lock).
+import socket
+
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+env = dict(os.environ)
+env.pop("SA_ADMIN_LISTEN", None)
+with Workdir("one-writer-port") as work:
+    os.makedirs(work.join("in"))
+    cfg = config(work)
+    with open(cfg, "a") as f:
+        f.write("admin:\n  listen: 127.0.0.1:%d\n" % port)
+    first = subprocess.Popen([SYNCAGENT, "run", "-c", cfg], stdout=subprocess.DEVNULL,
+                             stderr=open(work.join("first.log"), "w"), env=env)
+    try:
+        wait_for("the first daemon's admin server", lambda: "admin server listening"
+                 in open(work.join("first.log")).read() or first.poll() is not None)
+        check(first.poll() is None, "the first daemon exited: %s" %
+              open(work.join("first.log")).read())
+        proc = run(["run", "-c", cfg], timeout=60, env=env)
+        check_refused(proc.returncode, proc.stderr, first.pid,
+                      "a second run with the same admin.listen")
+        check(first.poll() is None, "the first daemon exited")
+    finally:
+        stop(first)
+print("a second run on the same admin port names the data directory's writer")

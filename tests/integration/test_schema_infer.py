@@ -160,7 +160,8 @@ with Workdir("schema-infer") as work:
         check(f.read() == avsc_text, "the schema file changed")
     proc = run(["schema", "infer", path, "--subject", "few", "-o", schemas, "--rows", "5"],
                check_rc=0)
-    check("from 5 rows" in proc.stdout, proc.stdout)
+    check("from the first 5 rows" in proc.stdout and "has more rows" in proc.stderr,
+          proc.stdout + proc.stderr)
     for bad in (["--rows", "0"], ["--rows", "5x"], ["--rows", "-1"], ["--delimiter", "x"]):
         proc = run(["schema", "infer", path, "--subject", "b", "-o", schemas] + bad)
         check(proc.returncode == 2, "%r: exit %d" % (bad, proc.returncode))

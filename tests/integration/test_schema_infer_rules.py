@@ -10,7 +10,8 @@ trailing zero), timestamps with microseconds are timestamp-micros.
 with that name takes the header by its normalized name, as the inferred
 one does. An import with the inferred schema and snippet gives back every
 value as written. A file with CR-only line ends is refused, as import
-refuses it."""
+refuses it. A file with more rows than --rows: infer says the types fit the
+rows it read only."""
 import calendar
 import datetime
 
@@ -118,5 +119,29 @@ with Workdir("schema-infer-rules") as work:
     check(msg in proc.stdout + proc.stderr, "import of a CR-only file said:\n%s%s" % (
         proc.stdout, proc.stderr))
 
+    # A file longer than the sample: infer says its types fit the rows it
+    # read only, and how to read more (the 2,000th row needs a long).
+    big = work.join("big.csv")
+    with open(big, "w") as f:
+        f.write("id,qty\n")
+        for i in range(2000):
+            f.write("%d,%d\n" % (i, i if i < 1999 else 3000000000))
+        f.write("\n")
+    proc = run(["schema", "infer", big, "--subject", "big", "-o", schemas,
+                "--rows", "1500"], check_rc=0)
+    check("from the first 1500 rows of" in proc.stdout and
+          "has more rows than the 1500 read" in proc.stderr and
+          "--rows N" in proc.stderr, "a partial sample is not said:\n%s%s" % (
+              proc.stdout, proc.stderr))
+    proc = run(["schema", "infer", big, "--subject", "big2", "-o", schemas,
+                "--rows", "2000"], check_rc=0)
+    check("from 2000 rows of" in proc.stdout and "more rows" not in proc.stderr,
+          "a whole file read (blank line after it) is called partial:\n%s%s" % (
+              proc.stdout, proc.stderr))
+    with open(os.path.join(schemas, "big2", "v1.avsc")) as f:
+        qty = [c for c in json.load(f)["fields"] if c["name"] == "qty"][0]
+    check(qty["type"] == "long", "qty: %r" % qty)
+
     print("schema infer: leading zeros and versions stay strings, micros kept, "
-          "H\u00f6he (m) named h_he_m and mapped so, CR-only refused")
+          "H\u00f6he (m) named h_he_m and mapped so, CR-only refused, a partial "
+          "sample said")

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """What the tests of the label spark (tests/spark/test_*.py) share: the
 fixture's servers (tools/testenv/spark/servers, in SA_SPARK_DIR: Kafka,
-Cassandra, OpenSearch), CQL through tools/testenv/cassandra/cql, and
+the schema registry, Cassandra, OpenSearch), CQL through tools/testenv/cassandra/cql, and
 spark-submit with the testenv's pyspark and jars
 (tools/testenv/spark/submit). Every helper fails, never skips, when a
 piece is missing."""
@@ -33,6 +33,11 @@ def _read(name, what):
 def kafka_bootstrap():
     """127.0.0.1:PORT of the label's Kafka broker."""
     return _read("kafka/bootstrap", "Kafka broker")
+
+
+def registry_url():
+    """Base URL of the label's schema registry (Confluent-compatible API)."""
+    return _read("registry/url", "schema registry")
 
 
 def cassandra_address():

@@ -4,7 +4,8 @@ messages written into a topic of the fixture's Kafka with kcat are read
 by a PySpark batch job (tests/spark/smoke_job.py: the Kafka source jar)
 and written into a Cassandra table through the DataStax connector; the
 table read back over CQL holds every message once, with its partition and
-offset. The fixture's OpenSearch answers too (a 2.x node)."""
+offset. The fixture's OpenSearch (a 2.x node) and schema registry answer
+too."""
 import json
 import os
 import subprocess
@@ -13,7 +14,7 @@ import urllib.request
 import uuid
 
 from sparkenv import (cassandra_address, check, cql, fail, kafka_bootstrap,
-                      opensearch_url, submit)
+                      opensearch_url, registry_url, submit)
 
 COUNT = 2000
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -47,6 +48,8 @@ def main():
     with urllib.request.urlopen(url + "/", timeout=30) as r:
         version = json.load(r)["version"]["number"]
     check(version.startswith("2."), "OpenSearch at %s runs %s, not 2.x" % (url, version))
+    with urllib.request.urlopen(registry_url() + "/subjects", timeout=30) as r:
+        check(isinstance(json.load(r), list), "the registry's /subjects is not a list")
 
     run = uuid.uuid4().hex[:8]
     topic = "sparkenv-smoke-" + run

@@ -361,6 +361,37 @@ static void test_permanent_error_dead_letters(void **state)
     sa_spool_status_fini(&st);
 }
 
+/* headers: compact joins the identity fields with ';': records of a
+ * schema subject holding one (a directory name under schemas/ can) would
+ * shift the fields, so they are dead-lettered, none sent. */
+static void test_compact_refuses_semicolon_subject(void **state)
+{
+    struct fixture *f = *state;
+    struct sa_sink_metrics m;
+    struct sa_spool_status st;
+    struct sa_schema *schema = NULL;
+    struct sa_err err = {0};
+    int64_t sum_hwm = 0;
+    const int64_t n = 300;
+
+    assert_int_equal(
+        sa_conf_set(sa_sink_kafka_ops.conf, f->conf.opts, "headers", "compact", &err),
+        SA_OK);
+    assert_int_equal(sa_schema_parse("ti;ck", 1, tick_schema, &schema, &err), SA_OK);
+    assert_int_equal(sa_spool_schema_put(f->spool, "ti;ck", 1, schema->fingerprint,
+                                         schema->definition, &f->schema_id, &err),
+                     SA_OK);
+    sa_schema_free(schema);
+    spool_records(f, n);
+    drain(f, 60000, &m);
+    assert_int_equal(sa_spool_status(f->spool, &st, &err), SA_OK);
+    assert_int_equal(check_topic(f, &sum_hwm), 0);
+    assert_int_equal(sum_hwm, 0);
+    assert_int_equal(st.deadletters, n);
+    assert_int_equal((int64_t)m.rejected, n);
+    sa_spool_status_fini(&st);
+}
+
 /* The high watermark of partition 0 of a topic of the mock. */
 static int64_t topic_hwm(struct fixture *f, const char *topic)
 {
@@ -583,6 +614,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_retriable_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_permanent_error_dead_letters, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_compact_refuses_semicolon_subject, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_eos_failed_transaction_stops_send, setup,
                                         teardown),

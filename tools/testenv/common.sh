@@ -28,6 +28,10 @@ testenv_need() {
 # under it.
 TESTENV_VENV=${SA_TESTENV_VENV:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/.cache/python}
 
+# The Python driver of the test Cassandra: cassandra/start's ready check,
+# cassandra/cql and the tests of the label spark use it.
+TESTENV_CASSANDRA_DRIVER=cassandra-driver==3.30.1=cassandra
+
 # testenv_pip NAME REQUIREMENT=MODULE...: create the venv when it is
 # missing and pip-install every REQUIREMENT (e.g. pyspark==3.5.7) whose
 # MODULE does not import at that version, logging as NAME. Two callers at

@@ -9,8 +9,6 @@ CASS_ENV_HOME=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CASS_CACHE=${SA_CASSANDRA_CACHE:-$CASS_ENV_HOME/../.cache/cassandra}
 # Where start/stop keep a node when no DIR is given.
 CASS_DEFAULT_DIR=$CASS_CACHE/node
-# The Python driver that the ready check, cql and the tests use.
-CASS_DRIVER=cassandra-driver==3.30.1=cassandra
 
 cass_die() {
   echo "cassandra: $*" >&2
@@ -22,10 +20,16 @@ cass_log() {
 }
 
 # Install what is missing from Debian's packages (tools/setup lists them
-# too) and the driver into the testenv venv (common.sh).
+# too).
 cass_need() {
   testenv_need cassandra java=openjdk-17-jre-headless mvn=maven python3=python3
-  testenv_pip cassandra "$CASS_DRIVER"
+}
+
+# Install the driver into the testenv venv (common.sh). start does it
+# while the JVM boots: on a first run the venv's lock may be held by
+# spark/fetch installing pyspark.
+cass_need_driver() {
+  testenv_pip cassandra "$TESTENV_CASSANDRA_DRIVER"
 }
 
 # Copy cassandra-all and its runtime dependencies (tools/testenv/cassandra/

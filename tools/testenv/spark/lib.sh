@@ -28,7 +28,10 @@ spark_log() {
 # and this pyspark.
 spark_fetch() {
   testenv_need spark java=openjdk-17-jre-headless mvn=maven python3=python3
-  testenv_pip spark "$SPARK_PYSPARK" cassandra-driver==3.30.1=cassandra
+  # The driver first, in a call of its own: cassandra/start, which may run
+  # beside this (spark/servers), waits on the venv's lock for it.
+  testenv_pip spark "$TESTENV_CASSANDRA_DRIVER"
+  testenv_pip spark "$SPARK_PYSPARK"
   mkdir -p "$SPARK_CACHE"
   SPARK_CACHE=$(cd "$SPARK_CACHE" && pwd)
   SPARK_HOME=$("$TESTENV_VENV/bin/python" -c \
