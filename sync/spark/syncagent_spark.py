@@ -10,7 +10,9 @@ transactions). Key: the record's x-key as text (NULL for keyless schemas).
 Headers, all text: origin_id, seq, schema_subject, schema_version,
 event_time_ms, op (upsert|delete), version (the record's version: its
 x-version field, else the agent's hybrid logical clock, ms << 16 | counter;
-absent before agents had it: the event time stands in). Value:
+absent before agents had it: the event time stands in); or, from a sink
+with `headers: compact`, the seven in one header, identity =
+"1;origin_id;seq;schema_subject;schema_version;event_time_ms;op;version". Value:
   single-object  C3 01, the writer schema's CRC-64-AVRO fingerprint (8 bytes,
                  little-endian), the Avro body: the writer schema is the
                  schemas/<subject>/v<N>.avsc with that fingerprint;
@@ -660,9 +662,16 @@ class Job:
         cols = [F.col("topic"), F.col("partition"), F.col("offset"), F.col("key"),
                 F.col("value"), F.col("headers"),
                 F.col("key").cast("string").alias("_key")]
-        for h in HEADER_FIELDS:
-            cols.append(F.expr("CAST(element_at(filter(headers, h -> h.key = '%s'), -1)"
-                               ".value AS STRING)" % h).alias("_h_" + h))
+        # `headers: compact` sends the seven in one header, "identity":
+        # 1;origin_id;seq;schema_subject;schema_version;event_time_ms;op;version
+        ident = F.split(F.expr("CAST(element_at(filter(headers, h -> h.key = 'identity'),"
+                               " -1).value AS STRING)"), ";")
+        compact = (F.size(ident) == 8) & (F.element_at(ident, 1) == "1")
+        for i, h in enumerate(HEADER_FIELDS):
+            cols.append(F.coalesce(
+                F.expr("CAST(element_at(filter(headers, h -> h.key = '%s'), -1)"
+                       ".value AS STRING)" % h),
+                F.when(compact, F.element_at(ident, i + 2))).alias("_h_" + h))
         v = F.col("value")
         enc = (F.when(v.isNull(), F.lit(None))
                .when((F.length(v) >= 10) & (F.substring(v, 1, 2) == F.unhex(F.lit("C301"))),

@@ -4,8 +4,9 @@ label's real Kafka, Cassandra and OpenSearch and the real registry.
 
 Two agents write interleaved versions of the same keys, some of them
 deletes, in both schema versions of one subject, exactly once into one
-topic: agent A in Avro single-object encoding, agent B in the Confluent
-wire format. Before them, three messages no agent wrote (kcat): text that is
+topic: agent A in Avro single-object encoding with the identity in one
+header (`headers: compact`), agent B in the Confluent wire format with a
+header each. Before them, three messages no agent wrote (kcat): text that is
 not Avro, a single-object frame with a fingerprint no schema has, and
 one of item v1's fingerprint whose body ends early. The
 job starts streaming, is killed (SIGKILL, its JVM too) after its first
@@ -40,9 +41,7 @@ topic = "edge.%s_item" % rid
 dead_topic = "%s.deadletters" % rid
 keyspace, index = rid, "%s-item" % rid
 addr = kafka_bootstrap()
-with open(os.path.join(os.environ.get("SA_BINARY_DIR") or os.getcwd(), "testenv",
-                       "registry", "url")) as f:
-    registry = f.read().strip()
+registry = registry_url()
 
 # --- what the agents are given ---------------------------------------------
 # Every key gets versions 1..n, each in a random one of four files (agent A
@@ -89,7 +88,9 @@ def agent_config(work, agent):
                   "    watch: false"]
     lines += ["sinks:", "  - name: k", "    type: kafka", "    brokers: " + addr,
               "    topic: edge.%s_${stream}" % rid, "    exactly_once: true"]
-    if agent == "B":
+    if agent == "A":
+        lines += ["    headers: compact"]
+    else:
         lines += ["    encoding: confluent", "    schema_registry: " + registry]
     return work.write(agent + ".yaml", "\n".join(lines) + "\n")
 
