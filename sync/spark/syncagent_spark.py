@@ -329,17 +329,18 @@ class Schemas:
         self.by_id[(ref, subject)] = s
         return s, None
 
-    def reader(self, topic, writers):
+    def reader(self, topic, writers, subjects=()):
         """The newest schema for a topic: the newest version in the schemas
         directory of the writers' subject (the schema_subject header names
         it for registry writers too), else the registry's latest version of
         <topic>-value, else the writer with the most fields. The directory
         comes first because it is stable: a registry's latest is the last
         registered, which an agent sending v1 after v2 makes v1."""
-        for w in writers:
-            if w.subject in self.newest:
-                return self.newest[w.subject]
-        if self.registry and any(w.subject is None or w.from_registry for w in writers):
+        for subject in [w.subject for w in writers] + sorted(filter(None, subjects)):
+            if subject in self.newest:
+                return self.newest[subject]
+        if self.registry and (not writers or any(w.subject is None or w.from_registry
+                                                 for w in writers)):
             key = topic + "-value"
             if key not in self.registry_latest:
                 try:
@@ -352,7 +353,7 @@ class Schemas:
                     self.registry_latest[key] = None
             if self.registry_latest[key] is not None:
                 return self.registry_latest[key]
-        return max(writers, key=lambda w: len(w.fields))
+        return max(writers, key=lambda w: len(w.fields)) if writers else None
 
 
 # --- Cassandra -------------------------------------------------------------
@@ -642,6 +643,7 @@ class Job:
             self.jvm_pid = spark.sparkContext._jvm.java.lang.ProcessHandle.current().pid()
         except Exception:  # noqa: BLE001 - only the CPU figure depends on it
             self.jvm_pid = None
+        self.readers = {}  # topic -> the newest schema it was written with
         self.totals = {"messages": 0, "upserts": 0, "deletes": 0, "dead_letters": 0,
                        "superseded": 0}
 
@@ -727,7 +729,13 @@ class Job:
             else:
                 writers[(r["_enc"], r["_ref"])] = s
         t = b.filter(F.col("topic") == topic)
-        reader = self.schemas.reader(topic, list(writers.values())) if writers else None
+        # A batch of deletes only has no writer schema: the subject header,
+        # or the reader this topic had before, names the table.
+        reader = self.schemas.reader(topic, list(writers.values()),
+                                     {r["_h_schema_subject"] for r in refs}) \
+            or self.readers.get(topic)
+        if reader is not None:
+            self.readers[topic] = reader
         # Every message gets a reason (dead letter) or none (applied).
         op = F.col("_h_op")
         version = F.coalesce(F.col("_h_version"), F.col("_h_event_time_ms"))
@@ -739,7 +747,9 @@ class Job:
                 e = from_avro(body, w.text, {"mode": "PERMISSIVE", "avroSchema": reader.text})
                 cond = (F.col("_enc") == enc) & (F.col("_ref") == ref)
                 dec = F.when(cond, e) if dec is None else dec.when(cond, e)
-            decoded = dec
+            # no writer (deletes only): a null of the reader's record type
+            decoded = dec if dec is not None else from_avro(F.lit(None).cast("binary"),
+                                                            reader.text)
         # The first that applies: the framing and the body, then the headers.
         has_value = F.col("value").isNotNull()
         reason = F.when(has_value & F.col("_enc").isNull(), F.concat(
@@ -789,7 +799,14 @@ class Job:
                 self.dead_letter(t.filter(F.col("_reason").isNotNull()), n["bad"], stats)
             stats["upserts"] += n["upsert"]
             stats["deletes"] += n["delete"]
-            if reader is None or not (n["upsert"] or n["delete"]):
+            if reader is None and (n["upsert"] or n["delete"]):
+                # deletes alone, of a subject no schema names: kept unapplied
+                # would be a silent loss; failing the batch says it
+                raise RuntimeError(
+                    "topic %s: %d deletes and no schema to find their table by (no "
+                    "schema_subject header of the schemas directory, no registry "
+                    "subject %s-value)" % (topic, n["delete"], topic))
+            if not (n["upsert"] or n["delete"]):
                 return
             good = t.filter(F.col("_reason").isNull())
             name = stream_name(topic, self.args.topic_prefix)

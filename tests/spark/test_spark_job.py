@@ -11,7 +11,8 @@ not Avro, a single-object frame with a fingerprint no schema has, and
 one of item v1's fingerprint whose body ends early. The
 job starts streaming, is killed (SIGKILL, its JVM too) after its first
 micro-batch, and is restarted on its checkpoint in batch mode
-(availableNow). Then Cassandra and OpenSearch must each hold exactly the
+(availableNow). Agent A then deletes five live keys, and a third run of
+the job gets a batch of deletes alone (tombstones: no writer schema). Then Cassandra and OpenSearch must each hold exactly the
 newest version of every key the agents were given (v1 records with v2's
 defaults), deleted keys absent, as many rows as live keys, the Cassandra
 writetime and the OpenSearch _version equal to the version; the three
@@ -78,13 +79,18 @@ def csv_text(rows, sv):
         ",".join(str(r[c]) for c in cols) + "\n" for r in rows)
 
 
-def agent_config(work, agent):
+def agent_config(work, agent, late_deletes=()):
     lines = ["agent:", "  id: spark-%s" % agent, "  data_dir: " + work.join("data-" + agent),
              "  schemas_dir: " + SCHEMAS, "admin:", "  enabled: false", "sources:"]
     for sv in (1, 2):
         path = work.write("%s-v%d.csv" % (agent, sv), csv_text(files[(agent, sv)], sv))
         lines += ["  - name: v%d" % sv, "    type: csv", "    stream: item",
                   "    schema: item:v%d" % sv, "    path: " + path, "    op_column: op",
+                  "    watch: false"]
+    if late_deletes:
+        path = work.write("%s-late.csv" % agent, csv_text(late_deletes, 1))
+        lines += ["  - name: late", "    type: csv", "    stream: item",
+                  "    schema: item:v1", "    path: " + path, "    op_column: op",
                   "    watch: false"]
     lines += ["sinks:", "  - name: k", "    type: kafka", "    brokers: " + addr,
               "    topic: edge.%s_${stream}" % rid, "    exactly_once: true"]
@@ -172,6 +178,20 @@ with Workdir("spark-job") as work:
     check(proc.returncode == 0, "the restarted job exited %d:\n%s" % (
         proc.returncode, "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])))
     totals = json.loads([l for l in proc.stdout.splitlines() if l.startswith("done ")][-1][5:])
+
+    # --- a micro-batch of deletes only (no value, so no writer schema) -----
+    late = [{"id": k, "ver": 100, "val": "x", "qty": 0, "op": "delete"}
+            for k in sorted(live)[:5]]
+    run(["run", "-c", agent_config(work, "A", late), "--exit-when-synced"], check_rc=0)
+    proc = subprocess.run(job_args(work, ["--available-now"]), capture_output=True,
+                          text=True, timeout=400)
+    check(proc.returncode == 0, "the job on deletes alone exited %d:\n%s" % (
+        proc.returncode, "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])))
+    last = json.loads([l for l in proc.stdout.splitlines() if l.startswith("done ")][-1][5:])
+    check(last["messages"] == len(late) and last["deletes"] == len(late),
+          "the deletes-only run: %s, expected %d deletes" % (last, len(late)))
+    for row in late:
+        del live[row["id"]]
 
     # --- Cassandra ---------------------------------------------------------
     rows = cql("SELECT id, ver, val, qty, color, toUnixTimestamp(seen_at) AS seen_ms, "
