@@ -1003,6 +1003,19 @@ static size_t identity_value(char *out, const char *origin, size_t origin_len,
     return (size_t)(p - out) + version_len;
 }
 
+/* Every record of the view is rejected before a send (a schema that no
+ * message can carry). Without room for the outcome, a failed send
+ * instead: the dispatcher offers the records again after a backoff,
+ * where an SA_OK without an outcome would leave them unanswered. */
+static int reject_view(struct kafka_sink *ks, const struct sa_segment_view *view,
+                       uint32_t n_records, const char *why, struct sa_err *err)
+{
+    if (sa_ack_list_push(&ks->acks, view->id, view->start_index, n_records,
+                         SA_SINK_REJECT, why))
+        return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
+    return SA_OK;
+}
+
 static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
                       struct sa_err *err)
 {
@@ -1054,9 +1067,7 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
                  "headers: compact cannot carry schema subject '%s': it "
                  "holds a ';'",
                  schema->subject);
-        sa_ack_list_push(&ks->acks, view->id, view->start_index, n_records,
-                         SA_SINK_REJECT, why);
-        return SA_OK;
+        return reject_view(ks, view, n_records, why, err);
     }
     if (!(rkt = topic_for(ks, view->stream, err)))
         return err->rc;
@@ -1079,10 +1090,10 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
         if (rc == SA_ESCHEMA) {
             /* The registry refuses this schema: these records cannot be
              * sent in this encoding, ever. */
-            sa_ack_list_push(&ks->acks, view->id, view->start_index, n_records,
-                             SA_SINK_REJECT, err->msg);
+            char why[SA_ERR_MSG_MAX];
+            snprintf(why, sizeof why, "%s", err->msg);
             sa_err_clear(err);
-            return SA_OK;
+            return reject_view(ks, view, n_records, why, err);
         }
         if (rc) {
             sa_err_prefix(err, "sink %s: ", ks->name);
@@ -1161,8 +1172,11 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
                     sa_encode_single_object(schema, rec.body, rec.body_len, &ks->value);
             if (rc) {
                 rd_kafka_headers_destroy(h);
-                sa_ack_list_push(&ks->acks, view->id, rec.index, 1, SA_SINK_REJECT,
-                                 enc.msg[0] ? enc.msg : sa_strerror(rc));
+                if (sa_ack_list_push(&ks->acks, view->id, rec.index, 1, SA_SINK_REJECT,
+                                     enc.msg[0] ? enc.msg : sa_strerror(rc))) {
+                    rc = sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
+                    break;
+                }
                 rc = SA_OK;
                 continue;
             }
@@ -1187,8 +1201,11 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
             rd_kafka_headers_destroy(h);
             slot_release(ks, slot);
             if (permanent(e)) {
-                sa_ack_list_push(&ks->acks, view->id, rec.index, 1, SA_SINK_REJECT,
-                                 rd_kafka_err2str(e));
+                if (sa_ack_list_push(&ks->acks, view->id, rec.index, 1, SA_SINK_REJECT,
+                                     rd_kafka_err2str(e))) {
+                    rc = sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
+                    break;
+                }
                 continue;
             }
             if (ks->o->exactly_once)

@@ -16,8 +16,10 @@
  * A second case injects MSG_SIZE_TOO_LARGE, a permanent error: the
  * records of the failed batch become dead letters, the rest arrive.
  *
- * Two cases run `headers: compact`: the identity header holds exactly its
- * record's fields, and a schema subject holding a ';' is dead-lettered.
+ * Three cases run `headers: compact`: the identity header holds exactly
+ * its record's fields, a schema subject holding a ';' is dead-lettered,
+ * and when the outcome of that cannot be stored (realloc, wrapped, fails)
+ * send() fails rather than answer SA_OK and drop the records.
  *
  * A third drives the sink with exactly_once by hand, as the dispatcher
  * does, and fails a transaction while segments are still being sent (the
@@ -547,6 +549,71 @@ static int send_segment(struct sa_sink *sink, struct fixture *f, int64_t segment
     return rc;
 }
 
+/* The link wraps realloc (CMakeLists.txt): while fail_ack_alloc is set,
+ * the first allocation of an empty sa_ack_list (16 acks) fails. */
+static int fail_ack_alloc;
+void *__real_realloc(void *ptr, size_t size);
+void *__wrap_realloc(void *ptr, size_t size);
+void *__wrap_realloc(void *ptr, size_t size)
+{
+    if (fail_ack_alloc && !ptr && size == 16 * sizeof(struct sa_ack))
+        return NULL;
+    return __real_realloc(ptr, size);
+}
+
+/* The ';' refusal when its outcome cannot be stored: send() must fail
+ * (the dispatcher offers the records again) rather than answer SA_OK with
+ * no outcome, which left them unanswered. */
+static void test_compact_semicolon_out_of_memory(void **state)
+{
+    struct fixture *f = *state;
+    struct sa_sink sink = {.ops = &sa_sink_kafka_ops, .conf = &f->conf};
+    struct sa_ack_list acks = {0};
+    struct sa_schema *schema = NULL;
+    struct sa_err err = {0};
+    int64_t n[3];
+    int rc;
+
+    assert_int_equal(
+        sa_conf_set(sa_sink_kafka_ops.conf, f->conf.opts, "headers", "compact", &err),
+        SA_OK);
+    assert_int_equal(sa_schema_parse("ti;ck", 1, tick_schema, &schema, &err), SA_OK);
+    assert_int_equal(sa_spool_schema_put(f->spool, "ti;ck", 1, schema->fingerprint,
+                                         schema->definition, &f->schema_id, &err),
+                     SA_OK);
+    sa_schema_free(schema);
+    spool_records(f, PER_SEGMENT); /* segment 1 */
+    spool_records(f, PER_SEGMENT); /* segment 2 */
+    sink.origin_id = sa_spool_origin_id(f->spool);
+    sink.spool = f->spool;
+    sink.schemas = sa_schema_cache_new();
+    assert_non_null(sink.schemas);
+    if (sink.ops->open(&sink, &err))
+        fail_msg("open: %s", err.msg);
+
+    /* Segment 1 as usual; taking its outcomes with an empty list leaves
+     * the sink's own list empty, so the next outcome allocates. */
+    send_segment(&sink, f, 1, SA_OK);
+    poll_outcomes(&sink, PER_SEGMENT, n, NULL);
+    assert_int_equal(n[SA_SINK_REJECT], PER_SEGMENT);
+
+    fail_ack_alloc = 1;
+    rc = send_segment(&sink, f, 2, SA_ENOMEM);
+    fail_ack_alloc = 0;
+    assert_int_equal(rc, SA_ENOMEM);
+    assert_int_equal(sink.ops->poll_acks(&sink, &acks, 0), SA_OK);
+    assert_int_equal(acks.n, 0);
+
+    /* Offered again, the records get their outcome. */
+    send_segment(&sink, f, 2, SA_OK);
+    poll_outcomes(&sink, PER_SEGMENT, n, NULL);
+    assert_int_equal(n[SA_SINK_REJECT], PER_SEGMENT);
+
+    sa_ack_list_fini(&acks);
+    sink.ops->close(&sink);
+    sa_schema_cache_free(sink.schemas);
+}
+
 /* exactly_once, the sink driven by hand as the dispatcher drives it. A
  * transaction fails (a Produce answered with an error the producer does
  * not retry) and the next send() is the first to see it. That send aborts
@@ -683,6 +750,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_compact_identity_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compact_refuses_semicolon_subject, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_compact_semicolon_out_of_memory, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_eos_failed_transaction_stops_send, setup,
                                         teardown),
