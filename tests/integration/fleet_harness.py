@@ -168,6 +168,27 @@ class Agent:
             db.close()
 
 
+def all_report(fleet, ids, pred, what):
+    """Wait until every agent of ids has reported a status pred accepts."""
+    def ok():
+        sts = {a: fleet.status(a) for a in ids}
+        return all(s and pred(s) for s in sts.values()) and sts
+    return wait_for(what, ok, timeout=120)
+
+
+def good_version(agent):
+    """The version of the agent's last good config (0: none), checking that
+    good.yaml is a whole config."""
+    path = os.path.join(agent.dir, "data", "fleet", "good.yaml")
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        first = f.readline()
+    check(first.startswith("version: "), "good.yaml of %s is not a config: %r" % (
+        agent.id, first))
+    return int(first.split()[1])
+
+
 def config(version, extra_sinks="", extra="", rate=20):
     """A fleet config: the generator and the local file sink, plus more."""
     return ("version: %d\n" % version + extra +

@@ -11,21 +11,10 @@ import signal
 import time
 
 import harness
-from fleet_harness import Fleet, config, nginx_start, nginx_stop, wait_for
+from fleet_harness import Fleet, config, good_version, nginx_start, nginx_stop, wait_for
 from harness import check
 
 PUSHED = "  - {name: pushed, type: file, path: out-pushed, format: ndjson}\n"
-
-
-def good_version(agent):
-    path = os.path.join(agent.dir, "data", "fleet", "good.yaml")
-    if not os.path.exists(path):
-        return 0
-    with open(path) as f:
-        first = f.readline()
-    check(first.startswith("version: "), "good.yaml of %s is not a config: %r" % (
-        agent.id, first))
-    return int(first.split()[1])
 
 
 def main():
