@@ -122,10 +122,12 @@ class Agent:
         self.proc = None
         self.log = os.path.join(d, "agent.log")
 
-    def start(self):
+    def start(self, prefix=()):
+        """prefix: a command to run the agent under (fiu-run -x)."""
         self.logf = open(self.log, "a")
-        self.proc = subprocess.Popen([SYNCAGENT, "run", "-c", "agent.yaml"], cwd=self.dir,
-                                     stdout=self.logf, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(list(prefix) + [SYNCAGENT, "run", "-c", "agent.yaml"],
+                                     cwd=self.dir, stdout=self.logf,
+                                     stderr=subprocess.STDOUT)
         return self
 
     def stop(self, sig=signal.SIGTERM):
@@ -156,6 +158,13 @@ class Agent:
         check(addr, self.id + ": no admin server address in the log")
         with urllib.request.urlopen("http://%s/metrics" % addr[-1], timeout=10) as r:
             return r.read().decode()
+
+    def metric(self, series):
+        """The value of one series of /metrics, as written there (0: absent)."""
+        for line in self.metrics().splitlines():
+            if line.startswith(series + " "):
+                return float(line.split()[-1])
+        return 0
 
     def audit(self):
         import sqlite3

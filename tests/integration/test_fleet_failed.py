@@ -28,16 +28,10 @@ N = 4
 PROBATION = "8s"
 PUSHED = "  - {name: pushed, type: file, path: out-pushed, format: ndjson}\n"
 BLOCKED = "  - {name: blocked, type: file, path: out-blocked, format: ndjson}\n"
+NOT_MODIFIED = 'syncagent_fleet_polls_total{result="not_modified"}'
+DEFERRED = 'syncagent_fleet_polls_total{result="deferred"}'
 UNREACHABLE = ("  - {name: unreachable, type: http, url: 'http://127.0.0.1:1/in', "
                "retry_initial: 50ms, retry_max: 100ms}\n")
-
-
-def metric(agent, name):
-    """The value of one series of the agent's /metrics (0 when absent)."""
-    for line in agent.metrics().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    return 0
 
 
 def audit_kinds(agent, kind):
@@ -82,8 +76,8 @@ def main():
                 failed = audit_kinds(a, "fleet_failed")
                 check(len(failed) == 1 and failed[0].startswith("version=2 ") and
                       "stuck.ndjson" in failed[0], "%s audit: %s" % (a.id, failed))
-                check(metric(a, 'syncagent_fleet_applies_total{result="failed"}') == 1 and
-                      metric(a, "syncagent_config_version") == 1,
+                check(a.metric('syncagent_fleet_applies_total{result="failed"}') == 1 and
+                      a.metric("syncagent_config_version") == 1,
                       a.id + ": the metrics do not show the failed apply")
                 check(good_version(a) == 1, a.id + " lost its good config")
             # ... and runs on version 1: both its sinks go on writing
@@ -93,9 +87,8 @@ def main():
                          before[0] and lines(a, "out-pushed") > before[1])
             # ... and does not try version 2 again: polled since, no new row
             for a in agents:
-                seen = metric(a, 'syncagent_fleet_polls_total{result="not_modified"}')
-                wait_for(a.id + " polling on", lambda: metric(
-                    a, 'syncagent_fleet_polls_total{result="not_modified"}') >= seen + 3)
+                seen = a.metric(NOT_MODIFIED)
+                wait_for(a.id + " polling on", lambda: a.metric(NOT_MODIFIED) >= seen + 3)
                 check(len(audit_kinds(a, "fleet_failed")) == 1 and
                       a.log_text().count("fleet: config failed") == 1,
                       a.id + " tried version 2 again")
@@ -114,8 +107,7 @@ def main():
             on_probation = [a for a in agents if good_version(a) < 3]
             check(on_probation, "no agent was on probation when version 4 came")
             for a in on_probation:
-                wait_for(a.id + " deferring version 4", lambda: metric(
-                    a, 'syncagent_fleet_polls_total{result="deferred"}') >= 1)
+                wait_for(a.id + " deferring version 4", lambda: a.metric(DEFERRED) >= 1)
             all_report(fleet, ids, lambda s: s["version"] == 4 and s["status"] == "APPLIED",
                        "every agent APPLIED version 4")
             for a in agents:
@@ -138,8 +130,8 @@ def main():
                 rolled = audit_kinds(a, "fleet_rolled_back")
                 check(len(rolled) == 1 and rolled[0].startswith("version=5 ") and
                       "sink unreachable" in rolled[0], "%s audit: %s" % (a.id, rolled))
-                check(metric(a, 'syncagent_fleet_applies_total{result="rolled_back"}') == 1
-                      and metric(a, 'syncagent_fleet_applies_total{result="applied"}') == 5,
+                check(a.metric('syncagent_fleet_applies_total{result="rolled_back"}') == 1
+                      and a.metric('syncagent_fleet_applies_total{result="applied"}') == 5,
                       a.id + ": applies_total does not add up")
                 check(re.search(r"\bversion=6\b", a.log_text()), a.id + " never logged v6")
         finally:
