@@ -107,6 +107,10 @@ class Fleet:
             return None
 
     def stop_all(self):
+        """SIGTERM to every agent first, so that their graceful stops overlap."""
+        for a in self.agents:
+            if a.alive():
+                a.proc.send_signal(signal.SIGTERM)
         for a in self.agents:
             a.stop()
 
