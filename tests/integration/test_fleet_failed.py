@@ -80,6 +80,11 @@ def main():
                       a.metric("syncagent_config_version") == 1,
                       a.id + ": the metrics do not show the failed apply")
                 check(good_version(a) == 1, a.id + " lost its good config")
+            p = harness.run(["fleet", "status", fleet.dir], check_rc=0)
+            check(any(line.split() == ["version", "1", "FAILED", str(N)]
+                      for line in p.stdout.splitlines()) and
+                  p.stdout.count("cannot start on version 2") == N,
+                  "fleet status does not show the failures:\n" + p.stdout)
             # ... and runs on version 1: both its sinks go on writing
             for a in agents:
                 before = (lines(a, "out-local"), lines(a, "out-pushed"))
