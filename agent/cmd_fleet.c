@@ -21,11 +21,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void usage(FILE *out)
 {
@@ -42,7 +44,9 @@ static void usage(FILE *out)
             "           and DIR/fleet.pub (for the agents' fleet.public_keys)\n"
             "  sign     check CONFIG as `check` does (plus: a version: above the\n"
             "           one in DIR, no local-only key), then write\n"
-            "           DIR/config.yaml and DIR/config.yaml.sig\n"
+            "           DIR/config.yaml.sig and DIR/config.yaml, dated a second\n"
+            "           after the one it replaces (an ETag of mtime and size,\n"
+            "           as nginx's, changes even for a config of the same size)\n"
             "  verify   check DIR/config.yaml.sig against KEY, and the config\n"
             "  --schemas  the schemas the config is checked against (default:\n"
             "           schemas/ beside it; agent.schemas_dir is local-only)\n"
@@ -185,6 +189,25 @@ static int cmd_keygen(int argc, char **argv)
     return SA_EXIT_OK;
 }
 
+/* nginx and Apache derive a file's ETag from its modification time in
+ * whole seconds and its size: a config signed in the same second as the
+ * one before it, and as long ("version: 3" then "version: 4"), would get
+ * the same ETag, and every agent that has the old one would be answered
+ * 304 for the new one until it changes again. So the new config.yaml is
+ * dated at least a second after the one it replaces (was_sec: that one's,
+ * or -1). */
+static int date_after(const char *path, time_t was_sec)
+{
+    struct stat st;
+    struct timespec times[2];
+
+    if (was_sec < 0 || stat(path, &st) != 0 || st.st_mtim.tv_sec > was_sec)
+        return 0;
+    times[0].tv_sec = times[1].tv_sec = was_sec + 1;
+    times[0].tv_nsec = times[1].tv_nsec = 0;
+    return utimensat(AT_FDCWD, path, times, 0);
+}
+
 static int cmd_sign(int argc, char **argv)
 {
     const char *dir = NULL, *key = NULL, *config;
@@ -192,6 +215,7 @@ static int cmd_sign(int argc, char **argv)
     struct sa_buf text;
     struct sa_err err = {0};
     int64_t version = 0, old;
+    struct stat was;
     int r = parse_opts(argc, argv, &dir, &key, "key");
 
     if (r)
@@ -229,7 +253,11 @@ static int cmd_sign(int argc, char **argv)
     r = sa_write_atomic(path, sig, strlen(sig), 0644);
     if (r == 0) {
         snprintf(path, sizeof path, "%s/config.yaml", dir);
+        if (stat(path, &was) != 0)
+            was.st_mtim.tv_sec = -1;
         r = sa_write_atomic(path, text.data, text.len, 0644);
+        if (r == 0)
+            r = date_after(path, was.st_mtim.tv_sec);
     }
     sa_buf_fini(&text);
     if (r != 0) {

@@ -61,8 +61,7 @@ struct transfer {
     struct sa_buf gz;   /* what is sent when gzip is on */
     struct sa_buf response;
     int too_big; /* the response went past max_response_bytes */
-    int64_t retry_after_ms;
-    char etag[SA_HTTP_ETAG_MAX];
+    struct sa_http_resp_headers hdr;
     char curl_err[CURL_ERROR_SIZE];
 };
 
@@ -252,32 +251,45 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
-static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+void sa_http_header_line(struct sa_http_resp_headers *h, const char *data, size_t n,
+                         time_t now)
 {
-    struct transfer *t = arg;
-    size_t n = size * nmemb;
     static const char name[] = "retry-after:";
 
     /* A new status line (after a 100 Continue, say): forget the last. */
     if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
-        t->retry_after_ms = -1;
-        t->etag[0] = '\0';
-    } else if (n > 5 && n < sizeof t->etag + 5 && strncasecmp(data, "etag:", 5) == 0) {
+        h->retry_after_ms = -1;
+        h->etag[0] = '\0';
+    } else if (n >= 5 && strncasecmp(data, "etag:", 5) == 0) {
         size_t b = 5, e = n;
         while (b < e && (data[b] == ' ' || data[b] == '\t'))
             b++;
-        while (e > b &&
-               (data[e - 1] == '\r' || data[e - 1] == '\n' || data[e - 1] == ' '))
+        while (e > b && (data[e - 1] == '\r' || data[e - 1] == '\n' ||
+                         data[e - 1] == ' ' || data[e - 1] == '\t'))
             e--;
-        memcpy(t->etag, data + b, e - b);
-        t->etag[e - b] = '\0';
+        h->etag[0] = '\0';
+        if (e - b >= sizeof h->etag)
+            return;
+        for (size_t i = b; i < e; i++)
+            if ((unsigned char)data[i] < 0x20 || data[i] == 0x7f)
+                return; /* it would end the If-None-Match header early */
+        memcpy(h->etag, data + b, e - b);
+        h->etag[e - b] = '\0';
     } else if (n > sizeof name - 1 && n < 128 &&
                strncasecmp(data, name, sizeof name - 1) == 0) {
         char value[128];
         memcpy(value, data + sizeof name - 1, n - (sizeof name - 1));
         value[n - (sizeof name - 1)] = '\0';
-        t->retry_after_ms = sa_http_parse_retry_after(value, time(NULL));
+        h->retry_after_ms = sa_http_parse_retry_after(value, now);
     }
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+    struct transfer *t = arg;
+    size_t n = size * nmemb;
+
+    sa_http_header_line(&t->hdr, data, n, time(NULL));
     return n;
 }
 
@@ -327,7 +339,7 @@ static int setup_transfer(struct sa_http_client *c, struct sa_http_request *req,
     sa_buf_init(&t->gz, SIZE_MAX / 2);
     sa_buf_init(&t->response, (size_t)conf->max_response_bytes);
     t->user = req->user;
-    t->retry_after_ms = -1;
+    t->hdr.retry_after_ms = -1;
     snprintf(t->method, sizeof t->method, "%s", method);
 
     if (strncmp(path, "http://", 7) == 0 || strncmp(path, "https://", 8) == 0)
@@ -575,7 +587,7 @@ static int reap(struct sa_http_client *c, sa_http_done_fn done, void *arg)
         error[0] = '\0';
         if (crc == CURLE_OK) {
             curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &resp.status);
-            resp.retry_after_ms = t->retry_after_ms;
+            resp.retry_after_ms = t->hdr.retry_after_ms;
         } else
             transport_error(t, crc, error, sizeof error);
         resp.error = error;
@@ -650,8 +662,8 @@ int sa_http_call(struct sa_http_client *c, struct sa_http_request *req, long *st
     }
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, status);
     if (retry_after_ms)
-        *retry_after_ms = t->retry_after_ms;
-    memcpy(c->last_etag, t->etag, sizeof c->last_etag);
+        *retry_after_ms = t->hdr.retry_after_ms;
+    memcpy(c->last_etag, t->hdr.etag, sizeof c->last_etag);
     if (response_body) {
         sa_buf_reset(response_body);
         if ((t->response.len &&

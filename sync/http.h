@@ -247,6 +247,21 @@ void sa_http_client_stats(const struct sa_http_client *client,
  * in ms, or -1 when value is not one of those. */
 int64_t sa_http_parse_retry_after(const char *value, time_t now);
 
+/* What a client keeps of a response's header lines. */
+struct sa_http_resp_headers {
+    int64_t retry_after_ms;      /* -1: none (sa_http_parse_retry_after) */
+    char etag[SA_HTTP_ETAG_MAX]; /* "": none; as sent, quotes kept */
+};
+
+/* Take one header line as libcurl hands it over (not NUL-terminated, its
+ * CRLF kept): a status line starts over (the headers of a 100 Continue
+ * are not the response's), an ETag or a Retry-After is kept, anything
+ * else is ignored. The ETag goes back to the server in an If-None-Match
+ * header: one longer than SA_HTTP_ETAG_MAX - 1 or holding a control byte
+ * is no ETag. now: for a Retry-After date. */
+void sa_http_header_line(struct sa_http_resp_headers *h, const char *line, size_t n,
+                         time_t now);
+
 /* Copy url into out (size n) without userinfo and query string, for
  * messages and logs. */
 void sa_http_redact_url(const char *url, char *out, size_t n);

@@ -32,8 +32,13 @@
  *                 at any moment restarts on the old good config or the
  *                 new one, never a mix; a restart during probation comes
  *                 back on the old one and fetches the new one again.
- *   Invariant F3: at most one config is pending or on probation; the poll
- *                 thread does not fetch meanwhile (it still reports).
+ *   Invariant F3: at most one config is pending or on probation. The poll
+ *                 thread goes on polling meanwhile (heartbeat, last_poll),
+ *                 but a config other than the running one is deferred:
+ *                 its ETag is not kept, so the first poll after the
+ *                 probation (woken by its audit row) fetches it again and
+ *                 takes it as any other. Nothing is queued, so nothing is
+ *                 lost or stale: the newest published config wins.
  *
  * STATE MACHINE (of the applied config, reported as `status`)
  *
@@ -42,6 +47,7 @@
  *             the current version--> RUNNING (status REFUSED)
  *   RUNNING --poll: 304, the running bytes again, or not selected
  *             (rollout, selector; or the version last rolled back)--> RUNNING
+ *   PENDING, PROBATION --poll: other bytes--> unchanged (deferred, F3)
  *   PENDING --main: started--> PROBATION (status APPLIED)
  *   PENDING --main: start failed--> RUNNING on good (status FAILED)
  *   PROBATION --probation over, every new or changed sink acknowledged
@@ -90,11 +96,16 @@ enum poll_result {
     POLL_NEW,
     POLL_REFUSED,
     POLL_SKIPPED,
+    POLL_DEFERRED,
     POLL_ERROR,
     N_POLL_RESULTS
 };
-static const char *const poll_result_names[] = {"not_modified", "new", "refused",
-                                                "skipped", "error"};
+static const char *const poll_result_names[] = {"not_modified", "new",      "refused",
+                                                "skipped",      "deferred", "error"};
+
+/* What became of a config taken to apply (syncagent_fleet_applies_total). */
+enum apply_result { APPLY_APPLIED, APPLY_FAILED, APPLY_ROLLED_BACK, N_APPLY_RESULTS };
+static const char *const apply_result_names[] = {"applied", "failed", "rolled_back"};
 
 struct audit_row {
     char kind[24];
@@ -124,7 +135,8 @@ struct sa_fleet {
 
     char last_poll_error[SA_ERR_MSG_MAX]; /* poll thread only */
 
-    /* main thread only */
+    /* main thread only (in_probation: written under mu, which the poll
+     * thread reads it under) */
     int in_probation;
     int64_t probation_end_ms, next_probe_ms;
     char **probe; /* new or changed sinks on probation; NULL once acknowledged */
@@ -134,6 +146,7 @@ struct sa_fleet {
 
     struct sa_gauge *version_gauge;
     struct sa_counter *polls[N_POLL_RESULTS];
+    struct sa_counter *applies[N_APPLY_RESULTS];
 };
 
 static void free_names(char **v, size_t n)
@@ -385,9 +398,17 @@ int sa_fleet_open(struct sa_fleet **out, const char *config_path, struct sa_err 
     for (int i = 0; rc == SA_OK && i < N_POLL_RESULTS; i++)
         rc = sa_metrics_counter(m, "syncagent_fleet_polls_total",
                                 "Polls of the fleet server, by result: not_modified, "
-                                "new, refused, skipped (not selected), error.",
+                                "new, refused, skipped (not selected), deferred (a "
+                                "newer config waits for the probation to end), error.",
                                 (const char *[]){"result", poll_result_names[i], NULL},
                                 &f->polls[i], err);
+    for (int i = 0; rc == SA_OK && i < N_APPLY_RESULTS; i++)
+        rc = sa_metrics_counter(m, "syncagent_fleet_applies_total",
+                                "Fleet configs taken to apply, by outcome: applied "
+                                "(started, on probation), failed (did not start), "
+                                "rolled_back (failed its probation).",
+                                (const char *[]){"result", apply_result_names[i], NULL},
+                                &f->applies[i], err);
     if (rc)
         goto fail;
     sa_gauge_set(f->version_gauge, (double)f->cur_version);
@@ -553,15 +574,21 @@ static enum poll_result poll_once(struct sa_fleet *f, struct sa_http_client *cli
         goto out;
     }
     /* The bytes that run already (a restart, a server without ETags): the
-     * same as a 304, not a replay to refuse. */
+     * same as a 304, not a replay to refuse. Other bytes while a config
+     * is pending or on probation (F3) wait: the ETag is not kept, so the
+     * first poll after the probation fetches them. */
     pthread_mutex_lock(&f->mu);
     if (f->cur_text && strcmp(f->cur_text, (const char *)text.data) == 0)
         res = POLL_NOT_MODIFIED;
+    else if (f->pending_cfg || f->applying || f->in_probation)
+        res = POLL_DEFERRED;
     pthread_mutex_unlock(&f->mu);
     if (res == POLL_NOT_MODIFIED) {
         snprintf(etag, SA_HTTP_ETAG_MAX, "%s", new_etag);
         goto out;
     }
+    if (res == POLL_DEFERRED)
+        goto out;
     if (get(client, "/config.yaml.sig", NULL, &status, &sigtext, &err))
         goto out;
     res = POLL_REFUSED;
@@ -680,21 +707,21 @@ static void *poll_main(void *arg)
     pthread_mutex_lock(&f->mu);
     f->report_due = 1; /* say who we are at start */
     while (!f->stopping) {
-        int busy = f->pending_cfg || f->applying || f->in_probation;
+        enum poll_result res;
         int64_t wait_ms;
         struct timespec until;
 
         pthread_mutex_unlock(&f->mu);
-        if (!busy) {
-            enum poll_result res = poll_once(f, client, etag);
-            sa_counter_inc(f->polls[res]);
-            pthread_mutex_lock(&f->mu);
-            f->last_poll_ms = sa_now_ms();
-            if (++since_report >= HEARTBEAT_POLLS || f->report_failed)
-                f->report_due = 1;
-            f->report_failed = 0;
-            pthread_mutex_unlock(&f->mu);
-        }
+        /* Polled during a probation too: the heartbeat and last_poll go
+         * on, and a newer config is seen (deferred, see poll_once). */
+        res = poll_once(f, client, etag);
+        sa_counter_inc(f->polls[res]);
+        pthread_mutex_lock(&f->mu);
+        f->last_poll_ms = sa_now_ms();
+        if (++since_report >= HEARTBEAT_POLLS || f->report_failed)
+            f->report_due = 1;
+        f->report_failed = 0;
+        pthread_mutex_unlock(&f->mu);
         write_audit(f, &audit_spool);
         pthread_mutex_lock(&f->mu);
         if (f->report_due) {
@@ -784,8 +811,8 @@ static enum sa_fleet_action probation_check(struct sa_fleet *f, struct sa_dispat
     free_names(f->probe, f->n_probe);
     f->probe = NULL;
     f->n_probe = 0;
-    f->in_probation = 0;
     pthread_mutex_lock(&f->mu);
+    f->in_probation = 0; /* the poll thread reads it under mu */
     if (!why[0]) {
         free(f->good_text);
         f->good_text = strdup(f->cur_text);
@@ -813,6 +840,7 @@ static enum sa_fleet_action rollback_locked(struct sa_fleet *f, const char *why,
     audit_locked(f, "fleet_rolled_back", "version=%lld %s", (long long)f->cur_version,
                  why);
     f->rolled_back_version = f->cur_version;
+    sa_counter_inc(f->applies[APPLY_ROLLED_BACK]);
     if (compose_good(f, f->good_text, cfg, schemas, &err)) {
         /* The good config no longer composes (the local file changed):
          * stay on the new one and say so. */
@@ -891,6 +919,7 @@ int sa_fleet_started(struct sa_fleet *f, int rc, const char *why,
         free_names(f->running_sinks, f->n_running);
         f->running_sinks = sink_keys(*cfg, &f->n_running);
         audit_locked(f, "fleet_applied", "version=%lld", (long long)f->cur_version);
+        sa_counter_inc(f->applies[APPLY_APPLIED]);
         set_status_locked(f, "APPLIED", NULL);
         sa_logf(SA_LOG_INFO, "fleet: config applied", "version=%lld probation_ms=%lld",
                 (long long)f->cur_version, (long long)f->local->fleet.probation_ms);
@@ -905,6 +934,7 @@ int sa_fleet_started(struct sa_fleet *f, int rc, const char *why,
         audit_locked(f, "fleet_failed", "version=%lld %s",
                      (long long)f->pending_version, msg);
         f->rolled_back_version = f->pending_version;
+        sa_counter_inc(f->applies[APPLY_FAILED]);
         free(f->pending_text);
         f->pending_text = NULL;
         set_status_locked(f, "FAILED", msg);
@@ -964,9 +994,9 @@ int sa_fleet_pipeline_failed(struct sa_fleet *f, const char *why,
     free_names(f->probe, f->n_probe);
     f->probe = NULL;
     f->n_probe = 0;
-    f->in_probation = 0;
     snprintf(msg, sizeof msg, "the pipeline failed in probation: %s", why);
     pthread_mutex_lock(&f->mu);
+    f->in_probation = 0;
     return rollback_locked(f, msg, cfg, schemas) == SA_FLEET_ROLLBACK;
 }
 

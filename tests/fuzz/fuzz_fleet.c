@@ -10,6 +10,8 @@
  *         (sa_config_load_string_at, relative paths taken from a fixed
  *         directory) and checked as one (sa_fleet_check_remote); a config
  *         that passes has a version above 0 and no local-only key.
+ * What a fetch's response headers leave (its ETag, sent back in
+ * If-None-Match) is fuzz_http_header's; the status code is libcurl's.
  * Nothing may leak (ASan's leak checker runs at exit). As in fuzz_config,
  * fopen is wrapped (-Wl,--wrap=fopen) so that ${file:/dev/tty} cannot
  * block: "rb" of a path with a '/' is refused.

@@ -107,6 +107,10 @@ class Fleet:
             return None
 
     def stop_all(self):
+        """SIGTERM to every agent first, so that their graceful stops overlap."""
+        for a in self.agents:
+            if a.alive():
+                a.proc.send_signal(signal.SIGTERM)
         for a in self.agents:
             a.stop()
 
@@ -122,10 +126,12 @@ class Agent:
         self.proc = None
         self.log = os.path.join(d, "agent.log")
 
-    def start(self):
+    def start(self, prefix=()):
+        """prefix: a command to run the agent under (fiu-run -x)."""
         self.logf = open(self.log, "a")
-        self.proc = subprocess.Popen([SYNCAGENT, "run", "-c", "agent.yaml"], cwd=self.dir,
-                                     stdout=self.logf, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(list(prefix) + [SYNCAGENT, "run", "-c", "agent.yaml"],
+                                     cwd=self.dir, stdout=self.logf,
+                                     stderr=subprocess.STDOUT)
         return self
 
     def stop(self, sig=signal.SIGTERM):
@@ -157,6 +163,13 @@ class Agent:
         with urllib.request.urlopen("http://%s/metrics" % addr[-1], timeout=10) as r:
             return r.read().decode()
 
+    def metric(self, series):
+        """The value of one series of /metrics, as written there (0: absent)."""
+        for line in self.metrics().splitlines():
+            if line.startswith(series + " "):
+                return float(line.split()[-1])
+        return 0
+
     def audit(self):
         import sqlite3
         db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.dir, "data",
@@ -166,6 +179,27 @@ class Agent:
                               "ORDER BY rowid").fetchall()
         finally:
             db.close()
+
+
+def all_report(fleet, ids, pred, what):
+    """Wait until every agent of ids has reported a status pred accepts."""
+    def ok():
+        sts = {a: fleet.status(a) for a in ids}
+        return all(s and pred(s) for s in sts.values()) and sts
+    return wait_for(what, ok, timeout=120)
+
+
+def good_version(agent):
+    """The version of the agent's last good config (0: none), checking that
+    good.yaml is a whole config."""
+    path = os.path.join(agent.dir, "data", "fleet", "good.yaml")
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        first = f.readline()
+    check(first.startswith("version: "), "good.yaml of %s is not a config: %r" % (
+        agent.id, first))
+    return int(first.split()[1])
 
 
 def config(version, extra_sinks="", extra="", rate=20):

@@ -7,7 +7,7 @@ passes probation."""
 import os
 
 import harness
-from fleet_harness import Fleet, config, wait_for
+from fleet_harness import Fleet, all_report, config, good_version, wait_for
 from harness import check
 
 N = 5
@@ -15,21 +15,6 @@ N = 5
 
 def pushed(settings):
     return "  - {name: pushed, %s}\n" % settings
-
-
-def all_report(fleet, ids, pred, what):
-    def ok():
-        sts = {a: fleet.status(a) for a in ids}
-        return all(s and pred(s) for s in sts.values()) and sts
-    return wait_for(what, ok, timeout=120)
-
-
-def good_version(agent):
-    path = os.path.join(agent.dir, "data", "fleet", "good.yaml")
-    if not os.path.exists(path):
-        return 0
-    with open(path) as f:
-        return int(f.readline().split()[1])
 
 
 def main():

@@ -2,7 +2,8 @@
 """Fleet config push when the fleet server is away (issue 14): agents keep
 running while nginx is down, an agent (re)started meanwhile runs on the
 last good config kept in its data directory, and all catch up on the
-version published meanwhile once nginx is back. Then kill -9 during
+version published meanwhile once nginx is back (down for 40 polls: the
+issue's "minutes", shortened by 300 ms polls). Then kill -9 during
 applies, repeated: each agent restarts on the old or the new config (its
 good.yaml is whole and signed content) and its spool verifies."""
 import os
@@ -11,21 +12,11 @@ import signal
 import time
 
 import harness
-from fleet_harness import Fleet, config, nginx_start, nginx_stop, wait_for
+from fleet_harness import Fleet, config, good_version, nginx_start, nginx_stop, wait_for
 from harness import check
 
+POLL_ERRORS = 'syncagent_fleet_polls_total{result="error"}'
 PUSHED = "  - {name: pushed, type: file, path: out-pushed, format: ndjson}\n"
-
-
-def good_version(agent):
-    path = os.path.join(agent.dir, "data", "fleet", "good.yaml")
-    if not os.path.exists(path):
-        return 0
-    with open(path) as f:
-        first = f.readline()
-    check(first.startswith("version: "), "good.yaml of %s is not a config: %r" % (
-        agent.id, first))
-    return int(first.split()[1])
 
 
 def main():
@@ -42,6 +33,7 @@ def main():
                          lambda: good_version(a) == 1)
 
             # the server goes away; a version is published meanwhile
+            errors = agents[2].metric(POLL_ERRORS)
             nginx_stop()
             fleet.sign(config(2, PUSHED + "  - {name: second, type: file, "
                                           "path: out-second, format: ndjson}\n"))
@@ -62,6 +54,11 @@ def main():
                      lambda: sum(os.path.getsize(os.path.join(out, f))
                                  for f in os.listdir(out)) > 0 and
                      len(os.listdir(out)) >= before)
+
+            # "down for minutes", in polls: 40 failed ones (12 s at 300 ms)
+            wait_for("off-2 failing 40 polls", lambda: agents[2].metric(POLL_ERRORS) >=
+                     errors + 40)
+            check(all(a.alive() for a in agents), "an agent died without its server")
 
             # the server is back: everyone catches up on version 2
             nginx_start()

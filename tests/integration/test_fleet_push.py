@@ -12,7 +12,7 @@ import signal
 import subprocess
 
 import harness
-from fleet_harness import Fleet, bucket, config, wait_for
+from fleet_harness import Fleet, all_report, bucket, config, wait_for
 from harness import check, fail
 
 N = 20
@@ -26,13 +26,6 @@ def pick_ids():
         a = "agent-%03d" % i
         (low if bucket(a) < 10 else high).append(a)
     return low[:2] + high[:N - 2]
-
-
-def all_report(fleet, ids, pred, what):
-    def ok():
-        sts = {a: fleet.status(a) for a in ids}
-        return all(s and pred(s) for s in sts.values()) and sts
-    return wait_for(what, ok, timeout=120)
 
 
 def raw_sign(fleet, work, text):

@@ -256,6 +256,43 @@ static void test_retry_after_parse(void **state)
     assert_int_equal(sa_http_parse_retry_after(NULL, 0), -1);
 }
 
+/* feed: header lines as libcurl hands them over, one string each. */
+static void feed(struct sa_http_resp_headers *h, const char *const *lines)
+{
+    for (; *lines; lines++)
+        sa_http_header_line(h, *lines, strlen(*lines), 0);
+}
+
+static void test_header_lines(void **state)
+{
+    struct sa_http_resp_headers h;
+    char long_line[SA_HTTP_ETAG_MAX + 16];
+    (void)state;
+
+    feed(&h, (const char *const[]){"HTTP/1.1 200 OK\r\n", "ETag:  \"5f-1a\" \t\r\n",
+                                   "Retry-After: 7\r\n", "\r\n", NULL});
+    assert_string_equal(h.etag, "\"5f-1a\"");
+    assert_int_equal(h.retry_after_ms, 7000);
+    /* a 100 Continue's headers are not the response's */
+    feed(&h, (const char *const[]){"HTTP/1.1 200 OK\r\n", "etag: W/\"x\"\r\n", NULL});
+    assert_string_equal(h.etag, "W/\"x\"");
+    assert_int_equal(h.retry_after_ms, -1);
+    /* a control byte would end the If-None-Match header it goes back in */
+    feed(&h, (const char *const[]){"ETag: \"a\rX-Evil: 1\"\r\n", NULL});
+    assert_string_equal(h.etag, "");
+    feed(&h, (const char *const[]){"ETag: \"a\"\r\n", "ETag: \"a\x7f\"\r\n", NULL});
+    assert_string_equal(h.etag, "");
+    /* too long to keep whole: none rather than cut */
+    memset(long_line, 'e', sizeof long_line - 1);
+    memcpy(long_line, "ETag: ", 6);
+    long_line[sizeof long_line - 1] = '\0';
+    feed(&h, (const char *const[]){"ETag: \"a\"\r\n", long_line, NULL});
+    assert_string_equal(h.etag, "");
+    long_line[6 + SA_HTTP_ETAG_MAX - 1] = '\0';
+    feed(&h, (const char *const[]){long_line, NULL});
+    assert_int_equal(strlen(h.etag), SA_HTTP_ETAG_MAX - 1);
+}
+
 static void test_redact_url(void **state)
 {
     char out[256];
@@ -639,6 +676,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_retry_after_parse),
+        cmocka_unit_test(test_header_lines),
         cmocka_unit_test(test_redact_url),
         cmocka_unit_test(test_conf_check),
         cmocka_unit_test(test_keep_alive),
