@@ -9,16 +9,22 @@ testenv_need() {
   for pair in "$@"; do
     command -v "${pair%%=*}" >/dev/null 2>&1 || missing+=("${pair#*=}")
   done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  echo "$name: installing ${missing[*]}" >&2
+  testenv_apt "$name" "${missing[@]}"
+}
+
+# testenv_apt NAME PACKAGE...: apt-get install the PACKAGEs (none: nothing),
+# logging as NAME; exits 1 when apt-get fails.
+testenv_apt() {
+  local name=$1
+  shift
+  [ $# -eq 0 ] && return 0
+  echo "$name: installing $*" >&2
   local sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq >&2
-  if ! $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2; then
-    echo "$name: apt-get install ${missing[*]} failed" >&2
-    exit 1
-  fi
+  $sudo apt-get install -y -qq --no-install-recommends "$@" >&2 \
+    || { echo "$name: apt-get install $* failed" >&2; exit 1; }
 }
 
 # The Python of the testenv: a venv under tools/testenv/.cache/python
@@ -82,14 +88,7 @@ testenv_need_pkg() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
       || missing+=("$p")
   done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  echo "$name: installing ${missing[*]}" >&2
-  local sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get update -qq >&2
-  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
-    || { echo "$name: apt-get install ${missing[*]} failed" >&2; exit 1; }
+  testenv_apt "$name" "${missing[@]}"
 }
 
 # testenv_args SCRIPT MIN MAX USAGE ARG...: --help prints SCRIPT's header
