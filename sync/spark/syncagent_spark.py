@@ -36,12 +36,16 @@ ONE MICRO-BATCH (foreachBatch, `process`)
      OpenSearch index from the newest schema when missing (Cassandra: ALTER
      TABLE ADD for columns a newer version brings);
   4. Cassandra: upserts through the connector with a per-row writetime = the
-     version in microseconds (versions that are timestamp-millis times 1000;
-     timestamp-micros, plain longs and the agents' clock as they are: the
-     order is what counts), deletes as `DELETE ... USING TIMESTAMP` (the same
-     number): an older write loses whichever order they arrive in, within a
-     batch or across batches and restarts;
-  5. OpenSearch: _bulk with version_type=external from the executors; a 409
+     version in microseconds (Schema.writetime_sql): the agents' clock as
+     its wall-clock ms times 1000 plus its logical counter capped at 999
+     (hlc_micros: exact order below 1000 versions per ms and agent),
+     timestamp-millis times 1000, timestamp-micros as it is, a plain long
+     as it is (no time: its order is kept), the event time of a message
+     without a version header times 1000; deletes as `DELETE ... USING
+     TIMESTAMP` (the same number): an older write loses whichever order
+     they arrive in, within a batch or across batches and restarts;
+  5. OpenSearch: _bulk with version_type=external, the version as it came
+     (a long: the order is exact), from the executors; a 409
      (a newer or the same version is there) counts as superseded, a 404 on a
      delete as absent; 429 and 5xx are retried, then fail the batch (Spark
      runs it again from the checkpoint); other item errors are dead letters;
@@ -96,8 +100,9 @@ def parse_args(argv):
         prog="sync/spark/run",
         description="Kafka -> Cassandra and OpenSearch, newest version wins: reads the "
         "topics syncagent's Kafka sinks write (read_committed), decodes Avro "
-        "single-object and Confluent values, writes Cassandra with writetime = version "
-        "and OpenSearch with external versions; undecodable messages go to a "
+        "single-object and Confluent values, writes Cassandra with writetime = the "
+        "version in microseconds and OpenSearch with external versions (the version as "
+        "it came); undecodable messages go to a "
         "dead-letter topic.")
     p.add_argument("--bootstrap-servers", required=True, metavar="HOST:PORT[,...]",
                    help="Kafka brokers")
@@ -207,6 +212,23 @@ def avro_type(t):
     return t, False
 
 
+# store/hlc.h: SA_HLC_LOGICAL_BITS, the low bits of the agent's clock that
+# count within one wall-clock ms.
+HLC_LOGICAL_BITS = 16
+
+
+def hlc_micros(v):
+    """The Cassandra writetime (microseconds) of a version from the agent's
+    hybrid logical clock (store/hlc.h: wall-clock ms << 16 | a logical
+    counter): the ms in microseconds, the counter in the sub-ms part,
+    capped at 999. The order is exact while fewer than 1000 versions share
+    one ms on one agent; from the 1000th on they all get .999 and tie,
+    and Cassandra breaks a tie by its cell rule (a delete wins, else the
+    greater value), not by the counter. Schema.writetime_sql is the same in
+    Spark SQL; the end-to-end test holds one to the other."""
+    return (v >> HLC_LOGICAL_BITS) * 1000 + min(v & ((1 << HLC_LOGICAL_BITS) - 1), 999)
+
+
 class Schema:
     """One Avro schema: its text, subject and version, and what the job needs
     of its attributes (x-key, x-version)."""
@@ -232,19 +254,28 @@ class Schema:
                 return f
         return None
 
-    def version_micros_factor(self):
-        """What turns a version into Cassandra's microseconds: 1000 when it
-        is a timestamp-millis field, else 1 (timestamp-micros, a plain long,
-        the agent's clock: the order is kept, which is all a writetime
-        needs)."""
-        f = self.field(self.version_field) if self.version_field else None
-        if f is None:
-            return 1
-        t, _ = avro_type(f["type"])
+    def writetime_sql(self, v):
+        """A Spark SQL expression turning the version column `v` into
+        Cassandra's writetime, microseconds since the epoch: a writetime
+        from the future (the year ~5700, as an agent clock taken as-is
+        would be) makes every other writer to the table lose forever and
+        keeps tombstones past their gc_grace.
+          - the agent's clock (no x-version field): hlc_micros;
+          - a timestamp-millis field: times 1000;
+          - timestamp-micros: as it is;
+          - a plain long (no logicalType): as it is. It is no time, so
+            there is nothing to convert it to; the order, which is what
+            decides, is kept, but its writetime means nothing as a time
+            (and another writer using real times competes with it)."""
+        if not self.version_field:
+            return "shiftright(%s, %d) * 1000 + least(%s & %d, 999)" % (
+                v, HLC_LOGICAL_BITS, v, (1 << HLC_LOGICAL_BITS) - 1)
+        f = self.field(self.version_field)
+        t, _ = avro_type(f["type"]) if f else (None, False)
         if isinstance(t, dict) and t.get("logicalType") in ("timestamp-millis",
                                                             "local-timestamp-millis"):
-            return 1000
-        return 1
+            return "%s * 1000" % v
+        return v
 
 
 class Schemas:
@@ -848,19 +879,19 @@ class Job:
     def to_cassandra(self, good, table, reader, n):
         from pyspark.sql import functions as F
         self.cassandra.ensure_table(table, reader)
-        factor = reader.version_micros_factor()
+        # Without a version header the event time (ms) stands in.
+        wt = F.when(F.col("_h_version").isNull(), F.col("_ver") * 1000) \
+              .otherwise(F.expr(reader.writetime_sql("_ver")))
         if n["upsert"]:
             ups = good.filter(F.col("_h_op") == "upsert").select(
-                *self.record_columns(reader, False),
-                (F.col("_ver") * F.lit(factor)).alias("sa_writetime"))
+                *self.record_columns(reader, False), wt.alias("sa_writetime"))
             (ups.write.format("org.apache.spark.sql.cassandra")
              .options(keyspace=self.args.keyspace, table=table, writetime="sa_writetime")
              .mode("append").save())
-        dels = good.filter(F.col("_h_op") == "delete").select("_key", "_ver").collect() \
-            if n["delete"] else []
+        dels = good.filter(F.col("_h_op") == "delete").select("_key", wt.alias("wt")) \
+            .collect() if n["delete"] else []
         if dels and reader.key:
-            bad = self.cassandra.delete(table, reader,
-                                        [(r["_key"], r["_ver"] * factor) for r in dels])
+            bad = self.cassandra.delete(table, reader, [(r["_key"], r["wt"]) for r in dels])
             if bad:
                 print("cassandra %s: %d delete keys are no %s literal, e.g. %r" % (
                     table, len(bad), reader.key, bad[0]), file=sys.stderr)

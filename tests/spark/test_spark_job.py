@@ -16,12 +16,17 @@ the job gets a batch of deletes alone (tombstones: no writer schema). Then Cassa
 newest version of every key the agents were given (v1 records with v2's
 defaults), deleted keys absent, as many rows as live keys, the Cassandra
 writetime and the OpenSearch _version equal to the version; the three
-foreign messages are in the dead-letter topic with their reasons."""
+foreign messages are in the dead-letter topic with their reasons. Agent A
+also writes a stream whose schema has no x-version (note): versioned by
+the agent's clock, its Cassandra writetime is that clock's time in
+microseconds (hlc_micros), not the raw clock, and its OpenSearch _version
+the raw clock."""
 import json
 import os
 import random
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -33,6 +38,8 @@ from kafka_harness import consume, fastavro, fingerprint, to_parsing_canonical_f
 
 JOB = os.path.join(SOURCE_DIR, "sync", "spark", "run")
 SCHEMAS = os.path.join(SOURCE_DIR, "tests", "data", "spark", "schemas")
+sys.path.insert(0, os.path.join(SOURCE_DIR, "sync", "spark"))
+from syncagent_spark import HLC_LOGICAL_BITS, hlc_micros  # noqa: E402
 KEYS = 150
 COLORS = ["red", "green", "blue"]
 
@@ -71,6 +78,11 @@ for key, row in newest.items():
                      "color": row.get("color", "none"),
                      "seen_at": int(row["seen_at"]) if row.get("seen_at") else None}
 n_records = sum(len(r) for r in files.values())
+# The note stream (agent A, no x-version): rows in file order, so a later
+# row of a key has the newer clock; n3's last is a delete.
+notes = [("n0", "a", ""), ("n1", "a", ""), ("n2", "a", ""), ("n3", "a", ""),
+         ("n0", "b", ""), ("n1", "b", ""), ("n2", "b", ""), ("n3", "a", "delete")]
+live_notes = {"n0": "b", "n1": "b", "n2": "b"}
 
 
 def csv_text(rows, sv):
@@ -86,6 +98,12 @@ def agent_config(work, agent, late_deletes=()):
         path = work.write("%s-v%d.csv" % (agent, sv), csv_text(files[(agent, sv)], sv))
         lines += ["  - name: v%d" % sv, "    type: csv", "    stream: item",
                   "    schema: item:v%d" % sv, "    path: " + path, "    op_column: op",
+                  "    watch: false"]
+    if agent == "A":
+        path = work.write("A-note.csv", "id,val,op\n" + "".join(
+            "%s,%s,%s\n" % n for n in notes))
+        lines += ["  - name: note", "    type: csv", "    stream: note",
+                  "    schema: note:v1", "    path: " + path, "    op_column: op",
                   "    watch: false"]
     if late_deletes:
         path = work.write("%s-late.csv" % agent, csv_text(late_deletes, 1))
@@ -211,6 +229,20 @@ with Workdir("spark-job") as work:
               % (key, got[key], live[key]))
     check(len(rows) == len(live), "cassandra: %d rows, %d live keys" % (len(rows), len(live)))
 
+    # The agent's clock as the version: the writetime is its wall-clock ms
+    # in microseconds plus the counter (now, not the year ~5700).
+    notes_got = {}
+    for r in cql('SELECT id, val, "_version" AS ver, writetime(val) AS wt FROM %s.note'
+                 % keyspace):
+        check(r["wt"] == hlc_micros(r["ver"]), "cassandra note %s: writetime %s, clock %s "
+              "(expected %s)" % (r["id"], r["wt"], r["ver"], hlc_micros(r["ver"])))
+        check(abs((r["ver"] >> HLC_LOGICAL_BITS) - started * 1000) < 3600e3,
+              "cassandra note %s: version %s is not the agent's clock of now"
+              % (r["id"], r["ver"]))
+        notes_got[r["id"]] = (r["val"], r["ver"])
+    check({k: v[0] for k, v in notes_got.items()} == live_notes,
+          "cassandra note: %s, expected %s" % (notes_got, live_notes))
+
     # --- OpenSearch --------------------------------------------------------
     base = opensearch_url()
     urllib.request.urlopen(urllib.request.Request(base + "/%s/_refresh" % index,
@@ -232,6 +264,15 @@ with Workdir("spark-job") as work:
               % (key, docs[key], live[key]))
     check(len(hits) == len(live), "opensearch: %d documents, %d live keys"
           % (len(hits), len(live)))
+
+    urllib.request.urlopen(urllib.request.Request(base + "/%s-note/_refresh" % rid,
+                                                  method="POST"), timeout=60).read()
+    with urllib.request.urlopen(base + "/%s-note/_search?size=100&version=true" % rid,
+                                timeout=60) as r:
+        hits = json.loads(r.read())["hits"]["hits"]
+    got = {h["_id"]: (h["_source"]["val"], h["_version"]) for h in hits}
+    check(got == notes_got, "opensearch note (val, _version = the raw clock): %s, "
+          "cassandra %s" % (got, notes_got))
 
     # --- dead letters ------------------------------------------------------
     # At least once: a batch killed after its writes and before Spark's
