@@ -28,6 +28,7 @@
 #include "agent/config.h"
 #include "store/spool.h"
 #include "tests/fuzz/fuzz_common.h"
+#include "tests/tempdir.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -62,7 +63,6 @@ static void *main_loop(void *arg)
 
 static void start(void)
 {
-    const char *tmp = getenv("TMPDIR");
     char dir[512], yaml[2048];
     struct sa_spool *spool;
     struct sa_err err = {0};
@@ -70,8 +70,7 @@ static void start(void)
     const char *colon;
 
     sa_log_setup(SA_LOG_ERROR, SA_LOG_LOGFMT);
-    snprintf(dir, sizeof dir, "%s/sa-fuzz-admin-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    CHECK(mkdtemp(dir) != NULL);
+    CHECK(sa_test_mkdtemp(dir, sizeof dir, "sa-fuzz-admin-") != NULL);
     snprintf(yaml, sizeof yaml,
              "agent:\n  data_dir: %s\n"
              "admin:\n  listen: 127.0.0.1:0\n  token: " TOKEN "\n"

@@ -22,6 +22,7 @@
 #include "store/schema.h"
 #include "store/spool.h"
 #include "sync/dispatcher.h"
+#include "tests/tempdir.h"
 
 #include <ftw.h>
 #include <pthread.h>
@@ -345,14 +346,11 @@ static int rm_entry(const char *path, const struct stat *st, int flag,
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    const char *tmp = getenv("TMPDIR");
     struct sa_schema *schema = NULL;
     struct sa_err err = {0};
 
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "%s/sa_dispatcher_XXXXXX",
-             tmp && tmp[0] ? tmp : "/tmp");
-    assert_non_null(mkdtemp(f->dir));
+    assert_non_null(sa_test_mkdtemp(f->dir, sizeof f->dir, "sa_dispatcher_"));
     snprintf(f->path, sizeof f->path, "%s/spool.db", f->dir);
     f->opts.path = f->path;
     assert_int_equal(sa_spool_open(&f->spool, &f->opts, SA_SPOOL_CREATE, &err),

@@ -12,6 +12,7 @@
 #include "agent/config.h"
 #include "agent/fleet/fleet.h"
 #include "agent/fleet/sign.h"
+#include "tests/tempdir.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,10 +23,8 @@ static char dir[4096];
 
 static int setup(void **state)
 {
-    const char *tmp = getenv("TMPDIR");
     (void)state;
-    snprintf(dir, sizeof dir, "%s/sa-fleet-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    return mkdtemp(dir) ? 0 : -1;
+    return sa_test_mkdtemp(dir, sizeof dir, "sa-fleet-") ? 0 : -1;
 }
 
 static int teardown(void **state)

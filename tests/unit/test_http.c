@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "sync/http.h"
+#include "tests/tempdir.h"
 
 #include <jansson.h>
 #include <openssl/sha.h>
@@ -120,9 +121,7 @@ static int group_setup(void **state)
                                      "--client-ca", client_ca, NULL};
 
     (void)state;
-    snprintf(tmp_dir, sizeof tmp_dir, "%s/sa-test-http-XXXXXX",
-             getenv("TMPDIR") && *getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    if (!mkdtemp(tmp_dir))
+    if (!sa_test_mkdtemp(tmp_dir, sizeof tmp_dir, "sa-test-http-"))
         return -1;
     make_certs();
     snprintf(cert, sizeof cert, "%s/server.pem", tmp_dir);

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "store/lock.h"
+#include "tests/tempdir.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -34,12 +35,10 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    const char *tmp = getenv("TMPDIR");
 
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "%s/sa_lock_XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) {
+    if (!sa_test_mkdtemp(f->dir, sizeof f->dir, "sa_lock_")) {
         free(f);
         return -1;
     }

@@ -16,6 +16,7 @@
 
 #include "agent/pipeline.h"
 #include "agent/source/source.h"
+#include "tests/tempdir.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,7 +66,7 @@ static const struct sa_source_ops fake_ops = {
 static void test_deadletter_by_reference(void **state)
 {
     char dir[4096], schemas_dir[4096], yaml[8192];
-    const char *src_dir = getenv("SA_SOURCE_DIR"), *tmp = getenv("TMPDIR");
+    const char *src_dir = getenv("SA_SOURCE_DIR");
     struct sa_config *cfg = NULL;
     struct sa_schema_set *schemas = NULL;
     struct sa_spool *spool = NULL;
@@ -83,8 +84,7 @@ static void test_deadletter_by_reference(void **state)
 
     (void)state;
     assert_non_null(src_dir);
-    snprintf(dir, sizeof dir, "%s/sa-test-pipeline-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    assert_non_null(mkdtemp(dir));
+    assert_non_null(sa_test_mkdtemp(dir, sizeof dir, "sa-test-pipeline-"));
     snprintf(schemas_dir, sizeof schemas_dir, "%s/schemas", src_dir);
     snprintf(yaml, sizeof yaml, "agent: {data_dir: %s, schemas_dir: %s}\n", dir,
              schemas_dir);

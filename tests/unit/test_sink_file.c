@@ -18,6 +18,7 @@
 #include "store/schema.h"
 #include "store/spool.h"
 #include "sync/dispatcher.h"
+#include "tests/tempdir.h"
 
 #include <avro.h>
 #include <dirent.h>
@@ -114,13 +115,10 @@ static void set_opt(struct fixture *f, const char *key, const char *value)
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    const char *tmp = getenv("TMPDIR");
     struct sa_err err = {0};
 
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "%s/sa_sink_file_XXXXXX",
-             tmp && tmp[0] ? tmp : "/tmp");
-    assert_non_null(mkdtemp(f->dir));
+    assert_non_null(sa_test_mkdtemp(f->dir, sizeof f->dir, "sa_sink_file_"));
     snprintf(f->spool_path, sizeof f->spool_path, "%s/spool.db", f->dir);
     snprintf(f->out_dir, sizeof f->out_dir, "%s/out", f->dir);
     f->opts.path = f->spool_path;

@@ -17,6 +17,7 @@
 
 #include "agent/base/clock.h"
 #include "store/spool.h"
+#include "tests/tempdir.h"
 
 #include <ftw.h>
 #include <pthread.h>
@@ -39,13 +40,10 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof *f);
-    const char *tmp = getenv("TMPDIR");
 
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof f->dir, "%s/sa_spool_XXXXXX",
-             tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) {
+    if (!sa_test_mkdtemp(f->dir, sizeof f->dir, "sa_spool_")) {
         free(f);
         return -1;
     }
