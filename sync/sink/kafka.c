@@ -1028,6 +1028,7 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
     size_t version_len, origin_len, subject_len;
     uint32_t n_records = view->count - view->start_index;
     int32_t registry_id = 0;
+    const int compact = ks->o->headers == HEADERS_COMPACT;
     int rc;
 
     if (ks->o->exactly_once && ks->in_txn) {
@@ -1057,7 +1058,7 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
         return SA_EAGAIN;
     if ((rc = sa_sink_schema(sink, view->schema_id, &schema, err)))
         return rc;
-    if (ks->o->headers == HEADERS_COMPACT && strchr(schema->subject, ';')) {
+    if (compact && strchr(schema->subject, ';')) {
         /* A subject is a directory name under schemas/: nothing else stops
          * a ';', which would shift the identity header's fields. Refused
          * before a transaction begins or the registry learns the schema:
@@ -1103,7 +1104,7 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
         }
     }
 
-    if (ks->o->headers == HEADERS_COMPACT) {
+    if (compact) {
         /* Room for the identity header of any record of this view: the
          * fixed parts, three numbers of 20 digits and a sign, separators. */
         sa_buf_reset(&ks->ident);
@@ -1114,7 +1115,6 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
     sa_segment_iter_init(&it, view);
     while ((rc = sa_segment_iter_next(&it, &rec, err)) == SA_OK &&
            rec.index < view->count) {
-        int compact = ks->o->headers == HEADERS_COMPACT;
         rd_kafka_headers_t *h = rd_kafka_headers_new(compact ? 2 : 7);
         char seq_buf[24], event_ms_buf[24], rec_version_buf[24];
         char *seq = decimal_u64(seq_buf + sizeof seq_buf, rec.seq);
