@@ -41,6 +41,7 @@
 
 #include "agent/base/buf.h"
 #include "agent/base/log.h"
+#include "agent/base/sha256.h"
 #include "agent/config_value.h"
 #include "agent/quality/quality.h"
 #include "agent/schemas.h"
@@ -48,7 +49,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,7 +315,7 @@ struct loader {
     unsigned kept_refs;
     /* Loading a sink: its keys and resolved values, in the order written,
      * go into its settings_hash (NULL: not loading a sink). */
-    EVP_MD_CTX *sink_md;
+    struct sa_sha256 *sink_md;
 };
 
 /* One key ('K'), value ('V') or map key ('M') into the sink's hash. The
@@ -323,22 +323,18 @@ struct loader {
 static void hash_setting(struct loader *ld, char tag, const char *text)
 {
     if (ld->sink_md) {
-        EVP_DigestUpdate(ld->sink_md, &tag, 1);
-        EVP_DigestUpdate(ld->sink_md, text, strlen(text) + 1);
+        sa_sha256_update(ld->sink_md, &tag, 1);
+        sa_sha256_update(ld->sink_md, text, strlen(text) + 1);
     }
 }
 
-/* The first 16 hex digits of md's SHA-256 (a sink's settings_hash);
- * "unknown" if libcrypto fails. */
-static void digest_hex16(EVP_MD_CTX *md, char out[17])
+/* The first 16 hex digits of md's SHA-256 (a sink's settings_hash, a
+ * config's version). */
+static void digest_hex16(struct sa_sha256 *md, char out[17])
 {
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned int d_len = 0;
+    unsigned char d[SA_SHA256_LEN];
 
-    if (!EVP_DigestFinal_ex(md, d, &d_len) || d_len < 8) {
-        snprintf(out, 17, "unknown");
-        return;
-    }
+    sa_sha256_final(md, d);
     for (size_t i = 0; i < 8; i++)
         snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
@@ -1051,16 +1047,15 @@ static int load_sinks(struct loader *ld, yaml_node_t *list)
         struct layer layers[] = {{sa_sink_common_conf, sink},
                                  {sink->ops->conf, sink->opts}};
         ld->in_sink = 1;
-        if (!(ld->sink_md = EVP_MD_CTX_new()) ||
-            !EVP_DigestInit_ex(ld->sink_md, EVP_sha256(), NULL))
-            return fail_nomem(ld); /* load_string frees sink_md */
+        struct sa_sha256 md;
+        sa_sha256_init(&md);
+        ld->sink_md = &md;
         rc = apply_map(ld, item, where, layers, 2, &sink->origin);
         ld->in_sink = 0;
+        ld->sink_md = NULL;
         if (rc)
             return rc;
-        digest_hex16(ld->sink_md, sink->settings_hash);
-        EVP_MD_CTX_free(ld->sink_md);
-        ld->sink_md = NULL;
+        digest_hex16(&md, sink->settings_hash);
     }
     return SA_OK;
 }
@@ -1295,17 +1290,14 @@ static int load_root(struct loader *ld, yaml_node_t *root)
 }
 
 /* The first 16 hex digits of the text's SHA-256 (struct sa_config's
- * version); "unknown" if libcrypto fails. */
+ * version). */
 static void config_version(const char *text, size_t len, char out[17])
 {
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    struct sa_sha256 md;
 
-    if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL) ||
-        !EVP_DigestUpdate(md, text, len))
-        snprintf(out, 17, "unknown");
-    else
-        digest_hex16(md, out);
-    EVP_MD_CTX_free(md);
+    sa_sha256_init(&md);
+    sa_sha256_update(&md, text, len);
+    digest_hex16(&md, out);
 }
 
 static int load_string(const char *text, const char *name, const char *dir, int offline,
@@ -1360,7 +1352,6 @@ static int load_string(const char *text, const char *name, const char *dir, int 
                      "a second YAML document; the configuration is one document");
     yaml_document_delete(&extra);
 out:
-    EVP_MD_CTX_free(ld.sink_md);
     free(ld.dir);
     if (have_doc)
         yaml_document_delete(&ld.doc);

@@ -67,6 +67,7 @@
 
 #include "agent/base/clock.h"
 #include "agent/base/log.h"
+#include "agent/base/sha256.h"
 #include "agent/pipeline.h"
 #include "sync/dispatcher.h"
 
@@ -76,7 +77,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,14 +221,6 @@ out:
 
 /* --- token ---------------------------------------------------------------- */
 
-static void sha256(const char *s, size_t n, unsigned char out[32])
-{
-    unsigned int len = 32;
-
-    if (!EVP_Digest(s, n, out, &len, EVP_sha256(), NULL))
-        memset(out, 0, 32);
-}
-
 /* "Bearer <token>" against the configured token, in constant time (A3). */
 static int token_ok(const char *expected, const char *authorization)
 {
@@ -241,8 +233,8 @@ static int token_ok(const char *expected, const char *authorization)
     p += 6;
     while (*p == ' ' || *p == '\t')
         p++;
-    sha256(expected, strlen(expected), want);
-    sha256(p, strlen(p), got);
+    sa_sha256(expected, strlen(expected), want);
+    sa_sha256(p, strlen(p), got);
     match = CRYPTO_memcmp(want, got, sizeof want) == 0;
     /* An empty token never matches, even an empty expected one. */
     return match && *p;
