@@ -4,6 +4,7 @@
 
 #include "agent/base/clock.h"
 #include "agent/base/log.h"
+#include "agent/base/thread.h"
 
 #ifdef __GLIBC__
 #include <malloc.h>
@@ -67,6 +68,7 @@ static void *run(void *arg)
     struct sa_housekeeper *hk = arg;
     int64_t last_checkpoint = sa_mono_ms(), last_pass = sa_mono_ms();
 
+    sa_thread_name("housekeeper");
     pthread_mutex_lock(&hk->mu);
     while (!hk->stop) {
         struct timespec deadline;

@@ -64,6 +64,7 @@
 #include "agent/base/clock.h"
 #include "agent/base/log.h"
 #include "agent/base/metrics.h"
+#include "agent/base/thread.h"
 #include "agent/quality/quality.h"
 #include "agent/record.h"
 #include "agent/source/source.h"
@@ -857,6 +858,7 @@ static void *committer_main(void *arg)
 {
     struct sa_pipeline *p = arg;
 
+    sa_thread_name("spool-commit");
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->n_queued && !p->quit)

@@ -208,6 +208,7 @@
 #include "agent/base/clock.h"
 #include "agent/base/log.h"
 #include "agent/base/metrics.h"
+#include "agent/base/thread.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -1223,6 +1224,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct sa_dispatcher *d = w->d;
 
+    sa_thread_name("sink:%s", w->conf->name);
     set_state(w, SA_SINK_STATE_RUNNING, NULL);
     sa_log_info("sink started", "sink", w->conf->name, "type", w->sink.ops->name);
     if (!load_start_cursor(w)) {

@@ -17,6 +17,7 @@
 #include "agent/admin/series.h"
 
 #include "agent/base/clock.h"
+#include "agent/base/thread.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -201,6 +202,7 @@ static void *run(void *arg)
     struct sa_series *s = arg;
     struct timespec next;
 
+    sa_thread_name("metric-series");
     clock_gettime(CLOCK_MONOTONIC, &next);
     pthread_mutex_lock(&s->mu);
     while (!s->stop) {

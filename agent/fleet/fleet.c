@@ -73,6 +73,7 @@
 #include "agent/base/fsutil.h"
 #include "agent/base/log.h"
 #include "agent/base/metrics.h"
+#include "agent/base/thread.h"
 #include "agent/cli.h"
 #include "agent/fleet/sign.h"
 #include "sync/http.h"
@@ -700,6 +701,7 @@ static void *poll_main(void *arg)
         (unsigned)getpid() ^ sa_fleet_bucket(f->local->agent.id) * 2654435761u;
     int since_report = 0;
 
+    sa_thread_name("fleet");
     if (sa_http_client_new(&f->local->fleet.http, "fleet", &client, &err)) {
         sa_log_error("fleet: no HTTP client; not polling", "error", err.msg);
         return NULL;

@@ -3,7 +3,8 @@
 spooled, synced and moved away (on_done: move) only after their rows are
 committed; SIGHUP reloads the config (a new sink starts receiving); a bad
 config on SIGHUP is refused and the old one keeps running; SIGTERM stops
-with exit 0."""
+with exit 0. The agent's threads carry names (sink:NAME, spool-commit,
+housekeeper)."""
 import signal
 import subprocess
 import time
@@ -22,6 +23,18 @@ def drop(work, name, first, n):
         for i in range(first, first + n):
             f.write("d%d,%d,%d,1.5,true,LOW,%d\n" % (i, i % 100, i, START_MS + i))
     os.rename(tmp, work.join("in", name))
+
+
+def thread_names(pid):
+    """The names of the process's threads (agent/base/thread.h)."""
+    names = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                names.append(f.read().strip())
+        except FileNotFoundError:
+            pass  # the thread ended meanwhile
+    return names
 
 
 def wait_for(what, cond, timeout=60):
@@ -62,6 +75,10 @@ with Workdir("daemon") as work:
                  ["one.csv", "two.csv"])
         check(os.listdir(work.join("in")) == [], "in/ not empty: %s" % os.listdir(
             work.join("in")))
+        # top -H and perf tell the agent's threads apart.
+        names = thread_names(agent.pid)
+        for want in ("sink:a", "spool-commit", "housekeeper"):
+            check(want in names, "no thread named %s: %s" % (want, sorted(names)))
 
         # Reload with a second sink: it receives what arrives from now on.
         config(work, ["a", "b"])
@@ -71,6 +88,7 @@ with Workdir("daemon") as work:
         wait_for("three.csv synced to a and b",
                  lambda: ids(work, "a") == list(range(1500)) and
                  set(range(1200, 1500)) <= set(ids(work, "b")))
+        check("sink:b" in thread_names(agent.pid), "the reloaded sink's thread is unnamed")
 
         # A bad config on reload is refused; the running one goes on.
         work.write("agent.yaml", "agent:\n  data_dir: [not, a, string]\n")
