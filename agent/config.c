@@ -1046,9 +1046,10 @@ static int load_sinks(struct loader *ld, yaml_node_t *list)
             return fail_nomem(ld);
         struct layer layers[] = {{sa_sink_common_conf, sink},
                                  {sink->ops->conf, sink->opts}};
-        ld->in_sink = 1;
         struct sa_sha256 md;
+
         sa_sha256_init(&md);
+        ld->in_sink = 1;
         ld->sink_md = &md;
         rc = apply_map(ld, item, where, layers, 2, &sink->origin);
         ld->in_sink = 0;
