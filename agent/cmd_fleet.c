@@ -256,8 +256,14 @@ static int cmd_sign(int argc, char **argv)
         if (stat(path, &was) != 0)
             was.st_mtim.tv_sec = -1;
         r = sa_write_atomic(path, text.data, text.len, 0644);
-        if (r == 0)
-            r = date_after(path, was.st_mtim.tv_sec);
+        if (r == 0 && date_after(path, was.st_mtim.tv_sec) != 0) {
+            sa_buf_fini(&text);
+            sa_err_set(&err, SA_EIO,
+                       "%s: written, but cannot date it after the config it replaces "
+                       "(agents may keep the old one while its ETag matches): %s",
+                       path, strerror(errno));
+            return sa_cli_fail("fleet sign", &err);
+        }
     }
     sa_buf_fini(&text);
     if (r != 0) {
