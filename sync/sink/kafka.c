@@ -1121,7 +1121,8 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
     sa_segment_iter_init(&it, view);
     while ((rc = sa_segment_iter_next(&it, &rec, err)) == SA_OK &&
            rec.index < view->count) {
-        rd_kafka_headers_t *h = rd_kafka_headers_new(compact ? 2 : 7);
+        /* room for the identity (one header or seven) and `quality` */
+        rd_kafka_headers_t *h = rd_kafka_headers_new(compact ? 2 : 8);
         char seq_buf[24], event_ms_buf[24], rec_version_buf[24];
         char *seq = decimal_u64(seq_buf + sizeof seq_buf, rec.seq);
         char *event_ms = decimal_i64(event_ms_buf + sizeof event_ms_buf, rec.event_ms);
