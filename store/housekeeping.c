@@ -9,6 +9,8 @@
 
 #include "store/spool_private.h"
 
+#include "agent/base/log.h"
+
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +98,23 @@ static int vacuum_and_checkpoint(struct sa_spool *s, int mode,
      * does not have. */
     if (free_pages < VACUUM_FREE_RATIO * (pages - free_pages))
         free_pages = 0;
+    /* incremental_vacuum writes every page it takes off the end of the file
+     * through the WAL (SQLite reads a free page back before dropping it):
+     * after a 1M-record backlog, 22,000 pages, 90 MB of writes and 0.24 s.
+     * VACUUM copies the pages in use instead, which are few by now. It
+     * refuses while a statement of this connection runs and can meet a
+     * full disk (it builds a temporary copy): then step as before. It
+     * holds the write lock while it copies, so only up to
+     * SA_SPOOL_VACUUM_WHOLE_MAX_PAGES (8 MiB of 4 KiB pages, a few tens of
+     * milliseconds); a larger rest is vacuumed in steps. */
+    if (free_pages > 0 && pages - free_pages <= s->vacuum_whole_max) {
+        src = sqlite3_exec(s->db, SA_SQL_VACUUM, NULL, NULL, NULL);
+        if (src == SQLITE_OK)
+            free_pages = 0;
+        else
+            sa_log(SA_LOG_DEBUG, "vacuum failed, shrinking in steps", "spool",
+                   s->path, "error", sqlite3_errmsg(s->db), (const char *)0);
+    }
     for (int steps = 0; free_pages > 0 && steps < 4096; steps++) {
         int64_t before = free_pages;
         rc = run(s, STMT_INCREMENTAL_VACUUM, "incremental_vacuum", err);
@@ -201,6 +220,11 @@ out:
     stream_list_fini(&streams);
     free(cursors);
     return rc;
+}
+
+void sa_spool_set_vacuum_whole_max(struct sa_spool *spool, int64_t pages)
+{
+    spool->vacuum_whole_max = pages;
 }
 
 int sa_spool_checkpoint(struct sa_spool *spool, struct sa_err *err)

@@ -35,8 +35,8 @@
  *     nothing and return SA_EFULL.
  *   - I5: the size cap counts pages in use (page_count - freelist_count),
  *     so pages freed by a trim are reused before the file grows; a trim
- *     runs a checkpoint, and incremental_vacuum once at most 1/16 of the
- *     file is in use, so a drained spool shrinks (vacuum_and_checkpoint).
+ *     runs a checkpoint, and a vacuum once at most 1/16 of the file is in
+ *     use, so a drained spool shrinks (vacuum_and_checkpoint).
  *
  * Statements are prepared once per handle (SA_SQL_STATEMENTS) and reset
  * after each use, so that no read transaction outlives a call and blocks
@@ -419,6 +419,7 @@ int sa_spool_open(struct sa_spool **out, const struct sa_spool_opts *opts,
         goto out;
     }
     s->busy_timeout_us = BUSY_TIMEOUT_MS * 1000LL;
+    s->vacuum_whole_max = SA_SPOOL_VACUUM_WHOLE_MAX_PAGES;
     src = sqlite3_busy_handler(s->db, busy, s);
     if (src != SQLITE_OK) {
         rc = fail(s, src, "cannot set the busy handler", err);

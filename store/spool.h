@@ -267,13 +267,18 @@ struct sa_subscription {
     size_t n_streams;
 };
 
-/* Delete segments every subscribed sink has passed; incremental vacuum and
- * a WAL checkpoint so the file shrinks after a backlog drains.
+/* Delete segments every subscribed sink has passed; a vacuum and a WAL
+ * checkpoint so the file shrinks after a backlog drains (housekeeping.c).
  * *trimmed: segments deleted. */
 int sa_spool_trim(struct sa_spool *spool, const struct sa_subscription *subs,
                   size_t n_subs, int64_t *trimmed /* out, may be NULL */,
                   struct sa_err *err);
 int sa_spool_checkpoint(struct sa_spool *spool, struct sa_err *err);
+/* Shrinking a mostly free file: a whole VACUUM while at most `pages` pages
+ * are in use (default SA_SPOOL_VACUUM_WHOLE_MAX_PAGES), incremental steps
+ * beyond. For tests, which take either way on purpose. */
+#define SA_SPOOL_VACUUM_WHOLE_MAX_PAGES 2048
+void sa_spool_set_vacuum_whole_max(struct sa_spool *spool, int64_t pages);
 /* A passive WAL checkpoint when the WAL file holds wal_bytes or more: the
  * housekeeper calls it often, so that commits never have to (their own
  * automatic checkpoints, with an fsync, would stall ingest). *wal_used

@@ -53,6 +53,7 @@ struct sa_spool {
     int when_full;
     int compression;
     int64_t page_size;
+    int64_t vacuum_whole_max; /* sa_spool_set_vacuum_whole_max */
     char origin_id[40];
     sqlite3_stmt *stmts[STMT__COUNT];
     struct packed *packed; /* one per segment of the current commit */

@@ -39,6 +39,8 @@
  * and 512 KiB each still put CSV -> Kafka above 24 MB of RSS. */
 #define SA_SQL_CACHE_SIZE "PRAGMA cache_size = -128"
 #define SA_SQL_PAGE_SIZE "PRAGMA page_size"
+/* Rebuilds the file from the pages in use (housekeeping.c). */
+#define SA_SQL_VACUUM "VACUUM"
 #define SA_SQL_TXN_BEGIN_IMMEDIATE "BEGIN IMMEDIATE"
 #define SA_SQL_TXN_COMMIT "COMMIT"
 #define SA_SQL_TXN_ROLLBACK "ROLLBACK"

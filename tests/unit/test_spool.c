@@ -964,16 +964,19 @@ static void test_failed_write_is_not_durable(void **state)
     sa_spool_close(s);
 }
 
-static void test_file_shrinks_after_trim(void **state)
+/* Both ways to shrink: a whole VACUUM (the pages in use are few) and,
+ * when VACUUM may not run, incremental_vacuum in steps. */
+static void file_shrinks_after_trim(struct fixture *f, int64_t whole_max)
 {
-    struct fixture *f = *state;
     struct sa_spool *s = open_spool(f, SA_SPOOL_CREATE);
     struct sa_subscription sub = {.sink = "out"};
     struct sa_commit_result res;
     struct sa_cursor cur;
     struct sa_err err = {0};
-    int64_t big, small, used_big, used_small, trimmed;
+    int64_t big, small, used_big, used_small, trimmed, id_before, id_after;
+    int64_t cookie;
 
+    sa_spool_set_vacuum_whole_max(s, whole_max);
     for (int i = 0; i < 40; i++)
         assert_int_equal(commit_one(s, "a", 50, 1000, 1, &res, &err), SA_OK);
     assert_int_equal(sa_spool_checkpoint(s, &err), SA_OK);
@@ -983,15 +986,42 @@ static void test_file_shrinks_after_trim(void **state)
 
     cur = (struct sa_cursor){40, 50};
     assert_int_equal(sa_spool_cursor_set(s, "out", &cur, &err), SA_OK);
+    cookie = raw_int(f->path, "PRAGMA schema_version");
     assert_int_equal(sa_spool_trim(s, &sub, 1, &trimmed, &err), SA_OK);
     assert_int_equal(trimmed, 40);
     assert_int_equal(sa_spool_checkpoint(s, &err), SA_OK);
+    /* VACUUM counts as a schema change; incremental_vacuum does not: the
+     * way taken was the one asked for. */
+    if (whole_max > 0)
+        assert_true(raw_int(f->path, "PRAGMA schema_version") > cookie);
+    else
+        assert_int_equal(raw_int(f->path, "PRAGMA schema_version"), cookie);
     small = file_bytes(f->path);
     assert_int_equal(sa_spool_used_bytes(s, &used_small, &err), SA_OK);
     assert_true(small < big / 10);
     assert_true(used_small < used_big / 10);
     assert_int_equal(file_bytes(f->path), small);
+    /* Segment ids go on after the highest ever used (AUTOINCREMENT), and
+     * the cursor stays: a vacuum rewrites the file, not its rows. */
+    id_before = raw_int(f->path, "SELECT seq FROM sqlite_sequence WHERE name = 'segments'");
+    assert_int_equal(id_before, 40);
+    assert_int_equal(sa_spool_cursor_get(s, "out", &cur, &err), SA_OK);
+    assert_int_equal(cur.segment_id, 40);
+    assert_int_equal(commit_one(s, "a", 5, 100, 1, &res, &err), SA_OK);
+    id_after = raw_int(f->path, "SELECT max(id) FROM segments");
+    assert_int_equal(id_after, 41);
+    assert_int_equal(raw_int(f->path, "PRAGMA auto_vacuum"), 2);
     sa_spool_close(s);
+}
+
+static void test_file_shrinks_after_trim(void **state)
+{
+    file_shrinks_after_trim(*state, SA_SPOOL_VACUUM_WHOLE_MAX_PAGES);
+}
+
+static void test_file_shrinks_in_steps(void **state)
+{
+    file_shrinks_after_trim(*state, 0);
 }
 
 /* The WAL under steady commits, checkpointed from a second connection as
@@ -1491,6 +1521,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_wal_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_shrinks_after_trim, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_file_shrinks_in_steps, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_status_and_lag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_note_blocked, setup, teardown),
