@@ -81,11 +81,11 @@ out:
  * almost nothing, and the few pages moved then are cheap. Until then the
  * file keeps its size, which the cap already bounds: the cap counts pages
  * in use, and free pages are reused before the file grows (I5). */
-static int vacuum_and_checkpoint(struct sa_spool *s, int mode,
+static int vacuum_and_checkpoint(struct sa_spool *s, int mode, int after_trim,
                                  struct sa_err *err)
 {
-    int64_t pages, free_pages;
-    int src, rc = step_int(s, STMT_PAGE_COUNT, &pages, "page_count", err);
+    int64_t pages, free_pages, used;
+    int draining, src, rc = step_int(s, STMT_PAGE_COUNT, &pages, "page_count", err);
 
     if (!rc)
         rc = step_int(s, STMT_FREELIST_COUNT, &free_pages, "freelist_count",
@@ -96,7 +96,13 @@ static int vacuum_and_checkpoint(struct sa_spool *s, int mode,
      * checkpointing in between: vacuuming every free page at once would
      * need WAL room for all the pages it moves, which a nearly full disk
      * does not have. */
-    if (free_pages < VACUUM_FREE_RATIO * (pages - free_pages))
+    used = pages - free_pages;
+    if (after_trim) { /* trim to trim: is a backlog draining? */
+        s->vacuum_draining = s->vacuum_last_used >= 0 && used < s->vacuum_last_used;
+        s->vacuum_last_used = used;
+    }
+    draining = s->vacuum_draining;
+    if (free_pages < VACUUM_FREE_RATIO * used)
         free_pages = 0;
     /* incremental_vacuum writes every page it takes off the end of the file
      * through the WAL (SQLite reads a free page back before dropping it):
@@ -107,13 +113,22 @@ static int vacuum_and_checkpoint(struct sa_spool *s, int mode,
      * holds the write lock while it copies, so only up to
      * SA_SPOOL_VACUUM_WHOLE_MAX_PAGES (8 MiB of 4 KiB pages, a few tens of
      * milliseconds); a larger rest is vacuumed in steps. */
-    if (free_pages > 0 && pages - free_pages <= s->vacuum_whole_max) {
+    if (free_pages > 0 && used <= s->vacuum_whole_max) {
         src = sqlite3_exec(s->db, SA_SQL_VACUUM, NULL, NULL, NULL);
         if (src == SQLITE_OK)
             free_pages = 0;
         else
             sa_log(SA_LOG_DEBUG, "vacuum failed, shrinking in steps", "spool",
                    s->path, "error", sqlite3_errmsg(s->db), (const char *)0);
+    } else if (free_pages > 0 && draining) {
+        /* More in use than VACUUM may copy, but fewer pages than at the
+         * last trim: a backlog is draining, and once it is done VACUUM
+         * shrinks the file for the few pages left. Stepping now would
+         * write every free page (a 10M-record backlog: 850 MB) a few
+         * seconds before that. A backlog that stops shrinking (its sink
+         * down, or ingest keeping pace) is vacuumed in steps at the next
+         * trim, as before. */
+        free_pages = 0;
     }
     for (int steps = 0; free_pages > 0 && steps < 4096; steps++) {
         int64_t before = free_pages;
@@ -212,7 +227,7 @@ int sa_spool_trim(struct sa_spool *spool, const struct sa_subscription *subs,
         goto out;
     if (trimmed)
         *trimmed = n_trimmed;
-    rc = vacuum_and_checkpoint(spool, SQLITE_CHECKPOINT_PASSIVE, err);
+    rc = vacuum_and_checkpoint(spool, SQLITE_CHECKPOINT_PASSIVE, 1, err);
 out:
     stmt_done(del);
     if (rc)
@@ -229,7 +244,7 @@ void sa_spool_set_vacuum_whole_max(struct sa_spool *spool, int64_t pages)
 
 int sa_spool_checkpoint(struct sa_spool *spool, struct sa_err *err)
 {
-    return vacuum_and_checkpoint(spool, SQLITE_CHECKPOINT_TRUNCATE, err);
+    return vacuum_and_checkpoint(spool, SQLITE_CHECKPOINT_TRUNCATE, 0, err);
 }
 
 /* sa_spool_checkpoint_restart: what may be left for the RESTART itself. */

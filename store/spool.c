@@ -420,6 +420,7 @@ int sa_spool_open(struct sa_spool **out, const struct sa_spool_opts *opts,
     }
     s->busy_timeout_us = BUSY_TIMEOUT_MS * 1000LL;
     s->vacuum_whole_max = SA_SPOOL_VACUUM_WHOLE_MAX_PAGES;
+    s->vacuum_last_used = -1;
     src = sqlite3_busy_handler(s->db, busy, s);
     if (src != SQLITE_OK) {
         rc = fail(s, src, "cannot set the busy handler", err);

@@ -54,6 +54,8 @@ struct sa_spool {
     int compression;
     int64_t page_size;
     int64_t vacuum_whole_max; /* sa_spool_set_vacuum_whole_max */
+    int64_t vacuum_last_used; /* pages in use after the last trim; -1 */
+    int vacuum_draining;      /* fewer than after the trim before */
     char origin_id[40];
     sqlite3_stmt *stmts[STMT__COUNT];
     struct packed *packed; /* one per segment of the current commit */

@@ -1024,6 +1024,46 @@ static void test_file_shrinks_in_steps(void **state)
     file_shrinks_after_trim(*state, 0);
 }
 
+/* Too much in use for VACUUM, but less than at the trim before: a backlog
+ * is draining, and the vacuum waits for it instead of writing every free
+ * page now; once a trim finds no fewer pages in use, it shrinks in steps. */
+static void test_vacuum_waits_while_draining(void **state)
+{
+    struct fixture *f = *state;
+    struct sa_spool *s = open_spool(f, SA_SPOOL_CREATE);
+    struct sa_subscription sub = {.sink = "out"};
+    struct sa_commit_result res;
+    struct sa_cursor cur;
+    struct sa_err err = {0};
+    int64_t big, trimmed;
+
+    sa_spool_set_vacuum_whole_max(s, 0);
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(commit_one(s, "a", 50, 1000, 1, &res, &err), SA_OK);
+    cur = (struct sa_cursor){10, 50};
+    assert_int_equal(sa_spool_cursor_set(s, "out", &cur, &err), SA_OK);
+    assert_int_equal(sa_spool_trim(s, &sub, 1, &trimmed, &err), SA_OK);
+    assert_int_equal(trimmed, 10);
+    assert_int_equal(sa_spool_checkpoint(s, &err), SA_OK);
+    big = file_bytes(f->path);
+    assert_true(big > 40 * 50 * 1000);
+
+    /* 39 of 40 gone: mostly free, and fewer in use than before. */
+    cur = (struct sa_cursor){39, 50};
+    assert_int_equal(sa_spool_cursor_set(s, "out", &cur, &err), SA_OK);
+    assert_int_equal(sa_spool_trim(s, &sub, 1, &trimmed, &err), SA_OK);
+    assert_int_equal(trimmed, 29);
+    assert_int_equal(sa_spool_checkpoint(s, &err), SA_OK);
+    assert_int_equal(file_bytes(f->path), big);
+
+    /* The next trim finds the same pages in use: the drain stopped. */
+    assert_int_equal(sa_spool_trim(s, &sub, 1, &trimmed, &err), SA_OK);
+    assert_int_equal(trimmed, 0);
+    assert_int_equal(sa_spool_checkpoint(s, &err), SA_OK);
+    assert_true(file_bytes(f->path) < big / 10);
+    sa_spool_close(s);
+}
+
 /* The WAL under steady commits, checkpointed from a second connection as
  * the housekeeper does it: a notice after each commit that leaves the
  * notify size or more in the WAL, with the WAL's length, and
@@ -1523,6 +1563,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_file_shrinks_after_trim, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_file_shrinks_in_steps, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_vacuum_waits_while_draining, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_status_and_lag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_note_blocked, setup, teardown),
