@@ -85,23 +85,22 @@ static int vacuum_and_checkpoint(struct sa_spool *s, int mode, int after_trim,
                                  struct sa_err *err)
 {
     int64_t pages, free_pages, used;
-    int draining, src, rc = step_int(s, STMT_PAGE_COUNT, &pages, "page_count", err);
+    int src, rc = step_int(s, STMT_PAGE_COUNT, &pages, "page_count", err);
 
     if (!rc)
         rc = step_int(s, STMT_FREELIST_COUNT, &free_pages, "freelist_count",
                       err);
     if (rc)
         return rc;
-    /* Only once the file is mostly free (see above); then step by step,
-     * checkpointing in between: vacuuming every free page at once would
-     * need WAL room for all the pages it moves, which a nearly full disk
-     * does not have. */
     used = pages - free_pages;
     if (after_trim) { /* trim to trim: is a backlog draining? */
         s->vacuum_draining = s->vacuum_last_used >= 0 && used < s->vacuum_last_used;
         s->vacuum_last_used = used;
     }
-    draining = s->vacuum_draining;
+    /* Only once the file is mostly free (see above); then step by step,
+     * checkpointing in between: vacuuming every free page at once would
+     * need WAL room for all the pages it moves, which a nearly full disk
+     * does not have. */
     if (free_pages < VACUUM_FREE_RATIO * used)
         free_pages = 0;
     /* incremental_vacuum writes every page it takes off the end of the file
@@ -120,7 +119,7 @@ static int vacuum_and_checkpoint(struct sa_spool *s, int mode, int after_trim,
         else
             sa_log(SA_LOG_DEBUG, "vacuum failed, shrinking in steps", "spool",
                    s->path, "error", sqlite3_errmsg(s->db), (const char *)0);
-    } else if (free_pages > 0 && draining) {
+    } else if (free_pages > 0 && s->vacuum_draining) {
         /* More in use than VACUUM may copy, but fewer pages than at the
          * last trim: a backlog is draining, and once it is done VACUUM
          * shrinks the file for the few pages left. Stepping now would
