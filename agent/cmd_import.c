@@ -588,8 +588,8 @@ int sa_cmd_import(int argc, char **argv)
         status = SA_EXIT_REJECTED;
     }
     if (disp) {
-        while (!atomic_load(&stop_flag) && !sa_dispatcher_caught_up(disp))
-            sa_sleep_ms(50);
+        while (!atomic_load(&stop_flag) && !sa_dispatcher_wait_caught_up(disp, 50))
+            ;
         if (!atomic_load(&stop_flag))
             printf("every sink has acknowledged every record\n");
     }

@@ -406,11 +406,12 @@ int sa_cmd_run(int argc, char **argv)
             }
         }
         if (sources_done) {
-            if (exit_when_synced && sa_dispatcher_caught_up(rt.dispatcher)) {
+            if (!exit_when_synced) {
+                sa_sleep_ms(50);
+            } else if (sa_dispatcher_wait_caught_up(rt.dispatcher, 50)) {
                 sa_log_info("every record is synced");
                 break;
             }
-            sa_sleep_ms(50);
         } else if (idle) {
             sa_sleep_ms(idle_sleep_ms);
             if (idle_sleep_ms < IDLE_SLEEP_MAX_MS)

@@ -184,7 +184,11 @@
  * Idle (sa_spool_read_after says SA_EOF and nothing is in flight) the
  * worker saves its cursor and waits on `wake` for up to IDLE_WAIT_MS;
  * sa_dispatcher_notify wakes it at once. The generation counter closes the
- * race between the worker's read and its wait.
+ * race between the worker's read and its wait. The first idle turn after
+ * work bumps `idle_turns` and signals `idle`, on which
+ * sa_dispatcher_wait_caught_up (`run --exit-when-synced`, `import
+ * --wait-synced`) waits instead of polling: a drain ends when the last
+ * cursor is saved, not up to a poll interval later.
  *
  * STOP
  *
@@ -240,9 +244,12 @@ struct span {
 };
 
 struct sa_dispatcher {
-    pthread_mutex_t lock; /* guards generation, stopping, stop_deadline */
+    pthread_mutex_t lock; /* guards generation, stopping, stop_deadline,
+                           * idle_turns */
     pthread_cond_t wake;
     uint64_t generation;
+    pthread_cond_t idle;  /* a worker caught up: sa_dispatcher_wait_caught_up */
+    uint64_t idle_turns;
     int stopping;
     int handing_over;      /* a reload: workers in backoff stop at once */
     int64_t stop_deadline; /* mono ms */
@@ -424,6 +431,18 @@ static void wait_wake(struct sa_dispatcher *d, uint64_t seen, int64_t ms)
         if (pthread_cond_timedwait(&d->wake, &d->lock, &ts) != 0)
             break; /* ETIMEDOUT */
     pthread_mutex_unlock(&d->lock);
+}
+
+/* The worker caught up: its cursor is saved. Said once per idle spell. */
+static void note_idle(struct worker *w)
+{
+    if (w->idle)
+        return;
+    w->idle = 1;
+    pthread_mutex_lock(&w->d->lock);
+    w->d->idle_turns++;
+    pthread_cond_broadcast(&w->d->idle);
+    pthread_mutex_unlock(&w->d->lock);
 }
 
 /* Byte offset of frame `index` in a segment's data (frames are varint
@@ -1260,10 +1279,12 @@ static void *worker_main(void *arg)
         if (at_end && w->head == w->n) {
             /* Caught up: make the cursor durable before sleeping. */
             save_cursor(w, 1);
+            note_idle(w);
             if (stopping(d))
                 break;
             wait_wake(d, w->seen_generation, IDLE_WAIT_MS);
         } else {
+            w->idle = 0;
             save_cursor(w, 0);
         }
     }
@@ -1296,6 +1317,7 @@ static void free_dispatcher(struct sa_dispatcher *d)
     sa_spool_close(d->query);
     pthread_mutex_destroy(&d->query_lock);
     pthread_cond_destroy(&d->wake);
+    pthread_cond_destroy(&d->idle);
     pthread_mutex_destroy(&d->lock);
     free(d);
 }
@@ -1427,6 +1449,7 @@ int sa_dispatcher_start(struct sa_dispatcher **out,
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&d->wake, &attr);
+    pthread_cond_init(&d->idle, &attr);
     pthread_condattr_destroy(&attr);
 
     d->workers = calloc(opts->n_sinks ? opts->n_sinks : 1, sizeof *d->workers);
@@ -1507,9 +1530,10 @@ int sa_dispatcher_caught_up(struct sa_dispatcher *d)
 
         /* The saved cursor, not the in-memory one: "caught up" promises
          * that a restart would not send anything again. Whether anything
-         * is left, not how much: `run --exit-when-synced` and `import
-         * --wait-synced` ask every 50 ms, and summing the backlog cost a
-         * page read per segment left, more the larger the backlog. */
+         * is left, not how much: sa_dispatcher_wait_caught_up asks at
+         * every idle turn of a worker and every timeout, and summing the
+         * backlog cost a page read per segment left, more the larger the
+         * backlog. */
         pthread_mutex_lock(&w->lock);
         saved = w->m.cursor;
         pthread_mutex_unlock(&w->lock);
@@ -1520,6 +1544,31 @@ int sa_dispatcher_caught_up(struct sa_dispatcher *d)
     }
     pthread_mutex_unlock(&d->query_lock);
     return caught_up;
+}
+
+int sa_dispatcher_wait_caught_up(struct sa_dispatcher *d, int timeout_ms)
+{
+    struct timespec ts;
+    uint64_t seen;
+
+    pthread_mutex_lock(&d->lock);
+    seen = d->idle_turns; /* before asking: a turn in between is not missed */
+    pthread_mutex_unlock(&d->lock);
+    if (sa_dispatcher_caught_up(d))
+        return 1;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&d->lock);
+    while (d->idle_turns == seen)
+        if (pthread_cond_timedwait(&d->idle, &d->lock, &ts) != 0)
+            break; /* ETIMEDOUT */
+    pthread_mutex_unlock(&d->lock);
+    return sa_dispatcher_caught_up(d);
 }
 
 static void stop_workers(struct sa_dispatcher *d, int64_t grace_ms, int hand_over)

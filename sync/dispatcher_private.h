@@ -75,6 +75,7 @@ struct worker {
     int64_t backoff_until;  /* mono ms; 0: not backing off */
     int64_t backoff_drain_until;
     uint64_t seen_generation;
+    int idle; /* caught up at the last turn: said once on `idle` */
     uint64_t rng;
 
     pthread_mutex_t lock; /* guards m */

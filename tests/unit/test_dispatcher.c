@@ -492,6 +492,40 @@ static void test_delivers_everything(void **state)
     assert_int_equal(deadletters(f), 1);
 }
 
+/* sa_dispatcher_wait_caught_up: 0 after its timeout while the sink holds
+ * outcomes back; woken by the worker's idle turn once it has them, not at
+ * the end of its timeout (40 s here, which fails the test). */
+static void test_wait_caught_up(void **state)
+{
+    struct fixture *f = *state;
+    struct sa_dispatcher *d;
+    int64_t t0;
+
+    ts_reset(0, 1000, 150);
+    spool_records(f, 200);
+    d = start(f);
+    assert_int_equal(sa_dispatcher_wait_caught_up(d, 100), 0);
+    assert_int_equal(sa_dispatcher_wait_caught_up(d, 100), 0);
+    sa_dispatcher_stop(d, 100);
+
+    ts_reset(0, 1000, INT64_MAX);
+    d = start(f);
+    spool_records(f, 100);
+    sa_dispatcher_notify(d);
+    t0 = sa_mono_ms();
+    while (!sa_dispatcher_wait_caught_up(d, 40000))
+        if (sa_mono_ms() - t0 > 30000)
+            fail_msg("not caught up after 30 s");
+    if (sa_mono_ms() - t0 > 30000)
+        fail_msg("caught up only at the end of the wait's timeout");
+    sa_dispatcher_stop(d, 1000);
+    assert_int_equal(lag(f), 0);
+    snapshot();
+    for (int n = 150; n < 300; n++) /* the ones held back, the new ones */
+        if (seen.received[n] < 1)
+            fail_msg("record %d never sent", n);
+}
+
 /* After a clean stop nothing is sent again; new records after a restart
  * are sent once, and nothing before them. */
 static void test_restart_resends_nothing(void **state)
@@ -979,6 +1013,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_delivers_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_resends_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wait_caught_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_keeps_acked_prefix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resume_mid_segment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_fails_cleanly, setup, teardown),
