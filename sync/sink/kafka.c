@@ -6,7 +6,9 @@
  *
  * One Kafka message per record, to the topic made from the `topic`
  * template (${stream}, ${agent_id}). Key: the record's key from its frame
- * (NULL when empty). Headers (text values): origin_id, seq,
+ * (NULL when empty). Timestamp (CreateTime): when the send began, one
+ * reading for all the records of a send (the event time is a header).
+ * Headers (text values): origin_id, seq,
  * schema_subject, schema_version, event_time_ms, op (upsert|delete),
  * version (the record's version for last-writer-wins, DESIGN.md §6), so a
  * consumer can drop duplicates by (origin_id, seq) (I3) and keep each
@@ -1039,6 +1041,9 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
     uint32_t n_records = view->count - view->start_index;
     int32_t registry_id = 0;
     const int compact = ks->o->headers == HEADERS_COMPACT;
+    /* The messages' timestamp (CreateTime): one clock reading for the view
+     * instead of librdkafka's gettimeofday per message. */
+    const int64_t now_ms = sa_now_ms();
     int rc;
 
     if (ks->o->exactly_once && ks->in_txn) {
@@ -1202,6 +1207,7 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                 RD_KAFKA_V_KEY(rec.key_len ? rec.key : NULL, rec.key_len),
                 RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_HEADERS(h),
+                RD_KAFKA_V_TIMESTAMP(now_ms),
                 RD_KAFKA_V_OPAQUE((void *)(uintptr_t)slot), RD_KAFKA_V_END);
             if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
                 break;

@@ -81,13 +81,13 @@ def create_topic(addr, topic, partitions, **configs):
         fail("creating topic %s: %s" % (topic, proc.stderr.strip()[-2000:]))
 
 
-FORMAT = "%p %o %K %S %h\n%k%s"
+FORMAT = "%p %o %T %K %S %h\n%k%s"
 
 
 def consume(addr, topic, timeout=600, extra=()):
     """Every message of topic, read_committed, as dicts with partition,
-    offset, key (bytes or None), value (bytes or None: a tombstone) and
-    headers ({name: str})."""
+    offset, timestamp (ms), key (bytes or None), value (bytes or None: a
+    tombstone) and headers ({name: str})."""
     try:
         proc = subprocess.run(
             ["kcat", "-C", "-b", addr, "-t", topic, "-o", "beginning", "-e", "-q",
@@ -104,7 +104,7 @@ def consume(addr, topic, timeout=600, extra=()):
     while i < len(out):
         nl = out.index(b"\n", i)
         head = out[i:nl].decode()
-        part, off, klen, vlen, hdrs = (head.split(" ", 4) + [""])[:5]
+        part, off, ts, klen, vlen, hdrs = (head.split(" ", 5) + [""])[:6]
         i = nl + 1
         klen, vlen = int(klen), int(vlen)
         key = out[i:i + klen] if klen >= 0 else None
@@ -116,7 +116,8 @@ def consume(addr, topic, timeout=600, extra=()):
             if kv:
                 k, _, v = kv.partition("=")
                 headers[k] = v
-        msgs.append({"partition": int(part), "offset": int(off), "key": key,
+        msgs.append({"partition": int(part), "offset": int(off), "timestamp": int(ts),
+                     "key": key,
                      "value": value, "headers": headers})
     return msgs
 

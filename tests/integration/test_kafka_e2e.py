@@ -7,6 +7,7 @@ seq): nothing missing, nothing twice, nothing altered. The Avro values are
 decoded by fastavro against schemas/<subject>/v<N>.avsc, after checking
 the single-object marker and fingerprint; keys are the records' key
 fields; seqs rise within each partition."""
+import time
 import uuid
 
 from kafka_harness import *
@@ -44,9 +45,11 @@ with Workdir("kafka-e2e") as work:
          "csv", "--start-time", str(START_MS), "--interval", "1s", "--schemas-dir",
          SCHEMAS_DIR, "-o", users_csv], check_rc=0)
     # CSV first, through import (spooled once, then drained by both sinks).
+    t_start = int(time.time() * 1000)
     run(["import", "-c", cfg, "--stream", "user", "--wait-synced", users_csv],
         check_rc=0, timeout=600)
     run(["run", "-c", cfg, "--exit-when-synced"], check_rc=0, timeout=600)
+    t_end = int(time.time() * 1000)
     st = status_json(cfg)
     origin = st["origin_id"]
     for s in st["sinks"]:
@@ -62,6 +65,10 @@ with Workdir("kafka-e2e") as work:
         recs = [decode_avro(m) for m in msgs]
         check_headers_and_order(msgs, "avro " + stream, key, recs)
         check(all(m["headers"]["op"] == "upsert" for m in msgs), "a delete in " + stream)
+        # CreateTime: when the agent sent the record, not its event time.
+        late = [m["timestamp"] for m in msgs if not t_start <= m["timestamp"] <= t_end]
+        check(not late, "%s: %d timestamps outside the run [%d, %d], e.g. %s" % (
+            stream, len(late), t_start, t_end, late[:3]))
         check(len({m["partition"] for m in msgs}) == 3,
               "%s: keyed records landed on %d partitions" % (
                   stream, len({m["partition"] for m in msgs})))
