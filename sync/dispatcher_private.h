@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * What dispatcher.c shares with coalesce.c (not a public interface): a
- * worker's state and the coalescing table it holds. dispatcher.c runs the
- * workers; coalesce.c keeps the table and the reading ahead. See
- * dispatcher.c for the design. Only sync/ includes this file.
+ * What dispatcher.c shares with coalesce.c and rejects.c (not a public
+ * interface): a worker's state, the coalescing table it holds, its sets of
+ * rejected positions. dispatcher.c runs the workers; coalesce.c keeps the
+ * table and the reading ahead; rejects.c stores dead letters and keeps the
+ * position sets. See dispatcher.c for the design. Only sync/ includes this
+ * file.
  */
 #ifndef SA_SYNC_DISPATCHER_PRIVATE_H
 #define SA_SYNC_DISPATCHER_PRIVATE_H
@@ -21,6 +23,10 @@
 
 struct span; /* dispatcher.c */
 struct ckey; /* coalesce.c */
+
+/* The state of one in-flight record (IN-FLIGHT BOOKKEEPING in
+ * dispatcher.c's header). */
+enum rec_state { REC_OUTSTANDING = 0, REC_PASSED = 1, REC_RETRY = 2 };
 
 /* A sorted set of record positions (DEAD LETTERS in dispatcher.c's header). */
 struct posset {
@@ -89,6 +95,23 @@ struct worker {
 
 /* -1, 0 or 1 as position a is before, at or after b (dispatcher.c). */
 int sa_dispatcher_cursor_cmp(const struct sa_cursor *a, const struct sa_cursor *b);
+/* The state byte of one in-flight record, NULL when it is not in flight
+ * (dispatcher.c). */
+uint8_t *sa_dispatch_state_at(const struct worker *w, int64_t segment_id,
+                              uint32_t index);
+
+/* --- rejected records (rejects.c) ----------------------------------------- */
+
+/* Index in set of the first position >= (segment_id, index). */
+size_t sa_posset_find(const struct posset *set, int64_t segment_id, uint32_t index);
+/* Drop the positions before `at`. */
+void sa_posset_prune(struct posset *set, const struct sa_cursor *at);
+void sa_posset_fini(struct posset *set);
+/* Store the still OUTSTANDING records of [first, first + n) of segment_id
+ * as dead letters in one commit (none that an earlier run stored) and add
+ * them to w->dead. */
+int sa_dispatch_deadletter_range(struct worker *w, int64_t segment_id, uint32_t first,
+                                 uint32_t n, const char *reason, struct sa_err *err);
 
 /* --- coalescing (coalesce.c) ---------------------------------------------- */
 
