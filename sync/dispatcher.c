@@ -185,8 +185,8 @@
  * Idle (sa_spool_read_after says SA_EOF and nothing is in flight) the
  * worker saves its cursor and waits on `wake` for up to IDLE_WAIT_MS;
  * sa_dispatcher_notify wakes it at once. The generation counter closes the
- * race between the worker's read and its wait. The first idle turn after
- * work bumps `idle_turns` and signals `idle`, on which
+ * race between the worker's read and its wait. The first idle turn at a
+ * new saved cursor bumps `idle_turns` and signals `idle`, on which
  * sa_dispatcher_wait_caught_up (`run --exit-when-synced`, `import
  * --wait-synced`) waits instead of polling: a drain ends when the last
  * cursor is saved, not up to a poll interval later.
@@ -360,12 +360,15 @@ static void wait_wake(struct sa_dispatcher *d, uint64_t seen, int64_t ms)
     pthread_mutex_unlock(&d->lock);
 }
 
-/* The worker caught up: its cursor is saved. Said once per idle spell. */
+/* The worker caught up: its cursor is saved. Said once per cursor it
+ * catches up at (a spell of work may end in the turn that began it, so a
+ * "busy" flag would miss it). */
 static void note_idle(struct worker *w)
 {
-    if (w->idle)
+    if (w->idle && sa_dispatcher_cursor_cmp(&w->idle_at, &w->saved) == 0)
         return;
     w->idle = 1;
+    w->idle_at = w->saved;
     pthread_mutex_lock(&w->d->lock);
     w->d->idle_turns++;
     pthread_cond_broadcast(&w->d->idle);
@@ -1052,7 +1055,6 @@ static void *worker_main(void *arg)
                 break;
             wait_wake(d, w->seen_generation, IDLE_WAIT_MS);
         } else {
-            w->idle = 0;
             save_cursor(w, 0);
         }
     }

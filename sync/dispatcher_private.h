@@ -81,7 +81,8 @@ struct worker {
     int64_t backoff_until;  /* mono ms; 0: not backing off */
     int64_t backoff_drain_until;
     uint64_t seen_generation;
-    int idle; /* caught up at the last turn: said once on `idle` */
+    int idle;                 /* said on `idle`, at idle_at (note_idle) */
+    struct sa_cursor idle_at; /* the saved cursor it was said at */
     uint64_t rng;
 
     pthread_mutex_t lock; /* guards m */

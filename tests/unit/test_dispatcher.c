@@ -518,10 +518,21 @@ static void test_wait_caught_up(void **state)
             fail_msg("not caught up after 30 s");
     if (sa_mono_ms() - t0 > 30000)
         fail_msg("caught up only at the end of the wait's timeout");
+    /* A second idle spell, reached in one turn: one record, sent, acked
+     * by the next poll and idle again, with no busy turn in between. */
+    sa_sleep_ms(300);
+    spool_records(f, 1);
+    sa_dispatcher_notify(d);
+    t0 = sa_mono_ms();
+    while (!sa_dispatcher_wait_caught_up(d, 40000))
+        if (sa_mono_ms() - t0 > 30000)
+            fail_msg("not caught up after 30 s, the second time");
+    if (sa_mono_ms() - t0 > 30000)
+        fail_msg("caught up the second time only at the end of the wait's timeout");
     sa_dispatcher_stop(d, 1000);
     assert_int_equal(lag(f), 0);
     snapshot();
-    for (int n = 150; n < 300; n++) /* the ones held back, the new ones */
+    for (int n = 150; n < 301; n++) /* the ones held back, the new ones */
         if (seen.received[n] < 1)
             fail_msg("record %d never sent", n);
 }
