@@ -1300,10 +1300,10 @@ int sa_dispatcher_caught_up(struct sa_dispatcher *d)
 
         /* The saved cursor, not the in-memory one: "caught up" promises
          * that a restart would not send anything again. Whether anything
-         * is left, not how much: sa_dispatcher_wait_caught_up asks at
-         * every idle turn of a worker and every timeout, and summing the
-         * backlog cost a page read per segment left, more the larger the
-         * backlog. */
+         * is left, not how much: sa_dispatcher_wait_caught_up asks when
+         * a worker catches up at a new saved cursor and at each timeout,
+         * and summing the backlog cost a page read per segment left, more
+         * the larger the backlog. */
         pthread_mutex_lock(&w->lock);
         saved = w->m.cursor;
         pthread_mutex_unlock(&w->lock);

@@ -57,8 +57,10 @@ size_t sa_dispatcher_metrics(struct sa_dispatcher *d, struct sa_sink_metrics *ou
                              size_t max);
 /* 1 when every sink has acknowledged everything committed so far. */
 int sa_dispatcher_caught_up(struct sa_dispatcher *d);
-/* The same, waiting up to timeout_ms for a worker to catch up (woken when
- * one saves its cursor at the end of the spool, not polled). */
+/* The same, after waiting up to timeout_ms for a worker to catch up (woken
+ * when one saves its cursor at the end of the spool, not polled). It may
+ * return 0 early, when one worker caught up and another has not: callers
+ * ask again. */
 int sa_dispatcher_wait_caught_up(struct sa_dispatcher *d, int timeout_ms);
 /* Stop: workers keep draining for up to grace_ms, then close their sinks;
  * returns within about grace_ms, whatever the upstreams do. Frees d. */

@@ -6,8 +6,9 @@
  *
  * One Kafka message per record, to the topic made from the `topic`
  * template (${stream}, ${agent_id}). Key: the record's key from its frame
- * (NULL when empty). Timestamp (CreateTime): when the send began, one
- * reading for all the records of a send (the event time is a header).
+ * (NULL when empty). Timestamp (CreateTime): when the send's records
+ * went to librdkafka, one reading for all of them (the event time is a
+ * header).
  * Headers (text values): origin_id, seq,
  * schema_subject, schema_version, event_time_ms, op (upsert|delete),
  * version (the record's version for last-writer-wins, DESIGN.md §6), so a
@@ -1041,9 +1042,7 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
     uint32_t n_records = view->count - view->start_index;
     int32_t registry_id = 0;
     const int compact = ks->o->headers == HEADERS_COMPACT;
-    /* The messages' timestamp (CreateTime): one clock reading for the view
-     * instead of librdkafka's gettimeofday per message. */
-    const int64_t now_ms = sa_now_ms();
+    int64_t now_ms;
     int rc;
 
     if (ks->o->exactly_once && ks->in_txn) {
@@ -1127,6 +1126,11 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
             return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
     }
 
+    /* The messages' timestamp (CreateTime): one clock reading for the
+     * view instead of librdkafka's gettimeofday per message, taken after
+     * whatever above may wait (a transaction's abort, the producer's
+     * start, the registry), and again after a wait for queue room. */
+    now_ms = sa_now_ms();
     sa_segment_iter_init(&it, view);
     while ((rc = sa_segment_iter_next(&it, &rec, err)) == SA_OK &&
            rec.index < view->count) {
@@ -1213,6 +1217,7 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
                 break;
             /* librdkafka's queue is full: let it deliver, never buffer. */
             rd_kafka_poll(ks->rk, QUEUE_FULL_WAIT_MS);
+            now_ms = sa_now_ms();
         }
         if (e) {
             rd_kafka_headers_destroy(h);

@@ -16,6 +16,16 @@ N_SENSOR = int(os.environ.get("SA_KAFKA_E2E_RECORDS", "30000"))
 N_ORDER = N_SENSOR * 2 // 5
 N_CSV = N_SENSOR // 3
 
+
+def check_sent_during(msgs, label, t_start, t_end):
+    """Each message's timestamp (CreateTime, which the sink sets itself,
+    one clock reading a send) lies within the run: the time it was sent,
+    not its event time, not zero."""
+    out = [m["timestamp"] for m in msgs if not t_start <= m["timestamp"] <= t_end]
+    check(not out, "%s: %d timestamps outside the run [%d, %d], e.g. %s" % (
+        label, len(out), t_start, t_end, out[:3]))
+
+
 addr = bootstrap()
 tag = "sa-e2e-" + uuid.uuid4().hex[:10]
 with Workdir("kafka-e2e") as work:
@@ -65,10 +75,7 @@ with Workdir("kafka-e2e") as work:
         recs = [decode_avro(m) for m in msgs]
         check_headers_and_order(msgs, "avro " + stream, key, recs)
         check(all(m["headers"]["op"] == "upsert" for m in msgs), "a delete in " + stream)
-        # CreateTime: when the agent sent the record, not its event time.
-        late = [m["timestamp"] for m in msgs if not t_start <= m["timestamp"] <= t_end]
-        check(not late, "%s: %d timestamps outside the run [%d, %d], e.g. %s" % (
-            stream, len(late), t_start, t_end, late[:3]))
+        check_sent_during(msgs, "avro " + stream, t_start, t_end)
         check(len({m["partition"] for m in msgs}) == 3,
               "%s: keyed records landed on %d partitions" % (
                   stream, len({m["partition"] for m in msgs})))
@@ -76,6 +83,7 @@ with Workdir("kafka-e2e") as work:
         check(dups == 0, "avro %s: %d duplicates in a clean run" % (stream, dups))
 
         jmsgs = consume(addr, "%s-json.%s" % (tag, stream))
+        check_sent_during(jmsgs, "json " + stream, t_start, t_end)
         jrecs = [json.loads(m["value"]) for m in jmsgs]
         check_headers_and_order(jmsgs, "json " + stream, key, jrecs)
         dups = compare_stream(jrecs, expected, origin, "json " + stream)

@@ -56,6 +56,7 @@ struct test_sink_state {
     int64_t queue_cap;     /* EAGAIN when this many records are held */
     int64_t hold_from;     /* never give an outcome for n >= hold_from */
     int poison_rewind;     /* reject POISON always; retry the rest once */
+    int send_delay_ms;     /* each send first sleeps this long */
     /* what happened */
     struct held held[256];
     size_t n_held;
@@ -123,6 +124,12 @@ static int test_send(struct sa_sink *sink, const struct sa_segment_view *view,
 
     (void)sink;
     pthread_mutex_lock(&ts.lock);
+    if (ts.send_delay_ms > 0) {
+        int ms = ts.send_delay_ms;
+        pthread_mutex_unlock(&ts.lock);
+        sa_sleep_ms(ms);
+        pthread_mutex_lock(&ts.lock);
+    }
     if (view->start_index >= view->count ||
         view->count - view->start_index > 64) {
         ts.bad_view++;
@@ -492,47 +499,64 @@ static void test_delivers_everything(void **state)
     assert_int_equal(deadletters(f), 1);
 }
 
+/* Releases the outcomes the test sink holds back, 200 ms after it starts:
+ * by then the test thread waits in sa_dispatcher_wait_caught_up. */
+static void *release_later(void *arg)
+{
+    (void)arg;
+    sa_sleep_ms(200);
+    pthread_mutex_lock(&ts.lock);
+    ts.hold_from = INT64_MAX;
+    pthread_mutex_unlock(&ts.lock);
+    return NULL;
+}
+
+/* sa_dispatcher_wait_caught_up returns 1, woken by the worker rather than
+ * at the end of its timeout (40 s: the test fails after 30). */
+static void wait_woken(struct sa_dispatcher *d, const char *what)
+{
+    int64_t t0 = sa_mono_ms();
+    while (!sa_dispatcher_wait_caught_up(d, 40000))
+        if (sa_mono_ms() - t0 > 30000)
+            fail_msg("%s: not caught up after 30 s", what);
+    if (sa_mono_ms() - t0 > 30000)
+        fail_msg("%s: caught up only at the end of the wait's timeout", what);
+}
+
 /* sa_dispatcher_wait_caught_up: 0 after its timeout while the sink holds
- * outcomes back; woken by the worker's idle turn once it has them, not at
- * the end of its timeout (40 s here, which fails the test). */
+ * outcomes back; woken by the worker when it catches up, both after a
+ * spell of busy turns and when one turn sends, is acked and is idle
+ * again. Each wait begins while the dispatcher is not caught up. */
 static void test_wait_caught_up(void **state)
 {
     struct fixture *f = *state;
     struct sa_dispatcher *d;
-    int64_t t0;
+    pthread_t t;
 
     ts_reset(0, 1000, 150);
     spool_records(f, 200);
     d = start(f);
     assert_int_equal(sa_dispatcher_wait_caught_up(d, 100), 0);
     assert_int_equal(sa_dispatcher_wait_caught_up(d, 100), 0);
-    sa_dispatcher_stop(d, 100);
+    assert_false(sa_dispatcher_caught_up(d));
+    assert_int_equal(pthread_create(&t, NULL, release_later, NULL), 0);
+    wait_woken(d, "outcomes released");
+    pthread_join(t, NULL);
 
-    ts_reset(0, 1000, INT64_MAX);
-    d = start(f);
-    spool_records(f, 100);
-    sa_dispatcher_notify(d);
-    t0 = sa_mono_ms();
-    while (!sa_dispatcher_wait_caught_up(d, 40000))
-        if (sa_mono_ms() - t0 > 30000)
-            fail_msg("not caught up after 30 s");
-    if (sa_mono_ms() - t0 > 30000)
-        fail_msg("caught up only at the end of the wait's timeout");
-    /* A second idle spell, reached in one turn: one record, sent, acked
-     * by the next poll and idle again, with no busy turn in between. */
+    /* One record, whose send takes 200 ms: the wait begins before it is
+     * acked, and the worker goes from that send to idle in one turn. */
     sa_sleep_ms(300);
+    pthread_mutex_lock(&ts.lock);
+    ts.send_delay_ms = 200;
+    pthread_mutex_unlock(&ts.lock);
     spool_records(f, 1);
     sa_dispatcher_notify(d);
-    t0 = sa_mono_ms();
-    while (!sa_dispatcher_wait_caught_up(d, 40000))
-        if (sa_mono_ms() - t0 > 30000)
-            fail_msg("not caught up after 30 s, the second time");
-    if (sa_mono_ms() - t0 > 30000)
-        fail_msg("caught up the second time only at the end of the wait's timeout");
+    assert_false(sa_dispatcher_caught_up(d));
+    wait_woken(d, "one record");
     sa_dispatcher_stop(d, 1000);
     assert_int_equal(lag(f), 0);
     snapshot();
-    for (int n = 150; n < 301; n++) /* the ones held back, the new ones */
+    for (int n = 0; n < 201; n++)
         if (seen.received[n] < 1)
             fail_msg("record %d never sent", n);
 }
