@@ -207,8 +207,14 @@ with Workdir("f-kill9") as work:
 
     # The Kafka sink, read_committed: every seq exactly once. The figures
     # come first, from the headers alone, so that a failure still reports
-    # them.
-    msgs = {stream: consume(addr, "%s.%s" % (tag, stream)) for stream, _ in STREAMS}
+    # them. The last transaction's markers land just after its commit
+    # returned (kafka_harness.consume): read again until all are there.
+    deadline = time.time() + 60
+    while True:
+        msgs = {stream: consume(addr, "%s.%s" % (tag, stream)) for stream, _ in STREAMS}
+        if sum(len(v) for v in msgs.values()) >= total or time.time() > deadline:
+            break
+        time.sleep(0.5)
     seen = collections.Counter()
     foreign = 0
     for stream, _ in STREAMS:

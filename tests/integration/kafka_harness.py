@@ -13,6 +13,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 
 from harness import *
 
@@ -84,10 +85,27 @@ def create_topic(addr, topic, partitions, **configs):
 FORMAT = "%p %o %T %K %S %h\n%k%s"
 
 
-def consume(addr, topic, timeout=600, extra=()):
+def consume(addr, topic, timeout=600, extra=(), at_least=None):
     """Every message of topic, read_committed, as dicts with partition,
     offset, timestamp (ms), key (bytes or None), value (bytes or None: a
-    tombstone) and headers ({name: str})."""
+    tombstone) and headers ({name: str}).
+
+    at_least: read again (every 0.5 s, for up to 60 s) until that many
+    messages are there. A committed transaction's markers reach the
+    partitions just after the commit returns, and until they do a
+    read_committed consumer stops short of them (the last stable offset):
+    an agent that exits once its last transaction is committed can be
+    read back a moment too soon. What is there after 60 s is returned, for
+    the caller's checks to say what is missing."""
+    deadline = time.time() + 60
+    while True:
+        msgs = _consume_once(addr, topic, timeout, extra)
+        if at_least is None or len(msgs) >= at_least or time.time() > deadline:
+            return msgs
+        time.sleep(0.5)
+
+
+def _consume_once(addr, topic, timeout, extra):
     try:
         proc = subprocess.run(
             ["kcat", "-C", "-b", addr, "-t", topic, "-o", "beginning", "-e", "-q",

@@ -95,7 +95,7 @@ with Workdir("kafka-dl") as work:
           "dead letter at %r, the big row is seq %d" % (dl["location"], bad_seq))
     check("too large" in dl["reason"], "dead letter reason %r" % dl["reason"])
 
-    msgs = consume(addr, topic)
+    msgs = consume(addr, topic, at_least=N - 1)
     recs = [decode_avro(m) for m in msgs]
     check_headers_and_order(msgs, topic, "order_id", recs)
     seen = {}

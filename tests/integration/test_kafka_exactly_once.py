@@ -55,7 +55,7 @@ with Workdir("kafka-eos") as work:
     log.seek(0)
     resumed = log.read().count("resumes from its committed cursor")
 
-    msgs = consume(addr, topic)
+    msgs = consume(addr, topic, at_least=N)
     seen = {}
     for m in msgs:
         h = m["headers"]

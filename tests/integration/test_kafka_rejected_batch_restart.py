@@ -97,7 +97,7 @@ with Workdir("kafka-rejected-restart") as work:
     check(dl["source"] == "sink:k" and dl["stream"] == "bad_order" and
           "holds a ';'" in dl["reason"], "dead letter %r" % dl)
 
-    msgs = consume(addr, topic)
+    msgs = consume(addr, topic, at_least=GOOD)
     seen = {}
     for m in msgs:
         fields = m["headers"]["identity"].split(";")

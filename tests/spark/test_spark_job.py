@@ -160,7 +160,7 @@ with Workdir("spark-job") as work:
     for a, p in zip("AB", agents):
         out, _ = p.communicate(timeout=300)
         check(p.returncode == 0, "agent %s exited %d:\n%s" % (a, p.returncode, out[-3000:]))
-    msgs = consume(addr, topic)
+    msgs = consume(addr, topic, at_least=n_records + 3)
     check(len(msgs) == n_records + 3, "%d messages in %s, expected %d records + 3 foreign"
           % (len(msgs), topic, n_records))
 
