@@ -76,11 +76,7 @@ static void *run(void *arg)
         int64_t now;
 
         clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_nsec += WAL_TICK_MS * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
+        sa_timespec_add_ms(&deadline, WAL_TICK_MS);
         while (!hk->stop && !hk->kicked && !hk->wal_grew &&
                pthread_cond_timedwait(&hk->cv, &hk->mu, &deadline) == 0)
             ;

@@ -347,12 +347,7 @@ static void wait_wake(struct sa_dispatcher *d, uint64_t seen, int64_t ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    sa_timespec_add_ms(&ts, ms);
     pthread_mutex_lock(&d->lock);
     while (d->generation == seen && !d->stopping)
         if (pthread_cond_timedwait(&d->wake, &d->lock, &ts) != 0)
@@ -1327,12 +1322,7 @@ int sa_dispatcher_wait_caught_up(struct sa_dispatcher *d, int timeout_ms)
     if (sa_dispatcher_caught_up(d))
         return 1;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    sa_timespec_add_ms(&ts, timeout_ms);
     pthread_mutex_lock(&d->lock);
     while (d->idle_turns == seen)
         if (pthread_cond_timedwait(&d->idle, &d->lock, &ts) != 0)

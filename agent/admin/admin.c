@@ -692,12 +692,7 @@ int sa_admin_request_reload(struct sa_admin *a, int64_t timeout_ms, char *why,
     int rc = SA_EAGAIN;
 
     clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    sa_timespec_add_ms(&deadline, timeout_ms);
     pthread_mutex_lock(&a->reload_lock);
     gen = a->reload_gen;
     atomic_store(a->reload_flag, 1);

@@ -211,12 +211,7 @@ static void *run(void *arg)
         pthread_mutex_lock(&s->mu);
         /* On a fixed grid, so samples stay interval_ms apart however long
          * one takes (the collectors read the spool). */
-        next.tv_sec += s->interval_ms / 1000;
-        next.tv_nsec += (s->interval_ms % 1000) * 1000000L;
-        if (next.tv_nsec >= 1000000000L) {
-            next.tv_sec++;
-            next.tv_nsec -= 1000000000L;
-        }
+        sa_timespec_add_ms(&next, s->interval_ms);
         while (!s->stop && pthread_cond_timedwait(&s->cv, &s->mu, &next) == 0)
             ;
     }

@@ -34,6 +34,16 @@ void sa_sleep_ms(int64_t ms)
         ;
 }
 
+void sa_timespec_add_ms(struct timespec *ts, int64_t ms)
+{
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 void sa_format_iso8601(int64_t ms, char out[32])
 {
     time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);

@@ -737,12 +737,7 @@ static void *poll_main(void *arg)
         wait_ms +=
             (int64_t)((double)wait_ms * 0.4 * ((double)rand_r(&seed) / RAND_MAX - 0.5));
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += wait_ms / 1000;
-        until.tv_nsec += (wait_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        sa_timespec_add_ms(&until, wait_ms);
         while (!f->stopping && !f->report_due && !f->n_audit &&
                pthread_cond_timedwait(&f->cv, &f->mu, &until) == 0)
             ;
