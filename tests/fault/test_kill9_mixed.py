@@ -208,13 +208,11 @@ with Workdir("f-kill9") as work:
     # The Kafka sink, read_committed: every seq exactly once. The figures
     # come first, from the headers alone, so that a failure still reports
     # them. The last transaction's markers land just after its commit
-    # returned (kafka_harness.consume): read again until all are there.
-    deadline = time.time() + 60
-    while True:
-        msgs = {stream: consume(addr, "%s.%s" % (tag, stream)) for stream, _ in STREAMS}
-        if sum(len(v) for v in msgs.values()) >= total or time.time() > deadline:
-            break
-        time.sleep(0.5)
+    # returned: consume reads again until each stream's records are there.
+    per_stream = {"sensor_reading": N_GEN, "order": N_GEN // 4,
+                  "web_event": CSV_FILES * CSV_ROWS}
+    msgs = {stream: consume(addr, "%s.%s" % (tag, stream), at_least=per_stream[stream])
+            for stream, _ in STREAMS}
     seen = collections.Counter()
     foreign = 0
     for stream, _ in STREAMS:
