@@ -58,6 +58,9 @@
 #define MAX_CONFIG_BYTES (4u << 20) /* the YAML file */
 #define MAX_VALUE_BYTES (1u << 20)  /* one value after ${...} references */
 #define MAX_TABLE_KEYS 64           /* entries of one config-map table */
+/* A numeric constant as the default text of a table entry. */
+#define SA_STRINGIFY(x) SA_STRINGIFY_(x)
+#define SA_STRINGIFY_(x) #x
 
 /* --- the tables ---------------------------------------------------------- */
 
@@ -244,7 +247,7 @@ const struct sa_conf_entry sa_sink_common_conf[] = {
      .max = 24 * HOUR},
     {.type = SA_CONF_INT,
      .key = "max_in_flight",
-     .def = "5000",
+     .def = SA_STRINGIFY(SA_SINK_DEFAULT_MAX_IN_FLIGHT),
      .offset = offsetof(struct sa_sink_conf, max_in_flight),
      .desc = "records sent but not yet acknowledged (bounds the sink's memory: "
              "about 1 KiB a record for kafka); after a failure only a probe of "

@@ -226,7 +226,6 @@
 #define SAVE_EVERY_RECORDS 1000
 #define IDLE_WAIT_MS 200
 #define ACK_WAIT_MS 50          /* poll_acks timeout while records are out */
-#define DEFAULT_MAX_IN_FLIGHT 10000
 #define DEFAULT_RETRY_INITIAL_MS 100
 #define DEFAULT_RETRY_MAX_MS 30000
 #define DEFAULT_COALESCE_WINDOW 100000
@@ -1137,7 +1136,7 @@ static int worker_init(struct sa_dispatcher *d, struct worker *w,
     w->streams = (const char *const *)conf->streams.v;
     w->n_streams = conf->streams.n;
     w->max_in_flight = conf->max_in_flight > 0 ? conf->max_in_flight
-                                               : DEFAULT_MAX_IN_FLIGHT;
+                                               : SA_SINK_DEFAULT_MAX_IN_FLIGHT;
     w->retry_initial_ms = conf->retry_initial_ms > 0 ? conf->retry_initial_ms
                                                      : DEFAULT_RETRY_INITIAL_MS;
     w->retry_max_ms = conf->retry_max_ms > 0 ? conf->retry_max_ms

@@ -18,6 +18,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* max_in_flight when a sink's config leaves it out (config.c's default,
+ * and the fallback of a conf built without it, as the unit tests do): at
+ * ~1.1 KB a record in librdkafka this keeps a Kafka drain within the 24 MB
+ * promise (DESIGN.md I5; tools/bench/README.md, issue 17). */
+#define SA_SINK_DEFAULT_MAX_IN_FLIGHT 5000
+
 /* One entry of the `sinks:` list; common keys filled by config.c, the
  * type-specific ones into *opts through ops->conf. */
 struct sa_sink_conf {

@@ -130,7 +130,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_MAX_IN_FLIGHT 10000 /* the dispatcher's default */
 #define QUEUE_FULL_WAIT_MS 10
 #define COMMIT_POLL_MS 10   /* txn_commit serving delivery reports */
 #define ABORT_FLUSH_MS 1000 /* reports of an aborted transaction still queued */
@@ -907,7 +906,7 @@ static int kafka_open(struct sa_sink *sink, struct sa_err *err)
     sa_buf_init(&ks->value, 64u * 1024 * 1024);
     sa_buf_init(&ks->ident, 64u * 1024);
     ks->max_in_flight = sink->conf->max_in_flight > 0 ? sink->conf->max_in_flight
-                                                      : DEFAULT_MAX_IN_FLIGHT;
+                                                      : SA_SINK_DEFAULT_MAX_IN_FLIGHT;
     ks->n_slots = (uint32_t)(ks->max_in_flight * 2 + 16);
     ks->slots = calloc(ks->n_slots, sizeof *ks->slots);
     if (!ks->slots) {
