@@ -131,6 +131,7 @@
 #include <string.h>
 
 #define QUEUE_FULL_WAIT_MS 10
+#define MAX_TOPIC_NAME 249 /* Kafka's limit */
 #define COMMIT_POLL_MS 10   /* txn_commit serving delivery reports */
 #define ABORT_FLUSH_MS 1000 /* reports of an aborted transaction still queued */
 #define CLOSE_FLUSH_MS 5000 /* at most, and never past the stop's grace */
@@ -439,12 +440,13 @@ int sa_kafka_base_conf(struct kafka_sink *ks, rd_kafka_conf_t *conf, int produce
     return SA_OK;
 }
 
-static int producer_new(struct kafka_sink *ks, struct sa_err *err)
+/* The producer's own settings, which the `kafka:` map (set after them)
+ * overrides: producer_new's, and check's on a scratch configuration. */
+static int producer_settings(const struct kafka_opts *o, const char *sink,
+                             const char *txn_id, rd_kafka_conf_t *conf, struct sa_err *err)
 {
-    const struct kafka_opts *o = ks->o;
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char num[32], id[300], errstr[512];
-    int rc;
+    char num[32];
+    int rc = SA_OK;
     struct {
         const char *key, *value;
     } defaults[] = {
@@ -457,20 +459,31 @@ static int producer_new(struct kafka_sink *ks, struct sa_err *err)
         {"queue.buffering.max.kbytes", "65536"},
     };
 
+    for (size_t i = 0; !rc && i < sizeof defaults / sizeof defaults[0]; i++)
+        rc = sa_kafka_conf_set(conf, sink, defaults[i].key, defaults[i].value, err);
+    snprintf(num, sizeof num, "%" PRId64, o->linger_ms);
+    if (!rc)
+        rc = sa_kafka_conf_set(conf, sink, "linger.ms", num, err);
+    snprintf(num, sizeof num, "%" PRId64, o->delivery_timeout_ms);
+    if (!rc)
+        rc = sa_kafka_conf_set(conf, sink, "message.timeout.ms", num, err);
+    if (!rc && o->exactly_once)
+        rc = sa_kafka_conf_set(conf, sink, "transactional.id", txn_id, err);
+    return rc;
+}
+
+static int producer_new(struct kafka_sink *ks, struct sa_err *err)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char id[300], errstr[512];
+    int rc;
+
     if (!conf)
         return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", ks->name);
     snprintf(id, sizeof id, "syncagent-%s-%s", ks->agent_id, ks->name);
     rc = sa_kafka_conf_set(conf, ks->name, "client.id", id, err);
-    for (size_t i = 0; !rc && i < sizeof defaults / sizeof defaults[0]; i++)
-        rc = sa_kafka_conf_set(conf, ks->name, defaults[i].key, defaults[i].value, err);
-    snprintf(num, sizeof num, "%" PRId64, o->linger_ms);
     if (!rc)
-        rc = sa_kafka_conf_set(conf, ks->name, "linger.ms", num, err);
-    snprintf(num, sizeof num, "%" PRId64, o->delivery_timeout_ms);
-    if (!rc)
-        rc = sa_kafka_conf_set(conf, ks->name, "message.timeout.ms", num, err);
-    if (!rc && o->exactly_once)
-        rc = sa_kafka_conf_set(conf, ks->name, "transactional.id", ks->txn_id, err);
+        rc = producer_settings(ks->o, ks->name, ks->txn_id, conf, err);
     if (!rc)
         rc = sa_kafka_base_conf(ks, conf, 1, err);
     if (rc) {
@@ -612,6 +625,38 @@ int sa_kafka_producer_ready(struct kafka_sink *ks, struct sa_err *err)
 
 /* --- topics ------------------------------------------------------------- */
 
+/* Kafka's rule for a topic name (its Topic.validate): 1 to 249 of
+ * A-Z a-z 0-9 . _ -, and not "." or "..". NULL when name is one, else
+ * why not, written into why. */
+static const char *topic_name_problem(const char *name, char *why, size_t why_len)
+{
+    size_t len = strlen(name);
+
+    if (len == 0)
+        return "it is empty";
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return "'.' and '..' are not topic names";
+    if (len > MAX_TOPIC_NAME)
+        return "it is longer than 249 characters";
+    for (const char *p = name; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-')) {
+            if (c >= 0x21 && c < 0x7f)
+                snprintf(why, why_len,
+                         "'%c' at column %zu (a topic name is A-Z a-z 0-9 . _ - only)",
+                         (char)c, (size_t)(p - name) + 1);
+            else
+                snprintf(why, why_len,
+                         "byte 0x%02x at column %zu (a topic name is A-Z a-z 0-9 . _ - "
+                         "only)",
+                         c, (size_t)(p - name) + 1);
+            return why;
+        }
+    }
+    return NULL;
+}
+
 /* Expand the topic template for a stream into out. */
 static int topic_name(const struct kafka_sink *ks, const char *stream,
                       struct sa_buf *out, struct sa_err *err)
@@ -649,12 +694,23 @@ static rd_kafka_topic_t *topic_for(struct kafka_sink *ks, const char *stream,
 {
     struct topic *v;
     rd_kafka_topic_t *rkt;
+    char why[128];
 
     for (size_t i = 0; i < ks->n_topics; i++)
         if (strcmp(ks->topics[i].stream, stream) == 0)
             return ks->topics[i].rkt;
     if (topic_name(ks, stream, &ks->value, err))
         return NULL;
+    /* check() saw the template's own characters; a stream's name can
+     * still make one Kafka refuses, and would forever after. */
+    const char *problem = topic_name_problem((const char *)ks->value.data, why, sizeof why);
+    if (problem) {
+        sa_err_set(err, SA_ECONFIG,
+                   "topic '%.80s' (topic: %.60s, stream %.60s) is not a Kafka topic "
+                   "name: %s",
+                   (const char *)ks->value.data, ks->o->topic, stream, problem);
+        return NULL;
+    }
     rkt = rd_kafka_topic_new(ks->rk, (const char *)ks->value.data, NULL);
     if (!rkt) {
         sa_err_set(err, SA_ESINK, "sink %s: topic %s: %s", ks->name,
@@ -853,30 +909,198 @@ static void txn_commit(struct kafka_sink *ks)
 
 static void kafka_close(struct sa_sink *sink);
 
+/* librdkafka's log lines while check builds a scratch producer. */
+static void check_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    (void)level;
+    (void)fac;
+    (void)buf;
+}
+
+/* One bootstrap.servers entry as librdkafka reads it: [proto://]host[:port]
+ * or [proto://][v6]:port. librdkafka takes any port modulo 65536 and skips
+ * empty entries; both are refused here. NULL when fine, else why. */
+static const char *broker_problem(const char *entry, size_t len, char *why, size_t why_len)
+{
+    char e[300];
+    const char *host, *port = NULL, *scheme;
+    size_t host_len;
+
+    while (len && (*entry == ' ' || *entry == '\t'))
+        entry++, len--;
+    while (len && (entry[len - 1] == ' ' || entry[len - 1] == '\t'))
+        len--;
+    if (len == 0)
+        return "an empty entry (a stray ',')";
+    if (len >= sizeof e)
+        return "an entry longer than 299 characters";
+    memcpy(e, entry, len);
+    e[len] = '\0';
+    host = (scheme = strstr(e, "://")) ? scheme + 3 : e;
+    if (*host == '[') {
+        const char *close = strchr(host, ']');
+        if (!close) {
+            snprintf(why, why_len, "'%s': '[' without ']'", e);
+            return why;
+        }
+        host_len = (size_t)(close + 1 - host);
+        if (close[1] == ':')
+            port = close + 2;
+        else if (close[1]) {
+            snprintf(why, why_len, "'%s': ':PORT' or nothing must follow ']'", e);
+            return why;
+        }
+    } else {
+        const char *colon = strrchr(host, ':');
+        /* Two colons without brackets: an IPv6 address, which librdkafka
+         * reads as it likes; left to it. */
+        if (colon && memchr(host, ':', (size_t)(colon - host)) == NULL)
+            port = colon + 1;
+        host_len = port ? (size_t)(colon - host) : strlen(host);
+    }
+    if (host_len == 0) {
+        snprintf(why, why_len, "'%s': no host", e);
+        return why;
+    }
+    if (port) {
+        long v = 0;
+        size_t n = strlen(port);
+        int digits = n > 0 && n <= 5;
+        for (size_t i = 0; digits && i < n; i++)
+            digits = port[i] >= '0' && port[i] <= '9';
+        if (digits)
+            v = strtol(port, NULL, 10);
+        if (!digits || v < 1 || v > 65535) {
+            snprintf(why, why_len, "'%s': port '%s' is not a number from 1 to 65535", e,
+                     port);
+            return why;
+        }
+    }
+    return NULL;
+}
+
+/* The names a topic template makes, as far as check can know them: with
+ * ${agent_id} replaced and ${stream} standing for a one-letter stream (a
+ * stream's own name is checked when its records come, topic_for). */
+static int check_topic_template(const struct sa_sink_conf *conf, const char *tpl,
+                                struct sa_err *err)
+{
+    const char *agent = conf->agent_id ? conf->agent_id : "agent";
+    char name[MAX_TOPIC_NAME + 2], why[128];
+    const char *problem;
+    size_t n = 0;
+    int vars = 0;
+
+    for (const char *p = tpl; *p;) {
+        const char *piece = p;
+        size_t len = 1;
+        if (strncmp(p, "${stream}", 9) == 0) {
+            piece = "s";
+            p += 9;
+            vars = 1;
+        } else if (strncmp(p, "${agent_id}", 11) == 0) {
+            piece = agent;
+            len = strlen(agent);
+            p += 11;
+            vars = 1;
+        } else if (p[0] == '$' && p[1] == '{') {
+            return sa_conf_fail(&conf->origin, "topic", SA_ECONFIG, err,
+                                "'%s': unknown variable (use ${stream} or ${agent_id})",
+                                tpl);
+        } else {
+            p++;
+        }
+        if (n + len >= sizeof name) { /* past 249 whatever follows */
+            n = sizeof name;
+            break;
+        }
+        memcpy(name + n, piece, len);
+        n += len;
+    }
+    name[n < sizeof name ? n : sizeof name - 1] = '\0';
+    problem = n >= sizeof name ? "it is longer than 249 characters"
+                               : topic_name_problem(name, why, sizeof why);
+    if (!problem)
+        return SA_OK;
+    /* The names are cut to 60 characters: the reason must fit. */
+    if (vars)
+        return sa_conf_fail(&conf->origin, "topic", SA_ECONFIG, err,
+                            "'%.60s%s' makes topic names like '%.60s%s', which Kafka "
+                            "refuses: %s",
+                            tpl, strlen(tpl) > 60 ? "..." : "", name,
+                            strlen(name) > 60 ? "..." : "", problem);
+    return sa_conf_fail(&conf->origin, "topic", SA_ECONFIG, err,
+                        "'%.60s%s' is not a Kafka topic name: %s", tpl,
+                        strlen(tpl) > 60 ? "..." : "", problem);
+}
+
 /* What open would refuse in the settings, found without a connection: the
- * registry confluent needs, and `kafka:` properties librdkafka does not
- * take (set on a scratch configuration). */
+ * brokers' list, the topic names, the registry confluent needs, and the
+ * producer's settings with the `kafka:` map over them, as librdkafka
+ * takes them: set on a scratch configuration, then a producer made of it
+ * (no bootstrap servers: it connects to nothing) and destroyed, so that
+ * what rd_kafka_new refuses (acks=0 on an idempotent producer, say) is
+ * refused here with the config's place. */
 static int kafka_check(const struct sa_sink_conf *conf, struct sa_err *err)
 {
     const struct kafka_opts *o = conf->opts;
     rd_kafka_conf_t *scratch;
-    char errstr[512];
+    rd_kafka_t *rk;
+    char errstr[512], why[400];
+    const char *problem;
     int rc = SA_OK;
 
     if (!o || !o->brokers || !o->brokers[0])
         return sa_conf_fail(&conf->origin, "brokers", SA_ECONFIG, err, "is required");
+    for (const char *p = o->brokers;;) {
+        size_t len = strcspn(p, ",");
+        if ((problem = broker_problem(p, len, why, sizeof why)))
+            return sa_conf_fail(&conf->origin, "brokers", SA_ECONFIG, err, "%s", problem);
+        if (!p[len])
+            break;
+        p += len + 1;
+    }
+    if ((rc = check_topic_template(conf, o->topic ? o->topic : "", err)))
+        return rc;
+    if (o->exactly_once &&
+        (problem = topic_name_problem(o->cursor_topic ? o->cursor_topic : "", why,
+                                      sizeof why)))
+        return sa_conf_fail(&conf->origin, "cursor_topic", SA_ECONFIG, err,
+                            "'%.60s%s' is not a Kafka topic name: %s",
+                            o->cursor_topic ? o->cursor_topic : "",
+                            o->cursor_topic && strlen(o->cursor_topic) > 60 ? "..." : "",
+                            problem);
     if (o->encoding == ENC_CONFLUENT && (!o->schema_registry || !o->schema_registry[0]))
         return sa_conf_fail(&conf->origin, "encoding", SA_ECONFIG, err,
                             "confluent needs schema_registry (a URL)");
     if (!(scratch = rd_kafka_conf_new()))
         return sa_err_set(err, SA_ENOMEM, "sink %s: out of memory", conf->name);
+    rd_kafka_conf_set_log_cb(scratch, check_log);
+    if (rd_kafka_conf_set(scratch, "compression.codec", o->compression, errstr,
+                          sizeof errstr) != RD_KAFKA_CONF_OK)
+        rc = sa_conf_fail(&conf->origin, "compression", SA_ECONFIG, err,
+                          "'%s': use none, gzip, snappy, lz4 or zstd (%s)", o->compression,
+                          errstr);
+    if (!rc)
+        rc = producer_settings(o, conf->name, "syncagent-check", scratch, err);
     for (size_t i = 0; i < o->kafka.n && !rc; i++)
         if (rd_kafka_conf_set(scratch, o->kafka.v[i].key, o->kafka.v[i].value, errstr,
                               sizeof errstr) != RD_KAFKA_CONF_OK)
             rc = sa_conf_fail(&conf->origin, "kafka", SA_ECONFIG, err, "%s: %s",
                               o->kafka.v[i].key, errstr);
-    rd_kafka_conf_destroy(scratch);
-    return rc;
+    if (rc) {
+        rd_kafka_conf_destroy(scratch);
+        return rc;
+    }
+    if (!(rk = rd_kafka_new(RD_KAFKA_PRODUCER, scratch, errstr, sizeof errstr))) {
+        rd_kafka_conf_destroy(scratch);
+        return sa_conf_fail(&conf->origin, o->kafka.n ? "kafka" : "delivery_timeout",
+                            SA_ECONFIG, err, "librdkafka refuses the producer's settings: %s",
+                            errstr);
+    }
+    rd_kafka_destroy(rk);
+    return SA_OK;
 }
 
 static int kafka_open(struct sa_sink *sink, struct sa_err *err)
@@ -1083,8 +1307,16 @@ static int kafka_send(struct sa_sink *sink, const struct sa_segment_view *view,
                  schema->subject);
         return reject_view(ks, view, n_records, why, err);
     }
-    if (!(rkt = topic_for(ks, view->stream, err)))
-        return err->rc;
+    if (!(rkt = topic_for(ks, view->stream, err))) {
+        if (err->rc != SA_ECONFIG)
+            return err->rc;
+        /* No message can reach that topic: dead letters, with the reason,
+         * for a replay once the topic template is fixed. */
+        char why[SA_ERR_MSG_MAX];
+        snprintf(why, sizeof why, "%s", err->msg);
+        sa_err_clear(err);
+        return reject_view(ks, view, n_records, why, err);
+    }
     if (ks->o->exactly_once && !ks->in_txn) {
         rd_kafka_error_t *e = rd_kafka_begin_transaction(ks->rk);
         if (e)
