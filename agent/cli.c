@@ -25,6 +25,16 @@ int sa_cli_load_schemas(const struct sa_config *cfg, struct sa_schema_set **sche
 
     rc = sa_schemas_load(cfg->agent.schemas_dir,
                          (enum sa_compat)cfg->agent.compatibility, schemas, err);
+    if (rc == SA_ECONFIG) {
+        /* Not there: the config's agent.schemas_dir, or its default. */
+        int written = 0;
+        for (size_t k = 0; k < cfg->agent_origin.n_keys; k++)
+            written |= strcmp(cfg->agent_origin.keys[k].key, "schemas_dir") == 0;
+        if (written)
+            return sa_conf_fail(&cfg->agent_origin, "schemas_dir", rc, err, "%s", err->msg);
+        return sa_err_prefix(err, "%s: agent.schemas_dir not set, so its default: ",
+                             cfg->path);
+    }
     if (rc)
         return rc;
     for (size_t i = 0; i < cfg->n_sources; i++) {

@@ -119,7 +119,7 @@ static int check_config(const char *path, int64_t *version, struct sa_err *err)
     }
     if ((rc = sa_cli_load_schemas(cfg, &schemas, err)) == SA_OK)
         rc = sa_config_check(cfg, schemas, err);
-    else if (!schemas_opt && strncmp(err->msg, "schemas directory", 17) == 0) {
+    else if (!schemas_opt && strstr(err->msg, "schemas directory")) {
         size_t len = strlen(err->msg);
         snprintf(err->msg + len, sizeof err->msg - len, " (--schemas DIR names them)");
     }

@@ -4,6 +4,8 @@ schemas directory that is missing is bad input: exit 2 from every command,
 as a config that does not parse (README: 0 ok, 1 runtime failure, 2 bad
 usage or input). Numeric options are parsed strictly (replay --id ' 1',
 +1); export of a stream with no open dead letters says so."""
+import re
+
 from dl_common import *
 
 with Workdir("exit-bad-config") as work:
@@ -30,6 +32,16 @@ with Workdir("exit-bad-config") as work:
                  ["run", "-c", no_schemas]):
         proc = run(args, check_rc=2)
         check("nosuch-schemas" in proc.stderr, "%r:\n%s" % (args, proc.stderr))
+        # The key, with its place in the file.
+        check(re.search(r"no-schemas\.yaml:\d+:\d+: agent\.schemas_dir: ", proc.stderr),
+              "%r: no place:\n%s" % (args, proc.stderr))
+    # Not written: the message says the default was used, and where it is.
+    os.makedirs(work.join("elsewhere"))
+    unset = work.write(os.path.join("elsewhere", "unset-schemas.yaml"), "".join(
+        line for line in open(cfg).readlines() if "schemas_dir" not in line))
+    proc = run(["check", "-c", unset], check_rc=2)
+    check("agent.schemas_dir not set, so its default" in proc.stderr and
+          work.join("elsewhere", "schemas") in proc.stderr, proc.stderr)
 
     g = work.join("in", "g.csv")
     write_csv(g, "station,note,id,temp\nS1,n1,1,warm\n")
