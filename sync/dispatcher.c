@@ -1330,10 +1330,12 @@ int sa_dispatcher_wait_caught_up(struct sa_dispatcher *d, int timeout_ms)
     return sa_dispatcher_caught_up(d);
 }
 
-static void stop_workers(struct sa_dispatcher *d, int64_t grace_ms, int hand_over)
+static int stop_workers(struct sa_dispatcher *d, int64_t grace_ms, int hand_over)
 {
+    int caught_up;
+
     if (!d)
-        return;
+        return 1;
     if (grace_ms < 0)
         grace_ms = 0;
     pthread_mutex_lock(&d->lock);
@@ -1345,15 +1347,19 @@ static void stop_workers(struct sa_dispatcher *d, int64_t grace_ms, int hand_ove
     pthread_cond_broadcast(&d->wake);
     pthread_mutex_unlock(&d->lock);
     join_workers(d);
+    /* Each worker saved its cursor in finish(): asked once they are all
+     * gone, this is what the next start finds. */
+    caught_up = sa_dispatcher_caught_up(d);
     free_dispatcher(d);
+    return caught_up;
 }
 
-void sa_dispatcher_stop(struct sa_dispatcher *d, int64_t grace_ms)
+int sa_dispatcher_stop(struct sa_dispatcher *d, int64_t grace_ms)
 {
-    stop_workers(d, grace_ms, 0);
+    return stop_workers(d, grace_ms, 0);
 }
 
-void sa_dispatcher_hand_over(struct sa_dispatcher *d, int64_t grace_ms)
+int sa_dispatcher_hand_over(struct sa_dispatcher *d, int64_t grace_ms)
 {
-    stop_workers(d, grace_ms, 1);
+    return stop_workers(d, grace_ms, 1);
 }

@@ -63,10 +63,14 @@ int sa_dispatcher_caught_up(struct sa_dispatcher *d);
  * ask again. */
 int sa_dispatcher_wait_caught_up(struct sa_dispatcher *d, int timeout_ms);
 /* Stop: workers keep draining for up to grace_ms, then close their sinks;
- * returns within about grace_ms, whatever the upstreams do. Frees d. */
-void sa_dispatcher_stop(struct sa_dispatcher *d, int64_t grace_ms);
+ * returns within about grace_ms, whatever the upstreams do. Frees d.
+ * Returns 1 when every sink's saved cursor is at the end of the spool
+ * then (nothing stays spooled for the next start), else 0: what
+ * `import --wait-synced` and `run --exit-when-synced` stopped by a signal
+ * report. Call it after the writer's last commit. */
+int sa_dispatcher_stop(struct sa_dispatcher *d, int64_t grace_ms);
 /* The same for a reload (SIGHUP): a sink in backoff is closed at once
- * rather than after grace_ms. Frees d. */
-void sa_dispatcher_hand_over(struct sa_dispatcher *d, int64_t grace_ms);
+ * rather than after grace_ms. Frees d; returns as sa_dispatcher_stop. */
+int sa_dispatcher_hand_over(struct sa_dispatcher *d, int64_t grace_ms);
 
 #endif
