@@ -4,7 +4,8 @@
  * (pipeline.c); the dispatcher runs one worker per sink; the housekeeper
  * trims. Signals only set flags that the main loop reads:
  *   SIGINT, SIGTERM  stop the sources, commit what is pending, let the
- *                    sinks drain for agent.shutdown_grace, exit 0
+ *                    sinks drain for agent.shutdown_grace, exit 0 (with
+ *                    --exit-when-synced, 4 unless that drain synced all)
  *   SIGHUP           reload the config: when the new one is valid, restart
  *                    sources and sinks on it; when not, keep running on the
  *                    old one and log why (POST /api/v1/reload on the
@@ -42,6 +43,11 @@
  * fleet of agents per host pays many times over. */
 #define IDLE_SLEEP_MS 5
 #define IDLE_SLEEP_MAX_MS 40
+
+/* --exit-when-synced stopped (SIGINT/SIGTERM) before every source finished
+ * and every sink acknowledged every record: the same status as `import
+ * --wait-synced` stopped early. */
+#define SA_EXIT_UNSYNCED 4
 
 static atomic_int stop_flag;
 static atomic_int reload_flag;
@@ -86,10 +92,12 @@ struct runtime {
 
 static void notify_dispatcher(void *arg) { sa_dispatcher_notify(arg); }
 
-/* hand_over: a reload, where sinks in backoff are not waited for. */
-static void runtime_stop(struct runtime *rt, int64_t grace_ms, int hand_over)
+/* hand_over: a reload, where sinks in backoff are not waited for.
+ * Returns 1 when the sinks left nothing spooled for the next start. */
+static int runtime_stop(struct runtime *rt, int64_t grace_ms, int hand_over)
 {
     struct sa_err err = {0};
+    int synced = 1;
 
     sa_admin_set_runtime(admin, NULL); /* first: no handler reads what goes */
     if (rt->pipeline) {
@@ -100,14 +108,15 @@ static void runtime_stop(struct runtime *rt, int64_t grace_ms, int hand_over)
         sa_pipeline_close(rt->pipeline);
     }
     if (rt->dispatcher && hand_over)
-        sa_dispatcher_hand_over(rt->dispatcher, grace_ms);
+        synced = sa_dispatcher_hand_over(rt->dispatcher, grace_ms);
     else if (rt->dispatcher)
-        sa_dispatcher_stop(rt->dispatcher, grace_ms);
+        synced = sa_dispatcher_stop(rt->dispatcher, grace_ms);
     sa_housekeeper_stop(rt->housekeeper);
     sa_spool_close(rt->spool);
     sa_schemas_free(rt->schemas);
     sa_config_free(rt->cfg);
     memset(rt, 0, sizeof *rt);
+    return synced;
 }
 
 /* Takes over cfg and schemas. */
@@ -292,7 +301,9 @@ static void usage(FILE *out)
             "      --progress        print a progress line every second\n"
             "      --exit-when-synced  exit 0 once every source is finished\n"
             "                        (e.g. a generator with a count) and every\n"
-            "                        sink has acknowledged every record\n"
+            "                        sink has acknowledged every record. Stopped\n"
+            "                        by SIGINT/SIGTERM before that: exit 4, what\n"
+            "                        is spooled is sent on the next start\n"
             "  -h, --help            this help\n"
             "\n"
             "With a fleet: section the agent also polls fleet.url for a signed\n"
@@ -325,7 +336,7 @@ int sa_cmd_run(int argc, char **argv)
     struct sa_config *cfg = NULL;
     struct sa_schema_set *schemas = NULL;
     struct sa_err err = {0};
-    int sources_done = 0, idle_sleep_ms = IDLE_SLEEP_MS;
+    int sources_done = 0, synced = 0, drained, idle_sleep_ms = IDLE_SLEEP_MS;
     int status = SA_EXIT_OK;
     int opt;
 
@@ -410,6 +421,7 @@ int sa_cmd_run(int argc, char **argv)
                 sa_sleep_ms(50);
             } else if (sa_dispatcher_wait_caught_up(rt.dispatcher, 50)) {
                 sa_log_info("every record is synced");
+                synced = 1;
                 break;
             }
         } else if (idle) {
@@ -461,7 +473,17 @@ int sa_cmd_run(int argc, char **argv)
         sa_logf(SA_LOG_INFO, "stopping: committing and letting sinks drain",
                 "grace_ms=%lld", (long long)rt.cfg->agent.shutdown_grace_ms);
     progress_print(&pr, &rt, 1);
-    runtime_stop(&rt, rt.cfg->agent.shutdown_grace_ms, 0);
+    drained = runtime_stop(&rt, rt.cfg->agent.shutdown_grace_ms, 0);
+    /* Left by a signal (not an error, not synced): only what the drain in
+     * the grace left behind, or a source not finished, makes it early. */
+    if (exit_when_synced && !synced && status == SA_EXIT_OK &&
+        (!sources_done || !drained)) {
+        sa_log_warn("stopped before every record was synced: what is spooled is "
+                    "sent on the next start",
+                    "sources_finished", sources_done ? "true" : "false",
+                    "sinks_caught_up", drained ? "true" : "false");
+        status = SA_EXIT_UNSYNCED;
+    }
     sa_fleet_stop(fleet);
     fleet = NULL;
     sa_admin_stop(admin);
