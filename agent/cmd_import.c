@@ -88,12 +88,14 @@ static void usage(FILE *out)
         "                      or a header only). The source's on_done is not\n"
         "                      used.\n"
         "      --wait-synced   also run the sinks and wait until every sink\n"
-        "                      has acknowledged every record\n"
+        "                      has acknowledged every record (or dead-lettered\n"
+        "                      it: exit 3)\n"
         "  -h, --help          this help\n"
         "\n"
         "Exit: 0 every row of every file accepted (with --wait-synced: and\n"
         "acknowledged by every sink), 3 every file read but some rows went to\n"
-        "the dead letters (see `syncagent deadletter`), 1 a file could not be read or\n"
+        "the dead letters (see `syncagent deadletter`): rejected by the source,\n"
+        "or with --wait-synced refused by a sink, 1 a file could not be read or\n"
         "was set aside after too many bad rows, or the reading was interrupted,\n"
         "2 bad usage, 4 (--wait-synced) stopped by SIGINT/SIGTERM before every\n"
         "sink acknowledged every record: they stay spooled and are sent on the\n"
@@ -460,10 +462,46 @@ static void print_file(void *arg, const struct sa_csv_file_report *r)
     warn_replaced(r, replaced);
 }
 
+/* Records the sinks refused for good (dead-lettered) since disp started,
+ * in all; `per_sink` gets "NAME: N, ..." for the sinks that did. */
+static uint64_t sink_deadletters(struct sa_dispatcher *disp, size_t n_sinks,
+                                 char *per_sink, size_t size)
+{
+    struct sa_sink_metrics *m = calloc(n_sinks ? n_sinks : 1, sizeof *m);
+    size_t n, used = 0;
+    uint64_t total = 0;
+
+    per_sink[0] = '\0';
+    if (!m)
+        return 0;
+    n = sa_dispatcher_metrics(disp, m, n_sinks);
+    for (size_t i = 0; i < n; i++) {
+        if (!m[i].rejected)
+            continue;
+        total += m[i].rejected;
+        if (used < size)
+            used += (size_t)snprintf(per_sink + used, size - used, "%s%s: %" PRIu64,
+                                     used ? ", " : "", m[i].name, m[i].rejected);
+    }
+    free(m);
+    return total;
+}
+
 /* What --wait-synced adds to the exit status, once the sinks are stopped:
  * synced says whether they left anything spooled for the next start. */
-static int wait_outcome(int status, int synced)
+static int wait_outcome(int status, int synced, uint64_t n_sink_deadletters,
+                        const char *per_sink, const char *config_path)
 {
+    if (n_sink_deadletters) {
+        fprintf(stderr,
+                "syncagent import: the sinks dead-lettered %" PRIu64 " record%s "
+                "while waiting (%s); see them with `syncagent deadletter list "
+                "-c %s`\n",
+                n_sink_deadletters, n_sink_deadletters == 1 ? "" : "s", per_sink,
+                config_path);
+        if (status == SA_EXIT_OK)
+            status = SA_EXIT_REJECTED;
+    }
     if (!synced) {
         fprintf(stderr, "syncagent import: stopped before every sink acknowledged "
                         "every record; they stay spooled and are sent on the next "
@@ -471,8 +509,10 @@ static int wait_outcome(int status, int synced)
         /* A failure (a file not read, an interrupted read) says more. */
         if (status != SA_EXIT_FAIL)
             status = SA_EXIT_UNSYNCED;
-    } else {
+    } else if (!n_sink_deadletters) {
         printf("every sink has acknowledged every record\n");
+    } else {
+        printf("every sink has acknowledged every record it did not dead-letter\n");
     }
     return status;
 }
@@ -490,6 +530,8 @@ int sa_cmd_import(int argc, char **argv)
     };
     const char *config_path = NULL, *stream = NULL, *source = NULL;
     int wait_synced = 0, spool_full = 0, waited = 0, opt, rc, status = SA_EXIT_OK;
+    uint64_t n_sink_deadletters = 0;
+    char per_sink[1024] = "";
     struct sa_config *cfg = NULL;
     struct sa_schema_set *schemas = NULL;
     struct sa_spool *spool = NULL;
@@ -619,6 +661,8 @@ int sa_cmd_import(int argc, char **argv)
         fflush(stdout);
         while (!atomic_load(&stop_flag) && !sa_dispatcher_wait_caught_up(disp, 50))
             ;
+        n_sink_deadletters =
+            sink_deadletters(disp, cfg->n_sinks, per_sink, sizeof per_sink);
         waited = 1;
     }
 out:
@@ -628,7 +672,8 @@ out:
          * leave behind decides, not what was left at the signal. */
         int synced = sa_dispatcher_stop(disp, cfg->agent.shutdown_grace_ms);
         if (waited)
-            status = wait_outcome(status, synced);
+            status =
+                wait_outcome(status, synced, n_sink_deadletters, per_sink, config_path);
     }
     sa_housekeeper_stop(hk);
     sa_spool_close(spool);

@@ -54,8 +54,11 @@ with Workdir("os-too-large") as work:
             "    index: " + index, "    max_bulk_records: 200",
             "    retry_initial: 50ms", "    retry_max: 500ms",
         ]) + "\n")
+        # exit 3: the sink dead-lettered the big record.
         proc = run(["import", "-c", cfg, "--stream", "item", "--wait-synced", csv],
-                   check_rc=0, timeout=300)
+                   check_rc=3, timeout=300)
+        check("the sinks dead-lettered 1 record while waiting (es: 1)" in proc.stderr,
+              "no count of the sink's dead letters:\n%s" % proc.stderr[-2000:])
 
         docs = opensearch.all_docs(url, index)
         big_seq = want.pop(BIG)[0]  # versions are the row numbers: seq too
