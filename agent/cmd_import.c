@@ -45,11 +45,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Stopped (SIGINT/SIGTERM) during --wait-synced before every sink
- * acknowledged every record: they stay spooled and go at the next start.
- * `run --exit-when-synced` stopped early exits with the same status. */
-#define SA_EXIT_UNSYNCED 4
-
 static atomic_int stop_flag;
 
 static void on_stop(int sig)

@@ -44,11 +44,6 @@
 #define IDLE_SLEEP_MS 5
 #define IDLE_SLEEP_MAX_MS 40
 
-/* --exit-when-synced stopped (SIGINT/SIGTERM) before every source finished
- * and every sink acknowledged every record: the same status as `import
- * --wait-synced` stopped early. */
-#define SA_EXIT_UNSYNCED 4
-
 static atomic_int stop_flag;
 static atomic_int reload_flag;
 static struct sa_admin *admin; /* NULL: admin.enabled is false */

@@ -8,6 +8,8 @@
  *   2  bad usage or bad input: config, schema, flags, spool format
  *   3  import, deadletter replay: done, but some rows went to (or stay in)
  *      the dead letters
+ *   4  import --wait-synced, run --exit-when-synced: stopped by a signal
+ *      before every sink acknowledged every record
  * Every command answers --help.
  */
 #ifndef SA_AGENT_COMMANDS_H
@@ -17,6 +19,10 @@
 #define SA_EXIT_FAIL 1
 #define SA_EXIT_USAGE 2
 #define SA_EXIT_REJECTED 3
+/* import --wait-synced or run --exit-when-synced stopped (SIGINT/SIGTERM)
+ * before every sink acknowledged every record: they stay spooled and go
+ * at the next start. */
+#define SA_EXIT_UNSYNCED 4
 
 int sa_cmd_run(int argc, char **argv);
 int sa_cmd_generate(int argc, char **argv);
