@@ -284,86 +284,20 @@ static int fleet_pipeline_failed(struct runtime *rt, struct sa_err *err)
     return rc == SA_OK ? 1 : -1;
 }
 
-/* The settings that keep a source from ever finishing (its poll never
- * returns SA_EOF), for which --exit-when-synced would wait for ever. They
- * are read through the source type's own config map, by key. */
-struct endless_setting {
-    const char *type; /* the source's type: */
-    const char *key;  /* a BOOL or INT key of its config map */
-    int64_t value;    /* the value that keeps it going */
-    const char *does; /* what the source does then */
-    const char *fix;  /* the value that lets it finish */
-};
-
-static const struct endless_setting endless_settings[] = {
-    {.type = "csv",
-     .key = "watch",
-     .value = 1,
-     .does = "watches for new files (watch: true, the default)",
-     .fix = "watch: false"},
-    {.type = "csv",
-     .key = "tail",
-     .value = 1,
-     .does = "follows its files as they grow (tail: true)",
-     .fix = "tail: false"},
-    {.type = "generator",
-     .key = "count",
-     .value = 0,
-     .does = "generates records without end (count: 0, the default)",
-     .fix = "count: N"},
-};
-#define N_ENDLESS_SETTINGS (sizeof endless_settings / sizeof *endless_settings)
-
-/* The value of a BOOL or integer key of sc's options; 0: no such key. */
-static int source_setting(const struct sa_source_conf *sc, const char *key,
-                          int64_t *value /* out */)
-{
-    for (const struct sa_conf_entry *e = sc->ops->conf; e && e->key; e++) {
-        const char *field = (const char *)sc->opts + e->offset;
-        int flag;
-        if (strcmp(e->key, key) != 0)
-            continue;
-        switch (e->type) {
-        case SA_CONF_BOOL:
-            memcpy(&flag, field, sizeof flag);
-            *value = flag;
-            return 1;
-        case SA_CONF_INT:
-            memcpy(value, field, sizeof *value);
-            return 1;
-        default:
-            return 0;
-        }
-    }
-    return 0;
-}
-
-/* One warning per source that never finishes, naming why and the fix:
- * otherwise --exit-when-synced waits for it without a word. */
+/* One warning per source that never finishes (ops->endless), naming why
+ * and the fix: otherwise --exit-when-synced waits for it without a word. */
 static void warn_endless_sources(const struct sa_config *cfg)
 {
     for (size_t i = 0; i < cfg->n_sources; i++) {
         const struct sa_source_conf *sc = &cfg->sources[i];
-        char does[512] = "", fix[256] = "set ";
-        size_t n_does = 0, n_fix = strlen(fix);
-
-        for (size_t k = 0; k < N_ENDLESS_SETTINGS; k++) {
-            const struct endless_setting *es = &endless_settings[k];
-            int64_t value;
-            if (strcmp(sc->ops->name, es->type) != 0 ||
-                !source_setting(sc, es->key, &value) || value != es->value)
-                continue;
-            if (n_does < sizeof does)
-                n_does += (size_t)snprintf(does + n_does, sizeof does - n_does, "%s%s",
-                                           n_does ? " and " : "", es->does);
-            if (n_fix < sizeof fix)
-                n_fix += (size_t)snprintf(fix + n_fix, sizeof fix - n_fix, "%s%s",
-                                          n_fix > 4 ? ", " : "", es->fix);
-        }
-        if (does[0])
-            sa_log_warn("this source never finishes: --exit-when-synced waits for it "
-                        "for ever",
-                        "source", sc->name, "why", does, "fix", fix);
+        const char *fix = "", *why;
+        char set[128];
+        if (!sc->ops->endless || !(why = sc->ops->endless(sc, &fix)))
+            continue;
+        snprintf(set, sizeof set, "set %s", fix);
+        sa_log_warn("this source never finishes: --exit-when-synced waits for it "
+                    "for ever",
+                    "source", sc->name, "why", why, "fix", set);
     }
 }
 

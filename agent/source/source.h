@@ -49,6 +49,11 @@ struct sa_source_ops {
      * only what needs no schema is checked). */
     int (*check)(const struct sa_source_conf *conf, const struct sa_schema *schema,
                  struct sa_err *err);
+    /* Optional: NULL when these settings let the source finish (poll
+     * returns SA_EOF some day), else what keeps it going, and in *fix the
+     * setting that would let it finish: `run --exit-when-synced` warns,
+     * since it would wait for ever. */
+    const char *(*endless)(const struct sa_source_conf *conf, const char **fix);
     int (*open)(struct sa_source *src, struct sa_err *err);
     /* Add up to sa_batch_room() records (none is fine: nothing is due).
      * Returns SA_OK, SA_EOF when a finite source is done, or a negative rc. */

@@ -1102,6 +1102,23 @@ void sa_source_csv_report(struct sa_source *src,
     }
 }
 
+static const char *csv_endless(const struct sa_source_conf *sc, const char **fix)
+{
+    const struct sa_csv_source_conf *conf = sc->opts;
+
+    if (conf->tail) {
+        *fix = conf->watch ? "watch: false, tail: false" : "tail: false";
+        return conf->watch ? "follows its files as they grow and watches for new ones "
+                             "(tail: true, watch: true)"
+                           : "follows its files as they grow (tail: true)";
+    }
+    if (conf->watch) {
+        *fix = "watch: false";
+        return "watches for new files (watch: true, the default)";
+    }
+    return NULL;
+}
+
 const struct sa_source_ops sa_source_csv_ops = {
     .name = "csv",
     .desc = "CSV files (RFC 4180): import, watch a glob, or tail; .gz inflated",
@@ -1109,6 +1126,7 @@ const struct sa_source_ops sa_source_csv_ops = {
     .opts_size = sizeof(struct sa_csv_source_conf),
     .never_refused = 1,
     .check = csv_check,
+    .endless = csv_endless,
     .open = csv_open,
     .poll = csv_poll,
     .committed = csv_committed,

@@ -259,12 +259,23 @@ static int generator_poll(struct sa_source *src, struct sa_batch *batch,
     return rc;
 }
 
+static const char *generator_endless(const struct sa_source_conf *sc, const char **fix)
+{
+    const struct generator_opts *o = sc->opts;
+
+    if (o->count > 0)
+        return NULL;
+    *fix = "count: N";
+    return "generates records without end (count: 0, the default)";
+}
+
 const struct sa_source_ops sa_source_generator_ops = {
     .name = "generator",
     .desc = "synthetic records of the stream's schema (names, sensors, orders...), "
             "reproducible from a seed",
     .conf = generator_conf,
     .opts_size = sizeof(struct generator_opts),
+    .endless = generator_endless,
     .open = generator_open,
     .poll = generator_poll,
     .close = generator_close,
