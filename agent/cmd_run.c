@@ -188,7 +188,7 @@ static uint64_t synced_records(struct sa_dispatcher *d)
 struct progress {
     int enabled, tty;
     int64_t last_ms, start_ms;
-    uint64_t last_spooled;
+    uint64_t last_spooled, last_synced, synced_total;
 };
 
 static void progress_print(struct progress *pr, struct runtime *rt, int final)
@@ -197,23 +197,30 @@ static void progress_print(struct progress *pr, struct runtime *rt, int final)
     int64_t now = sa_mono_ms();
     uint64_t in = atomic_load(&st->records_in);
     uint64_t spooled = atomic_load(&st->records_spooled);
+    uint64_t synced = synced_records(rt->dispatcher);
     double secs = (double)(now - pr->last_ms) / 1000.0;
-    double rate;
+    double in_rate, out_rate;
 
     if (!pr->enabled || (!final && now - pr->last_ms < 1000))
         return;
     if (final)
         secs = (double)(now - pr->start_ms) / 1000.0;
-    rate = secs > 0 ? (double)(final ? spooled : spooled - pr->last_spooled) / secs
-                    : 0.0;
-    fprintf(stderr, "%sgenerated %llu  spooled %llu  synced %llu  %.0f rec/s%s%s",
-            pr->tty ? "\r" : "", (unsigned long long)in,
-            (unsigned long long)spooled,
-            (unsigned long long)synced_records(rt->dispatcher), rate,
+    /* Two rates: a drain of a spooled backlog spools nothing. The sinks'
+     * counts start again at a reload (a new dispatcher). */
+    uint64_t out = synced >= pr->last_synced ? synced - pr->last_synced : synced;
+    pr->synced_total += out;
+    in_rate = secs > 0 ? (double)(final ? spooled : spooled - pr->last_spooled) / secs
+                       : 0.0;
+    out_rate = secs > 0 ? (double)(final ? pr->synced_total : out) / secs : 0.0;
+    fprintf(stderr,
+            "%sgenerated %llu  spooled %llu (%.0f rec/s)  synced %llu (%.0f rec/s)%s%s",
+            pr->tty ? "\r" : "", (unsigned long long)in, (unsigned long long)spooled,
+            in_rate, (unsigned long long)synced, out_rate,
             atomic_load(&st->blocked) ? "  (spool full: ingest paused)" : "",
             pr->tty && !final ? "   " : "\n");
     pr->last_ms = now;
     pr->last_spooled = spooled;
+    pr->last_synced = synced;
 }
 
 /* The admin server and the metrics only `run` has (process_*, reloads);
