@@ -657,11 +657,13 @@ static const char *topic_name_problem(const char *name, char *why, size_t why_le
     return NULL;
 }
 
-/* Expand the topic template for a stream into out. */
-static int topic_name(const struct kafka_sink *ks, const char *stream,
-                      struct sa_buf *out, struct sa_err *err)
+/* Expand a topic template for a stream into out (terminated): SA_OK,
+ * SA_ECONFIG for a ${...} other than ${stream} and ${agent_id}, or the
+ * buffer's rc. */
+static int topic_name(const char *tpl, const char *agent_id, const char *stream,
+                      struct sa_buf *out)
 {
-    const char *p = ks->o->topic;
+    const char *p = tpl;
     int rc = SA_OK;
 
     sa_buf_reset(out);
@@ -670,23 +672,15 @@ static int topic_name(const struct kafka_sink *ks, const char *stream,
             rc = sa_buf_append_str(out, stream);
             p += 9;
         } else if (strncmp(p, "${agent_id}", 11) == 0) {
-            rc = sa_buf_append_str(out, ks->agent_id);
+            rc = sa_buf_append_str(out, agent_id);
             p += 11;
         } else if (p[0] == '$' && p[1] == '{') {
-            return sa_err_set(err, SA_ECONFIG,
-                              "sink %s: topic '%s': unknown variable (use ${stream} "
-                              "or ${agent_id})",
-                              ks->name, ks->o->topic);
+            return SA_ECONFIG;
         } else {
             rc = sa_buf_append_byte(out, (uint8_t)*p++);
         }
     }
-    if (!rc)
-        rc = sa_buf_terminate(out);
-    if (rc)
-        return sa_err_set(err, rc, "sink %s: topic name: %s", ks->name,
-                          sa_strerror(rc));
-    return SA_OK;
+    return rc ? rc : sa_buf_terminate(out);
 }
 
 static rd_kafka_topic_t *topic_for(struct kafka_sink *ks, const char *stream,
@@ -699,8 +693,18 @@ static rd_kafka_topic_t *topic_for(struct kafka_sink *ks, const char *stream,
     for (size_t i = 0; i < ks->n_topics; i++)
         if (strcmp(ks->topics[i].stream, stream) == 0)
             return ks->topics[i].rkt;
-    if (topic_name(ks, stream, &ks->value, err))
+    int rc = topic_name(ks->o->topic, ks->agent_id, stream, &ks->value);
+    if (rc == SA_ECONFIG) {
+        sa_err_set(err, SA_ECONFIG,
+                   "topic template '%.80s': unknown variable (use ${stream} or "
+                   "${agent_id})",
+                   ks->o->topic);
         return NULL;
+    }
+    if (rc) {
+        sa_err_set(err, rc, "sink %s: topic name: %s", ks->name, sa_strerror(rc));
+        return NULL;
+    }
     /* check() saw the template's own characters; a stream's name can
      * still make one Kafka refuses, and would forever after. */
     const char *problem = topic_name_problem((const char *)ks->value.data, why, sizeof why);
@@ -986,53 +990,32 @@ static const char *broker_problem(const char *entry, size_t len, char *why, size
 static int check_topic_template(const struct sa_sink_conf *conf, const char *tpl,
                                 struct sa_err *err)
 {
-    const char *agent = conf->agent_id ? conf->agent_id : "agent";
-    char name[MAX_TOPIC_NAME + 2], why[128];
-    const char *problem;
-    size_t n = 0;
-    int vars = 0;
+    struct sa_buf buf;
+    char why[128];
+    const char *name, *problem;
+    int rc;
 
-    for (const char *p = tpl; *p;) {
-        const char *piece = p;
-        size_t len = 1;
-        if (strncmp(p, "${stream}", 9) == 0) {
-            piece = "s";
-            p += 9;
-            vars = 1;
-        } else if (strncmp(p, "${agent_id}", 11) == 0) {
-            piece = agent;
-            len = strlen(agent);
-            p += 11;
-            vars = 1;
-        } else if (p[0] == '$' && p[1] == '{') {
-            return sa_conf_fail(&conf->origin, "topic", SA_ECONFIG, err,
-                                "'%s': unknown variable (use ${stream} or ${agent_id})",
-                                tpl);
-        } else {
-            p++;
-        }
-        if (n + len >= sizeof name) { /* past 249 whatever follows */
-            n = sizeof name;
-            break;
-        }
-        memcpy(name + n, piece, len);
-        n += len;
-    }
-    name[n < sizeof name ? n : sizeof name - 1] = '\0';
-    problem = n >= sizeof name ? "it is longer than 249 characters"
-                               : topic_name_problem(name, why, sizeof why);
-    if (!problem)
-        return SA_OK;
-    /* The names are cut to 60 characters: the reason must fit. */
-    if (vars)
-        return sa_conf_fail(&conf->origin, "topic", SA_ECONFIG, err,
-                            "'%.60s%s' makes topic names like '%.60s%s', which Kafka "
-                            "refuses: %s",
-                            tpl, strlen(tpl) > 60 ? "..." : "", name,
-                            strlen(name) > 60 ? "..." : "", problem);
-    return sa_conf_fail(&conf->origin, "topic", SA_ECONFIG, err,
-                        "'%.60s%s' is not a Kafka topic name: %s", tpl,
-                        strlen(tpl) > 60 ? "..." : "", problem);
+    sa_buf_init(&buf, 4u << 20);
+    rc = topic_name(tpl, conf->agent_id ? conf->agent_id : "agent", "s", &buf);
+    name = rc ? "" : (const char *)buf.data;
+    if (rc == SA_ECONFIG)
+        rc = sa_conf_fail(&conf->origin, "topic", SA_ECONFIG, err,
+                          "'%.60s': unknown variable (use ${stream} or ${agent_id})", tpl);
+    else if (rc)
+        rc = sa_err_set(err, rc, "sink %s: topic name: %s", conf->name, sa_strerror(rc));
+    else if ((problem = topic_name_problem(name, why, sizeof why)) && strstr(tpl, "${"))
+        /* The names are cut to 60 characters: the reason must fit. */
+        rc = sa_conf_fail(&conf->origin, "topic", SA_ECONFIG, err,
+                          "'%.60s%s' makes topic names like '%.60s%s', which Kafka "
+                          "refuses: %s",
+                          tpl, strlen(tpl) > 60 ? "..." : "", name,
+                          strlen(name) > 60 ? "..." : "", problem);
+    else if (problem)
+        rc = sa_conf_fail(&conf->origin, "topic", SA_ECONFIG, err,
+                          "'%.60s%s' is not a Kafka topic name: %s", tpl,
+                          strlen(tpl) > 60 ? "..." : "", problem);
+    sa_buf_fini(&buf);
+    return rc;
 }
 
 /* What open would refuse in the settings, found without a connection: the
@@ -1149,8 +1132,8 @@ static int kafka_open(struct sa_sink *sink, struct sa_err *err)
             return rc;
         }
     }
-    /* Check the template now, not at the first record. */
-    if ((rc = topic_name(ks, "x", &ks->value, err)) || (rc = producer_new(ks, err))) {
+    /* kafka_check, above, saw the topic template. */
+    if ((rc = producer_new(ks, err))) {
         kafka_close(sink);
         return rc;
     }
