@@ -5,6 +5,7 @@ import glob
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -50,6 +51,16 @@ class Workdir:
         with open(path, "w") as f:
             f.write(text)
         return path
+
+
+def free_port():
+    """A loopback port nothing listens on now (bound, then let go): for a
+    server to start on, or a broker address that refuses connections."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def run(args, check_rc=None, timeout=300, **kw):

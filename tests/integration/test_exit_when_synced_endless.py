@@ -12,6 +12,30 @@ from harness import *
 
 WARNING = "this source never finishes: --exit-when-synced waits for it for ever"
 
+
+def run_then_stop(cfg, *flags):
+    """`run -c cfg flags`, SIGTERM once it logged "agent started": its exit
+    status and everything it wrote to stderr."""
+    proc = subprocess.Popen([SYNCAGENT, "run", "-c", cfg] + list(flags),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen = []
+    try:
+        for line in proc.stderr:
+            seen.append(line)
+            if "agent started" in line:
+                break
+        check(seen and "agent started" in seen[-1], "the agent did not start:\n" +
+              "".join(seen)[-3000:])
+        proc.send_signal(signal.SIGTERM)
+        err = "".join(seen) + proc.stderr.read()
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, err
+
+
 with Workdir("exit-when-synced-endless") as work:
     os.makedirs(work.join("in"))
     run(["generate", "--schema", "user:v1", "-n", "10", "--seed", "3", "--format",
@@ -33,23 +57,7 @@ with Workdir("exit-when-synced-endless") as work:
         + "\n")
     run(["check", "-c", cfg], check_rc=0)
 
-    proc = subprocess.Popen([SYNCAGENT, "run", "-c", cfg, "--exit-when-synced"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    seen = []
-    try:
-        for line in proc.stderr:
-            seen.append(line)
-            if "agent started" in line:
-                break
-        check(seen and "agent started" in seen[-1], "the agent did not start:\n" +
-              "".join(seen)[-3000:])
-        proc.send_signal(signal.SIGTERM)
-        err = "".join(seen) + proc.stderr.read()
-        proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    rc, err = run_then_stop(cfg, "--exit-when-synced")
     warnings = {}
     for line in err.splitlines():
         if WARNING in line:
@@ -66,26 +74,12 @@ with Workdir("exit-when-synced-endless") as work:
           in warnings["tailed"], warnings["tailed"])
     check('why="generates records without end (count: 0, the default)" '
           'fix="set count: N"' in warnings["forever"], warnings["forever"])
-    check(proc.returncode == 4, "stopped before synced: exit %d, expected 4\n%s" % (
-        proc.returncode, err[-3000:]))
+    check(rc == 4, "stopped before synced: exit %d, expected 4\n%s" % (
+        rc, err[-3000:]))
 
     # Without --exit-when-synced nothing waits for them: no warning.
-    proc = subprocess.Popen([SYNCAGENT, "run", "-c", cfg], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    seen = []
-    try:
-        for line in proc.stderr:
-            seen.append(line)
-            if "agent started" in line:
-                break
-        proc.send_signal(signal.SIGTERM)
-        err = "".join(seen) + proc.stderr.read()
-        proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    check(proc.returncode == 0, "plain run: exit %d\n%s" % (proc.returncode, err[-3000:]))
+    rc, err = run_then_stop(cfg)
+    check(rc == 0, "plain run: exit %d\n%s" % (rc, err[-3000:]))
     check(WARNING not in err, "warned without --exit-when-synced:\n" + err[-3000:])
 
     help_text = " ".join(run(["run", "--help"], check_rc=0).stdout.split())

@@ -14,7 +14,6 @@ import base64
 import http.server
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ import urllib.error
 import urllib.request
 import uuid
 
-from harness import SOURCE_DIR, check, fail
+from harness import SOURCE_DIR, check, fail, free_port
 
 BINARY_DIR = os.environ.get("SA_BINARY_DIR") or os.getcwd()
 CLIENT = os.environ.get("SA_REGISTRY_CLIENT") or os.path.join(BINARY_DIR, "registry_client")
@@ -92,13 +91,6 @@ def get_json(url):
     with urllib.request.urlopen(url, timeout=10) as resp:
         return json.loads(resp.read())
 
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # --- stub registry ----------------------------------------------------------

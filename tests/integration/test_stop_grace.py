@@ -13,20 +13,11 @@ grace (the old sink has nothing in flight, and the new config may be what
 fixes it). Both bounds leave several seconds of slack either way."""
 import re
 import signal
-import socket
 import time
 
 from harness import *
 
 N = 5000
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def config(work, name, grace, sink_extra):
@@ -39,7 +30,7 @@ def config(work, name, grace, sink_extra):
         "    rate: 0", "    start_time: %d" % START_MS,
         "sinks:",
         "  - name: k", "    type: kafka",
-        "    brokers: 127.0.0.1:%d" % closed_port()] + sink_extra) + "\n")
+        "    brokers: 127.0.0.1:%d" % free_port()] + sink_extra) + "\n")
 
 
 def wait_log(path, text, proc, timeout=60):

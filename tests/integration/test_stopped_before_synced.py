@@ -13,7 +13,6 @@ Kafka sink whose broker port is closed; no broker needed):
   file sink), `import --wait-synced` exits 0 and `run --exit-when-synced`
   exits 0 on the same kind of config."""
 import signal
-import socket
 
 from harness import *
 
@@ -21,14 +20,6 @@ N = 50
 UNSYNCED = 4
 STOPPED_LINE = ("stopped before every sink acknowledged every record; they stay "
                 "spooled and are sent on the next start")
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def config(work, name, sink):
@@ -43,7 +34,7 @@ def config(work, name, sink):
 
 
 def kafka_sink():
-    return ["  - name: k", "    type: kafka", "    brokers: 127.0.0.1:%d" % closed_port(),
+    return ["  - name: k", "    type: kafka", "    brokers: 127.0.0.1:%d" % free_port(),
             "    topic: users"]
 
 
